@@ -1,0 +1,1 @@
+"""Pieces every process shares: configuration, enums, message types, clock, logging."""

@@ -1,0 +1,112 @@
+"""Closed vocabularies. Values are the strings stored in the database and sent over queues."""
+from __future__ import annotations
+
+from enum import Enum, unique
+
+
+class StrEnum(str, Enum):
+    def __str__(self) -> str:  # log and store the value, not "Class.MEMBER"
+        return self.value
+
+
+@unique
+class SignalType(StrEnum):
+    ENTRY = "entry"
+    EXIT = "exit"
+    TAKE_PROFIT = "take_profit"
+
+
+@unique
+class PositionSide(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+
+@unique
+class OrderSide(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+@unique
+class OrderPurpose(StrEnum):
+    ENTRY = "entry"
+    EXIT = "exit"
+    TAKE_PROFIT = "take_profit"
+    SQUARE_OFF = "square_off"
+
+
+@unique
+class OrderStatus(StrEnum):
+    CREATED = "CREATED"
+    SENT_TO_BROKER = "SENT_TO_BROKER"
+    OPEN = "OPEN"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    EXECUTED = "EXECUTED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_ORDER_STATUSES
+
+
+FINAL_ORDER_STATUSES = frozenset(
+    {OrderStatus.EXECUTED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.FAILED}
+)
+
+
+@unique
+class TradingState(StrEnum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"  # exits only
+    HALTED = "HALTED"      # no new entries; exits still allowed
+
+
+@unique
+class ExecutionMode(StrEnum):
+    SIGNALS_ONLY = "signals_only"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+@unique
+class PriceType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"
+    SL_M = "SL-M"
+
+
+@unique
+class Product(StrEnum):
+    MIS = "MIS"
+    CNC = "CNC"
+    NRML = "NRML"
+
+
+@unique
+class TickPersistence(StrEnum):
+    OFF = "off"
+    EVERY_TICK = "every_tick"
+    SAMPLED = "sampled"
+
+
+@unique
+class UnknownPositionPolicy(StrEnum):
+    ADOPT = "adopt"
+    FLATTEN = "flatten"
+    HALT = "halt"
+
+
+@unique
+class ExitReason(StrEnum):
+    SIGNAL = "signal"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    SYMBOL_LOSS_CAP = "symbol_loss_cap"
+    SYMBOL_PROFIT_CAP = "symbol_profit_cap"
+    SQUARE_OFF = "square_off"
+    END_OF_DAY = "end_of_day"
+    RECONCILIATION = "reconciliation"

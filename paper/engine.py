@@ -1,0 +1,574 @@
+"""The paper broker's matching engine: orders, fills, positions and funds, as OpenAlgo's sandbox does them.
+
+Fill rules (sandbox `_process_order`):
+  MARKET             at placement: BUY at the ask, SELL at the bid (LTP when that side is 0).
+  LIMIT marketable   at placement (BUY limit >= LTP, SELL limit <= LTP): at the LTP.
+  LIMIT resting      when the LTP crosses (BUY LTP <= limit, SELL LTP >= limit): at the limit price.
+  SL / SL-M          start 'trigger pending'; trigger when BUY LTP >= trigger / SELL LTP <= trigger;
+                     SL-M then fills at the LTP; SL goes 'open' and fills at the LTP once the limit is
+                     satisfiable (BUY LTP <= limit, SELL LTP >= limit).
+Margin is derived, never accumulated: used = sum(|qty| x avg / leverage) over positions + the margin still
+reserved by live orders (blocked at placement, released at fill or cancel). Available cash = starting funds
++ realized P&L - used margin. MIS leverage is configurable; CNC and NRML are 1x.
+
+Every public method takes the engine lock and writes its changes to the store before returning, so the
+HTTP response is never ahead of the disk.
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import time as dtime
+from typing import Any, Callable
+
+from core.clock import to_ist
+from paper.errors import analyze_error
+from paper.market import Quote, QuoteBook
+from paper.market_hours import latest_boundary, mis_blocked, square_off_groups
+from paper.store import Changes, Store
+
+log = logging.getLogger(__name__)
+
+OPEN, COMPLETE, REJECTED, CANCELLED, TRIGGER_PENDING = "open", "complete", "rejected", "cancelled", "trigger pending"
+LIVE = (OPEN, TRIGGER_PENDING)
+SQUARE_OFF_STRATEGY = "AUTO_SQUARE_OFF"
+DERIVATIVE_EXCHANGES = ("NFO", "BFO", "MCX", "CDS", "BCD", "NCDEX")
+_SQ_GROUPS = {hhmm: (dtime(int(hhmm[:2]), int(hhmm[3:])), exch) for hhmm, exch in square_off_groups().items()}
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class FillFaults:
+    """Per-order fill faults (see paper.faults): a MARKET delay and a split into parts."""
+
+    delay_s: float = 0.0
+    parts: int = 0
+    span_s: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.delay_s > 0 or self.parts > 1
+
+
+def stamp(t: float) -> str:
+    return to_ist(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def pos_key(symbol: str, exchange: str, product: str) -> str:
+    return f"{exchange}|{symbol}|{product}"
+
+
+def split_quantity(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+class Engine:
+    def __init__(self, store: Store, *, leverage: float = 5.0, starting_funds: float = 10_000_000.0,
+                 wall: Callable[[], float] = time.time):
+        self.lock = threading.RLock()
+        self.leverage = float(leverage)
+        self.default_funds = float(starting_funds)
+        self._store = store
+        self._wall = wall
+        self._ids = random.Random()
+        self._init_memory()
+        self._load()
+
+    # ------------------------------------------------------------ state
+
+    def _init_memory(self) -> None:
+        self.book = QuoteBook()
+        self.orders: dict[str, dict] = {}
+        self.trades: list[dict] = []
+        self.positions: dict[str, dict] = {}
+        self._live: dict[str, dict] = {}
+        self._resting: dict[tuple[str, str], list[str]] = {}
+        self._plans: list[tuple[float, int, str]] = []
+        self._plan_n = 0
+        self._order_seq = 0
+        self._trade_seq = 0
+        self._persisted_future: set[int] = set()
+        self.mode = "wall"
+        self.clock: float | None = None
+        self._sq_until: dict[str, float] = {}
+        self._next_sq = float("-inf")
+        self.funds_meta: dict[str, Any] = {"starting_funds": self.default_funds, "reset_count": 0,
+                                           "last_reset": stamp(self._wall())}
+        self.analyze_mode = True
+        self.total_logs = 0
+        self._reset_dirty()
+
+    def _reset_dirty(self) -> None:
+        self._d_orders: dict[str, dict] = {}
+        self._d_pos: dict[str, dict] = {}
+        self._d_trades: list[tuple[int, dict]] = []
+        self._d_quotes: dict[tuple[str, str], Quote] = {}
+        self._d_future_add: list[tuple[int, list]] = []
+        self._d_future_del: list[int] = []
+        self._d_kv = False
+
+    def _kv(self) -> dict[str, Any]:
+        return {"mode": self.mode, "clock": self.clock, "sq_until": self._sq_until, "funds": self.funds_meta,
+                "analyze_mode": self.analyze_mode, "total_logs": self.total_logs,
+                "order_seq": self._order_seq, "trade_seq": self._trade_seq}
+
+    def _load(self) -> None:
+        snap = self._store.load()
+        kv = snap.kv
+        self.mode = kv.get("mode", "wall")
+        self.clock = kv.get("clock")
+        self._sq_until = dict(kv.get("sq_until", {}))
+        self._recompute_next_sq()
+        self.funds_meta = kv.get("funds", self.funds_meta)
+        self.analyze_mode = kv.get("analyze_mode", True)
+        self.total_logs = kv.get("total_logs", 0)
+        self._order_seq = kv.get("order_seq", 0)
+        self._trade_seq = kv.get("trade_seq", 0)
+        self.trades = snap.trades
+        for p in snap.positions:
+            self.positions[pos_key(p["symbol"], p["exchange"], p["product"])] = p
+        self.book.load(snap.quotes, snap.future_quotes)
+        self._persisted_future = {s for s, _ in snap.future_quotes}
+        for o in snap.orders:
+            self.orders[o["orderid"]] = o
+            if o["order_status"] in LIVE:
+                self._live[o["orderid"]] = o
+                if o.get("_plan"):
+                    for due, _ in o["_plan"]:
+                        self._push_plan(due, o["orderid"])
+                else:
+                    self._resting.setdefault((o["symbol"], o["exchange"]), []).append(o["orderid"])
+        if not kv:
+            self._d_kv = True
+            self._flush()
+        log.info("paper broker state: %d orders, %d trades, %d positions, clock %s (%s)",
+                 len(self.orders), len(self.trades), len(self.positions), self.clock, self.mode)
+
+    def _flush(self) -> None:
+        changed = (self._d_orders or self._d_pos or self._d_trades or self._d_quotes or self._d_future_add
+                   or self._d_future_del or self._d_kv)
+        if not changed:
+            return
+        c = Changes(
+            orders=[(oid, o["_seq"], o) for oid, o in self._d_orders.items()],
+            trades=self._d_trades,
+            positions=list(self._d_pos.items()),
+            quotes=[(f"{k[1]}|{k[0]}", q.row()) for k, q in self._d_quotes.items()],
+            future_add=self._d_future_add,
+            future_del=self._d_future_del,
+            kv=self._kv(),
+        )
+        self._reset_dirty()
+        self._store.write(c)
+
+    def _touch(self, o: dict) -> None:
+        self._d_orders[o["orderid"]] = o
+
+    # ------------------------------------------------------------ time
+
+    def now(self) -> float:
+        if self.mode == "replay" and self.clock is not None:
+            return self.clock
+        return self._wall()
+
+    def clock_known(self) -> bool:
+        return self.mode == "wall" or self.clock is not None
+
+    def _recompute_next_sq(self) -> None:
+        self._next_sq = min((v + DAY for v in self._sq_until.values()), default=float("-inf"))
+        if len(self._sq_until) < len(_SQ_GROUPS):
+            self._next_sq = float("-inf")
+
+    def _squareoff_check(self, t: float) -> None:
+        """Square off every group whose time passed since the last check; the first check only marks."""
+        if t < self._next_sq:
+            return
+        for hhmm, (at, exchanges) in _SQ_GROUPS.items():
+            b = latest_boundary(t, at)
+            prev = self._sq_until.get(hhmm)
+            if prev is None or b > prev:
+                if prev is not None:
+                    self._square_off(exchanges, b, hhmm)
+                self._sq_until[hhmm] = b
+                self._d_kv = True
+        self._recompute_next_sq()
+
+    # ------------------------------------------------------------ money
+
+    def _lev(self, product: str) -> float:
+        return self.leverage if product == "MIS" else 1.0
+
+    def _position_qty(self, symbol: str, exchange: str, product: str) -> int:
+        p = self.positions.get(pos_key(symbol, exchange, product))
+        return p["quantity"] if p else 0
+
+    def _margin_for(self, product: str, action: str, qty: int, ref_price: float, cur: int) -> float:
+        """Margin a new order blocks: none for the part that reduces the position (sandbox rule)."""
+        if product == "CNC" and action == "SELL":
+            return 0.0
+        if (cur > 0 and action == "SELL") or (cur < 0 and action == "BUY"):
+            qty = max(0, qty - abs(cur))
+        return qty * ref_price / self._lev(product)
+
+    def _ltp(self, p: dict) -> float:
+        q = self.book.current.get((p["symbol"], p["exchange"]))
+        return q.ltp if q is not None and q.ltp > 0 else p["last_price"]
+
+    def used_margin(self) -> float:
+        pos = sum(abs(p["quantity"]) * p["average_price"] / self._lev(p["product"]) for p in self.positions.values())
+        return pos + sum(o["_margin"] for o in self._live.values())
+
+    def realized(self) -> float:
+        return sum(p["realized"] for p in self.positions.values())
+
+    def unrealized(self) -> float:
+        return sum(p["quantity"] * (self._ltp(p) - p["average_price"]) for p in self.positions.values()
+                   if p["quantity"])
+
+    def available(self) -> float:
+        return self.funds_meta["starting_funds"] + self.realized() - self.used_margin()
+
+    # ------------------------------------------------------------ orders
+
+    def _new_order_id(self, t: float) -> str:
+        prefix = to_ist(t).strftime("%y%m%d")
+        while True:
+            micro = int((self._wall() % 1.0) * 1_000_000)
+            oid = f"{prefix}{micro:06d}{self._ids.randint(0, 99):02d}"
+            if oid not in self.orders:
+                return oid
+
+    def _new_order(self, *, symbol: str, exchange: str, action: str, quantity: int, pricetype: str,
+                   product: str, price: float, trigger_price: float, strategy: str, t: float,
+                   status: str, margin: float = 0.0, reason: str = "") -> dict:
+        self._order_seq += 1
+        o = {"orderid": self._new_order_id(t), "symbol": symbol, "exchange": exchange, "action": action,
+             "quantity": quantity, "price": price, "trigger_price": trigger_price, "pricetype": pricetype,
+             "product": product, "order_status": status, "average_price": 0.0, "filled_quantity": 0,
+             "rejection_reason": reason, "timestamp": stamp(t), "strategy": strategy,
+             "_seq": self._order_seq, "_placed_at": t, "_margin": margin, "_triggered": False}
+        self.orders[o["orderid"]] = o
+        if status in LIVE:
+            self._live[o["orderid"]] = o
+        self._touch(o)
+        return o
+
+    def place(self, d: dict, t: float, *, faults: FillFaults | None = None,
+              reject_reason: str | None = None) -> dict:
+        """Validate like the sandbox, store the order, fill what can fill now. Caller holds the lock."""
+        symbol, exchange, product = d["symbol"], d["exchange"], d["product"]
+        action, qty, pt = d["action"].upper(), int(d["quantity"]), d["pricetype"]
+        price, trig = float(d.get("price") or 0.0), float(d.get("trigger_price") or 0.0)
+        if exchange in ("NSE", "BSE") and product == "NRML":
+            raise analyze_error(400, f"NRML product not allowed for {exchange} equity segment. "
+                                     "Use CNC for delivery or MIS for intraday.")
+        if exchange in DERIVATIVE_EXCHANGES and product == "CNC":
+            raise analyze_error(400, f"CNC product not allowed for {exchange} derivatives segment. "
+                                     "Use NRML for carryforward or MIS for intraday.")
+        if pt in ("LIMIT", "SL") and price <= 0:
+            raise analyze_error(400, f"{pt} orders require price")
+        if pt in ("SL", "SL-M") and trig <= 0:
+            raise analyze_error(400, f"{pt} orders require trigger_price")
+        key = (symbol, exchange)
+        if not self.book.known(key):
+            raise analyze_error(400, f"Symbol {symbol} not found on {exchange}")
+        cur = self._position_qty(symbol, exchange, product)
+        reducing = (action == "BUY" and cur < 0) or (action == "SELL" and cur > 0)
+        if product == "MIS" and self.clock_known():
+            at = mis_blocked(t, exchange)
+            if at is not None and not reducing:
+                raise analyze_error(400, f"MIS orders cannot be placed after square-off time ({at:%H:%M} IST). "
+                                         "Trading resumes at 09:00 AM IST.")
+        reason = reject_reason
+        if action == "SELL" and product == "CNC" and qty > max(cur, 0):
+            have = max(cur, 0)
+            reason = (f"Cannot sell {symbol} in CNC. No positions or holdings available. CNC (delivery) requires "
+                      "existing shares. Use MIS for intraday short selling." if have <= 0 else
+                      f"Cannot sell {qty} shares of {symbol} in CNC. Only {have} shares available "
+                      f"(Position: {have}, Holdings: 0)")
+        q = self.book.current.get(key)
+        if pt == "MARKET":
+            if q is None or q.ltp <= 0:
+                raise analyze_error(400, f"Cannot place MARKET order for {symbol} - unable to fetch current price. "
+                                         "Please try again later or use LIMIT order with a specific price.")
+            ref = q.ltp
+        else:
+            ref = price if pt == "LIMIT" else trig
+        margin = self._margin_for(product, action, qty, ref, cur)
+        if margin > 0 and reason is None:
+            avail = self.available()
+            if avail < margin - 1e-9:
+                raise analyze_error(400, f"Insufficient funds. Required: ₹{margin:.2f}, Available: ₹{avail:.2f}, "
+                                         f"Shortage: ₹{margin - avail:.2f}")
+        common = dict(symbol=symbol, exchange=exchange, action=action, quantity=qty, pricetype=pt, product=product,
+                      price=ref if pt == "MARKET" else price, trigger_price=trig, strategy=d["strategy"], t=t)
+        if reason is not None:
+            o = self._new_order(**common, status=REJECTED, reason=reason)
+            log.info("order %s rejected: %s", o["orderid"], reason)
+            raise analyze_error(400, reason, orderid=o["orderid"])
+        o = self._new_order(**common, status=TRIGGER_PENDING if pt in ("SL", "SL-M") else OPEN, margin=margin)
+        if faults is not None and faults.active:
+            o["_faults"] = [faults.delay_s, faults.parts, faults.span_s]
+        self._resting.setdefault(key, []).append(o["orderid"])
+        if q is not None:
+            self._evaluate(o, q, t, at_placement=True)
+        return o
+
+    def _unrest(self, o: dict) -> None:
+        lst = self._resting.get((o["symbol"], o["exchange"]))
+        if lst and o["orderid"] in lst:
+            lst.remove(o["orderid"])
+            if not lst:
+                del self._resting[(o["symbol"], o["exchange"])]
+
+    def _evaluate(self, o: dict, q: Quote, t: float, at_placement: bool) -> None:
+        ltp, pt, buy = q.ltp, o["pricetype"], o["action"] == "BUY"
+        if pt == "MARKET":
+            px = q.market_price(o["action"])
+            if px > 0:
+                self._start_fill(o, px, t, reprice=True)
+            return
+        if ltp <= 0:
+            return
+        if pt == "LIMIT":
+            if (buy and ltp <= o["price"]) or (not buy and ltp >= o["price"]):
+                self._start_fill(o, ltp if at_placement else o["price"], t)
+            return
+        if not o["_triggered"]:
+            trig = o["trigger_price"]
+            if not ((buy and ltp >= trig) or (not buy and ltp <= trig)):
+                return
+            o["_triggered"] = True
+            o["order_status"] = OPEN
+            self._touch(o)
+        if pt == "SL-M" or (buy and ltp <= o["price"]) or (not buy and ltp >= o["price"]):
+            self._start_fill(o, ltp, t)
+
+    def _push_plan(self, due: float, oid: str) -> None:
+        self._plan_n += 1
+        heapq.heappush(self._plans, (due, self._plan_n, oid))
+
+    def _start_fill(self, o: dict, price: float, t: float, reprice: bool = False) -> None:
+        self._unrest(o)
+        remaining = o["quantity"] - o["filled_quantity"]
+        f = o.get("_faults")
+        if not f:
+            self._fill(o, remaining, price, t)
+            return
+        delay, parts, span = f
+        k = max(1, min(parts or 1, remaining))
+        base = self._wall() + (delay if o["pricetype"] == "MARKET" else 0.0)
+        sizes = split_quantity(remaining, k)
+        o["_plan"] = [[base + (span * i / (k - 1) if k > 1 else 0.0), n] for i, n in enumerate(sizes)]
+        o["_plan_price"] = None if reprice else price
+        for due, _ in o["_plan"]:
+            self._push_plan(due, o["orderid"])
+        self._touch(o)
+        self._run_plan(o, self._wall())
+
+    def _run_plan(self, o: dict, wall_now: float) -> None:
+        plan = o.get("_plan")
+        if not plan or o["order_status"] not in LIVE:
+            return
+        while plan and plan[0][0] <= wall_now:
+            _, n = plan.pop(0)
+            price = o["_plan_price"]
+            if price is None:
+                q = self.book.current.get((o["symbol"], o["exchange"]))
+                price = q.market_price(o["action"]) if q is not None and q.market_price(o["action"]) > 0 else o["price"]
+            self._fill(o, n, price, self.now())
+        if not plan:
+            o.pop("_plan", None)
+            o.pop("_plan_price", None)
+        self._touch(o)
+
+    def _fill(self, o: dict, n: int, price: float, t: float) -> None:
+        remaining = o["quantity"] - o["filled_quantity"]
+        n = min(n, remaining)
+        if n <= 0:
+            return
+        filled = o["filled_quantity"] + n
+        o["average_price"] = (o["average_price"] * o["filled_quantity"] + price * n) / filled
+        o["filled_quantity"] = filled
+        o["_margin"] = o["_margin"] * (remaining - n) / remaining
+        if filled >= o["quantity"]:
+            o["order_status"] = COMPLETE
+            o["_margin"] = 0.0
+            self._live.pop(o["orderid"], None)
+        self._touch(o)
+        self._trade_seq += 1
+        trade = {"symbol": o["symbol"], "exchange": o["exchange"], "product": o["product"], "action": o["action"],
+                 "quantity": n, "average_price": price, "trade_value": n * price, "orderid": o["orderid"],
+                 "timestamp": stamp(t), "strategy": o["strategy"], "_seq": self._trade_seq}
+        self.trades.append(trade)
+        self._d_trades.append((self._trade_seq, trade))
+        self._apply_position(o, n, price)
+
+    def _apply_position(self, o: dict, n: int, price: float) -> None:
+        pk = pos_key(o["symbol"], o["exchange"], o["product"])
+        p = self.positions.get(pk)
+        if p is None:
+            p = self.positions[pk] = {"symbol": o["symbol"], "exchange": o["exchange"], "product": o["product"],
+                                      "quantity": 0, "average_price": 0.0, "realized": 0.0, "last_price": price}
+        d = n if o["action"] == "BUY" else -n
+        q = p["quantity"]
+        if q == 0 or (q > 0) == (d > 0):
+            new_q = q + d
+            p["average_price"] = (abs(q) * p["average_price"] + abs(d) * price) / abs(new_q)
+        else:
+            closing = min(abs(d), abs(q))
+            p["realized"] += closing * (price - p["average_price"]) * (1 if q > 0 else -1)
+            new_q = q + d
+            if new_q != 0 and (new_q > 0) != (q > 0):
+                p["average_price"] = price
+        p["quantity"] = new_q
+        p["last_price"] = price
+        self._d_pos[pk] = p
+
+    def cancel(self, o: dict) -> None:
+        o["order_status"] = CANCELLED
+        o["_margin"] = 0.0
+        o.pop("_plan", None)
+        o.pop("_plan_price", None)
+        self._unrest(o)
+        self._live.pop(o["orderid"], None)
+        self._touch(o)
+
+    def modify(self, o: dict, d: dict) -> None:
+        if o.get("_plan"):
+            raise analyze_error(400, "Cannot modify order while it is being filled")
+        new_qty = int(d["quantity"])
+        if new_qty <= o["filled_quantity"]:
+            raise analyze_error(400, f"Quantity must be greater than the filled quantity {o['filled_quantity']}")
+        price = float(d.get("price") or 0.0) or o["price"]
+        trig = float(d.get("trigger_price") or 0.0) or o["trigger_price"]
+        ref = {"LIMIT": price, "SL": trig, "SL-M": trig}.get(o["pricetype"], o["price"])
+        cur = self._position_qty(o["symbol"], o["exchange"], o["product"])
+        margin = self._margin_for(o["product"], o["action"], new_qty - o["filled_quantity"], ref, cur)
+        extra = margin - o["_margin"]
+        if extra > 0:
+            avail = self.available()
+            if avail < extra - 1e-9:
+                raise analyze_error(400, f"Insufficient funds. Required: ₹{extra:.2f}, Available: ₹{avail:.2f}, "
+                                         f"Shortage: ₹{extra - avail:.2f}")
+        o.update(quantity=new_qty, price=price, trigger_price=trig, _margin=margin)
+        self._touch(o)
+        q = self.book.current.get((o["symbol"], o["exchange"]))
+        if q is not None:
+            self._evaluate(o, q, self.now(), at_placement=False)
+
+    def market_close(self, p: dict, strategy: str, t: float, fallback: bool) -> dict | None:
+        """Close one position with a MARKET order filled at once; None when there is no price."""
+        action = "SELL" if p["quantity"] > 0 else "BUY"
+        q = self.book.current.get((p["symbol"], p["exchange"]))
+        px = q.market_price(action) if q is not None else 0.0
+        if px <= 0:
+            if not fallback:
+                return None
+            px = p["last_price"]
+        o = self._new_order(symbol=p["symbol"], exchange=p["exchange"], action=action, quantity=abs(p["quantity"]),
+                            pricetype="MARKET", product=p["product"], price=q.ltp if q else px, trigger_price=0.0,
+                            strategy=strategy, t=t, status=OPEN)
+        self._fill(o, o["quantity"], px, t)
+        return o
+
+    def _square_off(self, exchanges: tuple[str, ...], b: float, hhmm: str) -> None:
+        cancelled = [o for o in list(self._live.values()) if o["product"] == "MIS" and o["exchange"] in exchanges]
+        for o in cancelled:
+            self.cancel(o)
+        closed = 0
+        for p in list(self.positions.values()):
+            if p["product"] == "MIS" and p["exchange"] in exchanges and p["quantity"] != 0:
+                self.market_close(p, SQUARE_OFF_STRATEGY, b, fallback=True)
+                closed += 1
+        if cancelled or closed:
+            log.info("MIS square-off at %s IST (%s): %d orders cancelled, %d positions closed",
+                     hhmm, stamp(b), len(cancelled), closed)
+
+    # ------------------------------------------------------------ market data and clock
+
+    def on_quote(self, q: Quote, t: float) -> None:
+        self._d_quotes[q.key] = q
+        for oid in list(self._resting.get(q.key, ())):
+            o = self.orders[oid]
+            if o["order_status"] in LIVE:
+                self._evaluate(o, q, t, at_placement=False)
+
+    def push(self, quotes: list[Quote], clock: float | None) -> None:
+        """Apply a batch. Wall mode: at once, in time order. Replay: when the clock reaches each quote."""
+        if clock is not None and self.mode == "wall":
+            log.info("clock pushed: switching to replay mode")
+            self.mode, self.clock = "replay", None
+            self._sq_until = {}
+            self._recompute_next_sq()
+            self._d_kv = True
+        if self.mode == "wall":
+            t = self._wall()
+            for q in sorted(quotes, key=lambda x: x.ts):
+                self.book.set_current(q)
+                self.on_quote(q, t)
+            self._squareoff_check(t)
+            return
+        target = self.clock if clock is None or (self.clock is not None and clock < self.clock) else clock
+        for q in quotes:
+            seq = self.book.stash(q)
+            if target is None or q.ts > target:
+                self._persisted_future.add(seq)
+                self._d_future_add.append((seq, q.row()))
+        self.advance(clock)
+
+    def advance(self, clock: float | None) -> None:
+        """Move the replay clock forward (never back) and apply every quote that became current, in order."""
+        if clock is not None and (self.clock is None or clock > self.clock):
+            self.clock = float(clock)
+            self._d_kv = True
+        if self.clock is None:
+            return
+        while (item := self.book.pop_due(self.clock)) is not None:
+            seq, q = item
+            if seq in self._persisted_future:
+                self._persisted_future.discard(seq)
+                self._d_future_del.append(seq)
+            self._squareoff_check(q.ts)
+            if self.book.offer(q):
+                self.on_quote(q, q.ts)
+        self._squareoff_check(self.clock)
+
+    def housekeeping(self) -> None:
+        """Due partial/delayed fills, and the wall-clock square-off. Called a few times a second."""
+        with self.lock:
+            try:
+                w = self._wall()
+                while self._plans and self._plans[0][0] <= w:
+                    _, _, oid = heapq.heappop(self._plans)
+                    o = self.orders.get(oid)
+                    if o is not None:
+                        self._run_plan(o, w)
+                if self.mode == "wall":
+                    self._squareoff_check(w)
+            finally:
+                self._flush()
+
+    def reset(self, mode: str, clock: float | None, funds: float | None) -> None:
+        resets = self.funds_meta.get("reset_count", 0) + 1
+        analyze, logs = self.analyze_mode, self.total_logs
+        self._store.wipe()
+        self._init_memory()
+        self.funds_meta = {"starting_funds": float(funds) if funds is not None else self.default_funds,
+                           "reset_count": resets, "last_reset": stamp(self._wall())}
+        self.analyze_mode, self.total_logs = analyze, logs
+        self.mode = mode
+        self._d_kv = True
+        if mode == "replay" and clock is not None:
+            self.advance(clock)
+        elif mode == "wall":
+            self._squareoff_check(self._wall())
+        log.info("paper broker reset (#%d): %s clock, funds %.2f", resets, mode, self.funds_meta["starting_funds"])
+
+    def flush(self) -> None:
+        self._flush()

@@ -1,0 +1,265 @@
+"""Opening range breakout: trade the first break of the high/low the market set in its first minutes.
+
+Rules (all times IST, compared as epoch ints computed once per day):
+- The range is the high/low of `ltp` over [session.open, session.open + range_minutes). It is only
+  trusted if this strategy saw the day from (nearly) the start: the first tick of the day must come no
+  later than `range_start_grace_s` after the open, otherwise a worker that started late would trade a
+  partial, too-narrow range, so the day is skipped.
+- From the range end until session.entry_cutoff (and exit_at, whichever is earlier): a tick above the
+  range high enters long with the stop at the range low; below the range low enters short with the stop
+  at the range high. Take-profit price = entry +/- take_profit_r x R, R = |entry - stop|.
+- Once a breakout direction is used, it re-arms only after the price comes back through that side of
+  the range, so a stop-out or a rejected entry does not fire again on the very next tick.
+  At most `max_entries_per_day` entries are emitted per day (a rejected entry still counts).
+- In a position: first tick at/after exit_at exits ("end of day"); a tick at/through the stop exits;
+  the first tick at/through the take-profit price closes `take_profit_fraction` of the position.
+  With `breakeven_after_take_profit` (default) the stop then moves to the entry price: the rest of the
+  trade can no longer lose, at the cost of being shaken out by a retest of the breakout level.
+- A new IST date resets the range and the counters. A position still believed open when the date
+  changes (no tick came between exit_at and midnight) is exited on the first tick of the new day.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+from core.clock import SessionTimes
+from core.enums import PositionSide, SignalType
+from core.types import Signal, Tick
+from strategies.base import Strategy
+from strategies.candles import (TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state,
+                                signal_state)
+
+log = logging.getLogger(__name__)
+
+_LONG, _SHORT = PositionSide.LONG, PositionSide.SHORT
+_ENTRY, _EXIT, _TP = SignalType.ENTRY, SignalType.EXIT, SignalType.TAKE_PROFIT
+_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class OrbParams:
+    range_minutes: int = 15
+    take_profit_r: float = 1.0
+    take_profit_fraction: float = 0.5
+    exit_at: str = "15:05"
+    max_entries_per_day: int = 1
+    breakeven_after_take_profit: bool = True
+    range_start_grace_s: int = 60
+
+
+class OpeningRangeBreakout(Strategy):
+    kind = "opening_range_breakout"
+    Params = OrbParams
+
+    def __init__(self, symbol: str, name: str, params: Mapping[str, Any], session: SessionTimes):
+        problems = self.validate_params(params)
+        if problems:
+            raise ValueError("; ".join(problems))
+        super().__init__(symbol, name, params, session)
+        p = self.params
+        self._exit_time = parse_hhmm(p.exit_at)
+        self._range_seconds = p.range_minutes * 60
+        self._tp_fraction = float(p.take_profit_fraction)
+        self._day = TradingDay()
+        # per-day epochs (derived from the day; not part of the saved state)
+        self._open = self._range_end = self._no_entry_after = self._exit_ts = 0
+        self._reset_day_state()
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def check_params(cls, p: OrbParams) -> list[str]:
+        out = hhmm_problem("exit_at", p.exit_at)
+        if not 1 <= p.range_minutes <= 375:
+            out.append(f"range_minutes: {p.range_minutes!r} is not allowed -- must be from 1 to 375 "
+                       "(the length of the NSE day)")
+        if not p.take_profit_r > 0:
+            out.append(f"take_profit_r: {p.take_profit_r!r} is not allowed -- must be greater than 0")
+        if not 0 < p.take_profit_fraction <= 1:
+            out.append(f"take_profit_fraction: {p.take_profit_fraction!r} is not allowed -- "
+                       "must be greater than 0 and at most 1")
+        if p.max_entries_per_day < 1:
+            out.append(f"max_entries_per_day: {p.max_entries_per_day!r} is not allowed -- must be at least 1")
+        if p.range_start_grace_s < 0:
+            out.append(f"range_start_grace_s: {p.range_start_grace_s!r} is not allowed -- must be at least 0")
+        return out
+
+    # ------------------------------------------------------------------ state
+    def _reset_day_state(self) -> None:
+        self._first_ts: int | None = None      # first tick of the day
+        self._range_high: float | None = None
+        self._range_low: float | None = None
+        self._entries = 0
+        self._armed_long = True
+        self._armed_short = True
+        self._clear_position()
+
+    def _clear_position(self) -> None:
+        self.position = None
+        self._entry_price = 0.0
+        self._entry_time = 0
+        self._stop = 0.0
+        self._tp_price = 0.0
+        self._tp_done = False
+
+    def _set_day_epochs(self) -> None:
+        day, s = self._day, self.session
+        self._open = day.at(s.open)
+        self._range_end = self._open + self._range_seconds
+        self._exit_ts = day.at(self._exit_time)
+        self._no_entry_after = min(day.at(s.entry_cutoff), self._exit_ts)
+
+    def _new_day(self, t: int, price: float) -> Signal | None:
+        stale = None
+        if self.position is not None:
+            stale = self.signal(t, price, _EXIT, self.position,
+                                note="end of day: no tick came between exit_at and the end of the day")
+        self._day.move_to(t)
+        self._set_day_epochs()
+        self._reset_day_state()
+        self._first_ts = t
+        return stale
+
+    def _reset_position_tracking(self) -> None:
+        """Flat again (entry failed or force-exited): no exits for the old position; the breakout direction
+        stays used until the price re-arms it."""
+        self._clear_position()
+
+    def _discard_signal(self) -> None:
+        """A discarded entry was never a position: believe flat. Discarded exits and take-profits keep their
+        effect (the TradeManager retries incomplete exits; re-emitting them per tick would flood)."""
+        sig = self.pending
+        super()._discard_signal()
+        if (sig is not None and sig.type is _ENTRY and self.position is not None
+                and sig.time == self._entry_time):
+            self._clear_position()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "version": _STATE_VERSION, "params": asdict(self.params),
+            "day": self._day.iso(), "first_ts": self._first_ts,
+            "range_high": self._range_high, "range_low": self._range_low,
+            "entries": self._entries, "armed_long": self._armed_long, "armed_short": self._armed_short,
+            "position": None if self.position is None else self.position.value,
+            "entry_price": self._entry_price, "entry_time": self._entry_time, "stop": self._stop,
+            "tp_price": self._tp_price, "tp_done": self._tp_done, "pending": signal_state(self.pending),
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Rebuild from state_dict(); refuses state saved by another kind, version or parameter set."""
+        if state.get("kind") != self.kind or state.get("version") != _STATE_VERSION:
+            raise ValueError(f"state: kind {state.get('kind')!r} version {state.get('version')!r} is not allowed "
+                             f"-- expected {self.kind!r} version {_STATE_VERSION}")
+        if state.get("params") != asdict(self.params):
+            raise ValueError("state: saved with different params -- start this strategy without saved state")
+        self._day.restore(state["day"])
+        if self._day.date is not None:
+            self._set_day_epochs()
+        self._first_ts = state["first_ts"]
+        self._range_high, self._range_low = state["range_high"], state["range_low"]
+        self._entries = int(state["entries"])
+        self._armed_long, self._armed_short = bool(state["armed_long"]), bool(state["armed_short"])
+        self.position = side_from_state(state["position"])
+        self._entry_price, self._entry_time = float(state["entry_price"]), int(state["entry_time"])
+        self._stop, self._tp_price = float(state["stop"]), float(state["tp_price"])
+        self._tp_done = bool(state["tp_done"])
+        self.pending = signal_from_state(state["pending"])
+
+    # ------------------------------------------------------------------ ticks
+    def on_tick(self, tick: Tick) -> Signal | None:
+        t = tick.get("exch_feed_time")
+        if t is None:
+            t = tick.get("last_traded_time")
+            if t is None:
+                return None
+        price = tick.get("ltp")
+        if price is None:
+            return None
+        day = self._day
+        if not day.start <= t < day.end:
+            if t < day.start:
+                return None  # a tick from an earlier day, out of order
+            stale = self._new_day(t, price)
+            self._flat(t, price)  # feeds the fresh range; cannot enter, the range is empty until now
+            return stale
+        if self.position is not None:
+            return self._manage(t, price)
+        return self._flat(t, price)
+
+    def _flat(self, t: int, price: float) -> Signal | None:
+        if t < self._range_end:
+            if t >= self._open:
+                if self._range_high is None:
+                    self._range_high = self._range_low = price
+                elif price > self._range_high:
+                    self._range_high = price
+                elif price < self._range_low:
+                    self._range_low = price
+            return None
+
+        hi, lo = self._range_high, self._range_low
+        if hi is None:
+            return None
+        if price > hi:
+            if self._armed_long and t < self._no_entry_after:
+                return self._enter(t, price, _LONG)
+        else:
+            self._armed_long = True
+        if price < lo:
+            if self._armed_short and t < self._no_entry_after:
+                return self._enter(t, price, _SHORT)
+        else:
+            self._armed_short = True
+        return None
+
+    def _enter(self, t: int, price: float, side: PositionSide) -> Signal | None:
+        p = self.params
+        if self._entries >= p.max_entries_per_day:
+            return None
+        if self._first_ts is None or self._first_ts > self._open + p.range_start_grace_s:
+            return None  # saw only part of the range
+        hi, lo = self._range_high, self._range_low
+        if side is _LONG:
+            stop = lo
+            tp = price + p.take_profit_r * (price - stop)
+            self._armed_long = False
+            note = f"breakout above the opening range high {hi} (range {lo}-{hi})"
+        else:
+            stop = hi
+            tp = price - p.take_profit_r * (stop - price)
+            self._armed_short = False
+            note = f"breakdown below the opening range low {lo} (range {lo}-{hi})"
+        self._entries += 1
+        self.position = side
+        self._entry_price, self._entry_time = price, t
+        self._stop, self._tp_price, self._tp_done = stop, tp, False
+        log.debug("%s %s entry %s at %s stop %s tp %s", self.name, self.symbol, side, price, stop, tp)
+        return self.signal(t, price, _ENTRY, side, stop_loss=stop, take_profit_price=tp, note=note,
+                           extra={"range_high": hi, "range_low": lo})
+
+    def _manage(self, t: int, price: float) -> Signal | None:
+        side = self.position
+        if t >= self._exit_ts:
+            self._clear_position()
+            return self.signal(t, price, _EXIT, side, note="end of day")
+        long = side is _LONG
+        stop = self._stop
+        if (price <= stop) if long else (price >= stop):
+            how = "break-even stop after take-profit" if self._tp_done and stop == self._entry_price else "stop"
+            self._clear_position()
+            return self.signal(t, price, _EXIT, side, stop_loss=stop, note=f"{how} hit at {price} (stop {stop})")
+        if not self._tp_done and ((price >= self._tp_price) if long else (price <= self._tp_price)):
+            frac = self._tp_fraction
+            tp = self._tp_price
+            if frac >= 1.0:
+                self._clear_position()
+                return self.signal(t, price, _TP, side, take_profit_price=tp, close_fraction=1.0,
+                                   note=f"take-profit {tp} reached: closing all")
+            self._tp_done = True
+            if self.params.breakeven_after_take_profit:
+                self._stop = self._entry_price
+            return self.signal(t, price, _TP, side, stop_loss=self._stop, take_profit_price=tp,
+                               close_fraction=frac,
+                               note=f"take-profit {tp} reached: closing {frac:g} of the position")
+        return None

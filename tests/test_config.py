@@ -1,0 +1,151 @@
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.config import ConfigError, load_config, load_secrets, parse_config, check_secrets_for_mode
+from core.enums import ExecutionMode
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def problems_for(mutate) -> list[str]:
+    raw = copy.deepcopy(BASE)
+    mutate(raw)
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw)
+    return e.value.problems
+
+
+def test_shipped_config_is_valid():
+    cfg = load_config(ROOT / "config.yaml")
+    assert cfg.mode is ExecutionMode.PAPER
+    assert cfg.workers == 8
+    assert cfg.symbol("SBIN").fyers == "NSE:SBIN-EQ"
+    assert cfg.symbol("LT").strategy == "mac"
+    assert cfg.session.open.hour == 9 and cfg.session.open.minute == 15
+    assert 0 < cfg.risk.risk_per_trade <= 1
+
+
+@pytest.mark.parametrize("mutate, key, fragment", [
+    (lambda r: r["risk"].update(capital=-5), "risk.capital", "greater than 0"),
+    (lambda r: r["risk"].update(capital="lots"), "risk.capital", "expected a number"),
+    (lambda r: r["risk"].update(risk_per_trade=0), "risk.risk_per_trade", "greater than 0"),
+    (lambda r: r["risk"].update(risk_per_trade=1.5), "risk.risk_per_trade", "at most 1"),
+    (lambda r: r["risk"].update(symbol_max_loss_pct=2.0), "risk.symbol_max_loss_pct", "negative"),
+    (lambda r: r["risk"].update(global_max_profit_pct=-1.0), "risk.global_max_profit_pct", "positive"),
+    (lambda r: r["risk"].update(max_active_trades=2.5), "risk.max_active_trades", "whole number"),
+    (lambda r: r["risk"].update(force_exit_on_cap="yes"), "risk.force_exit_on_cap", "true or false"),
+    (lambda r: r["risk"].update(bogus=1), "risk.bogus", "unknown key"),
+    (lambda r: r.update(mode="yolo"), "mode", "signals_only, paper, live"),
+    (lambda r: r.update(workers=0), "workers", "1 to 64"),
+    (lambda r: r["symbols"].append("SBIN"), "symbols[16].symbol", "duplicate"),
+    (lambda r: r["symbols"].append("NSE:ABB-EQ"), "symbols[16].symbol", "OpenAlgo symbol"),
+    (lambda r: r["symbols"].append({"symbol": "ABB", "strategy": "nope"}), "symbols[16].strategy", "unknown strategy"),
+    (lambda r: r["strategies"]["orb"].update(kind="martingale"), "strategies.orb.kind", "unknown strategy"),
+    (lambda r: r["session"].update(square_off="15:45"), "session.close", "earlier than"),
+    (lambda r: r["market_data"].update(persist="always"), "market_data.persist", "off, every_tick, sampled"),
+    (lambda r: r["replay"].update(speed="fast"), "replay.speed", "max or a positive multiple"),
+    (lambda r: r.update(colour="blue"), "colour", "unknown key"),
+])
+def test_invalid_values_name_the_key_the_value_and_what_is_allowed(mutate, key, fragment):
+    problems = problems_for(mutate)
+    hits = [p for p in problems if p.startswith(key + ":")]
+    assert hits, f"no problem reported for {key}: {problems}"
+    assert fragment in hits[0], hits[0]
+
+
+def test_every_problem_is_reported_not_only_the_first():
+    def many(r):
+        r["risk"]["capital"] = -1
+        r["risk"]["risk_per_trade"] = 2
+        r["workers"] = "eight"
+    problems = problems_for(many)
+    assert {p.split(":")[0] for p in problems} >= {"risk.capital", "risk.risk_per_trade", "workers"}
+
+
+def test_yaml_times_and_dates_are_understood():
+    raw = copy.deepcopy(BASE)
+    raw["session"]["open"] = 555          # what YAML 1.1 makes of an unquoted 09:15
+    raw["replay"]["date"] = yaml.safe_load("2026-11-20")
+    raw["replay"]["speed"] = 10
+    cfg = parse_config(raw)
+    assert (cfg.session.open.hour, cfg.session.open.minute) == (9, 15)
+    assert cfg.replay.date == "2026-11-20" and cfg.replay.speed == "10"
+
+
+def test_secrets_missing_for_the_mode_are_reported(tmp_path):
+    cfg = load_config(ROOT / "config.yaml")
+    secrets, problems = load_secrets(tmp_path / "none.env", environ={"LIVE_DATA": "true"})
+    assert problems == []
+    found = check_secrets_for_mode(cfg, secrets)
+    assert any(p.startswith("APP_KEY:") for p in found)
+    assert any(p.startswith("FYERS_ACCESS_TOKEN:") for p in found)
+    assert "***" not in repr(secrets) and "unset" in repr(secrets)
+
+
+def test_secrets_repr_never_shows_values(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("APP_KEY=supersecretkey123\nFYERS_ACCESS_TOKEN=eyJtoken.value.sig\n")
+    secrets, _ = load_secrets(env, environ={})
+    assert secrets.app_key == "supersecretkey123"
+    assert "supersecretkey123" not in repr(secrets) and "eyJtoken" not in str(secrets)
+    assert set(secrets.secret_values()) >= {"supersecretkey123", "eyJtoken.value.sig"}
+
+
+def test_bad_live_data_switch_is_reported(tmp_path):
+    _, problems = load_secrets(tmp_path / "none.env", environ={"LIVE_DATA": "maybe"})
+    assert problems and problems[0].startswith("LIVE_DATA:")
+
+
+def run_driver(*args, env_extra=None, cwd=ROOT):
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_KEY", "DATABASE_URL", "LIVE_DATA")}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, str(ROOT / "driver.py"), *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=60)
+
+
+def test_check_passes_on_a_valid_setup(tmp_path):
+    r = run_driver("--check", env_extra={"APP_KEY": "k" * 32,
+                                         "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "all checks passed" in r.stdout and "database: connected" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_check_and_start_fail_with_exit_2_and_list_every_problem(tmp_path):
+    bad = copy.deepcopy(BASE)
+    bad["risk"]["capital"] = -1
+    bad["risk"]["risk_per_trade"] = 3
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(bad))
+    env = {"APP_KEY": "k" * 32, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"}
+    r = run_driver("--check", "--config", str(p), env_extra=env)
+    assert r.returncode == 2
+    assert "risk.capital: -1 is not allowed" in r.stdout and "risk.risk_per_trade: 3" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+    r = run_driver("--config", str(p), env_extra=env)
+    assert r.returncode == 2 and "risk.capital" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unreadable_and_malformed_config_are_clear_errors(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("risk: [unclosed\n")
+    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32,
+                                                             "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
+    assert r.returncode == 2 and "not valid YAML" in r.stdout and "Traceback" not in r.stdout + r.stderr
+    r = run_driver("--check", "--config", str(tmp_path / "missing.yaml"), env_extra={"APP_KEY": "k" * 32})
+    assert r.returncode == 2 and "cannot read the config file" in r.stdout
+
+
+def test_unreachable_database_is_reported_with_password_masked(tmp_path):
+    r = run_driver("--check", env_extra={"APP_KEY": "k" * 32,
+                                         "DATABASE_URL": "postgresql://u:hunter2pass@127.0.0.1:1/x"})
+    assert r.returncode == 2
+    assert "DATABASE_URL: cannot connect" in r.stdout
+    assert "hunter2pass" not in r.stdout + r.stderr

@@ -1,0 +1,129 @@
+"""The database layer against SQLite and a real PostgreSQL server (the same tests on both)."""
+import multiprocessing as mp
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+import db
+from db import DBHandler, DatabaseError, MarketData, Order, StockSignal, TradeLog
+
+
+def handler(url: str) -> DBHandler:
+    engine = db.initialize_database(url)
+    return DBHandler(engine)
+
+
+def make_order(**kw) -> Order:
+    base = dict(client_order_id="c-1", trading_date=date(2026, 11, 20), symbol="SBIN", side="BUY",
+                purpose="entry", quantity=10, strategy_tag="t", price=Decimal("612.35"))
+    base.update(kw)
+    return Order(**base)
+
+
+def test_create_insert_update_query_delete(db_url):
+    h = handler(db_url)
+    h.insert_records([make_order(), make_order(client_order_id="c-2", symbol="INFY")])
+    rows = h.query_records(Order, {"symbol": "SBIN"})
+    assert len(rows) == 1 and rows[0].status == "CREATED" and rows[0].price == Decimal("612.3500")
+    h.update_records(Order, rows[0].id, {"status": "SENT_TO_BROKER", "broker_order_id": "26112012345601"})
+    again = h.query_records(Order, {"broker_order_id": "26112012345601"})
+    assert again[0].status == "SENT_TO_BROKER"
+    assert h.delete_records(Order, {"symbol": "INFY"}) == 1
+    assert len(h.query_records(Order)) == 1
+    with pytest.raises(DatabaseError, match="no row"):
+        h.update_records(Order, 99999, {"status": "FAILED"})
+
+
+def test_constraint_violation_rolls_back_and_raises_a_clear_error(db_url):
+    h = handler(db_url)
+    h.insert_records(make_order())
+    with pytest.raises(DatabaseError, match="insert into orders failed"):
+        h.insert_records([make_order(client_order_id="c-3"), make_order()])  # second duplicates c-1
+    # the whole batch rolled back: c-3 is not there, and the handler still works
+    assert [o.client_order_id for o in h.query_records(Order)] == ["c-1"]
+    h.insert_records(make_order(client_order_id="c-4"))
+    assert len(h.query_records(Order)) == 2
+
+
+def test_money_is_exact(db_url):
+    h = handler(db_url)
+    h.insert_records(TradeLog(trade_id=1, trade_date=date(2026, 11, 20), symbol="SBIN", strategy="orb", side="long",
+                              trade_type="full", quantity=3, entry_time=1, entry_price=Decimal("0.10"),
+                              exit_time=2, exit_price=Decimal("0.30"), gross_pnl=Decimal("0.60"),
+                              costs=Decimal("0.0001"), net_pnl=Decimal("0.5999"), capital_employed=Decimal("0.3"),
+                              capital_at_exit=Decimal("1000000.5999"), percent_change=1.0, exit_reason="signal"))
+    t = h.query_records(TradeLog)[0]
+    assert t.net_pnl == Decimal("0.5999") and t.capital_at_exit == Decimal("1000000.5999")
+    assert h.get_max_trade_id(TradeLog) == 1
+
+
+def test_bulk_insert_market_data_and_raw_sql(db_url):
+    h = handler(db_url)
+    rows = [{"symbol": "NSE:SBIN-EQ", "ltp": 600 + i * 0.05, "vol_traded_today": 1000 + i, "exch_feed_time": 1_700_000_000 + i,
+             "type": "sf", "bid_price": None} for i in range(2500)]
+    assert h.bulk_insert(MarketData, rows) == 2500
+    n, hi = h.execute_sql("SELECT COUNT(*), MAX(exch_feed_time) FROM market_data")[0]
+    assert n == 2500 and hi == 1_700_002_499
+    assert h.execute_sql("SELECT COUNT(*) FROM market_data WHERE bid_price IS NULL")[0][0] == 2500
+
+
+def test_state_documents(db_url):
+    h = handler(db_url)
+    assert h.get_state("trading_state") is None
+    h.set_state("trading_state", {"state": "HALTED", "reason": "reconciling"})
+    h.set_state("trading_state", {"state": "ACTIVE", "reason": ""})
+    assert h.get_state("trading_state") == {"state": "ACTIVE", "reason": ""}
+    assert h.get_state("schema_version") == db.SCHEMA_VERSION
+
+
+def _writer(url: str, tag: str, n: int) -> None:
+    h = DBHandler(db.setup(url)[0])
+    for i in range(n):
+        h.insert_records(StockSignal(signal_id=f"{tag}-{i}", symbol="SBIN", strategy="orb", time=i, price=1.0,
+                                     type="entry", current_position="long"))
+        h.bulk_insert(MarketData, [{"symbol": tag, "ltp": float(i)}] * 20)
+
+
+def test_concurrent_writers_from_two_processes(db_url):
+    h = handler(db_url)
+    db.dispose_engines()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(db_url, tag, 60)) for tag in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert len(h.query_records(StockSignal)) == 120
+    assert h.execute_sql("SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol ORDER BY symbol") == [("a", 1200), ("b", 1200)]
+
+
+def test_sqlite_defaults_wal_and_foreign_keys(sqlite_url):
+    engine = db.initialize_database(sqlite_url)
+    with engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
+
+
+def test_sqlite_locked_database_is_retried_not_lost(sqlite_url, caplog):
+    """Another process holds the write lock longer than busy_timeout; the handler retries and the row lands."""
+    import sqlite3
+    import threading
+
+    import sqlalchemy
+
+    engine = db.initialize_database(sqlite_url)
+    blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    # an engine that gives up waiting on the lock after 50 ms, so the retry path is what saves the write
+    impatient = sqlalchemy.create_engine(sqlite_url, connect_args={"timeout": 0.05})
+    sqlalchemy.event.listen(impatient, "connect", lambda c, r: setattr(c, "isolation_level", None))
+    sqlalchemy.event.listen(impatient, "begin", db._sqlite_begin)
+    timer = threading.Timer(0.4, lambda: blocker.execute("COMMIT"))
+    timer.start()
+    DBHandler(impatient, retries=40, backoff_s=0.05).insert_records(make_order(client_order_id="locked-1"))
+    timer.join()
+    assert [o.client_order_id for o in DBHandler(engine).query_records(Order)] == ["locked-1"]
+    assert any("database busy" in r.getMessage() for r in caplog.records)
