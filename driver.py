@@ -1,4 +1,4 @@
-"""The daemon's entry point and supervisor.
+"""The daemon's entry point and supervisor (seed chart 1).
 
     python driver.py              run the daemon (replay with LIVE_DATA=false, Fyers with LIVE_DATA=true)
     python driver.py --check      validate config.yaml, .env and the database, then exit 0 or 2
@@ -8,10 +8,29 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
 import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from multiprocessing.managers import SyncManager
 from pathlib import Path
+from typing import Any
 
-from core.config import DEFAULT_CONFIG_PATH, Config, ConfigError, check_secrets_for_mode, load_config, load_secrets
+from core.clock import Clock, ReplayClock, to_ist
+from core.config import (DEFAULT_CONFIG_PATH, Config, ConfigError, Secrets, check_secrets_for_mode, load_config,
+                         load_secrets)
+from core.errors import StartupError
+from core.logs import setup_logging
+from db import DatabaseError
+from pipeline.dispatcher import DataDispatcher
+from pipeline.messages import CHECKPOINT, END_OF_FEED, READY, SIGNAL, STOPPED, WATERMARK
+from pipeline.sequencer import SignalSequencer
+from pipeline.shared_state import SharedState
 
 log = logging.getLogger("driver")
 
@@ -89,9 +108,320 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
         return EXIT_CONFIG
-    from daemon.app import run_daemon  # noqa: PLC0415 - heavy imports only when running
+    if args.command == "status":
+        from ops.status import print_status  # noqa: PLC0415
 
-    return run_daemon(cfg, secrets, args)
+        return print_status(cfg, secrets, as_json=args.json)
+    try:
+        opts = RunOptions.from_args(cfg, secrets, args)
+    except ValueError as e:
+        print(f"Cannot start: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    return Driver(cfg, secrets, opts).run()
+
+
+# ----------------------------------------------------------------------------------------------- the Driver
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How this run gets its ticks: the Fyers socket, or a replay of a source at a speed for a day."""
+
+    live_data: bool
+    source: str
+    day: date
+    speed: float | None  # None: as fast as possible
+
+    @classmethod
+    def from_args(cls, cfg: Config, secrets: Secrets, args: argparse.Namespace) -> "RunOptions":
+        source = args.replay or cfg.replay.source
+        raw_speed = str(args.speed or cfg.replay.speed)
+        if raw_speed == "max":
+            speed = None
+        else:
+            try:
+                speed = float(raw_speed)
+                if speed <= 0:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"--speed: {raw_speed!r} is not allowed -- use max, 1 or a positive multiple") from None
+        raw_day = args.date or cfg.replay.date
+        if raw_day:
+            try:
+                day = date.fromisoformat(str(raw_day))
+            except ValueError:
+                raise ValueError(f"--date: {raw_day!r} is not allowed -- use YYYY-MM-DD") from None
+        else:
+            day = to_ist(time.time()).date()
+            while day.weekday() >= 5:
+                day -= timedelta(days=1)
+        if source != "synthetic" and not secrets.live_data and not Path(source).exists():
+            raise ValueError(f"--replay: {source!r} is not allowed -- use synthetic or an existing recorded file")
+        return cls(live_data=secrets.live_data, source=source, day=day, speed=speed)
+
+
+class Driver:
+    """Starts everything, moves messages between the feed, the workers and the TradeManager, watches the
+    workers' health, and shuts down in order."""
+
+    def __init__(self, cfg: Config, secrets: Secrets, opts: RunOptions, processor_factory: Any = None,
+                 db_url: str | None = None):
+        self.cfg = cfg
+        self.secrets = secrets
+        self.opts = opts
+        self.db_url = db_url if db_url is not None else secrets.database_url
+        self.processor_factory = processor_factory
+        self.stop_requested = threading.Event()
+        self.interrupts = 0
+        self.summary: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ signals
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.interrupts += 1
+        if self.interrupts > 1:
+            log.warning("second interrupt: exiting at once")
+            os._exit(130)
+        log.info("%s received: shutting down gracefully (press Ctrl-C again to exit at once)",
+                 signal.Signals(signum).name)
+        self.stop_requested.set()
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> int:
+        cfg = self.cfg
+        setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), self.secrets.secret_values())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        try:
+            return self._run()
+        except (DatabaseError, StartupError) as e:
+            log.error("cannot run: %s", e)
+            return EXIT_ERROR
+
+    def _run(self) -> int:
+        import db as dbm
+        from pipeline.workers import WorkerPool
+
+        cfg, opts = self.cfg, self.opts
+        dbm.initialize_database(self.db_url)
+        handler = dbm.DBHandler(dbm.setup(self.db_url)[0])
+        replay = not opts.live_data
+        clock: Clock = ReplayClock() if replay else Clock()
+        ctx = mp.get_context("spawn")
+        manager = SyncManager(ctx=ctx)
+        manager.start(_ignore_interrupts)  # Ctrl-C reaches the whole process group; the driver decides
+        shared = SharedState(manager)
+        problems = shared.validate()
+        if problems:
+            raise StartupError("shared state invalid: " + "; ".join(problems))
+        symbols = [s.symbol for s in cfg.symbols]
+        assignment = {i: symbols[i::cfg.workers] for i in range(cfg.workers)}
+        assignment = {i: syms for i, syms in assignment.items() if syms}
+        worker_ids = sorted(assignment)
+        fyers_to_worker = {cfg.symbol(s).fyers: slot for slot, w in enumerate(worker_ids) for s in assignment[w]}
+        symbol_to_worker = {s: slot for slot, w in enumerate(worker_ids) for s in assignment[w]}
+
+        processor = (self.processor_factory or _trade_manager_factory)(
+            cfg=cfg, secrets=self.secrets, db=handler, shared=shared, clock=clock, replay=replay,
+            day=opts.day)
+        broker = processor.quote_sink_target() if hasattr(processor, "quote_sink_target") else None
+
+        out_q = ctx.Queue()
+        pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
+                          self.secrets.secret_values(), broker)
+        dispatcher = DataDispatcher(fyers_to_worker, pool.queues)
+        processor.set_notify(lambda sym, ctl: dispatcher.send_control(symbol_to_worker[sym], ctl))
+        sequencer = SignalSequencer(len(worker_ids))
+        self.summary = {"signals": 0, "worker_restarts": 0}
+        feed = None
+        code = EXIT_ERROR
+        t0 = time.monotonic()
+        try:
+            processor.start()
+            pool.start()
+            pool.wait_ready(timeout_s=60)
+            dispatcher.start_flusher()
+            start_after = processor.resume_after() if replay else None
+            feed = make_feed(cfg, self.secrets, opts, dispatcher, clock, start_after)
+            log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
+                     "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at "
+                     f"{'max' if opts.speed is None else opts.speed}x speed", cfg.mode.value)
+            code = self._loop(pool, dispatcher, sequencer, processor, feed, clock, out_q)
+        finally:
+            self._shutdown(feed, dispatcher, pool, processor, shared, manager, out_q, sequencer, t0)
+        return code
+
+    def _shutdown(self, feed: Any, dispatcher: DataDispatcher, pool: Any, processor: Any, shared: SharedState,
+                  manager: Any, out_q: Any, sequencer: SignalSequencer, t0: float) -> None:
+        """Stop the feed, let workers drain and flush, stop them, close queues and connections; each step runs
+        even if an earlier one failed, so shutdown is bounded."""
+        import db as dbm
+
+        def step(what: str, fn: Any) -> Any:
+            try:
+                return fn()
+            except Exception as e:  # noqa: BLE001 - shutdown goes on
+                log.warning("shutdown: %s failed: %s", what, e)
+                return None
+
+        log.debug("at shutdown: watermarks %s, %d signals waiting, worker stats %s, feed %s", sequencer.through,
+                  len(sequencer), pool.stats, feed.sock.stats() if feed is not None and hasattr(feed, "sock") else None)
+        if feed is not None:
+            step("closing the feed", feed.close)
+        step("final flush", lambda: dispatcher.flush(final=True))
+        step("stopping the dispatcher", dispatcher.stop)
+        step("stopping workers", lambda: pool.stop(out_q, on_message=lambda m: self._handle(m, dispatcher, sequencer, pool),
+                                                   timeout_s=10))
+        step("stopping the trade manager", processor.stop)
+        active = step("reading shared state", lambda: shared.get("active_trades", 0))
+        step("stopping the manager", manager.shutdown)
+        out_q.cancel_join_thread()
+        step("closing database connections", dbm.dispose_engines)
+        elapsed = time.monotonic() - t0
+        stats = dispatcher.stats()
+        self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks())
+        log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped), %d bad, %d signals, "
+                 "%d worker restarts, %s active trades left", elapsed, stats["dispatched"], stats["unroutable"],
+                 stats["dropped"], pool.bad_ticks(), self.summary["signals"], self.summary["worker_restarts"], active)
+
+    def _handle(self, msg: tuple, dispatcher: DataDispatcher, sequencer: SignalSequencer, pool: Any) -> None:
+        kind = msg[0]
+        if kind == SIGNAL:
+            self.summary["signals"] += 1
+            sequencer.add(msg[2])
+        elif kind == WATERMARK:
+            _, w, seq, through, stats = msg
+            sequencer.watermark(w, through)
+            dispatcher.ack(w, seq)
+            pool.note_stats(w, stats)
+        elif kind == CHECKPOINT:
+            _, w, seq, state = msg
+            pool.checkpoints[w] = (seq, state, sequencer.through[w])
+            dispatcher.checkpointed(w, seq)
+        elif kind == STOPPED:
+            pool.stopped[msg[1]] = msg[2]
+        elif kind == READY:
+            pool.ready.add(msg[1])
+
+    def _loop(self, pool: Any, dispatcher: DataDispatcher, sequencer: SignalSequencer, processor: Any,
+              feed: Any, clock: Clock, out_q: Any) -> int:
+        cfg = self.cfg
+        last_health = last_tick_check = time.monotonic()
+        last_dispatched = 0
+        silence_reported = False
+        while not self.stop_requested.is_set():
+            try:
+                msg = out_q.get(timeout=0.02)
+                self._handle(msg, dispatcher, sequencer, pool)
+                while True:  # drain what is already there before acting
+                    try:
+                        self._handle(out_q.get_nowait(), dispatcher, sequencer, pool)
+                    except queue.Empty:
+                        break
+            except queue.Empty:
+                pass
+            for sig in sequencer.release():
+                processor.process_signal(sig)
+            w = sequencer.low_watermark
+            if self.opts.live_data:
+                now = clock.now()
+            else:
+                if feed.finished and w >= END_OF_FEED:
+                    w = feed.last_time
+                if w > 0:
+                    clock.advance(w)
+                now = clock.now()
+            processor.on_clock(now)
+            processor.poll()
+            mono = time.monotonic()
+            if mono - last_health >= 0.25:
+                last_health = mono
+                for i in pool.dead_workers():
+                    self.summary["worker_restarts"] += 1
+                    pool.restart(i, dispatcher, sequencer)
+            if mono - last_tick_check >= cfg.monitoring.feed_silence_seconds:
+                last_tick_check = mono
+                if dispatcher.dispatched == last_dispatched and processor.in_market_hours(now) and not feed.finished:
+                    if not silence_reported:
+                        log.warning("feed silent: no tick for %.0fs during market hours", cfg.monitoring.feed_silence_seconds)
+                        silence_reported = True
+                else:
+                    silence_reported = False
+                last_dispatched = dispatcher.dispatched
+            if not self.opts.live_data and feed.finished and not dispatcher.finished:
+                dispatcher.flush(final=True)
+            if not self.opts.live_data and dispatcher.finished and sequencer.low_watermark >= END_OF_FEED \
+                    and not len(sequencer):
+                log.info("replay finished: closing the session")
+                processor.close_session(clock.now())
+                return EXIT_OK
+            if processor.fatal:
+                log.error("stopping: %s", processor.fatal)
+                return EXIT_ERROR
+        return EXIT_OK
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _trade_manager_factory(**kw: Any) -> Any:
+    from trade_manager import TradeManager
+
+    return TradeManager(**kw)
+
+
+def make_feed(cfg: Config, secrets: Secrets, opts: RunOptions, dispatcher: DataDispatcher, clock: Clock,
+              start_after: int | None) -> Any:
+    """The Fyers socket when LIVE_DATA=true, else a SimulatedWebSocket replaying the chosen source."""
+    tickers = [s.fyers for s in cfg.symbols]
+    if opts.live_data:
+        from feeds.fyers import FyersFeed
+        from core.session import in_market_hours
+
+        feed = FyersFeed(secrets.fyers_app_id, secrets.fyers_access_token, tickers, dispatcher.dispatch,
+                         log_dir=cfg.resolve_path(cfg.monitoring.log_dir),
+                         stale_after_s=cfg.monitoring.feed_silence_seconds,
+                         in_market_hours=lambda: in_market_hours(cfg.session, time.time()))
+        feed.start()
+        return feed
+    from feeds.simulated import SimulatedWebSocket
+
+    if opts.source == "synthetic":
+        from feeds.synthetic import generate_day
+
+        def source() -> Any:
+            return generate_day(tickers, opts.day, cfg.replay.seed, cfg.session)
+    else:
+        from feeds.recorded import read_ticks
+
+        def source() -> Any:
+            return read_ticks(opts.source)
+    feed = ReplayFeed(SimulatedWebSocket(source, on_message=dispatcher.dispatch, speed=opts.speed,
+                                         start_after=start_after, clock=None), tickers)
+    feed.start()
+    return feed
+
+
+class ReplayFeed:
+    """Drives a SimulatedWebSocket the way the live adapter drives the Fyers socket."""
+
+    def __init__(self, sock: Any, tickers: list[str]):
+        self.sock = sock
+        self.tickers = tickers
+
+    def start(self) -> None:
+        self.sock.on_connect = lambda: self.sock.subscribe(symbols=self.tickers, data_type="SymbolUpdate")
+        self.sock.connect()
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.sock.finished)
+
+    @property
+    def last_time(self) -> float:
+        return float(self.sock.stats().get("feed_time") or 0)
+
+    def close(self) -> None:
+        self.sock.close_connection()
 
 
 if __name__ == "__main__":

@@ -309,6 +309,8 @@ def _coerce(key: str, value: Any, f: dataclasses.Field, problems: list[str]) -> 
             hh, mm = (int(x) for x in value.split(":"))
             out = dtime(hh, mm)
         elif isinstance(base, type) and issubclass(base, str):  # our enums
+            if isinstance(value, bool) and str(value).lower() in ("false", "true"):
+                value = {False: "off", True: "on"}[value]  # YAML 1.1 reads a bare off/on as a boolean
             out = base(value)
         else:
             out = value

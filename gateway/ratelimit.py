@@ -59,11 +59,6 @@ class MovingWindow:
                 raise TimeoutError(f"no rate-limit slot within {timeout_s:.3f}s")
             time.sleep(min(wait, 0.05) + 1e-4)
 
-    def penalize(self) -> None:
-        """Record a hit the server counted but we did not (e.g. after a 429), to back off."""
-        with self._lock:
-            self._hits.append(self._clock())
-
 
 class KeyedMovingWindows:
     """One MovingWindow per key (route, client address), created on first use."""

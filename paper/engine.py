@@ -37,6 +37,7 @@ OPEN, COMPLETE, REJECTED, CANCELLED, TRIGGER_PENDING = "open", "complete", "reje
 LIVE = (OPEN, TRIGGER_PENDING)
 SQUARE_OFF_STRATEGY = "AUTO_SQUARE_OFF"
 DERIVATIVE_EXCHANGES = ("NFO", "BFO", "MCX", "CDS", "BCD", "NCDEX")
+SANDBOX_EXCHANGES = ("NSE", "BSE", "NFO", "BFO", "CDS", "BCD", "MCX", "NCDEX")
 _SQ_GROUPS = {hhmm: (dtime(int(hhmm[:2]), int(hhmm[3:])), exch) for hhmm, exch in square_off_groups().items()}
 DAY = 86400.0
 
@@ -130,7 +131,7 @@ class Engine:
         self._order_seq = kv.get("order_seq", 0)
         self._trade_seq = kv.get("trade_seq", 0)
         self.trades = snap.trades
-        for p in snap.positions:
+        for p in sorted(snap.positions, key=lambda p: p.get("_seq", 0)):
             self.positions[pos_key(p["symbol"], p["exchange"], p["product"])] = p
         self.book.load(snap.quotes, snap.future_quotes)
         self._persisted_future = {s for s, _ in snap.future_quotes}
@@ -264,6 +265,8 @@ class Engine:
         symbol, exchange, product = d["symbol"], d["exchange"], d["product"]
         action, qty, pt = d["action"].upper(), int(d["quantity"]), d["pricetype"]
         price, trig = float(d.get("price") or 0.0), float(d.get("trigger_price") or 0.0)
+        if exchange not in SANDBOX_EXCHANGES:
+            raise analyze_error(400, f"Invalid exchange. Must be one of {', '.join(SANDBOX_EXCHANGES)}")
         if exchange in ("NSE", "BSE") and product == "NRML":
             raise analyze_error(400, f"NRML product not allowed for {exchange} equity segment. "
                                      "Use CNC for delivery or MIS for intraday.")
@@ -414,7 +417,8 @@ class Engine:
         p = self.positions.get(pk)
         if p is None:
             p = self.positions[pk] = {"symbol": o["symbol"], "exchange": o["exchange"], "product": o["product"],
-                                      "quantity": 0, "average_price": 0.0, "realized": 0.0, "last_price": price}
+                                      "quantity": 0, "average_price": 0.0, "realized": 0.0, "last_price": price,
+                                      "_seq": len(self.positions) + 1}
         d = n if o["action"] == "BUY" else -n
         q = p["quantity"]
         if q == 0 or (q > 0) == (d > 0):

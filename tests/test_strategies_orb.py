@@ -188,7 +188,7 @@ def test_new_day_resets_range_and_counters():
     assert s.run(tick(at(10, 0), 97.0)) is None
     pts = opening(DAY2, lo=200.0, hi=202.0)
     assert run(s, pts) == [None] * len(pts)
-    assert s.run(tick(at(9, 31, d=DAY2), 110.0)) .current_position is SHORT  # below the new low of 200
+    assert s.run(tick(at(9, 31, d=DAY2), 110.0)).current_position is SHORT  # below the new low of 200
 
 
 def test_position_left_open_overnight_is_exited_on_the_first_tick_of_the_new_day():

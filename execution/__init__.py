@@ -1,0 +1,1 @@
+"""The order lifecycle: the persisted state machine, sending to the broker, and tracking fills."""

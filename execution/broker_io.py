@@ -1,0 +1,165 @@
+"""The threads that talk to the broker on the TradeManager's behalf.
+
+Sending an order can take as long as the broker's rate limit and latency make it; the TradeManager must
+not wait for that. Sender threads place orders, a poller follows every non-final order, and both report
+back as events on one queue that the TradeManager applies on its own thread, in the order they happened.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.openalgo import OpenAlgoGateway
+from gateway.results import Ok
+
+log = logging.getLogger(__name__)
+
+FAST_POLLS = (0.0, 0.05, 0.15, 0.35, 0.75)  # after an acknowledgement, before settling to the poll interval
+
+
+@dataclass(frozen=True)
+class PlaceRequest:
+    order_id: int
+    symbol: str
+    exchange: str
+    action: str
+    quantity: int
+    product: str
+    pricetype: str
+    strategy: str
+
+
+@dataclass(frozen=True)
+class Placed:
+    order_id: int
+    result: Any  # Accepted | Rejected | Unavailable | Unknown
+
+
+@dataclass(frozen=True)
+class StatusSeen:
+    order_id: int
+    result: Any  # Ok[OrderInfo] | Rejected | Unavailable | Unknown
+
+
+@dataclass(frozen=True)
+class Lookup:
+    order_id: int
+    result: Any  # Ok[list[OrderInfo]] | failure
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    order_id: int
+    result: Any
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    reason: str = ""
+
+
+class BrokerIO:
+    def __init__(self, gateway: OpenAlgoGateway, poll_interval_s: float, senders: int = 4):
+        self.gw = gateway
+        self.poll_interval = poll_interval_s
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self._work: queue.Queue = queue.Queue()
+        self._tracked: dict[int, tuple[str, str, int, float]] = {}  # order_id -> (broker id, strategy, n, next)
+        self._tlock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads = [threading.Thread(target=self._sender, name=f"order-sender-{i}", daemon=True)
+                         for i in range(senders)]
+        self._threads.append(threading.Thread(target=self._poller, name="order-status", daemon=True))
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for _ in range(len(self._threads)):
+            self._work.put(None)
+        for t in self._threads:
+            t.join(timeout=2)
+
+    # ---------------------------------------------------------------- requests from the TradeManager
+    def place(self, req: PlaceRequest) -> None:
+        self._work.put(("place", req))
+
+    def cancel(self, order_id: int, broker_order_id: str, strategy: str) -> None:
+        self._work.put(("cancel", order_id, broker_order_id, strategy))
+
+    def lookup(self, order_id: int, kw: dict[str, Any]) -> None:
+        """Search the orderbook for an order whose placement ended Unknown."""
+        self._work.put(("lookup", order_id, kw))
+
+    def probe(self) -> None:
+        self._work.put(("probe",))
+
+    def track(self, order_id: int, broker_order_id: str, strategy: str) -> None:
+        with self._tlock:
+            self._tracked[order_id] = (broker_order_id, strategy, 0, time.monotonic())
+        self._wake.set()
+
+    def untrack(self, order_id: int) -> None:
+        with self._tlock:
+            self._tracked.pop(order_id, None)
+
+    def poll_now(self, order_id: int) -> None:
+        with self._tlock:
+            t = self._tracked.get(order_id)
+            if t:
+                self._tracked[order_id] = (t[0], t[1], t[2], time.monotonic())
+        self._wake.set()
+
+    @property
+    def tracked(self) -> int:
+        return len(self._tracked)
+
+    # ---------------------------------------------------------------- threads
+    def _sender(self) -> None:
+        while not self._stop.is_set():
+            item = self._work.get()
+            if item is None:
+                return
+            try:
+                kind = item[0]
+                if kind == "place":
+                    r: PlaceRequest = item[1]
+                    res = self.gw.place_order(symbol=r.symbol, exchange=r.exchange, action=r.action,
+                                              quantity=r.quantity, strategy=r.strategy, pricetype=r.pricetype,
+                                              product=r.product)
+                    self.events.put(Placed(r.order_id, res))
+                elif kind == "cancel":
+                    self.events.put(Cancelled(item[1], self.gw.cancel_order(item[2], item[3])))
+                elif kind == "lookup":
+                    self.events.put(Lookup(item[1], self.gw.find_order(**item[2])))
+                elif kind == "probe":
+                    res = self.gw.funds()
+                    self.events.put(Probe(isinstance(res, Ok), getattr(res, "reason", "") or getattr(res, "message", "")))
+            except Exception as e:  # noqa: BLE001 - a bug here must not kill the thread; the order stays tracked
+                log.exception("broker call failed unexpectedly: %s", e)
+
+    def _poller(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            with self._tlock:
+                due = [(oid, t) for oid, t in self._tracked.items() if t[3] <= now]
+            for oid, (bid, strat, n, _next) in due:
+                res = self.gw.order_status(bid, strat)
+                delay = FAST_POLLS[n + 1] - FAST_POLLS[n] if n + 1 < len(FAST_POLLS) else self.poll_interval
+                with self._tlock:
+                    if oid in self._tracked:
+                        self._tracked[oid] = (bid, strat, n + 1, time.monotonic() + delay)
+                self.events.put(StatusSeen(oid, res))
+            with self._tlock:
+                nxt = min((t[3] for t in self._tracked.values()), default=now + self.poll_interval)
+            self._wake.wait(max(0.0, min(nxt - time.monotonic(), self.poll_interval)))
+            self._wake.clear()

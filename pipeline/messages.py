@@ -1,0 +1,76 @@
+"""What travels on the multiprocessing queues, with one definition each.
+
+Worker input queue (driver -> worker), tuples for cheap pickling:
+    (TICKS, [tick, ...])                 a batch of Fyers tick dicts, in feed order
+    (MARKER, seq, through_ts)            every tick with time <= through_ts has been dispatched
+    (CONTROL, Outcome | ForceExit | Watch)  feedback from the TradeManager
+    (STOP,)                              drain, flush and exit
+
+Signal queue (workers -> driver):
+    (SIGNAL, worker_id, Signal, latency_ms)
+    (WATERMARK, worker_id, seq, through_ts, stats)   echo of MARKER once everything before it is processed
+    (CHECKPOINT, worker_id, seq, state)              strategy and handler state as of MARKER seq
+    (STOPPED, worker_id, stats)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TICKS = 0
+MARKER = 1
+CONTROL = 2
+STOP = 3
+
+SIGNAL = 10
+WATERMARK = 11
+CHECKPOINT = 12
+STOPPED = 13
+READY = 14
+
+END_OF_FEED = 2**62  # a marker's through_ts when the feed has finished
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of a signal; the worker holds the symbol's ticks until it knows.
+
+    status: executed (the order filled, or signals_only recorded it), failed (nothing happened; an entry
+    resets the strategy), incomplete (an exit/take-profit did not complete; the next one merges with it),
+    ignored (nothing to do, e.g. an exit for a position the daemon does not hold).
+    force_exit: the TradeManager turned the signal into a forced exit (cap crossed): reset the strategy.
+    """
+
+    signal_id: str
+    symbol: str
+    signal_type: str
+    status: str
+    force_exit: bool = False
+    incomplete: dict[str, Any] | None = None  # seed chart 2 incomplete-trade record for this symbol
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ForceExit:
+    """The TradeManager closed the symbol's position on its own (square-off, cap, reconciliation)."""
+
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Start or stop sending this symbol's quotes to the paper broker (it has an order or a position)."""
+
+    symbol: str
+    on: bool
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    ticks: int = 0
+    bad_ticks: int = 0
+    bad_by_reason: dict[str, int] = field(default_factory=dict)
+    signals: int = 0
+    rows_persisted: int = 0
+    held_symbols: int = 0

@@ -1,0 +1,378 @@
+"""RiskManager (seed chart 3): capital, position sizing, pre-trade checks, and the books of open trades.
+
+It lives in the driver process beside the TradeManager and is the only owner of capital and active
+trades. Every change is written to the database first and applied in memory only once the write has
+committed, so what the database says is what the daemon believes. Money is Decimal throughout.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Callable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from core.config import Config
+from core.enums import PositionSide, TradingState
+from db import ActiveTrade, CapitalLog, DBHandler, TradeLog
+
+log = logging.getLogger(__name__)
+
+PAISE = Decimal("0.01")
+ZERO = Decimal(0)
+
+
+def D(x: Any) -> Decimal:
+    """Decimal from a broker or feed number without binary-float noise."""
+    if isinstance(x, Decimal):
+        return x
+    return Decimal(str(round(float(x), 4)))
+
+
+def money(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class OpenTrade:
+    trade_id: int
+    symbol: str
+    strategy: str
+    side: PositionSide
+    entry_time: int
+    entry_price: Decimal
+    quantity: int            # filled at entry
+    remaining: int
+    allocated: Decimal       # margin blocked for the remaining quantity
+    margin_multiplier: Decimal
+    stop_loss: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    costs: Decimal = ZERO    # entry costs not yet realized
+    realized_tp: Decimal = ZERO
+    closed_tp: int = 0
+    entry_order_id: int | None = None
+
+    def pnl(self, price: Decimal, qty: int) -> Decimal:
+        diff = price - self.entry_price if self.side is PositionSide.LONG else self.entry_price - price
+        return diff * qty
+
+
+@dataclass(frozen=True)
+class Assessment:
+    eligible: bool
+    units: int = 0
+    allocated: Decimal = ZERO
+    reason: str = ""
+    tag: str | None = None
+
+
+@dataclass
+class Exit:
+    """What an exit fill did, for the caller's log and the worker's feedback."""
+
+    trade_id: int
+    quantity: int
+    price: Decimal
+    gross: Decimal
+    costs: Decimal
+    net: Decimal
+    full: bool
+    capital: Decimal
+
+
+class RiskManager:
+    def __init__(self, cfg: Config, db: DBHandler, day: date):
+        self.cfg = cfg
+        self.risk = cfg.risk
+        self.db = db
+        self.day = day
+        self.lock = threading.RLock()  # readers (heartbeat, status) take it; the TradeManager thread writes
+        self.start_capital = D(cfg.risk.capital)
+        self.capital = self.start_capital
+        self.active_trades: dict[int, OpenTrade] = {}
+        self.reserved: dict[int, Decimal] = {}  # entry order id -> margin reserved while it is pending
+        self.margin_dict: dict[str, Decimal] = {}
+        self.price_tracker: dict[str, Decimal] = {}
+        self.cooldown_until: dict[str, float] = {}
+        self.state = TradingState.HALTED
+        self.state_reason = "starting"
+        self.high_water = self.start_capital
+        self.trade_counter = 0
+        self.commission = D(cfg.costs.commission_per_order)
+
+    # ------------------------------------------------------------------ state from the database
+    def load(self) -> None:
+        """Rebuild capital, open trades, cooldowns and trading state from the database."""
+        def go(s: Session) -> None:
+            last = s.scalars(select(CapitalLog).where(CapitalLog.trading_date == self.day)
+                             .order_by(CapitalLog.id.desc()).limit(1)).first()
+            if last is not None:
+                self.start_capital = D(last.starting_capital)
+                self.capital = D(last.capital)
+            else:
+                s.add(CapitalLog(trading_date=self.day, starting_capital=self.start_capital, capital=self.capital,
+                                 change=ZERO, percent_gain=0.0, reason="start of day"))
+            self.active_trades = {}
+            for row in s.scalars(select(ActiveTrade)):
+                self.active_trades[row.trade_id] = OpenTrade(
+                    trade_id=row.trade_id, symbol=row.symbol, strategy=row.strategy, side=PositionSide(row.side),
+                    entry_time=row.entry_time, entry_price=D(row.entry_price), quantity=row.position_size,
+                    remaining=row.remaining_quantity, allocated=D(row.allocated),
+                    margin_multiplier=D(row.margin_multiplier),
+                    stop_loss=None if row.stop_loss is None else D(row.stop_loss),
+                    take_profit_price=None if row.take_profit_price is None else D(row.take_profit_price),
+                    costs=D(row.costs), realized_tp=D(row.realized_pnl_tp), closed_tp=row.position_closed_tp,
+                    entry_order_id=row.entry_order_id)
+            from sqlalchemy import func
+            mx = [s.execute(select(func.max(TradeLog.trade_id))).scalar() or 0,
+                  s.execute(select(func.max(ActiveTrade.trade_id))).scalar() or 0]
+            self.trade_counter = max(mx)
+        self.db.transaction("load risk state", go)
+        saved = self.db.get_state("risk") or {}
+        if saved.get("day") == self.day.isoformat():
+            self.cooldown_until = {k: float(v) for k, v in saved.get("cooldown_until", {}).items()}
+            self.high_water = D(saved.get("high_water", self.capital))
+            prev_state = saved.get("state")
+            if prev_state == TradingState.HALTED.value and saved.get("sticky"):
+                self.state_reason = saved.get("reason", "halted earlier today")
+        self.high_water = max(self.high_water, self.capital)
+        log.info("risk state: capital %s (day start %s), %d open trades", self.capital, self.start_capital,
+                 len(self.active_trades))
+
+    def save_state(self) -> None:
+        self.db.set_state("risk", {
+            "day": self.day.isoformat(), "cooldown_until": self.cooldown_until, "high_water": str(self.high_water),
+            "state": self.state.value, "reason": self.state_reason,
+            "sticky": self.state is TradingState.HALTED and self.state_reason.startswith("risk:")})
+
+    def set_state(self, state: TradingState, reason: str) -> None:
+        """ACTIVE, REDUCING (exits only) or HALTED (no entries; exits still allowed); logged and persisted."""
+        if state is self.state and reason == self.state_reason:
+            return
+        old = self.state
+        self.db.set_state("trading_state", {"state": state.value, "reason": reason})
+        with self.lock:
+            self.state, self.state_reason = state, reason
+        self.save_state()
+        log.warning("trading state %s -> %s: %s", old.value, state.value, reason) if state is not TradingState.ACTIVE \
+            else log.info("trading state %s -> %s: %s", old.value, state.value, reason)
+
+    # ------------------------------------------------------------------ figures
+    @property
+    def available_capital(self) -> Decimal:
+        used = sum((t.allocated for t in self.active_trades.values()), ZERO) + sum(self.reserved.values(), ZERO)
+        return self.capital - used
+
+    def unrealized_pnl(self) -> Decimal:
+        total = ZERO
+        for t in self.active_trades.values():
+            price = self.price_tracker.get(t.symbol)
+            if price is not None:
+                total += t.pnl(price, t.remaining)
+        return total
+
+    def equity(self) -> Decimal:
+        return self.capital + self.unrealized_pnl()
+
+    def get_current_global_returns(self) -> float:
+        return float((self.equity() - self.start_capital) / self.start_capital * 100)
+
+    def get_current_returns_for_symbol(self, symbol: str, current_price: Any) -> float:
+        price = D(current_price)
+        returns = 0.0
+        for t in self.active_trades.values():
+            if t.symbol == symbol and t.allocated > 0:
+                returns += float(t.pnl(price, t.remaining) / t.allocated * 100)
+        return returns
+
+    def track_prices(self, symbol: str, price: Any) -> None:
+        with self.lock:
+            self.price_tracker[symbol] = D(price)
+
+    def trade_for(self, symbol: str) -> OpenTrade | None:
+        return next((t for t in self.active_trades.values() if t.symbol == symbol), None)
+
+    def margin_for(self, symbol: str) -> Decimal:
+        return self.margin_dict.get(symbol, D(self.risk.margin_multiplier))
+
+    # ------------------------------------------------------------------ sizing and checks
+    def calculate_position_size(self, entry_price: Any, stop_loss: Any, margin_val: Decimal, symbol: str) -> int:
+        entry, stop = D(entry_price), D(stop_loss)
+        price_risk = abs(entry - stop)
+        if price_risk <= 0 or entry <= 0:
+            log.info("%s: non-positive price risk (entry %s, stop %s): 0 units", symbol, entry, stop)
+            return 0
+        risk_amount = self.capital * D(self.risk.risk_per_trade)
+        margin_price = entry / margin_val
+        units_risk = risk_amount / price_risk
+        units_afford = max(self.available_capital, ZERO) / margin_price
+        units_cap = D(self.risk.max_allocation) / margin_price
+        units_notional = D(self.risk.max_order_notional) / entry
+        final = int(min(units_risk, units_afford, units_cap, units_notional))
+        log.debug("%s sizing: risk %s afford %s cap %s notional %s -> %d", symbol, int(units_risk), int(units_afford),
+                  int(units_cap), int(units_notional), final)
+        return max(final, 0)
+
+    def assess_trade(self, symbol: str, entry_price: Any, stop_loss: Any, now: float, pending_entries: int = 0) -> Assessment:
+        if self.state is not TradingState.ACTIVE:
+            return Assessment(False, reason=f"trading {self.state.value}: {self.state_reason}",
+                              tag=f"RISK_TRADING_{self.state.value}")
+        until = self.cooldown_until.get(symbol, 0.0)
+        if now < until:
+            return Assessment(False, reason=f"cooling down after a losing exit for {int(until - now)}s more",
+                              tag="RISK_COOLDOWN")
+        if stop_loss is None:
+            return Assessment(False, reason="signal has no stop loss to size from", tag="RISK_NO_STOP")
+        margin_val = self.margin_for(symbol)
+        units = self.calculate_position_size(entry_price, stop_loss, margin_val, symbol)
+        allocated = money(units * D(entry_price) / margin_val)
+        if units <= 0:
+            return Assessment(False, reason="zero units calculated", tag="RISK_ZERO_UNITS")
+        if self.available_capital < allocated:
+            return Assessment(False, units, allocated, "insufficient capital", "RISK_INSUFFICIENT_CAPITAL")
+        if len(self.active_trades) + pending_entries >= self.risk.max_active_trades:
+            return Assessment(False, units, allocated, "max active trades reached", "RISK_MAX_ACTIVE_TRADES")
+        if units * D(entry_price) > D(self.risk.max_order_notional):
+            return Assessment(False, units, allocated, "order notional above the cap", "RISK_NOTIONAL_CAP")
+        return Assessment(True, units, allocated, "trade approved")
+
+    def halt_trading_check(self) -> tuple[bool, str]:
+        """Global caps, daily loss limit and drawdown from the day's high-water mark; a halt is sticky."""
+        if self.state is TradingState.HALTED:
+            return True, self.state_reason
+        r = self.risk
+        equity = self.equity()
+        if equity > self.high_water:
+            self.high_water = equity
+        returns = float((equity - self.start_capital) / self.start_capital * 100)
+        reason = None
+        if r.global_max_loss_pct is not None and returns <= r.global_max_loss_pct:
+            reason = f"risk: global loss cap breached ({returns:.2f}% <= {r.global_max_loss_pct}%)"
+        elif r.global_max_profit_pct is not None and returns >= r.global_max_profit_pct:
+            reason = f"risk: global profit cap reached ({returns:.2f}% >= {r.global_max_profit_pct}%)"
+        elif r.daily_loss_limit is not None and self.start_capital - equity >= D(r.daily_loss_limit):
+            reason = f"risk: daily loss limit reached (loss {self.start_capital - equity:.2f} >= {r.daily_loss_limit})"
+        elif r.max_drawdown_pct is not None and self.high_water > 0:
+            dd = float((self.high_water - equity) / self.high_water * 100)
+            if dd >= r.max_drawdown_pct:
+                reason = f"risk: drawdown {dd:.2f}% from the day's high of {self.high_water:.2f} >= {r.max_drawdown_pct}%"
+        if reason:
+            self.set_state(TradingState.HALTED, reason)
+            return True, reason
+        return False, ""
+
+    # ------------------------------------------------------------------ books
+    def reserve(self, order_id: int, amount: Decimal) -> None:
+        with self.lock:
+            self.reserved[order_id] = amount
+
+    def release(self, order_id: int) -> None:
+        with self.lock:
+            self.reserved.pop(order_id, None)
+
+    def register_trade_entry(self, *, symbol: str, strategy: str, side: PositionSide, quantity: int, price: Any,
+                             time: int, stop_loss: Any, take_profit_price: Any, entry_order_id: int | None,
+                             extra: Callable[[Session], None] | None = None) -> int:
+        """A new open trade from the entry order's actual fill."""
+        price = D(price)
+        margin_val = self.margin_for(symbol)
+        trade = OpenTrade(trade_id=self.trade_counter + 1, symbol=symbol, strategy=strategy, side=side,
+                          entry_time=int(time), entry_price=price, quantity=quantity, remaining=quantity,
+                          allocated=money(quantity * price / margin_val), margin_multiplier=margin_val,
+                          stop_loss=None if stop_loss is None else D(stop_loss),
+                          take_profit_price=None if take_profit_price is None else D(take_profit_price),
+                          costs=self.commission, entry_order_id=entry_order_id)
+
+        def go(s: Session) -> None:
+            s.add(ActiveTrade(trade_id=trade.trade_id, symbol=symbol, strategy=strategy, side=side.value,
+                              trading_date=self.day, entry_time=trade.entry_time, entry_price=price,
+                              stop_loss=trade.stop_loss, take_profit_price=trade.take_profit_price,
+                              position_size=quantity, remaining_quantity=quantity, allocated=trade.allocated,
+                              margin_multiplier=margin_val, entry_order_id=entry_order_id, costs=trade.costs))
+            if extra:
+                extra(s)
+        self.db.transaction(f"register entry {symbol}", go)
+        with self.lock:
+            self.trade_counter = trade.trade_id
+            self.active_trades[trade.trade_id] = trade
+            self.price_tracker.setdefault(symbol, price)
+        log.info("entry registered: trade %d %s %s %d @ %s (margin %s)", trade.trade_id, side.value, symbol,
+                 quantity, price, trade.allocated)
+        return trade.trade_id
+
+    def add_to_entry(self, trade_id: int, quantity: int, price: Any,
+                     extra: Callable[[Session], None] | None = None) -> None:
+        """A later partial fill of the same entry order: more quantity at a new average price."""
+        t = self.active_trades[trade_id]
+        price = D(price)
+        new_qty = t.quantity + quantity
+        avg = money((t.entry_price * t.quantity + price * quantity) / new_qty)
+        allocated = money((t.remaining + quantity) * avg / t.margin_multiplier)
+
+        def go(s: Session) -> None:
+            row = s.get(ActiveTrade, trade_id)
+            row.position_size, row.remaining_quantity = new_qty, t.remaining + quantity
+            row.entry_price, row.allocated = avg, allocated
+            if extra:
+                extra(s)
+        self.db.transaction(f"add fill to trade {trade_id}", go)
+        with self.lock:
+            t.quantity, t.remaining, t.entry_price, t.allocated = new_qty, t.remaining + quantity, avg, allocated
+
+    def register_exit(self, trade_id: int, quantity: int, price: Any, time: int, reason: str,
+                      exit_order_id: int | None, order_costs: Decimal,
+                      extra: Callable[[Session], None] | None = None) -> Exit:
+        """An exit fill: partial when quantity remains open, full when it closes the trade (seed
+        register_partial_trade_exit / register_full_trade_exit). Capital moves by the net P&L."""
+        t = self.active_trades[trade_id]
+        price = D(price)
+        quantity = min(quantity, t.remaining)
+        full = quantity >= t.remaining
+        gross = money(t.pnl(price, quantity))
+        costs = money(order_costs + (t.costs if full else ZERO))
+        net = gross - costs
+        capital = self.capital + net
+        employed = money(quantity * t.entry_price / t.margin_multiplier)
+        remaining = t.remaining - quantity
+        allocated = ZERO if full else money(remaining * t.entry_price / t.margin_multiplier)
+        pct = float(net / employed * 100) if employed else 0.0
+        gain = float((capital - self.start_capital) / self.start_capital * 100)
+
+        def go(s: Session) -> None:
+            s.add(TradeLog(trade_id=trade_id, trade_date=self.day, symbol=t.symbol, strategy=t.strategy,
+                           side=t.side.value, trade_type="full" if full else "partial", quantity=quantity,
+                           entry_time=t.entry_time, entry_price=t.entry_price, exit_time=int(time), exit_price=price,
+                           gross_pnl=gross, costs=costs, net_pnl=net, capital_employed=employed,
+                           capital_at_exit=capital, percent_change=pct, exit_reason=reason,
+                           exit_order_id=exit_order_id))
+            s.add(CapitalLog(trading_date=self.day, trade_id=trade_id, starting_capital=self.start_capital,
+                             capital=capital, change=net, percent_gain=gain, reason=f"exit {t.symbol} ({reason})"))
+            if full:
+                s.execute(delete(ActiveTrade).where(ActiveTrade.trade_id == trade_id))
+            else:
+                row = s.get(ActiveTrade, trade_id)
+                row.remaining_quantity, row.allocated = remaining, allocated
+                row.realized_pnl_tp = t.realized_tp + net
+                row.position_closed_tp = t.closed_tp + quantity
+            if extra:
+                extra(s)
+        self.db.transaction(f"register exit {t.symbol}", go)
+        with self.lock:
+            self.capital = capital
+            if full:
+                del self.active_trades[trade_id]
+            else:
+                t.remaining, t.allocated = remaining, allocated
+                t.realized_tp += net
+                t.closed_tp += quantity
+            self.price_tracker[t.symbol] = price
+        if full and net < 0 and self.risk.cooldown_minutes > 0:
+            self.cooldown_until[t.symbol] = float(time) + self.risk.cooldown_minutes * 60
+            self.save_state()
+        log.info("%s exit registered: trade %d %s %d @ %s, net %s (gross %s, costs %s); capital %s",
+                 "full" if full else "partial", trade_id, t.symbol, quantity, price, net, gross, costs, capital)
+        return Exit(trade_id, quantity, price, gross, costs, net, full, capital)

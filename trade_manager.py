@@ -1,0 +1,684 @@
+"""TradeManager (seed chart 4): turns signals into sized, risk-checked orders and real positions.
+
+It runs on the driver's signal-loop thread and is, with its RiskManager, the only owner of money state.
+Every order follows seed 002's path: recorded as CREATED, checked by blockers (risk, execution guard,
+duplicate), marked SENT_TO_BROKER, handed to a sender thread, then updated from the broker's own answers
+(acknowledgement, status polls). Fills are applied from the broker's filled quantity and average price,
+once each (a Fill row per cumulative quantity), never assumed. An order whose placement ended without an
+answer is looked up in the orderbook, never sent again.
+
+Placement never blocks the signal loop: the senders and the status poller report back as events, which
+`poll()` applies on this thread in arrival order, so capital accounting has exactly one writer.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from sqlalchemy.orm import Session
+
+from core.clock import fmt_ist
+from core.config import Config, Secrets
+from core.errors import StartupError
+from core.enums import (ExecutionMode, ExitReason, OrderPurpose, OrderSide, OrderStatus, PositionSide, SignalType,
+                        TradingState)
+from core.session import SessionTimes, in_market_hours
+from core.types import Signal
+from db import DBHandler, Fill, Order, StockSignal
+from execution.broker_io import BrokerIO, Cancelled, Lookup, Placed, PlaceRequest, Probe, StatusSeen
+from execution.circuit_breaker import CircuitBreaker
+from execution.orders import OrderStore, fill_delta
+from gateway.openalgo import OpenAlgoGateway
+from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
+from pipeline.messages import ForceExit, Outcome, Watch
+from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
+from risk_manager import D, RiskManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pending:
+    """An order the TradeManager is still following, with what it needs to act on its fills."""
+
+    order_id: int
+    signal: Signal | None
+    purpose: OrderPurpose
+    side: OrderSide
+    quantity: int
+    decision_time: int
+    trade_id: int | None = None
+    broker_order_id: str | None = None
+    filled: int = 0
+    avg: Decimal | None = None
+    sent_mono: float = field(default_factory=time.monotonic)
+    cancel_requested: bool = False
+    lookups: int = 0
+    next_lookup: float = 0.0
+    exit_reason: str = ExitReason.SIGNAL.value
+
+
+class TradeManager:
+    def __init__(self, cfg: Config, secrets: Secrets, db: DBHandler, shared: SharedState | None, clock: Any,
+                 replay: bool, day: date):
+        self.cfg = cfg
+        self.secrets = secrets
+        self.db = db
+        self.shared = shared
+        self.clock = clock
+        self.replay = replay
+        self.day = day
+        self.mode = cfg.mode
+        self.tag = cfg.orders.strategy_tag
+        self.rm = RiskManager(cfg, db, day)
+        self.orders = OrderStore(db)
+        self.session = SessionTimes.for_day(cfg.session, day)
+        self.breaker = CircuitBreaker(cfg.orders.circuit_breaker_failures, cfg.orders.circuit_breaker_cooldown_s)
+        self.gateway: OpenAlgoGateway | None = None
+        self.io: BrokerIO | None = None
+        self.admin: Any = None
+        if self.mode is not ExecutionMode.SIGNALS_ONLY:
+            self.gateway = OpenAlgoGateway(secrets.host_server, secrets.app_key or "", cfg.orders.request_timeout_s,
+                                           order_rate_per_s=cfg.orders.rate_limit_per_s)
+            self.io = BrokerIO(self.gateway, cfg.orders.poll_interval_s)
+        self.notify: Callable[[str, Any], None] = lambda sym, ctl: None
+        self.pending: dict[int, Pending] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        self.signal_orders: dict[str, list[int]] = {}
+        self.exit_attempts: dict[int, int] = {}  # trade_id -> exit orders that did not complete
+        self.retry_at: dict[int, tuple[float, str]] = {}  # trade_id -> (monotonic time, reason)
+        self.virtual: dict[str, tuple[PositionSide, int]] = {}  # signals_only: what we would hold
+        self.failed_trades: dict[str, int] = {}
+        self.fatal: str | None = None
+        self.squared_off = False
+        self.cutoff_done = False
+        self.broker_clock = 0.0
+        self._last_clock_push = 0.0
+        self._last_halt_check = 0.0
+        self.lock = self.rm.lock
+
+    # ------------------------------------------------------------------ wiring
+    def set_notify(self, fn: Callable[[str, Any], None]) -> None:
+        """How feedback reaches the worker that owns a symbol."""
+        self.notify = fn
+
+    def quote_sink_target(self) -> tuple[str, str] | None:
+        """Workers send the paper broker the quotes it fills at (paper mode only)."""
+        if self.mode is ExecutionMode.PAPER:
+            return (self.secrets.host_server, self.secrets.app_key or "")
+        return None
+
+    def start(self) -> None:
+        self.rm.load()
+        if self.mode is ExecutionMode.PAPER:
+            self._ensure_paper_broker()
+        if self.io is not None:
+            self.io.start()
+        self._adopt_open_orders()
+        self._publish()
+        self.rm.set_state(TradingState.ACTIVE, "ready")
+
+    def resume_after(self) -> int | None:
+        return None
+
+    def in_market_hours(self, now: float) -> bool:
+        return in_market_hours(self.cfg.session, now)
+
+    def stop(self) -> None:
+        if self.io is not None:
+            self.io.stop()
+        if self.gateway is not None:
+            self.gateway.close()
+
+    def _ensure_paper_broker(self) -> None:
+        from paper.client import PaperBrokerAdmin, PaperBrokerError
+        from paper.launcher import start_broker, wait_ready
+
+        self.admin = PaperBrokerAdmin(self.secrets.host_server, self.secrets.app_key or "")
+        if not self.admin.is_up():
+            url = urlparse(self.secrets.host_server)
+            if url.hostname not in ("127.0.0.1", "localhost", "::1"):
+                raise StartupError(f"HOST_SERVER {self.secrets.host_server} is not answering, and the paper broker "
+                                   "is only started on loopback")
+            pb = self.cfg.paper_broker
+            log_dir = self.cfg.resolve_path(self.cfg.monitoring.log_dir)
+            log_dir.mkdir(parents=True, exist_ok=True)
+            proc = start_broker(url.port or 80, host=url.hostname or "127.0.0.1",
+                                state_file=self.cfg.resolve_path(pb.state_file), api_key=self.secrets.app_key,
+                                args=["--leverage", str(pb.leverage), "--funds", str(pb.starting_funds),
+                                      "--order-rate", str(pb.order_rate_limit_per_s), "--log-dir", str(log_dir)],
+                                detached=True)
+            try:
+                wait_ready(proc, self.admin, timeout_s=20)
+            except PaperBrokerError as e:
+                raise StartupError(f"could not start the paper broker: {e} (see logs/paper_broker.log)") from None
+            log.info("started the paper broker at %s (pid %d); it keeps running after the daemon exits",
+                     self.secrets.host_server, proc.pid)
+        if self.replay:
+            self._rewind_paper_clock()
+
+    def _rewind_paper_clock(self) -> None:
+        """A replayed day needs the paper broker's clock at that day's start. Its clock never goes back while
+        it holds positions or open orders, so only an idle broker is reset."""
+        positions = self.gateway.positionbook()
+        orders = self.gateway.orderbook()
+        if not isinstance(positions, Ok) or not isinstance(orders, Ok):
+            raise StartupError("the paper broker did not answer positionbook/orderbook; cannot start the replay")
+        busy = [p for p in positions.value if p.quantity] or [o for o in orders.value if not o.is_final]
+        start = self.session.pre_open
+        if busy:
+            if self.rm.active_trades or self.orders.non_final(self.day):
+                return  # our own day in progress: reconciliation continues it
+            raise StartupError("the paper broker holds positions or open orders the database does not know; "
+                               "reset it (python paper_broker.py --reset) or run reconciliation")
+        self.admin.reset(clock_mode="replay", clock=start)
+        self.broker_clock = start
+
+    # ------------------------------------------------------------------ signals
+    def process_signal(self, sig: Signal) -> None:
+        """Decide what a signal means and start its order; never waits for the broker."""
+        log.debug("signal %s (attempt %d)", sig.signal_id, sig.attempt_count)
+        done = self.outcomes.get(sig.signal_id)
+        if done is not None:  # a restarted worker sent it again: answer the same
+            self.notify(sig.symbol, done)
+            return
+        try:
+            self.rm.track_prices(sig.symbol, sig.price)
+            sig = self._apply_symbol_caps(sig)
+            if sig.type is SignalType.ENTRY:
+                self._entry(sig)
+            else:
+                self._exit(sig, OrderPurpose.EXIT if sig.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT,
+                           ExitReason.SIGNAL.value if not sig.forced else sig.note or "forced")
+        except Exception as e:  # noqa: BLE001 - the worker must hear back, and the daemon must keep running
+            log.exception("could not process signal %s: %s", sig.signal_id, e)
+            self._outcome(sig, "failed", note=f"internal error: {e}")
+
+    def _apply_symbol_caps(self, sig: Signal) -> Signal:
+        """Seed chart 4: a per-symbol loss or profit cap crossed turns the signal into a forced exit."""
+        r = self.cfg.risk
+        trade = self.rm.trade_for(sig.symbol)
+        if trade is None or not r.force_exit_on_cap or sig.type is SignalType.EXIT:
+            return sig
+        ret = self.rm.get_current_returns_for_symbol(sig.symbol, sig.price)
+        reason = None
+        if r.symbol_max_loss_pct is not None and ret <= r.symbol_max_loss_pct:
+            reason = ExitReason.SYMBOL_LOSS_CAP.value
+        elif r.symbol_max_profit_pct is not None and ret >= r.symbol_max_profit_pct:
+            reason = ExitReason.SYMBOL_PROFIT_CAP.value
+        if reason is None:
+            return sig
+        log.warning("%s: %s (%.2f%% on margin); forcing an exit", sig.symbol, reason.replace("_", " "), ret)
+        if self.shared is not None:
+            self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, reason)
+        return sig.replace(type=SignalType.EXIT, current_position=trade.side, forced=True, note=reason)
+
+    def _entry(self, sig: Signal) -> None:
+        side = OrderSide.BUY if sig.current_position is PositionSide.LONG else OrderSide.SELL
+        now = sig.time
+        block: tuple[str, str] | None = None
+        units, allocated = 0, Decimal(0)
+        if not (self.session.open <= now < self.session.entry_cutoff):
+            block = ("SESSION_NO_ENTRIES", f"entries are allowed from {fmt_ist(self.session.open)} "
+                                           f"to {fmt_ist(self.session.entry_cutoff)}")
+        if block is None:
+            self.rm.halt_trading_check()
+            pending_entries = sum(1 for p in self.pending.values() if p.purpose is OrderPurpose.ENTRY)
+            a = self.rm.assess_trade(sig.symbol, sig.price, sig.stop_loss, now, pending_entries)
+            units, allocated = a.units, a.allocated
+            if not a.eligible:
+                block = (a.tag or "RISK_REJECTED", a.reason)
+        if block is None and (self.rm.trade_for(sig.symbol) is not None or sig.symbol in self.virtual
+                              or any(self._order_symbol(p) == sig.symbol for p in self.pending.values())):
+            block = ("EXEC_GUARD_POSITION_OR_ORDER_OPEN", "the symbol already has a position or a pending order")
+        if block is None and any(self._order_symbol(p) == sig.symbol and p.side is side and p.quantity == units
+                                 for p in self.pending.values()):
+            block = ("DUPLICATE_PENDING_ORDER", "an identical order is pending")
+        if block is None and self.breaker.is_open:
+            block = ("BROKER_CIRCUIT_OPEN", f"broker failing: {self.breaker.last_reason}")
+        order = self._create_order(sig, OrderPurpose.ENTRY, side, units, sig.price)
+        if block is not None:
+            self._fail(order.id, block[0], block[1])
+            self._count_failure(sig.symbol)
+            self._outcome(sig, "failed", note=block[0])
+            return
+        if self.mode is ExecutionMode.SIGNALS_ONLY:
+            self._fail(order.id, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
+                                                 f"@ ~{sig.price}")
+            self.virtual[sig.symbol] = (sig.current_position, units)
+            self._outcome(sig, "executed", note="signals_only")
+            return
+        self.rm.reserve(order.id, allocated)
+        self._send(order, Pending(order.id, sig, OrderPurpose.ENTRY, side, units, now))
+
+    def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
+        if self.mode is ExecutionMode.SIGNALS_ONLY:
+            held = self.virtual.get(sig.symbol)
+            if held is None:
+                self._outcome(sig, "ignored", note="no position")
+                return
+            qty = held[1] if purpose is OrderPurpose.EXIT else max(1, math.floor(held[1] * sig.close_fraction))
+            side = OrderSide.SELL if held[0] is PositionSide.LONG else OrderSide.BUY
+            order = self._create_order(sig, purpose, side, qty, sig.price)
+            self._fail(order.id, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}")
+            if qty >= held[1]:
+                del self.virtual[sig.symbol]
+            else:
+                self.virtual[sig.symbol] = (held[0], held[1] - qty)
+            self._outcome(sig, "executed", note="signals_only")
+            return
+        trade = self.rm.trade_for(sig.symbol)
+        if trade is None or trade.side is not sig.current_position:
+            self._outcome(sig, "ignored", note="no open position for this exit")
+            return
+        if any(p.trade_id == trade.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
+            self._outcome(sig, "ignored", note="an exit for this position is already pending")
+            return
+        qty = trade.remaining
+        if purpose is OrderPurpose.TAKE_PROFIT:
+            qty = max(1, math.floor(trade.remaining * sig.close_fraction))
+            if qty >= trade.remaining:
+                purpose = OrderPurpose.EXIT
+        self._place_exit(trade, qty, purpose, reason, sig, sig.time)
+
+    def _place_exit(self, trade: Any, qty: int, purpose: OrderPurpose, reason: str, sig: Signal | None,
+                    now: int) -> None:
+        side = OrderSide.SELL if trade.side is PositionSide.LONG else OrderSide.BUY
+        order = self._create_order(sig, purpose, side, qty, self.rm.price_tracker.get(trade.symbol), trade=trade,
+                                   now=now)
+        p = Pending(order.id, sig, purpose, side, qty, now, trade_id=trade.trade_id, exit_reason=reason)
+        self._send(order, p)
+
+    # ------------------------------------------------------------------ order helpers
+    def _order_symbol(self, p: Pending) -> str:
+        return p.signal.symbol if p.signal is not None else self.rm.active_trades[p.trade_id].symbol
+
+    def _create_order(self, sig: Signal | None, purpose: OrderPurpose, side: OrderSide, qty: int, price: Any,
+                      trade: Any = None, now: int | None = None) -> Order:
+        symbol = sig.symbol if sig is not None else trade.symbol
+        base = sig.signal_id if sig is not None else f"{purpose.value}:{symbol}:{now}"
+        attempt = len(self.signal_orders.get(base, [])) + 1
+        order = self.orders.create(
+            client_order_id=f"{base}#{attempt}", signal_id=sig.signal_id if sig is not None else None,
+            trade_id=trade.trade_id if trade is not None else None, trading_date=self.day, symbol=symbol,
+            exchange=self.cfg.exchange, side=side.value, purpose=purpose.value, quantity=qty,
+            product=self.cfg.product.value, price_type="MARKET", price=None if price is None else D(price),
+            strategy_tag=self.tag, decision_time=int(sig.time if sig is not None else now))
+        self.signal_orders.setdefault(base, []).append(order.id)
+        return order
+
+    def _fail(self, order_id: int, tag: str, reason: str) -> None:
+        self.orders.transition(order_id, OrderStatus.FAILED, detail=f"{tag}: {reason}", failure_tag=tag,
+                               failure_reason=reason)
+        log.info("order %d not sent: %s (%s)", order_id, tag, reason)
+
+    def _send(self, order: Order, p: Pending) -> None:
+        from db import utcnow
+
+        self.pending[order.id] = p
+        if self.replay and self.admin is not None and p.decision_time > self.broker_clock:
+            self._push_clock(p.decision_time)
+        self.orders.transition(order.id, OrderStatus.SENT_TO_BROKER, detail="handed to the broker", sent_at=utcnow(),
+                               attempts=1)
+        self.io.place(PlaceRequest(order.id, order.symbol, order.exchange, order.side, order.quantity, order.product,
+                                   "MARKET", self.tag))
+        self._publish()
+
+    def _push_clock(self, t: float) -> None:
+        try:
+            self.admin.set_clock(t)
+            self.broker_clock = t
+        except Exception as e:  # noqa: BLE001 - the fill may then use an older price; say so
+            log.warning("could not advance the paper broker's clock to %s: %s", fmt_ist(t), e)
+
+    def _count_failure(self, symbol: str) -> None:
+        self.failed_trades[symbol] = self.failed_trades.get(symbol, 0) + 1
+        if self.shared is not None:
+            self.shared.set(failed_trades=dict(self.failed_trades))
+
+    # ------------------------------------------------------------------ events from the broker threads
+    def poll(self) -> None:
+        """Apply what the sender and poller threads learned, then act on timeouts and retries."""
+        if self.io is None:
+            return
+        n = 0
+        while True:
+            try:
+                ev = self.io.events.get_nowait()
+            except Exception:  # noqa: BLE001 - queue.Empty
+                break
+            n += 1
+            try:
+                self._apply_event(ev)
+            except Exception as e:  # noqa: BLE001 - log, keep the order tracked; the next poll retries
+                log.exception("could not apply broker event %s: %s", type(ev).__name__, e)
+        mono = time.monotonic()
+        for p in list(self.pending.values()):
+            if p.broker_order_id and not p.cancel_requested and mono - p.sent_mono > self.cfg.orders.fill_timeout_s:
+                p.cancel_requested = True
+                log.warning("order %d (%s) unfilled after %.0fs: cancelling it", p.order_id, p.broker_order_id,
+                            self.cfg.orders.fill_timeout_s)
+                self.orders.note(p.order_id, "fill timeout: cancel requested")
+                self.io.cancel(p.order_id, p.broker_order_id, self.tag)
+            if p.broker_order_id is None and p.lookups and mono >= p.next_lookup > 0:
+                p.next_lookup = 0
+                self._lookup(p)
+        for trade_id, (when, reason) in list(self.retry_at.items()):
+            if mono >= when:
+                del self.retry_at[trade_id]
+                trade = self.rm.active_trades.get(trade_id)
+                if trade is not None and not any(q.trade_id == trade_id and q.purpose is not OrderPurpose.ENTRY
+                                                 for q in self.pending.values()):
+                    log.info("retrying the exit of trade %d (%s)", trade_id, trade.symbol)
+                    self._place_exit(trade, trade.remaining, OrderPurpose.EXIT, reason, None, int(self.clock.now()))
+        if n:
+            self._publish()
+
+    def _apply_event(self, ev: Any) -> None:
+        if isinstance(ev, Probe):
+            (self.breaker.success() if ev.ok else self.breaker.failure(ev.reason or "probe failed"))
+            return
+        p = self.pending.get(ev.order_id)
+        if p is None:
+            return
+        if isinstance(ev, Placed):
+            self._on_placed(p, ev.result)
+        elif isinstance(ev, StatusSeen):
+            self._on_status(p, ev.result)
+        elif isinstance(ev, Lookup):
+            self._on_lookup(p, ev.result)
+        elif isinstance(ev, Cancelled):
+            self.orders.note(p.order_id, f"cancel answered: {_describe(ev.result)}")
+            self.io.poll_now(p.order_id)
+
+    def _on_placed(self, p: Pending, res: Any) -> None:
+        from db import utcnow
+
+        if isinstance(res, Accepted):
+            self.breaker.success()
+            p.broker_order_id = res.broker_order_id
+            self.orders.transition(p.order_id, OrderStatus.SENT_TO_BROKER, detail=f"accepted as {res.broker_order_id}",
+                                   broker_order_id=res.broker_order_id, acknowledged_at=utcnow())
+            self.io.track(p.order_id, res.broker_order_id, self.tag)
+        elif isinstance(res, Rejected):
+            self.breaker.success()  # the broker answered; it said no
+            self.orders.transition(p.order_id, OrderStatus.REJECTED, detail=f"broker rejected: {res.message}",
+                                   failure_tag="BROKER_REJECTED", failure_reason=res.message[:500])
+            self._finish(p, OrderStatus.REJECTED)
+        elif isinstance(res, Unavailable):
+            self.breaker.failure(res.reason)
+            self.orders.transition(p.order_id, OrderStatus.FAILED, detail=f"not delivered: {res.reason}",
+                                   failure_tag="BROKER_UNAVAILABLE", failure_reason=res.reason[:500])
+            self._finish(p, OrderStatus.FAILED)
+        elif isinstance(res, Unknown):
+            self.breaker.failure(res.reason)
+            self.orders.note(p.order_id, f"no answer to placeorder ({res.reason}); looking it up in the orderbook")
+            log.warning("order %d: placement outcome unknown (%s); resolving from the orderbook", p.order_id, res.reason)
+            p.lookups = 1
+            p.next_lookup = time.monotonic() + 0.2
+        else:
+            raise TypeError(f"unexpected placement result {res!r}")
+
+    def _lookup(self, p: Pending) -> None:
+        known = [q.broker_order_id for q in self.pending.values() if q.broker_order_id]
+        placed_after = p.decision_time if self.replay else time.time() - (time.monotonic() - p.sent_mono)
+        self.io.lookup(p.order_id, dict(symbol=self._order_symbol(p), exchange=self.cfg.exchange, side=p.side.value,
+                                        quantity=p.quantity, strategy=self.tag, placed_after_epoch=placed_after - 5,
+                                        exclude_broker_ids=known + self._adopted_ids()))
+
+    def _adopted_ids(self) -> list[str]:
+        from sqlalchemy import select
+
+        return self.db.transaction("known broker ids", lambda s: [x for x in s.scalars(
+            select(Order.broker_order_id).where(Order.trading_date == self.day, Order.broker_order_id.isnot(None)))])
+
+    def _on_lookup(self, p: Pending, res: Any) -> None:
+        if isinstance(res, Ok):
+            self.breaker.success()
+            if res.value:
+                found = res.value[0]
+                p.broker_order_id = found.orderid
+                self.orders.transition(p.order_id, OrderStatus.SENT_TO_BROKER,
+                                       detail=f"found in the orderbook as {found.orderid} ({found.status}); adopted",
+                                       broker_order_id=found.orderid)
+                log.info("order %d found in the orderbook as %s; adopted", p.order_id, found.orderid)
+                self.io.track(p.order_id, found.orderid, self.tag)
+                return
+            if p.lookups >= 3:
+                self.orders.transition(p.order_id, OrderStatus.FAILED,
+                                       detail="not in the broker's orderbook after 3 lookups: it was not placed",
+                                       failure_tag="BROKER_ERROR_NOT_PLACED",
+                                       failure_reason="placement unanswered and absent from the orderbook")
+                self._finish(p, OrderStatus.FAILED)
+                return
+        else:
+            self.breaker.failure(_describe(res))
+        p.lookups += 1
+        p.next_lookup = time.monotonic() + min(0.5 * p.lookups, self.cfg.orders.poll_interval_s * 2)
+
+    def _on_status(self, p: Pending, res: Any) -> None:
+        if not isinstance(res, Ok):
+            if isinstance(res, (Unavailable, Unknown)):
+                self.breaker.failure(_describe(res))
+            else:
+                self.orders.note(p.order_id, f"orderstatus: {_describe(res)}")
+            return
+        self.breaker.success()
+        info = res.value
+        status = info.daemon_status
+        if status is None:
+            log.warning("order %d: broker status %r not understood; polling on", p.order_id, info.status)
+            return
+        if info.filled_quantity > p.filled and info.average_price > 0:
+            self._apply_fill(p, info.filled_quantity, D(info.average_price))
+        if status is OrderStatus.OPEN and p.filled:
+            status = OrderStatus.PARTIALLY_FILLED
+        if status.is_final:
+            self.orders.transition(p.order_id, status, detail=f"broker: {info.status}, filled {p.filled}",
+                                   broker_status=info.status, filled_quantity=p.filled, average_price=p.avg)
+            self._finish(p, status)
+        else:
+            o_status = OrderStatus.OPEN if status is OrderStatus.OPEN else OrderStatus.PARTIALLY_FILLED
+            cur = self.pending.get(p.order_id)
+            if cur is not None:
+                self.orders.transition(p.order_id, o_status, broker_status=info.status)
+
+    def _apply_fill(self, p: Pending, cum_qty: int, cum_avg: Decimal) -> None:
+        """Apply the fills between the last reading and this one: once, in one transaction with the Fill row."""
+        delta, price = fill_delta(p.filled, p.avg, cum_qty, cum_avg)
+        if delta <= 0:
+            return
+        order_id = p.order_id
+
+        def record(s: Session) -> None:
+            s.add(Fill(order_id=order_id, cumulative_quantity=cum_qty, quantity=delta, price=price))
+            o = s.get(Order, order_id)
+            o.filled_quantity, o.average_price = cum_qty, cum_avg
+            if p.trade_id is not None:
+                o.trade_id = p.trade_id
+
+        when = p.decision_time if self.replay else int(time.time())
+        if p.purpose is OrderPurpose.ENTRY:
+            sig = p.signal
+            if p.trade_id is None:
+                p.trade_id = self.rm.trade_counter + 1
+                self.rm.register_trade_entry(symbol=sig.symbol, strategy=sig.strategy, side=sig.current_position,
+                                             quantity=delta, price=price, time=when, stop_loss=sig.stop_loss,
+                                             take_profit_price=sig.take_profit_price, entry_order_id=order_id,
+                                             extra=record)
+                self.notify(sig.symbol, Watch(sig.symbol, True))
+            else:
+                self.rm.add_to_entry(p.trade_id, delta, price, extra=record)
+        else:
+            costs = self.rm.commission if p.filled == 0 else Decimal(0)
+            ex = self.rm.register_exit(p.trade_id, delta, price, when, p.exit_reason, order_id, costs, extra=record)
+            if ex.full:
+                self.notify(self._order_symbol(p), Watch(self._order_symbol(p), False))
+        p.filled, p.avg = cum_qty, cum_avg
+
+    def _finish(self, p: Pending, status: OrderStatus) -> None:
+        """The order is final: release what it held and tell the worker what became of its signal."""
+        self.pending.pop(p.order_id, None)
+        if self.io is not None:
+            self.io.untrack(p.order_id)
+        if p.purpose is OrderPurpose.ENTRY:
+            self.rm.release(p.order_id)
+        sig = p.signal
+        if p.purpose is OrderPurpose.ENTRY:
+            if p.filled > 0:
+                self._outcome(sig, "executed", note=f"filled {p.filled}/{p.quantity}")
+            else:
+                self._count_failure(sig.symbol)
+                self._outcome(sig, "failed", note=status.value)
+            return
+        trade = self.rm.active_trades.get(p.trade_id)
+        complete = p.filled >= p.quantity
+        if trade is not None and not complete and p.purpose is not OrderPurpose.TAKE_PROFIT:
+            n = self.exit_attempts.get(p.trade_id, 0) + 1
+            self.exit_attempts[p.trade_id] = n
+            if n < self.cfg.risk.max_incomplete_attempts:
+                delay = min(2.0 ** n, 30.0)
+                self.retry_at[p.trade_id] = (time.monotonic() + delay, p.exit_reason)
+                log.warning("exit of trade %d (%s) incomplete (%s, filled %d/%d); retry %d in %.0fs", p.trade_id,
+                            trade.symbol, status.value, p.filled, p.quantity, n + 1, delay)
+            else:
+                log.error("exit of trade %d (%s) failed %d times; the position stays open: check the broker. "
+                          "It will be squared off with the session.", p.trade_id, trade.symbol, n)
+        elif trade is None:
+            self.exit_attempts.pop(p.trade_id, None)
+        if sig is None:
+            return
+        if complete:
+            self._outcome(sig, "executed", note=f"filled {p.filled}")
+        else:
+            self._count_failure(sig.symbol)
+            record = {"signal": {"stop_loss": sig.stop_loss, "take_profit_price": sig.take_profit_price,
+                                 "position_size": sig.position_size, "close_fraction": sig.close_fraction,
+                                 "note": sig.note},
+                      "order_id": p.order_id, "reason": status.value, "timestamp": time.time(),
+                      "attempt_count": sig.attempt_count}
+            self._outcome(sig, "incomplete", note=status.value, incomplete=record)
+
+    def _outcome(self, sig: Signal, status: str, note: str = "", incomplete: dict | None = None) -> None:
+        out = Outcome(sig.signal_id, sig.symbol, sig.type.value, status, force_exit=sig.forced,
+                      incomplete=incomplete, note=note)
+        self.outcomes[sig.signal_id] = out
+        self.notify(sig.symbol, out)
+        if self.shared is not None:
+            key = INCOMPLETE_KEYS[sig.type.value]
+            self.shared.update_entry(key, sig.symbol, incomplete if status in ("incomplete", "failed") and
+                                     (incomplete or sig.type is SignalType.ENTRY) else None)
+        try:
+            self.db.execute_sql("UPDATE stock_signals SET outcome = :o WHERE signal_id = :s",
+                                {"o": f"{status}: {note}"[:64], "s": sig.signal_id}, fetch=False)
+        except Exception as e:  # noqa: BLE001 - the outcome is in memory and the order rows; log only
+            log.warning("could not record the outcome of %s: %s", sig.signal_id, e)
+
+    # ------------------------------------------------------------------ time
+    def on_clock(self, now: float) -> None:
+        """Session rules on the daemon's clock (tick time in replay, wall time live)."""
+        st = self.session
+        if now >= st.entry_cutoff and not self.cutoff_done:
+            self.cutoff_done = True
+            if self.rm.state is TradingState.ACTIVE:
+                self.rm.set_state(TradingState.REDUCING, f"entry cut-off {fmt_ist(st.entry_cutoff)}: exits only")
+            for p in list(self.pending.values()):
+                if p.purpose is OrderPurpose.ENTRY and p.broker_order_id and not p.cancel_requested:
+                    p.cancel_requested = True
+                    self.io.cancel(p.order_id, p.broker_order_id, self.tag)
+        if now >= st.square_off and not self.squared_off:
+            self.square_off_all(int(now), ExitReason.SQUARE_OFF.value)
+        mono = time.monotonic()
+        if self.replay and self.admin is not None and mono - self._last_clock_push >= 0.2:
+            self._last_clock_push = mono
+            inflight = [p.decision_time for p in self.pending.values()]
+            target = min([now] + inflight)
+            if target > self.broker_clock:
+                self._push_clock(target)
+        if mono - self._last_halt_check >= 1.0:
+            self._last_halt_check = mono
+            self.rm.halt_trading_check()
+            if self.io is not None and self.breaker.probe_due():
+                self.io.probe()
+
+    def square_off_all(self, now: int, reason: str) -> None:
+        """Close every open position with a market order (session square-off, end of replay)."""
+        self.squared_off = True
+        if self.mode is ExecutionMode.SIGNALS_ONLY:
+            self.virtual.clear()
+            return
+        trades = list(self.rm.active_trades.values())
+        if trades:
+            log.info("square-off at %s: closing %d open position(s)", fmt_ist(now), len(trades))
+        for t in trades:
+            if any(p.trade_id == t.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
+                continue
+            self._place_exit(t, t.remaining, OrderPurpose.SQUARE_OFF, reason, None, now)
+            self.notify(t.symbol, ForceExit(t.symbol, reason))
+
+    def close_session(self, now: float) -> None:
+        """End of a replay: square off, wait (bounded) for every order to finish, and report."""
+        if not self.squared_off or self.rm.active_trades:
+            self.square_off_all(int(now), ExitReason.END_OF_DAY.value)
+        deadline = time.monotonic() + self.cfg.orders.fill_timeout_s + 10
+        while (self.pending or self.retry_at) and time.monotonic() < deadline:
+            self.poll()
+            time.sleep(0.01)
+        if self.pending:
+            log.error("%d order(s) still unresolved at session close: %s", len(self.pending),
+                      ", ".join(str(i) for i in self.pending))
+        realized = self.rm.capital - self.rm.start_capital
+        log.info("session closed: capital %s (start %s, realized net %s), %d position(s) open",
+                 self.rm.capital, self.rm.start_capital, realized, len(self.rm.active_trades))
+        self._publish()
+
+    def idle(self) -> bool:
+        return not self.pending and not self.retry_at
+
+    # ------------------------------------------------------------------ restart
+    def _adopt_open_orders(self) -> None:
+        """Orders a previous run left SENT_TO_BROKER: follow them again (full reconciliation comes later)."""
+        for o in self.orders.non_final(self.day):
+            if o.status == OrderStatus.CREATED.value:
+                self._fail(o.id, "RESTART_NEVER_SENT", "recorded before a restart and never sent")
+                continue
+            if self.io is None:
+                continue
+            trade = self.rm.active_trades.get(o.trade_id) if o.trade_id else None
+            p = Pending(o.id, None, OrderPurpose(o.purpose), OrderSide(o.side), o.quantity, o.decision_time or 0,
+                        trade_id=o.trade_id, broker_order_id=o.broker_order_id, filled=o.filled_quantity,
+                        avg=o.average_price)
+            if p.purpose is OrderPurpose.ENTRY and trade is None and o.filled_quantity:
+                log.error("order %d: entry filled %d before the restart but no trade is recorded", o.id, o.filled_quantity)
+            if p.purpose is OrderPurpose.ENTRY:
+                # an entry without its signal cannot register a trade correctly here; reconciliation handles it
+                continue
+            self.pending[o.id] = p
+            if o.broker_order_id:
+                self.io.track(o.id, o.broker_order_id, self.tag)
+            else:
+                p.lookups = 1
+                p.next_lookup = time.monotonic()
+
+    # ------------------------------------------------------------------ visibility
+    def _publish(self) -> None:
+        if self.shared is None:
+            return
+        self.shared.set(active_trades=len(self.rm.active_trades),
+                        active_order_ids=[p.broker_order_id or f"local-{p.order_id}" for p in self.pending.values()],
+                        trading_state=self.rm.state.value)
+
+
+def _describe(res: Any) -> str:
+    for attr in ("message", "reason"):
+        v = getattr(res, attr, None)
+        if v:
+            return f"{type(res).__name__}: {v}"
+    return type(res).__name__

@@ -1,0 +1,167 @@
+"""A worker process: owns a fixed set of symbols, runs their strategies on the ticks the dispatcher sends,
+and reports signals and progress to the driver.
+
+Its main loop reads one queue. Ticks come in batches; a MARKER after each batch cycle says how far the feed
+has got, and the worker echoes it as a WATERMARK once it has processed everything before it (and, in paper
+mode, sent the quotes the paper broker needs). The driver uses the slowest worker's watermark to act on
+signals in time order, which is what makes a replay deterministic.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal as signals
+import time
+from typing import Any
+
+from core.config import Config
+from core.logs import setup_logging
+from core.types import Signal
+from pipeline.messages import (CHECKPOINT, CONTROL, MARKER, READY, SIGNAL, STOP, STOPPED, TICKS, WATERMARK,
+                               Outcome, Watch)
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY_S = 1.0
+
+
+class QuoteSink:
+    """Sends the paper broker the quotes of symbols that have an order or a position, in batches."""
+
+    PUSH_EVERY_S = 0.02
+
+    def __init__(self, host: str, api_key: str, exchange: str):
+        from paper.client import PaperBrokerAdmin
+
+        self.admin = PaperBrokerAdmin(host, api_key)
+        self.exchange = exchange
+        self.watched: set[str] = set()
+        self.rows: list[list[Any]] = []
+        self.first_pending_ts: float | None = None
+        self.last_push = 0.0
+        self.failures = 0
+
+    def add(self, sym: str, tick: dict, ts: float) -> None:
+        g = tick.get
+        self.rows.append([sym, self.exchange, int(ts), g("ltp"), g("bid_price") or 0.0, g("ask_price") or 0.0,
+                          g("high_price") or 0.0, g("low_price") or 0.0, g("open_price") or 0.0,
+                          g("prev_close_price") or 0.0, g("vol_traded_today") or 0])
+        if self.first_pending_ts is None:
+            self.first_pending_ts = ts
+
+    def flush(self, force: bool = False) -> None:
+        if not self.rows:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_push < self.PUSH_EVERY_S:
+            return
+        rows, self.rows = self.rows, []
+        try:
+            self.admin.push_market(rows)
+            self.failures = 0
+        except Exception as e:  # noqa: BLE001 - keep the rows and try again on the next flush
+            self.rows = rows + self.rows
+            self.failures += 1
+            if self.failures in (1, 10, 100):
+                log.warning("could not send quotes to the paper broker (%s); will retry", e)
+            return
+        self.first_pending_ts = None
+        self.last_push = now
+
+    def through(self, through_ts: float) -> float:
+        """Quotes not yet at the broker hold the watermark back: a fill must find its price there."""
+        if self.first_pending_ts is not None and self.first_pending_ts - 1 < through_ts:
+            return self.first_pending_ts - 1
+        return through_ts
+
+
+def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, out_q: mp.Queue,
+               db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
+               restore: dict[str, Any] | None = None) -> None:
+    """Process entry point (spawned)."""
+    from db import DBHandler, setup
+    from market_data_handler import MarketDataHandler
+
+    signals.signal(signals.SIGINT, signals.SIG_IGN)  # the driver decides when workers stop
+    setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), secrets,
+                  filename=f"worker-{worker_id}.log")
+    db = DBHandler(setup(db_url)[0])
+    sink = QuoteSink(broker[0], broker[1], cfg.exchange) if broker else None
+
+    def emit(sig: Signal, latency_ms: float) -> None:
+        if sink is not None:  # the order for this signal will need this symbol's current price
+            sink.watched.add(sig.symbol)
+        out_q.put((SIGNAL, worker_id, sig, latency_ms))
+
+    handler = MarketDataHandler(cfg, symbols, emit, db)
+    if restore:
+        handler.restore(restore.get("handler", {}))
+        if sink is not None:
+            sink.watched.update(restore.get("watched", ()))
+        log.info("worker %d restored %d symbols from checkpoint %s", worker_id, len(symbols), restore.get("seq"))
+    def report(seq: int, through: float) -> None:
+        """Echo a marker: how far this worker has really got (held symbols and unsent quotes hold it back)."""
+        if sink is not None:
+            sink.flush(force=bool(handler.awaiting))
+            through = sink.through(through)
+        through = handler.held_through(through)
+        st = handler.stats
+        out_q.put((WATERMARK, worker_id, seq, through, (st.ticks, st.bad_ticks, st.signals, len(handler.awaiting))))
+
+    out_q.put((READY, worker_id, os.getpid()))
+    last_marker: tuple[int, float] | None = None
+    last_ckpt = time.monotonic()
+    running = True
+    while running:
+        try:
+            msg = in_q.get(timeout=0.5)
+        except queue.Empty:
+            handler.flush()
+            if sink is not None:
+                sink.flush()
+            continue
+        kind = msg[0]
+        if kind == TICKS:
+            ticks, t_wall = msg[1], msg[2]
+            if sink is None:
+                handler.process_batch(ticks, t_wall)
+            else:
+                for tick in ticks:
+                    handler.process(tick, t_wall)
+                    sym = handler.by_fyers.get(tick.get("symbol")) if type(tick) is dict else None
+                    if sym in sink.watched and handler.last_ts.get(sym) is not None:
+                        sink.add(sym, tick, handler.last_ts[sym])
+        elif kind == MARKER:
+            last_marker = (msg[1], msg[2])
+            handler.flush()
+            report(*last_marker)
+            if time.monotonic() - last_ckpt >= CHECKPOINT_EVERY_S:
+                last_ckpt = time.monotonic()
+                out_q.put((CHECKPOINT, worker_id, last_marker[0], {
+                    "handler": handler.state(), "watched": sorted(sink.watched) if sink else []}))
+        elif kind == CONTROL:
+            ctl = msg[1]
+            if isinstance(ctl, Watch):
+                if sink is not None:
+                    (sink.watched.add if ctl.on else sink.watched.discard)(ctl.symbol)
+            else:
+                held = dict(handler.awaiting)
+                handler.apply_control(ctl)
+                if sink is not None and isinstance(ctl, Outcome) and ctl.status != "executed" \
+                        and ctl.signal_type == "entry":
+                    sink.watched.discard(ctl.symbol)
+                if last_marker is not None and handler.awaiting != held:
+                    report(*last_marker)  # a released symbol may let the watermark move on
+        elif kind == STOP:
+            running = False
+    handler.flush(force=True)
+    if sink is not None:
+        sink.flush(force=True)
+    st = handler.stats
+    out_q.put((STOPPED, worker_id, {"ticks": st.ticks, "bad_ticks": st.bad_ticks, "bad_by_reason": st.bad_by_reason,
+                                    "signals": st.signals, "rows_persisted": st.rows_persisted}))
+    log.info("worker %d stopped: %d ticks, %d bad, %d signals", worker_id, st.ticks, st.bad_ticks, st.signals)
+    if handler.awaiting:
+        log.info("worker %d stopped with signals still awaiting their outcome: %s", worker_id, handler.awaiting)
