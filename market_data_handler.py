@@ -1,6 +1,6 @@
 """Everything a worker does with one tick: validate it, build candles, run the symbol's strategy, apply
-signal management (seed chart 2), batch rows for the database, and hold a symbol while its last signal
-is being acted on.
+signal management (seed chart 2), batch tick rows for the database, and hold a symbol while its last
+signal is being acted on. (Signals are written by the TradeManager, which sees each one exactly once.)
 
 The hold is what makes a replay trade exactly as the day would have: after a strategy emits a signal,
 its later ticks wait in a backlog until the TradeManager says what became of the signal (an Outcome), so
@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 from core.config import Config
 from core.enums import SignalType, TickPersistence
 from core.types import Signal, Tick
-from db import MARKET_DATA_COLUMNS, DBHandler, MarketData, StockSignal
+from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
 from pipeline.messages import ForceExit, Outcome, WorkerStats
 from strategies import strategy_class
 from strategies.base import Strategy
@@ -67,7 +67,6 @@ class MarketDataHandler:
         self.sample_s = cfg.market_data.sample_seconds if persist is TickPersistence.SAMPLED else 0.0
         self.last_sampled: dict[str, float] = {}
         self.md_rows: list[tuple] = []
-        self.signal_rows: list[dict] = []
         self.last_flush = time.monotonic()
         self._warned: dict[str, int] = {}
 
@@ -150,8 +149,6 @@ class MarketDataHandler:
         self.stats.signals += 1
         self.awaiting[sym] = (signal.signal_id, signal.time)
         self.backlog.setdefault(sym, deque())
-        if self.db is not None:
-            self.signal_rows.append(signal.to_row())
         self.emit(signal, (time.time() - t_wall) * 1000.0 if t_wall else 0.0)
 
     def apply_signal_management(self, sym: str, signal: Signal) -> Signal | None:
@@ -237,9 +234,6 @@ class MarketDataHandler:
             rows, self.md_rows = self.md_rows, []
             self.db.bulk_insert_tuples(MarketData, MARKET_DATA_COLUMNS, rows)
             self.stats.rows_persisted += len(rows)
-        if self.signal_rows:
-            rows2, self.signal_rows = self.signal_rows, []
-            self.db.bulk_insert(StockSignal, rows2)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class Pending:
     """An order the TradeManager is still following, with what it needs to act on its fills."""
 
     order_id: int
+    symbol: str
     signal: Signal | None
     purpose: OrderPurpose
     side: OrderSide
@@ -190,6 +191,7 @@ class TradeManager:
             self.notify(sig.symbol, done)
             return
         try:
+            self.db.insert_records(StockSignal(**sig.to_row()))
             self.rm.track_prices(sig.symbol, sig.price)
             sig = self._apply_symbol_caps(sig)
             if sig.type is SignalType.ENTRY:
@@ -218,7 +220,8 @@ class TradeManager:
         log.warning("%s: %s (%.2f%% on margin); forcing an exit", sig.symbol, reason.replace("_", " "), ret)
         if self.shared is not None:
             self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, reason)
-        return sig.replace(type=SignalType.EXIT, current_position=trade.side, forced=True, note=reason)
+        return sig.replace(type=SignalType.EXIT, current_position=trade.side, forced=True, note=reason,
+                           extra={**sig.extra, "origin_id": sig.signal_id, "origin_type": sig.type.value})
 
     def _entry(self, sig: Signal) -> None:
         side = OrderSide.BUY if sig.current_position is PositionSide.LONG else OrderSide.SELL
@@ -236,9 +239,9 @@ class TradeManager:
             if not a.eligible:
                 block = (a.tag or "RISK_REJECTED", a.reason)
         if block is None and (self.rm.trade_for(sig.symbol) is not None or sig.symbol in self.virtual
-                              or any(self._order_symbol(p) == sig.symbol for p in self.pending.values())):
+                              or any(p.symbol == sig.symbol for p in self.pending.values())):
             block = ("EXEC_GUARD_POSITION_OR_ORDER_OPEN", "the symbol already has a position or a pending order")
-        if block is None and any(self._order_symbol(p) == sig.symbol and p.side is side and p.quantity == units
+        if block is None and any(p.symbol == sig.symbol and p.side is side and p.quantity == units
                                  for p in self.pending.values()):
             block = ("DUPLICATE_PENDING_ORDER", "an identical order is pending")
         if block is None and self.breaker.is_open:
@@ -256,7 +259,7 @@ class TradeManager:
             self._outcome(sig, "executed", note="signals_only")
             return
         self.rm.reserve(order.id, allocated)
-        self._send(order, Pending(order.id, sig, OrderPurpose.ENTRY, side, units, now))
+        self._send(order, Pending(order.id, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
         if self.mode is ExecutionMode.SIGNALS_ONLY:
@@ -293,13 +296,10 @@ class TradeManager:
         side = OrderSide.SELL if trade.side is PositionSide.LONG else OrderSide.BUY
         order = self._create_order(sig, purpose, side, qty, self.rm.price_tracker.get(trade.symbol), trade=trade,
                                    now=now)
-        p = Pending(order.id, sig, purpose, side, qty, now, trade_id=trade.trade_id, exit_reason=reason)
+        p = Pending(order.id, trade.symbol, sig, purpose, side, qty, now, trade_id=trade.trade_id, exit_reason=reason)
         self._send(order, p)
 
     # ------------------------------------------------------------------ order helpers
-    def _order_symbol(self, p: Pending) -> str:
-        return p.signal.symbol if p.signal is not None else self.rm.active_trades[p.trade_id].symbol
-
     def _create_order(self, sig: Signal | None, purpose: OrderPurpose, side: OrderSide, qty: int, price: Any,
                       trade: Any = None, now: int | None = None) -> Order:
         symbol = sig.symbol if sig is not None else trade.symbol
@@ -429,7 +429,7 @@ class TradeManager:
     def _lookup(self, p: Pending) -> None:
         known = [q.broker_order_id for q in self.pending.values() if q.broker_order_id]
         placed_after = p.decision_time if self.replay else time.time() - (time.monotonic() - p.sent_mono)
-        self.io.lookup(p.order_id, dict(symbol=self._order_symbol(p), exchange=self.cfg.exchange, side=p.side.value,
+        self.io.lookup(p.order_id, dict(symbol=p.symbol, exchange=self.cfg.exchange, side=p.side.value,
                                         quantity=p.quantity, strategy=self.tag, placed_after_epoch=placed_after - 5,
                                         exclude_broker_ids=known + self._adopted_ids()))
 
@@ -496,32 +496,32 @@ class TradeManager:
         if delta <= 0:
             return
         order_id = p.order_id
+        new_trade = p.purpose is OrderPurpose.ENTRY and p.trade_id is None
+        trade_id = self.rm.trade_counter + 1 if new_trade else p.trade_id
 
         def record(s: Session) -> None:
             s.add(Fill(order_id=order_id, cumulative_quantity=cum_qty, quantity=delta, price=price))
             o = s.get(Order, order_id)
-            o.filled_quantity, o.average_price = cum_qty, cum_avg
-            if p.trade_id is not None:
-                o.trade_id = p.trade_id
+            o.filled_quantity, o.average_price, o.trade_id = cum_qty, cum_avg, trade_id
 
         when = p.decision_time if self.replay else int(time.time())
-        if p.purpose is OrderPurpose.ENTRY:
+        watch: bool | None = None
+        if new_trade:
             sig = p.signal
-            if p.trade_id is None:
-                p.trade_id = self.rm.trade_counter + 1
-                self.rm.register_trade_entry(symbol=sig.symbol, strategy=sig.strategy, side=sig.current_position,
-                                             quantity=delta, price=price, time=when, stop_loss=sig.stop_loss,
-                                             take_profit_price=sig.take_profit_price, entry_order_id=order_id,
-                                             extra=record)
-                self.notify(sig.symbol, Watch(sig.symbol, True))
-            else:
-                self.rm.add_to_entry(p.trade_id, delta, price, extra=record)
+            p.trade_id = self.rm.register_trade_entry(
+                symbol=sig.symbol, strategy=sig.strategy, side=sig.current_position, quantity=delta, price=price,
+                time=when, stop_loss=sig.stop_loss, take_profit_price=sig.take_profit_price, entry_order_id=order_id,
+                extra=record)
+            watch = True
+        elif p.purpose is OrderPurpose.ENTRY:
+            self.rm.add_to_entry(p.trade_id, delta, price, extra=record)
         else:
-            costs = self.rm.commission if p.filled == 0 else Decimal(0)
-            ex = self.rm.register_exit(p.trade_id, delta, price, when, p.exit_reason, order_id, costs, extra=record)
-            if ex.full:
-                self.notify(self._order_symbol(p), Watch(self._order_symbol(p), False))
-        p.filled, p.avg = cum_qty, cum_avg
+            costs = self.rm.commission if p.filled == 0 else Decimal(0)  # commission per executed order
+            if self.rm.register_exit(p.trade_id, delta, price, when, p.exit_reason, order_id, costs, extra=record).full:
+                watch = False
+        p.filled, p.avg = cum_qty, cum_avg  # only once the fill is committed
+        if watch is not None:
+            self.notify(p.symbol, Watch(p.symbol, watch))
 
     def _finish(self, p: Pending, status: OrderStatus) -> None:
         """The order is final: release what it held and tell the worker what became of its signal."""
@@ -567,9 +567,12 @@ class TradeManager:
             self._outcome(sig, "incomplete", note=status.value, incomplete=record)
 
     def _outcome(self, sig: Signal, status: str, note: str = "", incomplete: dict | None = None) -> None:
-        out = Outcome(sig.signal_id, sig.symbol, sig.type.value, status, force_exit=sig.forced,
+        """Tell the worker what became of the signal it emitted (under the id it emitted, even when the
+        TradeManager turned it into a forced exit)."""
+        sid = sig.extra.get("origin_id", sig.signal_id)
+        out = Outcome(sid, sig.symbol, sig.extra.get("origin_type", sig.type.value), status, force_exit=sig.forced,
                       incomplete=incomplete, note=note)
-        self.outcomes[sig.signal_id] = out
+        self.outcomes[sid] = out
         self.notify(sig.symbol, out)
         if self.shared is not None:
             key = INCOMPLETE_KEYS[sig.type.value]
@@ -577,7 +580,7 @@ class TradeManager:
                                      (incomplete or sig.type is SignalType.ENTRY) else None)
         try:
             self.db.execute_sql("UPDATE stock_signals SET outcome = :o WHERE signal_id = :s",
-                                {"o": f"{status}: {note}"[:64], "s": sig.signal_id}, fetch=False)
+                                {"o": f"{status}: {note}"[:64], "s": sid}, fetch=False)
         except Exception as e:  # noqa: BLE001 - the outcome is in memory and the order rows; log only
             log.warning("could not record the outcome of %s: %s", sig.signal_id, e)
 
@@ -652,7 +655,7 @@ class TradeManager:
             if self.io is None:
                 continue
             trade = self.rm.active_trades.get(o.trade_id) if o.trade_id else None
-            p = Pending(o.id, None, OrderPurpose(o.purpose), OrderSide(o.side), o.quantity, o.decision_time or 0,
+            p = Pending(o.id, o.symbol, None, OrderPurpose(o.purpose), OrderSide(o.side), o.quantity, o.decision_time or 0,
                         trade_id=o.trade_id, broker_order_id=o.broker_order_id, filled=o.filled_quantity,
                         avg=o.average_price)
             if p.purpose is OrderPurpose.ENTRY and trade is None and o.filled_quantity:

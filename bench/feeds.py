@@ -59,7 +59,7 @@ def main() -> None:
     feed = simulated_feed(ticks, tickers, on_ticks=got.append)
     t = time.perf_counter()
     feed.start()
-    feed.sock.wait_done()
+    feed.socket.wait_done()
     feed.wait_delivered(60)
     out["feed_client_ticks_per_s"] = round(feed.delivered / (time.perf_counter() - t))
     feed.stop()

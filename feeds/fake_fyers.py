@@ -348,12 +348,21 @@ class FakeFyersServer:
             time.sleep(0.02)
         return False
 
-    def close(self) -> None:
+    def stop_listening(self) -> None:
+        """Refuse new connections (the server is down); open ones are left alone."""
         self._stop = True
+        try:
+            self._srv.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked in the other thread
+        except OSError:
+            pass
         try:
             self._srv.close()
         except OSError:
             pass
+        self._thread.join(5)
+
+    def close(self) -> None:
+        self.stop_listening()
         for c in self.connections:
             c.drop()
 

@@ -25,16 +25,14 @@ import queue
 import socket
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import pytz
-
+from core.clock import fmt_ist
+from core.config import PROJECT_ROOT
 from core.types import Tick
 
 log = logging.getLogger(__name__)
-IST = pytz.timezone("Asia/Kolkata")
 TICK_TYPES = frozenset({"sf", "if", "dp"})
 _STOP = object()
 
@@ -69,7 +67,7 @@ def check_token(access_token: str, min_valid_s: float = 1800.0, now: float | Non
     """Refuse a token that has expired or expires within `min_valid_s`; returns its expiry."""
     exp = token_expiry(access_token)
     now = time.time() if now is None else now
-    when = datetime.fromtimestamp(exp, IST).strftime("%Y-%m-%d %H:%M IST")
+    when = fmt_ist(exp)
     if exp <= now:
         raise FeedError(f"FYERS_ACCESS_TOKEN expired at {when} -- log in to Fyers again and put today's "
                         "access token in .env")
@@ -122,7 +120,7 @@ class FeedClient:
         self.close_timeout_s = close_timeout_s
         self.max_batch = max_batch
         self._secrets = [s for s in secrets if s]
-        self.sock: Any = None
+        self.socket: Any = None   # the FyersDataSocket (or SimulatedWebSocket) once started
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stopped = False
         self._started = False
@@ -135,6 +133,7 @@ class FeedClient:
         # progress, written by the socket thread(s); read by the supervisor and stats()
         self.received = 0          # ticks taken from the socket
         self.delivered = 0         # ticks handed to on_tick/on_ticks
+        self.last_time = 0         # the latest exch_feed_time handed on (epoch seconds)
         self.callback_errors = 0
         self.auth_count = 0        # {'type':'cn','s':'ok'} seen: connections that authenticated
         self._auth_at = 0.0
@@ -157,12 +156,12 @@ class FeedClient:
         if self._started:
             raise FeedError(f"{self.name} already started")
         self._started = True
-        self.sock = self._make_socket(on_connect=self._on_connect, on_message=self._on_message,
+        self.socket = self._make_socket(on_connect=self._on_connect, on_message=self._on_message,
                                       on_error=self._on_error, on_close=self._on_close)
         self._spawn(self._consume, f"{self.name}-consumer")
         self._spawn(self._supervise, f"{self.name}-watchdog")
         log.info("%s: connecting (%d symbols)", self.name, len(self.tickers))
-        self._spawn(self.sock.connect, f"{self.name}-connect")
+        self._spawn(self.socket.connect, f"{self.name}-connect")
         deadline = time.monotonic() + self.connect_timeout_s + 2.0  # the SDK's connect() sleeps 2 s first
         if not self._wait(lambda: self.auth_count > 0, deadline):
             why = f" (last error: {self.last_error})" if self.last_error else ""
@@ -186,7 +185,7 @@ class FeedClient:
         self._stopped = True
         with self._cond:
             self._cond.notify_all()
-        if self.sock is not None:
+        if self.socket is not None:
             closer = threading.Thread(target=self._close_socket, name=f"{self.name}-close", daemon=True)
             closer.start()
             closer.join(self.close_timeout_s)
@@ -200,9 +199,18 @@ class FeedClient:
                 t.join(self.close_timeout_s)
         log.info("%s: stopped after %d ticks", self.name, self.delivered)
 
+    def close(self) -> None:
+        """Same as stop()."""
+        self.stop()
+
+    @property
+    def finished(self) -> bool:
+        """A replay's source is exhausted and every tick was handed on (a live feed never finishes)."""
+        return bool(getattr(self.socket, "finished", False)) and self.delivered >= self.received
+
     def _close_socket(self) -> None:
         try:
-            self.sock.close_connection()
+            self.socket.close_connection()
         except Exception as e:  # noqa: BLE001 - closing must not raise into stop()
             log.warning("%s: error while closing the socket: %s", self.name, self._clean(e))
 
@@ -214,7 +222,7 @@ class FeedClient:
                 "subscribe_calls": self.subscribe_calls, "subscribe_acks": self.sub_acks,
                 "watchdog_restarts": self.restarts, "errors": self.errors, "last_error": self.last_error,
                 "callback_errors": self.callback_errors, "invalid_symbols": list(self.invalid_symbols),
-                "silent_s": age, "stopped": self._stopped}
+                "silent_s": age, "last_time": self.last_time, "stopped": self._stopped}
 
     def wait_delivered(self, timeout: float) -> bool:
         """Wait until every tick received so far has been handed to the tick handler."""
@@ -313,7 +321,7 @@ class FeedClient:
             self.subscribe_calls += 1
             self._sub_started = time.monotonic()
             log.info("%s: subscribing %d symbols (connection %d)", self.name, len(self.tickers), gen)
-            self.sock.subscribe(symbols=list(self.tickers), data_type="SymbolUpdate")
+            self.socket.subscribe(symbols=list(self.tickers), data_type="SymbolUpdate")
         finally:
             self._sub_lock.release()
 
@@ -387,6 +395,9 @@ class FeedClient:
                     log.exception("%s: the tick handler failed (%d failures so far); the feed goes on",
                                   self.name, self.callback_errors)
             self.delivered += len(batch)
+            ts = batch[-1].get("exch_feed_time")
+            if ts is not None and ts > self.last_time:
+                self.last_time = ts
 
     # ---------------------------------------------------------------- watchdog
 
@@ -453,7 +464,7 @@ class FeedClient:
 
     def _force_reconnect(self) -> str | None:
         """Make the socket reconnect; returns what was done, or None if a reconnect is under way."""
-        drop = getattr(self.sock, "disconnect", None)
+        drop = getattr(self.socket, "disconnect", None)
         if drop is None:
             return None
         drop()
@@ -471,14 +482,14 @@ class FyersFeed(FeedClient):
     _running_lock = threading.Lock()
 
     def __init__(self, app_id: str, access_token: str, tickers: Sequence[str],
-                 on_tick: Callable[[Tick], Any] | None = None, log_dir: Path | str = "logs", *,
+                 on_tick: Callable[[Tick], Any] | None = None, log_dir: Path | str | None = None, *,
                  on_ticks: Callable[[list[Tick]], Any] | None = None, stale_after_s: float | None = 60.0,
                  in_market_hours: Callable[[], bool] = lambda: True, connect_timeout_s: float = 15.0,
                  close_timeout_s: float = 12.0, min_token_validity_s: float = 1800.0,
                  reconnect_retry: int = 50, ws_url: str | None = None, max_batch: int = 512):
         self._token = socket_token(app_id, access_token)
         self.token_expires_at = check_token(self._token, min_token_validity_s)
-        self.log_dir = Path(log_dir)
+        self.log_dir = Path(log_dir) if log_dir is not None else PROJECT_ROOT / "logs"  # SDK's own log goes here
         self.reconnect_retry = reconnect_retry
         self.ws_url = ws_url
         self._expired_logged = False
@@ -535,16 +546,18 @@ class FyersFeed(FeedClient):
             if not self._expired_logged:
                 self._expired_logged = True
                 log.error("%s: the access token expired at %s; the feed cannot reconnect until a new token "
-                          "is set and the daemon restarted", self.name,
-                          datetime.fromtimestamp(self.token_expires_at, IST).strftime("%H:%M IST"))
+                          "is set and the daemon restarted", self.name, fmt_ist(self.token_expires_at))
             return
         super()._check()
 
     def _force_reconnect(self) -> str | None:
-        sock = self.sock
+        sock = self.socket
         ws = getattr(sock, "_FyersDataSocket__ws_object", None)
         if ws is None:
-            # the SDK gave up reconnecting (or never connected): start a fresh connection
+            attempt = getattr(sock, "ws_thread", None)
+            if attempt is not None and attempt.is_alive():
+                return None  # a connection attempt (or the SDK's back-off before one) is under way
+            # the SDK gave up reconnecting: start a fresh connection
             threading.Thread(target=sock.connect, name=f"{self.name}-connect", daemon=True).start()
             return "connecting again (the SDK had stopped reconnecting)"
         inner = getattr(ws, "sock", None)

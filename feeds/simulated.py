@@ -427,7 +427,7 @@ def simulated_feed(source: TickSource, tickers: list[str], *, on_tick: Callable[
     """The live feed's client code (feeds.fyers.FeedClient: subscribe on connect, consumer thread,
     bounded close) driving a SimulatedWebSocket, so a replay runs the same path as LIVE_DATA=true.
     `disconnects` are (feed time, down seconds) faults to inject. The watchdog is off unless
-    `stale_after_s` is given. The socket is `feed.sock` once started."""
+    `stale_after_s` is given. The socket is `feed.socket` once started."""
     from feeds.fyers import FeedClient
 
     def make_socket(**callbacks: Any) -> SimulatedWebSocket:

@@ -166,7 +166,7 @@ SCENARIO = textwrap.dedent("""
         threads.add(threading.current_thread().name)
         got.append(t)
     feed = FyersFeed("TEST-100", token, TK, on_tick=on_tick, log_dir=sys.argv[1], ws_url=server.url,
-                     stale_after_s=1.5, connect_timeout_s=5, close_timeout_s=2)
+                     stale_after_s=1.0, connect_timeout_s=5, close_timeout_s=1)
     t0 = time.monotonic()
     feed.start()
     started = time.monotonic() - t0
@@ -209,12 +209,57 @@ NO_SERVER = textwrap.dedent("""
 """)
 
 
+GAVE_UP = textwrap.dedent("""
+    import io, itertools, json, logging, sys, time
+    from datetime import date
+    logs = io.StringIO()
+    logging.basicConfig(level=logging.DEBUG, stream=logs)
+    from feeds.fake_fyers import FakeFyersServer, fake_jwt, patch_sdk_symbol_lookup
+    from feeds.fyers import FyersFeed
+    from feeds.synthetic import generate_day
+
+    TK = ["NSE:SBIN-EQ", "NSE:TCS-EQ"]
+    ticks = list(itertools.islice(generate_day(TK, date(2024, 3, 5), seed=6), 20))
+
+    def first(conn, topics):  # ticks, then the server goes away altogether
+        conn.send_ticks(ticks[:10])
+        time.sleep(0.2)
+        server.stop_listening()
+        conn.drop()
+
+    server = FakeFyersServer(on_subscribe=first)
+    patch_sdk_symbol_lookup()
+    got = []
+    feed = FyersFeed("TEST-100", fake_jwt(time.time() + 86400), TK, on_tick=got.append, log_dir=sys.argv[1],
+                     ws_url=server.url, stale_after_s=1.0, connect_timeout_s=5, close_timeout_s=1,
+                     reconnect_retry=1)
+    feed.start()
+    sdk = feed.socket
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (
+            len(got) == 10 and sdk._FyersDataSocket__ws_object is None and not sdk.ws_thread.is_alive()):
+        time.sleep(0.05)
+    gave_up = sdk._FyersDataSocket__ws_object is None and not sdk.ws_thread.is_alive()
+    # the server comes back on the same address; only our watchdog can reconnect now
+    again = FakeFyersServer(on_subscribe=lambda conn, topics: conn.send_ticks(ticks[10:]), port=server.port)
+    deadline = time.monotonic() + 20
+    while len(got) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stats = feed.stats()
+    feed.stop()
+    print(json.dumps({"gave_up": gave_up, "same_ticks": got == ticks, "n": len(got), "stats": stats,
+                      "reconnected_by_watchdog": "connecting again" in logs.getvalue(),
+                      "subscribe_calls": [c.subscribe_calls for c in again.connections]}))
+""")
+
+
 @pytest.fixture(scope="module")
 def sdk_runs(tmp_path_factory):
-    """Both SDK scenarios, each in its own interpreter, running at the same time."""
+    """The SDK scenarios, each in its own interpreter, running at the same time."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = {}
-    for name, code, args in (("scenario", SCENARIO, []), ("no_server", NO_SERVER, [str(free_port())])):
+    runs = (("scenario", SCENARIO, []), ("no_server", NO_SERVER, [str(free_port())]), ("gave_up", GAVE_UP, []))
+    for name, code, args in runs:
         d = tmp_path_factory.mktemp(name)
         procs[name] = subprocess.Popen([sys.executable, "-c", code, str(d / "logs"), *args], cwd=d, env=env,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -242,7 +287,7 @@ def test_real_sdk_reconnects_resubscribes_and_the_watchdog_revives_a_silent_line
     assert r["watchdog_logged"]
     assert r["threads"] == ["fyers-feed-consumer"]  # ticks reach the handler off the socket thread
     assert r["auth_headers"] == [None, None, None]   # Fyers ignores auth sent as an HTTP header
-    assert r["stop_s"] < 2.5                          # close_connection can take ~10 s; stop() does not wait
+    assert r["stop_s"] < 1.5                          # close_connection can take ~10 s; stop() does not wait
     assert not r["token_in_logs"] and r["sdk_log"]
 
 
@@ -251,3 +296,11 @@ def test_start_fails_clearly_when_the_socket_cannot_authenticate(sdk_runs):
     assert r["error"] and "did not authenticate" in r["error"] and "ConnectionRefusedError" in r["error"]
     assert "hsm-SECRET-key" not in r["error"] and not r["token_in_logs"]
     assert r["took_s"] < 10
+
+
+def test_the_watchdog_reconnects_after_the_sdk_gives_up(sdk_runs):
+    r = sdk_runs["gave_up"]
+    assert r["gave_up"]  # reconnect_retry=1 against a server that is gone: the SDK stops trying, silently
+    assert r["same_ticks"] and r["n"] == 20
+    assert r["reconnected_by_watchdog"] and r["stats"]["watchdog_restarts"] >= 1
+    assert r["stats"]["connections"] == 2 and len(r["subscribe_calls"]) == 1 and len(r["subscribe_calls"][0]) == 1

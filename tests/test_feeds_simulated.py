@@ -200,13 +200,14 @@ def test_the_live_client_code_replays_deterministically_through_the_simulated_so
         got: list[dict] = []
         feed = simulated_feed(ticks, TICKERS, on_ticks=got.extend, disconnects=[(at, 3)])
         feed.start()
-        assert feed.sock.wait_done(10) and feed.wait_delivered(10)
+        assert feed.socket.wait_done(10) and feed.wait_delivered(10)
         feed.stop()
         return got, feed
     got1, feed1 = run()
     got2, _ = run()
     assert got1 == got2
+    assert feed1.finished and feed1.last_time == ticks[-1]["exch_feed_time"]
     s = feed1.stats()
     assert s["connections"] == 2 and s["subscribe_calls"] == 2 and s["subscribe_acks"] == 2
     lost = sum(at <= t["exch_feed_time"] < at + 3 for t in ticks)
-    assert feed1.sock.missed == lost and len(got1) == len(ticks) - lost + len(TICKERS)  # + snapshots
+    assert feed1.socket.missed == lost and len(got1) == len(ticks) - lost + len(TICKERS)  # + snapshots

@@ -1,0 +1,110 @@
+"""A one-line progress bar for replays: ticks done, share of the session by feed time, and ETA.
+
+It draws at most a few times a second and says nothing at all when the stream is not a terminal, so logs
+and pipes stay clean. update() is cheap enough to call per dispatched batch.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import Any, Callable, TextIO
+
+from core.clock import to_ist
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class ReplayProgress:
+    """`update(ticks_done, feed_time_epoch)` as the replay goes; `close()` at the end."""
+
+    BAR = 24
+
+    def __init__(self, session_start_epoch: float, session_end_epoch: float, stream: TextIO | None = None,
+                 min_interval_s: float = 0.2, clock: Callable[[], float] = time.monotonic):
+        self.start = float(session_start_epoch)
+        self.end = float(session_end_epoch)
+        self.stream = sys.stderr if stream is None else stream
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        try:
+            self.enabled = bool(self.stream.isatty())
+        except (AttributeError, ValueError):  # closed or not a file
+            self.enabled = False
+        self.t0 = clock()
+        self.last_draw = float("-inf")
+        self.drawn = False
+        self.last_width = 0
+        self.ticks = 0
+        self.feed_time = self.start
+        self.redraws = 0
+
+    def update(self, ticks_done: int, feed_time_epoch: float | None) -> None:
+        if not self.enabled:
+            return
+        self.ticks = ticks_done
+        if feed_time_epoch:
+            self.feed_time = feed_time_epoch
+        now = self.clock()
+        if now - self.last_draw < self.min_interval_s:
+            return
+        self.last_draw = now
+        self._draw(now)
+
+    def share(self) -> float:
+        span = self.end - self.start
+        if span <= 0:
+            return 1.0
+        return min(max((self.feed_time - self.start) / span, 0.0), 1.0)
+
+    def render(self, now: float | None = None) -> str:
+        """The line as it would be drawn (without the carriage return)."""
+        now = self.clock() if now is None else now
+        share = self.share()
+        elapsed = max(now - self.t0, 0.0)
+        filled = int(round(share * self.BAR))
+        bar = "#" * filled + "-" * (self.BAR - filled)
+        rate = self.ticks / elapsed if elapsed > 0 else 0.0
+        if share >= 1.0:
+            eta = "done"
+        elif share > 0 and elapsed > 0:
+            eta = "ETA " + _hms(elapsed * (1 - share) / share)
+        else:
+            eta = "ETA --:--:--"
+        return (f"replay [{bar}] {share * 100:5.1f}%  feed {to_ist(self.feed_time):%H:%M:%S} IST  "
+                f"{self.ticks:,} ticks  {rate:,.0f}/s  elapsed {_hms(elapsed)}  {eta}")
+
+    def _draw(self, now: float) -> None:
+        width = max(shutil.get_terminal_size((100, 24)).columns - 1, 20)
+        line = self.render(now)[:width]
+        pad = " " * max(self.last_width - len(line), 0)
+        try:
+            self.stream.write("\r" + line + pad)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = False
+            return
+        self.last_width = len(line)
+        self.drawn = True
+        self.redraws += 1
+
+    def close(self) -> None:
+        """Draw the final state and end the line (nothing when the stream is not a terminal)."""
+        if not self.enabled:
+            return
+        self._draw(self.clock())
+        try:
+            self.stream.write("\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+        self.enabled = False
+
+    def __enter__(self) -> "ReplayProgress":
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()

@@ -1,0 +1,416 @@
+"""What the database says about the daemon, for `python driver.py status [--json]`, plus the heartbeat line.
+
+Status only reads: its own engine opens SQLite with query_only and PostgreSQL with read-only transactions,
+never creates a database file, and does not take the write lock the daemon uses, so it is safe to run
+while the daemon trades. "Today" is the latest trading day the database has rows for, unless a day is given.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import create_engine, event, exc, func, inspect, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from core.clock import IST, to_ist
+from core.config import Config, Secrets
+from db import (DEFAULT_SQLITE_PATH, ActiveTrade, CapitalLog, KeyValue, MarketData, Order, TradeLog, database_url,
+                safe_url)
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+REQUIRED_TABLES = ("orders", "active_trades", "trade_log", "capital_log", "daemon_state")
+FAILURE_STATUSES = ("FAILED", "REJECTED")
+
+
+class StatusError(Exception):
+    """The status cannot be read; the message is one line for the operator."""
+
+
+# ----------------------------------------------------------------------------- reading
+
+def read_engine(url: str | None) -> Engine:
+    """A read-only engine for `url` (None: the default SQLite file); never creates the database."""
+    if not url:
+        if not DEFAULT_SQLITE_PATH.exists():
+            raise StatusError(f"no database at {DEFAULT_SQLITE_PATH}: the daemon has not run yet "
+                              "(or set DATABASE_URL to the database it uses)")
+        url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    url = database_url(url)
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise StatusError(f"DATABASE_URL {safe_url(url)} is not a database URL") from None
+    if parsed.drivername.startswith("sqlite"):
+        path = parsed.database or ""
+        if path in ("", ":memory:"):
+            raise StatusError("DATABASE_URL names an in-memory SQLite database, which no daemon shares")
+        if not Path(path).exists():
+            raise StatusError(f"no database at {path}: the daemon has not run yet (or DATABASE_URL points elsewhere)")
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 10})
+
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_conn: Any, _rec: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA query_only=ON")
+            cur.close()
+        return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.drivername.startswith("postgresql"):
+        connect_args = {"connect_timeout": 5, "options": "-c default_transaction_read_only=on"}
+    try:
+        return create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    except Exception as e:  # noqa: BLE001 - a missing driver or bad URL becomes one line
+        raise StatusError(f"cannot use database {safe_url(url)}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    orig = getattr(e, "orig", None)
+    text = str(orig or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _d(x: Any) -> Decimal:
+    return x if isinstance(x, Decimal) else Decimal(str(x))
+
+
+def latest_day(s: Session) -> date | None:
+    """The latest trading day with capital or order rows (then trades or positions)."""
+    days = [s.execute(select(func.max(CapitalLog.trading_date))).scalar(),
+            s.execute(select(func.max(Order.trading_date))).scalar()]
+    days = [d for d in days if d is not None]
+    if not days:
+        days = [d for d in (s.execute(select(func.max(TradeLog.trade_date))).scalar(),
+                            s.execute(select(func.max(ActiveTrade.trading_date))).scalar()) if d is not None]
+    return max(days) if days else None
+
+
+def last_price(s: Session, names: Sequence[str], has_market_data: bool) -> tuple[float, int | None] | None:
+    """Latest persisted ltp (and its feed time) under any of `names` (OpenAlgo and Fyers spellings)."""
+    if not has_market_data:
+        return None
+    row = s.execute(select(MarketData.ltp, MarketData.exch_feed_time)
+                    .where(MarketData.symbol.in_(list(names)), MarketData.ltp.is_not(None))
+                    .order_by(MarketData.exch_feed_time.desc(), MarketData.id.desc()).limit(1)).first()
+    return None if row is None else (float(row[0]), row[1])
+
+
+def collect_status(engine: Engine, cfg: Config, day: date | None = None) -> dict[str, Any]:
+    """Every figure `status` shows, as plain data (money as Decimal)."""
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except exc.SQLAlchemyError as e:
+        raise StatusError(f"cannot read {safe_url(str(engine.url))}: {_first_line(e)}") from None
+    missing = [t for t in REQUIRED_TABLES if t not in tables]
+    if missing:
+        raise StatusError(f"{safe_url(str(engine.url))} has no daemon tables yet (missing {', '.join(missing)}): "
+                          "the daemon has not run against this database")
+    try:
+        with Session(engine) as s:
+            return _collect(s, cfg, day, "market_data" in tables, safe_url(str(engine.url)))
+    except exc.SQLAlchemyError as e:
+        raise StatusError(f"cannot read {safe_url(str(engine.url))}: {_first_line(e)}") from None
+
+
+def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str) -> dict[str, Any]:
+    day = day or latest_day(s)
+    fyers = {sp.symbol: sp.fyers for sp in cfg.symbols}
+    r = cfg.risk
+
+    state_row = s.get(KeyValue, "trading_state")
+    state, reason, since = "unknown", None, None
+    if state_row is not None:
+        try:
+            doc = json.loads(state_row.value)
+            state, reason = str(doc.get("state") or "unknown"), doc.get("reason")
+        except (ValueError, AttributeError):
+            reason = "unreadable trading_state row"
+        since = _iso(state_row.updated_at)
+
+    cap_rows = list(s.scalars(select(CapitalLog).where(CapitalLog.trading_date == day).order_by(CapitalLog.id))) \
+        if day else []
+    if cap_rows:
+        start, capital, cap_src = _d(cap_rows[-1].starting_capital), _d(cap_rows[-1].capital), "capital_log"
+    else:
+        start = capital = _d(r.capital)
+        cap_src = "config"
+
+    trades = list(s.scalars(select(TradeLog).where(TradeLog.trade_date == day))) if day else []
+    realized = sum((_d(t.net_pnl) for t in trades), ZERO)
+
+    positions: list[dict[str, Any]] = []
+    unrealized, unpriced = ZERO, 0
+    for p in s.scalars(select(ActiveTrade).order_by(ActiveTrade.entry_time, ActiveTrade.trade_id)):
+        names = [p.symbol] + ([fyers[p.symbol]] if p.symbol in fyers else [])
+        lp = last_price(s, names, has_md)
+        entry = _d(p.entry_price)
+        upnl = None
+        if lp is not None:
+            px = _d(lp[0])
+            upnl = ((px - entry) if p.side == "long" else (entry - px)) * p.remaining_quantity
+            unrealized += upnl
+        else:
+            unpriced += 1
+        positions.append({
+            "trade_id": p.trade_id, "symbol": p.symbol, "strategy": p.strategy, "side": p.side,
+            "trading_date": p.trading_date.isoformat(), "quantity": p.remaining_quantity,
+            "entry_quantity": p.position_size, "entry_price": entry, "allocated": _d(p.allocated),
+            "stop_loss": None if p.stop_loss is None else _d(p.stop_loss),
+            "take_profit_price": None if p.take_profit_price is None else _d(p.take_profit_price),
+            "entry_time": to_ist(p.entry_time).isoformat(),
+            "last_price": None if lp is None else lp[0],
+            "last_price_time": None if lp is None or lp[1] is None else to_ist(lp[1]).isoformat(),
+            "unrealized_pnl": upnl,
+        })
+
+    by_status: dict[str, int] = {}
+    failures: dict[str, dict[str, int]] = {}
+    if day:
+        for st, n in s.execute(select(Order.status, func.count()).where(Order.trading_date == day)
+                               .group_by(Order.status).order_by(Order.status)):
+            by_status[st] = n
+        for st, tag, n in s.execute(select(Order.status, Order.failure_tag, func.count())
+                                    .where(Order.trading_date == day, Order.status.in_(FAILURE_STATUSES))
+                                    .group_by(Order.status, Order.failure_tag)):
+            failures.setdefault(st, {})[tag or "untagged"] = n
+
+    equity = capital + unrealized
+    ret = float((equity - start) / start * 100) if start else 0.0
+    high_water = max([start] + [_d(c.capital) for c in cap_rows])
+    risk_doc = s.get(KeyValue, "risk")
+    if risk_doc is not None and day is not None:
+        try:
+            saved = json.loads(risk_doc.value)
+            if saved.get("day") == day.isoformat() and saved.get("high_water") is not None:
+                high_water = max(high_water, _d(saved["high_water"]))
+        except (ValueError, AttributeError, ArithmeticError):
+            pass
+    high_water = max(high_water, equity)
+    drawdown = float((high_water - equity) / high_water * 100) if high_water > 0 else 0.0
+    loss = max(start - equity, ZERO)
+
+    def cap(limit: Any, current: Any, headroom: Any, breached: bool, **extra: Any) -> dict[str, Any]:
+        if limit is None:
+            return {"limit": None, "current": current, "headroom": None, "breached": False, **extra}
+        return {"limit": limit, "current": current, "headroom": headroom, "breached": breached, **extra}
+
+    gl, gp, dl, md = r.global_max_loss_pct, r.global_max_profit_pct, r.daily_loss_limit, r.max_drawdown_pct
+    caps = {
+        "global_max_loss_pct": cap(gl, ret, None if gl is None else ret - gl, gl is not None and ret <= gl),
+        "global_max_profit_pct": cap(gp, ret, None if gp is None else gp - ret, gp is not None and ret >= gp),
+        "daily_loss_limit": cap(dl, loss, None if dl is None else _d(dl) - loss, dl is not None and loss >= _d(dl)),
+        "max_drawdown_pct": cap(md, drawdown, None if md is None else md - drawdown,
+                                md is not None and drawdown >= md, high_water=high_water),
+        "max_active_trades": cap(r.max_active_trades, len(positions), r.max_active_trades - len(positions),
+                                 len(positions) >= r.max_active_trades),
+    }
+    return {
+        "day": day.isoformat() if day else None,
+        "database": where,
+        "trading_state": state,
+        "trading_state_reason": reason,
+        "trading_state_since": since,
+        "capital": capital,
+        "starting_capital": start,
+        "capital_source": cap_src,
+        "realized_pnl": realized,
+        "gross_pnl": sum((_d(t.gross_pnl) for t in trades), ZERO),
+        "costs": sum((_d(t.costs) for t in trades), ZERO),
+        "closed_trades": len(trades),
+        "wins": sum(1 for t in trades if _d(t.net_pnl) > 0),
+        "losses": sum(1 for t in trades if _d(t.net_pnl) < 0),
+        "unrealized_pnl": None if positions and unpriced == len(positions) else unrealized,
+        "unpriced_positions": unpriced,
+        "equity": equity,
+        "return_pct": ret,
+        "open_positions": positions,
+        "orders_total": sum(by_status.values()),
+        "orders_by_status": by_status,
+        "order_failures": failures,
+        "caps": caps,
+    }
+
+
+def _iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    if ts.tzinfo is None:  # SQLite hands back the stored UTC time without its zone
+        ts = ts.replace(tzinfo=timezone.utc)
+    return ts.astimezone(IST).isoformat(timespec="seconds")
+
+
+def to_json(data: Any) -> str:
+    """JSON with Decimals as numbers and dates as ISO strings."""
+    def default(o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return float(o)
+        if isinstance(o, (date, datetime)):
+            return o.isoformat()
+        raise TypeError(f"cannot serialize {type(o).__name__}")
+    return json.dumps(data, default=default)
+
+
+# ----------------------------------------------------------------------------- printing
+
+def _money(x: Any, signed: bool = False) -> str:
+    if x is None:
+        return "unknown"
+    return f"{float(x):+,.2f}" if signed else f"{float(x):,.2f}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int], indent: str = "  ") -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+    out = []
+    for row in [headers, *rows]:
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        out.append((indent + "  ".join(cells)).rstrip())
+    return out
+
+
+def render_status(st: Mapping[str, Any]) -> str:
+    """The human status: a few aligned lines."""
+    lines = []
+    state = st["trading_state"] + (f" ({st['trading_state_reason']})" if st.get("trading_state_reason") else "")
+    since = f" since {st['trading_state_since'][11:19]}" if st.get("trading_state_since") else ""
+    lines.append(f"Day {st['day'] or '(no trading day recorded yet)'}   trading {state}{since}")
+    lines.append(f"Database  {st['database']}")
+    src = "" if st["capital_source"] == "capital_log" else "  (from config: no capital rows for the day)"
+    lines.append(f"Capital   {_money(st['capital'])}  (day start {_money(st['starting_capital'])}, "
+                 f"equity {_money(st['equity'])}, {st['return_pct']:+.2f}%){src}")
+    unpriced = f", {st['unpriced_positions']} position(s) without a price" if st["unpriced_positions"] else ""
+    lines.append(f"P&L       realized {_money(st['realized_pnl'], True)} over {st['closed_trades']} exit(s) "
+                 f"({st['wins']} won, {st['losses']} lost), unrealized {_money(st['unrealized_pnl'], True)}{unpriced}")
+    pos = st["open_positions"]
+    lines.append("")
+    lines.append(f"Open positions: {len(pos)}")
+    if pos:
+        rows = [[p["symbol"], p["side"], str(p["quantity"]), _money(p["entry_price"]), _money(p["allocated"]),
+                 "unknown" if p["last_price"] is None else _money(p["last_price"]),
+                 _money(p["unrealized_pnl"], True), p["entry_time"][11:19]] for p in pos]
+        lines += _table(["SYMBOL", "SIDE", "QTY", "ENTRY", "ALLOCATED", "LAST", "UNREALIZED", "SINCE"], rows,
+                        right={2, 3, 4, 5, 6})
+    lines.append("")
+    counts = ", ".join(f"{k} {v}" for k, v in st["orders_by_status"].items()) or "none"
+    lines.append(f"Orders today: {st['orders_total']} ({counts})")
+    for status, tags in st["order_failures"].items():
+        lines.append(f"  {status}: " + ", ".join(f"{tag} x{n}" for tag, n in sorted(tags.items())))
+    lines.append("")
+    c = st["caps"]
+
+    def pct(v: Any) -> str:
+        return "off" if v is None else f"{float(v):+.2f}%"
+
+    def pts(v: Any) -> str:
+        return "-" if v is None else f"{float(v):.2f} pts"
+
+    def flag(k: str) -> str:
+        return "BREACHED" if c[k]["breached"] else ""
+
+    rows = [
+        ["global loss", pct(c["global_max_loss_pct"]["limit"]), pct(c["global_max_loss_pct"]["current"]),
+         pts(c["global_max_loss_pct"]["headroom"]), flag("global_max_loss_pct")],
+        ["global profit", pct(c["global_max_profit_pct"]["limit"]), pct(c["global_max_profit_pct"]["current"]),
+         pts(c["global_max_profit_pct"]["headroom"]), flag("global_max_profit_pct")],
+        ["daily loss", "off" if c["daily_loss_limit"]["limit"] is None else _money(c["daily_loss_limit"]["limit"]),
+         _money(c["daily_loss_limit"]["current"]),
+         "-" if c["daily_loss_limit"]["headroom"] is None else _money(c["daily_loss_limit"]["headroom"]),
+         flag("daily_loss_limit")],
+        ["drawdown", "off" if c["max_drawdown_pct"]["limit"] is None else f"{c['max_drawdown_pct']['limit']:.2f}%",
+         f"{c['max_drawdown_pct']['current']:.2f}%", pts(c["max_drawdown_pct"]["headroom"]),
+         flag("max_drawdown_pct")],
+        ["active trades", str(c["max_active_trades"]["limit"]), str(c["max_active_trades"]["current"]),
+         str(c["max_active_trades"]["headroom"]), flag("max_active_trades")],
+    ]
+    lines += _table(["CAP", "LIMIT", "NOW", "HEADROOM", ""], rows, right={1, 2, 3})
+    return "\n".join(lines)
+
+
+def print_status(cfg: Config, secrets: Secrets, as_json: bool = False, day: date | None = None) -> int:
+    """The `status` command: print the status (or one JSON object); 0, or 1 with a one-line error."""
+    engine = None
+    try:
+        engine = read_engine(secrets.database_url)
+        st = collect_status(engine, cfg, day)
+    except StatusError as e:
+        print(f"status: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - the operator gets one line, never a traceback
+        print(f"status: cannot read the database: {_first_line(e)}", file=sys.stderr)
+        return 1
+    finally:
+        if engine is not None:
+            engine.dispose()
+    print(to_json(st) if as_json else render_status(st))
+    return 0
+
+
+# ----------------------------------------------------------------------------- heartbeat
+
+class TickRates:
+    """Ticks per second per worker from cumulative counts sampled at each heartbeat.
+
+    A count that went down (a restarted worker starts from zero) counts from zero again.
+    """
+
+    def __init__(self, clock: Any = time.monotonic):
+        self.clock = clock
+        self.last: dict[Any, int] = {}
+        self.last_t: float | None = None
+
+    def update(self, counts: Mapping[Any, int] | Sequence[int]) -> list[float]:
+        now = self.clock()
+        items = dict(counts) if isinstance(counts, Mapping) else dict(enumerate(counts))
+        dt = None if self.last_t is None else now - self.last_t
+        rates = []
+        for k in sorted(items):
+            cur, prev = int(items[k]), self.last.get(k, 0)
+            delta = cur - prev if cur >= prev else cur
+            rates.append(delta / dt if dt and dt > 0 else 0.0)
+        self.last, self.last_t = items, now
+        return rates
+
+
+def _short_num(x: float) -> str:
+    x = float(x)
+    if abs(x) >= 1_000_000:
+        return f"{x / 1_000_000:.1f}M"
+    if abs(x) >= 10_000:
+        return f"{x / 1000:.0f}k"
+    if abs(x) >= 1000:
+        return f"{x / 1000:.1f}k"
+    return f"{x:.0f}"
+
+
+def heartbeat_line(stats: Mapping[str, Any]) -> str:
+    """One compact INFO line. Keys (all optional): ticks_per_s (list per worker), signals, open_positions,
+    realized_pnl, unrealized_pnl (None: unknown), trading_state, state_reason, broker (True/False/None or a
+    word), feed_time (epoch s), orders_open."""
+    parts = ["heartbeat"]
+    if stats.get("feed_time"):
+        parts.append(f"feed {to_ist(float(stats['feed_time'])):%H:%M:%S}")
+    rates = list(stats.get("ticks_per_s") or [])
+    if rates:
+        parts.append(f"ticks/s {'/'.join(_short_num(r) for r in rates)} (sum {_short_num(sum(rates))})")
+    parts.append(f"signals {stats.get('signals', '?')}")
+    parts.append(f"open {stats.get('open_positions', '?')}")
+    if "orders_open" in stats:
+        parts.append(f"orders open {stats['orders_open']}")
+    r, u = stats.get("realized_pnl"), stats.get("unrealized_pnl")
+    parts.append(f"pnl realized {'?' if r is None else f'{float(r):+,.2f}'} "
+                 f"unrealized {'?' if u is None else f'{float(u):+,.2f}'}")
+    state = str(stats.get("trading_state") or "?")
+    if stats.get("state_reason") and state != "ACTIVE":
+        state += f" ({stats['state_reason']})"
+    parts.append(f"state {state}")
+    b = stats.get("broker")
+    parts.append("broker " + ("n/a" if b is None else "ok" if b is True else "DOWN" if b is False else str(b)))
+    return " | ".join(parts)
