@@ -173,6 +173,8 @@ class Driver:
         self.stop_requested = threading.Event()
         self.interrupts = 0
         self.summary: dict[str, Any] = {}
+        self.latencies_ms: list[float] = []  # tick dispatched -> signal emitted, per signal
+        self.t_feed = time.monotonic()
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -227,7 +229,7 @@ class Driver:
         out_q = ctx.Queue()
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
                           self.secrets.secret_values(), broker)
-        dispatcher = DataDispatcher(fyers_to_worker, pool.queues)
+        dispatcher = DataDispatcher(fyers_to_worker, pool.queues, control_queues=pool.control_queues)
         processor.set_notify(lambda sym, ctl: dispatcher.send_control(symbol_to_worker[sym], ctl))
         sequencer = SignalSequencer(len(worker_ids))
         self.summary = {"signals": 0, "worker_restarts": 0}
@@ -240,6 +242,7 @@ class Driver:
             pool.wait_ready(timeout_s=60)
             dispatcher.start_flusher()
             start_after = processor.resume_after() if replay else None
+            self.t_feed = time.monotonic()
             feed = make_feed(cfg, self.secrets, opts, dispatcher, clock, start_after)
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
                      "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at "
@@ -262,8 +265,8 @@ class Driver:
                 log.warning("shutdown: %s failed: %s", what, e)
                 return None
 
-        log.debug("at shutdown: watermarks %s, %d signals waiting, worker stats %s, feed %s", sequencer.through,
-                  len(sequencer), pool.stats, feed.sock.stats() if feed is not None and hasattr(feed, "sock") else None)
+        log.debug("at shutdown: watermarks %s, %d signals waiting, worker stats %s", sequencer.through,
+                  len(sequencer), pool.stats)
         if feed is not None:
             step("closing the feed", feed.close)
         step("final flush", lambda: dispatcher.flush(final=True))
@@ -286,6 +289,7 @@ class Driver:
         kind = msg[0]
         if kind == SIGNAL:
             self.summary["signals"] += 1
+            self.latencies_ms.append(msg[3])
             sequencer.add(msg[2])
         elif kind == WATERMARK:
             _, w, seq, through, stats = msg
@@ -348,8 +352,10 @@ class Driver:
                 last_dispatched = dispatcher.dispatched
             if not self.opts.live_data and feed.finished and not dispatcher.finished:
                 dispatcher.flush(final=True)
+                self.summary["feed_s"] = time.monotonic() - self.t_feed
             if not self.opts.live_data and dispatcher.finished and sequencer.low_watermark >= END_OF_FEED \
                     and not len(sequencer):
+                self.summary["replay_s"] = time.monotonic() - self.t_feed
                 log.info("replay finished: closing the session")
                 processor.close_session(clock.now())
                 return EXIT_OK

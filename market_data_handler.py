@@ -237,13 +237,15 @@ class MarketDataHandler:
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:
-        """Everything needed to rebuild this handler in a restarted worker."""
+        """What a restarted worker needs to rebuild this handler. Ticks held back for a pending signal are
+        not included (copying them every second would cost more than the rest of the work): a restart counts
+        them as dropped."""
         return {
             "strategies": {s: st.state_dict() for s, st in self.strategies.items()},
             "candles": {s: agg.state_dict() for s, agg in self.candles.items()},
             "last_ts": dict(self.last_ts),
             "awaiting": dict(self.awaiting),
-            "backlog": {s: list(q) for s, q in self.backlog.items() if q},
+            "held_ticks": sum(len(q) for q in self.backlog.values()),
             "incomplete": [self.incomplete_entry_trades, self.incomplete_exit_trades,
                            self.incomplete_takeprofit_trades],
             "force_exit": sorted(self.force_exit_triggered_symbols),
@@ -264,8 +266,6 @@ class MarketDataHandler:
                     log.warning("%s: candle state not restored (%s); starting fresh", s, e)
         self.last_ts.update(state.get("last_ts", {}))
         self.awaiting.update({s: tuple(v) for s, v in state.get("awaiting", {}).items()})
-        for s, items in state.get("backlog", {}).items():
-            self.backlog[s] = deque(tuple(i) for i in items)
         for s in self.awaiting:
             self.backlog.setdefault(s, deque())
         inc = state.get("incomplete")

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.clock import fmt_ist
@@ -64,6 +65,7 @@ class Pending:
     lookups: int = 0
     next_lookup: float = 0.0
     exit_reason: str = ExitReason.SIGNAL.value
+    status: OrderStatus = OrderStatus.SENT_TO_BROKER
 
 
 class TradeManager:
@@ -98,6 +100,8 @@ class TradeManager:
         self.virtual: dict[str, tuple[PositionSide, int]] = {}  # signals_only: what we would hold
         self.failed_trades: dict[str, int] = {}
         self.fatal: str | None = None
+        self._s: Session | None = None  # the open unit of work, while a decision is being recorded
+        self._after: list[Callable[[], None]] | None = None
         self.squared_off = False
         self.cutoff_done = False
         self.broker_clock = 0.0
@@ -191,17 +195,47 @@ class TradeManager:
             self.notify(sig.symbol, done)
             return
         try:
-            self.db.insert_records(StockSignal(**sig.to_row()))
             self.rm.track_prices(sig.symbol, sig.price)
-            sig = self._apply_symbol_caps(sig)
             if sig.type is SignalType.ENTRY:
-                self._entry(sig)
-            else:
-                self._exit(sig, OrderPurpose.EXIT if sig.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT,
-                           ExitReason.SIGNAL.value if not sig.forced else sig.note or "forced")
+                self.rm.halt_trading_check()  # may write the trading state: not inside the unit below
+
+            def decide(s: Session) -> None:
+                s.add(StockSignal(**sig.to_row()))
+                forced = self._apply_symbol_caps(sig)
+                if forced.type is SignalType.ENTRY:
+                    self._entry(forced)
+                else:
+                    self._exit(forced, OrderPurpose.EXIT if forced.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT,
+                               ExitReason.SIGNAL.value if not forced.forced else forced.note or "forced")
+            self._unit(f"signal {sig.signal_id}", decide)
         except Exception as e:  # noqa: BLE001 - the worker must hear back, and the daemon must keep running
             log.exception("could not process signal %s: %s", sig.signal_id, e)
             self._outcome(sig, "failed", note=f"internal error: {e}")
+
+    def _unit(self, what: str, fn: Callable[[Session], None]) -> None:
+        """Run one decision's writes in one transaction; what it does in memory or sends (pending orders,
+        feedback, HTTP) waits in `_after` and happens only once the transaction has committed."""
+        if self._s is not None:
+            fn(self._s)
+            return
+        after: list[Callable[[], None]] = []
+
+        def go(s: Session) -> None:
+            after.clear()
+            self._s, self._after = s, after
+            try:
+                fn(s)
+            finally:
+                self._s, self._after = None, None
+        self.db.transaction(what, go)
+        for action in after:
+            action()
+
+    def _later(self, action: Callable[[], None]) -> None:
+        if self._after is not None:
+            self._after.append(action)
+        else:
+            action()
 
     def _apply_symbol_caps(self, sig: Signal) -> Signal:
         """Seed chart 4: a per-symbol loss or profit cap crossed turns the signal into a forced exit."""
@@ -219,7 +253,7 @@ class TradeManager:
             return sig
         log.warning("%s: %s (%.2f%% on margin); forcing an exit", sig.symbol, reason.replace("_", " "), ret)
         if self.shared is not None:
-            self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, reason)
+            self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, reason))
         return sig.replace(type=SignalType.EXIT, current_position=trade.side, forced=True, note=reason,
                            extra={**sig.extra, "origin_id": sig.signal_id, "origin_type": sig.type.value})
 
@@ -232,7 +266,6 @@ class TradeManager:
             block = ("SESSION_NO_ENTRIES", f"entries are allowed from {fmt_ist(self.session.open)} "
                                            f"to {fmt_ist(self.session.entry_cutoff)}")
         if block is None:
-            self.rm.halt_trading_check()
             pending_entries = sum(1 for p in self.pending.values() if p.purpose is OrderPurpose.ENTRY)
             a = self.rm.assess_trade(sig.symbol, sig.price, sig.stop_loss, now, pending_entries)
             units, allocated = a.units, a.allocated
@@ -255,10 +288,10 @@ class TradeManager:
         if self.mode is ExecutionMode.SIGNALS_ONLY:
             self._fail(order.id, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
                                                  f"@ ~{sig.price}")
-            self.virtual[sig.symbol] = (sig.current_position, units)
+            self._later(lambda: self.virtual.__setitem__(sig.symbol, (sig.current_position, units)))
             self._outcome(sig, "executed", note="signals_only")
             return
-        self.rm.reserve(order.id, allocated)
+        self._later(lambda: self.rm.reserve(order.id, allocated))
         self._send(order, Pending(order.id, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
@@ -271,10 +304,13 @@ class TradeManager:
             side = OrderSide.SELL if held[0] is PositionSide.LONG else OrderSide.BUY
             order = self._create_order(sig, purpose, side, qty, sig.price)
             self._fail(order.id, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}")
-            if qty >= held[1]:
-                del self.virtual[sig.symbol]
-            else:
-                self.virtual[sig.symbol] = (held[0], held[1] - qty)
+
+            def shrink() -> None:
+                if qty >= held[1]:
+                    self.virtual.pop(sig.symbol, None)
+                else:
+                    self.virtual[sig.symbol] = (held[0], held[1] - qty)
+            self._later(shrink)
             self._outcome(sig, "executed", note="signals_only")
             return
         trade = self.rm.trade_for(sig.symbol)
@@ -294,10 +330,13 @@ class TradeManager:
     def _place_exit(self, trade: Any, qty: int, purpose: OrderPurpose, reason: str, sig: Signal | None,
                     now: int) -> None:
         side = OrderSide.SELL if trade.side is PositionSide.LONG else OrderSide.BUY
-        order = self._create_order(sig, purpose, side, qty, self.rm.price_tracker.get(trade.symbol), trade=trade,
-                                   now=now)
-        p = Pending(order.id, trade.symbol, sig, purpose, side, qty, now, trade_id=trade.trade_id, exit_reason=reason)
-        self._send(order, p)
+
+        def go(s: Session) -> None:
+            order = self._create_order(sig, purpose, side, qty, self.rm.price_tracker.get(trade.symbol), trade=trade,
+                                       now=now)
+            self._send(order, Pending(order.id, trade.symbol, sig, purpose, side, qty, now, trade_id=trade.trade_id,
+                                      exit_reason=reason))
+        self._unit(f"exit {trade.symbol}", go)
 
     # ------------------------------------------------------------------ order helpers
     def _create_order(self, sig: Signal | None, purpose: OrderPurpose, side: OrderSide, qty: int, price: Any,
@@ -306,7 +345,7 @@ class TradeManager:
         base = sig.signal_id if sig is not None else f"{purpose.value}:{symbol}:{now}"
         attempt = len(self.signal_orders.get(base, [])) + 1
         order = self.orders.create(
-            client_order_id=f"{base}#{attempt}", signal_id=sig.signal_id if sig is not None else None,
+            s=self._s, client_order_id=f"{base}#{attempt}", signal_id=sig.signal_id if sig is not None else None,
             trade_id=trade.trade_id if trade is not None else None, trading_date=self.day, symbol=symbol,
             exchange=self.cfg.exchange, side=side.value, purpose=purpose.value, quantity=qty,
             product=self.cfg.product.value, price_type="MARKET", price=None if price is None else D(price),
@@ -315,21 +354,26 @@ class TradeManager:
         return order
 
     def _fail(self, order_id: int, tag: str, reason: str) -> None:
-        self.orders.transition(order_id, OrderStatus.FAILED, detail=f"{tag}: {reason}", failure_tag=tag,
+        self.orders.transition(order_id, OrderStatus.FAILED, detail=f"{tag}: {reason}", s=self._s, failure_tag=tag,
                                failure_reason=reason)
         log.info("order %d not sent: %s (%s)", order_id, tag, reason)
 
     def _send(self, order: Order, p: Pending) -> None:
         from db import utcnow
 
-        self.pending[order.id] = p
-        if self.replay and self.admin is not None and p.decision_time > self.broker_clock:
-            self._push_clock(p.decision_time)
-        self.orders.transition(order.id, OrderStatus.SENT_TO_BROKER, detail="handed to the broker", sent_at=utcnow(),
-                               attempts=1)
-        self.io.place(PlaceRequest(order.id, order.symbol, order.exchange, order.side, order.quantity, order.product,
-                                   "MARKET", self.tag))
-        self._publish()
+        # committed as SENT_TO_BROKER before the request leaves: a crash in between is found by reconciliation
+        self.orders.transition(order.id, OrderStatus.SENT_TO_BROKER, detail="handed to the broker", s=self._s,
+                               sent_at=utcnow(), attempts=1)
+        req = PlaceRequest(order.id, order.symbol, order.exchange, order.side, order.quantity, order.product,
+                           "MARKET", self.tag)
+
+        def go() -> None:
+            self.pending[order.id] = p
+            if self.replay and self.admin is not None and p.decision_time > self.broker_clock:
+                self._push_clock(p.decision_time)
+            self.io.place(req)
+            self._publish()
+        self._later(go)
 
     def _push_clock(self, t: float) -> None:
         try:
@@ -339,9 +383,11 @@ class TradeManager:
             log.warning("could not advance the paper broker's clock to %s: %s", fmt_ist(t), e)
 
     def _count_failure(self, symbol: str) -> None:
-        self.failed_trades[symbol] = self.failed_trades.get(symbol, 0) + 1
-        if self.shared is not None:
-            self.shared.set(failed_trades=dict(self.failed_trades))
+        def go() -> None:
+            self.failed_trades[symbol] = self.failed_trades.get(symbol, 0) + 1
+            if self.shared is not None:
+                self.shared.set(failed_trades=dict(self.failed_trades))
+        self._later(go)
 
     # ------------------------------------------------------------------ events from the broker threads
     def poll(self) -> None:
@@ -485,10 +531,9 @@ class TradeManager:
                                    broker_status=info.status, filled_quantity=p.filled, average_price=p.avg)
             self._finish(p, status)
         else:
-            o_status = OrderStatus.OPEN if status is OrderStatus.OPEN else OrderStatus.PARTIALLY_FILLED
-            cur = self.pending.get(p.order_id)
-            if cur is not None:
-                self.orders.transition(p.order_id, o_status, broker_status=info.status)
+            if status is not p.status:
+                self.orders.transition(p.order_id, status, broker_status=info.status)
+                p.status = status
 
     def _apply_fill(self, p: Pending, cum_qty: int, cum_avg: Decimal) -> None:
         """Apply the fills between the last reading and this one: once, in one transaction with the Fill row."""
@@ -572,17 +617,23 @@ class TradeManager:
         sid = sig.extra.get("origin_id", sig.signal_id)
         out = Outcome(sid, sig.symbol, sig.extra.get("origin_type", sig.type.value), status, force_exit=sig.forced,
                       incomplete=incomplete, note=note)
-        self.outcomes[sid] = out
-        self.notify(sig.symbol, out)
-        if self.shared is not None:
-            key = INCOMPLETE_KEYS[sig.type.value]
-            self.shared.update_entry(key, sig.symbol, incomplete if status in ("incomplete", "failed") and
-                                     (incomplete or sig.type is SignalType.ENTRY) else None)
+        text = f"{status}: {note}"[:64]
+
+        def record(s: Session) -> None:
+            s.execute(update(StockSignal).where(StockSignal.signal_id == sid).values(outcome=text))
+
+        def tell() -> None:
+            self.outcomes[sid] = out
+            self.notify(sig.symbol, out)
+            if self.shared is not None:
+                key = INCOMPLETE_KEYS[out.signal_type]
+                self.shared.update_entry(key, sig.symbol, incomplete if status in ("incomplete", "failed") and
+                                         (incomplete or out.signal_type == SignalType.ENTRY.value) else None)
         try:
-            self.db.execute_sql("UPDATE stock_signals SET outcome = :o WHERE signal_id = :s",
-                                {"o": f"{status}: {note}"[:64], "s": sid}, fetch=False)
-        except Exception as e:  # noqa: BLE001 - the outcome is in memory and the order rows; log only
-            log.warning("could not record the outcome of %s: %s", sig.signal_id, e)
+            self._unit(f"outcome of {sid}", record)
+        except Exception as e:  # noqa: BLE001 - the worker must still hear back; the order rows say what happened
+            log.warning("could not record the outcome of %s: %s", sid, e)
+        self._later(tell)
 
     # ------------------------------------------------------------------ time
     def on_clock(self, now: float) -> None:

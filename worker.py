@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal as signals
+from multiprocessing.connection import wait
 import time
 from typing import Any
 
@@ -77,10 +78,11 @@ class QuoteSink:
         return through_ts
 
 
-def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, out_q: mp.Queue,
+def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, ctl_q: mp.Queue, out_q: mp.Queue,
                db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
                restore: dict[str, Any] | None = None) -> None:
-    """Process entry point (spawned)."""
+    """Process entry point (spawned). Feedback (ctl_q) is read before ticks (in_q): a symbol held for its
+    signal's outcome should not wait behind the backlog of every other symbol's ticks."""
     from db import DBHandler, setup
     from market_data_handler import MarketDataHandler
 
@@ -114,14 +116,19 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
     last_marker: tuple[int, float] | None = None
     last_ckpt = time.monotonic()
     running = True
+    readers = [ctl_q._reader, in_q._reader]  # noqa: SLF001 - wait on both pipes at once
     while running:
         try:
-            msg = in_q.get(timeout=0.5)
+            msg = ctl_q.get_nowait()
         except queue.Empty:
-            handler.flush()
-            if sink is not None:
-                sink.flush()
-            continue
+            try:
+                msg = in_q.get_nowait()
+            except queue.Empty:
+                if not wait(readers, timeout=0.5):
+                    handler.flush()
+                    if sink is not None:
+                        sink.flush()
+                continue
         kind = msg[0]
         if kind == TICKS:
             ticks, t_wall = msg[1], msg[2]

@@ -38,15 +38,17 @@ class OrderStore:
     def __init__(self, db: DBHandler):
         self.db = db
 
-    def create(self, **fields: Any) -> Order:
-        """Record a new order as CREATED (the write-ahead step) and return the committed row."""
-        def go(s: Session) -> Order:
+    def create(self, s: Session | None = None, **fields: Any) -> Order:
+        """Record a new order as CREATED (the write-ahead step), in `s` if given, else in its own transaction."""
+        def go(sess: Session) -> Order:
             o = Order(status=S.CREATED.value, **fields)
-            s.add(o)
-            s.flush()
-            s.add(OrderEvent(order_id=o.id, from_status=None, to_status=S.CREATED.value,
-                             detail=f"{o.side} {o.quantity} {o.symbol} ({o.purpose})"))
+            sess.add(o)
+            sess.flush()
+            sess.add(OrderEvent(order_id=o.id, from_status=None, to_status=S.CREATED.value,
+                                detail=f"{o.side} {o.quantity} {o.symbol} ({o.purpose})"))
             return o
+        if s is not None:
+            return go(s)
         return self.db.transaction(f"create order {fields.get('client_order_id')}", go)
 
     def transition(self, order_id: int, target: S, detail: str = "", s: Session | None = None, **fields: Any) -> Order:

@@ -5,6 +5,7 @@ and pipes stay clean. update() is cheap enough to call per dispatched batch.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
@@ -18,18 +19,24 @@ def _hms(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _count(n: float) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n:,.0f}"
+
+
 class ReplayProgress:
     """`update(ticks_done, feed_time_epoch)` as the replay goes; `close()` at the end."""
 
-    BAR = 24
+    BAR = 16
 
     def __init__(self, session_start_epoch: float, session_end_epoch: float, stream: TextIO | None = None,
-                 min_interval_s: float = 0.2, clock: Callable[[], float] = time.monotonic):
+                 min_interval_s: float = 0.2, clock: Callable[[], float] = time.monotonic,
+                 width: int | None = None):
         self.start = float(session_start_epoch)
         self.end = float(session_end_epoch)
         self.stream = sys.stderr if stream is None else stream
         self.min_interval_s = min_interval_s
         self.clock = clock
+        self.width = width  # None: the terminal's width at each redraw
         try:
             self.enabled = bool(self.stream.isatty())
         except (AttributeError, ValueError):  # closed or not a file
@@ -61,7 +68,8 @@ class ReplayProgress:
         return min(max((self.feed_time - self.start) / span, 0.0), 1.0)
 
     def render(self, now: float | None = None) -> str:
-        """The line as it would be drawn (without the carriage return)."""
+        """The line as it would be drawn (without the carriage return); the ETA comes early so a narrow
+        terminal still shows it."""
         now = self.clock() if now is None else now
         share = self.share()
         elapsed = max(now - self.t0, 0.0)
@@ -69,16 +77,16 @@ class ReplayProgress:
         bar = "#" * filled + "-" * (self.BAR - filled)
         rate = self.ticks / elapsed if elapsed > 0 else 0.0
         if share >= 1.0:
-            eta = "done"
+            eta = f"done in {_hms(elapsed)}"
         elif share > 0 and elapsed > 0:
             eta = "ETA " + _hms(elapsed * (1 - share) / share)
         else:
-            eta = "ETA --:--:--"
-        return (f"replay [{bar}] {share * 100:5.1f}%  feed {to_ist(self.feed_time):%H:%M:%S} IST  "
-                f"{self.ticks:,} ticks  {rate:,.0f}/s  elapsed {_hms(elapsed)}  {eta}")
+            eta = "ETA -:--:--"
+        return (f"replay {share * 100:5.1f}% [{bar}] {eta}  feed {to_ist(self.feed_time):%H:%M:%S}  "
+                f"{_count(self.ticks)} ticks  {_count(rate)}/s")
 
     def _draw(self, now: float) -> None:
-        width = max(shutil.get_terminal_size((100, 24)).columns - 1, 20)
+        width = self.width or max(shutil.get_terminal_size((100, 24)).columns - 1, 20)
         line = self.render(now)[:width]
         pad = " " * max(self.last_width - len(line), 0)
         try:
@@ -90,6 +98,28 @@ class ReplayProgress:
         self.last_width = len(line)
         self.drawn = True
         self.redraws += 1
+
+    def clear(self) -> None:
+        """Erase the bar so a log line can be written on a clean line; the next update() redraws it."""
+        if not self.enabled or not self.last_width:
+            return
+        try:
+            self.stream.write("\r" + " " * self.last_width + "\r")
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = False
+        self.last_width = 0
+        self.last_draw = float("-inf")
+
+    def log_filter(self) -> logging.Filter:
+        """A filter for the console log handler: clears the bar before each record is written."""
+        progress = self
+
+        class _ClearBar(logging.Filter):
+            def filter(self, record: logging.LogRecord) -> bool:
+                progress.clear()
+                return True
+        return _ClearBar()
 
     def close(self) -> None:
         """Draw the final state and end the line (nothing when the stream is not a terminal)."""

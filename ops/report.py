@@ -201,6 +201,7 @@ def _write_chart(path: Path, day: date, curve: list[tuple[int | None, Decimal]],
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import DateFormatter
     from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
 
     fig = Figure(figsize=(10, 6.5), dpi=100)
     FigureCanvasAgg(fig)
@@ -218,6 +219,8 @@ def _write_chart(path: Path, day: date, curve: list[tuple[int | None, Decimal]],
         ax1.step(times, eq, where="post", color="tab:blue", linewidth=1.5)
         ax1.axhline(eq[0], color="grey", linewidth=0.8, linestyle="--")
         ax1.set_ylabel("capital (Rs)")
+        ax1.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax2.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         ax1.set_title(f"{day.isoformat()}: {summary['trades']} exits, net {float(summary['net_pnl']):+,.2f}, "
                       f"max drawdown {float(summary['max_drawdown']):,.2f} ({summary['max_drawdown_pct']:.2f}%)")
         ax1.grid(alpha=0.3)

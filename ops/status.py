@@ -199,8 +199,7 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
     loss = max(start - equity, ZERO)
 
     def cap(limit: Any, current: Any, headroom: Any, breached: bool, **extra: Any) -> dict[str, Any]:
-        if limit is None:
-            return {"limit": None, "current": current, "headroom": None, "breached": False, **extra}
+        """headroom: distance left before the cap trips, in the cap's unit (None when the cap is off)."""
         return {"limit": limit, "current": current, "headroom": headroom, "breached": breached, **extra}
 
     gl, gp, dl, md = r.global_max_loss_pct, r.global_max_profit_pct, r.daily_loss_limit, r.max_drawdown_pct
@@ -280,7 +279,8 @@ def render_status(st: Mapping[str, Any]) -> str:
     """The human status: a few aligned lines."""
     lines = []
     state = st["trading_state"] + (f" ({st['trading_state_reason']})" if st.get("trading_state_reason") else "")
-    since = f" since {st['trading_state_since'][11:19]}" if st.get("trading_state_since") else ""
+    since = st.get("trading_state_since")
+    since = f" since {since[:19].replace('T', ' ')} IST" if since else ""
     lines.append(f"Day {st['day'] or '(no trading day recorded yet)'}   trading {state}{since}")
     lines.append(f"Database  {st['database']}")
     src = "" if st["capital_source"] == "capital_log" else "  (from config: no capital rows for the day)"

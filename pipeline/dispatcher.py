@@ -22,13 +22,15 @@ log = logging.getLogger(__name__)
 
 
 class DataDispatcher:
-    def __init__(self, worker_of: dict[str, int], queues: list[Any], batch_size: int = 512,
-                 max_delay_s: float = 0.002, max_lag_markers: int = 256, retain_limit_ticks: int = 2_000_000,
+    def __init__(self, worker_of: dict[str, int], queues: list[Any], cycle_ticks: int = 4096,
+                 max_delay_s: float = 0.002, max_lag_markers: int = 32, control_queues: list[Any] | None = None, retain_limit_ticks: int = 2_000_000,
                  on_tick_time: Callable[[float], None] | None = None):
         self.worker_of = worker_of
         self.queues = list(queues)
+        # feedback goes on its own queue so it does not wait behind a worker's backlog of ticks
+        self.control_queues = list(control_queues) if control_queues is not None else self.queues
         self.n = len(queues)
-        self.batch_size = batch_size
+        self.cycle_ticks = cycle_ticks
         self.max_delay_s = max_delay_s
         self.max_lag = max_lag_markers
         self.retain_limit = retain_limit_ticks
@@ -44,7 +46,7 @@ class DataDispatcher:
         self.seq = 0
         self.max_ts = 0.0
         self.pending = 0
-        self.last_flush = time.monotonic()
+        self.last_flush = self.last_dispatch = time.monotonic()
         self.dispatched = 0
         self.unroutable = 0
         self.not_ticks = 0
@@ -77,7 +79,8 @@ class DataDispatcher:
                 self.max_ts = ts
             self.pending += 1
             self.dispatched += 1
-            if len(buf) >= self.batch_size or time.monotonic() - self.last_flush >= self.max_delay_s:
+            self.last_dispatch = time.monotonic()
+            if self.pending >= self.cycle_ticks:
                 self._flush_locked(final=False)
         if self.pending == 0 and self.max_lag:
             self._wait_for_workers()
@@ -111,10 +114,10 @@ class DataDispatcher:
 
     def _send(self, i: int, msg: tuple, nticks: int) -> None:
         r = self.retained[i]
-        r.append((msg, nticks))
+        r.append((self.seq, msg, nticks))  # tagged with the marker that closes its cycle
         self.retained_ticks[i] += nticks
         while self.retained_ticks[i] > self.retain_limit and r:
-            old, k = r.popleft()
+            _tag, _old, k = r.popleft()
             self.retained_ticks[i] -= k
             self.dropped += k
         if self.up[i]:
@@ -130,10 +133,14 @@ class DataDispatcher:
             time.sleep(0.001)
 
     def start_flusher(self) -> None:
-        """Flush on time when the feed is slow (live, paced replay), so no tick waits for a full batch."""
+        """Flush on time when the feed pauses (live, paced replay), so no tick waits for a full cycle; while the
+        feed is busy (replay at full speed) cycles fill up instead, which is what makes batching pay."""
         def loop() -> None:
-            while not self._stop.wait(self.max_delay_s):
-                if self.pending and time.monotonic() - self.last_flush >= self.max_delay_s:
+            while not self._stop.wait(self.max_delay_s / 2):
+                if not self.pending:
+                    continue
+                now = time.monotonic()
+                if now - self.last_dispatch >= self.max_delay_s / 2 or now - self.last_flush >= 10 * self.max_delay_s:
                     with self.lock:
                         self._flush_locked(final=False)
         self._flusher = threading.Thread(target=loop, name="dispatch-flusher", daemon=True)
@@ -154,36 +161,41 @@ class DataDispatcher:
         """Worker i saved its state as of marker `seq`: what it was sent up to that marker need not be kept."""
         with self.lock:
             r = self.retained[i]
-            if not any(m[0] == MARKER and m[1] == seq for m, _ in r):
-                return
-            while r:
-                msg, k = r.popleft()
-                self.retained_ticks[i] -= k
-                if msg[0] == MARKER and msg[1] == seq:
-                    break
-            self.checkpoint_seq[i] = seq
+            while r and r[0][0] <= seq:
+                self.retained_ticks[i] -= r.popleft()[2]
+            self.checkpoint_seq[i] = max(self.checkpoint_seq[i], seq)
 
     def send_control(self, i: int, ctl: Any) -> None:
-        """Feedback for worker i, kept with its ticks so a restarted worker gets it too."""
+        """Feedback for worker i: sent at once on its control queue, and kept with its ticks so a restarted
+        worker gets it too."""
+        msg = (CONTROL, ctl)
         with self.lock:
-            self._send(i, (CONTROL, ctl), 0)
+            self.retained[i].append((self.seq + 1, msg, 0))
+            if self.up[i]:
+                self.control_queues[i].put(msg)
 
     def mark_down(self, i: int) -> None:
         with self.lock:
             self.up[i] = False
         log.warning("worker %d is down; its ticks are kept for its restart", i)
 
-    def replace_queue(self, i: int, q: Any) -> int:
-        """Point worker i at a fresh queue and resend what it was sent since its last checkpoint."""
+    def replace_queue(self, i: int, q: Any, ctl_q: Any | None = None) -> int:
+        """Point worker i at fresh queues and resend what it was sent since its last checkpoint."""
         with self.lock:
             self.queues[i] = q
+            if ctl_q is not None:
+                self.control_queues[i] = ctl_q
             resent = 0
-            for msg, k in self.retained[i]:
+            for _tag, msg, k in self.retained[i]:
                 q.put(msg)
                 resent += k
             self.up[i] = True
             self.acked[i] = self.checkpoint_seq[i]
         return resent
+
+    def count_dropped(self, n: int) -> None:
+        with self.lock:
+            self.dropped += n
 
     def queue_for(self, i: int) -> Any:
         return self.queues[i]

@@ -25,6 +25,7 @@ class WorkerPool:
         self.secrets = secrets
         self.broker = broker
         self.queues = [ctx.Queue() for _ in symbols]
+        self.control_queues = [ctx.Queue() for _ in symbols]
         self.procs: list[Any] = [None] * len(symbols)
         self.ready: set[int] = set()
         self.stopped: dict[int, dict] = {}
@@ -35,7 +36,8 @@ class WorkerPool:
 
     def _spawn(self, i: int, restore: dict | None) -> None:
         p = self.ctx.Process(target=run_worker, name=f"worker-{i}",
-                             args=(i, self.symbols[i], self.cfg, self.queues[i], self.out_q, self.db_url,
+                             args=(i, self.symbols[i], self.cfg, self.queues[i], self.control_queues[i], self.out_q,
+                                   self.db_url,
                                    self.secrets, self.broker, restore), daemon=True)
         p.start()
         self.procs[i] = p
@@ -79,18 +81,24 @@ class WorkerPool:
                   i, old.pid, old.exitcode, len(self.symbols[i]))
         dispatcher.mark_down(i)
         self.restarts[i] += 1
-        q = self.ctx.Queue()  # the old queue may be locked by the dead reader
+        q = self.ctx.Queue()  # the old queues may be locked by the dead reader
         self.queues[i] = q
+        self.control_queues[i] = self.ctx.Queue()
         ckpt = self.checkpoints.get(i)
         restore = None
         if ckpt is not None:
             seq, state, through = ckpt
             restore = dict(state, seq=seq)
             sequencer.reset_worker(i, through)
+            held = state.get("handler", {}).get("held_ticks", 0)
+            if held:
+                dispatcher.count_dropped(held)
+                log.warning("worker %d: %d ticks it held for pending signals at its checkpoint are lost (counted "
+                            "as dropped)", i, held)
         else:
             sequencer.reset_worker(i, -1.0)
         self._spawn(i, restore)
-        resent = dispatcher.replace_queue(i, q)
+        resent = dispatcher.replace_queue(i, q, self.control_queues[i])
         log.info("worker %d restarted (pid %s); %d ticks resent since its checkpoint", i, self.procs[i].pid, resent)
 
     def note_stats(self, i: int, stats: tuple) -> None:
@@ -125,6 +133,6 @@ class WorkerPool:
                 on_message(out_q.get_nowait())
             except (queue.Empty, OSError, ValueError):
                 break
-        for q in self.queues:
+        for q in self.queues + self.control_queues:
             q.close()
             q.cancel_join_thread()

@@ -1,0 +1,150 @@
+"""Tick-pipeline throughput, latency and memory; prints ONE JSON line.
+
+    .venv/bin/python bench/pipeline.py [--symbols 200] [--latency-seconds 60]
+
+Replays a synthetic day for N symbols through the real Driver: eight worker processes, both strategies,
+the TradeManager in signals_only mode (no broker, so the figure is the pipeline's own):
+  1. as fast as possible with tick persistence off          -> ticks_per_s
+  2. as fast as possible with every tick written to SQLite  -> ticks_per_s_persisted
+  3. paced at --rate ticks/s for --latency-seconds          -> p50/p99_tick_to_signal_ms
+Memory: the summed RSS of the driver, its Manager and its workers is sampled every 0.5 s; peak_rss_mb is
+the largest sum, and rss_mb_by_quarter shows whether it grows over the run.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from core.config import Secrets, load_config  # noqa: E402
+from driver import Driver, RunOptions  # noqa: E402
+
+DAY = "2026-11-20"
+
+
+def rss_mb_of_tree(root: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    total, stack = 0, [root]
+    page = os.sysconf("SC_PAGE_SIZE")
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, ValueError):
+            pass
+        stack.extend(children.get(pid, []))
+    return total / 2**20
+
+
+class RssSampler:
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.samples.append(rss_mb_of_tree(os.getpid()))
+
+    def __enter__(self) -> "RssSampler":
+        self._t.start()
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def make_config(tmp: Path, n: int, persist: str) -> Path:
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg = copy.deepcopy(cfg)
+    cfg["mode"] = "signals_only"
+    cfg["symbols"] = [{"symbol": f"SYM{i:03d}", "strategy": "orb" if i % 2 == 0 else "mac"} for i in range(n)]
+    cfg["market_data"]["persist"] = persist
+    cfg["monitoring"].update(log_level="WARNING", log_dir=str(tmp / "logs"), reports_dir=str(tmp / "reports"))
+    p = tmp / f"config-{persist}.yaml"
+    p.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return p
+
+
+def run(tmp: Path, n: int, persist: str, speed: float | None, stop_after_s: float | None = None) -> tuple[dict, list[float], Driver]:
+    cfg = load_config(make_config(tmp, n, persist))
+    db_url = f"sqlite:///{tmp / f'bench-{persist}-{speed}.sqlite'}"
+    secrets = Secrets(app_key=None, host_server="http://127.0.0.1:9", live_data=False, database_url=db_url,
+                      fyers_app_id=None, fyers_access_token=None)
+    args = argparse.Namespace(replay="synthetic", date=DAY, speed="max" if speed is None else str(speed))
+    driver = Driver(cfg, secrets, RunOptions.from_args(cfg, secrets, args), db_url=db_url)
+    if stop_after_s is not None:
+        threading.Timer(stop_after_s, driver.stop_requested.set).start()
+    with RssSampler() as rss:
+        code = driver.run()
+    if code != 0:
+        raise SystemExit(f"daemon exited with {code}")
+    return driver.summary, rss.samples, driver
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return round(v[min(len(v) - 1, int(q * len(v)))], 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--symbols", type=int, default=200)
+    ap.add_argument("--rate", type=float, default=5000.0, help="paced load for the latency run, ticks/s")
+    ap.add_argument("--latency-seconds", type=float, default=60.0)
+    a = ap.parse_args()
+    out: dict = {"bench": "pipeline", "symbols": a.symbols, "workers": 8, "python": platform.python_version(),
+                 "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as d:
+        tmp = Path(d)
+        s, rss, _ = run(tmp, a.symbols, "off", None)
+        out["ticks"] = s["dispatched"]
+        out["ticks_per_s"] = round(s["dispatched"] / s["replay_s"])
+        out["replay_s"] = round(s["replay_s"], 2)
+        out["signals"] = s["signals"]
+        out["peak_rss_mb"] = round(max(rss), 1)
+        q = len(rss) // 4 or 1
+        out["rss_mb_by_quarter"] = [round(max(rss[i * q:(i + 1) * q] or rss[-1:]), 1) for i in range(4)]
+        s2, rss2, _ = run(tmp, a.symbols, "every_tick", None)
+        out["ticks_per_s_persisted"] = round(s2["dispatched"] / s2["replay_s"])
+        out["rows_persisted"] = s2["dispatched"]
+        out["peak_rss_mb_persisted"] = round(max(rss2), 1)
+        # paced: the synthetic day has about one tick per symbol per feed second
+        speed = a.rate / a.symbols
+        s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=a.latency_seconds)
+        paced = s3["dispatched"] / max(s3.get("elapsed_s", a.latency_seconds), 1e-9)
+        out["paced_ticks_per_s"] = round(paced)
+        out["latency_signals"] = len(drv.latencies_ms)
+        out["p50_tick_to_signal_ms"] = pct(drv.latencies_ms, 0.50)
+        out["p99_tick_to_signal_ms"] = pct(drv.latencies_ms, 0.99)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
