@@ -24,6 +24,7 @@ from typing import Any
 from core.clock import Clock, ReplayClock, to_ist
 from core.config import (DEFAULT_CONFIG_PATH, Config, ConfigError, Secrets, check_secrets_for_mode, load_config,
                          load_secrets)
+from core.enums import ExecutionMode
 from core.errors import StartupError
 from core.logs import setup_logging
 from db import DatabaseError
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_everything(config_path: Path) -> tuple[Config, "object", list[str]]:
+def load_everything(config_path: Path, need_secrets: bool = True) -> tuple[Config, "object", list[str]]:
     """Config and secrets, with every problem found (config errors, env errors, missing secrets)."""
     problems: list[str] = []
     secrets, env_problems = load_secrets()
@@ -62,7 +63,7 @@ def load_everything(config_path: Path) -> tuple[Config, "object", list[str]]:
         cfg = load_config(config_path)
     except ConfigError as e:
         problems.extend(e.problems)
-    if cfg is not None:
+    if cfg is not None and need_secrets:
         problems.extend(check_secrets_for_mode(cfg, secrets))
     return cfg, secrets, problems
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.check:
         return check(args.config)
-    cfg, secrets, problems = load_everything(args.config)
+    cfg, secrets, problems = load_everything(args.config, need_secrets=args.command != "status")
     if problems:
         print("Cannot start: fix these in config.yaml or .env (python driver.py --check lists them again):",
               file=sys.stderr)
@@ -111,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         from ops.status import print_status  # noqa: PLC0415
 
-        return print_status(cfg, secrets, as_json=args.json)
+        try:
+            day = date.fromisoformat(args.date) if args.date else None
+        except ValueError:
+            print(f"--date: {args.date!r} is not allowed -- use YYYY-MM-DD", file=sys.stderr)
+            return EXIT_CONFIG
+        return print_status(cfg, secrets, as_json=args.json, day=day)
     try:
         opts = RunOptions.from_args(cfg, secrets, args)
     except ValueError as e:
@@ -150,6 +156,8 @@ class RunOptions:
                 day = date.fromisoformat(str(raw_day))
             except ValueError:
                 raise ValueError(f"--date: {raw_day!r} is not allowed -- use YYYY-MM-DD") from None
+        elif secrets.live_data:
+            day = to_ist(time.time()).date()
         else:
             day = to_ist(time.time()).date()
             while day.weekday() >= 5:
@@ -203,6 +211,9 @@ class Driver:
         from pipeline.workers import WorkerPool
 
         cfg, opts = self.cfg, self.opts
+        session = self._session_for_day()
+        if session is None:
+            return EXIT_OK
         dbm.initialize_database(self.db_url)
         handler = dbm.DBHandler(dbm.setup(self.db_url)[0])
         replay = not opts.live_data
@@ -224,6 +235,7 @@ class Driver:
         processor = (self.processor_factory or _trade_manager_factory)(
             cfg=cfg, secrets=self.secrets, db=handler, shared=shared, clock=clock, replay=replay,
             day=opts.day)
+        processor.session = session
         broker = processor.quote_sink_target() if hasattr(processor, "quote_sink_target") else None
 
         out_q = ctx.Queue()
@@ -274,6 +286,11 @@ class Driver:
         step("stopping workers", lambda: pool.stop(out_q, on_message=lambda m: self._handle(m, dispatcher, sequencer, pool),
                                                    timeout_s=10))
         step("stopping the trade manager", processor.stop)
+        if getattr(processor, "rm", None) is not None:
+            from ops.report import format_summary, write_report
+            res = step("writing the report", lambda: write_report(self.db_url, self.cfg, self.opts.day))
+            if res is not None:
+                log.info("report written to %s\n%s", res.out_dir, format_summary(res))
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
         step("stopping the manager", manager.shutdown)
         out_q.cancel_join_thread()
@@ -284,6 +301,63 @@ class Driver:
         log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped), %d bad, %d signals, "
                  "%d worker restarts, %s active trades left", elapsed, stats["dispatched"], stats["unroutable"],
                  stats["dropped"], pool.bad_ticks(), self.summary["signals"], self.summary["worker_restarts"], active)
+
+    def _session_for_day(self) -> Any:
+        """The day's session from the market calendar; None when the daemon should not run today (a holiday,
+        or a live start after the close). A live start before the open waits for the pre-open."""
+        from core.session import SessionTimes
+        from ops.calendar import CalendarError, MarketCalendar
+
+        cfg, opts = self.cfg, self.opts
+        gateway = None
+        if cfg.mode is not ExecutionMode.SIGNALS_ONLY and self.secrets.app_key:
+            from gateway.openalgo import OpenAlgoGateway
+            gateway = OpenAlgoGateway(self.secrets.host_server, self.secrets.app_key, timeout_s=3.0)
+        try:
+            cal = MarketCalendar(cfg.session, gateway=gateway, exchange=cfg.exchange)
+            why = cal.check_day(opts.day)
+            session = cal.session_times(opts.day)
+        except CalendarError as e:
+            raise StartupError(f"market calendar unreadable: {e}") from None
+        finally:
+            if gateway is not None:
+                gateway.close()
+        info = cal.day_info(opts.day)
+        if info.special and "market/timings" in (info.reason or ""):
+            session = SessionTimes.for_day(cfg.session, opts.day)  # plain timings differing from config: config wins
+        if why:
+            if opts.live_data:
+                log.warning("%s; nothing to do today, exiting", why)
+                return None
+            log.warning("%s; replaying it anyway with the configured session", why)
+            return SessionTimes.for_day(cfg.session, opts.day)
+        log.info("%s", cal.describe(opts.day))
+        if opts.live_data:
+            now = time.time()
+            if now >= session.close:
+                log.warning("the market closed at %s; nothing to trade now (use LIVE_DATA=false to replay a day)",
+                            to_ist(session.close).strftime("%H:%M IST"))
+                return None
+            if now < session.pre_open:
+                log.info("waiting for the pre-open at %s (%.0f minutes)", to_ist(session.pre_open).strftime("%H:%M IST"),
+                         (session.pre_open - now) / 60)
+                if self.stop_requested.wait(session.pre_open - now):
+                    return None
+        return session
+
+    def _heartbeat(self, rates: Any, pool: Any, processor: Any, now: float) -> None:
+        from ops.status import heartbeat_line
+
+        rm = getattr(processor, "rm", None)
+        st: dict[str, Any] = {"ticks_per_s": rates.update({w: s[0] for w, s in sorted(pool.stats.items())}),
+                              "signals": self.summary["signals"], "feed_time": now}
+        if rm is not None:
+            with rm.lock:
+                st.update(open_positions=len(rm.active_trades), realized_pnl=rm.capital - rm.start_capital,
+                          unrealized_pnl=rm.unrealized_pnl(), trading_state=rm.state.value,
+                          state_reason=rm.state_reason)
+            st["broker"] = None if processor.gateway is None else not processor.breaker.is_open
+        log.info("%s", heartbeat_line(st))
 
     def _handle(self, msg: tuple, dispatcher: DataDispatcher, sequencer: SignalSequencer, pool: Any) -> None:
         kind = msg[0]
@@ -307,8 +381,25 @@ class Driver:
 
     def _loop(self, pool: Any, dispatcher: DataDispatcher, sequencer: SignalSequencer, processor: Any,
               feed: Any, clock: Clock, out_q: Any) -> int:
+        from ops.progress import ReplayProgress
+        from ops.status import TickRates
+
+        progress = None
+        if not self.opts.live_data:
+            progress = ReplayProgress(processor.session.open, processor.session.close)
+            for h in logging.getLogger().handlers:
+                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                    h.addFilter(progress.log_filter())
+        try:
+            return self._loop_body(pool, dispatcher, sequencer, processor, feed, clock, out_q, progress, TickRates())
+        finally:
+            if progress is not None:
+                progress.close()
+
+    def _loop_body(self, pool: Any, dispatcher: DataDispatcher, sequencer: SignalSequencer, processor: Any,
+                   feed: Any, clock: Clock, out_q: Any, progress: Any, rates: Any) -> int:
         cfg = self.cfg
-        last_health = last_tick_check = time.monotonic()
+        last_health = last_tick_check = last_heartbeat = time.monotonic()
         last_dispatched = 0
         silence_reported = False
         while not self.stop_requested.is_set():
@@ -336,6 +427,11 @@ class Driver:
             processor.on_clock(now)
             processor.poll()
             mono = time.monotonic()
+            if progress is not None:
+                progress.update(dispatcher.dispatched, now)
+            if mono - last_heartbeat >= cfg.monitoring.heartbeat_seconds:
+                last_heartbeat = mono
+                self._heartbeat(rates, pool, processor, now)
             if mono - last_health >= 0.25:
                 last_health = mono
                 for i in pool.dead_workers():
@@ -366,7 +462,11 @@ class Driver:
 
 
 def _ignore_interrupts() -> None:
+    """The Manager's initializer: Ctrl-C is for the driver; and it goes when the driver goes."""
+    from core.faults import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
 
 
 def _trade_manager_factory(**kw: Any) -> Any:

@@ -102,6 +102,7 @@ class RiskManager:
         self.state_reason = "starting"
         self.high_water = self.start_capital
         self.trade_counter = 0
+        self.halted_earlier: str | None = None  # a risk halt from before a restart today stays in force
         self.commission = D(cfg.costs.commission_per_order)
 
     # ------------------------------------------------------------------ state from the database
@@ -136,9 +137,8 @@ class RiskManager:
         if saved.get("day") == self.day.isoformat():
             self.cooldown_until = {k: float(v) for k, v in saved.get("cooldown_until", {}).items()}
             self.high_water = D(saved.get("high_water", self.capital))
-            prev_state = saved.get("state")
-            if prev_state == TradingState.HALTED.value and saved.get("sticky"):
-                self.state_reason = saved.get("reason", "halted earlier today")
+            if saved.get("state") == TradingState.HALTED.value and saved.get("sticky"):
+                self.halted_earlier = saved.get("reason", "risk: halted earlier today")
         self.high_water = max(self.high_water, self.capital)
         log.info("risk state: capital %s (day start %s), %d open trades", self.capital, self.start_capital,
                  len(self.active_trades))

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from core.clock import fmt_ist
 from core.config import Config, Secrets
 from core.errors import StartupError
+from core.faults import crash_point
 from core.enums import (ExecutionMode, ExitReason, OrderPurpose, OrderSide, OrderStatus, PositionSide, SignalType,
                         TradingState)
 from core.session import SessionTimes, in_market_hours
@@ -126,9 +127,13 @@ class TradeManager:
             self._ensure_paper_broker()
         if self.io is not None:
             self.io.start()
-        self._adopt_open_orders()
+        from execution.reconcile import Reconciler
+        Reconciler(self).run()
         self._publish()
-        self.rm.set_state(TradingState.ACTIVE, "ready")
+        if self.rm.halted_earlier:
+            self.rm.set_state(TradingState.HALTED, self.rm.halted_earlier)
+        else:
+            self.rm.set_state(TradingState.ACTIVE, "ready")
 
     def resume_after(self) -> int | None:
         return None
@@ -191,9 +196,11 @@ class TradeManager:
         """Decide what a signal means and start its order; never waits for the broker."""
         log.debug("signal %s (attempt %d)", sig.signal_id, sig.attempt_count)
         done = self.outcomes.get(sig.signal_id)
-        if done is not None:  # a restarted worker sent it again: answer the same
+        if done is not None:  # a restarted worker, or a resumed replay, sent it again: answer the same
             self.notify(sig.symbol, done)
             return
+        if any(p.signal is not None and p.signal.signal_id == sig.signal_id for p in self.pending.values()):
+            return  # its order (from before a restart) is still working; the outcome follows when it is final
         try:
             self.rm.track_prices(sig.symbol, sig.price)
             if sig.type is SignalType.ENTRY:
@@ -345,7 +352,8 @@ class TradeManager:
         base = sig.signal_id if sig is not None else f"{purpose.value}:{symbol}:{now}"
         attempt = len(self.signal_orders.get(base, [])) + 1
         order = self.orders.create(
-            s=self._s, client_order_id=f"{base}#{attempt}", signal_id=sig.signal_id if sig is not None else None,
+            s=self._s, client_order_id=f"{base}#{attempt}",
+            signal_id=sig.extra.get("origin_id", sig.signal_id) if sig is not None else None,
             trade_id=trade.trade_id if trade is not None else None, trading_date=self.day, symbol=symbol,
             exchange=self.cfg.exchange, side=side.value, purpose=purpose.value, quantity=qty,
             product=self.cfg.product.value, price_type="MARKET", price=None if price is None else D(price),
@@ -371,6 +379,7 @@ class TradeManager:
             self.pending[order.id] = p
             if self.replay and self.admin is not None and p.decision_time > self.broker_clock:
                 self._push_clock(p.decision_time)
+            crash_point("order_committed")
             self.io.place(req)
             self._publish()
         self._later(go)
@@ -448,6 +457,7 @@ class TradeManager:
         from db import utcnow
 
         if isinstance(res, Accepted):
+            crash_point("order_acknowledged")
             self.breaker.success()
             p.broker_order_id = res.broker_order_id
             self.orders.transition(p.order_id, OrderStatus.SENT_TO_BROKER, detail=f"accepted as {res.broker_order_id}",
@@ -523,6 +533,7 @@ class TradeManager:
             log.warning("order %d: broker status %r not understood; polling on", p.order_id, info.status)
             return
         if info.filled_quantity > p.filled and info.average_price > 0:
+            crash_point("fill_seen")
             self._apply_fill(p, info.filled_quantity, D(info.average_price))
         if status is OrderStatus.OPEN and p.filled:
             status = OrderStatus.PARTIALLY_FILLED
@@ -553,13 +564,20 @@ class TradeManager:
         watch: bool | None = None
         if new_trade:
             sig = p.signal
+            side = (sig.current_position if sig is not None else
+                    PositionSide.LONG if p.side is OrderSide.BUY else PositionSide.SHORT)
             p.trade_id = self.rm.register_trade_entry(
-                symbol=sig.symbol, strategy=sig.strategy, side=sig.current_position, quantity=delta, price=price,
-                time=when, stop_loss=sig.stop_loss, take_profit_price=sig.take_profit_price, entry_order_id=order_id,
+                symbol=p.symbol, strategy=sig.strategy if sig is not None else "recovered", side=side, quantity=delta,
+                price=price, time=when, stop_loss=sig.stop_loss if sig is not None else None,
+                take_profit_price=sig.take_profit_price if sig is not None else None, entry_order_id=order_id,
                 extra=record)
             watch = True
         elif p.purpose is OrderPurpose.ENTRY:
             self.rm.add_to_entry(p.trade_id, delta, price, extra=record)
+        elif p.trade_id not in self.rm.active_trades:
+            log.error("order %d filled %d %s but its trade %s is not open; fill recorded, books unchanged",
+                      order_id, delta, p.symbol, p.trade_id)
+            self.db.transaction("record orphan fill", record)
         else:
             costs = self.rm.commission if p.filled == 0 else Decimal(0)  # commission per executed order
             if self.rm.register_exit(p.trade_id, delta, price, when, p.exit_reason, order_id, costs, extra=record).full:
@@ -577,6 +595,8 @@ class TradeManager:
             self.rm.release(p.order_id)
         sig = p.signal
         if p.purpose is OrderPurpose.ENTRY:
+            if sig is None:
+                return
             if p.filled > 0:
                 self._outcome(sig, "executed", note=f"filled {p.filled}/{p.quantity}")
             else:
@@ -697,30 +717,6 @@ class TradeManager:
         return not self.pending and not self.retry_at
 
     # ------------------------------------------------------------------ restart
-    def _adopt_open_orders(self) -> None:
-        """Orders a previous run left SENT_TO_BROKER: follow them again (full reconciliation comes later)."""
-        for o in self.orders.non_final(self.day):
-            if o.status == OrderStatus.CREATED.value:
-                self._fail(o.id, "RESTART_NEVER_SENT", "recorded before a restart and never sent")
-                continue
-            if self.io is None:
-                continue
-            trade = self.rm.active_trades.get(o.trade_id) if o.trade_id else None
-            p = Pending(o.id, o.symbol, None, OrderPurpose(o.purpose), OrderSide(o.side), o.quantity, o.decision_time or 0,
-                        trade_id=o.trade_id, broker_order_id=o.broker_order_id, filled=o.filled_quantity,
-                        avg=o.average_price)
-            if p.purpose is OrderPurpose.ENTRY and trade is None and o.filled_quantity:
-                log.error("order %d: entry filled %d before the restart but no trade is recorded", o.id, o.filled_quantity)
-            if p.purpose is OrderPurpose.ENTRY:
-                # an entry without its signal cannot register a trade correctly here; reconciliation handles it
-                continue
-            self.pending[o.id] = p
-            if o.broker_order_id:
-                self.io.track(o.id, o.broker_order_id, self.tag)
-            else:
-                p.lookups = 1
-                p.next_lookup = time.monotonic()
-
     # ------------------------------------------------------------------ visibility
     def _publish(self) -> None:
         if self.shared is None:

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from core.config import Config
+from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
 from core.types import Signal
 from pipeline.messages import (CHECKPOINT, CONTROL, MARKER, READY, SIGNAL, STOP, STOPPED, TICKS, WATERMARK,
@@ -87,6 +88,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
     from market_data_handler import MarketDataHandler
 
     signals.signal(signals.SIGINT, signals.SIG_IGN)  # the driver decides when workers stop
+    die_with_parent()
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), secrets,
                   filename=f"worker-{worker_id}.log")
     db = DBHandler(setup(db_url)[0])
@@ -109,11 +111,13 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
             sink.flush(force=bool(handler.awaiting))
             through = sink.through(through)
         through = handler.held_through(through)
+        reported[0] = through
         st = handler.stats
         out_q.put((WATERMARK, worker_id, seq, through, (st.ticks, st.bad_ticks, st.signals, len(handler.awaiting))))
 
     out_q.put((READY, worker_id, os.getpid()))
     last_marker: tuple[int, float] | None = None
+    reported = [0.0]  # the last watermark sent; one held back (quotes unsent, symbols held) is sent again
     last_ckpt = time.monotonic()
     running = True
     readers = [ctl_q._reader, in_q._reader]  # noqa: SLF001 - wait on both pipes at once
@@ -124,10 +128,15 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
             try:
                 msg = in_q.get_nowait()
             except queue.Empty:
-                if not wait(readers, timeout=0.5):
+                if not wait(readers, timeout=0.05):
                     handler.flush()
-                    if sink is not None:
+                    if last_marker is not None and reported[0] < last_marker[1]:
+                        report(*last_marker)
+                    elif sink is not None:
                         sink.flush()
+                    if parent_gone():
+                        log.error("worker %d: the driver is gone; exiting", worker_id)
+                        return
                 continue
         kind = msg[0]
         if kind == TICKS:

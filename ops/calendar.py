@@ -257,9 +257,11 @@ class MarketCalendar:
         if day.year in self._covered and (from_oa.trading != from_file.trading or
                                           (from_oa.trading and (from_oa.open, from_oa.close) !=
                                            (from_file.open, from_file.close))):
-            log.warning("market calendar: OpenAlgo and %s disagree about %s (OpenAlgo: %s; file: %s); using "
-                        "OpenAlgo's answer -- check NSE's circular and correct whichever is wrong", self.path.name,
-                        day, _summary(from_oa), _summary(from_file))
+            log.warning("market calendar: OpenAlgo and %s disagree about %s (OpenAlgo: %s; file: %s) -- check NSE's "
+                        "circular and correct whichever is wrong", self.path.name, day, _summary(from_oa),
+                        _summary(from_file))
+            if not from_file.trading and not from_file.special:
+                return from_file  # a holiday either source knows of is a holiday: never trade into a closed market
         return from_oa
 
     def _from_file(self, day: date) -> DayInfo:

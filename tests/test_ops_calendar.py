@@ -157,10 +157,11 @@ def test_special_session_from_openalgo_answers():
     assert "lists no NSE session" in cal3.check_day(date(2026, 6, 3))
 
 
-def test_openalgo_wins_a_disagreement_and_it_is_logged(caplog):
+def test_a_holiday_either_source_knows_wins_a_disagreement_and_it_is_logged(caplog):
     cal = MarketCalendar(SES, gateway=_FakeGateway())  # knows no holidays: says Holi is a normal day
     with caplog.at_level(logging.WARNING, logger="ops.calendar"):
-        assert cal.is_trading_day(date(2026, 3, 3))
+        assert not cal.is_trading_day(date(2026, 3, 3))
+        assert "Holi" in cal.check_day(date(2026, 3, 3))
     assert "disagree about 2026-03-03" in caplog.text and "closed, Holi" in caplog.text
 
 
