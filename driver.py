@@ -297,7 +297,7 @@ class Driver:
         step("closing database connections", dbm.dispose_engines)
         elapsed = time.monotonic() - t0
         stats = dispatcher.stats()
-        self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks())
+        self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks(), max_held_ticks=pool.max_held_ticks)
         log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped), %d bad, %d signals, "
                  "%d worker restarts, %s active trades left", elapsed, stats["dispatched"], stats["unroutable"],
                  stats["dropped"], pool.bad_ticks(), self.summary["signals"], self.summary["worker_restarts"], active)
@@ -416,6 +416,7 @@ class Driver:
             for sig in sequencer.release():
                 processor.process_signal(sig)
             w = sequencer.low_watermark
+            dispatcher.low_watermark = w
             if self.opts.live_data:
                 now = clock.now()
             else:

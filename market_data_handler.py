@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 from core.config import Config
 from core.enums import SignalType, TickPersistence
-from core.types import Signal, Tick
+from core.types import TICK_FIELDS, Signal, Tick
 from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
 from pipeline.messages import ForceExit, Outcome, WorkerStats
 from strategies import strategy_class
@@ -84,8 +84,8 @@ class MarketDataHandler:
         self.last_ts[sym] = ts
         if self.persist_ticks:
             self._persist_tick(tick, sym, ts)
-        if sym in self.awaiting:
-            self.backlog[sym].append((tick, ts, t_wall))
+        if sym in self.awaiting:  # kept as a tuple of values: a third of a dict's memory
+            self.backlog[sym].append((tuple(map(tick.get, TICK_FIELDS)), ts, t_wall))
             return
         self._run(sym, tick, ts, t_wall)
 
@@ -202,7 +202,8 @@ class MarketDataHandler:
         """Run the ticks held while the symbol's signal was pending, until one of them signals again."""
         q = self.backlog.get(sym)
         while q and sym not in self.awaiting:
-            tick, ts, t_wall = q.popleft()
+            values, ts, t_wall = q.popleft()
+            tick = {k: v for k, v in zip(TICK_FIELDS, values) if v is not None}
             self._run(sym, tick, ts, t_wall)
 
     def held_through(self, through_ts: float) -> float:

@@ -668,7 +668,8 @@ class TradeManager:
                     p.cancel_requested = True
                     self.io.cancel(p.order_id, p.broker_order_id, self.tag)
         if now >= st.square_off and not self.squared_off:
-            self.square_off_all(int(now), ExitReason.SQUARE_OFF.value)
+            # decided at the scheduled time, not whenever the clock was next seen: a replay squares off alike
+            self.square_off_all(st.square_off if self.replay else int(now), ExitReason.SQUARE_OFF.value)
         mono = time.monotonic()
         if self.replay and self.admin is not None and mono - self._last_clock_push >= 0.2:
             self._last_clock_push = mono

@@ -113,7 +113,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
         through = handler.held_through(through)
         reported[0] = through
         st = handler.stats
-        out_q.put((WATERMARK, worker_id, seq, through, (st.ticks, st.bad_ticks, st.signals, len(handler.awaiting))))
+        out_q.put((WATERMARK, worker_id, seq, through, (st.ticks, st.bad_ticks, st.signals, len(handler.awaiting),
+                                                        sum(len(q) for q in handler.backlog.values()))))
 
     out_q.put((READY, worker_id, os.getpid()))
     last_marker: tuple[int, float] | None = None

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 class DataDispatcher:
     def __init__(self, worker_of: dict[str, int], queues: list[Any], cycle_ticks: int = 4096,
-                 max_delay_s: float = 0.002, max_lag_markers: int = 32, control_queues: list[Any] | None = None, retain_limit_ticks: int = 2_000_000,
+                 max_delay_s: float = 0.002, max_lag_markers: int = 16, max_lead_s: float = 120.0,
+                 control_queues: list[Any] | None = None, retain_limit_ticks: int = 2_000_000,
                  on_tick_time: Callable[[float], None] | None = None):
         self.worker_of = worker_of
         self.queues = list(queues)
@@ -33,6 +34,8 @@ class DataDispatcher:
         self.cycle_ticks = cycle_ticks
         self.max_delay_s = max_delay_s
         self.max_lag = max_lag_markers
+        self.max_lead_s = max_lead_s
+        self.low_watermark = float("inf")  # set by the driver from the sequencer
         self.retain_limit = retain_limit_ticks
         self.on_tick_time = on_tick_time
         self.lock = threading.Lock()
@@ -124,11 +127,13 @@ class DataDispatcher:
             self.queues[i].put(msg)
 
     def _wait_for_workers(self) -> None:
-        """Backpressure: the feed waits while a live worker is too far behind, instead of filling memory."""
+        """Backpressure, so memory stays flat: the feed waits while a live worker is too far behind, or while
+        the signals' low watermark (how far trading decisions have got) trails the feed by more than
+        max_lead_s of feed time -- ticks of symbols waiting on a decision are held meanwhile."""
         while not self._stop.is_set():
             with self.lock:
-                behind = [i for i in range(self.n) if self.up[i] and self.seq - self.acked[i] > self.max_lag]
-            if not behind:
+                behind = any(self.up[i] and self.seq - self.acked[i] > self.max_lag for i in range(self.n))
+            if not behind and self.max_ts - self.low_watermark <= self.max_lead_s:
                 return
             time.sleep(0.001)
 

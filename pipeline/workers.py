@@ -33,6 +33,7 @@ class WorkerPool:
         self.stats: dict[int, tuple] = {}
         self.restarts = [0] * len(symbols)
         self.stopping = False
+        self.max_held_ticks = 0  # the most ticks one worker held back for pending signals (a memory figure)
 
     def _spawn(self, i: int, restore: dict | None) -> None:
         p = self.ctx.Process(target=run_worker, name=f"worker-{i}",
@@ -103,6 +104,8 @@ class WorkerPool:
 
     def note_stats(self, i: int, stats: tuple) -> None:
         self.stats[i] = stats
+        if stats[4] > self.max_held_ticks:
+            self.max_held_ticks = stats[4]
 
     def bad_ticks(self) -> int:
         total = sum(s[1] for s in self.stats.values())
