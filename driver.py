@@ -297,7 +297,9 @@ class Driver:
         step("closing database connections", dbm.dispose_engines)
         elapsed = time.monotonic() - t0
         stats = dispatcher.stats()
-        self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks(), max_held_ticks=pool.max_held_ticks)
+        self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks(), max_held_ticks=pool.max_held_ticks,
+                            feed_wall_s=time.monotonic() - self.t_feed,
+                            session_s=processor.session.close - processor.session.open)
         log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped), %d bad, %d signals, "
                  "%d worker restarts, %s active trades left", elapsed, stats["dispatched"], stats["unroutable"],
                  stats["dropped"], pool.bad_ticks(), self.summary["signals"], self.summary["worker_restarts"], active)

@@ -135,10 +135,10 @@ def main() -> None:
         out["ticks_per_s_persisted"] = round(s2["dispatched"] / s2["replay_s"])
         out["rows_persisted"] = s2["dispatched"]
         out["peak_rss_mb_persisted"] = round(max(rss2), 1)
-        # paced: the synthetic day has about one tick per symbol per feed second
-        speed = a.rate / a.symbols
+        # paced: replay speed that gives --rate ticks/s on average over the session
+        speed = a.rate / (s["dispatched"] / s["session_s"])
         s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=a.latency_seconds)
-        paced = s3["dispatched"] / max(s3.get("elapsed_s", a.latency_seconds), 1e-9)
+        paced = s3["dispatched"] / max(s3.get("feed_wall_s", a.latency_seconds), 1e-9)
         out["paced_ticks_per_s"] = round(paced)
         out["latency_signals"] = len(drv.latencies_ms)
         out["p50_tick_to_signal_ms"] = pct(drv.latencies_ms, 0.50)

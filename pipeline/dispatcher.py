@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 class DataDispatcher:
     def __init__(self, worker_of: dict[str, int], queues: list[Any], cycle_ticks: int = 4096,
-                 max_delay_s: float = 0.002, max_lag_markers: int = 16, max_lead_s: float = 120.0,
+                 max_delay_s: float = 0.002, max_lag_markers: int = 16, max_lead_s: float = 900.0,
                  control_queues: list[Any] | None = None, retain_limit_ticks: int = 2_000_000,
                  on_tick_time: Callable[[float], None] | None = None):
         self.worker_of = worker_of

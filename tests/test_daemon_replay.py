@@ -118,3 +118,26 @@ def test_signals_only_records_orders_it_would_send_without_a_broker(tmp_path):
     assert tags.get("SIGNALS_ONLY", 0) > 0
     assert rows(run.db_url, "SELECT COUNT(*) FROM orders WHERE broker_order_id IS NOT NULL")[0][0] == 0
     assert rows(run.db_url, "SELECT COUNT(*) FROM stock_signals WHERE outcome IS NULL")[0][0] == 0
+
+
+@pytest.mark.parametrize("faults", [
+    ["--reject-rate", "0.1", "--error500-rate", "0.1", "--lost-response-rate", "0.1", "--timeout-rate", "0.1",
+     "--timeout-sleep-s", "2.5", "--seed", "3"],
+    ["--timeout-rate", "0.2", "--timeout-placed", "--timeout-sleep-s", "2.5", "--seed", "4"],
+    ["--open-delay-s", "0.5", "--partial-fills", "3", "--partial-fill-span-s", "0.6", "--seed", "5"],
+], ids=["rejections-500s-lost-responses-timeouts", "timeouts-after-placing", "delayed-and-partial-fills"])
+def test_broker_faults_leave_no_duplicate_and_no_unknown_position(tmp_path, faults):
+    b = Broker(tmp_path / "broker.sqlite", secrets.token_hex(16), args=["--order-rate", "10", *faults],
+               log_file=tmp_path / "broker.log").start()
+    try:
+        cfg = short_day_config(tmp_path, orders={"request_timeout_s": 1.5, "poll_interval_s": 0.2})
+        run = run_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", env_for(b), timeout=300)
+        assert run.returncode == 0, run.output[-3000:]
+        assert "Traceback" not in run.output
+        check_books(run.db_url, b)
+        tags = dict(rows(run.db_url, "SELECT COALESCE(failure_tag, status), COUNT(*) FROM orders GROUP BY 1"))
+        assert tags.get("EXECUTED", 0) > 0, tags
+        if "--error500-rate" in faults:  # the faults really happened, and ended in known states
+            assert any(t.startswith("BROKER_") for t in tags), tags
+    finally:
+        b.stop()
