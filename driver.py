@@ -416,6 +416,9 @@ class Driver:
             except queue.Empty:
                 pass
             for sig in sequencer.release():
+                if not self.opts.live_data:  # session events (cut-off, square-off) in time order with signals
+                    clock.advance(sig.time)
+                    processor.on_clock(clock.now())
                 processor.process_signal(sig)
             w = sequencer.low_watermark
             dispatcher.low_watermark = w

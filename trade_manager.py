@@ -101,6 +101,7 @@ class TradeManager:
         self.virtual: dict[str, tuple[PositionSide, int]] = {}  # signals_only: what we would hold
         self.failed_trades: dict[str, int] = {}
         self.fatal: str | None = None
+        self.margin_asked: set[str] = set()
         self._s: Session | None = None  # the open unit of work, while a decision is being recorded
         self._after: list[Callable[[], None]] | None = None
         self.squared_off = False
@@ -205,6 +206,7 @@ class TradeManager:
             self.rm.track_prices(sig.symbol, sig.price)
             if sig.type is SignalType.ENTRY:
                 self.rm.halt_trading_check()  # may write the trading state: not inside the unit below
+                self._learn_margin(sig.symbol, sig.price)
 
             def decide(s: Session) -> None:
                 s.add(StockSignal(**sig.to_row()))
@@ -218,6 +220,26 @@ class TradeManager:
         except Exception as e:  # noqa: BLE001 - the worker must hear back, and the daemon must keep running
             log.exception("could not process signal %s: %s", sig.signal_id, e)
             self._outcome(sig, "failed", note=f"internal error: {e}")
+
+    def _learn_margin(self, symbol: str, price: float) -> None:
+        """Margin per symbol from the broker where it can tell (OpenAlgo /margin), once a day per symbol;
+        else the configured margin_multiplier stays in force."""
+        if self.gateway is None or symbol in self.margin_asked:
+            return
+        self.margin_asked.add(symbol)
+        res = self.gateway.margin([{"symbol": symbol, "exchange": self.cfg.exchange, "action": "BUY", "quantity": 1,
+                                    "product": self.cfg.product.value, "pricetype": "LIMIT", "price": price}])
+        required = res.value.get("total_margin_required") if isinstance(res, Ok) else None
+        try:
+            mult = D(price) / D(required)
+        except Exception:  # noqa: BLE001 - not given, zero or not a number: keep the configured multiplier
+            log.info("%s: the broker gave no margin (%s); using margin_multiplier %s", symbol,
+                     _describe(res) if not isinstance(res, Ok) else required, self.cfg.risk.margin_multiplier)
+            return
+        if mult >= 1:
+            with self.rm.lock:
+                self.rm.margin_dict[symbol] = mult.quantize(Decimal("0.01"))
+            log.info("%s: broker margin %s per share at %s: leverage %sx", symbol, required, price, self.rm.margin_dict[symbol])
 
     def _unit(self, what: str, fn: Callable[[Session], None]) -> None:
         """Run one decision's writes in one transaction; what it does in memory or sends (pending orders,
