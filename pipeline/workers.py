@@ -28,6 +28,7 @@ class WorkerPool:
         self.control_queues = [ctx.Queue() for _ in symbols]
         self.procs: list[Any] = [None] * len(symbols)
         self.ready: set[int] = set()
+        self.pids: dict[int, int] = {}
         self.stopped: dict[int, dict] = {}
         self.checkpoints: dict[int, tuple[int, dict, float]] = {}
         self.stats: dict[int, tuple] = {}
@@ -65,10 +66,12 @@ class WorkerPool:
                 continue
             if msg[0] == READY:
                 self.ready.add(msg[1])
+                self.pids[msg[1]] = msg[2]
             else:
                 pending.append(msg)
         for m in pending:  # nothing but READY is expected before the feed starts; keep order anyway
             self.out_q.put(m)
+        log.info("%d workers ready (pids %s)", len(self.ready), " ".join(str(self.pids[i]) for i in sorted(self.pids)))
 
     def dead_workers(self) -> list[int]:
         if self.stopping:

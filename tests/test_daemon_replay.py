@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from datetime import date
+from datetime import time as dtime
 from decimal import Decimal
 
 import pytest
 
+from core.clock import ist_epoch
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Ok
-from tests.daemon_harness import rows, run_daemon, short_day_config
+from tests.daemon_harness import DAY, rows, run_daemon, short_day_config
 from tests.paper_fixtures import Broker
+
+SESSION_EPOCH = {hm: int(ist_epoch(date.fromisoformat(DAY), dtime(int(hm[:2]), int(hm[3:]))))
+                 for hm in ("09:15", "10:30", "10:40", "10:45")}
 
 
 @pytest.fixture
@@ -73,7 +79,8 @@ def check_books(db_url: str, b: Broker) -> None:
 
 def test_replayed_day_trades_and_every_rupee_is_accounted_for(tmp_path, paper):
     cfg = short_day_config(tmp_path)
-    run = run_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", env_for(paper))
+    token = "eyJfyers." + secrets.token_hex(12) + ".sig"
+    run = run_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", {**env_for(paper), "FYERS_ACCESS_TOKEN": token})
     assert run.returncode == 0, run.output[-3000:]
     assert "Traceback" not in run.output
     t = trades(run.db_url)
@@ -82,6 +89,21 @@ def test_replayed_day_trades_and_every_rupee_is_accounted_for(tmp_path, paper):
     # flat at the end, and nothing traded outside the session
     assert rows(run.db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0
     assert "replay finished: closing the session" in run.output
+    # secrets never reach the output, the logs, the database or the reports
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and "broker" not in p.name]
+    assert any(p.suffix == ".log" for p in files) and any(p.name == "d.sqlite" for p in files)
+    for secret in (paper.key, token):
+        assert secret not in run.output
+        for p in files:
+            assert secret.encode() not in p.read_bytes(), f"secret found in {p}"
+    # session rules: no entry after the cut-off, nothing outside the session, flat by the square-off time
+    late = rows(run.db_url, "SELECT COUNT(*) FROM orders WHERE purpose = 'entry' AND status != 'FAILED' "
+                            "AND decision_time >= :t", t=SESSION_EPOCH["10:30"])
+    assert late[0][0] == 0
+    assert rows(run.db_url, "SELECT COUNT(*) FROM orders WHERE status != 'FAILED' AND "
+                            "(decision_time < :o OR decision_time > :c)", o=SESSION_EPOCH["09:15"],
+                c=SESSION_EPOCH["10:45"])[0][0] == 0
+    assert rows(run.db_url, "SELECT COUNT(*) FROM trade_log WHERE exit_time > :t", t=SESSION_EPOCH["10:40"])[0][0] == 0
 
 
 def test_same_day_replayed_twice_trades_identically(tmp_path):
