@@ -376,3 +376,15 @@ class RiskManager:
         log.info("%s exit registered: trade %d %s %d @ %s, net %s (gross %s, costs %s); capital %s",
                  "full" if full else "partial", trade_id, t.symbol, quantity, price, net, gross, costs, capital)
         return Exit(trade_id, quantity, price, gross, costs, net, full, capital)
+
+    # the seed's names for the two kinds of exit
+    def register_partial_trade_exit(self, trade_id: int, quantity: int, price: Any, time: int, reason: str,
+                                    exit_order_id: int | None, order_costs: Decimal) -> Exit:
+        if quantity >= self.active_trades[trade_id].remaining:
+            raise ValueError(f"a partial exit of trade {trade_id} must leave quantity open")
+        return self.register_exit(trade_id, quantity, price, time, reason, exit_order_id, order_costs)
+
+    def register_full_trade_exit(self, trade_id: int, price: Any, time: int, reason: str,
+                                 exit_order_id: int | None, order_costs: Decimal) -> Exit:
+        return self.register_exit(trade_id, self.active_trades[trade_id].remaining, price, time, reason,
+                                  exit_order_id, order_costs)

@@ -296,7 +296,9 @@ class TradeManager:
                                            f"to {fmt_ist(self.session.entry_cutoff)}")
         if block is None:
             pending_entries = sum(1 for p in self.pending.values() if p.purpose is OrderPurpose.ENTRY)
-            a = self.rm.assess_trade(sig.symbol, sig.price, sig.stop_loss, now, pending_entries)
+            slip = self.cfg.costs.slippage_pct / 100  # size for the price a market order will likely get
+            est = sig.price * (1 + slip if side is OrderSide.BUY else 1 - slip)
+            a = self.rm.assess_trade(sig.symbol, est, sig.stop_loss, now, pending_entries)
             units, allocated = a.units, a.allocated
             if not a.eligible:
                 block = (a.tag or "RISK_REJECTED", a.reason)
