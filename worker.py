@@ -22,7 +22,7 @@ from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
 from core.types import Signal
 from pipeline.messages import (CHECKPOINT, CONTROL, MARKER, READY, SIGNAL, STOP, STOPPED, TICKS, WATERMARK,
-                               Outcome, Watch)
+                               Watch)
 
 log = logging.getLogger(__name__)
 
@@ -161,14 +161,13 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
         elif kind == CONTROL:
             ctl = msg[1]
             if isinstance(ctl, Watch):
-                if sink is not None:
-                    (sink.watched.add if ctl.on else sink.watched.discard)(ctl.symbol)
+                # once watched, a symbol stays watched for the day: a late "off" racing a new signal's "on"
+                # would leave the broker without the prices it fills at
+                if sink is not None and ctl.on:
+                    sink.watched.add(ctl.symbol)
             else:
                 held = dict(handler.awaiting)
                 handler.apply_control(ctl)
-                if sink is not None and isinstance(ctl, Outcome) and ctl.status != "executed" \
-                        and ctl.signal_type == "entry":
-                    sink.watched.discard(ctl.symbol)
                 if last_marker is not None and handler.awaiting != held:
                     report(*last_marker)  # a released symbol may let the watermark move on
         elif kind == STOP:
