@@ -664,6 +664,7 @@ class TradeManager:
         text = f"{status}: {note}"[:64]
 
         def record(s: Session) -> None:
+            s.flush()  # the signal's own row may still be pending in this unit
             s.execute(update(StockSignal).where(StockSignal.signal_id == sid).values(outcome=text))
 
         def tell() -> None:

@@ -163,3 +163,26 @@ def test_broker_faults_leave_no_duplicate_and_no_unknown_position(tmp_path, faul
             assert any(t.startswith("BROKER_") for t in tags), tags
     finally:
         b.stop()
+
+
+def test_an_exit_with_no_position_is_recorded_as_ignored(tmp_path):
+    """The outcome of a signal decided without any order is written in the same unit as the signal."""
+    import db as dbm
+    from core.config import Secrets, load_config
+    from core.enums import PositionSide, SignalType
+    from core.types import Signal
+    from trade_manager import TradeManager
+
+    cfg = load_config(short_day_config(tmp_path, mode="signals_only"))
+    url = f"sqlite:///{tmp_path / 'u.sqlite'}"
+    h = dbm.DBHandler(dbm.initialize_database(url))
+    sec = Secrets(app_key=None, host_server="http://127.0.0.1:9", live_data=False, database_url=url,
+                  fyers_app_id=None, fyers_access_token=None)
+    tm = TradeManager(cfg, sec, h, None, clock=None, replay=True, day=date.fromisoformat(DAY))
+    tm.rm.load()
+    told = []
+    tm.set_notify(lambda sym, ctl: told.append(ctl))
+    tm.process_signal(Signal(symbol="LT", time=SESSION_EPOCH["09:15"] + 600, price=1400.0, type=SignalType.EXIT,
+                             current_position=PositionSide.SHORT, strategy="mac"))
+    assert rows(url, "SELECT outcome FROM stock_signals") == [("ignored: no position",)]
+    assert [o.status for o in told] == ["ignored"]
