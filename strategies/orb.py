@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from core.clock import SessionTimes
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import Strategy
+from strategies.base import Strategy, tick_time_and_price
 from strategies.candles import (TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state,
                                 signal_state)
 
@@ -168,14 +168,10 @@ class OpeningRangeBreakout(Strategy):
 
     # ------------------------------------------------------------------ ticks
     def on_tick(self, tick: Tick) -> Signal | None:
-        t = tick.get("exch_feed_time")
-        if t is None:
-            t = tick.get("last_traded_time")
-            if t is None:
-                return None
-        price = tick.get("ltp")
-        if price is None:
+        tp = tick_time_and_price(tick)
+        if tp is None:
             return None
+        t, price = tp
         day = self._day
         if not day.start <= t < day.end:
             if t < day.start:
