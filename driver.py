@@ -253,12 +253,12 @@ class Driver:
             pool.start()
             pool.wait_ready(timeout_s=60)
             dispatcher.start_flusher()
-            start_after = processor.resume_after() if replay else None
             self.t_feed = time.monotonic()
-            feed = make_feed(cfg, self.secrets, opts, dispatcher, clock, start_after)
+            feed = make_feed(cfg, self.secrets, opts, dispatcher)
+            speed = "full speed" if opts.speed is None else f"{opts.speed:g}x real time"
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
-                     "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at "
-                     f"{'max' if opts.speed is None else opts.speed}x speed", cfg.mode.value)
+                     "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at {speed}",
+                     cfg.mode.value)
             code = self._loop(pool, dispatcher, sequencer, processor, feed, clock, out_q)
         finally:
             self._shutdown(feed, dispatcher, pool, processor, shared, manager, out_q, sequencer, t0)
@@ -481,19 +481,22 @@ def _trade_manager_factory(**kw: Any) -> Any:
     return TradeManager(**kw)
 
 
-def make_feed(cfg: Config, secrets: Secrets, opts: RunOptions, dispatcher: DataDispatcher, clock: Clock,
-              start_after: int | None) -> Any:
-    """The Fyers socket when LIVE_DATA=true, else a SimulatedWebSocket replaying the chosen source."""
+def make_feed(cfg: Config, secrets: Secrets, opts: RunOptions, dispatcher: DataDispatcher) -> Any:
+    """The Fyers socket when LIVE_DATA=true, else a SimulatedWebSocket replaying the chosen source (always from
+    the day's start: a restarted replay is answered from the database up to where it stopped)."""
     tickers = [s.fyers for s in cfg.symbols]
     if opts.live_data:
-        from feeds.fyers import FyersFeed
         from core.session import in_market_hours
+        from feeds.fyers import FeedError, FyersFeed
 
         feed = FyersFeed(secrets.fyers_app_id, secrets.fyers_access_token, tickers, dispatcher.dispatch,
                          log_dir=cfg.resolve_path(cfg.monitoring.log_dir),
                          stale_after_s=cfg.monitoring.feed_silence_seconds,
                          in_market_hours=lambda: in_market_hours(cfg.session, time.time()))
-        feed.start()
+        try:
+            feed.start()
+        except FeedError as e:
+            raise StartupError(f"Fyers data socket: {e}") from None
         return feed
     from feeds.simulated import SimulatedWebSocket
 
@@ -507,8 +510,7 @@ def make_feed(cfg: Config, secrets: Secrets, opts: RunOptions, dispatcher: DataD
 
         def source() -> Any:
             return read_ticks(opts.source)
-    feed = ReplayFeed(SimulatedWebSocket(source, on_message=dispatcher.dispatch, speed=opts.speed,
-                                         start_after=start_after, clock=None), tickers)
+    feed = ReplayFeed(SimulatedWebSocket(source, on_message=dispatcher.dispatch, speed=opts.speed), tickers)
     feed.start()
     return feed
 

@@ -136,9 +136,6 @@ class TradeManager:
         else:
             self.rm.set_state(TradingState.ACTIVE, "ready")
 
-    def resume_after(self) -> int | None:
-        return None
-
     def in_market_hours(self, now: float) -> bool:
         return in_market_hours(self.cfg.session, now)
 

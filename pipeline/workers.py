@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable
 
 from core.config import Config
+from core.errors import StartupError
 from pipeline.messages import STOP
 from worker import run_worker
 
@@ -56,10 +57,11 @@ class WorkerPool:
         pending: list[tuple] = []
         while len(self.ready) < len(self.symbols):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"workers not ready after {timeout_s:.0f}s: {sorted(set(range(len(self.symbols))) - self.ready)}")
+                raise StartupError(f"workers not ready after {timeout_s:.0f}s: "
+                                   f"{sorted(set(range(len(self.symbols))) - self.ready)} (see logs/worker-N.log)")
             dead = [i for i, p in enumerate(self.procs) if not p.is_alive()]
             if dead:
-                raise RuntimeError(f"worker(s) {dead} exited during start-up (see logs/worker-N.log)")
+                raise StartupError(f"worker(s) {dead} exited during start-up (see logs/worker-N.log)")
             try:
                 msg = self.out_q.get(timeout=0.1)
             except queue.Empty:
