@@ -181,9 +181,11 @@ class TradeManager:
             raise StartupError("the paper broker did not answer positionbook/orderbook; cannot start the replay")
         busy = [p for p in positions.value if p.quantity] or [o for o in orders.value if not o.is_final]
         start = self.session.pre_open
+        ours = self.db.execute_sql("SELECT COUNT(*) FROM orders WHERE trading_date = :d AND broker_order_id IS NOT NULL",
+                                   {"d": self.day})[0][0]
+        if ours:
+            return  # this day was (partly) traded already: continue it on the broker's books, never wipe them
         if busy:
-            if self.rm.active_trades or self.orders.non_final(self.day):
-                return  # our own day in progress: reconciliation continues it
             raise StartupError("the paper broker holds positions or open orders the database does not know; "
                                "reset it (python paper_broker.py --reset) or run reconciliation")
         self.admin.reset(clock_mode="replay", clock=start)
