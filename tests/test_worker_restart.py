@@ -8,7 +8,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 
 from tests.conftest import wait_for
 from tests.daemon_harness import DAY, ROOT, short_day_config
@@ -30,8 +29,8 @@ def test_killed_worker_is_restarted_and_the_day_completes(tmp_path):
         m = wait_for(lambda: re.search(r"workers ready \(pids ([\d ]+)\)", log.read_text()), timeout=60,
                      what="workers ready")
         victim = int(m.group(1).split()[3])
-        time.sleep(3)  # well into the replay (~18 s at 300x)
-        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: "daemon running" in log.read_text(), timeout=60, what="the replay to start")
+        os.kill(victim, signal.SIGKILL)  # early in a replay that lasts ~18 s at 300x
         assert p.wait(timeout=180) == 0, log.read_text()[-3000:]
         text = log.read_text()
         assert f"worker 3 (pid {victim}) died" in text and "worker 3 restarted" in text
