@@ -409,10 +409,6 @@ class DBHandler:
                 session.close()
         raise AssertionError("unreachable")
 
-    def session(self) -> Session:
-        """A session for callers that need several statements in one transaction (use `with`)."""
-        return self.Session()
-
     def transaction(self, what: str, fn: Callable[[Session], T]) -> T:
         """Run fn(session) in one transaction with the handler's retry and error policy."""
         return self._run(what, fn)

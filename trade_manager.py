@@ -738,9 +738,6 @@ class TradeManager:
                  self.rm.capital, self.rm.start_capital, realized, len(self.rm.active_trades))
         self._publish()
 
-    def idle(self) -> bool:
-        return not self.pending and not self.retry_at
-
     # ------------------------------------------------------------------ restart
     # ------------------------------------------------------------------ visibility
     def _publish(self) -> None:

@@ -82,9 +82,6 @@ class OrderStore:
             s.add(OrderEvent(order_id=order_id, from_status=o.status, to_status=o.status, detail=detail[:2000]))
         self.db.transaction(f"note on order {order_id}", go)
 
-    def get(self, order_id: int) -> Order:
-        return self.db.transaction("read order", lambda s: s.get(Order, order_id))
-
     def non_final(self, day: date | None = None) -> list[Order]:
         def go(s: Session) -> list[Order]:
             q = select(Order).where(Order.status.notin_([x.value for x in FINAL_ORDER_STATUSES]))
@@ -93,9 +90,6 @@ class OrderStore:
             return list(s.scalars(q.order_by(Order.id)))
         return self.db.transaction("read open orders", go)
 
-    def by_client_id(self, client_order_id: str) -> Order | None:
-        return self.db.transaction("read order", lambda s: s.scalars(
-            select(Order).where(Order.client_order_id == client_order_id)).first())
 
 
 def fill_delta(prev_qty: int, prev_avg: Decimal | None, new_qty: int, new_avg: Decimal) -> tuple[int, Decimal]:

@@ -88,10 +88,6 @@ class DataDispatcher:
         if self.pending == 0 and self.max_lag:
             self._wait_for_workers()
 
-    def dispatch_many(self, msgs: list[Any]) -> None:
-        for m in msgs:
-            self.dispatch(m)
-
     # ---------------------------------------------------------------- flushing
     def flush(self, final: bool = False) -> None:
         with self.lock:
@@ -201,9 +197,6 @@ class DataDispatcher:
     def count_dropped(self, n: int) -> None:
         with self.lock:
             self.dropped += n
-
-    def queue_for(self, i: int) -> Any:
-        return self.queues[i]
 
     def stats(self) -> dict[str, int]:
         return {"dispatched": self.dispatched, "unroutable": self.unroutable, "control_or_junk": self.not_ticks,

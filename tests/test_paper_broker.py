@@ -43,7 +43,7 @@ def test_detached_broker_outlives_its_parent(tmp_path):
               "from paper.launcher import start_broker\n"
               f"p = start_broker({port}, state_file={str(tmp_path / 'd.sqlite')!r}, api_key='k', detached=True)\n"
               "print(p.pid, flush=True)\n"
-              "import time; time.sleep(60)\n")
+              "import signal; signal.pause()\n")  # until the test kills it
     proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True,
                             start_new_session=True)
     pid = int(proc.stdout.readline())
