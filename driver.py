@@ -16,12 +16,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time as dtime, timedelta
 from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
-from core.clock import Clock, ReplayClock, to_ist
+from core.clock import Clock, ReplayClock, ist_epoch, to_ist
 from core.config import (DEFAULT_CONFIG_PATH, Config, ConfigError, Secrets, check_secrets_for_mode, load_config,
                          load_secrets)
 from core.enums import ExecutionMode
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", metavar="SOURCE", help="replay source: synthetic or a recorded file")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="trading day to replay")
     p.add_argument("--speed", metavar="SPEED", help="replay speed: max, 1 (real time) or a multiple")
+    p.add_argument("--start", metavar="HH:MM", help="replay: start the day at this IST time (default: the open)")
     p.add_argument("--json", action="store_true", help="status: print one JSON object")
     return p
 
@@ -136,6 +137,7 @@ class RunOptions:
     source: str
     day: date
     speed: float | None  # None: as fast as possible
+    start: dtime | None = None  # replay only: ticks before this IST time are skipped
 
     @classmethod
     def from_args(cls, cfg: Config, secrets: Secrets, args: argparse.Namespace) -> "RunOptions":
@@ -164,7 +166,16 @@ class RunOptions:
                 day -= timedelta(days=1)
         if source != "synthetic" and not secrets.live_data and not Path(source).exists():
             raise ValueError(f"--replay: {source!r} is not allowed -- use synthetic or an existing recorded file")
-        return cls(live_data=secrets.live_data, source=source, day=day, speed=speed)
+        start = None
+        raw_start = getattr(args, "start", None)
+        if raw_start:
+            if secrets.live_data:
+                raise ValueError("--start: only a replay can start mid-day (LIVE_DATA=true trades from now)")
+            try:
+                start = dtime.fromisoformat(raw_start)
+            except ValueError:
+                raise ValueError(f"--start: {raw_start!r} is not allowed -- use HH:MM (IST)") from None
+        return cls(live_data=secrets.live_data, source=source, day=day, speed=speed, start=start)
 
 
 class Driver:
@@ -256,6 +267,8 @@ class Driver:
             self.t_feed = time.monotonic()
             feed = make_feed(cfg, self.secrets, opts, dispatcher)
             speed = "full speed" if opts.speed is None else f"{opts.speed:g}x real time"
+            if opts.start is not None:
+                speed += f" from {opts.start:%H:%M} IST"
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
                      "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at {speed}",
                      cfg.mode.value)
@@ -388,7 +401,10 @@ class Driver:
 
         progress = None
         if not self.opts.live_data:
-            progress = ReplayProgress(processor.session.open, processor.session.close)
+            start = processor.session.open
+            if self.opts.start is not None:
+                start = max(start, ist_epoch(self.opts.day, self.opts.start))
+            progress = ReplayProgress(start, processor.session.close)
             for h in logging.getLogger().handlers:
                 if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
                     h.addFilter(progress.log_filter())
@@ -482,8 +498,8 @@ def _trade_manager_factory(**kw: Any) -> Any:
 
 
 def make_feed(cfg: Config, secrets: Secrets, opts: RunOptions, dispatcher: DataDispatcher) -> Any:
-    """The Fyers socket when LIVE_DATA=true, else a SimulatedWebSocket replaying the chosen source (always from
-    the day's start: a restarted replay is answered from the database up to where it stopped)."""
+    """The Fyers socket when LIVE_DATA=true, else a SimulatedWebSocket replaying the chosen source from the day's
+    start, or from --start (a restarted replay is answered from the database up to where it stopped)."""
     tickers = [s.fyers for s in cfg.symbols]
     if opts.live_data:
         from core.session import in_market_hours
@@ -510,7 +526,9 @@ def make_feed(cfg: Config, secrets: Secrets, opts: RunOptions, dispatcher: DataD
 
         def source() -> Any:
             return read_ticks(opts.source)
-    feed = ReplayFeed(SimulatedWebSocket(source, on_message=dispatcher.dispatch, speed=opts.speed), tickers)
+    start_after = None if opts.start is None else ist_epoch(opts.day, opts.start) - 1
+    feed = ReplayFeed(SimulatedWebSocket(source, on_message=dispatcher.dispatch, speed=opts.speed,
+                                         start_after=start_after), tickers)
     feed.start()
     return feed
 
