@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import signal as signals
 from multiprocessing.connection import wait
@@ -141,7 +142,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
                 continue
         kind = msg[0]
         if kind == TICKS:
-            ticks, t_wall = msg[1], msg[2]
+            ticks, t_wall = pickle.loads(msg[1]), msg[2]
             if sink is None:
                 handler.process_batch(ticks, t_wall)
             else:

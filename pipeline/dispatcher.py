@@ -1,8 +1,10 @@
 """DataDispatcher: routes each tick to the worker that owns its symbol, in batches.
 
 Seed chart 1 puts one tick per queue `put`; that caps the daemon near 85,000 ticks/s and costs a pickle and
-a pipe write per tick. Here ticks collect in one buffer per worker and go out as a list when the buffer is
-full or a couple of milliseconds old, followed by a MARKER to every worker saying how far the feed has got.
+a pipe write per tick. Here ticks collect in one buffer per worker and go out as one pickled batch when the
+buffers are full or a couple of milliseconds old, followed by a MARKER to every worker saying how far the
+feed has got. A batch is pickled once, by the thread that flushes it: the queue's own feeder thread then only
+copies bytes, and what is kept for a restart is one bytes object per batch, cheap to keep and to free.
 
 It also keeps what each worker has been sent since its last checkpoint, so a worker that dies can be
 restarted from that checkpoint and sent the same ticks again: nothing is routed into a dead queue, and
@@ -11,6 +13,7 @@ nothing is silently lost (what cannot be kept is counted as dropped).
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
 from collections import deque
@@ -33,6 +36,7 @@ class DataDispatcher:
         self.n = len(queues)
         self.cycle_ticks = cycle_ticks
         self.max_delay_s = max_delay_s
+        self.max_age_s = 10 * max_delay_s  # a busy feed's cycle goes out at this age even if not full
         self.max_lag = max_lag_markers
         self.max_lead_s = max_lead_s
         self.low_watermark = float("inf")  # set by the driver from the sequencer
@@ -49,7 +53,7 @@ class DataDispatcher:
         self.seq = 0
         self.max_ts = 0.0
         self.pending = 0
-        self.last_flush = self.last_dispatch = time.monotonic()
+        self.last_flush = time.monotonic()
         self.dispatched = 0
         self.unroutable = 0
         self.not_ticks = 0
@@ -82,8 +86,8 @@ class DataDispatcher:
                 self.max_ts = ts
             self.pending += 1
             self.dispatched += 1
-            self.last_dispatch = time.monotonic()
-            if self.pending >= self.cycle_ticks:
+            if self.pending >= self.cycle_ticks or (
+                    not self.dispatched & 63 and time.monotonic() - self.last_flush >= self.max_age_s):
                 self._flush_locked(final=False)
         if self.pending == 0 and self.max_lag:
             self._wait_for_workers()
@@ -108,7 +112,7 @@ class DataDispatcher:
             buf = self.buffers[i]
             if buf:
                 self.buffers[i] = []
-                self._send(i, (TICKS, buf, self.first_wall[i]), len(buf))
+                self._send(i, (TICKS, pickle.dumps(buf, pickle.HIGHEST_PROTOCOL), self.first_wall[i]), len(buf))
             self._send(i, marker, 0)
 
     def _send(self, i: int, msg: tuple, nticks: int) -> None:
@@ -134,14 +138,14 @@ class DataDispatcher:
             time.sleep(0.001)
 
     def start_flusher(self) -> None:
-        """Flush on time when the feed pauses (live, paced replay), so no tick waits for a full cycle; while the
-        feed is busy (replay at full speed) cycles fill up instead, which is what makes batching pay."""
+        """Flush when the feed pauses (live, paced replay), so no tick waits for a full cycle. A busy feed
+        flushes its own cycles (full, or max_age_s old): this thread then only looks and sleeps, and the
+        pickling stays on the feed's thread instead of fighting it for the GIL."""
         def loop() -> None:
+            seen = -1
             while not self._stop.wait(self.max_delay_s / 2):
-                if not self.pending:
-                    continue
-                now = time.monotonic()
-                if now - self.last_dispatch >= self.max_delay_s / 2 or now - self.last_flush >= 10 * self.max_delay_s:
+                paused, seen = self.dispatched == seen, self.dispatched
+                if paused and self.pending:  # no tick since the last look
                     with self.lock:
                         self._flush_locked(final=False)
         self._flusher = threading.Thread(target=loop, name="dispatch-flusher", daemon=True)
