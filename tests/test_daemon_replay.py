@@ -16,8 +16,14 @@ from gateway.results import Ok
 from tests.daemon_harness import DAY, rows, run_daemon, short_day_config
 from tests.paper_fixtures import Broker
 
-SESSION_EPOCH = {hm: int(ist_epoch(date.fromisoformat(DAY), dtime(int(hm[:2]), int(hm[3:]))))
-                 for hm in ("09:15", "10:30", "10:40", "10:45")}
+
+def session_epoch(hm: str) -> int:
+    """Epoch seconds of HH:MM IST on the replayed day."""
+    return int(ist_epoch(date.fromisoformat(DAY), dtime(int(hm[:2]), int(hm[3:]))))
+
+
+# the short day (daemon_harness.short_day_config): open, entry cut-off, square-off, close
+SESSION_EPOCH = {hm: session_epoch(hm) for hm in ("09:15", "10:30", "10:40", "10:45")}
 
 
 @pytest.fixture
@@ -77,6 +83,19 @@ def check_books(db_url: str, b: Broker) -> None:
         assert all(b_[0] >= a[1] for a, b_ in zip(s, s[1:])), f"{sym} overlapping trades {s}"
 
 
+def check_session_rules(db_url: str, start: str = "09:15") -> None:
+    """The short day's session rules: no entry after the cut-off, nothing outside the session (which begins at
+    `start`, a replay's --start), every trade closed by the square-off time and nothing left open."""
+    late = rows(db_url, "SELECT COUNT(*) FROM orders WHERE purpose = 'entry' AND status != 'FAILED' "
+                        "AND decision_time >= :t", t=SESSION_EPOCH["10:30"])
+    assert late[0][0] == 0, "an entry order went out at or after the entry cut-off"
+    assert rows(db_url, "SELECT COUNT(*) FROM orders WHERE status != 'FAILED' AND "
+                        "(decision_time < :o OR decision_time > :c)", o=session_epoch(start),
+                c=SESSION_EPOCH["10:45"])[0][0] == 0, "an order went out outside the session"
+    assert rows(db_url, "SELECT COUNT(*) FROM trade_log WHERE exit_time > :t", t=SESSION_EPOCH["10:40"])[0][0] == 0
+    assert rows(db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0
+
+
 def test_replayed_day_trades_and_every_rupee_is_accounted_for(tmp_path, paper):
     cfg = short_day_config(tmp_path)
     token = "eyJfyers." + secrets.token_hex(12) + ".sig"
@@ -97,13 +116,7 @@ def test_replayed_day_trades_and_every_rupee_is_accounted_for(tmp_path, paper):
         for p in files:
             assert secret.encode() not in p.read_bytes(), f"secret found in {p}"
     # session rules: no entry after the cut-off, nothing outside the session, flat by the square-off time
-    late = rows(run.db_url, "SELECT COUNT(*) FROM orders WHERE purpose = 'entry' AND status != 'FAILED' "
-                            "AND decision_time >= :t", t=SESSION_EPOCH["10:30"])
-    assert late[0][0] == 0
-    assert rows(run.db_url, "SELECT COUNT(*) FROM orders WHERE status != 'FAILED' AND "
-                            "(decision_time < :o OR decision_time > :c)", o=SESSION_EPOCH["09:15"],
-                c=SESSION_EPOCH["10:45"])[0][0] == 0
-    assert rows(run.db_url, "SELECT COUNT(*) FROM trade_log WHERE exit_time > :t", t=SESSION_EPOCH["10:40"])[0][0] == 0
+    check_session_rules(run.db_url)
 
 
 def test_same_day_replayed_twice_trades_identically(tmp_path):
