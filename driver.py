@@ -29,6 +29,7 @@ from core.errors import StartupError
 from core.logs import setup_logging
 from db import DatabaseError
 from pipeline.dispatcher import DataDispatcher
+from pipeline.feed_process import FeedProcess
 from pipeline.messages import CHECKPOINT, END_OF_FEED, READY, SIGNAL, STOPPED, WATERMARK
 from pipeline.sequencer import SignalSequencer
 from pipeline.shared_state import SharedState
@@ -38,6 +39,7 @@ log = logging.getLogger("driver")
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
+MAX_WORKER_RESTARTS = 5  # a worker that keeps dying (a bug, a broken install) stops the daemon instead
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,11 +170,14 @@ class RunOptions:
             raise ValueError(f"--replay: {source!r} is not allowed -- use synthetic or an existing recorded file")
         start = None
         raw_start = getattr(args, "start", None)
-        if raw_start:
+        if raw_start is not None:
             if secrets.live_data:
                 raise ValueError("--start: only a replay can start mid-day (LIVE_DATA=true trades from now)")
+            hh, _, mm = raw_start.partition(":")
             try:
-                start = dtime.fromisoformat(raw_start)
+                if not (hh.isdigit() and len(hh) <= 2 and mm.isdigit() and len(mm) == 2):
+                    raise ValueError
+                start = dtime(int(hh), int(mm))
             except ValueError:
                 raise ValueError(f"--start: {raw_start!r} is not allowed -- use HH:MM (IST)") from None
         return cls(live_data=secrets.live_data, source=source, day=day, speed=speed, start=start)
@@ -193,6 +198,7 @@ class Driver:
         self.interrupts = 0
         self.summary: dict[str, Any] = {}
         self.latencies_ms: list[float] = []  # tick dispatched -> signal emitted, per signal
+        self.pids: dict[str, Any] = {}  # the child processes of this run (benchmarks read their CPU time)
         self.t_feed = time.monotonic()
 
     # ------------------------------------------------------------------ signals
@@ -252,7 +258,7 @@ class Driver:
         out_q = ctx.Queue()
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
                           self.secrets.secret_values(), broker)
-        dispatcher = DataDispatcher(fyers_to_worker, pool.queues, control_queues=pool.control_queues)
+        dispatcher = DataDispatcher(pool.queues, control_queues=pool.control_queues)
         processor.set_notify(lambda sym, ctl: dispatcher.send_control(symbol_to_worker[sym], ctl))
         sequencer = SignalSequencer(len(worker_ids))
         self.summary = {"signals": 0, "worker_restarts": 0}
@@ -263,9 +269,11 @@ class Driver:
             processor.start()
             pool.start()
             pool.wait_ready(timeout_s=60)
-            dispatcher.start_flusher()
             self.t_feed = time.monotonic()
-            feed = make_feed(cfg, self.secrets, opts, dispatcher)
+            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, dispatcher)
+            feed.start()
+            self.pids = {"manager": manager._process.pid, "feed": feed.proc.pid,  # noqa: SLF001 - for bench/
+                         "workers": [pool.procs[i].pid for i in range(len(worker_ids))]}
             speed = "full speed" if opts.speed is None else f"{opts.speed:g}x real time"
             if opts.start is not None:
                 speed += f" from {opts.start:%H:%M} IST"
@@ -457,8 +465,18 @@ class Driver:
             if mono - last_health >= 0.25:
                 last_health = mono
                 for i in pool.dead_workers():
+                    if pool.restarts[i] >= MAX_WORKER_RESTARTS:
+                        log.error("worker %d died again after %d restarts; stopping (see its log, worker-%d.log)",
+                                  i, pool.restarts[i], i)
+                        return EXIT_ERROR
                     self.summary["worker_restarts"] += 1
                     pool.restart(i, dispatcher, sequencer)
+                if feed.failed:
+                    if not self.opts.live_data:
+                        log.error("the feed process died (exit code %s); the replay cannot go on",
+                                  feed.proc.exitcode)
+                        return EXIT_ERROR
+                    feed.restart()
             if mono - last_tick_check >= cfg.monitoring.feed_silence_seconds:
                 last_tick_check = mono
                 if dispatcher.dispatched == last_dispatched and processor.in_market_hours(now) and not feed.finished:
@@ -468,8 +486,7 @@ class Driver:
                 else:
                     silence_reported = False
                 last_dispatched = dispatcher.dispatched
-            if not self.opts.live_data and feed.finished and not dispatcher.finished:
-                dispatcher.flush(final=True)
+            if not self.opts.live_data and feed.finished and "feed_s" not in self.summary:
                 self.summary["feed_s"] = time.monotonic() - self.t_feed
             if not self.opts.live_data and dispatcher.finished and sequencer.low_watermark >= END_OF_FEED \
                     and not len(sequencer):
@@ -495,65 +512,6 @@ def _trade_manager_factory(**kw: Any) -> Any:
     from trade_manager import TradeManager
 
     return TradeManager(**kw)
-
-
-def make_feed(cfg: Config, secrets: Secrets, opts: RunOptions, dispatcher: DataDispatcher) -> Any:
-    """The Fyers socket when LIVE_DATA=true, else a SimulatedWebSocket replaying the chosen source from the day's
-    start, or from --start (a restarted replay is answered from the database up to where it stopped)."""
-    tickers = [s.fyers for s in cfg.symbols]
-    if opts.live_data:
-        from core.session import in_market_hours
-        from feeds.fyers import FeedError, FyersFeed
-
-        feed = FyersFeed(secrets.fyers_app_id, secrets.fyers_access_token, tickers, dispatcher.dispatch,
-                         log_dir=cfg.resolve_path(cfg.monitoring.log_dir),
-                         stale_after_s=cfg.monitoring.feed_silence_seconds,
-                         in_market_hours=lambda: in_market_hours(cfg.session, time.time()))
-        try:
-            feed.start()
-        except FeedError as e:
-            raise StartupError(f"Fyers data socket: {e}") from None
-        return feed
-    from feeds.simulated import SimulatedWebSocket
-
-    if opts.source == "synthetic":
-        from feeds.synthetic import generate_day
-
-        def source() -> Any:
-            return generate_day(tickers, opts.day, cfg.replay.seed, cfg.session)
-    else:
-        from feeds.recorded import read_ticks
-
-        def source() -> Any:
-            return read_ticks(opts.source)
-    start_after = None if opts.start is None else ist_epoch(opts.day, opts.start) - 1
-    feed = ReplayFeed(SimulatedWebSocket(source, on_message=dispatcher.dispatch, speed=opts.speed,
-                                         start_after=start_after), tickers)
-    feed.start()
-    return feed
-
-
-class ReplayFeed:
-    """Drives a SimulatedWebSocket the way the live adapter drives the Fyers socket."""
-
-    def __init__(self, sock: Any, tickers: list[str]):
-        self.sock = sock
-        self.tickers = tickers
-
-    def start(self) -> None:
-        self.sock.on_connect = lambda: self.sock.subscribe(symbols=self.tickers, data_type="SymbolUpdate")
-        self.sock.connect()
-
-    @property
-    def finished(self) -> bool:
-        return bool(self.sock.finished)
-
-    @property
-    def last_time(self) -> float:
-        return float(self.sock.stats().get("feed_time") or 0)
-
-    def close(self) -> None:
-        self.sock.close_connection()
 
 
 if __name__ == "__main__":

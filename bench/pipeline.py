@@ -6,9 +6,10 @@ Replays a synthetic day for N symbols through the real Driver: eight worker proc
 the TradeManager in signals_only mode (no broker, so the figure is the pipeline's own):
   1. as fast as possible with tick persistence off          -> ticks_per_s
   2. as fast as possible with every tick written to SQLite  -> ticks_per_s_persisted
-  3. paced at --rate ticks/s for --latency-seconds          -> p50/p99_tick_to_signal_ms
-Memory: the summed RSS of the driver, its Manager and its workers is sampled every 0.5 s; peak_rss_mb is
-the largest sum, and rss_mb_by_quarter shows whether it grows over the run.
+  3. paced at --rate ticks/s for --latency-seconds from the open -> p50/p99_tick_to_signal_ms
+Memory: the summed RSS of the driver, its Manager, its feed process and its workers is sampled every 0.5 s;
+peak_rss_mb is the largest sum, and rss_mb_by_quarter shows whether it grows over the run. cpu_us_per_tick
+splits the CPU time by process (driver, feed, workers): unlike ticks/s it barely moves with the machine's load.
 """
 from __future__ import annotations
 
@@ -59,15 +60,33 @@ def rss_mb_of_tree(root: int) -> float:
     return total / 2**20
 
 
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class RssSampler:
+    """Summed RSS of this process tree every 0.5 s, and the latest CPU time seen of each process."""
+
     def __init__(self) -> None:
         self.samples: list[float] = []
+        self.cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
             self.samples.append(rss_mb_of_tree(os.getpid()))
+            for pid in os.listdir("/proc"):
+                if pid.isdigit():
+                    c = cpu_s(int(pid))
+                    if c is not None:
+                        self.cpu[int(pid)] = c
 
     def __enter__(self) -> "RssSampler":
         self._t.start()
@@ -90,7 +109,8 @@ def make_config(tmp: Path, n: int, persist: str) -> Path:
     return p
 
 
-def run(tmp: Path, n: int, persist: str, speed: float | None, stop_after_s: float | None = None) -> tuple[dict, list[float], Driver]:
+def run(tmp: Path, n: int, persist: str, speed: float | None, stop_after_s: float | None = None
+        ) -> tuple[dict, "RssSampler", Driver]:
     cfg = load_config(make_config(tmp, n, persist))
     db_url = f"sqlite:///{tmp / f'bench-{persist}-{speed}.sqlite'}"
     secrets = Secrets(app_key=None, host_server="http://127.0.0.1:9", live_data=False, database_url=db_url,
@@ -103,7 +123,42 @@ def run(tmp: Path, n: int, persist: str, speed: float | None, stop_after_s: floa
         code = driver.run()
     if code != 0:
         raise SystemExit(f"daemon exited with {code}")
-    return driver.summary, rss.samples, driver
+    rss.cpu[os.getpid()] = cpu_s(os.getpid()) or 0.0
+    return driver.summary, rss, driver
+
+
+def cpu_us_per_tick(rss: RssSampler, drv: Driver, ticks: int) -> dict[str, float]:
+    """CPU time per tick by role: where the work goes, whatever else the machine is doing."""
+    def us(pids: list[int]) -> float:
+        return round(sum(rss.cpu.get(p, 0.0) for p in pids) / max(ticks, 1) * 1e6, 2)
+    return {"driver": us([os.getpid()]), "feed": us([drv.pids["feed"]]), "workers": us(drv.pids["workers"])}
+
+
+def paced_speed(n: int, rate: float, seconds: float) -> float:
+    """The replay speed at which the first `seconds` of wall time dispatch `rate` ticks/s on average: the
+    session's average density would overshoot, since the open is the busiest part of the day."""
+    from datetime import date
+
+    from feeds.synthetic import default_tickers, generate_day
+
+    cfg = load_config(ROOT / "config.yaml")
+    horizon = 3 * 3600
+    per_s = [0] * (horizon + 1)
+    t0 = None
+    for tick in generate_day(default_tickers(n), date.fromisoformat(DAY), cfg.replay.seed, cfg.session):
+        ts = tick["exch_feed_time"]
+        t0 = ts if t0 is None else t0
+        if ts - t0 > horizon:
+            break
+        per_s[ts - t0] += 1
+    cum = [0]
+    for c in per_s:
+        cum.append(cum[-1] + c)
+    speed = rate / (cum[-1] / horizon)
+    for _ in range(20):  # fixed point: the feed window the run covers depends on the speed
+        window = min(horizon, int(speed * seconds))
+        speed = rate * window / max(cum[window], 1)
+    return speed
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -123,22 +178,25 @@ def main() -> None:
                  "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as d:
         tmp = Path(d)
-        s, rss, _ = run(tmp, a.symbols, "off", None)
+        s, sampler, drv1 = run(tmp, a.symbols, "off", None)
+        rss = sampler.samples
         out["ticks"] = s["dispatched"]
         out["ticks_per_s"] = round(s["dispatched"] / s["replay_s"])
         out["replay_s"] = round(s["replay_s"], 2)
         out["signals"] = s["signals"]
+        out["cpu_us_per_tick"] = cpu_us_per_tick(sampler, drv1, s["dispatched"])
         out["peak_rss_mb"] = round(max(rss), 1)
         q = len(rss) // 4 or 1
         out["rss_mb_by_quarter"] = [round(max(rss[i * q:(i + 1) * q] or rss[-1:]), 1) for i in range(4)]
-        s2, rss2, _ = run(tmp, a.symbols, "every_tick", None)
+        s2, sampler2, drv2 = run(tmp, a.symbols, "every_tick", None)
         out["ticks_per_s_persisted"] = round(s2["dispatched"] / s2["replay_s"])
         out["rows_persisted"] = s2["dispatched"]
-        out["peak_rss_mb_persisted"] = round(max(rss2), 1)
-        # paced: replay speed that gives --rate ticks/s on average over the session
-        speed = a.rate / (s["dispatched"] / s["session_s"])
+        out["cpu_us_per_tick_persisted"] = cpu_us_per_tick(sampler2, drv2, s2["dispatched"])
+        out["peak_rss_mb_persisted"] = round(max(sampler2.samples), 1)
+        speed = paced_speed(a.symbols, a.rate, a.latency_seconds)
         s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=a.latency_seconds)
         paced = s3["dispatched"] / max(s3.get("feed_wall_s", a.latency_seconds), 1e-9)
+        out["paced_speed"] = round(speed, 2)
         out["paced_ticks_per_s"] = round(paced)
         out["latency_signals"] = len(drv.latencies_ms)
         out["p50_tick_to_signal_ms"] = pct(drv.latencies_ms, 0.50)

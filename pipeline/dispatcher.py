@@ -1,119 +1,95 @@
-"""DataDispatcher: routes each tick to the worker that owns its symbol, in batches.
+"""DataDispatcher: the driver's side of routing ticks to the worker that owns their symbol.
 
-Seed chart 1 puts one tick per queue `put`; that caps the daemon near 85,000 ticks/s and costs a pickle and
-a pipe write per tick. Here ticks collect in one buffer per worker and go out as one pickled batch when the
-buffers are full or a couple of milliseconds old, followed by a MARKER to every worker saying how far the
-feed has got. A batch is pickled once, by the thread that flushes it: the queue's own feeder thread then only
-copies bytes, and what is kept for a restart is one bytes object per batch, cheap to keep and to free.
+The feed's side (pipeline.batcher.TickBatcher, in the feed process) sorts ticks into one pickled batch per
+worker per cycle. Here each Cycle goes into the worker queues, followed by a MARKER to every worker saying how
+far the feed has got; the feed waits while a worker is too far behind.
 
 It also keeps what each worker has been sent since its last checkpoint, so a worker that dies can be
 restarted from that checkpoint and sent the same ticks again: nothing is routed into a dead queue, and
-nothing is silently lost (what cannot be kept is counted as dropped).
+nothing is silently lost (what cannot be kept is counted as dropped). A batch is kept as the bytes it was
+sent as: cheap to keep and to free.
 """
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any
 
+from pipeline.batcher import Cycle, TickBatcher
 from pipeline.messages import CONTROL, END_OF_FEED, MARKER, TICKS
 
 log = logging.getLogger(__name__)
 
 
 class DataDispatcher:
-    def __init__(self, worker_of: dict[str, int], queues: list[Any], cycle_ticks: int = 4096,
-                 max_delay_s: float = 0.002, max_lag_markers: int = 16, max_lead_s: float = 900.0,
-                 control_queues: list[Any] | None = None, retain_limit_ticks: int = 2_000_000,
-                 on_tick_time: Callable[[float], None] | None = None):
-        self.worker_of = worker_of
+    def __init__(self, queues: list[Any], max_lag_markers: int = 16, max_lead_s: float = 900.0,
+                 control_queues: list[Any] | None = None, retain_limit_ticks: int = 2_000_000):
         self.queues = list(queues)
         # feedback goes on its own queue so it does not wait behind a worker's backlog of ticks
         self.control_queues = list(control_queues) if control_queues is not None else self.queues
         self.n = len(queues)
-        self.cycle_ticks = cycle_ticks
-        self.max_delay_s = max_delay_s
-        self.max_age_s = 10 * max_delay_s  # a busy feed's cycle goes out at this age even if not full
         self.max_lag = max_lag_markers
         self.max_lead_s = max_lead_s
         self.low_watermark = float("inf")  # set by the driver from the sequencer
         self.retain_limit = retain_limit_ticks
-        self.on_tick_time = on_tick_time
         self.lock = threading.Lock()
-        self.buffers: list[list] = [[] for _ in range(self.n)]
-        self.first_wall: list[float] = [0.0] * self.n
         self.up = [True] * self.n
         self.retained: list[deque] = [deque() for _ in range(self.n)]
         self.retained_ticks = [0] * self.n
         self.acked = [0] * self.n
         self.checkpoint_seq = [0] * self.n
         self.seq = 0
-        self.max_ts = 0.0
-        self.pending = 0
-        self.last_flush = time.monotonic()
+        self.through = 0
+        self.max_ts = 0
         self.dispatched = 0
         self.unroutable = 0
         self.not_ticks = 0
         self.dropped = 0
         self.finished = False
-        self._warned = 0
         self._stop = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self._local: TickBatcher | None = None
 
-    # ---------------------------------------------------------------- the feed's callback
-    def dispatch(self, msg: Any) -> None:
-        """on_message for the feed: route one tick (control messages and junk are counted, not routed)."""
-        if type(msg) is not dict or "s" in msg:
-            self.not_ticks += 1
-            return
-        i = self.worker_of.get(msg.get("symbol"))
-        if i is None:
-            self.unroutable += 1
-            if self._warned < 5:
-                self._warned += 1
-                log.warning("no worker for symbol %.60r; tick counted as unroutable", msg.get("symbol"))
-            return
-        ts = msg.get("exch_feed_time")
+    # ---------------------------------------------------------------- cycles from the feed
+    def deliver(self, cycle: Cycle) -> None:
+        """Send one cycle's batches to their workers, then a marker to every worker."""
         with self.lock:
-            buf = self.buffers[i]
-            if not buf:
-                self.first_wall[i] = time.time()
-            buf.append(msg)
-            if type(ts) is int and ts > self.max_ts:
-                self.max_ts = ts
-            self.pending += 1
-            self.dispatched += 1
-            if self.pending >= self.cycle_ticks or (
-                    not self.dispatched & 63 and time.monotonic() - self.last_flush >= self.max_age_s):
-                self._flush_locked(final=False)
-        if self.pending == 0 and self.max_lag:
-            self._wait_for_workers()
+            if self.finished:
+                return
+            self.seq += 1
+            # a restarted feed process starts its own count again: the marker never goes backwards
+            self.through = max(self.through, cycle.through)
+            self.max_ts = max(self.max_ts, cycle.feed_time)
+            self.dispatched += sum(cycle.counts)
+            self.unroutable += cycle.unroutable
+            self.not_ticks += cycle.not_ticks
+            marker = (MARKER, self.seq, self.through)
+            for i in range(self.n):
+                if cycle.batches[i] is not None:
+                    self._send(i, (TICKS, cycle.batches[i], cycle.first_wall[i]), cycle.counts[i])
+                self._send(i, marker, 0)
+            self.finished = cycle.final
 
-    # ---------------------------------------------------------------- flushing
     def flush(self, final: bool = False) -> None:
-        with self.lock:
-            self._flush_locked(final)
-        if final:
-            self.finished = True
+        """In-process feeding: flush the local batcher. At shutdown (final) the last marker goes out even if
+        the feed never sent its own."""
+        if self._local is not None:
+            self._local.flush(final)
+        if final and not self.finished:
+            self.deliver(Cycle(END_OF_FEED, (None,) * self.n, (0,) * self.n, (0.0,) * self.n, final=True))
 
-    def _flush_locked(self, final: bool) -> None:
-        self.last_flush = time.monotonic()
-        if not self.pending and not final:
-            return
-        self.pending = 0
-        self.seq += 1
-        # everything at or before max_ts - 1 is out: later ticks may still share the latest second
-        through = END_OF_FEED if final else self.max_ts - 1
-        marker = (MARKER, self.seq, through)
-        for i in range(self.n):
-            buf = self.buffers[i]
-            if buf:
-                self.buffers[i] = []
-                self._send(i, (TICKS, pickle.dumps(buf, pickle.HIGHEST_PROTOCOL), self.first_wall[i]), len(buf))
-            self._send(i, marker, 0)
+    def local_batcher(self, worker_of: dict[str, int], **kw: Any) -> TickBatcher:
+        """Feed this dispatcher from the calling process (tests, tools): `dispatch` routes one tick and, when
+        it completed a cycle, waits while a worker is too far behind -- as the feed process does."""
+        self._local = TickBatcher(worker_of, self.n, self.deliver, **kw)
+        return self._local
+
+    def dispatch(self, msg: Any) -> None:
+        seq = self.seq
+        self._local.dispatch(msg)
+        if self.seq != seq and self.max_lag:
+            self.wait_for_workers()
 
     def _send(self, i: int, msg: tuple, nticks: int) -> None:
         r = self.retained[i]
@@ -126,7 +102,7 @@ class DataDispatcher:
         if self.up[i]:
             self.queues[i].put(msg)
 
-    def _wait_for_workers(self) -> None:
+    def wait_for_workers(self) -> None:
         """Backpressure, so memory stays flat: the feed waits while a live worker is too far behind, or while
         the signals' low watermark (how far trading decisions have got) trails the feed by more than
         max_lead_s of feed time -- ticks of symbols waiting on a decision are held meanwhile."""
@@ -137,24 +113,10 @@ class DataDispatcher:
                 return
             time.sleep(0.001)
 
-    def start_flusher(self) -> None:
-        """Flush when the feed pauses (live, paced replay), so no tick waits for a full cycle. A busy feed
-        flushes its own cycles (full, or max_age_s old): this thread then only looks and sleeps, and the
-        pickling stays on the feed's thread instead of fighting it for the GIL."""
-        def loop() -> None:
-            seen = -1
-            while not self._stop.wait(self.max_delay_s / 2):
-                paused, seen = self.dispatched == seen, self.dispatched
-                if paused and self.pending:  # no tick since the last look
-                    with self.lock:
-                        self._flush_locked(final=False)
-        self._flusher = threading.Thread(target=loop, name="dispatch-flusher", daemon=True)
-        self._flusher.start()
-
     def stop(self) -> None:
         self._stop.set()
-        if self._flusher is not None:
-            self._flusher.join(timeout=1)
+        if self._local is not None:
+            self._local.stop()
 
     # ---------------------------------------------------------------- worker lifecycle
     def ack(self, i: int, seq: int) -> None:

@@ -29,10 +29,12 @@ def markers_of(q: ListQueue) -> list[tuple]:
     return [m for m in q.items if m[0] == MARKER]
 
 
-def make(n: int = 2, **kw) -> tuple[DataDispatcher, list[ListQueue]]:
+def make(n: int = 2, cycle_ticks: int = 4096, max_delay_s: float = 0.002, **kw) -> tuple[DataDispatcher, list[ListQueue]]:
     qs = [ListQueue() for _ in range(n)]
     kw.setdefault("max_lag_markers", 0)
-    return DataDispatcher({"NSE:A-EQ": 0, "NSE:B-EQ": 1, "NSE:C-EQ": 0}, qs, **kw), qs
+    d = DataDispatcher(qs, **kw)
+    d.local_batcher({"NSE:A-EQ": 0, "NSE:B-EQ": 1, "NSE:C-EQ": 0}, cycle_ticks=cycle_ticks, max_delay_s=max_delay_s)
+    return d, qs
 
 
 def test_ticks_reach_their_owner_in_order_and_a_cycle_ends_with_a_marker_to_everyone():
@@ -90,7 +92,7 @@ def test_what_cannot_be_kept_for_a_restart_is_counted_as_dropped():
 
 def test_the_flusher_sends_a_partial_cycle_once_the_feed_pauses():
     d, qs = make(cycle_ticks=10_000, max_delay_s=0.002)
-    d.start_flusher()
+    d._local.start_flusher()
     try:
         d.dispatch(tick("NSE:B-EQ", 10))
         wait_for(lambda: ticks_of(qs[1]), timeout=5, what="a paused feed's ticks to be flushed")
