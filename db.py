@@ -2,8 +2,9 @@
 and DBHandler, the one place rows are written.
 
 Each process calls `setup()` itself (engines do not cross a fork). Writes that fail roll back and raise
-DatabaseError naming the operation; transient failures (SQLite `database is locked`, a PostgreSQL
-server restart) are retried with back-off first, and the retry is logged.
+DatabaseError naming the operation; transient failures are retried first: SQLite's `database is locked` a
+few times with back-off, an unreachable server (a PostgreSQL restart) for as long as `DBHandler.outage_s`,
+logged once when it goes and once when it is back.
 """
 from __future__ import annotations
 
@@ -360,15 +361,83 @@ def _short(e: BaseException) -> str:
     return str(orig or e).strip().splitlines()[0] if str(orig or e).strip() else type(e).__name__
 
 
+_LOCKED = ("database is locked", "database table is locked")
+_GONE = ("server closed", "connection refused", "could not connect", "terminating connection",
+         "connection already closed", "ssl connection has been closed", "the database system is",
+         "no connection to the server", "server terminated", "connection not open", "cannot connect now",
+         "could not receive data from server", "could not send data to server", "broken pipe",
+         "connection reset")
+
+
+def transient_kind(e: BaseException) -> str | None:
+    """'locked' (SQLite: another writer holds the file), 'unreachable' (the server went away: restart,
+    network), or None for an error retrying cannot fix. Takes SQLAlchemy's wrappers and raw DBAPI errors."""
+    if isinstance(e, exc.DisconnectionError) or (isinstance(e, exc.DBAPIError) and e.connection_invalidated):
+        return "unreachable"
+    if not any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(e).__mro__):
+        return None
+    msg = str(e).lower()
+    if any(s in msg for s in _LOCKED):
+        return "locked"
+    if any(s in msg for s in _GONE):
+        return "unreachable"
+    return None
+
+
 def is_transient(e: BaseException) -> bool:
     """Worth retrying: a locked SQLite file or a PostgreSQL connection that went away."""
-    if isinstance(e, exc.OperationalError):
-        msg = str(e).lower()
-        return any(s in msg for s in ("database is locked", "database table is locked", "server closed",
-                                      "connection refused", "could not connect", "terminating connection",
-                                      "connection already closed", "ssl connection has been closed",
-                                      "the database system is", "no connection to the server"))
-    return isinstance(e, exc.DisconnectionError) or (isinstance(e, exc.DBAPIError) and e.connection_invalidated)
+    return transient_kind(e) is not None
+
+
+class _Outage:
+    """This process's view of the database being unreachable: one WARNING when it goes (and a reminder every
+    REMIND_S while it stays away), one INFO when it is back, whichever thread notices; and the start of the
+    outage, from which every held operation's deadline is counted. An outage nobody has met for STALE_S
+    (no operation retrying) is over as far as this process knows: the next failure starts a new one."""
+
+    REMIND_S = 5.0
+    STALE_S = 10.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.since: float | None = None
+        self.said = self.last = 0.0
+        self.held = 0
+
+    def failed(self, e: BaseException, limit_s: float, first: bool) -> float:
+        """An operation met the outage (`first`: for the first time); returns when the outage began."""
+        with self.lock:
+            now = time.monotonic()
+            if self.since is not None and now - self.last > self.STALE_S:
+                self.since = None
+            self.last = now
+            say = None
+            if self.since is None:
+                self.since = self.said = now
+                self.held = 0
+                say = "begin"
+            elif now - self.said >= self.REMIND_S:
+                self.said = now
+                say = "remind"
+            self.held += first
+            since = self.since
+        if say == "begin":
+            log.warning("database unavailable (%s): holding writes and retrying for up to %gs; nothing is sent to "
+                        "the broker before its record is written", _short(e), limit_s)
+        elif say == "remind":
+            log.warning("database still unavailable after %.0fs; writes held (giving up in %.0fs)", now - since,
+                        max(0.0, since + limit_s - now))
+        return since
+
+    def end(self) -> None:
+        with self.lock:
+            if self.since is None:
+                return
+            down, held, self.since, self.held = time.monotonic() - self.since, self.held, None, 0
+        log.info("database available again after %.1fs: %d held operation(s) retried and written", down, held)
+
+
+_outage = _Outage()
 
 
 # ------------------------------------------------------------------------------------------ handler
@@ -377,37 +446,76 @@ T = TypeVar("T")
 
 
 class DBHandler:
-    """Every write goes through `_run`, which retries transient failures and rolls back on error."""
+    """Every write goes through `_retry`, which retries transient failures and rolls back on error.
 
-    def __init__(self, engine: Engine | None = None, retries: int = 8, backoff_s: float = 0.1):
+    A locked SQLite file is retried `retries` times with back-off. An unreachable server (a PostgreSQL
+    restart, a dropped connection) is waited for: the operation is retried, the calling thread blocked, until
+    it succeeds or `outage_s` has passed since the outage began; the outage is logged once when it begins and
+    once when it ends. A caller therefore never goes on as if a write had happened that did not."""
+
+    def __init__(self, engine: Engine | None = None, retries: int = 8, backoff_s: float = 0.1,
+                 outage_s: float = 120.0, max_backoff_s: float = 1.0):
         if engine is None:
             engine, _ = setup()
         self.engine = engine
         self.Session = sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
         self.retries = retries
         self.backoff_s = backoff_s
+        self.outage_s = outage_s
+        self.max_backoff_s = max_backoff_s
         self.is_postgres = engine.dialect.name == "postgresql"
 
-    def _run(self, what: str, fn: Callable[[Session], T]) -> T:
+    def _retry(self, what: str, once: Callable[[], T]) -> T:
         delay = self.backoff_s
-        for attempt in range(1, self.retries + 1):
+        attempt = 0
+        since: float | None = None  # when the outage this operation waits out began, once it has met it
+        while True:
+            attempt += 1
+            try:
+                result = once()
+            except DatabaseError:
+                raise
+            except Exception as e:  # noqa: BLE001 - classified below; anything else is not a database error
+                kind = transient_kind(e)
+                if kind is None:
+                    driver_error = type(e).__module__.split(".")[0] in ("psycopg2", "sqlite3")  # raw DBAPI (COPY)
+                    if isinstance(e, exc.SQLAlchemyError) or driver_error:
+                        raise DatabaseError(f"{what} failed: {_short(e)}") from e
+                    raise
+                if kind == "unreachable":
+                    since = _outage.failed(e, self.outage_s, first=since is None)
+                    left = since + self.outage_s - time.monotonic()
+                    if left <= 0:
+                        raise DatabaseError(f"{what} failed: the database has been unreachable for "
+                                            f"{self.outage_s:g}s ({_short(e)})") from e
+                    log.debug("database unreachable during %s (attempt %d): %s", what, attempt, _short(e))
+                    time.sleep(min(delay, left))
+                    delay = min(delay * 2, self.max_backoff_s)
+                    continue
+                if attempt >= self.retries:
+                    raise DatabaseError(f"{what} failed: {_short(e)}") from e
+                log.warning("database busy during %s (attempt %d/%d): %s; retrying in %.1fs",
+                            what, attempt, self.retries, _short(e), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if _outage.since is not None:
+                _outage.end()
+            return result
+
+    def _run(self, what: str, fn: Callable[[Session], T]) -> T:
+        """fn(session) in one transaction (rolled back on any error, run again from the start on a retry)."""
+        def once() -> T:
             session = self.Session()
             try:
                 with session.begin():
-                    result = fn(session)
-                return result
-            except exc.SQLAlchemyError as e:
-                session.rollback()
-                if is_transient(e) and attempt < self.retries:
-                    log.warning("database busy or unreachable during %s (attempt %d/%d): %s; retrying in %.1fs",
-                                what, attempt, self.retries, _short(e), delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                raise DatabaseError(f"{what} failed: {_short(e)}") from e
+                    return fn(session)
             finally:
-                session.close()
-        raise AssertionError("unreachable")
+                try:
+                    session.close()
+                except Exception:  # noqa: BLE001 - the connection may be gone; the pool discards it
+                    pass
+        return self._retry(what, once)
 
     def transaction(self, what: str, fn: Callable[[Session], T]) -> T:
         """Run fn(session) in one transaction with the handler's retry and error policy."""
@@ -454,33 +562,26 @@ class DBHandler:
             cols = list(columns)
             w.writerows(rows)  # csv writes None as an empty field, which COPY reads as NULL
         sql = f"COPY {model.__tablename__} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv)"
-        delay = self.backoff_s
-        for attempt in range(1, self.retries + 1):
-            raw = self.engine.raw_connection()
+
+        def once() -> int:
+            raw = self.engine.raw_connection()  # may fail too while the server is down: retried below
             try:
                 cur = raw.cursor()
                 buf.seek(0)
                 cur.copy_expert(sql, buf)
                 raw.commit()
                 return len(rows)
-            except Exception as e:  # noqa: BLE001 - psycopg2 errors; classified below
+            except Exception as e:
                 try:
                     raw.rollback()
-                except Exception:  # noqa: BLE001 - the connection may be gone
+                except Exception:  # noqa: BLE001 - the connection is gone
                     pass
-                transient = "connection" in str(e).lower() or "server" in str(e).lower()
-                if transient and attempt < self.retries:
+                if transient_kind(e) == "unreachable":
                     raw.invalidate()
-                    log.warning("database unreachable during COPY into %s (attempt %d/%d); retrying in %.1fs",
-                                model.__tablename__, attempt, self.retries, delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                raise DatabaseError(f"bulk insert into {model.__tablename__} failed: "
-                                    f"{str(e).strip().splitlines()[0]}") from e
+                raise
             finally:
                 raw.close()
-        raise AssertionError("unreachable")
+        return self._retry(f"bulk insert into {model.__tablename__}", once)
 
     def update_records(self, model: type[Base], record_id: Any, update_data: dict[str, Any],
                        id_column: str | None = None) -> None:

@@ -181,8 +181,10 @@ class TradeManager:
             raise StartupError("the paper broker did not answer positionbook/orderbook; cannot start the replay")
         busy = [p for p in positions.value if p.quantity] or [o for o in orders.value if not o.is_final]
         start = self.session.pre_open
-        ours = self.db.execute_sql("SELECT COUNT(*) FROM orders WHERE trading_date = :d AND broker_order_id IS NOT NULL",
-                                   {"d": self.day})[0][0]
+        # handed over (sent_at) counts too: a crash before the acknowledgement leaves no broker id, but the order
+        # may be at the broker, and reconciliation (next) looks it up and adopts it
+        ours = self.db.execute_sql("SELECT COUNT(*) FROM orders WHERE trading_date = :d AND "
+                                   "(broker_order_id IS NOT NULL OR sent_at IS NOT NULL)", {"d": self.day})[0][0]
         if ours:
             return  # this day was (partly) traded already: continue it on the broker's books, never wipe them
         if busy:

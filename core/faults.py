@@ -1,13 +1,18 @@
-"""Crash points for the crash-safety tests: `DAEMON_CRASH_AT=name:N` kills this process with SIGKILL the
-N-th time execution passes the point `name`. Off unless that variable is set; never set it in production.
+"""Fault injection for the crash-safety tests; off unless the variable is set, never set in production.
 
+`DAEMON_CRASH_AT=name:N` kills this process with SIGKILL the N-th time execution passes the point `name`.
 Points: order_committed (recorded as SENT_TO_BROKER, not yet sent), order_acknowledged (the broker took
 it, its id not yet recorded), fill_seen (a fill read from the broker, not yet applied).
+
+`DAEMON_FEED_DROP_AT=HH:MM:SS/SECONDS[,...]` drops a replay's simulated feed connection when the replay
+reaches that IST time of the replayed day, for that many feed seconds (deterministic at any speed); the
+socket then reconnects and the client must resubscribe, as with the live Fyers socket.
 """
 from __future__ import annotations
 
 import os
 import signal
+from datetime import date, time as dtime
 
 _spec = os.environ.get("DAEMON_CRASH_AT", "")
 _name, _, _n = _spec.partition(":")
@@ -42,3 +47,24 @@ def parent_gone() -> bool:
 
     parent = multiprocessing.parent_process()
     return parent is not None and os.getppid() != parent.pid
+
+
+def feed_drops(day: date, spec: str | None = None) -> list[tuple[int, float]]:
+    """DAEMON_FEED_DROP_AT (or `spec`) as (feed time in epoch seconds, seconds down) for SimulatedWebSocket's
+    `disconnects`; [] when unset. A malformed value stops start-up with a message naming the variable."""
+    from core.clock import ist_epoch
+    from core.errors import StartupError
+
+    spec = os.environ.get("DAEMON_FEED_DROP_AT", "") if spec is None else spec
+    drops = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        at, _, secs = part.partition("/")
+        try:
+            when, down = dtime.fromisoformat(at), float(secs)
+            if not down > 0:
+                raise ValueError
+        except ValueError:
+            raise StartupError(f"DAEMON_FEED_DROP_AT: {part!r} is not allowed -- use HH:MM:SS/SECONDS, "
+                               "e.g. 09:45:00/120") from None
+        drops.append((int(ist_epoch(day, when)), down))
+    return drops

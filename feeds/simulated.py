@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, Union
 
-from core.clock import Clock
+from core.clock import Clock, fmt_ist
 from core.types import Tick
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,8 @@ class SimulatedWebSocket:
         self._connected = False
         self._active = frozenset()
         self.disconnects += 1
-        log.info("simulated socket: connection dropped at feed time %s", self._now_ts)
+        log.warning("simulated socket: connection dropped at feed time %s%s", _when(self._now_ts),
+                    f"; reconnecting after {down_s:g}s of feed time" if self.reconnect else "")
         if self.reconnect:
             self._down_until = (self._now_ts or 0) + down_s
         elif self.on_close is not None:
@@ -408,7 +409,7 @@ class SimulatedWebSocket:
 
     def _open_again(self) -> None:
         self.reconnects += 1
-        log.info("simulated socket: reconnected at feed time %s", self._now_ts)
+        log.info("simulated socket: reconnected at feed time %s", _when(self._now_ts))
         self._open()
 
     def _pace(self, target: float) -> None:
@@ -417,6 +418,10 @@ class SimulatedWebSocket:
             if delay <= 0:
                 return
             self._idle(delay)
+
+
+def _when(ts: int | None) -> str:
+    return "?" if ts is None else fmt_ist(ts)
 
 
 def simulated_feed(source: TickSource, tickers: list[str], *, on_tick: Callable[[Tick], Any] | None = None,

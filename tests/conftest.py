@@ -56,10 +56,24 @@ class _ThrowawayPostgres:
             self.proc_user = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.dir, "postgres")
         data = self.dir / "data"
-        self._run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
-        self._run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-t", "30",
-                   "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+        try:
+            self._run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync",
+                       "-E", "UTF8"])
+            self.start()
+        except Exception:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server (again, after halt(): same data, same port); returns once it accepts connections."""
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w",
+                   "-t", "30", "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                   "start"])
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server and keep its data (pg_ctl stop -m fast|immediate); returns once it is down."""
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", mode, "-w", "-t", "30", "stop"])
 
     @staticmethod
     def _bindir() -> Path | None:
@@ -73,10 +87,33 @@ class _ThrowawayPostgres:
         subprocess.run(self.proc_user + cmd, check=True, capture_output=True, cwd=self.dir)
 
     def stop(self) -> None:
+        """Stop the server if it runs, and delete it."""
         try:
-            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop"])
+            if (self.dir / "data" / "postmaster.pid").exists():
+                self._run([str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop"])
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _no_postgres(reason: str) -> None:
+    """Skip, or fail with REQUIRE_POSTGRES=1 (CI)."""
+    if os.environ.get("REQUIRE_POSTGRES") == "1":
+        pytest.fail(reason.replace("skipped", "required (REQUIRE_POSTGRES=1) but unavailable"))
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def private_pg():
+    """A PostgreSQL server of this test's own (never TEST_DATABASE_URL's shared one), which the test may stop
+    and start again (halt()/start()); deleted afterwards."""
+    try:
+        server = _ThrowawayPostgres()
+    except Exception as e:  # noqa: BLE001 - reported as the skip reason
+        _no_postgres(f"PostgreSQL tests skipped: no private server could be started ({e})")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -89,10 +126,7 @@ def pg_server_url():
             server = _ThrowawayPostgres()
             url = server.url
         except Exception as e:  # noqa: BLE001 - reported as the skip reason
-            reason = f"PostgreSQL tests skipped: no TEST_DATABASE_URL and no server could be started ({e})"
-            if os.environ.get("REQUIRE_POSTGRES") == "1":
-                pytest.fail(reason.replace("skipped", "required (REQUIRE_POSTGRES=1) but unavailable"))
-            pytest.skip(reason)
+            _no_postgres(f"PostgreSQL tests skipped: no TEST_DATABASE_URL and no server could be started ({e})")
     yield url
     if server is not None:
         server.stop()

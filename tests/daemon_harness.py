@@ -48,13 +48,37 @@ class Run:
     db_url: str
 
 
+# set by a test for one daemon run only, never inherited from the environment the tests run in
+FAULT_VARS = ("DAEMON_CRASH_AT", "DAEMON_FEED_DROP_AT")
+
+
+def daemon_env(db_url: str, env_extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "HOST_SERVER", "APP_KEY", "LIVE_DATA", *FAULT_VARS)}
+    env.update({"DATABASE_URL": db_url, "LIVE_DATA": "false", "PYTHONUNBUFFERED": "1"}, **env_extra)
+    return env
+
+
 def run_daemon(config: Path, db_url: str, env_extra: dict[str, str], args: list[str] | None = None,
                timeout: float = 180) -> Run:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HOST_SERVER", "APP_KEY", "LIVE_DATA")}
-    env.update({"DATABASE_URL": db_url, "LIVE_DATA": "false", "PYTHONUNBUFFERED": "1"}, **env_extra)
     p = subprocess.run([sys.executable, str(ROOT / "driver.py"), "--config", str(config), "--date", DAY,
-                        *(args or [])], capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+                        *(args or [])], capture_output=True, text=True, env=daemon_env(db_url, env_extra), cwd=ROOT,
+                       timeout=timeout)
     return Run(p.returncode, p.stdout + p.stderr, db_url)
+
+
+def start_daemon(config: Path, db_url: str, env_extra: dict[str, str], args: list[str] | None = None,
+                 output: Path | None = None) -> subprocess.Popen:
+    """run_daemon without waiting: stdout and stderr go together to `output` (a file, so that the test can
+    read it while the daemon runs) or to a pipe."""
+    out = open(output, "w") if output is not None else subprocess.PIPE  # noqa: SIM115 - closed below
+    try:
+        return subprocess.Popen([sys.executable, str(ROOT / "driver.py"), "--config", str(config), "--date", DAY,
+                                 *(args or [])], stdout=out, stderr=subprocess.STDOUT, text=True,
+                                env=daemon_env(db_url, env_extra), cwd=ROOT)
+    finally:
+        if output is not None:
+            out.close()
 
 
 def rows(db_url: str, sql: str, **params: Any) -> list[tuple]:
