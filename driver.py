@@ -32,7 +32,7 @@ from pipeline.dispatcher import DataDispatcher
 from pipeline.feed_process import FeedProcess
 from pipeline.messages import CHECKPOINT, END_OF_FEED, READY, SIGNAL, STOPPED, WATERMARK
 from pipeline.sequencer import SignalSequencer
-from pipeline.shared_state import SharedState
+from pipeline.shared_state import FLUSH_EVERY_S, SharedState
 
 log = logging.getLogger("driver")
 
@@ -199,6 +199,7 @@ class Driver:
         self.summary: dict[str, Any] = {}
         self.latencies_ms: list[float] = []  # tick dispatched -> signal emitted, per signal
         self.pids: dict[str, Any] = {}  # the child processes of this run (benchmarks read their CPU time)
+        self.shared: SharedState | None = None
         self.t_feed = time.monotonic()
 
     # ------------------------------------------------------------------ signals
@@ -238,7 +239,7 @@ class Driver:
         ctx = mp.get_context("spawn")
         manager = SyncManager(ctx=ctx)
         manager.start(_ignore_interrupts)  # Ctrl-C reaches the whole process group; the driver decides
-        shared = SharedState(manager)
+        shared = self.shared = SharedState(manager)
         problems = shared.validate()
         if problems:
             raise StartupError("shared state invalid: " + "; ".join(problems))
@@ -456,6 +457,7 @@ class Driver:
                 now = clock.now()
             processor.on_clock(now)
             processor.poll()
+            self.shared.flush(min_interval_s=FLUSH_EVERY_S)
             mono = time.monotonic()
             if progress is not None:
                 progress.update(dispatcher.dispatched, now)

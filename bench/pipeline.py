@@ -172,7 +172,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--symbols", type=int, default=200)
     ap.add_argument("--rate", type=float, default=5000.0, help="paced load for the latency run, ticks/s")
-    ap.add_argument("--latency-seconds", type=float, default=60.0)
+    ap.add_argument("--latency-seconds", type=float, default=150.0,
+                    help="length of the paced run from the open; signals start once the opening range is in")
     a = ap.parse_args()
     out: dict = {"bench": "pipeline", "symbols": a.symbols, "workers": 8, "python": platform.python_version(),
                  "cpus": os.cpu_count()}

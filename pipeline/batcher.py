@@ -42,13 +42,13 @@ class Cycle:
 
 class TickBatcher:
     def __init__(self, worker_of: dict[str, int], n_workers: int, emit: Callable[[Cycle], None],
-                 cycle_ticks: int = 4096, max_delay_s: float = 0.002):
+                 cycle_ticks: int = 4096, max_delay_s: float = 0.001):
         self.worker_of = worker_of
         self.n = n_workers
         self.emit = emit
         self.cycle_ticks = cycle_ticks
         self.max_delay_s = max_delay_s
-        self.max_age_s = 25 * max_delay_s  # a busy feed's cycle goes out at this age even if not full
+        self.max_age_s = 50 * max_delay_s  # a busy feed's cycle goes out at this age even if not full
         self.lock = threading.Lock()
         self.buffers: list[list] = [[] for _ in range(n_workers)]
         self.first_wall = [0.0] * n_workers
