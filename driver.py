@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", metavar="YYYY-MM-DD", help="trading day to replay")
     p.add_argument("--speed", metavar="SPEED", help="replay speed: max, 1 (real time) or a multiple")
     p.add_argument("--start", metavar="HH:MM", help="replay: start the day at this IST time (default: the open)")
+    p.add_argument("--record", metavar="PATH", type=Path,
+                   help="also write every tick received to PATH (.csv, .jsonl, optionally .gz) to replay it later")
     p.add_argument("--json", action="store_true", help="status: print one JSON object")
     return p
 
@@ -140,6 +142,7 @@ class RunOptions:
     day: date
     speed: float | None  # None: as fast as possible
     start: dtime | None = None  # replay only: ticks before this IST time are skipped
+    record: Path | None = None  # a recording of the ticks received, in the replay format
 
     @classmethod
     def from_args(cls, cfg: Config, secrets: Secrets, args: argparse.Namespace) -> "RunOptions":
@@ -180,7 +183,17 @@ class RunOptions:
                 start = dtime(int(hh), int(mm))
             except ValueError:
                 raise ValueError(f"--start: {raw_start!r} is not allowed -- use HH:MM (IST)") from None
-        return cls(live_data=secrets.live_data, source=source, day=day, speed=speed, start=start)
+        record = getattr(args, "record", None)
+        if record is not None:
+            from feeds.recorded import file_format
+            try:
+                file_format(record)
+            except ValueError:
+                raise ValueError(f"--record: {str(record)!r} is not allowed -- use a name ending in .csv, .csv.gz, "
+                                 ".jsonl or .jsonl.gz") from None
+            if not record.resolve().parent.is_dir():
+                raise ValueError(f"--record: {str(record)!r} is not allowed -- its folder does not exist")
+        return cls(live_data=secrets.live_data, source=source, day=day, speed=speed, start=start, record=record)
 
 
 class Driver:

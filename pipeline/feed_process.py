@@ -101,10 +101,27 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), log_secrets,
                   filename="feed.log")
     batcher = TickBatcher(worker_of, n_workers, lambda c: conn.send((CYCLE, c)))
+    on_message, recorder = batcher.dispatch, None
+    if opts.record is not None:
+        from feeds.recorder import TickRecorder
+
+        try:
+            recorder = TickRecorder(opts.record)
+        except OSError as e:
+            conn.send((ERROR, f"--record: cannot write {opts.record}: {e.strerror or e}"))
+            return
+        record, dispatch = recorder.record, batcher.dispatch
+
+        def on_message(msg: Any) -> None:
+            if type(msg) is dict and "s" not in msg:  # ticks, not the socket's control messages
+                record(msg)
+            dispatch(msg)
     try:
-        feed = make_feed(cfg, secrets, opts, batcher.dispatch)
+        feed = make_feed(cfg, secrets, opts, on_message)
     except StartupError as e:
         conn.send((ERROR, str(e)))
+        if recorder is not None:
+            recorder.close()
         return
     batcher.start_flusher()
     conn.send((STARTED, os.getpid()))
@@ -119,6 +136,8 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
             batcher.flush(final=True)
         except (BrokenPipeError, OSError):
             pass  # the driver is gone
+        if recorder is not None:
+            recorder.close()
     log.info("feed stopped: %d ticks dispatched", batcher.dispatched)
 
 
