@@ -211,6 +211,7 @@ class Driver:
         self.interrupts = 0
         self.summary: dict[str, Any] = {}
         self.latencies_ms: list[float] = []  # tick dispatched -> signal emitted, per signal
+        self.held_latencies_ms: list[float] = []  # the same for ticks held for an earlier signal's outcome
         self.pids: dict[str, Any] = {}  # the child processes of this run (benchmarks read their CPU time)
         self.shared: SharedState | None = None
         self.t_feed = time.monotonic()
@@ -400,7 +401,7 @@ class Driver:
         kind = msg[0]
         if kind == SIGNAL:
             self.summary["signals"] += 1
-            self.latencies_ms.append(msg[3])
+            (self.held_latencies_ms if msg[4] else self.latencies_ms).append(msg[3])
             sequencer.add(msg[2])
         elif kind == WATERMARK:
             _, w, seq, through, stats = msg

@@ -35,7 +35,7 @@ _NUM = (int, float)
 
 
 class MarketDataHandler:
-    def __init__(self, cfg: Config, symbols: Iterable[str], emit: Callable[[Signal, float], None],
+    def __init__(self, cfg: Config, symbols: Iterable[str], emit: Callable[[Signal, float, bool], None],
                  db: DBHandler | None = None):
         self.cfg = cfg
         self.emit = emit
@@ -61,6 +61,7 @@ class MarketDataHandler:
         # symbol -> (signal_id, signal time) awaiting its Outcome; backlog of ticks held meanwhile
         self.awaiting: dict[str, str] = {}
         self.backlog: dict[str, deque] = {}
+        self._releasing = False
         # persistence
         persist = cfg.market_data.persist
         self.persist_ticks = db is not None and persist is not TickPersistence.OFF
@@ -149,7 +150,8 @@ class MarketDataHandler:
         self.stats.signals += 1
         self.awaiting[sym] = (signal.signal_id, signal.time)
         self.backlog.setdefault(sym, deque())
-        self.emit(signal, (time.time() - t_wall) * 1000.0 if t_wall else 0.0)
+        # latency from the batch's arrival; `held`: the tick waited for an earlier signal's outcome (by design)
+        self.emit(signal, (time.time() - t_wall) * 1000.0 if t_wall else 0.0, self._releasing)
 
     def apply_signal_management(self, sym: str, signal: Signal) -> Signal | None:
         """Seed chart 2: entries pass (already screened before run); an exit or take-profit that retries an
@@ -201,10 +203,14 @@ class MarketDataHandler:
     def _release(self, sym: str) -> None:
         """Run the ticks held while the symbol's signal was pending, until one of them signals again."""
         q = self.backlog.get(sym)
-        while q and sym not in self.awaiting:
-            values, ts, t_wall = q.popleft()
-            tick = {k: v for k, v in zip(TICK_FIELDS, values) if v is not None}
-            self._run(sym, tick, ts, t_wall)
+        self._releasing = True
+        try:
+            while q and sym not in self.awaiting:
+                values, ts, t_wall = q.popleft()
+                tick = {k: v for k, v in zip(TICK_FIELDS, values) if v is not None}
+                self._run(sym, tick, ts, t_wall)
+        finally:
+            self._releasing = False
 
     def held_through(self, through_ts: float) -> float:
         """How far this handler has really got: a held symbol has not finished past its pending signal's time,
@@ -220,8 +226,7 @@ class MarketDataHandler:
             if ts - self.last_sampled.get(sym, -1e18) < self.sample_s:
                 return
             self.last_sampled[sym] = ts
-        g = tick.get
-        self.md_rows.append(tuple(g(c) for c in MARKET_DATA_COLUMNS))
+        self.md_rows.append(tuple(map(tick.get, MARKET_DATA_COLUMNS)))
 
     def flush(self, force: bool = False) -> None:
         if self.db is None:

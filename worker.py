@@ -95,10 +95,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
     db = DBHandler(setup(db_url)[0])
     sink = QuoteSink(broker[0], broker[1], cfg.exchange) if broker else None
 
-    def emit(sig: Signal, latency_ms: float) -> None:
+    def emit(sig: Signal, latency_ms: float, held: bool) -> None:
         if sink is not None:  # the order for this signal will need this symbol's current price
             sink.watched.add(sig.symbol)
-        out_q.put((SIGNAL, worker_id, sig, latency_ms))
+        out_q.put((SIGNAL, worker_id, sig, latency_ms, held))
 
     handler = MarketDataHandler(cfg, symbols, emit, db)
     if restore:

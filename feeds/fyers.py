@@ -106,7 +106,7 @@ class FeedClient:
                  on_ticks: Callable[[list[Tick]], Any] | None = None,
                  stale_after_s: float | None = 60.0, in_market_hours: Callable[[], bool] = lambda: True,
                  connect_timeout_s: float = 15.0, close_timeout_s: float = 12.0, max_batch: int = 512,
-                 secrets: Sequence[str] = ()):
+                 secrets: Sequence[str] = (), on_idle: Callable[[], Any] | None = None):
         if (on_tick is None) == (on_ticks is None):
             raise ValueError("give exactly one of on_tick (one tick per call) or on_ticks (a list per call)")
         self.tickers = list(dict.fromkeys(tickers))
@@ -114,6 +114,7 @@ class FeedClient:
             raise ValueError("no symbols to subscribe")
         self._make_socket = make_socket
         self._on_tick, self._on_ticks = on_tick, on_ticks
+        self._on_idle = on_idle  # called when the ticks received so far are all handed on: a batcher flushes
         self.stale_after_s = stale_after_s
         self.in_market_hours = in_market_hours
         self.connect_timeout_s = connect_timeout_s
@@ -398,6 +399,11 @@ class FeedClient:
             ts = batch[-1].get("exch_feed_time")
             if ts is not None and ts > self.last_time:
                 self.last_time = ts
+            if self._on_idle is not None and len(batch) < max_batch and q.empty():
+                try:
+                    self._on_idle()
+                except Exception:  # noqa: BLE001 - as for the tick handler
+                    self.callback_errors += 1
 
     # ---------------------------------------------------------------- watchdog
 
@@ -486,7 +492,8 @@ class FyersFeed(FeedClient):
                  on_ticks: Callable[[list[Tick]], Any] | None = None, stale_after_s: float | None = 60.0,
                  in_market_hours: Callable[[], bool] = lambda: True, connect_timeout_s: float = 15.0,
                  close_timeout_s: float = 12.0, min_token_validity_s: float = 1800.0,
-                 reconnect_retry: int = 50, ws_url: str | None = None, max_batch: int = 512):
+                 reconnect_retry: int = 50, ws_url: str | None = None, max_batch: int = 512,
+                 on_idle: Callable[[], Any] | None = None):
         self._token = socket_token(app_id, access_token)
         self.token_expires_at = check_token(self._token, min_token_validity_s)
         self.log_dir = Path(log_dir) if log_dir is not None else PROJECT_ROOT / "logs"  # SDK's own log goes here
@@ -497,7 +504,7 @@ class FyersFeed(FeedClient):
         super().__init__(self._new_sdk_socket, tickers, on_tick=on_tick, on_ticks=on_ticks,
                          stale_after_s=stale_after_s, in_market_hours=in_market_hours,
                          connect_timeout_s=connect_timeout_s, close_timeout_s=close_timeout_s,
-                         max_batch=max_batch, secrets=(self._token, bare, access_token))
+                         max_batch=max_batch, secrets=(self._token, bare, access_token), on_idle=on_idle)
 
     def __repr__(self) -> str:
         return f"FyersFeed(symbols={len(self.tickers)}, token=***)"

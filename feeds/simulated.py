@@ -61,13 +61,17 @@ class SimulatedWebSocket:
                  on_close: Callable[[dict], Any] | None = None, speed: float | str | None = None,
                  start_after: int | None = None, clock: Clock | None = None, reconnect: bool = True,
                  reconnect_delay_s: float = 5.0, on_done: Callable[[], Any] | None = None,
-                 disconnects: Iterable[tuple[int, float]] = (), control_timeout_s: float = 10.0):
+                 disconnects: Iterable[tuple[int, float]] = (), control_timeout_s: float = 10.0,
+                 on_idle: Callable[[int], Any] | None = None):
         self._source = source
         self.on_connect = on_connect
         self.on_message = on_message or (lambda msg: None)
         self.on_error = on_error or (lambda err: log.warning("simulated socket error: %s", err))
         self.on_close = on_close
         self.on_done = on_done
+        # paced replay only: called with second T before waiting for the time of second T+1, when every tick
+        # up to T has gone to on_message (a live socket cannot know that; replay can, and says so)
+        self.on_idle = on_idle
         self.speed = parse_speed(speed)
         self.start_after = start_after
         self.clock = clock
@@ -368,11 +372,11 @@ class SimulatedWebSocket:
                     skipping = sa is not None and isinstance(ts, int) and ts <= sa
                     if not skipping and isinstance(ts, (int, float)):
                         if self._now_ts is None or ts > self._now_ts:
-                            self._now_ts = ts
+                            done, self._now_ts = self._now_ts, ts
                             if speed is not None:
                                 if t0 is None:
                                     t0, w0 = ts, time.monotonic()
-                                self._pace(w0 + (ts - t0) / speed)
+                                self._pace(w0 + (ts - t0) / speed, done)
                                 if self._stop:
                                     break
                             if clock is not None:
@@ -412,7 +416,12 @@ class SimulatedWebSocket:
         log.info("simulated socket: reconnected at feed time %s", _when(self._now_ts))
         self._open()
 
-    def _pace(self, target: float) -> None:
+    def _pace(self, target: float, done: int | None = None) -> None:
+        if self.on_idle is not None and done is not None and target > time.monotonic():
+            try:
+                self.on_idle(done)
+            except Exception as e:  # noqa: BLE001 - as for on_message
+                self.on_error(e)
         while not self._stop:
             delay = target - time.monotonic()
             if delay <= 0:

@@ -42,22 +42,25 @@ class Cycle:
 
 class TickBatcher:
     def __init__(self, worker_of: dict[str, int], n_workers: int, emit: Callable[[Cycle], None],
-                 cycle_ticks: int = 4096, max_delay_s: float = 0.001):
+                 cycle_ticks: int = 4096, max_delay_s: float = 0.001, max_age_s: float = 0.05):
         self.worker_of = worker_of
         self.n = n_workers
         self.emit = emit
         self.cycle_ticks = cycle_ticks
         self.max_delay_s = max_delay_s
-        self.max_age_s = 50 * max_delay_s  # a busy feed's cycle goes out at this age even if not full
+        # a busy feed's cycle goes out at this age even if not full: short for a feed running in real time
+        # (latency), long for a replay at full speed (fewer, fuller cycles: throughput)
+        self.max_age_s = max_age_s
         self.lock = threading.Lock()
         self.buffers: list[list] = [[] for _ in range(n_workers)]
         self.first_wall = [0.0] * n_workers
         self.pending = 0
+        self.first_pending = 0.0  # when the oldest tick of the cycle being filled arrived (monotonic)
         self.dispatched = 0
         self.max_ts = 0
+        self.complete = 0  # the feed said every tick up to this time has come (replay pacing)
         self.unroutable = 0
         self.not_ticks = 0
-        self.last_flush = time.monotonic()
         self.finished = False
         self._warned = 0
         self._stop = threading.Event()
@@ -83,10 +86,12 @@ class TickBatcher:
             buf.append(msg)
             if type(ts) is int and ts > self.max_ts:
                 self.max_ts = ts
+            if not self.pending:
+                self.first_pending = time.monotonic()
             self.pending += 1
             self.dispatched += 1
             if self.pending >= self.cycle_ticks or (
-                    not self.dispatched & 63 and time.monotonic() - self.last_flush >= self.max_age_s):
+                    not self.pending & 7 and time.monotonic() - self.first_pending >= self.max_age_s):
                 self._flush_locked(final=False)
 
     def flush(self, final: bool = False) -> None:
@@ -94,24 +99,37 @@ class TickBatcher:
             if not self.finished:
                 self._flush_locked(final)
 
-    def _flush_locked(self, final: bool) -> None:
-        self.last_flush = time.monotonic()
-        if not self.pending and not final:
+    def idle(self, complete_through: int | None = None) -> None:
+        """The feed has handed on everything it has: flush now rather than when the flusher notices. A replay
+        also knows every tick up to `complete_through` has come, so the marker may say so."""
+        with self.lock:
+            if self.finished:
+                return
+            if complete_through is not None and complete_through > self.complete:
+                self.complete = complete_through
+                if not self.pending:  # nothing new to send, but the marker moves on
+                    self._flush_locked(final=False, force=True)
+                    return
+            self._flush_locked(final=False)
+
+    def _flush_locked(self, final: bool, force: bool = False) -> None:
+        if not self.pending and not final and not force:
             return
         batches = tuple(pickle.dumps(b, pickle.HIGHEST_PROTOCOL) if b else None for b in self.buffers)
         counts = tuple(len(b) for b in self.buffers)
         self.buffers = [[] for _ in range(self.n)]
         self.pending = 0
         # everything at or before max_ts - 1 is out: later ticks may still share the latest second
-        cycle = Cycle(END_OF_FEED if final else self.max_ts - 1, batches, counts, tuple(self.first_wall), final,
-                      self.unroutable, self.not_ticks, self.max_ts)
+        through = END_OF_FEED if final else max(self.max_ts - 1, min(self.complete, self.max_ts))
+        cycle = Cycle(through, batches, counts, tuple(self.first_wall), final, self.unroutable, self.not_ticks,
+                      self.max_ts)
         self.unroutable = self.not_ticks = 0
         self.finished = final
         self.emit(cycle)
 
     def start_flusher(self) -> None:
-        """Flush when the feed pauses (live, paced replay), so no tick waits for a full cycle. A busy feed
-        flushes its own cycles (full, or max_age_s old): this thread then only looks and sleeps."""
+        """Flush when the feed pauses without saying so (feed.idle() is the quick way), so no tick waits for
+        a full cycle. A busy feed flushes its own cycles (full, or max_age_s old): this thread then only looks."""
         def loop() -> None:
             seen = -1
             while not self._stop.wait(self.max_delay_s / 2):

@@ -22,12 +22,19 @@ from pipeline.batcher import Cycle, TickBatcher
 
 log = logging.getLogger(__name__)
 
+# How old a cycle may get before it goes out while ticks keep coming: live and paced replay care about
+# tick-to-signal latency; a replay at full speed cares about throughput (a cycle costs a marker to and a
+# watermark from every worker, so fewer, fuller cycles).
+REAL_TIME_MAX_AGE_S = 0.001
+FULL_SPEED_MAX_AGE_S = 0.05
+
 STARTED = "started"
 ERROR = "error"
 CYCLE = "cycle"
 
 
-def make_feed(cfg: Config, secrets: Secrets, opts: Any, on_message: Callable[[Any], None]) -> Any:
+def make_feed(cfg: Config, secrets: Secrets, opts: Any, on_message: Callable[[Any], None],
+              on_idle: Callable[..., None] | None = None) -> Any:
     """The Fyers socket when LIVE_DATA=true, else a SimulatedWebSocket replaying the chosen source from the day's
     start, or from --start (a restarted replay is answered from the database up to where it stopped)."""
     tickers = [s.fyers for s in cfg.symbols]
@@ -35,7 +42,7 @@ def make_feed(cfg: Config, secrets: Secrets, opts: Any, on_message: Callable[[An
         from core.session import in_market_hours
         from feeds.fyers import FeedError, FyersFeed
 
-        feed = FyersFeed(secrets.fyers_app_id, secrets.fyers_access_token, tickers, on_message,
+        feed = FyersFeed(secrets.fyers_app_id, secrets.fyers_access_token, tickers, on_message, on_idle=on_idle,
                          log_dir=cfg.resolve_path(cfg.monitoring.log_dir),
                          stale_after_s=cfg.monitoring.feed_silence_seconds,
                          in_market_hours=lambda: in_market_hours(cfg.session, time.time()))
@@ -58,7 +65,7 @@ def make_feed(cfg: Config, secrets: Secrets, opts: Any, on_message: Callable[[An
         def source() -> Any:
             return read_ticks(opts.source)
     start_after = None if opts.start is None else ist_epoch(opts.day, opts.start) - 1
-    feed = ReplayFeed(SimulatedWebSocket(source, on_message=on_message, speed=opts.speed,
+    feed = ReplayFeed(SimulatedWebSocket(source, on_message=on_message, speed=opts.speed, on_idle=on_idle,
                                          start_after=start_after, disconnects=feed_drops(opts.day)), tickers)
     feed.start()
     return feed
@@ -100,7 +107,9 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
     die_with_parent()
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), log_secrets,
                   filename="feed.log")
-    batcher = TickBatcher(worker_of, n_workers, lambda c: conn.send((CYCLE, c)))
+    full_speed = not opts.live_data and opts.speed is None
+    batcher = TickBatcher(worker_of, n_workers, lambda c: conn.send((CYCLE, c)),
+                          max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S)
     on_message, recorder = batcher.dispatch, None
     if opts.record is not None:
         from feeds.recorder import TickRecorder
@@ -117,7 +126,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
                 record(msg)
             dispatch(msg)
     try:
-        feed = make_feed(cfg, secrets, opts, on_message)
+        feed = make_feed(cfg, secrets, opts, on_message, batcher.idle)
     except StartupError as e:
         conn.send((ERROR, str(e)))
         if recorder is not None:

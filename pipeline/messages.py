@@ -8,7 +8,7 @@ Worker input queue (driver -> worker), tuples for cheap pickling:
     (STOP,)                              drain, flush and exit
 
 Signal queue (workers -> driver):
-    (SIGNAL, worker_id, Signal, latency_ms)
+    (SIGNAL, worker_id, Signal, latency_ms, held)    held: its tick waited for an earlier signal's outcome
     (WATERMARK, worker_id, seq, through_ts, stats)   echo of MARKER once everything before it is processed
     (CHECKPOINT, worker_id, seq, state)              strategy and handler state as of MARKER seq
     (STOPPED, worker_id, stats)

@@ -114,3 +114,26 @@ def test_a_worker_too_far_behind_makes_the_feed_wait():
     d.ack(1, 3)
     t.join(5)
     assert not t.is_alive()
+
+
+def test_an_idle_feed_flushes_at_once_and_a_complete_second_moves_the_marker_to_it():
+    d, qs = make(cycle_ticks=10_000)
+    d.dispatch(tick("NSE:A-EQ", 10))
+    d._local.idle()                       # live: everything received so far has been handed on
+    assert ticks_of(qs[0]) == [tick("NSE:A-EQ", 10)] and markers_of(qs[0])[-1] == (MARKER, 1, 9)
+    d._local.idle(complete_through=10)    # replay pacing: every tick of second 10 has come
+    assert markers_of(qs[1])[-1] == (MARKER, 2, 10)
+    d._local.idle(complete_through=10)    # nothing new: no empty cycle
+    assert d.seq == 2
+
+
+def test_a_cycle_goes_out_once_its_oldest_tick_is_max_age_old():
+    d, qs = make(cycle_ticks=10_000)
+    d._local.max_age_s = 60.0
+    for _ in range(8):
+        d.dispatch(tick("NSE:A-EQ", 10))  # age is looked at every 8 ticks
+    assert d.seq == 0
+    d._local.first_pending -= 61.0        # the cycle's oldest tick arrived more than max_age ago
+    for _ in range(8):
+        d.dispatch(tick("NSE:A-EQ", 10))
+    assert d.seq == 1 and len(ticks_of(qs[0])) == 16
