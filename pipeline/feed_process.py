@@ -98,8 +98,9 @@ class ReplayFeed:
 
 def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], n_workers: int, conn: Any,
              stop: Any, log_secrets: list[str]) -> None:
-    """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop, then
-    send the last cycle."""
+    """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
+    message on `stop`, or its end closing), then send the last cycle. A pipe, not an Event: notifying a
+    multiprocessing Event whose waiter was killed blocks forever."""
     from core.faults import die_with_parent, parent_gone
     from core.logs import setup_logging
 
@@ -135,7 +136,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
     batcher.start_flusher()
     conn.send((STARTED, os.getpid()))
     try:
-        while not stop.wait(0.05):
+        while not stop.poll(0.05):
             if feed.finished or parent_gone():
                 break
     finally:
@@ -164,7 +165,7 @@ class FeedProcess:
         self.dispatcher = dispatcher
         self.proc: Any = None
         self.conn: Any = None
-        self.stop_event: Any = None
+        self.stop_send: Any = None
         self.relay: threading.Thread | None = None
         self.done = False      # the last cycle was delivered
         self.closing = False
@@ -172,12 +173,13 @@ class FeedProcess:
 
     def start(self, timeout_s: float = 60.0) -> None:
         recv, send = self.ctx.Pipe(duplex=False)
-        self.stop_event = self.ctx.Event()
+        stop_recv, self.stop_send = self.ctx.Pipe(duplex=False)
         self.proc = self.ctx.Process(target=run_feed, name="feed", daemon=True, args=(
-            self.cfg, self.secrets, self.opts, self.worker_of, self.dispatcher.n, send, self.stop_event,
+            self.cfg, self.secrets, self.opts, self.worker_of, self.dispatcher.n, send, stop_recv,
             self.secrets.secret_values()))
         self.proc.start()
         send.close()  # ours is the reading end: EOF when the feed process ends
+        stop_recv.close()
         self.conn = recv
         deadline = time.monotonic() + timeout_s
         while not recv.poll(0.1):
@@ -191,7 +193,7 @@ class FeedProcess:
         if kind == ERROR:
             self._end_process()
             raise StartupError(value)
-        log.debug("feed process started (pid %s)", value)
+        log.info("feed process started (pid %s)", value)
         self.relay = threading.Thread(target=self._relay, args=(recv,), name="feed-relay", daemon=True)
         self.relay.start()
 
@@ -229,14 +231,18 @@ class FeedProcess:
         """Live only: a new feed process (the Fyers adapter subscribes again on connect)."""
         self.restarts += 1
         log.error("the feed process died (exit code %s); starting it again", self.proc.exitcode)
+        self._end_process()
         self.start()
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop the feed; deliver what it had batched; bounded."""
         self.closing = True
         self.dispatcher.stop()  # a relay waiting for slow workers lets go
-        if self.stop_event is not None:
-            self.stop_event.set()
+        if self.stop_send is not None:
+            try:
+                self.stop_send.send("stop")
+            except OSError:
+                pass  # the feed process is gone already
         if self.relay is not None:
             self.relay.join(timeout_s)
         self._end_process()
@@ -253,9 +259,10 @@ class FeedProcess:
             if p.is_alive():
                 p.kill()
                 p.join(1)
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        for c in (self.conn, self.stop_send):
+            if c is not None:
+                c.close()
+        self.conn = self.stop_send = None
 
 
 __all__ = ["FeedProcess", "ReplayFeed", "make_feed", "run_feed", "Cycle"]

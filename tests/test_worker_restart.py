@@ -41,3 +41,26 @@ def test_killed_worker_is_restarted_and_the_day_completes(tmp_path):
         if p.poll() is None:
             p.kill()
         b.stop()
+
+
+def test_a_replay_whose_feed_process_dies_stops_with_a_clear_error(tmp_path):
+    """A replay cannot go on without its feed (a new one would start the day again): exit 1, say why."""
+    log = tmp_path / "out.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HOST_SERVER", "APP_KEY", "LIVE_DATA")}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'd.sqlite'}", HOST_SERVER="http://127.0.0.1:9",
+               LIVE_DATA="false")
+    cfg = short_day_config(tmp_path, mode="signals_only")
+    with open(log, "w") as out:
+        p = subprocess.Popen([sys.executable, str(ROOT / "driver.py"), "--config", str(cfg), "--date", DAY,
+                              "--speed", "100"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        m = wait_for(lambda: re.search(r"feed process started \(pid (\d+)\)", log.read_text()), timeout=60,
+                     what="the feed process")
+        os.kill(int(m.group(1)), signal.SIGKILL)
+        assert p.wait(timeout=60) == 1
+        text = log.read_text()
+        assert "the feed process died" in text and "the replay cannot go on" in text
+        assert "Traceback" not in text
+    finally:
+        if p.poll() is None:
+            p.kill()
