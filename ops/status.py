@@ -300,7 +300,7 @@ def render_status(st: Mapping[str, Any]) -> str:
                         right={2, 3, 4, 5, 6})
     lines.append("")
     counts = ", ".join(f"{k} {v}" for k, v in st["orders_by_status"].items()) or "none"
-    lines.append(f"Orders today: {st['orders_total']} ({counts})")
+    lines.append(f"Orders on {st['day'] or 'the day'}: {st['orders_total']} ({counts})")
     for status, tags in st["order_failures"].items():
         lines.append(f"  {status}: " + ", ".join(f"{tag} x{n}" for tag, n in sorted(tags.items())))
     lines.append("")

@@ -179,7 +179,7 @@ def test_status_text_shows_the_same_numbers(status_json, status_text):
             in out)
     assert f"Open positions: {len(st['open_positions'])}\n" in out
     counts = ", ".join(f"{k} {v}" for k, v in sorted(st["orders_by_status"].items()))
-    assert f"Orders today: {st['orders_total']} ({counts})" in out
+    assert f"Orders on {st['day']}: {st['orders_total']} ({counts})" in out
     for status_, tags in st["order_failures"].items():
         assert f"  {status_}: " + ", ".join(f"{tag} x{n}" for tag, n in sorted(tags.items())) in out
 
