@@ -178,7 +178,14 @@ class TradeManager:
         positions = self.gateway.positionbook()
         orders = self.gateway.orderbook()
         if not isinstance(positions, Ok) or not isinstance(orders, Ok):
-            raise StartupError("the paper broker did not answer positionbook/orderbook; cannot start the replay")
+            bad = orders if isinstance(positions, Ok) else positions
+            host = self.secrets.host_server
+            hint = ""
+            if isinstance(bad, Rejected) and bad.http_status in (401, 403):
+                hint = (f"; the server at {host} refuses this APP_KEY: a paper broker started with another key "
+                        "(another checkout?) is listening there -- stop it, or put its key in .env")
+            raise StartupError(f"the paper broker at {host} did not answer positionbook/orderbook "
+                               f"({_describe(bad)}){hint}; cannot start the replay")
         busy = [p for p in positions.value if p.quantity] or [o for o in orders.value if not o.is_final]
         start = self.session.pre_open
         # handed over (sent_at) counts too: a crash before the acknowledgement leaves no broker id, but the order

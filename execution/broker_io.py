@@ -87,7 +87,8 @@ class BrokerIO:
         for _ in range(len(self._threads)):
             self._work.put(None)
         for t in self._threads:
-            t.join(timeout=2)
+            if t.ident is not None:  # a start-up that failed early never started them
+                t.join(timeout=2)
 
     # ---------------------------------------------------------------- requests from the TradeManager
     def place(self, req: PlaceRequest) -> None:
