@@ -214,6 +214,7 @@ class Driver:
         self.held_latencies_ms: list[float] = []  # the same for ticks held for an earlier signal's outcome
         self.pids: dict[str, Any] = {}  # the child processes of this run (benchmarks read their CPU time)
         self.shared: SharedState | None = None
+        self.started = False  # the TradeManager got through its start-up (reconciliation)
         self.t_feed = time.monotonic()
 
     # ------------------------------------------------------------------ signals
@@ -282,6 +283,7 @@ class Driver:
         t0 = time.monotonic()
         try:
             processor.start()
+            self.started = True
             pool.start()
             pool.wait_ready(timeout_s=60)
             self.t_feed = time.monotonic()
@@ -322,7 +324,7 @@ class Driver:
         step("stopping workers", lambda: pool.stop(out_q, on_message=lambda m: self._handle(m, dispatcher, sequencer, pool),
                                                    timeout_s=10))
         step("stopping the trade manager", processor.stop)
-        if getattr(processor, "rm", None) is not None:
+        if self.started and getattr(processor, "rm", None) is not None:  # no report of a day that never began
             from ops.report import format_summary, write_report
             res = step("writing the report", lambda: write_report(self.db_url, self.cfg, self.opts.day))
             if res is not None:
