@@ -39,7 +39,7 @@ log = logging.getLogger("driver")
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
-MAX_WORKER_RESTARTS = 5  # a worker that keeps dying (a bug, a broken install) stops the daemon instead
+MAX_WORKER_RESTARTS = 5  # a worker (or live feed) that keeps dying (a bug, a broken install) stops the daemon
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -493,6 +493,10 @@ class Driver:
                     if not self.opts.live_data:
                         log.error("the feed process died (exit code %s); the replay cannot go on",
                                   feed.proc.exitcode)
+                        return EXIT_ERROR
+                    if feed.restarts >= MAX_WORKER_RESTARTS:
+                        log.error("the feed process died again after %d restarts; stopping (see feed.log)",
+                                  feed.restarts)
                         return EXIT_ERROR
                     feed.restart()
             if mono - last_tick_check >= cfg.monitoring.feed_silence_seconds:

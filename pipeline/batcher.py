@@ -69,11 +69,13 @@ class TickBatcher:
     def dispatch(self, msg: Any) -> None:
         """on_message for the feed: route one tick (control messages and junk are counted, not routed)."""
         if type(msg) is not dict or "s" in msg:
-            self.not_ticks += 1
+            with self.lock:  # the counters are reset by a flush, maybe on the flusher's thread
+                self.not_ticks += 1
             return
         i = self.worker_of.get(msg.get("symbol"))
         if i is None:
-            self.unroutable += 1
+            with self.lock:
+                self.unroutable += 1
             if self._warned < 5:
                 self._warned += 1
                 log.warning("no worker for symbol %.60r; tick counted as unroutable", msg.get("symbol"))

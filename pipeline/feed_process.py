@@ -189,6 +189,7 @@ class FeedProcess:
         try:
             kind, value = recv.recv()
         except EOFError:
+            self._end_process()
             raise StartupError("the feed process exited during start-up (see logs/feed.log)") from None
         if kind == ERROR:
             self._end_process()
