@@ -319,7 +319,7 @@ class Driver:
                   len(sequencer), pool.stats)
         if feed is not None:
             step("closing the feed", feed.close)
-        step("final flush", lambda: dispatcher.flush(final=True))
+        step("final marker", dispatcher.finish)
         step("stopping the dispatcher", dispatcher.stop)
         step("stopping workers", lambda: pool.stop(out_q, on_message=lambda m: self._handle(m, dispatcher, sequencer, pool),
                                                    timeout_s=10))

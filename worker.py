@@ -1,7 +1,7 @@
 """A worker process: owns a fixed set of symbols, runs their strategies on the ticks the dispatcher sends,
 and reports signals and progress to the driver.
 
-Its main loop reads one queue. Ticks come in batches; a MARKER after each batch cycle says how far the feed
+Its main loop reads its control queue first, then its tick queue. Ticks come in batches; a MARKER after each batch cycle says how far the feed
 has got, and the worker echoes it as a WATERMARK once it has processed everything before it (and, in paper
 mode, sent the quotes the paper broker needs). The driver uses the slowest worker's watermark to act on
 signals in time order, which is what makes a replay deterministic.

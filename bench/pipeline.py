@@ -36,8 +36,8 @@ from driver import Driver, RunOptions  # noqa: E402
 DAY = "2026-11-20"
 
 
-def rss_mb_of_tree(root: int) -> float:
-    """Resident memory of a process and all its descendants, from /proc."""
+def tree(root: int) -> list[int]:
+    """A process and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -47,16 +47,23 @@ def rss_mb_of_tree(root: int) -> float:
                 children.setdefault(ppid, []).append(int(d))
             except (OSError, ValueError, IndexError):
                 pass
-    total, stack = 0, [root]
-    page = os.sysconf("SC_PAGE_SIZE")
+    out, stack = [], [root]
     while stack:
         pid = stack.pop()
+        out.append(pid)
+        stack.extend(children.get(pid, []))
+    return out
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of these processes together."""
+    total, page = 0, os.sysconf("SC_PAGE_SIZE")
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/statm") as f:
                 total += int(f.read().split()[1]) * page
         except (OSError, ValueError):
             pass
-        stack.extend(children.get(pid, []))
     return total / 2**20
 
 
@@ -81,12 +88,12 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            self.samples.append(rss_mb_of_tree(os.getpid()))
-            for pid in os.listdir("/proc"):
-                if pid.isdigit():
-                    c = cpu_s(int(pid))
-                    if c is not None:
-                        self.cpu[int(pid)] = c
+            pids = tree(os.getpid())
+            self.samples.append(rss_mb(pids))
+            for pid in pids:
+                c = cpu_s(pid)
+                if c is not None:
+                    self.cpu[pid] = c
 
     def __enter__(self) -> "RssSampler":
         self._t.start()

@@ -91,7 +91,6 @@ class OrderStore:
         return self.db.transaction("read open orders", go)
 
 
-
 def fill_delta(prev_qty: int, prev_avg: Decimal | None, new_qty: int, new_avg: Decimal) -> tuple[int, Decimal]:
     """Quantity and price of the fills between two cumulative (quantity, average price) readings."""
     delta = new_qty - prev_qty

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from typing import Any
 
-from pipeline.batcher import Cycle, TickBatcher
+from pipeline.batcher import Cycle
 from pipeline.messages import CONTROL, END_OF_FEED, MARKER, TICKS
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ class DataDispatcher:
         self.dropped = 0
         self.finished = False
         self._stop = threading.Event()
-        self._local: TickBatcher | None = None
 
     # ---------------------------------------------------------------- cycles from the feed
     def deliver(self, cycle: Cycle) -> None:
@@ -71,25 +70,10 @@ class DataDispatcher:
                 self._send(i, marker, 0)
             self.finished = cycle.final
 
-    def flush(self, final: bool = False) -> None:
-        """In-process feeding: flush the local batcher. At shutdown (final) the last marker goes out even if
-        the feed never sent its own."""
-        if self._local is not None:
-            self._local.flush(final)
-        if final and not self.finished:
+    def finish(self) -> None:
+        """The last marker (END_OF_FEED), at shutdown, if the feed never sent its own."""
+        if not self.finished:
             self.deliver(Cycle(END_OF_FEED, (None,) * self.n, (0,) * self.n, (0.0,) * self.n, final=True))
-
-    def local_batcher(self, worker_of: dict[str, int], **kw: Any) -> TickBatcher:
-        """Feed this dispatcher from the calling process (tests, tools): `dispatch` routes one tick and, when
-        it completed a cycle, waits while a worker is too far behind -- as the feed process does."""
-        self._local = TickBatcher(worker_of, self.n, self.deliver, **kw)
-        return self._local
-
-    def dispatch(self, msg: Any) -> None:
-        seq = self.seq
-        self._local.dispatch(msg)
-        if self.seq != seq and self.max_lag:
-            self.wait_for_workers()
 
     def _send(self, i: int, msg: tuple, nticks: int) -> None:
         r = self.retained[i]
@@ -115,8 +99,6 @@ class DataDispatcher:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._local is not None:
-            self._local.stop()
 
     # ---------------------------------------------------------------- worker lifecycle
     def ack(self, i: int, seq: int) -> None:

@@ -96,6 +96,15 @@ class ReplayFeed:
         self.sock.close_connection()
 
 
+def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -> Callable[[Any], None]:
+    """on_message that also records each tick (not the socket's control messages)."""
+    def on_message(msg: Any) -> None:
+        if type(msg) is dict and "s" not in msg:
+            record(msg)
+        dispatch(msg)
+    return on_message
+
+
 def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], n_workers: int, conn: Any,
              stop: Any, log_secrets: list[str]) -> None:
     """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
@@ -120,12 +129,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         except OSError as e:
             conn.send((ERROR, f"--record: cannot write {opts.record}: {e.strerror or e}"))
             return
-        record, dispatch = recorder.record, batcher.dispatch
-
-        def on_message(msg: Any) -> None:
-            if type(msg) is dict and "s" not in msg:  # ticks, not the socket's control messages
-                record(msg)
-            dispatch(msg)
+        on_message = _recording(recorder.record, batcher.dispatch)
     try:
         feed = make_feed(cfg, secrets, opts, on_message, batcher.idle)
     except StartupError as e:
@@ -167,7 +171,7 @@ class FeedProcess:
         self.conn: Any = None
         self.stop_send: Any = None
         self.relay: threading.Thread | None = None
-        self.done = False      # the last cycle was delivered
+        self.finished = False  # the last cycle was delivered
         self.closing = False
         self.restarts = 0
 
@@ -209,19 +213,15 @@ class FeedProcess:
                 continue
             d.deliver(cycle)
             if cycle.final:
-                self.done = True
+                self.finished = True
                 return
             if d.max_lag and not self.closing:
                 d.wait_for_workers()
 
     @property
-    def finished(self) -> bool:
-        return self.done
-
-    @property
     def failed(self) -> bool:
         """The feed process ended without its last cycle (killed, crashed)."""
-        return not self.done and not self.closing and self.proc is not None and not self.proc.is_alive() \
+        return not self.finished and not self.closing and self.proc is not None and not self.proc.is_alive() \
             and (self.relay is None or not self.relay.is_alive())
 
     @property

@@ -2,7 +2,7 @@
 
 Worker input queue (driver -> worker), tuples for cheap pickling:
     (TICKS, pickled [tick, ...], t_wall) a batch of Fyers tick dicts in feed order, pickled once by the
-                                         dispatcher; t_wall: when its first tick arrived
+                                         feed process's TickBatcher; t_wall: when its first tick arrived
     (MARKER, seq, through_ts)            every tick with time <= through_ts has been dispatched
     (CONTROL, Outcome | ForceExit | Watch)  feedback from the TradeManager
     (STOP,)                              drain, flush and exit

@@ -103,6 +103,18 @@ def invariants(db_url: str, b: Broker) -> dict[str, Any]:
             "open_positions": len(db_open) + len(broker_open), "problems": problems}
 
 
+def assert_whole_and_flat(db_url: str, b: Broker, more_orders_than: int = 0,
+                          inv: dict[str, Any] | None = None) -> None:
+    """The end-of-day proof of every fault test: nothing lost or duplicated between the broker and the
+    database, the books reconcile, and no trade is left open."""
+    from tests.test_daemon_replay import check_books
+
+    inv = invariants(db_url, b) if inv is None else inv
+    assert inv["problems"] == [] and inv["orders_at_broker"] > more_orders_than, inv
+    check_books(db_url, b)
+    assert rows(db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0
+
+
 def _count(items: list[str]) -> dict[str, int]:
     n: dict[str, int] = defaultdict(int)
     for i in items:

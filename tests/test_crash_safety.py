@@ -9,10 +9,9 @@ import os
 import secrets
 import signal
 
-from tests.crash_harness import SPEED, crash_loop, invariants
+from tests.crash_harness import SPEED, assert_whole_and_flat, crash_loop
 from tests.daemon_harness import rows, short_day_config, start_daemon
 from tests.paper_fixtures import Broker
-from tests.test_daemon_replay import check_books
 
 KILLS = int(os.environ.get("CRASH_KILLS", "20"))
 
@@ -24,11 +23,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     try:
         assert res.errors == [], "\n".join(res.errors)
         assert res.kills == KILLS and res.kills_survived == KILLS and res.rounds == 1, res.summary()
-        inv = res.last_round["invariants"]
-        assert inv["problems"] == [] and inv["orders_at_broker"] > 0, inv
-        db_url = res.last_round["db_url"]
-        check_books(db_url, b)
-        assert rows(db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0
+        assert_whole_and_flat(res.last_round["db_url"], b, inv=res.last_round["invariants"])
         print(f"survived {res.kills} kills: {res.summary()}")
     finally:
         if b is not None:
@@ -51,9 +46,6 @@ def test_killed_before_the_days_first_acknowledgement_restarts_and_adopts_the_or
         p = start_daemon(cfg, db_url, env, args=["--speed", SPEED])
         out, _ = p.communicate(timeout=180)
         assert p.returncode == 0 and "Traceback" not in out, out[-3000:]
-        inv = invariants(db_url, b)
-        assert inv["problems"] == [] and inv["orders_at_broker"] > 0, inv
-        check_books(db_url, b)
-        assert rows(db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0
+        assert_whole_and_flat(db_url, b)
     finally:
         b.stop()
