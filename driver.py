@@ -28,7 +28,6 @@ from core.enums import ExecutionMode
 from core.errors import StartupError
 from core.logs import setup_logging
 from db import DatabaseError
-from pipeline.dispatcher import DataDispatcher
 from pipeline.feed_process import FeedProcess
 from pipeline.messages import CHECKPOINT, END_OF_FEED, READY, SIGNAL, STOPPED, WATERMARK
 from pipeline.sequencer import SignalSequencer
@@ -274,8 +273,7 @@ class Driver:
         out_q = ctx.Queue()
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
                           self.secrets.secret_values(), broker)
-        dispatcher = DataDispatcher(pool.queues, control_queues=pool.control_queues)
-        processor.set_notify(lambda sym, ctl: dispatcher.send_control(symbol_to_worker[sym], ctl))
+        processor.set_notify(lambda sym, ctl: pool.send_control(symbol_to_worker[sym], ctl))
         sequencer = SignalSequencer(len(worker_ids))
         self.summary = {"signals": 0, "worker_restarts": 0}
         feed = None
@@ -287,7 +285,7 @@ class Driver:
             pool.start()
             pool.wait_ready(timeout_s=60)
             self.t_feed = time.monotonic()
-            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, dispatcher)
+            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool)
             feed.start()
             self.pids = {"manager": manager._process.pid, "feed": feed.proc.pid,  # noqa: SLF001 - for bench/
                          "workers": [pool.procs[i].pid for i in range(len(worker_ids))]}
@@ -297,12 +295,12 @@ class Driver:
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
                      "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at {speed}",
                      cfg.mode.value)
-            code = self._loop(pool, dispatcher, sequencer, processor, feed, clock, out_q)
+            code = self._loop(pool, sequencer, processor, feed, clock, out_q)
         finally:
-            self._shutdown(feed, dispatcher, pool, processor, shared, manager, out_q, sequencer, t0)
+            self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0)
         return code
 
-    def _shutdown(self, feed: Any, dispatcher: DataDispatcher, pool: Any, processor: Any, shared: SharedState,
+    def _shutdown(self, feed: Any, pool: Any, processor: Any, shared: SharedState,
                   manager: Any, out_q: Any, sequencer: SignalSequencer, t0: float) -> None:
         """Stop the feed, let workers drain and flush, stop them, close queues and connections; each step runs
         even if an earlier one failed, so shutdown is bounded."""
@@ -319,9 +317,7 @@ class Driver:
                   len(sequencer), pool.stats)
         if feed is not None:
             step("closing the feed", feed.close)
-        step("final marker", dispatcher.finish)
-        step("stopping the dispatcher", dispatcher.stop)
-        step("stopping workers", lambda: pool.stop(out_q, on_message=lambda m: self._handle(m, dispatcher, sequencer, pool),
+        step("stopping workers", lambda: pool.stop(out_q, on_message=lambda m: self._handle(m, feed, sequencer, pool),
                                                    timeout_s=10))
         step("stopping the trade manager", processor.stop)
         if self.started and getattr(processor, "rm", None) is not None:  # no report of a day that never began
@@ -334,7 +330,7 @@ class Driver:
         out_q.cancel_join_thread()
         step("closing database connections", dbm.dispose_engines)
         elapsed = time.monotonic() - t0
-        stats = dispatcher.stats()
+        stats = feed.stats() if feed is not None else {"dispatched": 0, "unroutable": 0, "dropped": 0}
         self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks(), max_held_ticks=pool.max_held_ticks,
                             feed_wall_s=time.monotonic() - self.t_feed,
                             session_s=processor.session.close - processor.session.open)
@@ -399,7 +395,7 @@ class Driver:
             st["broker"] = None if processor.gateway is None else not processor.breaker.is_open
         log.info("%s", heartbeat_line(st))
 
-    def _handle(self, msg: tuple, dispatcher: DataDispatcher, sequencer: SignalSequencer, pool: Any) -> None:
+    def _handle(self, msg: tuple, feed: Any, sequencer: SignalSequencer, pool: Any) -> None:
         kind = msg[0]
         if kind == SIGNAL:
             self.summary["signals"] += 1
@@ -408,18 +404,18 @@ class Driver:
         elif kind == WATERMARK:
             _, w, seq, through, stats = msg
             sequencer.watermark(w, through)
-            dispatcher.ack(w, seq)
             pool.note_stats(w, stats)
         elif kind == CHECKPOINT:
             _, w, seq, state = msg
-            pool.checkpoints[w] = (seq, state, sequencer.through[w])
-            dispatcher.checkpointed(w, seq)
+            pool.checkpointed(w, seq, state, sequencer.through[w])
+            if feed is not None:
+                feed.checkpointed(w, seq)
         elif kind == STOPPED:
             pool.stopped[msg[1]] = msg[2]
         elif kind == READY:
             pool.ready.add(msg[1])
 
-    def _loop(self, pool: Any, dispatcher: DataDispatcher, sequencer: SignalSequencer, processor: Any,
+    def _loop(self, pool: Any, sequencer: SignalSequencer, processor: Any,
               feed: Any, clock: Clock, out_q: Any) -> int:
         from ops.progress import ReplayProgress
         from ops.status import TickRates
@@ -434,12 +430,12 @@ class Driver:
                 if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
                     h.addFilter(progress.log_filter())
         try:
-            return self._loop_body(pool, dispatcher, sequencer, processor, feed, clock, out_q, progress, TickRates())
+            return self._loop_body(pool, sequencer, processor, feed, clock, out_q, progress, TickRates())
         finally:
             if progress is not None:
                 progress.close()
 
-    def _loop_body(self, pool: Any, dispatcher: DataDispatcher, sequencer: SignalSequencer, processor: Any,
+    def _loop_body(self, pool: Any, sequencer: SignalSequencer, processor: Any,
                    feed: Any, clock: Clock, out_q: Any, progress: Any, rates: Any) -> int:
         cfg = self.cfg
         last_health = last_tick_check = last_heartbeat = time.monotonic()
@@ -448,10 +444,10 @@ class Driver:
         while not self.stop_requested.is_set():
             try:
                 msg = out_q.get(timeout=0.02)
-                self._handle(msg, dispatcher, sequencer, pool)
+                self._handle(msg, feed, sequencer, pool)
                 while True:  # drain what is already there before acting
                     try:
-                        self._handle(out_q.get_nowait(), dispatcher, sequencer, pool)
+                        self._handle(out_q.get_nowait(), feed, sequencer, pool)
                     except queue.Empty:
                         break
             except queue.Empty:
@@ -462,7 +458,7 @@ class Driver:
                     processor.on_clock(clock.now())
                 processor.process_signal(sig)
             w = sequencer.low_watermark
-            dispatcher.low_watermark = w
+            feed.low_watermark(w)
             if self.opts.live_data:
                 now = clock.now()
             else:
@@ -476,7 +472,7 @@ class Driver:
             self.shared.flush(min_interval_s=FLUSH_EVERY_S)
             mono = time.monotonic()
             if progress is not None:
-                progress.update(dispatcher.dispatched, now)
+                progress.update(feed.dispatched, now)
             if mono - last_heartbeat >= cfg.monitoring.heartbeat_seconds:
                 last_heartbeat = mono
                 self._heartbeat(rates, pool, processor, now)
@@ -488,7 +484,7 @@ class Driver:
                                   i, pool.restarts[i], i)
                         return EXIT_ERROR
                     self.summary["worker_restarts"] += 1
-                    pool.restart(i, dispatcher, sequencer)
+                    pool.restart(i, feed, sequencer)
                 if feed.failed:
                     if not self.opts.live_data:
                         log.error("the feed process died (exit code %s); the replay cannot go on",
@@ -501,16 +497,16 @@ class Driver:
                     feed.restart()
             if mono - last_tick_check >= cfg.monitoring.feed_silence_seconds:
                 last_tick_check = mono
-                if dispatcher.dispatched == last_dispatched and processor.in_market_hours(now) and not feed.finished:
+                if feed.dispatched == last_dispatched and processor.in_market_hours(now) and not feed.finished:
                     if not silence_reported:
                         log.warning("feed silent: no tick for %.0fs during market hours", cfg.monitoring.feed_silence_seconds)
                         silence_reported = True
                 else:
                     silence_reported = False
-                last_dispatched = dispatcher.dispatched
+                last_dispatched = feed.dispatched
             if not self.opts.live_data and feed.finished and "feed_s" not in self.summary:
                 self.summary["feed_s"] = time.monotonic() - self.t_feed
-            if not self.opts.live_data and dispatcher.finished and sequencer.low_watermark >= END_OF_FEED \
+            if not self.opts.live_data and feed.finished and sequencer.low_watermark >= END_OF_FEED \
                     and not len(sequencer):
                 self.summary["replay_s"] = time.monotonic() - self.t_feed
                 log.info("replay finished: closing the session")

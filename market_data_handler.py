@@ -183,6 +183,12 @@ class MarketDataHandler:
         strat = self.strategies.get(sym)
         if strat is None:
             return
+        pending = self.awaiting.get(sym)
+        if pending is None or pending[0] != msg.signal_id:
+            # after a restart the outcome of a signal may come before the resent ticks emit it again; the
+            # TradeManager answers the signal again when it comes, in its place
+            log.debug("%s: outcome of %s ignored: not the signal this symbol waits for", sym, msg.signal_id)
+            return
         kind = msg.signal_type
         if msg.force_exit:
             self.force_exit_triggered_symbols.add(sym)
@@ -196,9 +202,8 @@ class MarketDataHandler:
                 book[sym] = msg.incomplete
             else:
                 book.pop(sym, None)
-        if sym in self.awaiting and self.awaiting[sym][0] == msg.signal_id:
-            del self.awaiting[sym]
-            self._release(sym)
+        del self.awaiting[sym]
+        self._release(sym)
 
     def _release(self, sym: str) -> None:
         """Run the ticks held while the symbol's signal was pending, until one of them signals again."""

@@ -1,10 +1,10 @@
 """A worker process: owns a fixed set of symbols, runs their strategies on the ticks the dispatcher sends,
 and reports signals and progress to the driver.
 
-Its main loop reads its control queue first, then its tick queue. Ticks come in batches; a MARKER after each batch cycle says how far the feed
-has got, and the worker echoes it as a WATERMARK once it has processed everything before it (and, in paper
-mode, sent the quotes the paper broker needs). The driver uses the slowest worker's watermark to act on
-signals in time order, which is what makes a replay deterministic.
+Its main loop reads its control queue first, then its tick pipe. Each frame on the pipe is one cycle: a marker
+saying how far the feed has got, with this worker's batch of ticks. The worker echoes the marker as a WATERMARK
+once it has processed the batch (and, in paper mode, sent the quotes the paper broker needs). The driver uses
+the slowest worker's watermark to act on signals in time order, which is what makes a replay deterministic.
 """
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ from core.config import Config
 from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
 from core.types import Signal
-from pipeline.messages import (CHECKPOINT, CONTROL, MARKER, READY, SIGNAL, STOP, STOPPED, TICKS, WATERMARK,
-                               Watch)
+from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, READY, SIGNAL, STOP, STOPPED, TICK_PIPE,
+                               WATERMARK, Watch)
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_S = 1.0
+DRAIN_AT_STOP_S = 5.0  # how long STOP waits for the feed's last frame
 
 
 class QuoteSink:
@@ -80,11 +81,11 @@ class QuoteSink:
         return through_ts
 
 
-def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, ctl_q: mp.Queue, out_q: mp.Queue,
+def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_q: mp.Queue, out_q: mp.Queue,
                db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
                restore: dict[str, Any] | None = None) -> None:
-    """Process entry point (spawned). Feedback (ctl_q) is read before ticks (in_q): a symbol held for its
-    signal's outcome should not wait behind the backlog of every other symbol's ticks."""
+    """Process entry point (spawned). Feedback (ctl_q) is read before ticks: a symbol held for its signal's
+    outcome should not wait behind the backlog of every other symbol's ticks."""
     from db import DBHandler, setup
     from market_data_handler import MarketDataHandler
 
@@ -107,11 +108,14 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
             sink.watched.update(restore.get("watched", ()))
         log.info("worker %d restored %d symbols from checkpoint %s", worker_id, len(symbols), restore.get("seq"))
     def report(seq: int, through: float) -> None:
-        """Echo a marker: how far this worker has really got (held symbols and unsent quotes hold it back)."""
+        """Echo a marker: how far this worker has really got (held symbols and unsent quotes hold it back).
+        Not again while that has not moved: the driver has it."""
         if sink is not None:
             sink.flush(force=bool(handler.awaiting))
             through = sink.through(through)
         through = handler.held_through(through)
+        if through == reported[0]:
+            return
         reported[0] = through
         st = handler.stats
         out_q.put((WATERMARK, worker_id, seq, through, (st.ticks, st.bad_ticks, st.signals, len(handler.awaiting),
@@ -121,28 +125,16 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
     last_marker: tuple[int, float] | None = None
     reported = [0.0]  # the last watermark sent; one held back (quotes unsent, symbols held) is sent again
     last_ckpt = time.monotonic()
-    running = True
-    readers = [ctl_q._reader, in_q._reader]  # noqa: SLF001 - wait on both pipes at once
-    while running:
-        try:
-            msg = ctl_q.get_nowait()
-        except queue.Empty:
-            try:
-                msg = in_q.get_nowait()
-            except queue.Empty:
-                if not wait(readers, timeout=0.05):
-                    handler.flush()
-                    if last_marker is not None and reported[0] < last_marker[1]:
-                        report(*last_marker)
-                    elif sink is not None:
-                        sink.flush()
-                    if parent_gone():
-                        log.error("worker %d: the driver is gone; exiting", worker_id)
-                        return
-                continue
-        kind = msg[0]
-        if kind == TICKS:
-            ticks, t_wall = pickle.loads(msg[1]), msg[2]
+    ctl_seq = restore.get("ctl_seq", 0) if restore else 0  # the last feedback applied
+    next_pipe: Any = None  # from a restarted feed process: read once the current pipe ends
+    stop_by: float | None = None  # STOP came: drain the pipe until the feed's last frame, or this deadline
+    seen_end = False
+
+    def on_frame(buf: bytes) -> None:
+        nonlocal last_marker, last_ckpt, seen_end
+        seq, through, t_wall = FRAME.unpack_from(buf)
+        if len(buf) > FRAME.size:
+            ticks = pickle.loads(memoryview(buf)[FRAME.size:])
             if sink is None:
                 handler.process_batch(ticks, t_wall)
             else:
@@ -151,16 +143,44 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
                     sym = handler.by_fyers.get(tick.get("symbol")) if type(tick) is dict else None
                     if sym in sink.watched and handler.last_ts.get(sym) is not None:
                         sink.add(sym, tick, handler.last_ts[sym])
-        elif kind == MARKER:
-            last_marker = (msg[1], msg[2])
-            handler.flush()
-            report(*last_marker)
-            if time.monotonic() - last_ckpt >= CHECKPOINT_EVERY_S:
-                last_ckpt = time.monotonic()
-                out_q.put((CHECKPOINT, worker_id, last_marker[0], {
-                    "handler": handler.state(), "watched": sorted(sink.watched) if sink else []}))
-        elif kind == CONTROL:
-            ctl = msg[1]
+        last_marker = (seq, through)
+        seen_end = through >= END_OF_FEED
+        handler.flush()
+        report(*last_marker)
+        if time.monotonic() - last_ckpt >= CHECKPOINT_EVERY_S:
+            last_ckpt = time.monotonic()
+            out_q.put((CHECKPOINT, worker_id, seq, {
+                "handler": handler.state(), "watched": sorted(sink.watched) if sink else [], "ctl_seq": ctl_seq}))
+
+    while not (stop_by is not None and (seen_end or ticks_in is None or time.monotonic() > stop_by)):
+        try:
+            msg = ctl_q.get_nowait()
+        except queue.Empty:
+            msg = None
+        if msg is None:
+            if ticks_in is not None and ticks_in.poll():
+                try:
+                    on_frame(ticks_in.recv_bytes())
+                except (EOFError, OSError):  # the feed process ended (half a frame, if it was killed mid-write)
+                    ticks_in.close()
+                    ticks_in, next_pipe = next_pipe, None
+                continue
+            waiting = [ctl_q._reader] + ([ticks_in] if ticks_in is not None else [])  # noqa: SLF001
+            if not wait(waiting, timeout=0.05):
+                handler.flush()
+                if last_marker is not None and reported[0] < last_marker[1]:
+                    report(*last_marker)
+                elif sink is not None:
+                    sink.flush()
+                if parent_gone():
+                    log.error("worker %d: the driver is gone; exiting", worker_id)
+                    return
+            continue
+        kind = msg[0]
+        if kind == CONTROL:
+            if msg[1] <= ctl_seq:
+                continue  # applied before the checkpoint this worker was restarted from
+            ctl_seq, ctl = msg[1], msg[2]
             if isinstance(ctl, Watch):
                 # once watched, a symbol stays watched for the day: a late "off" racing a new signal's "on"
                 # would leave the broker without the prices it fills at
@@ -171,8 +191,16 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, in_q: mp.Queue, 
                 handler.apply_control(ctl)
                 if last_marker is not None and handler.awaiting != held:
                     report(*last_marker)  # a released symbol may let the watermark move on
+        elif kind == TICK_PIPE:
+            conn = pickle.loads(msg[1])
+            if ticks_in is None:
+                ticks_in = conn
+            else:
+                next_pipe = conn
         elif kind == STOP:
-            running = False
+            stop_by = time.monotonic() + DRAIN_AT_STOP_S
+    if not seen_end and ticks_in is not None:
+        log.warning("worker %d: stopping without the feed's last frame (waited %.0fs)", worker_id, DRAIN_AT_STOP_S)
     handler.flush(force=True)
     if sink is not None:
         sink.flush(force=True)

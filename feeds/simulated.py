@@ -11,13 +11,16 @@ socket, including its awkward parts, so that code which works here works live:
 - an exception raised by on_message goes to on_error, like the SDK.
 
 Time is the ticks' own: `speed` None/'max' replays as fast as the consumer takes it, 1.0 paces by
-exch_feed_time in real time, any other number is a multiple of real time. Reconnect delays and
+exch_feed_time in real time, any other number is a multiple of real time. A paced replay spreads each
+second's ticks evenly over that second, as a live feed delivers them (feed times are whole seconds; sending a
+second's ticks in one burst at its start would load the daemon as no live day does). Reconnect delays and
 scheduled disconnects are in feed seconds, so a replay with faults is as deterministic as one without.
 All callbacks run on one replay thread (subscribe/unsubscribe/disconnect from other threads are handed
 to it), which is what the live SDK does with its websocket thread.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -359,13 +362,19 @@ class SimulatedWebSocket:
         last_ts: Any = object()
         skipping = False
         t0 = w0 = None
+        ticks = self._source_iter()
+        paced = zip(ticks, itertools.repeat(0.0)) if speed is None else _spread(ticks)
         try:
-            for tick in self._source_iter():
+            for tick, frac in paced:
                 if self._ops_flag:
                     self._process_ops()
                     if self._stop:
                         break
                 ts = tick.get("exch_feed_time", last_ts)
+                if frac and ts == last_ts and t0 is not None and not skipping:
+                    self._pace(w0 + (ts - t0 + frac) / speed)
+                    if self._stop:
+                        break
                 if ts != last_ts:
                     last_ts = ts
                     self.delivered, self.missed, self.filtered, self.skipped = delivered, missed, filtered, skipped
@@ -427,6 +436,22 @@ class SimulatedWebSocket:
             if delay <= 0:
                 return
             self._idle(delay)
+
+
+def _spread(ticks: Iterator[Tick]) -> Iterator[tuple[Tick, float]]:
+    """Each tick with its place in its second (k/n for the k-th of n), reading one second ahead."""
+    second: list[Tick] = []
+    current: Any = object()
+    for tick in ticks:
+        ts = tick.get("exch_feed_time") if type(tick) is dict else None
+        if ts != current and second:
+            n = len(second)
+            yield from zip(second, (k / n for k in range(n)))
+            second = []
+        current = ts
+        second.append(tick)
+    n = len(second)
+    yield from zip(second, (k / n for k in range(n)))
 
 
 def _when(ts: int | None) -> str:

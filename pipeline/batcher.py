@@ -2,8 +2,8 @@
 out a Cycle when the buffers are full, a few milliseconds old, or the feed pauses.
 
 It runs where the feed runs (the feed process), so the per-tick work -- routing, and pickling each batch
-once -- is off the driver's GIL. A Cycle carries each worker's batch already pickled; the driver only copies
-bytes into the worker queues (pipeline.dispatcher).
+once -- is off the driver's GIL. A Cycle carries each worker's batch already pickled; the DataDispatcher
+(pipeline.dispatcher) writes it into that worker's pipe.
 
 Seed chart 1 puts one tick per queue `put`; that caps the daemon near 85,000 ticks/s and costs a pickle and a
 pipe write per tick. A batch per worker per cycle costs one of each per cycle.
@@ -88,12 +88,12 @@ class TickBatcher:
             buf.append(msg)
             if type(ts) is int and ts > self.max_ts:
                 self.max_ts = ts
+            now = time.monotonic()
             if not self.pending:
-                self.first_pending = time.monotonic()
+                self.first_pending = now
             self.pending += 1
             self.dispatched += 1
-            if self.pending >= self.cycle_ticks or (
-                    not self.pending & 7 and time.monotonic() - self.first_pending >= self.max_age_s):
+            if self.pending >= self.cycle_ticks or now - self.first_pending >= self.max_age_s:
                 self._flush_locked(final=False)
 
     def flush(self, final: bool = False) -> None:

@@ -1,58 +1,71 @@
-"""DataDispatcher: the driver's side of routing ticks to the worker that owns their symbol.
+"""DataDispatcher: writes each cycle's batches straight into the workers' tick pipes, from the feed process.
 
-The feed's side (pipeline.batcher.TickBatcher, in the feed process) sorts ticks into one pickled batch per
-worker per cycle. Here each Cycle goes into the worker queues, followed by a MARKER to every worker saying how
-far the feed has got; the feed waits while a worker is too far behind.
+The feed's TickBatcher (pipeline.batcher) sorts ticks into one pickled batch per worker per cycle; here a
+worker gets a frame (pipeline.messages.FRAME) for a cycle that has ticks for it or moves the marker (how far
+the feed has got): the marker, with the worker's batch behind it. Live, a cycle may hold a single tick, so
+waking all eight workers for each would cost more than the tick. The driver is not on this path: a relay through it cost a hop, its GIL
+and eight queue feeder threads, about 2 ms of every tick's latency.
 
-It also keeps what each worker has been sent since its last checkpoint, so a worker that dies can be
-restarted from that checkpoint and sent the same ticks again: nothing is routed into a dead queue, and
-nothing is silently lost (what cannot be kept is counted as dropped). A batch is kept as the bytes it was
-sent as: cheap to keep and to free.
+It also keeps the frames each worker was sent since its last checkpoint, so a worker that dies can be restarted
+from that checkpoint and sent the same ticks again: nothing is written into a dead worker's pipe (the write
+fails at once, since only the worker holds the reading end) and nothing is silently lost (what cannot be kept
+is counted as dropped). The driver says what happened (checkpointed, down, replace) through `command`.
+
+Backpressure, so memory stays flat: a worker that is behind fills its pipe (1 MB where the system allows) and
+the write waits; and the feed waits while the signals' low watermark (how far trading decisions have got)
+trails it by more than max_lead_s of feed time, since ticks of symbols waiting on a decision are held.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
-import time
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from pipeline.batcher import Cycle
-from pipeline.messages import CONTROL, END_OF_FEED, MARKER, TICKS
+from pipeline.messages import DELIVERED, FRAME, RESENT
 
 log = logging.getLogger(__name__)
 
+PIPE_BYTES = 1 << 20
+_F_SETPIPE_SZ = 1031  # Linux
+
+
+def widen(conn: Any) -> None:
+    """A bigger pipe lets a worker fall a few thousand ticks behind before the feed has to wait for it."""
+    try:
+        fcntl.fcntl(conn.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass  # above the system's pipe-max-size: the default 64 KB works, with more waiting
+
 
 class DataDispatcher:
-    def __init__(self, queues: list[Any], max_lag_markers: int = 16, max_lead_s: float = 900.0,
-                 control_queues: list[Any] | None = None, retain_limit_ticks: int = 2_000_000):
-        self.queues = list(queues)
-        # feedback goes on its own queue so it does not wait behind a worker's backlog of ticks
-        self.control_queues = list(control_queues) if control_queues is not None else self.queues
-        self.n = len(queues)
-        self.max_lag = max_lag_markers
+    def __init__(self, pipes: list[Any], report: Callable[[tuple], None], max_lead_s: float = 900.0,
+                 retain_limit_ticks: int = 2_000_000):
+        self.pipes = list(pipes)
+        for p in self.pipes:
+            widen(p)
+        self.report = report
+        self.n = len(pipes)
         self.max_lead_s = max_lead_s
-        self.low_watermark = float("inf")  # set by the driver from the sequencer
         self.retain_limit = retain_limit_ticks
         self.lock = threading.Lock()
         self.up = [True] * self.n
         self.retained: list[deque] = [deque() for _ in range(self.n)]
         self.retained_ticks = [0] * self.n
-        self.acked = [0] * self.n
-        self.checkpoint_seq = [0] * self.n
         self.seq = 0
         self.through = 0
+        self.marked = [-1] * self.n  # the marker each worker was last sent
         self.max_ts = 0
-        self.dispatched = 0
-        self.unroutable = 0
-        self.not_ticks = 0
         self.dropped = 0
         self.finished = False
-        self._stop = threading.Event()
+        self._low = threading.Condition()
+        self.low_watermark = float("inf")
+        self._stopping = False
 
-    # ---------------------------------------------------------------- cycles from the feed
     def deliver(self, cycle: Cycle) -> None:
-        """Send one cycle's batches to their workers, then a marker to every worker."""
+        """One frame to every worker (its batch, if any, behind the marker), then report to the driver."""
         with self.lock:
             if self.finished:
                 return
@@ -60,92 +73,91 @@ class DataDispatcher:
             # a restarted feed process starts its own count again: the marker never goes backwards
             self.through = max(self.through, cycle.through)
             self.max_ts = max(self.max_ts, cycle.feed_time)
-            self.dispatched += sum(cycle.counts)
-            self.unroutable += cycle.unroutable
-            self.not_ticks += cycle.not_ticks
-            marker = (MARKER, self.seq, self.through)
             for i in range(self.n):
-                if cycle.batches[i] is not None:
-                    self._send(i, (TICKS, cycle.batches[i], cycle.first_wall[i]), cycle.counts[i])
-                self._send(i, marker, 0)
+                batch = cycle.batches[i]
+                if batch is None and self.marked[i] == self.through and not cycle.final:
+                    continue  # nothing new for this worker: do not wake it
+                self.marked[i] = self.through
+                frame = FRAME.pack(self.seq, self.through, cycle.first_wall[i] if batch else 0.0)
+                if batch is not None:
+                    frame += batch
+                self._retain(i, frame, cycle.counts[i])
+                if self.up[i]:
+                    self._write(i, frame)
             self.finished = cycle.final
+            dropped = self.dropped
+        self.report((DELIVERED, sum(cycle.counts), cycle.unroutable, cycle.not_ticks, cycle.feed_time, cycle.final,
+                     dropped))
+        if not cycle.final:
+            self._wait_for_decisions()
 
-    def finish(self) -> None:
-        """The last marker (END_OF_FEED), at shutdown, if the feed never sent its own."""
-        if not self.finished:
-            self.deliver(Cycle(END_OF_FEED, (None,) * self.n, (0,) * self.n, (0.0,) * self.n, final=True))
-
-    def _send(self, i: int, msg: tuple, nticks: int) -> None:
+    def _retain(self, i: int, frame: bytes, nticks: int) -> None:
         r = self.retained[i]
-        r.append((self.seq, msg, nticks))  # tagged with the marker that closes its cycle
+        r.append((self.seq, frame, nticks))
         self.retained_ticks[i] += nticks
         while self.retained_ticks[i] > self.retain_limit and r:
-            _tag, _old, k = r.popleft()
+            _seq, _old, k = r.popleft()
             self.retained_ticks[i] -= k
             self.dropped += k
-        if self.up[i]:
-            self.queues[i].put(msg)
 
-    def wait_for_workers(self) -> None:
-        """Backpressure, so memory stays flat: the feed waits while a live worker is too far behind, or while
-        the signals' low watermark (how far trading decisions have got) trails the feed by more than
-        max_lead_s of feed time -- ticks of symbols waiting on a decision are held meanwhile."""
-        while not self._stop.is_set():
+    def _write(self, i: int, frame: bytes) -> bool:
+        try:
+            self.pipes[i].send_bytes(frame)
+            return True
+        except OSError as e:  # the worker is gone: the driver restarts it and hands over its new pipe
+            self.up[i] = False
+            log.warning("worker %d's tick pipe is closed (%s); keeping its ticks for its restart", i, e)
+            return False
+
+    def _wait_for_decisions(self) -> None:
+        with self._low:
+            while not self._stopping and self.max_ts - self.low_watermark > self.max_lead_s:
+                self._low.wait(0.1)
+
+    # ---------------------------------------------------------------- from the driver
+    def command(self, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "low":
+            with self._low:
+                self.low_watermark = msg[1]
+                self._low.notify_all()
+        elif kind == "checkpointed":
+            self.checkpointed(msg[1], msg[2])
+        elif kind == "down":
             with self.lock:
-                behind = any(self.up[i] and self.seq - self.acked[i] > self.max_lag for i in range(self.n))
-            if not behind and self.max_ts - self.low_watermark <= self.max_lead_s:
-                return
-            time.sleep(0.001)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    # ---------------------------------------------------------------- worker lifecycle
-    def ack(self, i: int, seq: int) -> None:
-        """A worker has processed everything up to marker `seq`."""
-        if seq > self.acked[i]:
-            self.acked[i] = seq
+                self.up[msg[1]] = False
+        elif kind == "replace":
+            self.replace(msg[1], msg[2])
 
     def checkpointed(self, i: int, seq: int) -> None:
-        """Worker i saved its state as of marker `seq`: what it was sent up to that marker need not be kept."""
+        """Worker i saved its state as of frame `seq`: what it was sent up to there need not be kept."""
         with self.lock:
             r = self.retained[i]
             while r and r[0][0] <= seq:
                 self.retained_ticks[i] -= r.popleft()[2]
-            self.checkpoint_seq[i] = max(self.checkpoint_seq[i], seq)
 
-    def send_control(self, i: int, ctl: Any) -> None:
-        """Feedback for worker i: sent at once on its control queue, and kept with its ticks so a restarted
-        worker gets it too."""
-        msg = (CONTROL, ctl)
+    def replace(self, i: int, conn: Any) -> int:
+        """Worker i was restarted from its last checkpoint: send what it was sent since then into its new
+        pipe, then carry on. The feed waits meanwhile (it needs the lock), so no new frame overtakes these."""
+        widen(conn)
         with self.lock:
-            self.retained[i].append((self.seq + 1, msg, 0))
-            if self.up[i]:
-                self.control_queues[i].put(msg)
-
-    def mark_down(self, i: int) -> None:
-        with self.lock:
-            self.up[i] = False
-        log.warning("worker %d is down; its ticks are kept for its restart", i)
-
-    def replace_queue(self, i: int, q: Any, ctl_q: Any | None = None) -> int:
-        """Point worker i at fresh queues and resend what it was sent since its last checkpoint."""
-        with self.lock:
-            self.queues[i] = q
-            if ctl_q is not None:
-                self.control_queues[i] = ctl_q
-            resent = 0
-            for _tag, msg, k in self.retained[i]:
-                q.put(msg)
-                resent += k
+            old, self.pipes[i] = self.pipes[i], conn
+            old.close()
             self.up[i] = True
-            self.acked[i] = self.checkpoint_seq[i]
+            resent = 0
+            for _seq, frame, k in self.retained[i]:
+                if not self._write(i, frame):
+                    break
+                resent += k
+        self.report((RESENT, i, resent))
         return resent
 
-    def count_dropped(self, n: int) -> None:
-        with self.lock:
-            self.dropped += n
+    def stop(self) -> None:
+        """The feed is stopping: a wait for decisions lets go."""
+        with self._low:
+            self._stopping = True
+            self._low.notify_all()
 
-    def stats(self) -> dict[str, int]:
-        return {"dispatched": self.dispatched, "unroutable": self.unroutable, "control_or_junk": self.not_ticks,
-                "dropped": self.dropped}
+    def close(self) -> None:
+        for p in self.pipes:
+            p.close()

@@ -1,10 +1,11 @@
-"""The feed process: the tick feed (the Fyers socket live, a SimulatedWebSocket in replay) and its
-TickBatcher run here, and send Cycles of pickled per-worker batches to the driver through a pipe.
+"""The feed process: the tick feed (the Fyers socket live, a SimulatedWebSocket in replay), its TickBatcher
+and the DataDispatcher run here and write each worker's batches straight into that worker's tick pipe.
 
 Why a process of its own: routing and pickling every tick is most of the daemon's per-tick work outside the
 workers. In the driver it fought the TradeManager, the signal loop and the queue threads for one GIL, and every
-database call or queue read there waited for the feed thread to let go. Here it has its own interpreter; the
-driver only copies bytes into the worker queues. Live and replay run this same path.
+database call or queue read there waited for the feed thread to let go. The driver hears a short report per
+cycle (counts, feed time) and sends commands back (checkpoints, worker restarts, the signals' low watermark).
+Live and replay run this same path.
 """
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ from typing import Any, Callable
 from core.clock import ist_epoch
 from core.config import Config, Secrets
 from core.errors import StartupError
-from pipeline.batcher import Cycle, TickBatcher
+from pipeline.batcher import TickBatcher
+from pipeline.dispatcher import DataDispatcher
+from pipeline.messages import DELIVERED, RESENT
 
 log = logging.getLogger(__name__)
 
 # How old a cycle may get before it goes out while ticks keep coming: live and paced replay care about
-# tick-to-signal latency; a replay at full speed cares about throughput (a cycle costs a marker to and a
+# tick-to-signal latency; a replay at full speed cares about throughput (a cycle costs a frame to and a
 # watermark from every worker, so fewer, fuller cycles).
-REAL_TIME_MAX_AGE_S = 0.001
+REAL_TIME_MAX_AGE_S = 0.0003
 FULL_SPEED_MAX_AGE_S = 0.05
 
 STARTED = "started"
@@ -105,11 +108,11 @@ def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -
     return on_message
 
 
-def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], n_workers: int, conn: Any,
-             stop: Any, log_secrets: list[str]) -> None:
+def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], pipes: list[Any], conn: Any,
+             commands: Any, log_secrets: list[str]) -> None:
     """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
-    message on `stop`, or its end closing), then send the last cycle. A pipe, not an Event: notifying a
-    multiprocessing Event whose waiter was killed blocks forever."""
+    message on `commands`, or its end closing), then send the last cycle. Commands come on a pipe, not through
+    multiprocessing Events: notifying an Event whose waiter was killed blocks forever."""
     from core.faults import die_with_parent, parent_gone
     from core.logs import setup_logging
 
@@ -118,7 +121,14 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), log_secrets,
                   filename="feed.log")
     full_speed = not opts.live_data and opts.speed is None
-    batcher = TickBatcher(worker_of, n_workers, lambda c: conn.send((CYCLE, c)),
+    report_lock = threading.Lock()
+
+    def report(msg: tuple) -> None:
+        with report_lock:
+            conn.send(msg)
+
+    dispatcher = DataDispatcher(pipes, report)
+    batcher = TickBatcher(worker_of, len(pipes), dispatcher.deliver,
                           max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S)
     on_message, recorder = batcher.dispatch, None
     if opts.record is not None:
@@ -138,12 +148,30 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
             recorder.close()
         return
     batcher.start_flusher()
+    stopping = threading.Event()
+
+    def serve_commands() -> None:
+        """On a thread of its own: the feed's threads may be waiting for a command (a new low watermark)
+        while holding the batcher's lock, so whatever takes that lock must not be what reads commands."""
+        try:
+            while True:
+                msg = commands.recv()
+                if msg[0] == "stop":
+                    break
+                dispatcher.command(msg)
+        except (EOFError, OSError):
+            pass  # the driver is gone
+        dispatcher.stop()
+        stopping.set()
+
+    threading.Thread(target=serve_commands, name="feed-commands", daemon=True).start()
     conn.send((STARTED, os.getpid()))
-    try:
-        while not stop.poll(0.05):
-            if feed.finished or parent_gone():
-                break
+    try:  # until the driver says stop, also after a replay ends: a worker may yet need its ticks resent
+        while not stopping.wait(0.05) and not parent_gone():
+            if feed.finished and not dispatcher.finished:
+                batcher.flush(final=True)
     finally:
+        dispatcher.stop()
         feed.close()
         batcher.stop()
         try:
@@ -152,39 +180,54 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
             pass  # the driver is gone
         if recorder is not None:
             recorder.close()
+        dispatcher.close()
     log.info("feed stopped: %d ticks dispatched", batcher.dispatched)
 
 
 class FeedProcess:
-    """The driver's handle on the feed process: starts it, relays its cycles into the DataDispatcher (waiting
-    while workers are too far behind, which in turn makes the feed wait on the pipe), and stops it."""
+    """The driver's handle on the feed process: starts it, reads its per-cycle reports, passes it the driver's
+    commands (checkpoints, worker restarts, the signals' low watermark) and stops it."""
 
     def __init__(self, ctx: Any, cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int],
-                 dispatcher: Any):
+                 pool: Any):
         self.ctx = ctx
         self.cfg = cfg
         self.secrets = secrets
         self.opts = opts
         self.worker_of = worker_of
-        self.dispatcher = dispatcher
+        self.pool = pool
         self.proc: Any = None
         self.conn: Any = None
-        self.stop_send: Any = None
+        self.cmd: Any = None
+        self.cmd_lock = threading.Lock()
         self.relay: threading.Thread | None = None
         self.finished = False  # the last cycle was delivered
         self.closing = False
         self.restarts = 0
+        self.dispatched = 0
+        self.unroutable = 0
+        self.not_ticks = 0
+        self.dropped = 0  # ticks a worker restart could not be given again (the feed's count and the workers')
+        self._feed_dropped = 0
+        self.max_ts = 0
+        self._low_sent: float | None = None
 
     def start(self, timeout_s: float = 60.0) -> None:
+        """Spawn the feed process with the writing ends of the workers' tick pipes (the driver keeps none)."""
+        writers = self.pool.take_tick_writers()
         recv, send = self.ctx.Pipe(duplex=False)
-        stop_recv, self.stop_send = self.ctx.Pipe(duplex=False)
+        cmd_recv, self.cmd = self.ctx.Pipe(duplex=False)
         self.proc = self.ctx.Process(target=run_feed, name="feed", daemon=True, args=(
-            self.cfg, self.secrets, self.opts, self.worker_of, self.dispatcher.n, send, stop_recv,
+            self.cfg, self.secrets, self.opts, self.worker_of, writers, send, cmd_recv,
             self.secrets.secret_values()))
-        self.proc.start()
-        send.close()  # ours is the reading end: EOF when the feed process ends
-        stop_recv.close()
+        try:
+            self.proc.start()
+        finally:
+            for c in (*writers, send, cmd_recv):
+                c.close()  # the feed process has its own; ours would keep a dead worker's pipe, or EOF, from showing
         self.conn = recv
+        self._feed_dropped = 0
+        self._low_sent = None
         deadline = time.monotonic() + timeout_s
         while not recv.poll(0.1):
             if not self.proc.is_alive() or time.monotonic() > deadline:
@@ -199,51 +242,84 @@ class FeedProcess:
             self._end_process()
             raise StartupError(value)
         log.info("feed process started (pid %s)", value)
-        self.relay = threading.Thread(target=self._relay, args=(recv,), name="feed-relay", daemon=True)
+        self.relay = threading.Thread(target=self._reports, args=(recv,), name="feed-reports", daemon=True)
         self.relay.start()
 
-    def _relay(self, conn: Any) -> None:
-        d = self.dispatcher
+    def _reports(self, conn: Any) -> None:
         while True:
             try:
-                kind, cycle = conn.recv()
+                msg = conn.recv()
             except (EOFError, OSError):
                 return
-            if kind != CYCLE:
-                continue
-            d.deliver(cycle)
-            if cycle.final:
-                self.finished = True
+            if msg[0] == DELIVERED:
+                _, n, unroutable, not_ticks, feed_time, final, dropped = msg
+                self.dispatched += n
+                self.unroutable += unroutable
+                self.not_ticks += not_ticks
+                self.max_ts = max(self.max_ts, feed_time)
+                self.dropped += dropped - self._feed_dropped  # the feed reports its running total
+                self._feed_dropped = dropped
+                if final:
+                    self.finished = True
+            elif msg[0] == RESENT:
+                log.info("worker %d: %d ticks resent since its checkpoint", msg[1], msg[2])
+
+    def command(self, msg: tuple) -> None:
+        with self.cmd_lock:
+            if self.cmd is None:
                 return
-            if d.max_lag and not self.closing:
-                d.wait_for_workers()
+            try:
+                self.cmd.send(msg)
+            except OSError:
+                pass  # the feed process is gone: the health check restarts it or ends the run
+
+    def low_watermark(self, w: float) -> None:
+        """How far trading decisions have got: the feed waits while it is too far ahead (memory)."""
+        if w != self._low_sent:
+            self._low_sent = w
+            self.command(("low", w))
+
+    def checkpointed(self, worker: int, seq: int) -> None:
+        self.command(("checkpointed", worker, seq))
+
+    def worker_down(self, worker: int) -> None:
+        self.command(("down", worker))
+
+    def worker_replaced(self, worker: int, writer: Any) -> None:
+        """Hand the feed process the restarted worker's new pipe; it resends what came since the checkpoint."""
+        self.command(("replace", worker, writer))
+        writer.close()
+
+    def count_dropped(self, n: int) -> None:
+        self.dropped += n
+
+    def stats(self) -> dict[str, int]:
+        return {"dispatched": self.dispatched, "unroutable": self.unroutable, "control_or_junk": self.not_ticks,
+                "dropped": self.dropped}
 
     @property
     def failed(self) -> bool:
-        """The feed process ended without its last cycle (killed, crashed)."""
-        return not self.finished and not self.closing and self.proc is not None and not self.proc.is_alive() \
+        """The feed process ended without being asked to (killed, crashed)."""
+        return not self.closing and self.proc is not None and not self.proc.is_alive() \
             and (self.relay is None or not self.relay.is_alive())
 
     @property
     def last_time(self) -> float:
-        return float(self.dispatcher.max_ts)
+        return float(self.max_ts)
 
     def restart(self) -> None:
-        """Live only: a new feed process (the Fyers adapter subscribes again on connect)."""
+        """Live only: a new feed process with new tick pipes (a killed one may have left half a frame in the
+        old ones); the Fyers adapter subscribes again on connect."""
         self.restarts += 1
         log.error("the feed process died (exit code %s); starting it again", self.proc.exitcode)
         self._end_process()
+        self.pool.new_tick_pipes()
         self.start()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop the feed; deliver what it had batched; bounded."""
+        """Stop the feed; it delivers what it had batched (the last frame); bounded."""
         self.closing = True
-        self.dispatcher.stop()  # a relay waiting for slow workers lets go
-        if self.stop_send is not None:
-            try:
-                self.stop_send.send("stop")
-            except OSError:
-                pass  # the feed process is gone already
+        self.command(("stop",))
         if self.relay is not None:
             self.relay.join(timeout_s)
         self._end_process()
@@ -260,10 +336,11 @@ class FeedProcess:
             if p.is_alive():
                 p.kill()
                 p.join(1)
-        for c in (self.conn, self.stop_send):
-            if c is not None:
-                c.close()
-        self.conn = self.stop_send = None
+        with self.cmd_lock:
+            for c in (self.conn, self.cmd):
+                if c is not None:
+                    c.close()
+            self.conn = self.cmd = None
 
 
-__all__ = ["FeedProcess", "ReplayFeed", "make_feed", "run_feed", "Cycle"]
+__all__ = ["FeedProcess", "ReplayFeed", "make_feed", "run_feed"]

@@ -1,33 +1,44 @@
-"""What travels on the multiprocessing queues, with one definition each.
+"""What travels between the processes, with one definition each.
 
-Worker input queue (driver -> worker), tuples for cheap pickling:
-    (TICKS, pickled [tick, ...], t_wall) a batch of Fyers tick dicts in feed order, pickled once by the
-                                         feed process's TickBatcher; t_wall: when its first tick arrived
-    (MARKER, seq, through_ts)            every tick with time <= through_ts has been dispatched
-    (CONTROL, Outcome | ForceExit | Watch)  feedback from the TradeManager
-    (STOP,)                              drain, flush and exit
+Tick pipe (feed process -> worker), one raw frame per worker per cycle, written by the DataDispatcher:
+    FRAME header (seq, through_ts, t_wall), then the worker's batch for the cycle if it has one: a pickled list
+    of Fyers tick dicts in feed order. The header is the cycle's marker: every tick with time <= through_ts
+    has been dispatched. t_wall: when the batch's first tick reached the feed process (latency figures).
+
+Control queue (driver -> worker):
+    (CONTROL, n, Outcome | ForceExit | Watch)  feedback from the TradeManager; n counts this worker's controls
+    (TICK_PIPE, connection)                    the feed process was restarted: read this pipe once the old one ends
+    (STOP,)                                    drain the tick pipe, flush and exit
 
 Signal queue (workers -> driver):
     (SIGNAL, worker_id, Signal, latency_ms, held)    held: its tick waited for an earlier signal's outcome
-    (WATERMARK, worker_id, seq, through_ts, stats)   echo of MARKER once everything before it is processed
-    (CHECKPOINT, worker_id, seq, state)              strategy and handler state as of MARKER seq
+    (WATERMARK, worker_id, seq, through_ts, stats)   echo of a frame's marker once everything before it is processed
+    (CHECKPOINT, worker_id, seq, state)              strategy and handler state as of frame seq
     (STOPPED, worker_id, stats)
+
+Feed process -> driver (its report pipe): (DELIVERED, ticks, unroutable, not_ticks, feed_time, final, dropped)
+after each cycle, (RESENT, worker, ticks) after a restarted worker's catch-up.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-TICKS = 0
-MARKER = 1
+FRAME = struct.Struct("<qqd")
+
 CONTROL = 2
 STOP = 3
+TICK_PIPE = 4
 
 SIGNAL = 10
 WATERMARK = 11
 CHECKPOINT = 12
 STOPPED = 13
 READY = 14
+
+DELIVERED = 20
+RESENT = 21
 
 END_OF_FEED = 2**62  # a marker's through_ts when the feed has finished
 

@@ -1,15 +1,22 @@
 """The worker processes: start them, notice when one dies, restart it from its last checkpoint with the
-same symbols, and stop them in order (ask, wait, terminate, kill)."""
+same symbols, send them the TradeManager's feedback, and stop them in order (ask, wait, terminate, kill).
+
+Each worker reads ticks from a pipe whose writing end belongs to the feed process (pipeline.dispatcher), and
+feedback from its control queue. The driver keeps neither end of a tick pipe once both processes have theirs:
+then a dead worker's pipe refuses writes at once, and a dead feed's pipe ends (EOF) for its worker.
+"""
 from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
+from collections import deque
 from typing import Any, Callable
 
 from core.config import Config
 from core.errors import StartupError
-from pipeline.messages import STOP
+from pipeline.messages import CONTROL, STOP, TICK_PIPE
 from worker import run_worker
 
 log = logging.getLogger(__name__)
@@ -25,8 +32,15 @@ class WorkerPool:
         self.db_url = db_url
         self.secrets = secrets
         self.broker = broker
-        self.queues = [ctx.Queue() for _ in symbols]
         self.control_queues = [ctx.Queue() for _ in symbols]
+        pipes = [ctx.Pipe(duplex=False) for _ in symbols]
+        self.tick_readers: list[Any] = [r for r, _w in pipes]  # until the worker has its own
+        self.tick_writers: list[Any] = [w for _r, w in pipes]  # until the feed process has its own
+        # feedback sent since each worker's last checkpoint, numbered, for a restarted worker
+        self.ctl_lock = threading.Lock()
+        self.ctl_seq = [0] * len(symbols)
+        self.ctl_sent: list[deque] = [deque() for _ in symbols]
+        self.down: set[int] = set()
         self.procs: list[Any] = [None] * len(symbols)
         self.ready: set[int] = set()
         self.pids: dict[int, int] = {}
@@ -38,12 +52,47 @@ class WorkerPool:
         self.max_held_ticks = 0  # the most ticks one worker held back for pending signals (a memory figure)
 
     def _spawn(self, i: int, restore: dict | None) -> None:
+        reader, self.tick_readers[i] = self.tick_readers[i], None
         p = self.ctx.Process(target=run_worker, name=f"worker-{i}",
-                             args=(i, self.symbols[i], self.cfg, self.queues[i], self.control_queues[i], self.out_q,
-                                   self.db_url,
-                                   self.secrets, self.broker, restore), daemon=True)
-        p.start()
+                             args=(i, self.symbols[i], self.cfg, reader, self.control_queues[i], self.out_q,
+                                   self.db_url, self.secrets, self.broker, restore), daemon=True)
+        try:
+            p.start()
+        finally:
+            reader.close()
         self.procs[i] = p
+
+    def take_tick_writers(self) -> list[Any]:
+        """The writing ends of the tick pipes, for the feed process (the caller closes them once it has them)."""
+        writers, self.tick_writers = self.tick_writers, [None] * len(self.symbols)
+        return writers
+
+    def new_tick_pipes(self) -> None:
+        """For a restarted feed process: every worker is told to go on with a new pipe once its old one ends."""
+        from multiprocessing.reduction import ForkingPickler
+
+        for i in range(len(self.symbols)):
+            reader, self.tick_writers[i] = self.ctx.Pipe(duplex=False)
+            # pickled here, not later on the queue's thread: the pickle holds a duplicate, so ours can go now
+            self.control_queues[i].put((TICK_PIPE, bytes(ForkingPickler.dumps(reader))))
+            reader.close()
+
+    def send_control(self, i: int, ctl: Any) -> None:
+        """Feedback for worker i, kept until a checkpoint shows the worker has applied it."""
+        with self.ctl_lock:
+            self.ctl_seq[i] += 1
+            msg = (CONTROL, self.ctl_seq[i], ctl)
+            self.ctl_sent[i].append(msg)
+            if i not in self.down:
+                self.control_queues[i].put(msg)
+
+    def checkpointed(self, i: int, seq: int, state: dict, through: float) -> None:
+        self.checkpoints[i] = (seq, state, through)
+        applied = state.get("ctl_seq", 0)
+        with self.ctl_lock:
+            sent = self.ctl_sent[i]
+            while sent and sent[0][1] <= applied:
+                sent.popleft()
 
     def start(self) -> None:
         for i in range(len(self.symbols)):
@@ -80,16 +129,19 @@ class WorkerPool:
             return []
         return [i for i, p in enumerate(self.procs) if p is not None and not p.is_alive()]
 
-    def restart(self, i: int, dispatcher: Any, sequencer: Any) -> None:
-        """Same symbols, state from the last checkpoint, and the ticks sent since then again."""
+    def restart(self, i: int, feed: Any, sequencer: Any) -> None:
+        """Same symbols, state from the last checkpoint; the feed process resends the ticks sent since then into
+        a new pipe, and the feedback the checkpoint had not seen goes on a new control queue."""
         old = self.procs[i]
         log.error("worker %d (pid %s) died with exit code %s; restarting it with its %d symbols",
                   i, old.pid, old.exitcode, len(self.symbols[i]))
-        dispatcher.mark_down(i)
+        feed.worker_down(i)
+        with self.ctl_lock:
+            self.down.add(i)
         self.restarts[i] += 1
-        q = self.ctx.Queue()  # the old queues may be locked by the dead reader
-        self.queues[i] = q
-        self.control_queues[i] = self.ctx.Queue()
+        self.control_queues[i] = self.ctx.Queue()  # the old one may be locked by the dead reader
+        reader, writer = self.ctx.Pipe(duplex=False)
+        self.tick_readers[i] = reader
         ckpt = self.checkpoints.get(i)
         restore = None
         if ckpt is not None:
@@ -98,14 +150,18 @@ class WorkerPool:
             sequencer.reset_worker(i, through)
             held = state.get("handler", {}).get("held_ticks", 0)
             if held:
-                dispatcher.count_dropped(held)
+                feed.count_dropped(held)
                 log.warning("worker %d: %d ticks it held for pending signals at its checkpoint are lost (counted "
                             "as dropped)", i, held)
         else:
             sequencer.reset_worker(i, -1.0)
         self._spawn(i, restore)
-        resent = dispatcher.replace_queue(i, q, self.control_queues[i])
-        log.info("worker %d restarted (pid %s); %d ticks resent since its checkpoint", i, self.procs[i].pid, resent)
+        with self.ctl_lock:
+            for msg in self.ctl_sent[i]:
+                self.control_queues[i].put(msg)
+            self.down.discard(i)
+        feed.worker_replaced(i, writer)
+        log.info("worker %d restarted (pid %s) from its checkpoint", i, self.procs[i].pid)
 
     def note_stats(self, i: int, stats: tuple) -> None:
         self.stats[i] = stats
@@ -119,7 +175,10 @@ class WorkerPool:
     def stop(self, out_q: Any, on_message: Callable[[tuple], None], timeout_s: float = 10.0) -> None:
         """Ask every worker to drain and stop; terminate, then kill, the ones that do not."""
         self.stopping = True
-        for i, q in enumerate(self.queues):
+        for c in self.tick_readers + self.tick_writers:  # ends never handed over (start-up failed)
+            if c is not None:
+                c.close()
+        for i, q in enumerate(self.control_queues):
             if self.procs[i] is not None and self.procs[i].is_alive():
                 q.put((STOP,))
         deadline = time.monotonic() + timeout_s
@@ -141,6 +200,6 @@ class WorkerPool:
                 on_message(out_q.get_nowait())
             except (queue.Empty, OSError, ValueError):
                 break
-        for q in self.queues + self.control_queues:
+        for q in self.control_queues:
             q.close()
             q.cancel_join_thread()

@@ -1,144 +1,171 @@
-"""DataDispatcher routing, batching, markers and restart retention (pure logic: list-backed queues)."""
+"""The feed process's routing half: TickBatcher cycles, DataDispatcher frames into real OS pipes (one per
+worker, as the workers read them), restart retention, and the waits that keep memory flat."""
 from __future__ import annotations
 
+import multiprocessing as mp
 import pickle
 import threading
 
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
-from pipeline.messages import CONTROL, END_OF_FEED, MARKER, TICKS
+from pipeline.messages import DELIVERED, END_OF_FEED, FRAME, RESENT
 from tests.conftest import wait_for
 
 
-class ListQueue:
-    def __init__(self) -> None:
-        self.items: list[tuple] = []
+class Worker:
+    """The reading end of a worker's tick pipe, decoded as worker.py decodes it."""
 
-    def put(self, msg: tuple) -> None:
-        self.items.append(msg)
+    def __init__(self) -> None:
+        self.r, self.w = mp.Pipe(duplex=False)
+
+    def frames(self) -> list[tuple[int, int, list[dict]]]:
+        out = []
+        while self.r.poll():
+            buf = self.r.recv_bytes()
+            seq, through, _t_wall = FRAME.unpack_from(buf)
+            out.append((seq, through, pickle.loads(buf[FRAME.size:]) if len(buf) > FRAME.size else []))
+        return out
 
 
 def tick(sym: str, ts: int, ltp: float = 100.0) -> dict:
     return {"symbol": sym, "ltp": ltp, "exch_feed_time": ts, "type": "sf"}
 
 
-def ticks_of(q: ListQueue) -> list[dict]:
-    return [t for m in q.items if m[0] == TICKS for t in pickle.loads(m[1])]
-
-
-def markers_of(q: ListQueue) -> list[tuple]:
-    return [m for m in q.items if m[0] == MARKER]
-
-
-def make(n: int = 2, cycle_ticks: int = 4096, max_delay_s: float = 0.002,
-         **kw) -> tuple[DataDispatcher, TickBatcher, list[ListQueue]]:
-    """The two halves wired together in one process, as the feed process and its relay wire them."""
-    qs = [ListQueue() for _ in range(n)]
-    kw.setdefault("max_lag_markers", 0)
-    d = DataDispatcher(qs, **kw)
+def make(n: int = 2, cycle_ticks: int = 4096, max_delay_s: float = 0.002, **kw
+         ) -> tuple[DataDispatcher, TickBatcher, list[Worker], list[tuple]]:
+    """Both halves wired as the feed process wires them; `reports` is what the driver would hear."""
+    ws = [Worker() for _ in range(n)]
+    reports: list[tuple] = []
+    d = DataDispatcher([w.w for w in ws], reports.append, **kw)
     b = TickBatcher({"NSE:A-EQ": 0, "NSE:B-EQ": 1, "NSE:C-EQ": 0}, n, d.deliver, cycle_ticks=cycle_ticks,
                     max_delay_s=max_delay_s)
-    return d, b, qs
+    return d, b, ws, reports
 
 
-def test_ticks_reach_their_owner_in_order_and_a_cycle_ends_with_a_marker_to_everyone():
-    d, b, qs = make(cycle_ticks=4)
+def delivered(reports: list[tuple]) -> dict[str, int]:
+    rows = [r for r in reports if r[0] == DELIVERED]
+    return {"ticks": sum(r[1] for r in rows), "unroutable": sum(r[2] for r in rows),
+            "not_ticks": sum(r[3] for r in rows), "dropped": rows[-1][6] if rows else 0}
+
+
+def test_each_worker_gets_one_frame_per_cycle_with_its_ticks_in_order_behind_the_marker():
+    d, b, ws, reports = make(cycle_ticks=4)
     feed = [tick("NSE:A-EQ", 10), tick("NSE:B-EQ", 10), tick("NSE:C-EQ", 11), tick("NSE:A-EQ", 12)]
     for t in feed:
         b.dispatch(t)
-    assert ticks_of(qs[0]) == [feed[0], feed[2], feed[3]]
-    assert ticks_of(qs[1]) == [feed[1]]
     # everything before the latest second is out; the latest second may still get more ticks
-    assert markers_of(qs[0]) == markers_of(qs[1]) == [(MARKER, 1, 11)]
-    assert qs[0].items[-1][0] == MARKER  # the batch comes before the marker that closes its cycle
+    assert ws[0].frames() == [(1, 11, [feed[0], feed[2], feed[3]])]
+    assert ws[1].frames() == [(1, 11, [feed[1]])]
     b.dispatch(tick("NSE:B-EQ", 12))
     b.flush(final=True)
-    assert markers_of(qs[1])[-1] == (MARKER, 2, END_OF_FEED)
-    assert d.stats() == {"dispatched": 5, "unroutable": 0, "control_or_junk": 0, "dropped": 0}
+    assert ws[0].frames() == [(2, END_OF_FEED, [])]  # a marker alone: nothing for worker 0 this cycle
+    assert ws[1].frames() == [(2, END_OF_FEED, [tick("NSE:B-EQ", 12)])]
+    assert delivered(reports) == {"ticks": 5, "unroutable": 0, "not_ticks": 0, "dropped": 0}
+    assert reports[-1][5] is True  # the driver hears that the last cycle went out
 
 
 def test_control_messages_junk_and_unknown_symbols_are_counted_not_routed():
-    d, b, qs = make(cycle_ticks=100)
+    d, b, ws, reports = make(cycle_ticks=100)
     b.dispatch({"type": "cn", "code": 200, "message": "Authentication done", "s": "ok"})
     b.dispatch("not a dict")
     b.dispatch(tick("NSE:ZZZ-EQ", 10))
     b.dispatch({"ltp": 1.0})  # no symbol at all
     b.flush(final=True)
-    assert ticks_of(qs[0]) == ticks_of(qs[1]) == []
-    assert d.stats() == {"dispatched": 0, "unroutable": 2, "control_or_junk": 2, "dropped": 0}
+    assert ws[0].frames() == ws[1].frames() == [(1, END_OF_FEED, [])]
+    assert delivered(reports) == {"ticks": 0, "unroutable": 2, "not_ticks": 2, "dropped": 0}
 
 
-def test_a_down_worker_gets_nothing_and_its_restart_resends_everything_since_its_checkpoint():
-    d, b, qs = make(cycle_ticks=2)
+def test_a_dead_workers_pipe_refuses_at_once_and_its_restart_gets_everything_since_its_checkpoint():
+    d, b, ws, reports = make(cycle_ticks=2)
     b.dispatch(tick("NSE:A-EQ", 10))
     b.dispatch(tick("NSE:B-EQ", 10))          # cycle 1
-    d.checkpointed(0, 1)                      # worker 0 saved its state as of marker 1
-    d.mark_down(0)
+    d.command(("checkpointed", 0, 1))         # worker 0 saved its state as of frame 1
+    ws[0].r.close()                           # worker 0 dies: nobody reads its pipe any more
     b.dispatch(tick("NSE:A-EQ", 11))
-    b.dispatch(tick("NSE:C-EQ", 12))          # cycle 2, worker 0 down
-    d.send_control(0, "an outcome")
-    assert len(qs[0].items) == 2              # cycle 1's batch and marker only
-    fresh = ListQueue()
-    resent = d.replace_queue(0, fresh)
-    assert resent == 2
-    assert ticks_of(fresh) == [tick("NSE:A-EQ", 11), tick("NSE:C-EQ", 12)]
-    assert (CONTROL, "an outcome") in fresh.items and markers_of(fresh) == [(MARKER, 2, 11)]
-    assert d.acked[0] == 1  # the restarted worker starts from its checkpoint's marker
+    b.dispatch(tick("NSE:C-EQ", 12))          # cycle 2: the write fails, the frame is kept
+    b.dispatch(tick("NSE:B-EQ", 13))
+    b.dispatch(tick("NSE:B-EQ", 13))          # cycle 3
+    assert d.up == [False, True]
+    fresh = Worker()                          # the restarted worker's pipe, as the driver hands it over
+    d.command(("replace", 0, fresh.w))
+    assert reports[-1] == (RESENT, 0, 2)
+    assert fresh.frames() == [(2, 11, [tick("NSE:A-EQ", 11), tick("NSE:C-EQ", 12)]), (3, 12, [])]
+    b.dispatch(tick("NSE:A-EQ", 14))
+    b.flush(final=True)
+    assert fresh.frames() == [(4, END_OF_FEED, [tick("NSE:A-EQ", 14)])]  # and on from there, in order
 
 
 def test_what_cannot_be_kept_for_a_restart_is_counted_as_dropped():
-    d, b, qs = make(cycle_ticks=2, retain_limit_ticks=3)
+    d, b, ws, reports = make(cycle_ticks=2, retain_limit_ticks=3)
     for ts in range(10, 14):
         b.dispatch(tick("NSE:A-EQ", ts))
     assert d.retained_ticks[0] <= 3
-    assert d.stats()["dropped"] == 4 - d.retained_ticks[0]
+    assert delivered(reports)["dropped"] == 4 - d.retained_ticks[0] > 0
 
 
 def test_the_flusher_sends_a_partial_cycle_once_the_feed_pauses():
-    d, b, qs = make(cycle_ticks=10_000, max_delay_s=0.002)
+    d, b, ws, _ = make(cycle_ticks=10_000, max_delay_s=0.002)
     b.start_flusher()
     try:
         b.dispatch(tick("NSE:B-EQ", 10))
-        wait_for(lambda: ticks_of(qs[1]), timeout=5, what="a paused feed's ticks to be flushed")
-        assert markers_of(qs[0]) and markers_of(qs[1])
+        got: list = []
+        wait_for(lambda: got.extend(ws[1].frames()) or got, timeout=5, what="a paused feed's ticks to be flushed")
+        assert got[0][2] == [tick("NSE:B-EQ", 10)] and ws[0].frames()
     finally:
         b.stop()
 
 
-def test_a_worker_too_far_behind_makes_the_feed_wait():
-    d, b, qs = make(cycle_ticks=1, max_lag_markers=2)
-    for ts in range(10, 12):
-        b.dispatch(tick("NSE:A-EQ", ts))
-    assert d.seq == 2
-    b.dispatch(tick("NSE:A-EQ", 12))
-    t = threading.Thread(target=d.wait_for_workers, daemon=True)  # what the relay does after each cycle
+def test_the_feed_waits_while_trading_decisions_trail_it_by_more_than_max_lead():
+    d, b, ws, _ = make(cycle_ticks=1, max_lead_s=60.0)
+    d.command(("low", 1000.0))
+    b.dispatch(tick("NSE:A-EQ", 1060))  # 60 s ahead of the decisions: allowed
+    t = threading.Thread(target=b.dispatch, args=(tick("NSE:A-EQ", 1061),), daemon=True)
     t.start()
     t.join(0.2)
-    assert t.is_alive()  # seq 3 is more than 2 markers ahead of both workers' acks
-    d.ack(0, 3)
-    d.ack(1, 3)
+    assert t.is_alive()  # 61 s ahead: the feed waits (its ticks would pile up behind held symbols)
+    d.command(("low", 1001.0))
+    t.join(5)
+    assert not t.is_alive()
+    assert [f[1] for f in ws[0].frames()] == [1059, 1060]
+
+
+def test_stopping_lets_a_waiting_feed_go():
+    d, b, ws, _ = make(cycle_ticks=1, max_lead_s=0.0)
+    d.command(("low", 0.0))
+    t = threading.Thread(target=b.dispatch, args=(tick("NSE:A-EQ", 10),), daemon=True)
+    t.start()
+    t.join(0.2)
+    assert t.is_alive()
+    d.stop()
     t.join(5)
     assert not t.is_alive()
 
 
 def test_an_idle_feed_flushes_at_once_and_a_complete_second_moves_the_marker_to_it():
-    d, b, qs = make(cycle_ticks=10_000)
+    d, b, ws, _ = make(cycle_ticks=10_000)
     b.dispatch(tick("NSE:A-EQ", 10))
     b.idle()                       # live: everything received so far has been handed on
-    assert ticks_of(qs[0]) == [tick("NSE:A-EQ", 10)] and markers_of(qs[0])[-1] == (MARKER, 1, 9)
+    assert ws[0].frames() == [(1, 9, [tick("NSE:A-EQ", 10)])]
     b.idle(complete_through=10)    # replay pacing: every tick of second 10 has come
-    assert markers_of(qs[1])[-1] == (MARKER, 2, 10)
+    assert ws[1].frames()[-1][:2] == (2, 10)
     b.idle(complete_through=10)    # nothing new: no empty cycle
     assert d.seq == 2
 
 
 def test_a_cycle_goes_out_once_its_oldest_tick_is_max_age_old():
-    d, b, qs = make(cycle_ticks=10_000)
+    d, b, ws, _ = make(cycle_ticks=10_000)
     b.max_age_s = 60.0
-    for _ in range(8):
-        b.dispatch(tick("NSE:A-EQ", 10))  # age is looked at every 8 ticks
+    b.dispatch(tick("NSE:A-EQ", 10))
     assert d.seq == 0
     b.first_pending -= 61.0        # the cycle's oldest tick arrived more than max_age ago
-    for _ in range(8):
-        b.dispatch(tick("NSE:A-EQ", 10))
-    assert d.seq == 1 and len(ticks_of(qs[0])) == 16
+    b.dispatch(tick("NSE:A-EQ", 10))
+    assert d.seq == 1 and len(ws[0].frames()[0][2]) == 2
+
+
+def test_a_worker_is_not_woken_for_a_cycle_with_nothing_new_for_it():
+    d, b, ws, _ = make(cycle_ticks=1)
+    b.dispatch(tick("NSE:A-EQ", 10))
+    b.dispatch(tick("NSE:A-EQ", 11))   # the marker moves to 10: worker 1 hears it
+    b.dispatch(tick("NSE:A-EQ", 11))   # same marker, nothing for worker 1
+    assert [f[:2] for f in ws[1].frames()] == [(1, 9), (2, 10)]
+    assert len(ws[0].frames()) == 3
