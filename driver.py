@@ -11,6 +11,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+from multiprocessing.connection import wait
 import signal
 import sys
 import threading
@@ -400,10 +401,10 @@ class Driver:
         if kind == SIGNAL:
             self.summary["signals"] += 1
             (self.held_latencies_ms if msg[4] else self.latencies_ms).append(msg[3])
-            sequencer.add(msg[2])
+            sequencer.add(msg[2], msg[5])
         elif kind == WATERMARK:
-            _, w, seq, through, stats = msg
-            sequencer.watermark(w, through)
+            _, w, seq, ts, pos, cap_ts, cap_pos, stats = msg
+            sequencer.watermark(w, seq, ts, pos, cap_ts, cap_pos)
             pool.note_stats(w, stats)
         elif kind == CHECKPOINT:
             _, w, seq, state = msg
@@ -442,16 +443,14 @@ class Driver:
         last_dispatched = 0
         silence_reported = False
         while not self.stop_requested.is_set():
-            try:
-                msg = out_q.get(timeout=0.02)
-                self._handle(msg, feed, sequencer, pool)
-                while True:  # drain what is already there before acting
-                    try:
-                        self._handle(out_q.get_nowait(), feed, sequencer, pool)
-                    except queue.Empty:
-                        break
-            except queue.Empty:
-                pass
+            wait([out_q._reader, feed.wake_fd], timeout=0.02)  # noqa: SLF001 - the workers, or the feed's reports
+            for cycle in feed.take_delivered():
+                sequencer.delivered(*cycle)
+            while True:  # drain what is there before acting
+                try:
+                    self._handle(out_q.get_nowait(), feed, sequencer, pool)
+                except queue.Empty:
+                    break
             for sig in sequencer.release():
                 if not self.opts.live_data:  # session events (cut-off, square-off) in time order with signals
                     clock.advance(sig.time)

@@ -35,7 +35,7 @@ _NUM = (int, float)
 
 
 class MarketDataHandler:
-    def __init__(self, cfg: Config, symbols: Iterable[str], emit: Callable[[Signal, float, bool], None],
+    def __init__(self, cfg: Config, symbols: Iterable[str], emit: Callable[[Signal, float, bool, int], None],
                  db: DBHandler | None = None):
         self.cfg = cfg
         self.emit = emit
@@ -58,7 +58,7 @@ class MarketDataHandler:
         self.incomplete_exit_trades: dict[str, dict] = {}
         self.incomplete_takeprofit_trades: dict[str, dict] = {}
         self.force_exit_triggered_symbols: set[str] = set()
-        # symbol -> (signal_id, signal time) awaiting its Outcome; backlog of ticks held meanwhile
+        # symbol -> (signal_id, signal time, feed position) awaiting its Outcome; backlog of ticks held meanwhile
         self.awaiting: dict[str, str] = {}
         self.backlog: dict[str, deque] = {}
         self._releasing = False
@@ -72,11 +72,12 @@ class MarketDataHandler:
         self._warned: dict[str, int] = {}
 
     # ------------------------------------------------------------------ ticks
-    def process_batch(self, ticks: list[Any], t_wall: float) -> None:
-        for tick in ticks:
-            self.process(tick, t_wall)
+    def process_batch(self, ticks: list[Any], t_wall: float, positions: list[int]) -> None:
+        for tick, pos in zip(ticks, positions):
+            self.process(tick, t_wall, pos)
 
-    def process(self, tick: Any, t_wall: float = 0.0) -> None:
+    def process(self, tick: Any, t_wall: float = 0.0, pos: int = 0) -> None:
+        """`pos`: the tick's feed position, which orders its signal among every worker's (pipeline.sequencer)."""
         reason, sym, ts = self._validate(tick)
         if reason is not None:
             self._bad(reason, tick)
@@ -86,9 +87,9 @@ class MarketDataHandler:
         if self.persist_ticks:
             self._persist_tick(tick, sym, ts)
         if sym in self.awaiting:  # kept as a tuple of values: a third of a dict's memory
-            self.backlog[sym].append((tuple(map(tick.get, TICK_FIELDS)), ts, t_wall))
+            self.backlog[sym].append((tuple(map(tick.get, TICK_FIELDS)), ts, t_wall, pos))
             return
-        self._run(sym, tick, ts, t_wall)
+        self._run(sym, tick, ts, t_wall, pos)
 
     def _validate(self, tick: Any) -> tuple[str | None, str, float]:
         if type(tick) is not dict:
@@ -123,7 +124,7 @@ class MarketDataHandler:
             log.warning("skipped a bad tick (%s): %.200r%s", reason, tick,
                         " (further ones of this kind are counted, not logged)" if n == 4 else "")
 
-    def _run(self, sym: str, tick: Tick, ts: float, t_wall: float) -> None:
+    def _run(self, sym: str, tick: Tick, ts: float, t_wall: float, pos: int) -> None:
         strat = self.strategies[sym]
         # seed chart 2: force-exit triggered symbols reset; an incomplete entry discards before run
         if sym in self.force_exit_triggered_symbols:
@@ -148,10 +149,10 @@ class MarketDataHandler:
         if signal is None:
             return
         self.stats.signals += 1
-        self.awaiting[sym] = (signal.signal_id, signal.time)
+        self.awaiting[sym] = (signal.signal_id, signal.time, pos)
         self.backlog.setdefault(sym, deque())
         # latency from the batch's arrival; `held`: the tick waited for an earlier signal's outcome (by design)
-        self.emit(signal, (time.time() - t_wall) * 1000.0 if t_wall else 0.0, self._releasing)
+        self.emit(signal, (time.time() - t_wall) * 1000.0 if t_wall else 0.0, self._releasing, pos)
 
     def apply_signal_management(self, sym: str, signal: Signal) -> Signal | None:
         """Seed chart 2: entries pass (already screened before run); an exit or take-profit that retries an
@@ -211,19 +212,19 @@ class MarketDataHandler:
         self._releasing = True
         try:
             while q and sym not in self.awaiting:
-                values, ts, t_wall = q.popleft()
+                values, ts, t_wall, pos = q.popleft()
                 tick = {k: v for k, v in zip(TICK_FIELDS, values) if v is not None}
-                self._run(sym, tick, ts, t_wall)
+                self._run(sym, tick, ts, t_wall, pos)
         finally:
             self._releasing = False
 
-    def held_through(self, through_ts: float) -> float:
-        """How far this handler has really got: a held symbol has not finished past its pending signal's time,
-        so signals up to that time may be acted on, later ones must wait for it."""
-        for _sid, t in self.awaiting.values():
-            if t < through_ts:
-                through_ts = t
-        return through_ts
+    def held_cap(self) -> tuple[float, float]:
+        """How far this handler can be said to have got, in feed time and position: a held symbol has not
+        finished past its pending signal, so signals up to that one may be acted on, later ones must wait."""
+        cap_ts = cap_pos = float("inf")
+        for _sid, t, pos in self.awaiting.values():
+            cap_ts, cap_pos = min(cap_ts, t), min(cap_pos, pos)
+        return cap_ts, cap_pos
 
     # ------------------------------------------------------------------ persistence
     def _persist_tick(self, tick: dict, sym: str, ts: float) -> None:

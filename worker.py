@@ -3,8 +3,9 @@ and reports signals and progress to the driver.
 
 Its main loop reads its control queue first, then its tick pipe. Each frame on the pipe is one cycle: a marker
 saying how far the feed has got, with this worker's batch of ticks. The worker echoes the marker as a WATERMARK
-once it has processed the batch (and, in paper mode, sent the quotes the paper broker needs). The driver uses
-the slowest worker's watermark to act on signals in time order, which is what makes a replay deterministic.
+once it has processed the batch (and, in paper mode, sent the quotes the paper broker needs). The driver acts
+on a signal once every worker is past its tick (pipeline.sequencer), in feed order, which is what makes a
+replay deterministic.
 """
 from __future__ import annotations
 
@@ -43,17 +44,17 @@ class QuoteSink:
         self.exchange = exchange
         self.watched: set[str] = set()
         self.rows: list[list[Any]] = []
-        self.first_pending_ts: float | None = None
+        self.first_pending: tuple[float, int] | None = None  # feed time and position of the oldest unsent quote
         self.last_push = 0.0
         self.failures = 0
 
-    def add(self, sym: str, tick: dict, ts: float) -> None:
+    def add(self, sym: str, tick: dict, ts: float, pos: int) -> None:
         g = tick.get
         self.rows.append([sym, self.exchange, int(ts), g("ltp"), g("bid_price") or 0.0, g("ask_price") or 0.0,
                           g("high_price") or 0.0, g("low_price") or 0.0, g("open_price") or 0.0,
                           g("prev_close_price") or 0.0, g("vol_traded_today") or 0])
-        if self.first_pending_ts is None:
-            self.first_pending_ts = ts
+        if self.first_pending is None:
+            self.first_pending = (ts, pos)
 
     def flush(self, force: bool = False) -> None:
         if not self.rows:
@@ -71,14 +72,14 @@ class QuoteSink:
             if self.failures in (1, 10, 100):
                 log.warning("could not send quotes to the paper broker (%s); will retry", e)
             return
-        self.first_pending_ts = None
+        self.first_pending = None
         self.last_push = now
 
-    def through(self, through_ts: float) -> float:
+    def cap(self) -> tuple[float, float]:
         """Quotes not yet at the broker hold the watermark back: a fill must find its price there."""
-        if self.first_pending_ts is not None and self.first_pending_ts - 1 < through_ts:
-            return self.first_pending_ts - 1
-        return through_ts
+        if self.first_pending is None:
+            return float("inf"), float("inf")
+        return self.first_pending[0] - 1, self.first_pending[1] - 1
 
 
 def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_q: mp.Queue, out_q: mp.Queue,
@@ -96,10 +97,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     db = DBHandler(setup(db_url)[0])
     sink = QuoteSink(broker[0], broker[1], cfg.exchange) if broker else None
 
-    def emit(sig: Signal, latency_ms: float, held: bool) -> None:
+    def emit(sig: Signal, latency_ms: float, held: bool, pos: int) -> None:
         if sink is not None:  # the order for this signal will need this symbol's current price
             sink.watched.add(sig.symbol)
-        out_q.put((SIGNAL, worker_id, sig, latency_ms, held))
+        out_q.put((SIGNAL, worker_id, sig, latency_ms, held, pos))
 
     handler = MarketDataHandler(cfg, symbols, emit, db)
     if restore:
@@ -107,50 +108,56 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
         if sink is not None:
             sink.watched.update(restore.get("watched", ()))
         log.info("worker %d restored %d symbols from checkpoint %s", worker_id, len(symbols), restore.get("seq"))
-    def report(seq: int, through: float) -> None:
+    def report(seq: int, through: float, through_pos: float, again: bool = False) -> None:
         """Echo a marker: how far this worker has really got (held symbols and unsent quotes hold it back).
-        Not again while that has not moved: the driver has it."""
+        `again`: the same marker once more, if what holds it back has changed."""
+        cap_ts, cap_pos = handler.held_cap()
         if sink is not None:
             sink.flush(force=bool(handler.awaiting))
-            through = sink.through(through)
-        through = handler.held_through(through)
-        if through == reported[0]:
+            q_ts, q_pos = sink.cap()
+            cap_ts, cap_pos = min(cap_ts, q_ts), min(cap_pos, q_pos)
+        if again and reported[0] == (seq, cap_ts, cap_pos):
             return
-        reported[0] = through
+        reported[0] = (seq, cap_ts, cap_pos)
         st = handler.stats
-        out_q.put((WATERMARK, worker_id, seq, through, (st.ticks, st.bad_ticks, st.signals, len(handler.awaiting),
-                                                        sum(len(q) for q in handler.backlog.values()))))
+        out_q.put((WATERMARK, worker_id, seq, min(through, cap_ts), min(through_pos, cap_pos), cap_ts, cap_pos,
+                   (st.ticks, st.bad_ticks, st.signals, len(handler.awaiting),
+                    sum(len(q) for q in handler.backlog.values()))))
 
     out_q.put((READY, worker_id, os.getpid()))
-    last_marker: tuple[int, float] | None = None
-    reported = [0.0]  # the last watermark sent; one held back (quotes unsent, symbols held) is sent again
+    last_marker: tuple[int, float, float] | None = None
+    reported: list[Any] = [None]  # the last watermark's (seq, caps): one held back is sent again when they move
     last_ckpt = time.monotonic()
     ctl_seq = restore.get("ctl_seq", 0) if restore else 0  # the last feedback applied
     next_pipe: Any = None  # from a restarted feed process: read once the current pipe ends
     stop_by: float | None = None  # STOP came: drain the pipe until the feed's last frame, or this deadline
     seen_end = False
+    if restore and restore.get("marker"):
+        last_marker = tuple(restore["marker"])
+        report(*last_marker)  # where the checkpoint left it: the driver counts this worker as caught up from here
 
     def on_frame(buf: bytes) -> None:
         nonlocal last_marker, last_ckpt, seen_end
-        seq, through, t_wall = FRAME.unpack_from(buf)
+        seq, through, through_pos, t_wall = FRAME.unpack_from(buf)
         if len(buf) > FRAME.size:
-            ticks = pickle.loads(memoryview(buf)[FRAME.size:])
+            ticks, positions = pickle.loads(memoryview(buf)[FRAME.size:])
             if sink is None:
-                handler.process_batch(ticks, t_wall)
+                handler.process_batch(ticks, t_wall, positions)
             else:
-                for tick in ticks:
-                    handler.process(tick, t_wall)
+                for tick, pos in zip(ticks, positions):
+                    handler.process(tick, t_wall, pos)
                     sym = handler.by_fyers.get(tick.get("symbol")) if type(tick) is dict else None
                     if sym in sink.watched and handler.last_ts.get(sym) is not None:
-                        sink.add(sym, tick, handler.last_ts[sym])
-        last_marker = (seq, through)
+                        sink.add(sym, tick, handler.last_ts[sym], pos)
+        last_marker = (seq, through, through_pos)
         seen_end = through >= END_OF_FEED
         handler.flush()
         report(*last_marker)
         if time.monotonic() - last_ckpt >= CHECKPOINT_EVERY_S:
             last_ckpt = time.monotonic()
             out_q.put((CHECKPOINT, worker_id, seq, {
-                "handler": handler.state(), "watched": sorted(sink.watched) if sink else [], "ctl_seq": ctl_seq}))
+                "handler": handler.state(), "watched": sorted(sink.watched) if sink else [], "ctl_seq": ctl_seq,
+                "marker": last_marker}))
 
     while not (stop_by is not None and (seen_end or ticks_in is None or time.monotonic() > stop_by)):
         try:
@@ -168,10 +175,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             waiting = [ctl_q._reader] + ([ticks_in] if ticks_in is not None else [])  # noqa: SLF001
             if not wait(waiting, timeout=0.05):
                 handler.flush()
-                if last_marker is not None and reported[0] < last_marker[1]:
-                    report(*last_marker)
-                elif sink is not None:
+                if sink is not None:
                     sink.flush()
+                if last_marker is not None:
+                    report(*last_marker, again=True)  # unsent quotes may have gone out meanwhile
                 if parent_gone():
                     log.error("worker %d: the driver is gone; exiting", worker_id)
                     return
@@ -190,7 +197,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                 held = dict(handler.awaiting)
                 handler.apply_control(ctl)
                 if last_marker is not None and handler.awaiting != held:
-                    report(*last_marker)  # a released symbol may let the watermark move on
+                    report(*last_marker, again=True)  # a released symbol may let the watermark move on
         elif kind == TICK_PIPE:
             conn = pickle.loads(msg[1])
             if ticks_in is None:

@@ -27,7 +27,9 @@ class Cycle:
     """One flush: a pickled batch (or None) per worker, and how far the feed has got.
 
     `through`: every tick with exch_feed_time <= through is in this cycle or an earlier one (END_OF_FEED on
-    the last). The counters are for this cycle only, so a restarted feed process simply adds to them.
+    the last); `through_pos` the same in feed positions (every routed tick is numbered in the order it came).
+    A batch is the pickled pair (ticks, their positions). The counters are for this cycle only, so a restarted
+    feed process simply adds to them.
     """
 
     through: int
@@ -38,11 +40,12 @@ class Cycle:
     unroutable: int = 0
     not_ticks: int = 0
     feed_time: int = 0              # the latest tick time seen
+    through_pos: int = 0
 
 
 class TickBatcher:
     def __init__(self, worker_of: dict[str, int], n_workers: int, emit: Callable[[Cycle], None],
-                 cycle_ticks: int = 4096, max_delay_s: float = 0.001, max_age_s: float = 0.05):
+                 cycle_ticks: int = 4096, max_delay_s: float = 0.001, max_age_s: float = 0.05, first_pos: int = 0):
         self.worker_of = worker_of
         self.n = n_workers
         self.emit = emit
@@ -53,6 +56,8 @@ class TickBatcher:
         self.max_age_s = max_age_s
         self.lock = threading.Lock()
         self.buffers: list[list] = [[] for _ in range(n_workers)]
+        self.positions: list[list[int]] = [[] for _ in range(n_workers)]
+        self.pos = first_pos  # the last feed position given out (a restarted feed process goes on from there)
         self.first_wall = [0.0] * n_workers
         self.pending = 0
         self.first_pending = 0.0  # when the oldest tick of the cycle being filled arrived (monotonic)
@@ -86,6 +91,8 @@ class TickBatcher:
             if not buf:
                 self.first_wall[i] = time.time()
             buf.append(msg)
+            self.pos += 1
+            self.positions[i].append(self.pos)
             if type(ts) is int and ts > self.max_ts:
                 self.max_ts = ts
             now = time.monotonic()
@@ -117,14 +124,16 @@ class TickBatcher:
     def _flush_locked(self, final: bool, force: bool = False) -> None:
         if not self.pending and not final and not force:
             return
-        batches = tuple(pickle.dumps(b, pickle.HIGHEST_PROTOCOL) if b else None for b in self.buffers)
+        batches = tuple(pickle.dumps((b, p), pickle.HIGHEST_PROTOCOL) if b else None
+                        for b, p in zip(self.buffers, self.positions))
         counts = tuple(len(b) for b in self.buffers)
         self.buffers = [[] for _ in range(self.n)]
+        self.positions = [[] for _ in range(self.n)]
         self.pending = 0
         # everything at or before max_ts - 1 is out: later ticks may still share the latest second
         through = END_OF_FEED if final else max(self.max_ts - 1, min(self.complete, self.max_ts))
         cycle = Cycle(through, batches, counts, tuple(self.first_wall), final, self.unroutable, self.not_ticks,
-                      self.max_ts)
+                      self.max_ts, END_OF_FEED if final else self.pos)
         self.unroutable = self.not_ticks = 0
         self.finished = final
         self.emit(cycle)

@@ -56,6 +56,7 @@ class DataDispatcher:
         self.retained_ticks = [0] * self.n
         self.seq = 0
         self.through = 0
+        self.through_pos = 0
         self.marked = [-1] * self.n  # the marker each worker was last sent
         self.max_ts = 0
         self.dropped = 0
@@ -72,22 +73,25 @@ class DataDispatcher:
             self.seq += 1
             # a restarted feed process starts its own count again: the marker never goes backwards
             self.through = max(self.through, cycle.through)
+            self.through_pos = max(self.through_pos, cycle.through_pos)
             self.max_ts = max(self.max_ts, cycle.feed_time)
+            sent = []
             for i in range(self.n):
                 batch = cycle.batches[i]
                 if batch is None and self.marked[i] == self.through and not cycle.final:
-                    continue  # nothing new for this worker: do not wake it
+                    continue  # nothing new for this worker: do not wake it (the driver knows it is caught up)
                 self.marked[i] = self.through
-                frame = FRAME.pack(self.seq, self.through, cycle.first_wall[i] if batch else 0.0)
+                sent.append(i)
+                frame = FRAME.pack(self.seq, self.through, self.through_pos, cycle.first_wall[i] if batch else 0.0)
                 if batch is not None:
                     frame += batch
                 self._retain(i, frame, cycle.counts[i])
                 if self.up[i]:
                     self._write(i, frame)
             self.finished = cycle.final
-            dropped = self.dropped
-        self.report((DELIVERED, sum(cycle.counts), cycle.unroutable, cycle.not_ticks, cycle.feed_time, cycle.final,
-                     dropped))
+            report = (DELIVERED, self.seq, self.through, self.through_pos, tuple(sent), sum(cycle.counts),
+                      cycle.unroutable, cycle.not_ticks, cycle.feed_time, cycle.final, self.dropped)
+        self.report(report)
         if not cycle.final:
             self._wait_for_decisions()
 

@@ -14,6 +14,7 @@ import os
 import signal as signals
 import threading
 import time
+from collections import deque
 from typing import Any, Callable
 
 from core.clock import ist_epoch
@@ -21,7 +22,7 @@ from core.config import Config, Secrets
 from core.errors import StartupError
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
-from pipeline.messages import DELIVERED, RESENT
+from pipeline.messages import DELIVERED, END_OF_FEED, RESENT
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -
 
 
 def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], pipes: list[Any], conn: Any,
-             commands: Any, log_secrets: list[str]) -> None:
+             commands: Any, log_secrets: list[str], first_pos: int = 0) -> None:
     """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
     message on `commands`, or its end closing), then send the last cycle. Commands come on a pipe, not through
     multiprocessing Events: notifying an Event whose waiter was killed blocks forever."""
@@ -129,7 +130,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
 
     dispatcher = DataDispatcher(pipes, report)
     batcher = TickBatcher(worker_of, len(pipes), dispatcher.deliver,
-                          max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S)
+                          max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos)
     on_message, recorder = batcher.dispatch, None
     if opts.record is not None:
         from feeds.recorder import TickRecorder
@@ -210,7 +211,14 @@ class FeedProcess:
         self.dropped = 0  # ticks a worker restart could not be given again (the feed's count and the workers')
         self._feed_dropped = 0
         self.max_ts = 0
+        self.max_pos = 0
         self._low_sent: float | None = None
+        # (seq, through_ts, through_pos, workers sent) per cycle, for the sequencer on the driver's main thread,
+        # which waits on wake_fd as well as on the workers' queue
+        self.delivered: deque = deque()
+        self.wake_fd, self._wake_w = os.pipe()
+        os.set_blocking(self.wake_fd, False)
+        os.set_blocking(self._wake_w, False)
 
     def start(self, timeout_s: float = 60.0) -> None:
         """Spawn the feed process with the writing ends of the workers' tick pipes (the driver keeps none)."""
@@ -219,7 +227,7 @@ class FeedProcess:
         cmd_recv, self.cmd = self.ctx.Pipe(duplex=False)
         self.proc = self.ctx.Process(target=run_feed, name="feed", daemon=True, args=(
             self.cfg, self.secrets, self.opts, self.worker_of, writers, send, cmd_recv,
-            self.secrets.secret_values()))
+            self.secrets.secret_values(), self.max_pos))
         try:
             self.proc.start()
         finally:
@@ -252,7 +260,14 @@ class FeedProcess:
             except (EOFError, OSError):
                 return
             if msg[0] == DELIVERED:
-                _, n, unroutable, not_ticks, feed_time, final, dropped = msg
+                _, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped = msg
+                if through_pos < END_OF_FEED:
+                    self.max_pos = max(self.max_pos, through_pos)
+                self.delivered.append((seq, through, through_pos, sent))
+                try:
+                    os.write(self._wake_w, b"\0")
+                except BlockingIOError:
+                    pass  # the main loop has plenty of wake-ups to read already
                 self.dispatched += n
                 self.unroutable += unroutable
                 self.not_ticks += not_ticks
@@ -263,6 +278,18 @@ class FeedProcess:
                     self.finished = True
             elif msg[0] == RESENT:
                 log.info("worker %d: %d ticks resent since its checkpoint", msg[1], msg[2])
+
+    def take_delivered(self) -> list[tuple]:
+        """The cycles reported since the last call, in order (main thread)."""
+        try:
+            while os.read(self.wake_fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        out = []
+        while self.delivered:
+            out.append(self.delivered.popleft())
+        return out
 
     def command(self, msg: tuple) -> None:
         with self.cmd_lock:
@@ -323,6 +350,11 @@ class FeedProcess:
         if self.relay is not None:
             self.relay.join(timeout_s)
         self._end_process()
+        for fd in (self.wake_fd, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _end_process(self) -> None:
         p = self.proc

@@ -1,9 +1,10 @@
 """What travels between the processes, with one definition each.
 
-Tick pipe (feed process -> worker), one raw frame per worker per cycle, written by the DataDispatcher:
-    FRAME header (seq, through_ts, t_wall), then the worker's batch for the cycle if it has one: a pickled list
-    of Fyers tick dicts in feed order. The header is the cycle's marker: every tick with time <= through_ts
-    has been dispatched. t_wall: when the batch's first tick reached the feed process (latency figures).
+Tick pipe (feed process -> worker), raw frames written by the DataDispatcher:
+    FRAME header (seq, through_ts, through_pos, t_wall), then the worker's batch for the cycle if it has one:
+    the pickled pair (Fyers tick dicts in feed order, their feed positions). The header is the cycle's marker:
+    every tick with time <= through_ts, and every tick numbered <= through_pos, has been dispatched. t_wall:
+    when the batch's first tick reached the feed process (latency figures).
 
 Control queue (driver -> worker):
     (CONTROL, n, Outcome | ForceExit | Watch)  feedback from the TradeManager; n counts this worker's controls
@@ -11,13 +12,18 @@ Control queue (driver -> worker):
     (STOP,)                                    drain the tick pipe, flush and exit
 
 Signal queue (workers -> driver):
-    (SIGNAL, worker_id, Signal, latency_ms, held)    held: its tick waited for an earlier signal's outcome
-    (WATERMARK, worker_id, seq, through_ts, stats)   echo of a frame's marker once everything before it is processed
+    (SIGNAL, worker_id, Signal, latency_ms, held, pos)   pos: its tick's feed position; held: the tick waited
+                                                         for an earlier signal's outcome
+    (WATERMARK, worker_id, seq, through_ts, through_pos, cap_ts, cap_pos, stats)
+        echo of frame seq's marker once everything before it is processed, held back to cap_ts/cap_pos (the
+        earliest signal awaiting its outcome, or quotes not yet at the paper broker; inf when none)
     (CHECKPOINT, worker_id, seq, state)              strategy and handler state as of frame seq
     (STOPPED, worker_id, stats)
 
-Feed process -> driver (its report pipe): (DELIVERED, ticks, unroutable, not_ticks, feed_time, final, dropped)
-after each cycle, (RESENT, worker, ticks) after a restarted worker's catch-up.
+Feed process -> driver (its report pipe), after each cycle:
+    (DELIVERED, seq, through_ts, through_pos, sent, ticks, unroutable, not_ticks, feed_time, final, dropped)
+    sent: the workers that were given a frame in this cycle (the others had nothing new)
+and (RESENT, worker, ticks) after a restarted worker's catch-up.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-FRAME = struct.Struct("<qqd")
+FRAME = struct.Struct("<qqqd")
 
 CONTROL = 2
 STOP = 3

@@ -86,7 +86,7 @@ class WorkerPool:
             if i not in self.down:
                 self.control_queues[i].put(msg)
 
-    def checkpointed(self, i: int, seq: int, state: dict, through: float) -> None:
+    def checkpointed(self, i: int, seq: int, state: dict, through: tuple[float, float]) -> None:
         self.checkpoints[i] = (seq, state, through)
         applied = state.get("ctl_seq", 0)
         with self.ctl_lock:
@@ -147,14 +147,14 @@ class WorkerPool:
         if ckpt is not None:
             seq, state, through = ckpt
             restore = dict(state, seq=seq)
-            sequencer.reset_worker(i, through)
+            sequencer.reset_worker(i, *through)
             held = state.get("handler", {}).get("held_ticks", 0)
             if held:
                 feed.count_dropped(held)
                 log.warning("worker %d: %d ticks it held for pending signals at its checkpoint are lost (counted "
                             "as dropped)", i, held)
         else:
-            sequencer.reset_worker(i, -1.0)
+            sequencer.reset_worker(i, -1.0, -1.0)
         self._spawn(i, restore)
         with self.ctl_lock:
             for msg in self.ctl_sent[i]:

@@ -22,8 +22,8 @@ class Worker:
         out = []
         while self.r.poll():
             buf = self.r.recv_bytes()
-            seq, through, _t_wall = FRAME.unpack_from(buf)
-            out.append((seq, through, pickle.loads(buf[FRAME.size:]) if len(buf) > FRAME.size else []))
+            seq, through, _pos, _t_wall = FRAME.unpack_from(buf)
+            out.append((seq, through, pickle.loads(buf[FRAME.size:])[0] if len(buf) > FRAME.size else []))
         return out
 
 
@@ -31,21 +31,21 @@ def tick(sym: str, ts: int, ltp: float = 100.0) -> dict:
     return {"symbol": sym, "ltp": ltp, "exch_feed_time": ts, "type": "sf"}
 
 
-def make(n: int = 2, cycle_ticks: int = 4096, max_delay_s: float = 0.002, **kw
+def make(n: int = 2, cycle_ticks: int = 4096, max_delay_s: float = 0.002, first_pos: int = 0, **kw
          ) -> tuple[DataDispatcher, TickBatcher, list[Worker], list[tuple]]:
     """Both halves wired as the feed process wires them; `reports` is what the driver would hear."""
     ws = [Worker() for _ in range(n)]
     reports: list[tuple] = []
     d = DataDispatcher([w.w for w in ws], reports.append, **kw)
     b = TickBatcher({"NSE:A-EQ": 0, "NSE:B-EQ": 1, "NSE:C-EQ": 0}, n, d.deliver, cycle_ticks=cycle_ticks,
-                    max_delay_s=max_delay_s)
+                    max_delay_s=max_delay_s, first_pos=first_pos)
     return d, b, ws, reports
 
 
 def delivered(reports: list[tuple]) -> dict[str, int]:
     rows = [r for r in reports if r[0] == DELIVERED]
-    return {"ticks": sum(r[1] for r in rows), "unroutable": sum(r[2] for r in rows),
-            "not_ticks": sum(r[3] for r in rows), "dropped": rows[-1][6] if rows else 0}
+    return {"ticks": sum(r[5] for r in rows), "unroutable": sum(r[6] for r in rows),
+            "not_ticks": sum(r[7] for r in rows), "dropped": rows[-1][10] if rows else 0}
 
 
 def test_each_worker_gets_one_frame_per_cycle_with_its_ticks_in_order_behind_the_marker():
@@ -61,7 +61,9 @@ def test_each_worker_gets_one_frame_per_cycle_with_its_ticks_in_order_behind_the
     assert ws[0].frames() == [(2, END_OF_FEED, [])]  # a marker alone: nothing for worker 0 this cycle
     assert ws[1].frames() == [(2, END_OF_FEED, [tick("NSE:B-EQ", 12)])]
     assert delivered(reports) == {"ticks": 5, "unroutable": 0, "not_ticks": 0, "dropped": 0}
-    assert reports[-1][5] is True  # the driver hears that the last cycle went out
+    assert reports[-1][9] is True  # the driver hears that the last cycle went out
+    # and which workers were sent what, so it can tell a worker with nothing new is caught up
+    assert [r[1:5] for r in reports] == [(1, 11, 4, (0, 1)), (2, END_OF_FEED, END_OF_FEED, (0, 1))]
 
 
 def test_control_messages_junk_and_unknown_symbols_are_counted_not_routed():
@@ -163,9 +165,21 @@ def test_a_cycle_goes_out_once_its_oldest_tick_is_max_age_old():
 
 
 def test_a_worker_is_not_woken_for_a_cycle_with_nothing_new_for_it():
-    d, b, ws, _ = make(cycle_ticks=1)
+    d, b, ws, reports = make(cycle_ticks=1)
     b.dispatch(tick("NSE:A-EQ", 10))
     b.dispatch(tick("NSE:A-EQ", 11))   # the marker moves to 10: worker 1 hears it
     b.dispatch(tick("NSE:A-EQ", 11))   # same marker, nothing for worker 1
     assert [f[:2] for f in ws[1].frames()] == [(1, 9), (2, 10)]
     assert len(ws[0].frames()) == 3
+    assert reports[-1][4] == (0,)
+
+
+def test_every_tick_carries_its_feed_position_and_the_marker_says_how_far_they_have_gone():
+    d, b, ws, _ = make(cycle_ticks=3, first_pos=100)  # a restarted feed process goes on from the last position
+    for t in (tick("NSE:A-EQ", 10), tick("NSE:B-EQ", 10), tick("NSE:C-EQ", 10)):
+        b.dispatch(t)
+    buf = ws[0].r.recv_bytes()
+    _seq, _ts, through_pos, _t = FRAME.unpack_from(buf)
+    ticks, positions = pickle.loads(buf[FRAME.size:])
+    assert [t["symbol"] for t in ticks] == ["NSE:A-EQ", "NSE:C-EQ"] and positions == [101, 103]
+    assert through_pos == 103
