@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # watermark from every worker, so fewer, fuller cycles).
 REAL_TIME_MAX_AGE_S = 0.0003
 FULL_SPEED_MAX_AGE_S = 0.05
+LOW_EVERY_S = 0.05
 
 STARTED = "started"
 ERROR = "error"
@@ -213,6 +214,7 @@ class FeedProcess:
         self.max_ts = 0
         self.max_pos = 0
         self._low_sent: float | None = None
+        self._low_at = 0.0
         # (seq, through_ts, through_pos, workers sent) per cycle, for the sequencer on the driver's main thread,
         # which waits on wake_fd as well as on the workers' queue
         self.delivered: deque = deque()
@@ -235,7 +237,7 @@ class FeedProcess:
                 c.close()  # the feed process has its own; ours would keep a dead worker's pipe, or EOF, from showing
         self.conn = recv
         self._feed_dropped = 0
-        self._low_sent = None
+        self._low_sent, self._low_at = None, 0.0
         deadline = time.monotonic() + timeout_s
         while not recv.poll(0.1):
             if not self.proc.is_alive() or time.monotonic() > deadline:
@@ -301,9 +303,11 @@ class FeedProcess:
                 pass  # the feed process is gone: the health check restarts it or ends the run
 
     def low_watermark(self, w: float) -> None:
-        """How far trading decisions have got: the feed waits while it is too far ahead (memory)."""
-        if w != self._low_sent:
-            self._low_sent = w
+        """How far trading decisions have got: the feed waits while it is too far ahead (memory). Sent at most
+        every LOW_EVERY_S: the limit is minutes of feed time, and each command wakes a thread in the feed."""
+        now = time.monotonic()
+        if w != self._low_sent and now - self._low_at >= LOW_EVERY_S:
+            self._low_sent, self._low_at = w, now
             self.command(("low", w))
 
     def checkpointed(self, worker: int, seq: int) -> None:
