@@ -6,7 +6,9 @@ Replays a synthetic day for N symbols through the real Driver: eight worker proc
 the TradeManager in signals_only mode (no broker, so the figure is the pipeline's own):
   1. as fast as possible with tick persistence off          -> ticks_per_s
   2. as fast as possible with every tick written to SQLite  -> ticks_per_s_persisted
-  3. paced at --rate ticks/s for --latency-seconds from the open -> p50/p99_tick_to_signal_ms
+  3. paced at --rate ticks/s for --latency-seconds from the open -> p50/p99_tick_to_signal_ms, from a tick's
+     arrival in the feed process to its signal on the signal queue; signals from ticks held for the previous
+     signal's outcome are counted apart (held_signals, p50/p99_held_tick_to_signal_ms)
 Memory: the summed RSS of the driver, its Manager, its feed process and its workers is sampled every 0.5 s;
 peak_rss_mb is the largest sum, and rss_mb_by_quarter shows whether it grows over the run. cpu_us_per_tick
 splits the CPU time by process (driver, feed, workers): unlike ticks/s it barely moves with the machine's load.
