@@ -11,13 +11,13 @@ import logging
 import multiprocessing as mp
 import os
 import queue
-from multiprocessing.connection import wait
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import date, time as dtime, timedelta
+from multiprocessing.connection import wait
 from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any

@@ -59,7 +59,7 @@ class MarketDataHandler:
         self.incomplete_takeprofit_trades: dict[str, dict] = {}
         self.force_exit_triggered_symbols: set[str] = set()
         # symbol -> (signal_id, signal time, feed position) awaiting its Outcome; backlog of ticks held meanwhile
-        self.awaiting: dict[str, str] = {}
+        self.awaiting: dict[str, tuple[str, int, int]] = {}
         self.backlog: dict[str, deque] = {}
         self._releasing = False
         # persistence

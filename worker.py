@@ -15,8 +15,8 @@ import os
 import pickle
 import queue
 import signal as signals
-from multiprocessing.connection import wait
 import time
+from multiprocessing.connection import wait
 from typing import Any
 
 from core.config import Config

@@ -45,7 +45,7 @@ class WorkerPool:
         self.ready: set[int] = set()
         self.pids: dict[int, int] = {}
         self.stopped: dict[int, dict] = {}
-        self.checkpoints: dict[int, tuple[int, dict, float]] = {}
+        self.checkpoints: dict[int, tuple[int, dict, tuple[float, float]]] = {}
         self.stats: dict[int, tuple] = {}
         self.restarts = [0] * len(symbols)
         self.stopping = False
