@@ -42,7 +42,7 @@ def widen(conn: Any) -> None:
 
 class DataDispatcher:
     def __init__(self, pipes: list[Any], report: Callable[[tuple], None], max_lead_s: float = 900.0,
-                 retain_limit_ticks: int = 2_000_000):
+                 retain_limit_ticks: int = 2_000_000, first_seq: int = 0):
         self.pipes = list(pipes)
         for p in self.pipes:
             widen(p)
@@ -54,7 +54,7 @@ class DataDispatcher:
         self.up = [True] * self.n
         self.retained: list[deque] = [deque() for _ in range(self.n)]
         self.retained_ticks = [0] * self.n
-        self.seq = 0
+        self.seq = first_seq  # a restarted feed process numbers its frames on from its predecessor's
         self.through = 0
         self.through_pos = 0
         self.marked = [-1] * self.n  # the marker each worker was last sent

@@ -111,7 +111,7 @@ def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -
 
 
 def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], pipes: list[Any], conn: Any,
-             commands: Any, log_secrets: list[str], first_pos: int = 0) -> None:
+             commands: Any, log_secrets: list[str], first_pos: int = 0, first_seq: int = 0) -> None:
     """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
     message on `commands`, or its end closing), then send the last cycle. Commands come on a pipe, not through
     multiprocessing Events: notifying an Event whose waiter was killed blocks forever."""
@@ -129,7 +129,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         with report_lock:
             conn.send(msg)
 
-    dispatcher = DataDispatcher(pipes, report)
+    dispatcher = DataDispatcher(pipes, report, first_seq=first_seq)
     batcher = TickBatcher(worker_of, len(pipes), dispatcher.deliver,
                           max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos)
     on_message, recorder = batcher.dispatch, None
@@ -213,6 +213,7 @@ class FeedProcess:
         self._feed_dropped = 0
         self.max_ts = 0
         self.max_pos = 0
+        self.max_seq = 0
         self._low_sent: float | None = None
         self._low_at = 0.0
         # (seq, through_ts, through_pos, workers sent) per cycle, for the sequencer on the driver's main thread,
@@ -229,7 +230,7 @@ class FeedProcess:
         cmd_recv, self.cmd = self.ctx.Pipe(duplex=False)
         self.proc = self.ctx.Process(target=run_feed, name="feed", daemon=True, args=(
             self.cfg, self.secrets, self.opts, self.worker_of, writers, send, cmd_recv,
-            self.secrets.secret_values(), self.max_pos))
+            self.secrets.secret_values(), self.max_pos, self.max_seq))
         try:
             self.proc.start()
         finally:
@@ -265,6 +266,7 @@ class FeedProcess:
                 _, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped = msg
                 if through_pos < END_OF_FEED:
                     self.max_pos = max(self.max_pos, through_pos)
+                self.max_seq = max(self.max_seq, seq)
                 self.delivered.append((seq, through, through_pos, sent))
                 try:
                     os.write(self._wake_w, b"\0")

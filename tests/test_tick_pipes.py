@@ -42,8 +42,8 @@ def tick(sym: str, ts: int) -> dict:
 class Feed:
     """What the worker pool asks of the feed process, answered by a DataDispatcher in this process."""
 
-    def __init__(self, pool: WorkerPool, first_pos: int = 0):
-        self.d = DataDispatcher(pool.take_tick_writers(), lambda msg: None)
+    def __init__(self, pool: WorkerPool, first_pos: int = 0, first_seq: int = 0):
+        self.d = DataDispatcher(pool.take_tick_writers(), lambda msg: None, first_seq=first_seq)
         self.b = TickBatcher(ROUTES, 2, self.d.deliver, cycle_ticks=2, first_pos=first_pos)
         self.dropped = 0
 
@@ -103,10 +103,10 @@ def test_a_new_feed_process_takes_over_with_new_pipes_after_the_old_one_died_mid
         os.write(feed.d.pipes[0].fileno(), struct.pack("!i", 10_000) + b"half a frame")
         feed.d.close()
         pool.new_tick_pipes()
-        feed2 = Feed(pool, first_pos=feed.b.pos)  # the restarted feed process numbers on from there
+        feed2 = Feed(pool, first_pos=feed.b.pos, first_seq=feed.d.seq)  # the restarted feed numbers on from there
         feed2.send(tick("SBIN", T0 + 5), tick("LT", T0 + 6))
         wm.until(lambda: all(wm.last.get(i, (0, 0, 0))[2] == 4 for i in (0, 1)), "both workers through position 4")
-        assert wm.last[0][1] == T0 + 5  # the marker of the new process's first frame
+        assert wm.last[0][:2] == (2, T0 + 5)  # the marker of the new process's first frame: frame 2
         feed2.b.flush(final=True)
         wm.until(lambda: all(wm.last[i][1] >= END_OF_FEED for i in (0, 1)), "the last frame")
         assert all(p.is_alive() for p in pool.procs)
