@@ -66,12 +66,12 @@ class DataDispatcher:
         self._stopping = False
 
     def deliver(self, cycle: Cycle) -> None:
-        """One frame to every worker (its batch, if any, behind the marker), then report to the driver."""
+        """A frame to each worker with ticks in the cycle or whose marker moves (its batch, if any, behind the
+        marker), then a report to the driver saying which workers got one."""
         with self.lock:
             if self.finished:
                 return
             self.seq += 1
-            # a restarted feed process starts its own count again: the marker never goes backwards
             self.through = max(self.through, cycle.through)
             self.through_pos = max(self.through_pos, cycle.through_pos)
             self.max_ts = max(self.max_ts, cycle.feed_time)

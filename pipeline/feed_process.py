@@ -202,7 +202,7 @@ class FeedProcess:
         self.conn: Any = None
         self.cmd: Any = None
         self.cmd_lock = threading.Lock()
-        self.relay: threading.Thread | None = None
+        self.reader: threading.Thread | None = None
         self.finished = False  # the last cycle was delivered
         self.closing = False
         self.restarts = 0
@@ -253,8 +253,8 @@ class FeedProcess:
             self._end_process()
             raise StartupError(value)
         log.info("feed process started (pid %s)", value)
-        self.relay = threading.Thread(target=self._reports, args=(recv,), name="feed-reports", daemon=True)
-        self.relay.start()
+        self.reader = threading.Thread(target=self._reports, args=(recv,), name="feed-reports", daemon=True)
+        self.reader.start()
 
     def _reports(self, conn: Any) -> None:
         while True:
@@ -334,7 +334,7 @@ class FeedProcess:
     def failed(self) -> bool:
         """The feed process ended without being asked to (killed, crashed)."""
         return not self.closing and self.proc is not None and not self.proc.is_alive() \
-            and (self.relay is None or not self.relay.is_alive())
+            and (self.reader is None or not self.reader.is_alive())
 
     @property
     def last_time(self) -> float:
@@ -353,8 +353,8 @@ class FeedProcess:
         """Stop the feed; it delivers what it had batched (the last frame); bounded."""
         self.closing = True
         self.command(("stop",))
-        if self.relay is not None:
-            self.relay.join(timeout_s)
+        if self.reader is not None:
+            self.reader.join(timeout_s)
         self._end_process()
         for fd in (self.wake_fd, self._wake_w):
             try:
