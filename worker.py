@@ -175,10 +175,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             waiting = [ctl_q._reader] + ([ticks_in] if ticks_in is not None else [])  # noqa: SLF001
             if not wait(waiting, timeout=0.05):
                 handler.flush()
-                if sink is not None:
-                    sink.flush()
                 if last_marker is not None:
-                    report(*last_marker, again=True)  # unsent quotes may have gone out meanwhile
+                    report(*last_marker, again=True)  # sends due quotes; if they went, the watermark moves
+                elif sink is not None:
+                    sink.flush()
                 if parent_gone():
                     log.error("worker %d: the driver is gone; exiting", worker_id)
                     return

@@ -57,7 +57,7 @@ class TickBatcher:
         self.lock = threading.Lock()
         self.buffers: list[list] = [[] for _ in range(n_workers)]
         self.positions: list[list[int]] = [[] for _ in range(n_workers)]
-        self.pos = first_pos  # the last feed position given out (a restarted feed process goes on from there)
+        self.first_pos = first_pos  # a restarted feed process numbers its ticks on from its predecessor's
         self.first_wall = [0.0] * n_workers
         self.pending = 0
         self.first_pending = 0.0  # when the oldest tick of the cycle being filled arrived (monotonic)
@@ -70,6 +70,11 @@ class TickBatcher:
         self._warned = 0
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+
+    @property
+    def pos(self) -> int:
+        """The last feed position given out."""
+        return self.first_pos + self.dispatched
 
     def dispatch(self, msg: Any) -> None:
         """on_message for the feed: route one tick (control messages and junk are counted, not routed)."""
@@ -91,15 +96,14 @@ class TickBatcher:
             if not buf:
                 self.first_wall[i] = time.time()
             buf.append(msg)
-            self.pos += 1
-            self.positions[i].append(self.pos)
+            self.dispatched += 1
+            self.positions[i].append(self.first_pos + self.dispatched)
             if type(ts) is int and ts > self.max_ts:
                 self.max_ts = ts
             now = time.monotonic()
             if not self.pending:
                 self.first_pending = now
             self.pending += 1
-            self.dispatched += 1
             if self.pending >= self.cycle_ticks or now - self.first_pending >= self.max_age_s:
                 self._flush_locked(final=False)
 
