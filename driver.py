@@ -73,6 +73,13 @@ def load_everything(config_path: Path, need_secrets: bool = True) -> tuple[Confi
     return cfg, secrets, problems
 
 
+def _server_problems(cfg: Config, secrets: Secrets) -> list[str]:
+    """Ask HOST_SERVER once whether it is the paper broker or a real OpenAlgo, and whether that suits the mode."""
+    from gateway.identity import server_problems
+
+    return server_problems(cfg.mode, secrets.host_server, secrets.app_key)
+
+
 def check(config_path: Path) -> int:
     """--check: report what was checked, or every problem; exit 0 or 2."""
     import db
@@ -86,6 +93,14 @@ def check(config_path: Path) -> int:
                for p in problems):
         feed = "Fyers data socket" if secrets.live_data else "replay"
         checked.append(f".env: secrets present for the chosen mode (feed: {feed}, broker: {secrets.host_server})")
+    if cfg is not None and not any(p.split(":")[0] in ("APP_KEY", "HOST_SERVER", "mode") for p in problems):
+        server = _server_problems(cfg, secrets)
+        problems.extend(server)
+        if not server and cfg.mode is ExecutionMode.LIVE:
+            checked.append(f"broker: {secrets.host_server} is an OpenAlgo server, not the paper broker")
+        elif not server and cfg.mode is ExecutionMode.PAPER:
+            checked.append(f"broker: {secrets.host_server} is not a real OpenAlgo server (a paper broker, "
+                           "or nothing yet: the daemon starts one on loopback)")
     try:
         where = db.check_connection(secrets.database_url)
         db.initialize_database(secrets.database_url)
@@ -108,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check(args.config)
     cfg, secrets, problems = load_everything(args.config, need_secrets=args.command != "status")
+    if not problems and args.command == "run":
+        problems = _server_problems(cfg, secrets)
     if problems:
         print("Cannot start: fix these in config.yaml or .env (python driver.py --check lists them again):",
               file=sys.stderr)

@@ -243,6 +243,10 @@ def check_secrets_for_mode(cfg: Config, secrets: Secrets) -> list[str]:
                         "(./dev.sh setup writes one for the paper broker)")
     if cfg.mode is ExecutionMode.LIVE and "HOST_SERVER" not in os.environ and not _env_file_has("HOST_SERVER"):
         problems.append("HOST_SERVER: unset -- mode live needs the URL of your OpenAlgo server in .env")
+    if cfg.mode is ExecutionMode.LIVE and not secrets.live_data:
+        problems.append("mode: 'live' is not allowed with LIVE_DATA=false -- mode live sends real orders, and a "
+                        "replay's ticks (synthetic or recorded) are not the market; replay with mode paper or "
+                        "signals_only, or set LIVE_DATA=true to trade the Fyers feed")
     if secrets.live_data:
         if not secrets.fyers_app_id:
             problems.append("FYERS_APP_ID: unset -- LIVE_DATA=true needs the Fyers app id (e.g. XXXXXXXXXX-100)")

@@ -266,6 +266,10 @@ class OpenAlgoGateway:
     def timings(self, date: str) -> CallResult[list[dict]]:
         return self._request("market/timings", {"date": date}, lambda d: list(d["data"]))
 
+    def ping(self) -> CallResult[dict]:
+        """OpenAlgo's authenticated ping: data carries the name of the broker the server trades through."""
+        return self._request("ping", {}, lambda d: dict(d["data"]))
+
     def analyzer_status(self) -> CallResult[dict]:
         return self._request("analyzer", {}, lambda d: dict(d["data"]))
 

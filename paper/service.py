@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any, Callable
 
 from core.clock import to_ist
+from gateway.identity import PAPER_BROKER_NAME
 from paper.engine import (LIVE, OPEN, COMPLETE, REJECTED, TRIGGER_PENDING, Engine, FillFaults, pos_key)
 from paper.errors import ApiError, analyze_error
 from paper.market import Quote
@@ -234,6 +235,11 @@ class PaperBroker:
         if not date(2020, 1, 1) <= day <= date(2050, 12, 31):
             raise ApiError(400, {"status": "error", "message": "Date must be between 2020-01-01 and 2050-12-31"})
         return {"status": "success", "data": session_timings(day)}
+
+    def ping(self) -> dict:
+        """OpenAlgo's ping, naming this server as the paper broker in a way no real OpenAlgo can (see
+        gateway.identity): the daemon refuses mode live against it."""
+        return {"status": "success", "data": {"message": "pong", "broker": PAPER_BROKER_NAME, "paper_broker": True}}
 
     def analyzer_status(self) -> dict:
         e = self.engine

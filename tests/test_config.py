@@ -111,7 +111,7 @@ def run_driver(*args, env_extra=None, cwd=ROOT):
 
 
 def test_check_passes_on_a_valid_setup(tmp_path):
-    r = run_driver("--check", env_extra={"APP_KEY": "k" * 32,
+    r = run_driver("--check", env_extra={"APP_KEY": "k" * 32, "HOST_SERVER": "http://127.0.0.1:9",
                                          "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "all checks passed" in r.stdout and "database: connected" in r.stdout
@@ -144,7 +144,7 @@ def test_unreadable_and_malformed_config_are_clear_errors(tmp_path):
 
 
 def test_unreachable_database_is_reported_with_password_masked(tmp_path):
-    r = run_driver("--check", env_extra={"APP_KEY": "k" * 32,
+    r = run_driver("--check", env_extra={"APP_KEY": "k" * 32, "HOST_SERVER": "http://127.0.0.1:9",
                                          "DATABASE_URL": "postgresql://u:hunter2pass@127.0.0.1:1/x"})
     assert r.returncode == 2
     assert "DATABASE_URL: cannot connect" in r.stdout
