@@ -358,7 +358,7 @@ def _derive_fyers(symbol: str, exchange: str) -> str:
 
 def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
     """Turn the YAML document into a Config or raise ConfigError listing every problem."""
-    from strategies import STRATEGY_KINDS, validate_params
+    from strategies import STRATEGY_KINDS, kind_problem, validate_params
 
     problems: list[str] = []
     if not isinstance(raw, dict):
@@ -401,9 +401,9 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
             if k not in ("kind", "params"):
                 problems.append(f"strategies.{name}.{k}: unknown key -- allowed keys are kind, params")
         kind = spec.get("kind")
-        if kind not in STRATEGY_KINDS:
-            problems.append(f"strategies.{name}.kind: {kind!r} is not allowed -- unknown strategy; "
-                            f"expected one of {', '.join(STRATEGY_KINDS)}")
+        why = kind_problem(kind)
+        if why:
+            problems.append(f"strategies.{name}.kind: {kind!r} is not allowed -- {why}")
             continue
         params = spec.get("params") or {}
         if not isinstance(params, dict):

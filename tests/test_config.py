@@ -47,6 +47,10 @@ def test_shipped_config_is_valid():
     (lambda r: r["symbols"].append("NSE:ABB-EQ"), "symbols[16].symbol", "OpenAlgo symbol"),
     (lambda r: r["symbols"].append({"symbol": "ABB", "strategy": "nope"}), "symbols[16].strategy", "unknown strategy"),
     (lambda r: r["strategies"]["orb"].update(kind="martingale"), "strategies.orb.kind", "unknown strategy"),
+    (lambda r: r["strategies"]["orb"].update(kind="no_such_module:Strategy"), "strategies.orb.kind",
+     "cannot import it (ModuleNotFoundError"),
+    (lambda r: r["strategies"]["orb"].update(kind="core.config:Config"), "strategies.orb.kind",
+     "not a subclass of strategies.base.Strategy"),
     (lambda r: r["session"].update(square_off="15:45"), "session.close", "earlier than"),
     (lambda r: r["market_data"].update(persist="always"), "market_data.persist", "off, every_tick, sampled"),
     (lambda r: r["replay"].update(speed="fast"), "replay.speed", "max or a positive multiple"),
@@ -57,6 +61,17 @@ def test_invalid_values_name_the_key_the_value_and_what_is_allowed(mutate, key, 
     hits = [p for p in problems if p.startswith(key + ":")]
     assert hits, f"no problem reported for {key}: {problems}"
     assert fragment in hits[0], hits[0]
+
+
+def test_a_strategy_kind_may_name_a_class_of_your_own():
+    raw = copy.deepcopy(BASE)
+    raw["strategies"]["mine"] = {"kind": "tests.faulty_strategy:EnterThenRaise", "params": {"raise_on_tick": 0}}
+    raw["symbols"].append({"symbol": "ABB", "strategy": "mine"})
+    cfg = parse_config(raw)
+    assert cfg.strategies["mine"].kind == "tests.faulty_strategy:EnterThenRaise"
+    raw["strategies"]["mine"]["params"] = {"raise_on_tick": "often"}
+    assert problems_for(lambda r: r.update(raw)) == [
+        "strategies.mine.params.raise_on_tick: 'often' is not allowed -- expected int"]
 
 
 def test_every_problem_is_reported_not_only_the_first():

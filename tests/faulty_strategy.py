@@ -1,0 +1,50 @@
+"""A strategy for tests only, loaded by config as kind "tests.faulty_strategy:EnterThenRaise" (a module:Class
+kind; the production registry does not know it). It buys on its `enter_on_tick`-th tick, holds until the
+square-off, and raises on its `raise_on_tick`-th tick (0: never), so a run with the fault and one without it
+should trade exactly alike."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+from core.enums import PositionSide, SignalType
+from core.types import Signal, Tick
+from strategies.base import Strategy, tick_time_and_price
+
+
+class StrategyBug(RuntimeError):
+    """What the faulty strategy raises: a bug in a trader's strategy."""
+
+
+@dataclass(frozen=True)
+class Params:
+    enter_on_tick: int = 20
+    raise_on_tick: int = 100
+
+
+class EnterThenRaise(Strategy):
+    kind = "tests.faulty_strategy:EnterThenRaise"
+    Params = Params
+
+    def __init__(self, *a: Any, **kw: Any):
+        super().__init__(*a, **kw)
+        self.ticks = 0
+
+    def on_tick(self, tick: Tick) -> Signal | None:
+        self.ticks += 1
+        if self.params.raise_on_tick and self.ticks >= self.params.raise_on_tick:
+            raise StrategyBug(f"bug on tick {self.ticks}")
+        tp = tick_time_and_price(tick)
+        if self.ticks == self.params.enter_on_tick and self.position is None and tp is not None:
+            t, price = tp
+            self.position = PositionSide.LONG
+            return self.signal(int(t), price, SignalType.ENTRY, PositionSide.LONG, stop_loss=round(price * 0.99, 2))
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"params": asdict(self.params), "ticks": self.ticks,
+                "position": None if self.position is None else self.position.value}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.ticks = int(state["ticks"])
+        self.position = None if state["position"] is None else PositionSide(state["position"])
