@@ -249,6 +249,11 @@ class KeyValue(Base):
                                                  onupdate=utcnow)
 
 
+def disabled_strategies_key(day: date) -> str:
+    """The daemon_state row of a day's disabled strategies: {symbol: {strategy, reason, time}}."""
+    return f"disabled_strategies:{day.isoformat()}"
+
+
 MARKET_DATA_COLUMNS: tuple[str, ...] = tuple(c.name for c in MarketData.__table__.columns if c.name != "id")
 
 # ------------------------------------------------------------------------------------------ engines

@@ -30,7 +30,7 @@ from core.errors import StartupError
 from core.logs import setup_logging
 from db import DatabaseError
 from pipeline.feed_process import FeedProcess
-from pipeline.messages import CHECKPOINT, END_OF_FEED, READY, SIGNAL, STOPPED, WATERMARK
+from pipeline.messages import CHECKPOINT, END_OF_FEED, READY, SIGNAL, STOPPED, STRATEGY_DISABLED, WATERMARK
 from pipeline.sequencer import SignalSequencer
 from pipeline.shared_state import FLUSH_EVERY_S, SharedState
 
@@ -231,6 +231,7 @@ class Driver:
         self.held_latencies_ms: list[float] = []  # the same for ticks held for an earlier signal's outcome
         self.pids: dict[str, Any] = {}  # the child processes of this run (benchmarks read their CPU time)
         self.shared: SharedState | None = None
+        self.processor: Any = None  # the TradeManager, once built
         self.started = False  # the TradeManager got through its start-up (reconciliation)
         self.t_feed = time.monotonic()
 
@@ -286,6 +287,7 @@ class Driver:
             cfg=cfg, secrets=self.secrets, db=handler, shared=shared, clock=clock, replay=replay,
             day=opts.day)
         processor.session = session
+        self.processor = processor
         broker = processor.quote_sink_target() if hasattr(processor, "quote_sink_target") else None
 
         out_q = ctx.Queue()
@@ -300,6 +302,7 @@ class Driver:
         try:
             processor.start()
             self.started = True
+            pool.disabled.update(getattr(processor, "disabled_strategies", lambda: {})())
             pool.start()
             pool.wait_ready(timeout_s=60)
             self.t_feed = time.monotonic()
@@ -432,6 +435,11 @@ class Driver:
             pool.stopped[msg[1]] = msg[2]
         elif kind == READY:
             pool.ready.add(msg[1])
+        elif kind == STRATEGY_DISABLED:
+            ev = msg[2]
+            pool.disabled.setdefault(ev.symbol, ev.reason)
+            if hasattr(self.processor, "strategy_disabled"):
+                self.processor.strategy_disabled(ev)
 
     def _loop(self, pool: Any, sequencer: SignalSequencer, processor: Any,
               feed: Any, clock: Clock, out_q: Any) -> int:

@@ -9,20 +9,26 @@ and queue timings were. Other symbols keep flowing meanwhile.
 
 No Manager round trip happens here: incomplete-trade records arrive as Outcome messages and are kept in
 local dicts with the seed's names.
+
+Strategy code is contained: the first exception a symbol's strategy raises is logged once with its
+traceback, and that strategy is disabled for the rest of the day (it is called no more; its ticks still
+count, persist and price the paper broker). The driver hears it once, as a StrategyDisabled message; the
+TradeManager keeps managing the symbol's position.
 """
 from __future__ import annotations
 
 import logging
 import math
 import time
+import traceback
 from collections import deque
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from core.config import Config
 from core.enums import SignalType, TickPersistence
 from core.types import TICK_FIELDS, Signal, Tick
 from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
-from pipeline.messages import ForceExit, Outcome, WorkerStats
+from pipeline.messages import ForceExit, Outcome, StrategyDisabled, WorkerStats
 from strategies import strategy_class
 from strategies.base import Strategy
 from strategies.candles import CandleAggregator
@@ -36,23 +42,36 @@ _NUM = (int, float)
 
 class MarketDataHandler:
     def __init__(self, cfg: Config, symbols: Iterable[str], emit: Callable[[Signal, float, bool, int], None],
-                 db: DBHandler | None = None):
+                 db: DBHandler | None = None, on_disabled: Callable[[StrategyDisabled], None] | None = None,
+                 disabled: Mapping[str, str] | None = None):
+        """`disabled`: symbols whose strategy was disabled earlier today (symbol -> reason); not run again."""
         self.cfg = cfg
         self.emit = emit
         self.db = db
+        self.on_disabled = on_disabled or (lambda ev: None)
         self.stats = WorkerStats()
         self.strategies: dict[str, Strategy] = {}
         self.candles: dict[str, CandleAggregator] = {}
         self.by_fyers: dict[str, str] = {}
+        self.disabled: dict[str, str] = {}  # symbol -> why its strategy is off for the day
+        self.last_ts: dict[str, float] = {}
         for sym in symbols:
             spec = cfg.symbol(sym)
-            strat = cfg.strategies[spec.strategy]
-            s = strategy_class(strat.kind)(sym, strat.name, strat.params, cfg.session)
-            self.strategies[sym] = s
             self.by_fyers[spec.fyers] = sym
-            if s.candle_seconds:
-                self.candles[sym] = CandleAggregator(sym, s.candle_seconds)
-        self.last_ts: dict[str, float] = {}
+            if disabled and sym in disabled:
+                self.disabled[sym] = disabled[sym]
+                log.warning("%s: strategy disabled earlier today (%s); not run again", sym, disabled[sym])
+                continue
+            strat = cfg.strategies[spec.strategy]
+            try:
+                s = strategy_class(strat.kind)(sym, strat.name, strat.params, cfg.session)
+                seconds = s.candle_seconds
+            except Exception as e:  # noqa: BLE001 - one broken strategy must not stop the worker
+                self._disable(sym, "start-up", e, 0.0)
+                continue
+            self.strategies[sym] = s
+            if seconds:
+                self.candles[sym] = CandleAggregator(sym, seconds)
         # seed chart 2 state, fed by Outcome messages instead of per-tick Manager reads
         self.incomplete_entry_trades: dict[str, dict] = {}
         self.incomplete_exit_trades: dict[str, dict] = {}
@@ -125,24 +144,14 @@ class MarketDataHandler:
                         " (further ones of this kind are counted, not logged)" if n == 4 else "")
 
     def _run(self, sym: str, tick: Tick, ts: float, t_wall: float, pos: int) -> None:
-        strat = self.strategies[sym]
-        # seed chart 2: force-exit triggered symbols reset; an incomplete entry discards before run
-        if sym in self.force_exit_triggered_symbols:
-            self.force_exit_triggered_symbols.discard(sym)
-            log.info("%s: force exit triggered; strategy reset", sym)
-            strat._discard_signal()
-            strat._reset_position_tracking()
-        if sym in self.incomplete_entry_trades:
-            strat._discard_signal()
-            strat._reset_position_tracking()
+        strat = self.strategies.get(sym)
+        if strat is None:  # disabled for the day
             return
-        signal = None
-        agg = self.candles.get(sym)
-        if agg is not None:
-            for candle in agg.update(tick):
-                signal = strat.on_candle(candle) or signal
-        tick_signal = strat.run(tick)
-        signal = tick_signal or signal
+        try:
+            signal = self._strategy_step(sym, strat, tick)
+        except Exception as e:  # noqa: BLE001 - contained: this symbol's strategy stops, nothing else does
+            self._disable(sym, "run", e, ts)
+            return
         if signal is None:
             return
         signal = self.apply_signal_management(sym, signal)
@@ -153,6 +162,48 @@ class MarketDataHandler:
         self.backlog.setdefault(sym, deque())
         # latency from the batch's arrival; `held`: the tick waited for an earlier signal's outcome (by design)
         self.emit(signal, (time.time() - t_wall) * 1000.0 if t_wall else 0.0, self._releasing, pos)
+
+    def _strategy_step(self, sym: str, strat: Strategy, tick: Tick) -> Signal | None:
+        """Every call into the strategy for one tick; what it signals (None: nothing)."""
+        # seed chart 2: force-exit triggered symbols reset; an incomplete entry discards before run
+        if sym in self.force_exit_triggered_symbols:
+            self.force_exit_triggered_symbols.discard(sym)
+            log.info("%s: force exit triggered; strategy reset", sym)
+            strat._discard_signal()
+            strat._reset_position_tracking()
+        if sym in self.incomplete_entry_trades:
+            strat._discard_signal()
+            strat._reset_position_tracking()
+            return None
+        signal = None
+        agg = self.candles.get(sym)
+        if agg is not None:
+            for candle in agg.update(tick):
+                signal = strat.on_candle(candle) or signal
+        tick_signal = strat.run(tick)
+        return tick_signal or signal
+
+    def _disable(self, sym: str, where: str, exc: BaseException, ts: float) -> None:
+        """The symbol's strategy raised: log it once with its traceback, stop calling it for the day, and tell
+        the driver. Its position (if any) is the TradeManager's to manage and square off."""
+        strat = self.strategies.pop(sym, None)
+        self.candles.pop(sym, None)
+        name = strat.name if strat is not None else self.cfg.symbol(sym).strategy
+        reason = f"{type(exc).__name__} in {where}: {exc}"[:200]
+        self.disabled[sym] = reason
+        log.error("%s: strategy %s raised (%s); disabled for the rest of the day, its open position (if any) stays "
+                  "managed and is squared off as usual\n%s", sym, name, reason,
+                  "".join(traceback.format_exception(exc)).rstrip())
+        self.on_disabled(StrategyDisabled(sym, name, reason, int(ts)))
+
+    def _call(self, sym: str, where: str, fn: Callable[[], Any]) -> bool:
+        """A call into the strategy outside the tick path; False (and the strategy disabled) if it raised."""
+        try:
+            fn()
+            return True
+        except Exception as e:  # noqa: BLE001 - contained as in _run
+            self._disable(sym, where, e, self.last_ts.get(sym, 0.0))
+            return False
 
     def apply_signal_management(self, sym: str, signal: Signal) -> Signal | None:
         """Seed chart 2: entries pass (already screened before run); an exit or take-profit that retries an
@@ -177,12 +228,12 @@ class MarketDataHandler:
             self.force_exit_triggered_symbols.add(msg.symbol)
             strat = self.strategies.get(msg.symbol)
             if strat is not None:
-                strat._discard_signal()
-                strat._reset_position_tracking()
+                self._call(msg.symbol, "force exit",
+                           lambda: (strat._discard_signal(), strat._reset_position_tracking()))
             return
         sym = msg.symbol
         strat = self.strategies.get(sym)
-        if strat is None:
+        if strat is None and sym not in self.disabled:
             return
         pending = self.awaiting.get(sym)
         if pending is None or pending[0] != msg.signal_id:
@@ -193,9 +244,8 @@ class MarketDataHandler:
         kind = msg.signal_type
         if msg.force_exit:
             self.force_exit_triggered_symbols.add(sym)
-        if msg.status == "failed" and kind == SignalType.ENTRY.value:
-            strat._discard_signal()
-            strat._reset_position_tracking()
+        if msg.status == "failed" and kind == SignalType.ENTRY.value and strat is not None:
+            self._call(sym, "outcome", lambda: (strat._discard_signal(), strat._reset_position_tracking()))
         book = {SignalType.ENTRY.value: self.incomplete_entry_trades, SignalType.EXIT.value: self.incomplete_exit_trades,
                 SignalType.TAKE_PROFIT.value: self.incomplete_takeprofit_trades}.get(kind)
         if book is not None:
@@ -252,8 +302,15 @@ class MarketDataHandler:
         """What a restarted worker needs to rebuild this handler. Ticks held back for a pending signal are
         not included (copying them every second would cost more than the rest of the work): a restart counts
         them as dropped."""
+        saved = {}
+        for s, st in list(self.strategies.items()):
+            try:
+                saved[s] = st.state_dict()
+            except Exception as e:  # noqa: BLE001 - strategy code: contained like any other call into it
+                self._disable(s, "state_dict", e, self.last_ts.get(s, 0.0))
         return {
-            "strategies": {s: st.state_dict() for s, st in self.strategies.items()},
+            "strategies": saved,
+            "disabled": dict(self.disabled),
             "candles": {s: agg.state_dict() for s, agg in self.candles.items()},
             "last_ts": dict(self.last_ts),
             "awaiting": dict(self.awaiting),
@@ -264,12 +321,20 @@ class MarketDataHandler:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
+        for s, why in state.get("disabled", {}).items():  # disabled before the checkpoint: stays disabled
+            if s in self.strategies:
+                self.strategies.pop(s)
+                self.candles.pop(s, None)
+                self.disabled[s] = why
+                log.warning("%s: strategy stays disabled for the day (%s)", s, why)
         for s, st in state.get("strategies", {}).items():
             if s in self.strategies:
                 try:
                     self.strategies[s].load_state(st)
                 except (ValueError, KeyError, TypeError) as e:  # parameters changed since the checkpoint
                     log.warning("%s: strategy state not restored (%s); starting it fresh", s, e)
+                except Exception as e:  # noqa: BLE001 - strategy code: contained like any other call into it
+                    self._disable(s, "load_state", e, self.last_ts.get(s, 0.0))
         for s, st in state.get("candles", {}).items():
             if s in self.candles:
                 try:

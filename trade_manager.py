@@ -33,13 +33,13 @@ from core.enums import (ExecutionMode, ExitReason, OrderPurpose, OrderSide, Orde
                         TradingState)
 from core.session import SessionTimes, in_market_hours
 from core.types import Signal
-from db import DBHandler, Fill, Order, StockSignal
+from db import DBHandler, Fill, Order, StockSignal, disabled_strategies_key
 from execution.broker_io import BrokerIO, Cancelled, Lookup, Placed, PlaceRequest, Probe, StatusSeen
 from execution.circuit_breaker import CircuitBreaker
 from execution.orders import OrderStore, fill_delta
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
-from pipeline.messages import ForceExit, Outcome, Watch
+from pipeline.messages import ForceExit, Outcome, StrategyDisabled, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
 from risk_manager import D, RiskManager
 
@@ -100,6 +100,7 @@ class TradeManager:
         self.retry_at: dict[int, tuple[float, str]] = {}  # trade_id -> (monotonic time, reason)
         self.virtual: dict[str, tuple[PositionSide, int]] = {}  # signals_only: what we would hold
         self.failed_trades: dict[str, int] = {}
+        self.disabled: dict[str, dict[str, Any]] = {}  # symbol -> {strategy, reason, time}: strategies off today
         self.fatal: str | None = None
         self.margin_asked: set[str] = set()
         self._s: Session | None = None  # the open unit of work, while a decision is being recorded
@@ -124,6 +125,9 @@ class TradeManager:
 
     def start(self) -> None:
         self.rm.load()
+        self.disabled = dict(self.db.get_state(disabled_strategies_key(self.day)) or {})
+        if self.disabled:
+            log.warning("strategies disabled earlier today stay off: %s", ", ".join(sorted(self.disabled)))
         if self.mode is ExecutionMode.PAPER:
             self._ensure_paper_broker()
         if self.io is not None:
@@ -135,6 +139,26 @@ class TradeManager:
             self.rm.set_state(TradingState.HALTED, self.rm.halted_earlier)
         else:
             self.rm.set_state(TradingState.ACTIVE, "ready")
+
+    def disabled_strategies(self) -> dict[str, str]:
+        """Symbol -> reason, for the workers: strategies that raised earlier today are not run again."""
+        return {sym: str(d.get("reason", "")) for sym, d in self.disabled.items()}
+
+    def strategy_disabled(self, ev: StrategyDisabled) -> None:
+        """A worker turned a symbol's strategy off for the day (it raised). Recorded once, so `status` shows it
+        and a restart keeps it off; the symbol's position stays in the books, managed and squared off as usual."""
+        if ev.symbol in self.disabled:
+            return
+        doc = {**self.disabled, ev.symbol: {"strategy": ev.strategy, "reason": ev.reason, "time": ev.time}}
+        try:
+            self.db.set_state(disabled_strategies_key(self.day), doc)
+        except Exception as e:  # noqa: BLE001 - the worker has already stopped calling it; keep trading the rest
+            log.error("could not record that %s's strategy is disabled: %s", ev.symbol, e)
+        self.disabled = doc
+        trade = self.rm.trade_for(ev.symbol)
+        log.warning("%s: strategy %s disabled for the rest of the day (%s); %s", ev.symbol, ev.strategy, ev.reason,
+                    f"its {trade.side.value} position stays managed and is squared off as usual" if trade is not None
+                    else "no position open")
 
     def in_market_hours(self, now: float) -> bool:
         return in_market_hours(self.cfg.session, now)

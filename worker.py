@@ -23,8 +23,8 @@ from core.config import Config
 from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
 from core.types import Signal
-from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, READY, SIGNAL, STOP, STOPPED, TICK_PIPE,
-                               WATERMARK, Watch)
+from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, READY, SIGNAL, STOP, STOPPED,
+                               STRATEGY_DISABLED, TICK_PIPE, WATERMARK, StrategyDisabled, Watch)
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,10 @@ class QuoteSink:
 
 def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_q: mp.Queue, out_q: mp.Queue,
                db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
-               restore: dict[str, Any] | None = None) -> None:
+               restore: dict[str, Any] | None = None, disabled: dict[str, str] | None = None) -> None:
     """Process entry point (spawned). Feedback (ctl_q) is read before ticks: a symbol held for its signal's
-    outcome should not wait behind the backlog of every other symbol's ticks."""
+    outcome should not wait behind the backlog of every other symbol's ticks. `disabled`: symbols whose
+    strategy is off for the day (symbol -> reason), not run again."""
     from db import DBHandler, setup
     from market_data_handler import MarketDataHandler
 
@@ -102,7 +103,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             sink.watched.add(sig.symbol)
         out_q.put((SIGNAL, worker_id, sig, latency_ms, held, pos))
 
-    handler = MarketDataHandler(cfg, symbols, emit, db)
+    def strategy_disabled(ev: StrategyDisabled) -> None:
+        out_q.put((STRATEGY_DISABLED, worker_id, ev))
+
+    handler = MarketDataHandler(cfg, symbols, emit, db, on_disabled=strategy_disabled, disabled=disabled)
     if restore:
         handler.restore(restore.get("handler", {}))
         if sink is not None:

@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from core.clock import IST, to_ist
 from core.config import Config, Secrets
 from db import (DEFAULT_SQLITE_PATH, ActiveTrade, CapitalLog, KeyValue, MarketData, Order, TradeLog, database_url,
-                safe_url)
+                disabled_strategies_key, safe_url)
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,18 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
                                     .group_by(Order.status, Order.failure_tag)):
             failures.setdefault(st, {})[tag or "untagged"] = n
 
+    disabled: list[dict[str, Any]] = []
+    row = s.get(KeyValue, disabled_strategies_key(day)) if day else None
+    if row is not None:
+        try:
+            for sym, d in sorted(json.loads(row.value).items()):
+                t = int(d.get("time") or 0)
+                disabled.append({"symbol": sym, "strategy": d.get("strategy"), "reason": d.get("reason"),
+                                 "since": to_ist(t).isoformat() if t else None})
+        except (ValueError, AttributeError, TypeError):
+            disabled.append({"symbol": "?", "strategy": None, "reason": "unreadable disabled_strategies row",
+                             "since": None})
+
     equity = capital + unrealized
     ret = float((equity - start) / start * 100) if start else 0.0
     high_water = max([start] + [_d(c.capital) for c in cap_rows])
@@ -236,6 +248,7 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
         "orders_by_status": by_status,
         "order_failures": failures,
         "caps": caps,
+        "disabled_strategies": disabled,
     }
 
 
@@ -298,6 +311,13 @@ def render_status(st: Mapping[str, Any]) -> str:
                  _money(p["unrealized_pnl"], True), p["entry_time"][11:19]] for p in pos]
         lines += _table(["SYMBOL", "SIDE", "QTY", "ENTRY", "ALLOCATED", "LAST", "UNREALIZED", "SINCE"], rows,
                         right={2, 3, 4, 5, 6})
+    off = st.get("disabled_strategies") or []
+    if off:
+        lines.append("")
+        lines.append(f"Strategies disabled for the day: {len(off)} (positions still managed and squared off)")
+        lines += _table(["SYMBOL", "STRATEGY", "SINCE", "REASON"],
+                        [[d["symbol"], d["strategy"] or "?", (d["since"] or "?")[11:19], d["reason"] or ""]
+                         for d in off], right=set())
     lines.append("")
     counts = ", ".join(f"{k} {v}" for k, v in st["orders_by_status"].items()) or "none"
     lines.append(f"Orders on {st['day'] or 'the day'}: {st['orders_total']} ({counts})")

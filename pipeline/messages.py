@@ -18,6 +18,7 @@ Signal queue (workers -> driver):
         echo of frame seq's marker once everything before it is processed, held back to cap_ts/cap_pos (the
         earliest signal awaiting its outcome, or quotes not yet at the paper broker; inf when none)
     (CHECKPOINT, worker_id, seq, state)              strategy and handler state as of frame seq
+    (STRATEGY_DISABLED, worker_id, StrategyDisabled) a symbol's strategy raised and is off for the day (once)
     (STOPPED, worker_id, stats)
 
 Feed process -> driver (its report pipe), after each cycle:
@@ -42,6 +43,7 @@ WATERMARK = 11
 CHECKPOINT = 12
 STOPPED = 13
 READY = 14
+STRATEGY_DISABLED = 15
 
 DELIVERED = 20
 RESENT = 21
@@ -82,6 +84,17 @@ class Watch:
 
     symbol: str
     on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyDisabled:
+    """A symbol's strategy raised: the worker calls it no more today. The TradeManager records it (status
+    shows it; a restart the same day keeps it off) and keeps managing the symbol's position."""
+
+    symbol: str
+    strategy: str
+    reason: str  # the exception, one line; the traceback is in the worker's log
+    time: int    # feed time of the tick it raised on (epoch seconds; 0 if not on a tick)
 
 
 @dataclass(slots=True)

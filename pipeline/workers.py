@@ -50,12 +50,14 @@ class WorkerPool:
         self.restarts = [0] * len(symbols)
         self.stopping = False
         self.max_held_ticks = 0  # the most ticks one worker held back for pending signals (a memory figure)
+        self.disabled: dict[str, str] = {}  # symbol -> reason: strategies off for the day, kept off by a restart
 
     def _spawn(self, i: int, restore: dict | None) -> None:
         reader, self.tick_readers[i] = self.tick_readers[i], None
         p = self.ctx.Process(target=run_worker, name=f"worker-{i}",
                              args=(i, self.symbols[i], self.cfg, reader, self.control_queues[i], self.out_q,
-                                   self.db_url, self.secrets, self.broker, restore), daemon=True)
+                                   self.db_url, self.secrets, self.broker, restore, dict(self.disabled)),
+                             daemon=True)
         try:
             p.start()
         finally:
