@@ -406,6 +406,15 @@ def test_quotes_margin_holidays_timings_analyzer(broker):
     assert broker.post("analyzer/toggle", {"mode": "maybe"}).json()["message"] == {"mode": ["Not a valid boolean."]}
 
 
+def test_ping_names_the_paper_broker_as_no_openalgo_would(broker):
+    """OpenAlgo's ping names a broker plugin (a Python package: no hyphen) and has no paper_broker key."""
+    r = broker.post("ping")
+    assert r.status_code == 200
+    assert r.json() == {"status": "success", "data": {"message": "pong", "broker": "paper-broker", "paper_broker": True}}
+    bad = broker.post("ping", {"apikey": "wrong"})
+    assert bad.status_code == 403 and bad.json() == {"status": "error", "message": "Invalid openalgo apikey"}
+
+
 def test_reset_wipes_books_and_restores_funds(broker):
     adm = broker.admin()
     adm.push_market([q("SBIN", T(10), 500)], clock=T(10))
