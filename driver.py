@@ -251,6 +251,9 @@ class Driver:
         setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), self.secrets.secret_values())
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
+        if cfg.mode is ExecutionMode.LIVE and not self.opts.live_data:  # main() refuses it first; this is for callers
+            log.error("mode live with a replay is refused: real orders must never follow replayed ticks")
+            return EXIT_CONFIG
         try:
             return self._run()
         except (DatabaseError, StartupError) as e:
