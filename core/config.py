@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import yaml
 from dotenv import dotenv_values
 
-from core.costs import RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
+from core.costs import DEFAULT_RATES, RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
 from core.enums import ExecutionMode, Product, TickPersistence, UnknownPositionPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ class RiskConfig:
 @dataclass(frozen=True)
 class CostsConfig:
     slippage_pct: float = _f(0.02, minimum=0, maximum=5)
-    rates: tuple[ChargeRates, ...] = _f(())  # parsed by _cost_rates: a dated list of periods
+    rates: tuple[ChargeRates, ...] = _f(DEFAULT_RATES)  # parsed by _cost_rates: a dated list of periods
 
     @property
     def table(self) -> CostTable:
@@ -474,8 +474,8 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
                         "charges, by date); delete the key and copy costs.rates from the shipped config.yaml")
         raw = {**raw, "costs": {k: v for k, v in raw_costs.items() if k != "commission_per_order"}}
     sections = {name: _section(name, cls, raw.get(name), problems) for name, cls in _SECTIONS.items()}
-    sections["costs"] = dataclasses.replace(sections["costs"], rates=_cost_rates(
-        (raw.get("costs") or {}).get("rates") if isinstance(raw.get("costs"), dict) else None, problems))
+    if isinstance(raw.get("costs"), dict) and "rates" in raw["costs"]:
+        sections["costs"] = dataclasses.replace(sections["costs"], rates=_cost_rates(raw["costs"]["rates"], problems))
     problems.extend(_cross_checks(sections))
     if problems:
         raise ConfigError(problems)

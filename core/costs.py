@@ -131,3 +131,23 @@ def rates_from_mapping(start: date, values: dict[str, Any]) -> ChargeRates:
     """A period from validated config values (numbers keyed by RATE_KEYS)."""
     return ChargeRates(start, *(_dec(values[k]) for k in RATE_KEYS))
 
+
+def _periods(*changes: tuple[str, dict[str, Any]]) -> tuple[ChargeRates, ...]:
+    out, current = [], {}
+    for start, values in changes:
+        current = {**current, **values}
+        out.append(rates_from_mapping(date.fromisoformat(start), current))
+    return tuple(out)
+
+
+# used when config.yaml has no costs.rates; the same table, with its sources, is in the shipped config.yaml
+DEFAULT_RATES = _periods(
+    ("2020-07-01", {"brokerage_pct": "0.03", "brokerage_max": "20", "stt_sell_pct": "0.025",
+                    "exchange_txn_pct": "0.00325", "ipft_per_crore": "0.01", "sebi_per_crore": "5",
+                    "stamp_duty_buy_pct": "0.003", "gst_pct": "18"}),
+    ("2021-01-01", {"exchange_txn_pct": "0.00345"}),
+    ("2021-04-01", {"sebi_per_crore": "10"}),
+    ("2023-04-01", {"exchange_txn_pct": "0.00325", "ipft_per_crore": "10"}),
+    ("2024-10-01", {"exchange_txn_pct": "0.00297"}),
+)
+

@@ -180,4 +180,15 @@ def test_a_config_with_the_old_flat_commission_is_refused_at_check(tmp_path):
                                                              "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
     assert r.returncode == 2
     assert "FAIL costs.commission_per_order: 20 is no longer used -- replaced by costs.rates" in r.stdout
-    assert "FAIL costs.rates: None is not allowed" in r.stdout and "Traceback" not in r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    # without the old key, a config with no costs.rates runs on the built-in table
+    del old["costs"]["commission_per_order"]
+    p.write_text(yaml.safe_dump(old))
+    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32,
+                                                             "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_built_in_rate_table_is_the_shipped_one():
+    from core.costs import DEFAULT_RATES
+    assert load_config(ROOT / "config.yaml").costs.rates == DEFAULT_RATES
