@@ -109,7 +109,7 @@ class RiskManager:
         self.high_water = self.start_capital
         self.trade_counter = 0
         self.halted_earlier: str | None = None  # a risk halt from before a restart today stays in force
-        self.costs = cfg.costs.table  # the day's charge rates; the config check made sure they cover it
+        self.cost_table = cfg.costs.table  # the day's charge rates; the config check made sure they cover it
 
     # ------------------------------------------------------------------ state from the database
     def load(self) -> None:
@@ -210,7 +210,7 @@ class RiskManager:
         """The charges of one executed order of `quantity` at average `price` today."""
         if quantity <= 0:
             return NO_CHARGES
-        return self.costs.order(is_buy, D(price), quantity, self.day)
+        return self.cost_table.order(is_buy, D(price), quantity, self.day)
 
     def _costs_blocker(self, units: int, entry: Decimal, stop: Decimal, long: bool) -> str | None:
         """Why a trade is not worth its charges: round trip (entry, exit at the stop) against planned risk."""
@@ -218,7 +218,7 @@ class RiskManager:
         if share is None:
             return None
         planned = units * abs(entry - stop)
-        trip = self.costs.round_trip(long, entry, stop, units, self.day).total
+        trip = self.cost_table.round_trip(long, entry, stop, units, self.day).total
         if planned > 0 and trip <= D(share) * planned:
             return None
         return (f"expected round-trip charges Rs {trip} exceed {share:g} of the planned risk Rs {planned.quantize(PAISE)} "

@@ -96,7 +96,7 @@ def test_an_entry_whose_charges_eat_its_risk_is_refused(tmp_path):
     # (Rs 10); the round trip on Rs 10 lakh each way (brokerage 20 + 20, STT 250, ...) is about Rs 420
     a = rm.assess_trade("MRF", 10_000, Decimal("9999.90"), now=0)
     assert not a.eligible and a.tag == "RISK_COSTS_TOO_HIGH" and a.units == 100
-    trip = rm.costs.round_trip(True, Decimal(10_000), Decimal("9999.90"), 100, rm.day).total
+    trip = rm.cost_table.round_trip(True, Decimal(10_000), Decimal("9999.90"), 100, rm.day).total
     assert trip > 400
     assert f"Rs {trip}" in a.reason and "Rs 10.00" in a.reason and "risk.max_cost_share_of_risk" in a.reason
     # a short is judged on its own side: the stop above the entry
