@@ -565,8 +565,11 @@ def _cross_checks(s: dict[str, Any]) -> list[str]:
     date = s["replay"].date
     if date is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", str(date)):
         p.append(f"replay.date: {date!r} is not allowed -- expected YYYY-MM-DD or null")
-    elif date is not None and s["costs"].rates:
-        problem = uncovered_day(s["costs"], _date.fromisoformat(str(date)))
+    elif date is not None:
+        try:
+            problem = uncovered_day(s["costs"], _date.fromisoformat(str(date)))
+        except ValueError:
+            problem = "not a calendar date"
         if problem:
             p.append(f"replay.date: {date!r} is not allowed -- {problem}")
     return p

@@ -62,6 +62,7 @@ def test_shipped_config_is_valid():
     (lambda r: r["costs"]["rates"][3].update(ctt_pct=0.01), "costs.rates[3].ctt_pct", "unknown key"),
     (lambda r: r["costs"].update(rates=[]), "costs.rates", "list of periods"),
     (lambda r: r["replay"].update(date="2019-06-03"), "replay.date", "costs.rates starts 2020-07-01"),
+    (lambda r: r["replay"].update(date="2026-13-45"), "replay.date", "not a calendar date"),
     (lambda r: r["risk"].update(max_cost_share_of_risk=0), "risk.max_cost_share_of_risk", "greater than 0"),
 ])
 def test_invalid_values_name_the_key_the_value_and_what_is_allowed(mutate, key, fragment):
