@@ -221,8 +221,8 @@ class RiskManager:
         trip = self.cost_table.round_trip(long, entry, stop, units, self.day).total
         if planned > 0 and trip <= D(share) * planned:
             return None
-        return (f"expected round-trip charges Rs {trip} exceed {share:g} of the planned risk Rs {planned.quantize(PAISE)} "
-                f"({units} x {abs(entry - stop)}) (risk.max_cost_share_of_risk)")
+        return (f"expected round-trip charges Rs {trip} exceed {share:g} of the planned risk "
+                f"Rs {planned.quantize(PAISE)} ({units} x {abs(entry - stop)}) (risk.max_cost_share_of_risk)")
 
     def calculate_position_size(self, entry_price: Any, stop_loss: Any, margin_val: Decimal, symbol: str) -> int:
         entry, stop = D(entry_price), D(stop_loss)
