@@ -337,15 +337,16 @@ class RiskManager:
         return trade.trade_id
 
     def add_to_entry(self, trade_id: int, quantity: int, price: Any,
-                     extra: Callable[[Session], None] | None = None) -> None:
+                     extra: Callable[[Session], None] | None = None, order_avg: Any = None) -> None:
         """A later partial fill of the same entry order: more quantity at a new average price. The order's
-        charges are recomputed on its whole fill (brokerage is per order, capped once)."""
+        charges are recomputed on its whole fill (brokerage is per order, capped once), at the broker's
+        average price for the order when given."""
         t = self.active_trades[trade_id]
         price = D(price)
         new_qty = t.quantity + quantity
         avg = money((t.entry_price * t.quantity + price * quantity) / new_qty)
         allocated = money((t.remaining + quantity) * avg / t.margin_multiplier)
-        charges = self.order_charges(t.side is PositionSide.LONG, avg, new_qty)
+        charges = self.order_charges(t.side is PositionSide.LONG, avg if order_avg is None else order_avg, new_qty)
 
         def go(s: Session) -> None:
             row = s.get(ActiveTrade, trade_id)

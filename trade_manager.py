@@ -606,7 +606,7 @@ class TradeManager:
                 extra=record)
             watch = True
         elif p.purpose is OrderPurpose.ENTRY:
-            self.rm.add_to_entry(p.trade_id, delta, price, extra=record)
+            self.rm.add_to_entry(p.trade_id, delta, price, extra=record, order_avg=cum_avg)
         elif p.trade_id not in self.rm.active_trades:
             log.error("order %d filled %d %s but its trade %s is not open; fill recorded, books unchanged",
                       order_id, delta, p.symbol, p.trade_id)
