@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, Numeric,
                         String, Text, UniqueConstraint, create_engine, delete, event, exc, func, insert,
-                        select, text, update)
+                        inspect, select, text, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "trading.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the per-charge cost breakdown on active_trades and trade_log
 
 # Money is Numeric; SQLite stores it as REAL-affinity NUMERIC and SQLAlchemy converts back to Decimal at
 # the column's scale, which is exact for rupee amounts with 4 decimals.
@@ -118,8 +118,19 @@ class Fill(Base):
     __table_args__ = (UniqueConstraint("order_id", "cumulative_quantity", name="uq_fill_order_cumqty"),)
 
 
-class ActiveTrade(Base):
-    """An open position the daemon manages (seed ActiveTrades)."""
+class ChargeColumns:
+    """The charges behind `costs` (core.costs.CHARGE_NAMES); costs is their sum."""
+
+    brokerage: Mapped[Decimal] = mapped_column(Money, nullable=False, default=Decimal(0))
+    stt: Mapped[Decimal] = mapped_column(Money, nullable=False, default=Decimal(0))
+    exchange_txn: Mapped[Decimal] = mapped_column(Money, nullable=False, default=Decimal(0))
+    sebi: Mapped[Decimal] = mapped_column(Money, nullable=False, default=Decimal(0))
+    stamp_duty: Mapped[Decimal] = mapped_column(Money, nullable=False, default=Decimal(0))
+    gst: Mapped[Decimal] = mapped_column(Money, nullable=False, default=Decimal(0))
+
+
+class ActiveTrade(ChargeColumns, Base):
+    """An open position the daemon manages (seed ActiveTrades); the charge columns hold its entry's charges."""
 
     __tablename__ = "active_trades"
     trade_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -144,8 +155,9 @@ class ActiveTrade(Base):
                                                  onupdate=utcnow)
 
 
-class TradeLog(Base):
-    """A closed (or partly closed) trade: one row per exit fill group, P&L at fill prices."""
+class TradeLog(ChargeColumns, Base):
+    """A closed (or partly closed) trade: one row per exit fill group, P&L at fill prices; costs (the sum of
+    the charge columns) are this exit order's charges, plus the entry's on the row that closes the trade."""
 
     __tablename__ = "trade_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -331,13 +343,53 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+def _add_missing_columns(engine: Engine) -> list[str]:
+    """create_all makes missing tables, never missing columns: a database from an earlier version gets each
+    new column that can be added safely (nullable, or with a constant default) by ALTER TABLE ADD COLUMN."""
+    added: list[str] = []
+    with engine.begin() as conn:
+        insp = inspect(conn)
+        existing = set(insp.get_table_names())
+        for table in Base.metadata.sorted_tables:
+            if table.name not in existing:
+                continue
+            have = {c["name"] for c in insp.get_columns(table.name)}
+            for col in table.columns:
+                if col.name in have:
+                    continue
+                default = col.default.arg if col.default is not None and col.default.is_scalar else None
+                if not col.nullable and default is None:
+                    log.warning("%s.%s is missing and cannot be added without a default; recreate the table",
+                                table.name, col.name)
+                    continue
+                ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(dialect=engine.dialect)}"
+                if isinstance(default, str):
+                    ddl += " DEFAULT '" + default.replace("'", "''") + "'"
+                elif default is not None:
+                    ddl += f" DEFAULT {int(default) if isinstance(default, bool) else default}"
+                if not col.nullable:
+                    ddl += " NOT NULL"
+                conn.exec_driver_sql(ddl)
+                added.append(f"{table.name}.{col.name}")
+        for table in ("active_trades", "trade_log"):
+            if f"{table}.brokerage" in added:  # before version 2, costs was the flat brokerage
+                conn.exec_driver_sql(f"UPDATE {table} SET brokerage = costs")
+    return added
+
+
 def initialize_database(url: str | None = None) -> Engine:
     engine, _ = setup(url)
     try:
         Base.metadata.create_all(engine)
+        added = _add_missing_columns(engine)
+        if added:
+            log.info("database upgraded: added %s", ", ".join(added))
         with Session(engine) as s, s.begin():
-            if s.get(KeyValue, "schema_version") is None:
+            row = s.get(KeyValue, "schema_version")
+            if row is None:
                 s.add(KeyValue(key="schema_version", value=json.dumps(SCHEMA_VERSION)))
+            elif json.loads(row.value) < SCHEMA_VERSION:
+                row.value = json.dumps(SCHEMA_VERSION)
     except exc.SQLAlchemyError as e:
         raise DatabaseError(f"cannot create tables in {safe_url(str(engine.url))}: {_short(e)}") from None
     log.debug("database ready at %s", safe_url(str(engine.url)))

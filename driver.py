@@ -24,7 +24,7 @@ from typing import Any
 
 from core.clock import Clock, ReplayClock, ist_epoch, to_ist
 from core.config import (DEFAULT_CONFIG_PATH, Config, ConfigError, Secrets, check_secrets_for_mode, load_config,
-                         load_secrets)
+                         load_secrets, uncovered_day)
 from core.enums import ExecutionMode
 from core.errors import StartupError
 from core.logs import setup_logging
@@ -186,6 +186,10 @@ class RunOptions:
             day = to_ist(time.time()).date()
             while day.weekday() >= 5:
                 day -= timedelta(days=1)
+        uncovered = uncovered_day(cfg.costs, day)
+        if uncovered:
+            key = "--date" if args.date else "replay.date"
+            raise ValueError(f"{key}: {day.isoformat()!r} is not allowed -- {uncovered}")
         if source != "synthetic" and not secrets.live_data and not Path(source).exists():
             raise ValueError(f"--replay: {source!r} is not allowed -- use synthetic or an existing recorded file")
         start = None

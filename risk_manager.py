@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.config import Config
+from core.costs import NO_CHARGES, Charges
 from core.enums import PositionSide, TradingState
 from db import ActiveTrade, CapitalLog, DBHandler, TradeLog
 
@@ -51,10 +52,14 @@ class OpenTrade:
     margin_multiplier: Decimal
     stop_loss: Decimal | None = None
     take_profit_price: Decimal | None = None
-    costs: Decimal = ZERO    # entry costs not yet realized
+    charges: Charges = NO_CHARGES  # the entry order's charges, realized with the exit that closes the trade
     realized_tp: Decimal = ZERO
     closed_tp: int = 0
     entry_order_id: int | None = None
+
+    @property
+    def costs(self) -> Decimal:
+        return self.charges.total
 
     def pnl(self, price: Decimal, qty: int) -> Decimal:
         diff = price - self.entry_price if self.side is PositionSide.LONG else self.entry_price - price
@@ -82,6 +87,7 @@ class Exit:
     net: Decimal
     full: bool
     capital: Decimal
+    charges: Charges = NO_CHARGES  # costs, charge by charge
 
 
 class RiskManager:
@@ -103,7 +109,7 @@ class RiskManager:
         self.high_water = self.start_capital
         self.trade_counter = 0
         self.halted_earlier: str | None = None  # a risk halt from before a restart today stays in force
-        self.commission = D(cfg.costs.commission_per_order)
+        self.cost_table = cfg.costs.table  # the day's charge rates; the config check made sure they cover it
 
     # ------------------------------------------------------------------ state from the database
     def load(self) -> None:
@@ -126,7 +132,7 @@ class RiskManager:
                     margin_multiplier=D(row.margin_multiplier),
                     stop_loss=None if row.stop_loss is None else D(row.stop_loss),
                     take_profit_price=None if row.take_profit_price is None else D(row.take_profit_price),
-                    costs=D(row.costs), realized_tp=D(row.realized_pnl_tp), closed_tp=row.position_closed_tp,
+                    charges=Charges.of(row), realized_tp=D(row.realized_pnl_tp), closed_tp=row.position_closed_tp,
                     entry_order_id=row.entry_order_id)
             from sqlalchemy import func
             mx = [s.execute(select(func.max(TradeLog.trade_id))).scalar() or 0,
@@ -200,6 +206,24 @@ class RiskManager:
         return self.margin_dict.get(symbol, D(self.risk.margin_multiplier))
 
     # ------------------------------------------------------------------ sizing and checks
+    def order_charges(self, is_buy: bool, price: Any, quantity: int) -> Charges:
+        """The charges of one executed order of `quantity` at average `price` today."""
+        if quantity <= 0:
+            return NO_CHARGES
+        return self.cost_table.order(is_buy, D(price), quantity, self.day)
+
+    def _costs_blocker(self, units: int, entry: Decimal, stop: Decimal, long: bool) -> str | None:
+        """Why a trade is not worth its charges: round trip (entry, exit at the stop) against planned risk."""
+        share = self.risk.max_cost_share_of_risk
+        if share is None:
+            return None
+        planned = units * abs(entry - stop)
+        trip = self.cost_table.round_trip(long, entry, stop, units, self.day).total
+        if planned > 0 and trip <= D(share) * planned:
+            return None
+        return (f"expected round-trip charges Rs {trip} exceed {share:g} of the planned risk "
+                f"Rs {planned.quantize(PAISE)} ({units} x {abs(entry - stop)}) (risk.max_cost_share_of_risk)")
+
     def calculate_position_size(self, entry_price: Any, stop_loss: Any, margin_val: Decimal, symbol: str) -> int:
         entry, stop = D(entry_price), D(stop_loss)
         price_risk = abs(entry - stop)
@@ -217,7 +241,9 @@ class RiskManager:
                   int(units_cap), int(units_notional), final)
         return max(final, 0)
 
-    def assess_trade(self, symbol: str, entry_price: Any, stop_loss: Any, now: float, pending_entries: int = 0) -> Assessment:
+    def assess_trade(self, symbol: str, entry_price: Any, stop_loss: Any, now: float, pending_entries: int = 0,
+                     long: bool | None = None) -> Assessment:
+        """Size an entry and check it; `long` defaults to what the stop implies (below the entry: long)."""
         if self.state is not TradingState.ACTIVE:
             return Assessment(False, reason=f"trading {self.state.value}: {self.state_reason}",
                               tag=f"RISK_TRADING_{self.state.value}")
@@ -238,6 +264,10 @@ class RiskManager:
             return Assessment(False, units, allocated, "max active trades reached", "RISK_MAX_ACTIVE_TRADES")
         if units * D(entry_price) > D(self.risk.max_order_notional):
             return Assessment(False, units, allocated, "order notional above the cap", "RISK_NOTIONAL_CAP")
+        entry, stop = D(entry_price), D(stop_loss)
+        why = self._costs_blocker(units, entry, stop, long if long is not None else stop < entry)
+        if why is not None:
+            return Assessment(False, units, allocated, why, "RISK_COSTS_TOO_HIGH")
         return Assessment(True, units, allocated, "trade approved")
 
     def halt_trading_check(self) -> tuple[bool, str]:
@@ -285,14 +315,16 @@ class RiskManager:
                           allocated=money(quantity * price / margin_val), margin_multiplier=margin_val,
                           stop_loss=None if stop_loss is None else D(stop_loss),
                           take_profit_price=None if take_profit_price is None else D(take_profit_price),
-                          costs=self.commission, entry_order_id=entry_order_id)
+                          charges=self.order_charges(side is PositionSide.LONG, price, quantity),
+                          entry_order_id=entry_order_id)
 
         def go(s: Session) -> None:
             s.add(ActiveTrade(trade_id=trade.trade_id, symbol=symbol, strategy=strategy, side=side.value,
                               trading_date=self.day, entry_time=trade.entry_time, entry_price=price,
                               stop_loss=trade.stop_loss, take_profit_price=trade.take_profit_price,
                               position_size=quantity, remaining_quantity=quantity, allocated=trade.allocated,
-                              margin_multiplier=margin_val, entry_order_id=entry_order_id, costs=trade.costs))
+                              margin_multiplier=margin_val, entry_order_id=entry_order_id, costs=trade.costs,
+                              **trade.charges.as_dict()))
             if extra:
                 extra(s)
         self.db.transaction(f"register entry {symbol}", go)
@@ -305,35 +337,45 @@ class RiskManager:
         return trade.trade_id
 
     def add_to_entry(self, trade_id: int, quantity: int, price: Any,
-                     extra: Callable[[Session], None] | None = None) -> None:
-        """A later partial fill of the same entry order: more quantity at a new average price."""
+                     extra: Callable[[Session], None] | None = None, order_avg: Any = None) -> None:
+        """A later partial fill of the same entry order: more quantity at a new average price. The order's
+        charges are recomputed on its whole fill (brokerage is per order, capped once), at the broker's
+        average price for the order when given."""
         t = self.active_trades[trade_id]
         price = D(price)
         new_qty = t.quantity + quantity
         avg = money((t.entry_price * t.quantity + price * quantity) / new_qty)
         allocated = money((t.remaining + quantity) * avg / t.margin_multiplier)
+        charges = self.order_charges(t.side is PositionSide.LONG, avg if order_avg is None else order_avg, new_qty)
 
         def go(s: Session) -> None:
             row = s.get(ActiveTrade, trade_id)
             row.position_size, row.remaining_quantity = new_qty, t.remaining + quantity
             row.entry_price, row.allocated = avg, allocated
+            row.costs = charges.total
+            for name, value in charges.as_dict().items():
+                setattr(row, name, value)
             if extra:
                 extra(s)
         self.db.transaction(f"add fill to trade {trade_id}", go)
         with self.lock:
             t.quantity, t.remaining, t.entry_price, t.allocated = new_qty, t.remaining + quantity, avg, allocated
+            t.charges = charges
 
     def register_exit(self, trade_id: int, quantity: int, price: Any, time: int, reason: str,
-                      exit_order_id: int | None, order_costs: Decimal,
+                      exit_order_id: int | None, order_charges: Charges,
                       extra: Callable[[Session], None] | None = None) -> Exit:
         """An exit fill: partial when quantity remains open, full when it closes the trade (seed
-        register_partial_trade_exit / register_full_trade_exit). Capital moves by the net P&L."""
+        register_partial_trade_exit / register_full_trade_exit). Capital moves by the net P&L: gross less
+        `order_charges` (what this fill added to its exit order's charges) and, when the trade closes, the
+        entry's charges."""
         t = self.active_trades[trade_id]
         price = D(price)
         quantity = min(quantity, t.remaining)
         full = quantity >= t.remaining
         gross = money(t.pnl(price, quantity))
-        costs = money(order_costs + (t.costs if full else ZERO))
+        charges = order_charges + (t.charges if full else NO_CHARGES)
+        costs = money(charges.total)
         net = gross - costs
         capital = self.capital + net
         employed = money(quantity * t.entry_price / t.margin_multiplier)
@@ -348,7 +390,7 @@ class RiskManager:
                            entry_time=t.entry_time, entry_price=t.entry_price, exit_time=int(time), exit_price=price,
                            gross_pnl=gross, costs=costs, net_pnl=net, capital_employed=employed,
                            capital_at_exit=capital, percent_change=pct, exit_reason=reason,
-                           exit_order_id=exit_order_id))
+                           exit_order_id=exit_order_id, **charges.as_dict()))
             s.add(CapitalLog(trading_date=self.day, trade_id=trade_id, starting_capital=self.start_capital,
                              capital=capital, change=net, percent_gain=gain, reason=f"exit {t.symbol} ({reason})"))
             if full:
@@ -375,16 +417,16 @@ class RiskManager:
             self.save_state()
         log.info("%s exit registered: trade %d %s %d @ %s, net %s (gross %s, costs %s); capital %s",
                  "full" if full else "partial", trade_id, t.symbol, quantity, price, net, gross, costs, capital)
-        return Exit(trade_id, quantity, price, gross, costs, net, full, capital)
+        return Exit(trade_id, quantity, price, gross, costs, net, full, capital, charges)
 
     # the seed's names for the two kinds of exit
     def register_partial_trade_exit(self, trade_id: int, quantity: int, price: Any, time: int, reason: str,
-                                    exit_order_id: int | None, order_costs: Decimal) -> Exit:
+                                    exit_order_id: int | None, order_charges: Charges) -> Exit:
         if quantity >= self.active_trades[trade_id].remaining:
             raise ValueError(f"a partial exit of trade {trade_id} must leave quantity open")
-        return self.register_exit(trade_id, quantity, price, time, reason, exit_order_id, order_costs)
+        return self.register_exit(trade_id, quantity, price, time, reason, exit_order_id, order_charges)
 
     def register_full_trade_exit(self, trade_id: int, price: Any, time: int, reason: str,
-                                 exit_order_id: int | None, order_costs: Decimal) -> Exit:
+                                 exit_order_id: int | None, order_charges: Charges) -> Exit:
         return self.register_exit(trade_id, self.active_trades[trade_id].remaining, price, time, reason,
-                                  exit_order_id, order_costs)
+                                  exit_order_id, order_charges)

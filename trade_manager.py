@@ -330,7 +330,8 @@ class TradeManager:
             pending_entries = sum(1 for p in self.pending.values() if p.purpose is OrderPurpose.ENTRY)
             slip = self.cfg.costs.slippage_pct / 100  # size for the price a market order will likely get
             est = sig.price * (1 + slip if side is OrderSide.BUY else 1 - slip)
-            a = self.rm.assess_trade(sig.symbol, est, sig.stop_loss, now, pending_entries)
+            a = self.rm.assess_trade(sig.symbol, est, sig.stop_loss, now, pending_entries,
+                                     long=side is OrderSide.BUY)
             units, allocated = a.units, a.allocated
             if not a.eligible:
                 block = (a.tag or "RISK_REJECTED", a.reason)
@@ -629,14 +630,18 @@ class TradeManager:
                 extra=record)
             watch = True
         elif p.purpose is OrderPurpose.ENTRY:
-            self.rm.add_to_entry(p.trade_id, delta, price, extra=record)
+            self.rm.add_to_entry(p.trade_id, delta, price, extra=record, order_avg=cum_avg)
         elif p.trade_id not in self.rm.active_trades:
             log.error("order %d filled %d %s but its trade %s is not open; fill recorded, books unchanged",
                       order_id, delta, p.symbol, p.trade_id)
             self.db.transaction("record orphan fill", record)
         else:
-            costs = self.rm.commission if p.filled == 0 else Decimal(0)  # commission per executed order
-            if self.rm.register_exit(p.trade_id, delta, price, when, p.exit_reason, order_id, costs, extra=record).full:
+            # charges are per order: this fill adds what the order's charges grew by
+            is_buy = p.side is OrderSide.BUY
+            charges = (self.rm.order_charges(is_buy, cum_avg, cum_qty)
+                       - self.rm.order_charges(is_buy, p.avg, p.filled))
+            if self.rm.register_exit(p.trade_id, delta, price, when, p.exit_reason, order_id, charges,
+                                     extra=record).full:
                 watch = False
         p.filled, p.avg = cum_qty, cum_avg  # only once the fill is committed
         if watch is not None:

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import date as _date
+from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,6 +19,7 @@ from typing import Any, Mapping
 import yaml
 from dotenv import dotenv_values
 
+from core.costs import DEFAULT_RATES, RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
 from core.enums import ExecutionMode, Product, TickPersistence, UnknownPositionPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +27,7 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yaml"
 DEFAULT_ENV_PATH = PROJECT_ROOT / ".env"
 
 EXCHANGES = ("NSE", "BSE")
+COSTED_EXCHANGES = ("NSE",)  # exchanges whose charges costs.rates holds (BSE's transaction charge differs)
 _SYMBOL_RE = re.compile(r"^[A-Z0-9&_\-]{1,32}$")
 _FYERS_RE = re.compile(r"^[A-Z]+:[A-Z0-9&_\-]+$")
 
@@ -76,12 +79,17 @@ class RiskConfig:
     max_drawdown_pct: float | None = _f(3.0, minimum=0, min_exclusive=True)
     cooldown_minutes: float = _f(15.0, minimum=0)
     max_incomplete_attempts: int = _f(3, minimum=1)
+    max_cost_share_of_risk: float | None = _f(0.25, minimum=0, min_exclusive=True)
 
 
 @dataclass(frozen=True)
 class CostsConfig:
     slippage_pct: float = _f(0.02, minimum=0, maximum=5)
-    commission_per_order: float = _f(20.0, minimum=0)
+    rates: tuple[ChargeRates, ...] = _f(DEFAULT_RATES)  # parsed by _cost_rates: a dated list of periods
+
+    @property
+    def table(self) -> CostTable:
+        return CostTable(self.rates)
 
 
 @dataclass(frozen=True)
@@ -459,12 +467,77 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
             problems.append(f"symbols: {s.symbol} and {fy_seen[s.fyers]} map to the same Fyers ticker {s.fyers}")
         fy_seen[s.fyers] = s.symbol
 
+    if isinstance(exchange, str) and exchange in EXCHANGES and exchange not in COSTED_EXCHANGES:
+        problems.append(f"exchange: {exchange!r} is not allowed -- costs.rates holds NSE's charges only "
+                        f"(BSE's transaction charge differs and is not sourced); use one of "
+                        f"{', '.join(COSTED_EXCHANGES)}")
+    raw_costs = raw.get("costs")
+    if isinstance(raw_costs, dict) and "commission_per_order" in raw_costs:
+        problems.append(f"costs.commission_per_order: {raw_costs['commission_per_order']!r} is no longer used -- "
+                        "replaced by costs.rates (brokerage min(Rs 20, 0.03%) per order and the statutory "
+                        "charges, by date); delete the key and copy costs.rates from the shipped config.yaml")
+        raw = {**raw, "costs": {k: v for k, v in raw_costs.items() if k != "commission_per_order"}}
     sections = {name: _section(name, cls, raw.get(name), problems) for name, cls in _SECTIONS.items()}
+    if isinstance(raw.get("costs"), dict) and "rates" in raw["costs"]:
+        sections["costs"] = dataclasses.replace(sections["costs"], rates=_cost_rates(raw["costs"]["rates"], problems))
     problems.extend(_cross_checks(sections))
     if problems:
         raise ConfigError(problems)
     return Config(mode=mode, exchange=exchange, product=product, workers=workers, strategies=strategies,
                   symbols=tuple(symbols), path=path, **sections)
+
+
+def _cost_rates(raw: Any, problems: list[str]) -> tuple[ChargeRates, ...]:
+    """costs.rates: periods with `from: YYYY-MM-DD`, ascending; the first names every rate, a later one only
+    what changed (the rest carries over). Rates are non-negative numbers."""
+    key = "costs.rates"
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{key}: {raw!r} is not allowed -- expected a list of periods, each with from: YYYY-MM-DD "
+                        f"and the rates {', '.join(RATE_KEYS)} (see the shipped config.yaml)")
+        return ()
+    out: list[ChargeRates] = []
+    current: dict[str, Any] = {}
+    last: _date | None = None
+    for i, period in enumerate(raw):
+        k = f"{key}[{i}]"
+        if not isinstance(period, dict):
+            problems.append(f"{k}: {period!r} is not allowed -- expected a mapping with from and rates")
+            return ()
+        for name in period:
+            if name != "from" and name not in RATE_KEYS:
+                problems.append(f"{k}.{name}: unknown key -- allowed keys are from, {', '.join(RATE_KEYS)}")
+        start = period.get("from")
+        if isinstance(start, str):
+            try:
+                start = _date.fromisoformat(start)
+            except ValueError:
+                pass
+        if not isinstance(start, _date) or isinstance(start, datetime):
+            problems.append(f"{k}.from: {start!r} is not allowed -- expected a date YYYY-MM-DD")
+            return ()
+        if last is not None and start <= last:
+            problems.append(f"{k}.from: {start.isoformat()!r} is not allowed -- periods must be in ascending date "
+                            f"order: after {key}[{i - 1}].from ({last.isoformat()})")
+        last = start
+        for name in RATE_KEYS:
+            if name not in period:
+                continue
+            v = period[name]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+                problems.append(f"{k}.{name}: {v!r} is not allowed -- expected a number")
+            elif v < 0:
+                problems.append(f"{k}.{name}: {v!r} is not allowed -- rates must not be negative")
+            elif name.endswith("_pct") and v > 100:
+                problems.append(f"{k}.{name}: {v!r} is not allowed -- a percentage must be at most 100")
+            else:
+                current[name] = v
+        missing = [n for n in RATE_KEYS if n not in current]
+        if missing:
+            if i == 0:
+                problems.append(f"{k}: missing {', '.join(missing)} -- the first period must give every rate")
+            return ()
+        out.append(rates_from_mapping(start, current))
+    return tuple(out)
 
 
 def _cross_checks(s: dict[str, Any]) -> list[str]:
@@ -496,7 +569,22 @@ def _cross_checks(s: dict[str, Any]) -> list[str]:
     date = s["replay"].date
     if date is not None and not re.match(r"^\d{4}-\d{2}-\d{2}$", str(date)):
         p.append(f"replay.date: {date!r} is not allowed -- expected YYYY-MM-DD or null")
+    elif date is not None:
+        try:
+            problem = uncovered_day(s["costs"], _date.fromisoformat(str(date)))
+        except ValueError:
+            problem = "not a calendar date"
+        if problem:
+            p.append(f"replay.date: {date!r} is not allowed -- {problem}")
     return p
+
+
+def uncovered_day(costs: CostsConfig, day: _date) -> str | None:
+    """Why `day` cannot be traded with these charge rates, or None when it can."""
+    if not costs.rates or costs.table.covers(day):
+        return None
+    return (f"costs.rates starts {costs.rates[0].start.isoformat()}, so {day.isoformat()} has no charge rates; "
+            f"add a period from on or before that day")
 
 
 def load_config(path: Path | str | None = None) -> Config:

@@ -24,13 +24,15 @@ from sqlalchemy.orm import Session
 
 from core.clock import IST, ist_epoch, to_ist
 from core.config import Config
+from core.costs import CHARGE_NAMES
 from db import ActiveTrade, CapitalLog, DBHandler, Order, TradeLog, setup
 
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
 CSV_COLUMNS = ("trade_id", "symbol", "strategy", "side", "trade_type", "quantity", "entry_time", "entry_price",
-               "exit_time", "exit_price", "gross_pnl", "costs", "pnl", "percent_change", "exit_reason")
+               "exit_time", "exit_price", "gross_pnl", *CHARGE_NAMES, "costs", "pnl", "percent_change",
+               "exit_reason")  # costs = the sum of the charges; pnl = gross_pnl - costs
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def build_summary(day: date, trades: list[Mapping[str, Any]], start_capital: Dec
         "win_rate": wins / len(trades) if trades else 0.0,
         "gross_pnl": sum((Decimal(t["gross_pnl"]) for t in trades), ZERO),
         "costs": sum((Decimal(t["costs"]) for t in trades), ZERO),
+        "charges": {n: sum((Decimal(t[n]) for t in trades), ZERO) for n in CHARGE_NAMES},
         "net_pnl": net,
         "starting_capital": start_capital,
         "ending_capital": ending,
@@ -192,8 +195,9 @@ def _write_csv(path: Path, trades: list[Mapping[str, Any]]) -> None:
             for t in trades:
                 w.writerow([t["trade_id"], t["symbol"], t["strategy"], t["side"], t["trade_type"], t["quantity"],
                             to_ist(t["entry_time"]).isoformat(), t["entry_price"],
-                            to_ist(t["exit_time"]).isoformat(), t["exit_price"], t["gross_pnl"], t["costs"],
-                            t["net_pnl"], t["percent_change"], t["exit_reason"]])
+                            to_ist(t["exit_time"]).isoformat(), t["exit_price"], t["gross_pnl"],
+                            *(t[n] for n in CHARGE_NAMES), t["costs"], t["net_pnl"], t["percent_change"],
+                            t["exit_reason"]])
     _atomic_write(path, go)
 
 
@@ -271,6 +275,7 @@ def format_summary(result: ReportResult) -> str:
         f"Session report {s['day']} -> {result.out_dir}",
         f"  {s['trades']} exits ({s['wins']} won, {s['losses']} lost, win rate {s['win_rate'] * 100:.1f}%): "
         f"net {s['net_pnl']:+,.2f} (gross {s['gross_pnl']:+,.2f}, costs {s['costs']:,.2f})",
+        "  costs: " + ", ".join(f"{n} {s['charges'][n]:,.2f}" for n in CHARGE_NAMES),
         f"  capital {s['starting_capital']:,.2f} -> {s['ending_capital']:,.2f} ({s['return_pct']:+.2f}%), "
         f"max drawdown {s['max_drawdown']:,.2f} ({s['max_drawdown_pct']:.2f}%)",
     ]

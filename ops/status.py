@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from core.clock import IST, to_ist
 from core.config import Config, Secrets
+from core.costs import CHARGE_NAMES
 from db import (DEFAULT_SQLITE_PATH, ActiveTrade, CapitalLog, KeyValue, MarketData, Order, TradeLog, database_url,
                 disabled_strategies_key, safe_url)
 
@@ -114,6 +115,13 @@ def collect_status(engine: Engine, cfg: Config, day: date | None = None) -> dict
     if missing:
         raise StatusError(f"{safe_url(str(engine.url))} has no daemon tables yet (missing {', '.join(missing)}): "
                           "the daemon has not run against this database")
+    try:
+        cols = {c["name"] for c in inspect(engine).get_columns("trade_log")}
+    except exc.SQLAlchemyError as e:
+        raise StatusError(f"cannot read {safe_url(str(engine.url))}: {_first_line(e)}") from None
+    if not set(CHARGE_NAMES) <= cols:
+        raise StatusError(f"{safe_url(str(engine.url))} was written by an earlier version (trade_log has no charge "
+                          "columns): `python driver.py --check` upgrades it in place")
     try:
         with Session(engine) as s:
             return _collect(s, cfg, day, "market_data" in tables, safe_url(str(engine.url)))
@@ -236,6 +244,7 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
         "realized_pnl": realized,
         "gross_pnl": sum((_d(t.gross_pnl) for t in trades), ZERO),
         "costs": sum((_d(t.costs) for t in trades), ZERO),
+        "charges": {n: sum((_d(getattr(t, n)) for t in trades), ZERO) for n in CHARGE_NAMES},
         "closed_trades": len(trades),
         "wins": sum(1 for t in trades if _d(t.net_pnl) > 0),
         "losses": sum(1 for t in trades if _d(t.net_pnl) < 0),
@@ -302,6 +311,8 @@ def render_status(st: Mapping[str, Any]) -> str:
     unpriced = f", {st['unpriced_positions']} position(s) without a price" if st["unpriced_positions"] else ""
     lines.append(f"P&L       realized {_money(st['realized_pnl'], True)} over {st['closed_trades']} exit(s) "
                  f"({st['wins']} won, {st['losses']} lost), unrealized {_money(st['unrealized_pnl'], True)}{unpriced}")
+    lines.append(f"Costs     {_money(st['costs'])} (gross {_money(st['gross_pnl'], True)} less costs is the realized "
+                 "P&L): " + ", ".join(f"{n} {_money(v)}" for n, v in st["charges"].items()))
     pos = st["open_positions"]
     lines.append("")
     lines.append(f"Open positions: {len(pos)}")

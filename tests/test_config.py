@@ -55,6 +55,19 @@ def test_shipped_config_is_valid():
     (lambda r: r["market_data"].update(persist="always"), "market_data.persist", "off, every_tick, sampled"),
     (lambda r: r["replay"].update(speed="fast"), "replay.speed", "max or a positive multiple"),
     (lambda r: r.update(colour="blue"), "colour", "unknown key"),
+    (lambda r: r.update(exchange="BSE"), "exchange", "NSE's charges only"),
+    (lambda r: r["costs"].update(commission_per_order=20), "costs.commission_per_order", "replaced by costs.rates"),
+    (lambda r: r["costs"]["rates"][2].update({"from": "2020-12-31"}), "costs.rates[2].from", "ascending"),
+    (lambda r: r["costs"]["rates"][1].update(exchange_txn_pct=-0.003), "costs.rates[1].exchange_txn_pct",
+     "must not be negative"),
+    (lambda r: r["costs"]["rates"][0].update(gst_pct="18%"), "costs.rates[0].gst_pct", "expected a number"),
+    (lambda r: r["costs"]["rates"][0].pop("stt_sell_pct"), "costs.rates[0]", "missing stt_sell_pct"),
+    (lambda r: r["costs"]["rates"][0].update({"from": "July 2020"}), "costs.rates[0].from", "YYYY-MM-DD"),
+    (lambda r: r["costs"]["rates"][3].update(ctt_pct=0.01), "costs.rates[3].ctt_pct", "unknown key"),
+    (lambda r: r["costs"].update(rates=[]), "costs.rates", "list of periods"),
+    (lambda r: r["replay"].update(date="2019-06-03"), "replay.date", "costs.rates starts 2020-07-01"),
+    (lambda r: r["replay"].update(date="2026-13-45"), "replay.date", "not a calendar date"),
+    (lambda r: r["risk"].update(max_cost_share_of_risk=0), "risk.max_cost_share_of_risk", "greater than 0"),
 ])
 def test_invalid_values_name_the_key_the_value_and_what_is_allowed(mutate, key, fragment):
     problems = problems_for(mutate)
@@ -164,3 +177,34 @@ def test_unreachable_database_is_reported_with_password_masked(tmp_path):
     assert r.returncode == 2
     assert "DATABASE_URL: cannot connect" in r.stdout
     assert "hunter2pass" not in r.stdout + r.stderr
+
+
+def test_a_day_before_the_cost_table_stops_start_up_with_exit_2(tmp_path):
+    env = {"APP_KEY": "k" * 32, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}", "LIVE_DATA": "false"}
+    r = run_driver("--date", "2019-06-03", env_extra=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--date: '2019-06-03' is not allowed -- costs.rates starts 2020-07-01" in r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_a_config_with_the_old_flat_commission_is_refused_at_check(tmp_path):
+    old = copy.deepcopy(BASE)
+    old["costs"] = {"slippage_pct": 0.02, "commission_per_order": 20}
+    p = tmp_path / "old.yaml"
+    p.write_text(yaml.safe_dump(old))
+    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32,
+                                                             "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
+    assert r.returncode == 2
+    assert "FAIL costs.commission_per_order: 20 is no longer used -- replaced by costs.rates" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+    # without the old key, a config with no costs.rates runs on the built-in table
+    del old["costs"]["commission_per_order"]
+    p.write_text(yaml.safe_dump(old))
+    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32,
+                                                             "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_built_in_rate_table_is_the_shipped_one():
+    from core.costs import DEFAULT_RATES
+    assert load_config(ROOT / "config.yaml").costs.rates == DEFAULT_RATES

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from core.clock import ist_epoch
+from core.costs import DEFAULT_RATES, CostTable
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Ok
 from tests.daemon_harness import DAY, rows, run_daemon, short_day_config
@@ -57,6 +58,17 @@ def check_books(db_url: str, b: Broker) -> None:
     (start, capital), = rows(db_url, "SELECT starting_capital, capital FROM capital_log ORDER BY id DESC LIMIT 1")
     net = rows(db_url, "SELECT COALESCE(SUM(net_pnl), 0) FROM trade_log")[0][0]
     assert Decimal(str(capital)).quantize(Decimal("0.01")) == (Decimal(str(start)) + Decimal(str(net))).quantize(Decimal("0.01"))
+    # every closed trade paid exactly its orders' charges: per order, however many fills it took
+    table, day = CostTable(DEFAULT_RATES), date.fromisoformat(DAY)
+    owed: defaultdict = defaultdict(Decimal)
+    for tid, side, qty, avg in rows(db_url, "SELECT trade_id, side, filled_quantity, average_price FROM orders "
+                                            "WHERE filled_quantity > 0 AND trade_id IS NOT NULL"):
+        owed[tid] += table.order(side == "BUY", Decimal(str(avg)), qty, day).total
+    paid: defaultdict = defaultdict(Decimal)
+    for tid, costs in rows(db_url, "SELECT trade_id, costs FROM trade_log WHERE trade_id NOT IN "
+                                   "(SELECT trade_id FROM active_trades)"):
+        paid[tid] += Decimal(str(costs)).quantize(Decimal("0.01"))
+    assert paid and paid == {tid: owed[tid] for tid in paid}
     # the database's open positions equal the broker's positionbook
     gw = OpenAlgoGateway(b.url, b.key)
     book = gw.positionbook()

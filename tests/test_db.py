@@ -127,3 +127,38 @@ def test_sqlite_locked_database_is_retried_not_lost(sqlite_url, caplog):
     timer.join()
     assert [o.client_order_id for o in DBHandler(engine).query_records(Order)] == ["locked-1"]
     assert any("database busy" in r.getMessage() for r in caplog.records)
+
+
+def test_a_database_from_before_the_charge_breakdown_is_upgraded_in_place(db_url):
+    """Version 1 stored only `costs` (the flat brokerage); start-up adds the charge columns and keeps every row."""
+    from datetime import date as _date
+
+    from core.costs import CHARGE_NAMES
+    from db import ActiveTrade
+
+    h = handler(db_url)
+    h.insert_records([
+        TradeLog(trade_id=1, trade_date=_date(2026, 11, 19), symbol="SBIN", strategy="orb", side="long",
+                 trade_type="full", quantity=10, entry_time=1, entry_price=Decimal("600"), exit_time=2,
+                 exit_price=Decimal("610"), gross_pnl=Decimal("100"), costs=Decimal("40"), net_pnl=Decimal("60"),
+                 capital_employed=Decimal("1200"), capital_at_exit=Decimal("1000060"), percent_change=5.0,
+                 exit_reason="signal"),
+        ActiveTrade(trade_id=2, symbol="INFY", strategy="orb", side="long", trading_date=_date(2026, 11, 20),
+                    entry_time=1, entry_price=Decimal("1500"), position_size=5, remaining_quantity=5,
+                    allocated=Decimal("1500"), margin_multiplier=Decimal(5), costs=Decimal("20"))])
+    for table in ("trade_log", "active_trades"):  # back to version 1's tables
+        for name in CHARGE_NAMES:
+            h.execute_sql(f"ALTER TABLE {table} DROP COLUMN {name}", fetch=False)
+    h.set_state("schema_version", 1)
+
+    db.initialize_database(db_url)
+    assert h.get_state("schema_version") == db.SCHEMA_VERSION == 2
+    (log,) = h.query_records(TradeLog)
+    (open_,) = h.query_records(ActiveTrade)
+    for row, costs in ((log, Decimal("40")), (open_, Decimal("20"))):
+        # the old flat commission was brokerage, so the breakdown still adds up to costs
+        assert {n: getattr(row, n) for n in CHARGE_NAMES} == {n: (costs if n == "brokerage" else 0)
+                                                               for n in CHARGE_NAMES}
+        assert row.costs == costs
+    db.initialize_database(db_url)  # a second start changes nothing
+    assert h.query_records(TradeLog)[0].brokerage == Decimal("40")

@@ -260,3 +260,36 @@ def test_report_rebuilt_from_the_database_is_the_one_the_daemon_wrote(day, tmp_p
     assert written.pop("generated_at") and res.summary.pop("generated_at")
     assert json.loads(json.dumps(res.summary)) == written
     assert res.equity_png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_report_trades_csv_charges_each_order_at_the_days_nse_rates(day):
+    """Every trade's charges, column by column, add up to its costs; net = gross - costs; capital moved by the
+    nets; and each trade's costs are exactly its orders' charges, priced by core.costs at the day's rates."""
+    from core.config import load_config
+    from core.costs import CHARGE_NAMES
+
+    with open(report_dir(day) / "trades.csv", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert len(csv_rows) >= 4
+    for row in csv_rows:
+        charges = [Decimal(row[c]) for c in CHARGE_NAMES]
+        assert all(c >= 0 for c in charges) and charges[0] > 0, row  # brokerage on every exit order
+        assert sum(charges) == Decimal(row["costs"]), row
+        assert Decimal(row["pnl"]) == Decimal(row["gross_pnl"]) - Decimal(row["costs"]), row
+        # STT on the sell, stamp duty on the buy: a long's exit sells, a short's buys, and the row that closes
+        # a trade also carries its entry's charges
+        full = row["trade_type"] == "full"
+        assert (Decimal(row["stt"]) > 0) == (row["side"] == "long" or full), row
+        assert (Decimal(row["stamp_duty"]) > 0) == (row["side"] == "short" or full), row
+    caps = capital_log(day.db_url)
+    assert caps[-1][1] == caps[0][0] + sum((Decimal(r["pnl"]) for r in csv_rows), Decimal(0))
+    # from the orders the broker filled: each trade's costs = the charges of its entry and exit orders
+    table = load_config(day.config).costs.table
+    expected: Counter = Counter()
+    for trade_id, side, qty, avg in rows(day.db_url, "SELECT trade_id, side, filled_quantity, average_price FROM "
+                                                     "orders WHERE trading_date = :d AND filled_quantity > 0", d=DAY):
+        expected[trade_id] += table.order(side == "BUY", dec(avg), qty, date.fromisoformat(DAY)).total
+    charged: Counter = Counter()
+    for row in csv_rows:
+        charged[int(row["trade_id"])] += Decimal(row["costs"])
+    assert charged == expected

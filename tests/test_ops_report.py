@@ -37,6 +37,11 @@ def test_report_matches_trade_log(sqlite_url, tmp_path):
         assert row["exit_reason"] == t[14] and row["strategy"] == t[2] and row["trade_type"] == t[4]
     for col in ("entry_time", "entry_price", "gross_pnl", "costs"):
         assert col in rows[0]
+    charges = ("brokerage", "stt", "exchange_txn", "sebi", "stamp_duty", "gst")
+    assert list(rows[0])[10:18] == ["gross_pnl", *charges, "costs"]
+    for row, t in zip(rows, by_exit):
+        assert (Decimal(row["brokerage"]), Decimal(row["gst"])) == (Decimal(t[11]) - 1, 1)
+        assert sum(Decimal(row[c]) for c in charges) == Decimal(row["costs"]) == Decimal(t[11])
 
     s = json.loads(res.summary_json.read_text())
     assert s == res.summary
@@ -44,6 +49,8 @@ def test_report_matches_trade_log(sqlite_url, tmp_path):
     assert (s["trades"], s["wins"], s["losses"], s["win_rate"]) == (5, 3, 2, 0.6)
     assert s["gross_pnl"] == float(sum(Decimal(t[10]) for t in TRADES))
     assert s["costs"] == float(sum(Decimal(t[11]) for t in TRADES))
+    assert s["charges"] == {"brokerage": s["costs"] - 5, "stt": 0, "exchange_txn": 0, "sebi": 0, "stamp_duty": 0,
+                            "gst": 5}
     # exit order: +960, +500, -270.5, -900, +10 -> peak 1,001,460, trough 1,000,289.5 (id order would give 900)
     assert s["max_drawdown"] == 1170.5
     assert s["max_drawdown_pct"] == float(Decimal("1170.5") / Decimal("1001460") * 100)

@@ -77,7 +77,8 @@ def build_db(url: str) -> DBHandler:
         rows.append(TradeLog(trade_id=tid, trade_date=DAY, symbol=sym, strategy=strat, side=side, trade_type=typ,
                              quantity=qty, entry_time=et, entry_price=Decimal(ep), exit_time=xt,
                              exit_price=Decimal(xp), gross_pnl=Decimal(gross), costs=Decimal(costs),
-                             net_pnl=Decimal(net), capital_employed=Decimal(qty) * Decimal(ep) / 5,
+                             brokerage=Decimal(costs) - 1, gst=Decimal(1), net_pnl=Decimal(net),
+                             capital_employed=Decimal(qty) * Decimal(ep) / 5,
                              capital_at_exit=capital, percent_change=pct, exit_reason=reason))
         rows.append(CapitalLog(trading_date=DAY, trade_id=tid, starting_capital=START, capital=capital,
                                change=Decimal(net), percent_gain=float((capital - START) / START * 100),
@@ -119,6 +120,8 @@ def test_status_figures_equal_the_database(sqlite_url):
     assert st["day"] == DAY.isoformat()  # the latest day with rows
     assert st["capital"] == FINAL_CAPITAL and st["capital_source"] == "capital_log"
     assert st["realized_pnl"] == sum(NETS) == Decimal("299.5")
+    assert st["costs"] == Decimal(180) and st["charges"]["brokerage"] == Decimal(175) and st["charges"]["gst"] == 5
+    assert "Costs     180.00 " in render_status(st) and "brokerage 175.00" in render_status(st)
     assert st["closed_trades"] == 5 and (st["wins"], st["losses"]) == (3, 2)
     assert st["orders_by_status"] == {"CANCELLED": 1, "EXECUTED": 5, "FAILED": 1, "OPEN": 1, "REJECTED": 2}
     assert st["order_failures"] == {"REJECTED": {"BROKER_REJECTED": 1, "RISK_NOTIONAL_CAP": 1},
@@ -255,3 +258,15 @@ def test_render_survives_empty_database(sqlite_url):
     assert st["day"] is None and st["orders_total"] == 0
     assert "no trading day recorded yet" in render_status(st)
     assert json.loads(to_json(st))["capital"] == 1000000.0
+
+
+def test_status_on_a_database_from_before_the_charge_breakdown_says_how_to_upgrade(sqlite_url):
+    from ops.status import StatusError
+
+    h = build_db(sqlite_url)
+    for name in ("brokerage", "stt", "exchange_txn", "sebi", "stamp_duty", "gst"):
+        h.execute_sql(f"ALTER TABLE trade_log DROP COLUMN {name}", fetch=False)
+    with pytest.raises(StatusError, match="earlier version .* `python driver.py --check` upgrades it"):
+        collect_status(read_engine(sqlite_url), make_cfg())
+    db.initialize_database(sqlite_url)
+    assert collect_status(read_engine(sqlite_url), make_cfg())["costs"] == Decimal(180)
