@@ -23,8 +23,8 @@ from core.config import Config
 from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
 from core.types import Signal
-from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, READY, SIGNAL, STOP, STOPPED, TICK_PIPE,
-                               WATERMARK, Watch)
+from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, MARKS, READY, SIGNAL, STOP, STOPPED,
+                               TICK_PIPE, WATERMARK, Marks, Watch)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             sink.watched.add(sig.symbol)
         out_q.put((SIGNAL, worker_id, sig, latency_ms, held, pos))
 
-    handler = MarketDataHandler(cfg, symbols, emit, db)
+    def emit_marks(marks: Marks, pos: int) -> None:
+        out_q.put((MARKS, worker_id, marks, pos))
+
+    handler = MarketDataHandler(cfg, symbols, emit, db, emit_marks)
     if restore:
         handler.restore(restore.get("handler", {}))
         if sink is not None:
