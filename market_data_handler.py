@@ -63,8 +63,8 @@ class MarketDataHandler:
         self.awaiting: dict[str, tuple[str, int, int]] = {}
         self.backlog: dict[str, deque] = {}
         self._releasing = False
-        # open positions (from the TradeManager's CapTriggers): symbol -> (side, loss price, profit price)
-        self.triggers: dict[str, tuple[str, float | None, float | None]] = {}
+        # open positions (from the TradeManager's CapTriggers): symbol -> (side, loss price, profit price, since)
+        self.triggers: dict[str, tuple[str, float | None, float | None, int]] = {}
         # the data-second each open position was last marked in (MARKS, for the global caps)
         self.mark_second: dict[str, int] = {}
         # persistence
@@ -140,7 +140,7 @@ class MarketDataHandler:
                 self.emit_marks(Marks(sec, {sym: ltp}), pos)
 
     def _cap_crossed(self, sym: str, ltp: float) -> str | None:
-        side, loss_at, profit_at = self.triggers[sym]
+        side, loss_at, profit_at, _since = self.triggers[sym]
         if side == PositionSide.LONG.value:
             if loss_at is not None and ltp <= loss_at:
                 return ExitReason.SYMBOL_LOSS_CAP.value
@@ -161,12 +161,12 @@ class MarketDataHandler:
             log.info("%s: force exit triggered; strategy reset", sym)
             strat._discard_signal()
             strat._reset_position_tracking()
-        if sym in self.triggers:
+        if sym in self.triggers and ts >= self.triggers[sym][3]:
             self._mark(sym, tick["ltp"], ts, pos)
             reason = self._cap_crossed(sym, tick["ltp"])
             if reason is not None:  # on the crossing tick, before the strategy: a forced exit
                 side = self.triggers[sym][0]
-                self.triggers[sym] = (side, None, None)  # fires once; the TradeManager re-arms it if still open
+                self.triggers[sym] = (side, None, None, self.triggers[sym][3])  # fires once; re-armed if still open
                 log.info("%s: %s crossed at %s; forcing an exit", sym, reason.replace("_", " "), tick["ltp"])
                 self._signal(sym, Signal(symbol=sym, time=int(ts), price=tick["ltp"], type=SignalType.EXIT,
                                          current_position=PositionSide(side), strategy=strat.name, forced=True,
@@ -221,7 +221,7 @@ class MarketDataHandler:
                 self.triggers.pop(msg.symbol, None)
                 self.mark_second.pop(msg.symbol, None)
             else:
-                self.triggers[msg.symbol] = (msg.side, msg.loss_at, msg.profit_at)
+                self.triggers[msg.symbol] = (msg.side, msg.loss_at, msg.profit_at, msg.since)
             return
         if isinstance(msg, ForceExit):
             self.force_exit_triggered_symbols.add(msg.symbol)

@@ -638,8 +638,10 @@ class TradeManager:
         loss = profit = None
         if self.cfg.risk.force_exit_on_cap:
             loss, profit = self.rm.cap_prices(trade)
+        # a resumed replay runs the day's ticks from the open again: none before the trade existed is checked
         self.notify(symbol, CapTriggers(symbol, trade.side.value, None if loss is None else float(loss),
-                                        None if profit is None else float(profit)))
+                                        None if profit is None else float(profit),
+                                        trade.entry_time if self.replay else 0))
 
     def _finish(self, p: Pending, status: OrderStatus) -> None:
         """The order is final: release what it held and tell the worker what became of its signal."""

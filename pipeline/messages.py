@@ -102,6 +102,7 @@ class CapTriggers:
     side: str | None            # PositionSide value of the open trade
     loss_at: float | None = None    # long: ltp <= loss_at crosses; short: ltp >= loss_at
     profit_at: float | None = None  # long: ltp >= profit_at crosses; short: ltp <= profit_at
+    since: int = 0  # feed time the position exists from: a resumed replay's earlier ticks are not checked
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,3 +100,17 @@ def test_triggers_survive_a_worker_restart():
     h2.restore(h.state())
     h2.process(tick(99.5, T0 + 600), pos=1)
     assert [s.note for s in emitted] == ["symbol_loss_cap"]
+
+
+def test_ticks_before_the_position_existed_are_not_checked():
+    """A resumed replay runs the day from the open again with today's open positions already known: a tick
+    from before the trade's entry neither forces an exit nor marks the position."""
+    emitted, marks = [], []
+    h = MarketDataHandler(CFG, ["SBIN"], lambda sig, lat, held, pos: emitted.append(sig), db=None,
+                          emit_marks=lambda m, pos: marks.append(m))
+    t = T0 + 600
+    h.apply_control(CapTriggers("SBIN", "long", 99.6, None, since=t + 10))
+    h.process(tick(99.0, t), pos=1)
+    assert emitted == [] and marks == []
+    h.process(tick(99.0, t + 10), pos=2)
+    assert [s.note for s in emitted] == ["symbol_loss_cap"] and [m.time for m in marks] == [t + 10]
