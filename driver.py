@@ -30,7 +30,8 @@ from core.errors import StartupError
 from core.logs import setup_logging
 from db import DatabaseError
 from pipeline.feed_process import FeedProcess
-from pipeline.messages import CHECKPOINT, END_OF_FEED, READY, SIGNAL, STOPPED, STRATEGY_DISABLED, WATERMARK
+from pipeline.messages import (CHECKPOINT, END_OF_FEED, MARKS, READY, SIGNAL, STOPPED, STRATEGY_DISABLED,
+                               WATERMARK, Marks)
 from pipeline.sequencer import SignalSequencer
 from pipeline.shared_state import FLUSH_EVERY_S, SharedState
 
@@ -429,6 +430,8 @@ class Driver:
             self.summary["signals"] += 1
             (self.held_latencies_ms if msg[4] else self.latencies_ms).append(msg[3])
             sequencer.add(msg[2], msg[5])
+        elif kind == MARKS:
+            sequencer.add(msg[2], msg[3])
         elif kind == WATERMARK:
             _, w, seq, ts, pos, cap_ts, cap_pos, stats = msg
             sequencer.watermark(w, seq, ts, pos, cap_ts, cap_pos)
@@ -487,7 +490,11 @@ class Driver:
                 if not self.opts.live_data:  # session events (cut-off, square-off) in time order with signals
                     clock.advance(sig.time)
                     processor.on_clock(clock.now())
-                processor.process_signal(sig)
+                if isinstance(sig, Marks):  # open positions' prices: the global caps, in feed order
+                    if hasattr(processor, "on_marks"):
+                        processor.on_marks(sig)
+                else:
+                    processor.process_signal(sig)
             w = sequencer.low_watermark
             feed.low_watermark(w)
             if self.opts.live_data:

@@ -25,10 +25,10 @@ from collections import deque
 from typing import Any, Callable, Iterable, Mapping
 
 from core.config import Config
-from core.enums import SignalType, TickPersistence
+from core.enums import ExitReason, PositionSide, SignalType, TickPersistence
 from core.types import TICK_FIELDS, Signal, Tick
 from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
-from pipeline.messages import ForceExit, Outcome, StrategyDisabled, WorkerStats
+from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, WorkerStats
 from strategies import strategy_class
 from strategies.base import Strategy
 from strategies.candles import CandleAggregator
@@ -42,11 +42,13 @@ _NUM = (int, float)
 
 class MarketDataHandler:
     def __init__(self, cfg: Config, symbols: Iterable[str], emit: Callable[[Signal, float, bool, int], None],
-                 db: DBHandler | None = None, on_disabled: Callable[[StrategyDisabled], None] | None = None,
+                 db: DBHandler | None = None, emit_marks: Callable[[Marks, int], None] | None = None,
+                 on_disabled: Callable[[StrategyDisabled], None] | None = None,
                  disabled: Mapping[str, str] | None = None):
         """`disabled`: symbols whose strategy was disabled earlier today (symbol -> reason); not run again."""
         self.cfg = cfg
         self.emit = emit
+        self.emit_marks = emit_marks
         self.db = db
         self.on_disabled = on_disabled or (lambda ev: None)
         self.stats = WorkerStats()
@@ -81,6 +83,10 @@ class MarketDataHandler:
         self.awaiting: dict[str, tuple[str, int, int]] = {}
         self.backlog: dict[str, deque] = {}
         self._releasing = False
+        # open positions (from the TradeManager's CapTriggers): symbol -> (side, loss price, profit price, since)
+        self.triggers: dict[str, tuple[str, float | None, float | None, int]] = {}
+        # the data-second each open position was last marked in (MARKS, for the global caps)
+        self.mark_second: dict[str, int] = {}
         # persistence
         persist = cfg.market_data.persist
         self.persist_ticks = db is not None and persist is not TickPersistence.OFF
@@ -143,7 +149,45 @@ class MarketDataHandler:
             log.warning("skipped a bad tick (%s): %.200r%s", reason, tick,
                         " (further ones of this kind are counted, not logged)" if n == 4 else "")
 
+    def _mark(self, sym: str, ltp: float, ts: float, pos: int) -> None:
+        """An open position's price on its first tick of each data-second, for the global caps. Marked from the
+        ticks the symbol runs (after any hold), one symbol at a time, and applied by the driver in feed order
+        (pos): what a mark carries and where it lands never depends on timing, so a replay halts alike."""
+        sec = int(ts)
+        if sec > self.mark_second.get(sym, -1):
+            self.mark_second[sym] = sec
+            if self.emit_marks is not None:
+                self.emit_marks(Marks(sec, {sym: ltp}), pos)
+
+    def _cap_crossed(self, sym: str, ltp: float) -> str | None:
+        side, loss_at, profit_at, _since = self.triggers[sym]
+        if side == PositionSide.LONG.value:
+            if loss_at is not None and ltp <= loss_at:
+                return ExitReason.SYMBOL_LOSS_CAP.value
+            if profit_at is not None and ltp >= profit_at:
+                return ExitReason.SYMBOL_PROFIT_CAP.value
+        else:
+            if loss_at is not None and ltp >= loss_at:
+                return ExitReason.SYMBOL_LOSS_CAP.value
+            if profit_at is not None and ltp <= profit_at:
+                return ExitReason.SYMBOL_PROFIT_CAP.value
+        return None
+
     def _run(self, sym: str, tick: Tick, ts: float, t_wall: float, pos: int) -> None:
+        trig = self.triggers.get(sym)
+        if trig is not None and ts >= trig[3]:  # caps act on every tick, whatever the strategy does
+            ltp = tick["ltp"]
+            self._mark(sym, ltp, ts, pos)
+            reason = self._cap_crossed(sym, ltp)
+            if reason is not None:  # on the crossing tick, before the strategy: a forced exit
+                self.triggers[sym] = (trig[0], None, None, trig[3])  # fires once; re-armed if still open
+                log.info("%s: %s crossed at %s; forcing an exit", sym, reason.replace("_", " "), ltp)
+                strat = self.strategies.get(sym)
+                name = strat.name if strat is not None else self.cfg.symbol(sym).strategy
+                self._signal(sym, Signal(symbol=sym, time=int(ts), price=ltp, type=SignalType.EXIT,
+                                         current_position=PositionSide(trig[0]), strategy=name, forced=True,
+                                         note=reason), t_wall, pos)
+                return
         strat = self.strategies.get(sym)
         if strat is None:  # disabled for the day
             return
@@ -157,6 +201,9 @@ class MarketDataHandler:
         signal = self.apply_signal_management(sym, signal)
         if signal is None:
             return
+        self._signal(sym, signal, t_wall, pos)
+
+    def _signal(self, sym: str, signal: Signal, t_wall: float, pos: int) -> None:
         self.stats.signals += 1
         self.awaiting[sym] = (signal.signal_id, signal.time, pos)
         self.backlog.setdefault(sym, deque())
@@ -223,7 +270,14 @@ class MarketDataHandler:
         return signal.replace(attempt_count=attempt, **changes)
 
     # ------------------------------------------------------------------ feedback
-    def apply_control(self, msg: Outcome | ForceExit) -> None:
+    def apply_control(self, msg: Outcome | ForceExit | CapTriggers) -> None:
+        if isinstance(msg, CapTriggers):
+            if msg.side is None:
+                self.triggers.pop(msg.symbol, None)
+                self.mark_second.pop(msg.symbol, None)
+            else:
+                self.triggers[msg.symbol] = (msg.side, msg.loss_at, msg.profit_at, msg.since)
+            return
         if isinstance(msg, ForceExit):
             self.force_exit_triggered_symbols.add(msg.symbol)
             strat = self.strategies.get(msg.symbol)
@@ -318,6 +372,8 @@ class MarketDataHandler:
             "incomplete": [self.incomplete_entry_trades, self.incomplete_exit_trades,
                            self.incomplete_takeprofit_trades],
             "force_exit": sorted(self.force_exit_triggered_symbols),
+            "triggers": dict(self.triggers),
+            "mark_second": dict(self.mark_second),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -350,3 +406,5 @@ class MarketDataHandler:
             self.incomplete_entry_trades, self.incomplete_exit_trades, self.incomplete_takeprofit_trades = (
                 dict(inc[0]), dict(inc[1]), dict(inc[2]))
         self.force_exit_triggered_symbols = set(state.get("force_exit", ()))
+        self.triggers = {s: tuple(v) for s, v in state.get("triggers", {}).items()}
+        self.mark_second = dict(state.get("mark_second", {}))

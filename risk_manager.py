@@ -110,6 +110,7 @@ class RiskManager:
         self.trade_counter = 0
         self.halted_earlier: str | None = None  # a risk halt from before a restart today stays in force
         self.cost_table = cfg.costs.table  # the day's charge rates; the config check made sure they cover it
+        self.halt_is_loss = False  # the last halt came from a loss cap, the daily loss limit or drawdown
 
     # ------------------------------------------------------------------ state from the database
     def load(self) -> None:
@@ -195,6 +196,19 @@ class RiskManager:
                 returns += float(t.pnl(price, t.remaining) / t.allocated * 100)
         return returns
 
+    def cap_prices(self, trade: OpenTrade) -> tuple[Decimal | None, Decimal | None]:
+        """The prices at which the trade's gross return on margin (get_current_returns_for_symbol) reaches
+        symbol_max_loss_pct and symbol_max_profit_pct, so a worker can check each tick with one comparison.
+        Long: at or below the loss price, at or above the profit price; short the other way round."""
+        if trade.remaining <= 0 or trade.allocated <= 0:
+            return None, None
+        per_pct = trade.allocated / (100 * trade.remaining)  # price move per point of return on margin
+        sign = 1 if trade.side is PositionSide.LONG else -1
+
+        def at(pct: float | None) -> Decimal | None:
+            return None if pct is None else trade.entry_price + sign * D(pct) * per_pct
+        return at(self.risk.symbol_max_loss_pct), at(self.risk.symbol_max_profit_pct)
+
     def track_prices(self, symbol: str, price: Any) -> None:
         with self.lock:
             self.price_tracker[symbol] = D(price)
@@ -271,7 +285,8 @@ class RiskManager:
         return Assessment(True, units, allocated, "trade approved")
 
     def halt_trading_check(self) -> tuple[bool, str]:
-        """Global caps, daily loss limit and drawdown from the day's high-water mark; a halt is sticky."""
+        """Global caps, daily loss limit and drawdown from the day's high-water mark; a halt is sticky.
+        `halt_is_loss` says whether the halt came from losing money (not the profit cap)."""
         if self.state is TradingState.HALTED:
             return True, self.state_reason
         r = self.risk
@@ -291,6 +306,7 @@ class RiskManager:
             if dd >= r.max_drawdown_pct:
                 reason = f"risk: drawdown {dd:.2f}% from the day's high of {self.high_water:.2f} >= {r.max_drawdown_pct}%"
         if reason:
+            self.halt_is_loss = "profit cap" not in reason
             self.set_state(TradingState.HALTED, reason)
             return True, reason
         return False, ""

@@ -39,7 +39,7 @@ from execution.circuit_breaker import CircuitBreaker
 from execution.orders import OrderStore, fill_delta
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
-from pipeline.messages import ForceExit, Outcome, StrategyDisabled, Watch
+from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
 from risk_manager import D, RiskManager
 
@@ -110,6 +110,7 @@ class TradeManager:
         self.broker_clock = 0.0
         self._last_clock_push = 0.0
         self._last_halt_check = 0.0
+        self.flattening = False  # a loss halt closed every position: an entry filling after it is closed too
         self.lock = self.rm.lock
 
     # ------------------------------------------------------------------ wiring
@@ -134,6 +135,8 @@ class TradeManager:
             self.io.start()
         from execution.reconcile import Reconciler
         Reconciler(self).run()
+        for sym in sorted({t.symbol for t in self.rm.active_trades.values()}):
+            self._send_cap_triggers(sym)
         self._publish()
         if self.rm.halted_earlier:
             self.rm.set_state(TradingState.HALTED, self.rm.halted_earlier)
@@ -237,11 +240,13 @@ class TradeManager:
         try:
             self.rm.track_prices(sig.symbol, sig.price)
             if sig.type is SignalType.ENTRY:
-                self.rm.halt_trading_check()  # may write the trading state: not inside the unit below
+                self._check_halt(sig.time)  # may write the trading state: not inside the unit below
                 self._learn_margin(sig.symbol, sig.price)
 
             def decide(s: Session) -> None:
                 s.add(StockSignal(**sig.to_row()))
+                if sig.forced and self.shared is not None:  # a worker saw a cap crossed on a tick
+                    self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
                 forced = self._apply_symbol_caps(sig)
                 if forced.type is SignalType.ENTRY:
                     self._entry(forced)
@@ -646,6 +651,26 @@ class TradeManager:
         p.filled, p.avg = cum_qty, cum_avg  # only once the fill is committed
         if watch is not None:
             self.notify(p.symbol, Watch(p.symbol, watch))
+        self._send_cap_triggers(p.symbol)  # before the Outcome that releases the symbol's held ticks
+        if new_trade and self.flattening and p.trade_id in self.rm.active_trades:
+            self._close_forced(self.rm.active_trades[p.trade_id], p.decision_time if self.replay else int(time.time()))
+
+    def _send_cap_triggers(self, symbol: str) -> None:
+        """The symbol's books changed: tell its worker the prices that cross its caps (or that it is flat),
+        so a cap acts on the crossing tick rather than on the next signal."""
+        if self.mode is ExecutionMode.SIGNALS_ONLY:
+            return
+        trade = self.rm.trade_for(symbol)
+        if trade is None:
+            self.notify(symbol, CapTriggers(symbol, None))
+            return
+        loss = profit = None
+        if self.cfg.risk.force_exit_on_cap:
+            loss, profit = self.rm.cap_prices(trade)
+        # a resumed replay runs the day's ticks from the open again: none before the trade existed is checked
+        self.notify(symbol, CapTriggers(symbol, trade.side.value, None if loss is None else float(loss),
+                                        None if profit is None else float(profit),
+                                        trade.entry_time if self.replay else 0))
 
     def _finish(self, p: Pending, status: OrderStatus) -> None:
         """The order is final: release what it held and tell the worker what became of its signal."""
@@ -666,6 +691,8 @@ class TradeManager:
             return
         trade = self.rm.active_trades.get(p.trade_id)
         complete = p.filled >= p.quantity
+        if trade is not None and p.filled == 0:
+            self._send_cap_triggers(trade.symbol)  # the worker disarmed them when it forced an exit: re-arm
         if trade is not None and not complete and p.purpose is not OrderPurpose.TAKE_PROFIT:
             n = self.exit_attempts.get(p.trade_id, 0) + 1
             self.exit_attempts[p.trade_id] = n
@@ -741,9 +768,46 @@ class TradeManager:
                 self._push_clock(target)
         if mono - self._last_halt_check >= 1.0:
             self._last_halt_check = mono
-            self.rm.halt_trading_check()
+            if not self.replay:  # a replay checks at marks and signals only: the same tick every run
+                self._check_halt(int(now))
             if self.io is not None and self.breaker.probe_due():
                 self.io.probe()
+
+    def on_marks(self, marks: Marks) -> None:
+        """Open positions' prices from the ticks (in feed order, at most once per data-second per position):
+        the global caps, daily loss limit and drawdown act on price movement, not only when a signal comes."""
+        for sym, price in marks.prices.items():
+            self.rm.track_prices(sym, price)
+        self._check_halt(marks.time)
+
+    def _check_halt(self, now: int) -> None:
+        """Run the halt check; a new halt from losing money (global loss cap, daily loss limit, drawdown)
+        also closes every open position when risk.flatten_on_halt is set. The profit cap only stops entries."""
+        if self.rm.state is TradingState.HALTED:
+            return
+        halted, reason = self.rm.halt_trading_check()
+        if halted and self.rm.halt_is_loss and self.cfg.risk.flatten_on_halt:
+            self.flatten(now, reason)
+
+    def flatten(self, now: int, why: str) -> None:
+        """Close every open position with a forced exit decided now, and cancel working entry orders."""
+        self.flattening = True
+        for p in list(self.pending.values()):
+            if p.purpose is OrderPurpose.ENTRY and p.broker_order_id and not p.cancel_requested and self.io:
+                p.cancel_requested = True
+                self.io.cancel(p.order_id, p.broker_order_id, self.tag)
+        trades = list(self.rm.active_trades.values())
+        if self.mode is ExecutionMode.SIGNALS_ONLY or not trades:
+            return
+        log.warning("%s: closing %d open position(s) at %s", why, len(trades), fmt_ist(now))
+        for t in trades:
+            self._close_forced(t, now)
+
+    def _close_forced(self, t: Any, now: int) -> None:
+        reason = ExitReason.RISK_HALT.value
+        if not any(p.trade_id == t.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
+            self._place_exit(t, t.remaining, OrderPurpose.EXIT, reason, None, now)
+        self.notify(t.symbol, ForceExit(t.symbol, reason))
 
     def square_off_all(self, now: int, reason: str) -> None:
         """Close every open position with a market order (session square-off, end of replay)."""

@@ -23,8 +23,8 @@ from core.config import Config
 from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
 from core.types import Signal
-from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, READY, SIGNAL, STOP, STOPPED,
-                               STRATEGY_DISABLED, TICK_PIPE, WATERMARK, StrategyDisabled, Watch)
+from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, MARKS, READY, SIGNAL, STOP, STOPPED,
+                               STRATEGY_DISABLED, TICK_PIPE, WATERMARK, Marks, StrategyDisabled, Watch)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,11 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     def strategy_disabled(ev: StrategyDisabled) -> None:
         out_q.put((STRATEGY_DISABLED, worker_id, ev))
 
-    handler = MarketDataHandler(cfg, symbols, emit, db, on_disabled=strategy_disabled, disabled=disabled)
+    def emit_marks(marks: Marks, pos: int) -> None:
+        out_q.put((MARKS, worker_id, marks, pos))
+
+    handler = MarketDataHandler(cfg, symbols, emit, db, emit_marks=emit_marks, on_disabled=strategy_disabled,
+                                disabled=disabled)
     if restore:
         handler.restore(restore.get("handler", {}))
         if sink is not None:

@@ -77,6 +77,7 @@ class RiskConfig:
     global_max_profit_pct: float | None = _f(5.0)
     daily_loss_limit: float | None = _f(25_000.0, minimum=0, min_exclusive=True)
     max_drawdown_pct: float | None = _f(3.0, minimum=0, min_exclusive=True)
+    flatten_on_halt: bool = _f(True)
     cooldown_minutes: float = _f(15.0, minimum=0)
     max_incomplete_attempts: int = _f(3, minimum=1)
     max_cost_share_of_risk: float | None = _f(0.25, minimum=0, min_exclusive=True)

@@ -107,6 +107,7 @@ class ExitReason(StrEnum):
     TAKE_PROFIT = "take_profit"
     SYMBOL_LOSS_CAP = "symbol_loss_cap"
     SYMBOL_PROFIT_CAP = "symbol_profit_cap"
+    RISK_HALT = "risk_halt"  # flattened by a global loss cap, daily loss limit or drawdown halt
     SQUARE_OFF = "square_off"
     END_OF_DAY = "end_of_day"
     RECONCILIATION = "reconciliation"

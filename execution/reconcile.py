@@ -76,7 +76,10 @@ class Reconciler:
             by_id[r.signal_id] = r
             if r.outcome:
                 status, _, note = r.outcome.partition(": ")
-                tm.outcomes[r.signal_id] = Outcome(r.signal_id, r.symbol, r.type, status, note=note)
+                # an exit a worker forced on a cap-crossing tick resets the strategy again when it is replayed
+                forced = r.type == SignalType.EXIT.value and r.note in (ExitReason.SYMBOL_LOSS_CAP.value,
+                                                                         ExitReason.SYMBOL_PROFIT_CAP.value)
+                tm.outcomes[r.signal_id] = Outcome(r.signal_id, r.symbol, r.type, status, force_exit=forced, note=note)
         for cid in client_ids:
             base = cid.rsplit("#", 1)[0]
             tm.signal_orders.setdefault(base, []).append(-1)

@@ -7,7 +7,8 @@ Tick pipe (feed process -> worker), raw frames written by the DataDispatcher:
     when the batch's first tick reached the feed process (latency figures).
 
 Control queue (driver -> worker):
-    (CONTROL, n, Outcome | ForceExit | Watch)  feedback from the TradeManager; n counts this worker's controls
+    (CONTROL, n, Outcome | ForceExit | Watch | CapTriggers)
+                                               feedback from the TradeManager; n counts this worker's controls
     (TICK_PIPE, connection)                    the feed process was restarted: read this pipe once the old one ends
     (STOP,)                                    drain the tick pipe, flush and exit
 
@@ -17,6 +18,8 @@ Signal queue (workers -> driver):
     (WATERMARK, worker_id, seq, through_ts, through_pos, cap_ts, cap_pos, stats)
         echo of frame seq's marker once everything before it is processed, held back to cap_ts/cap_pos (the
         earliest signal awaiting its outcome, or quotes not yet at the paper broker; inf when none)
+    (MARKS, worker_id, Marks, pos)                   an open position's price on its first tick of a
+                                                     data-second, sequenced with signals at that tick's pos
     (CHECKPOINT, worker_id, seq, state)              strategy and handler state as of frame seq
     (STRATEGY_DISABLED, worker_id, StrategyDisabled) a symbol's strategy raised and is off for the day (once)
     (STOPPED, worker_id, stats)
@@ -44,6 +47,7 @@ CHECKPOINT = 12
 STOPPED = 13
 READY = 14
 STRATEGY_DISABLED = 15
+MARKS = 16
 
 DELIVERED = 20
 RESENT = 21
@@ -95,6 +99,31 @@ class StrategyDisabled:
     strategy: str
     reason: str  # the exception, one line; the traceback is in the worker's log
     time: int    # feed time of the tick it raised on (epoch seconds; 0 if not on a tick)
+
+
+@dataclass(frozen=True, slots=True)
+class CapTriggers:
+    """The symbol's open position and the prices at which its per-symbol caps are crossed.
+
+    Sent whenever the trade's books change (fill, partial exit, reconciliation); side None clears it (the
+    position is closed). The worker checks every tick against the prices, so a cap acts on the crossing tick,
+    and reports the position's last price (MARKS) for the global caps. A price of None: that cap is off
+    (or force_exit_on_cap is false).
+    """
+
+    symbol: str
+    side: str | None            # PositionSide value of the open trade
+    loss_at: float | None = None    # long: ltp <= loss_at crosses; short: ltp >= loss_at
+    profit_at: float | None = None  # long: ltp >= profit_at crosses; short: ltp <= profit_at
+    since: int = 0  # feed time the position exists from: a resumed replay's earlier ticks are not checked
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """Prices of open positions at data-second `time`, for the global caps (RiskManager.price_tracker)."""
+
+    time: int
+    prices: dict[str, float]
 
 
 @dataclass(slots=True)

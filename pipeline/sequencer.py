@@ -17,6 +17,7 @@ import heapq
 from typing import Iterator
 
 from core.types import Signal
+from pipeline.messages import Marks
 
 INF = float("inf")
 
@@ -37,7 +38,8 @@ class SignalSequencer:
         self.feed_ts = -1.0
         self.feed_pos = -1.0
 
-    def add(self, sig: Signal, pos: int) -> None:
+    def add(self, sig: Signal | Marks, pos: int) -> None:
+        """A signal, or an open position's marks, at its tick's feed position."""
         self._n += 1
         heapq.heappush(self.heap, (pos, self._n, sig))
 
@@ -79,7 +81,7 @@ class SignalSequencer:
     def through(self) -> list[tuple[float, float]]:
         return [self._through(i) for i in range(len(self.ts))]
 
-    def release(self) -> Iterator[Signal]:
+    def release(self) -> Iterator[Signal | Marks]:
         if not self.heap:
             return
         w = self.low_position()

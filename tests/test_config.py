@@ -40,6 +40,7 @@ def test_shipped_config_is_valid():
     (lambda r: r["risk"].update(global_max_profit_pct=-1.0), "risk.global_max_profit_pct", "positive"),
     (lambda r: r["risk"].update(max_active_trades=2.5), "risk.max_active_trades", "whole number"),
     (lambda r: r["risk"].update(force_exit_on_cap="yes"), "risk.force_exit_on_cap", "true or false"),
+    (lambda r: r["risk"].update(flatten_on_halt=1), "risk.flatten_on_halt", "true or false"),
     (lambda r: r["risk"].update(bogus=1), "risk.bogus", "unknown key"),
     (lambda r: r.update(mode="yolo"), "mode", "signals_only, paper, live"),
     (lambda r: r.update(workers=0), "workers", "1 to 64"),
