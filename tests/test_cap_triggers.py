@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.costs import NO_CHARGES
 from core.enums import PositionSide, SignalType
 from market_data_handler import MarketDataHandler
 from pipeline.messages import CapTriggers, Outcome
@@ -41,7 +42,7 @@ def test_trigger_prices_are_where_the_return_on_margin_reaches_the_caps(tmp_path
     check_trigger(rm, "SBIN", side, loss, -2.0, loss=True)
     check_trigger(rm, "SBIN", side, profit, 4.0, loss=False)
     # a partial exit leaves the remaining quantity with its share of the margin: the triggers do not move
-    rm.register_exit(tid, 120, "813", 2, "take_profit", None, Decimal(20))
+    rm.register_exit(tid, 120, "813", 2, "take_profit", None, NO_CHARGES)
     loss2, profit2 = rm.cap_prices(rm.active_trades[tid])
     assert rm.active_trades[tid].remaining == 180
     check_trigger(rm, "SBIN", side, loss2, -2.0, loss=True)
