@@ -36,6 +36,7 @@ from core.types import Signal
 from db import DBHandler, Fill, Order, StockSignal
 from execution.broker_io import BrokerIO, Cancelled, Lookup, Placed, PlaceRequest, Probe, StatusSeen
 from execution.circuit_breaker import CircuitBreaker
+from execution.events import EventApplier
 from execution.orders import OrderStore, fill_delta
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
@@ -93,6 +94,7 @@ class TradeManager:
                                            order_rate_per_s=cfg.orders.rate_limit_per_s)
             self.io = BrokerIO(self.gateway, cfg.orders.poll_interval_s)
         self.notify: Callable[[str, Any], None] = lambda sym, ctl: None
+        self.events = EventApplier()  # broker events whose application failed wait here, in order
         self.pending: dict[int, Pending] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.signal_orders: dict[str, list[int]] = {}
@@ -435,17 +437,14 @@ class TradeManager:
         """Apply what the sender and poller threads learned, then act on timeouts and retries."""
         if self.io is None:
             return
-        n = 0
+        n = self.events.retry_due(self._apply_event, time.monotonic())
         while True:
             try:
                 ev = self.io.events.get_nowait()
             except Exception:  # noqa: BLE001 - queue.Empty
                 break
             n += 1
-            try:
-                self._apply_event(ev)
-            except Exception as e:  # noqa: BLE001 - log, keep the order tracked; the next poll retries
-                log.exception("could not apply broker event %s: %s", type(ev).__name__, e)
+            self.events.apply(ev, self._apply_event, time.monotonic())
         mono = time.monotonic()
         for p in list(self.pending.values()):
             if p.broker_order_id and not p.cancel_requested and mono - p.sent_mono > self.cfg.orders.fill_timeout_s:
