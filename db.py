@@ -81,6 +81,7 @@ class Order(Base):
     average_price: Mapped[Decimal | None] = mapped_column(Price)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     decision_time: Mapped[int | None] = mapped_column(BigInteger)          # epoch s on the daemon clock
+    reserved: Mapped[Decimal | None] = mapped_column(Price)               # margin an entry holds while pending
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -330,6 +331,7 @@ def initialize_database(url: str | None = None) -> Engine:
     engine, _ = setup(url)
     try:
         Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
         with Session(engine) as s, s.begin():
             if s.get(KeyValue, "schema_version") is None:
                 s.add(KeyValue(key="schema_version", value=json.dumps(SCHEMA_VERSION)))
@@ -337,6 +339,24 @@ def initialize_database(url: str | None = None) -> Engine:
         raise DatabaseError(f"cannot create tables in {safe_url(str(engine.url))}: {_short(e)}") from None
     log.debug("database ready at %s", safe_url(str(engine.url)))
     return engine
+
+
+# columns added after a table was first created: create_all does not add them to an existing table
+ADDED_COLUMNS = {"orders": ("reserved",)}
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    from sqlalchemy import inspect
+
+    insp = inspect(engine)
+    for table, columns in ADDED_COLUMNS.items():
+        have = {c["name"] for c in insp.get_columns(table)}
+        for name in columns:
+            if name not in have:
+                col = Base.metadata.tables[table].c[name]
+                with engine.begin() as c:
+                    c.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {col.type.compile(engine.dialect)}"))
+                log.info("database: added column %s.%s", table, name)
 
 
 def delete_database_tables(url: str | None = None, table_names: Sequence[str] | None = None) -> None:

@@ -332,6 +332,7 @@ class TradeManager:
             self._later(lambda: self.virtual.__setitem__(sig.symbol, (sig.current_position, units)))
             self._outcome(sig, "executed", note="signals_only")
             return
+        order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
         self._later(lambda: self.rm.reserve(order.id, allocated))
         self._send(order, Pending(order.id, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 

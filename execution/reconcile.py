@@ -129,7 +129,7 @@ class Reconciler:
                         status=OrderStatus(o.status))
             tm.pending[o.id] = p
             if purpose is OrderPurpose.ENTRY:
-                tm.rm.reserve(o.id, Decimal(0))
+                tm.rm.reserve(o.id, self._reservation(o))
             if not o.broker_order_id:
                 placed_after = (o.decision_time or 0) if tm.replay else (
                     (o.sent_at or o.created_at).timestamp())
@@ -160,6 +160,15 @@ class Reconciler:
             tm._on_status(p, status)
             if p.order_id in tm.pending:
                 tm.io.track(p.order_id, p.broker_order_id, tm.tag)
+
+    def _reservation(self, o: Order) -> Decimal:
+        """The margin the entry held before the restart (recorded with it); an order recorded before that
+        column existed gets its whole quantity at its reference price, the same rule the sizing used."""
+        if o.reserved is not None:
+            return Decimal(o.reserved)
+        from risk_manager import money
+
+        return money(o.quantity * Decimal(o.price or 0) / self.tm.rm.margin_for(o.symbol))
 
     # ------------------------------------------------------------------ positions
     def _positions(self) -> None:
