@@ -39,6 +39,7 @@ from execution.circuit_breaker import CircuitBreaker
 from execution.events import EventApplier
 from execution.orders import OrderStore, fill_delta
 from gateway.openalgo import OpenAlgoGateway
+from gateway.ratelimit import RequestBudget
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
 from pipeline.messages import ForceExit, Outcome, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
@@ -91,7 +92,8 @@ class TradeManager:
         self.admin: Any = None
         if self.mode is not ExecutionMode.SIGNALS_ONLY:
             self.gateway = OpenAlgoGateway(secrets.host_server, secrets.app_key or "", cfg.orders.request_timeout_s,
-                                           order_rate_per_s=cfg.orders.rate_limit_per_s)
+                                           order_rate_per_s=cfg.orders.rate_limit_per_s,
+                                           budget=RequestBudget(cfg.orders.broker_requests_per_s))
             self.io = BrokerIO(self.gateway, cfg.orders.poll_interval_s)
         self.notify: Callable[[str, Any], None] = lambda sym, ctl: None
         self.events = EventApplier()  # broker events whose application failed wait here, in order

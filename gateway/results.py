@@ -66,6 +66,13 @@ class Unavailable:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred(Unavailable):
+    """Not sent: the daemon's request budget had no slot in time (orders first); the broker is not at fault."""
+
+    kind: ClassVar[str] = "deferred"
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     reason: str
     http_status: int | None = None

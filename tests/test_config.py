@@ -51,6 +51,8 @@ def test_shipped_config_is_valid():
     (lambda r: r["market_data"].update(persist="always"), "market_data.persist", "off, every_tick, sampled"),
     (lambda r: r["replay"].update(speed="fast"), "replay.speed", "max or a positive multiple"),
     (lambda r: r.update(colour="blue"), "colour", "unknown key"),
+    (lambda r: r["orders"].update(broker_requests_per_s=0), "orders.broker_requests_per_s", "at least 1"),
+    (lambda r: r["orders"].update(broker_requests_per_s=2.5), "orders.broker_requests_per_s", "whole number"),
 ])
 def test_invalid_values_name_the_key_the_value_and_what_is_allowed(mutate, key, fragment):
     problems = problems_for(mutate)
