@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ORDER_ROUTES = frozenset({"placeorder", "modifyorder", "cancelorder", "placesmartorder"})
-FIRST_ROUTES = ORDER_ROUTES | {"cancelallorder", "closeposition"}  # ahead of polls in the request budget
+# ahead of polls in the request budget: orders, and margin, which an entry's sizing waits for
+FIRST_ROUTES = ORDER_ROUTES | {"cancelallorder", "closeposition", "margin"}
 NO_POSITION = "No OpenPosition Found. Not placing Exit order."
 
 

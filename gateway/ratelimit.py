@@ -94,13 +94,17 @@ class RequestBudget:
     saw it somewhere in between, so however late it arrived, no window of the broker's can hold more than
     `limit` (a window on send times alone is overrun when requests queue on the way). Stricter than a token
     bucket of `limit`, which lets 2 x limit through across a window's edge. Orders come first: a poll takes a
-    free slot only while no order is waiting. Thread-safe; `clock` and `sleep` are injectable for tests."""
+    free slot only while no order is waiting and `order_reserve` slots stay free for orders, so polls never
+    make an order wait. Thread-safe; `clock` and `sleep` are injectable for tests."""
 
-    def __init__(self, limit: int, window_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, limit: int, window_s: float = 1.0, order_reserve: int = 0,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         if limit < 1:
             raise ValueError(f"the request budget must allow at least 1 request per window, got {limit}")
+        if not 0 <= order_reserve < limit:
+            raise ValueError(f"order_reserve must be 0 to {limit - 1}, got {order_reserve}")
         self.limit = int(limit)
+        self.order_reserve = int(order_reserve)
         self.window_s = float(window_s)
         self._clock = clock
         self._sleep = sleep
@@ -121,7 +125,7 @@ class RequestBudget:
         """Under the lock: a token if a slot is free for this priority now."""
         if priority != ORDERS and self.orders_waiting:
             return None
-        if self._used(self._clock()) >= self.limit:
+        if self._used(self._clock()) >= (self.limit if priority == ORDERS else self.limit - self.order_reserve):
             return None
         self._next_token += 1
         self._in_flight.add(self._next_token)

@@ -76,3 +76,12 @@ def test_a_timed_out_wait_takes_nothing() -> None:
     assert b.taken == 1 and b.orders_waiting == 0
     c.t += 1.0
     assert b.acquire(ORDERS) and b.taken == 2
+
+
+def test_polls_leave_the_order_reserve_free() -> None:
+    b, c = budget(10)
+    b = RequestBudget(10, order_reserve=8, clock=c, sleep=c.sleep)
+    polls = [b.try_acquire(POLLS) for _ in range(5)]
+    assert sum(t is not None for t in polls) == 2  # 8 of 10 kept for orders
+    assert all(b.try_acquire(ORDERS) is not None for _ in range(8))
+    assert b.try_acquire(ORDERS) is None
