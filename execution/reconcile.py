@@ -23,7 +23,7 @@ from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, Positi
                         UnknownPositionPolicy)
 from core.types import Signal
 from db import Order, StockSignal
-from gateway.results import Ok
+from gateway.results import Ok, OrderInfo
 from pipeline.messages import Outcome
 
 if TYPE_CHECKING:
@@ -112,7 +112,9 @@ class Reconciler:
 
         tm = self.tm
         known = [o.broker_order_id for o in tm.orders.non_final(None) if o.broker_order_id]
-        for o in tm.orders.non_final(tm.day):
+        working = tm.orders.non_final(tm.day)
+        book = self._book(working)
+        for o in working:
             if o.status == OrderStatus.CREATED.value:
                 tm._fail(o.id, "RESTART_NEVER_SENT", "recorded before a restart and never handed to the broker")
                 self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) was never sent: failed")
@@ -156,10 +158,25 @@ class Reconciler:
                                      detail=f"restart: found in the orderbook as {found.orderid}; adopted")
                 self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) found at the broker as "
                                      f"{found.orderid}: adopted")
-            status = tm.gateway.order_status(p.broker_order_id, tm.tag)
+            row = book.get(p.broker_order_id)
+            if row is not None and (row.average_price > 0 or row.filled_quantity == 0):
+                status = Ok(row, row.raw)
+            else:  # not in the book, or filled without a price (a live book gives none): ask for it alone
+                status = tm.gateway.order_status(p.broker_order_id, tm.tag)
             tm._on_status(p, status)
             if p.order_id in tm.pending:
                 tm.io.track(p.order_id, p.broker_order_id, tm.tag)
+
+    def _book(self, working: list[Order]) -> dict[str, OrderInfo]:
+        """The broker's orderbook by order id, read once when several orders are to be checked: one request
+        instead of one per order (the request budget is shared with everything else); {} otherwise."""
+        if sum(1 for o in working if o.status != OrderStatus.CREATED.value) < 2:
+            return {}
+        res = self.tm.gateway.orderbook()
+        if not isinstance(res, Ok):
+            log.warning("restart: the orderbook could not be read (%s); asking for each order", res)
+            return {}
+        return {row.orderid: row for row in res.value}
 
     def _reservation(self, o: Order) -> Decimal:
         """The margin the entry held before the restart (recorded with it); an order recorded before that

@@ -21,12 +21,14 @@ from tests.paper_fixtures import DAY, FAST, Broker, T, q
 def start_broker(tmp_path) -> Broker:
     b = Broker(tmp_path / "broker.sqlite", secrets.token_hex(16), args=FAST, log_file=tmp_path / "broker.log").start()
     b.admin().reset("replay", T(10))
-    b.admin().push_market([q("SBIN", T(10), 600.0, 599.95, 600.05)], clock=T(10))
+    b.admin().push_market([q("SBIN", T(10), 600.0, 599.95, 600.05), q("INFY", T(10), 1500.0, 1499.9, 1500.1)],
+                          clock=T(10))
     return b
 
 
-def trade_manager(tmp_path, b: Broker, handler: db.DBHandler, url: str, **orders):
-    """A paper-mode TradeManager whose broker threads run, as the driver starts it (no workers)."""
+def trade_manager(tmp_path, b: Broker, handler: db.DBHandler, url: str, threads: bool = True, **orders):
+    """A paper-mode TradeManager whose broker threads run (unless `threads` is False), as the driver starts
+    it (no workers)."""
     from trade_manager import TradeManager
 
     cfg = load_config(short_day_config(tmp_path, mode="paper", orders=orders))
@@ -34,13 +36,14 @@ def trade_manager(tmp_path, b: Broker, handler: db.DBHandler, url: str, **orders
                   fyers_access_token=None)
     tm = TradeManager(cfg, sec, handler, None, clock=None, replay=False, day=DAY)
     tm.rm.load()
-    tm.io.start()
+    if threads:
+        tm.io.start()
     return tm
 
 
-def entry(symbol: str = "SBIN") -> Signal:
-    return Signal(symbol=symbol, time=int(T(10)), price=600.0, type=SignalType.ENTRY,
-                  current_position=PositionSide.LONG, strategy="orb", stop_loss=594.0)
+def entry(symbol: str = "SBIN", price: float = 600.0) -> Signal:
+    return Signal(symbol=symbol, time=int(T(10)), price=price, type=SignalType.ENTRY,
+                  current_position=PositionSide.LONG, strategy="orb", stop_loss=price * 0.99)
 
 
 def order_row(handler: db.DBHandler) -> tuple:
@@ -79,8 +82,9 @@ def test_an_acknowledgement_written_during_an_outage_is_applied_when_the_databas
 
 
 def test_a_pending_entry_holds_its_margin_after_a_restart(tmp_path):
-    """An entry still open at the broker when the daemon stops: after the restart's reconciliation the
-    available capital is what it was before the stop (before, the entry was re-reserved at zero)."""
+    """Two entries still open at the broker when the daemon stops: after the restart's reconciliation (their
+    status read from one orderbook call) the available capital is what it was before the stop (before, each
+    entry was re-reserved at zero)."""
     b = start_broker(tmp_path)
     url = f"sqlite:///{tmp_path / 'r.sqlite'}"
     h = db.DBHandler(db.initialize_database(url))
@@ -89,19 +93,23 @@ def test_a_pending_entry_holds_its_margin_after_a_restart(tmp_path):
     try:
         tm.rm.set_state(TradingState.ACTIVE, "test")
         tm.process_signal(entry())
+        tm.process_signal(entry("INFY", 1500.0))
 
         def acknowledged() -> bool:
             tm.poll()
             return all(p.broker_order_id for p in tm.pending.values())
         wait_for(acknowledged, timeout=20, what="the acknowledgement")
         before = tm.rm.available_capital
-        assert before < tm.rm.capital and Decimal(str(order_row(h)[4])) == tm.rm.capital - before
+        reserved = sum(Decimal(str(r[0])) for r in h.execute_sql("SELECT reserved FROM orders"))
+        assert len(tm.pending) == 2 and before < tm.rm.capital and reserved == tm.rm.capital - before
     finally:
         tm.stop()
-    tm2 = trade_manager(tmp_path, b, h, url, fill_timeout_s=120)
+    tm2 = trade_manager(tmp_path, b, h, url, threads=False, fill_timeout_s=120)  # only reconciliation asks
     try:
+        b.admin().requests_seen(clear=True)
         Reconciler(tm2).run()
-        assert len(tm2.pending) == 1
+        assert len(tm2.pending) == 2
+        assert b.admin().requests_seen()["total"] == 2  # one orderbook for both orders, one positionbook
         assert tm2.rm.available_capital == before
     finally:
         tm2.stop()
