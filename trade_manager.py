@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.clock import fmt_ist
-from core.config import Config, Secrets
+from core.config import Config, OrdersConfig, Secrets
 from core.errors import StartupError
 from core.faults import crash_point
 from core.enums import (ExecutionMode, ExitReason, OrderPurpose, OrderSide, OrderStatus, PositionSide, SignalType,
@@ -759,7 +759,7 @@ class TradeManager:
                         trading_state=self.rm.state.value)
 
 
-def _request_budget(o: Any) -> RequestBudget:
+def _request_budget(o: OrdersConfig) -> RequestBudget:
     """Polls leave room for a second's worth of orders at the order rate, so following orders never delays
     sending one (with the defaults, 10 requests/s: 8 for orders, polls use what orders leave)."""
     reserve = min(o.broker_requests_per_s - 1, math.ceil(o.rate_limit_per_s))

@@ -212,7 +212,7 @@ class BrokerIO:
             tracked = list(self._tracked.items())
         for oid, (bid, _strat, _n, _next) in tracked:
             info = book.get(bid)
-            if info is not None and (info.average_price > 0 or info.filled_quantity == 0):
+            if info is not None and info.fill_priced:
                 self._polled(oid, Ok(info, info.raw))
             elif oid in due:  # not in the book, or filled without a price (a live book has none): ask it alone
                 self._poll_one(oid)

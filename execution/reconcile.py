@@ -159,7 +159,7 @@ class Reconciler:
                 self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) found at the broker as "
                                      f"{found.orderid}: adopted")
             row = book.get(p.broker_order_id)
-            if row is not None and (row.average_price > 0 or row.filled_quantity == 0):
+            if row is not None and row.fill_priced:
                 status = Ok(row, row.raw)
             else:  # not in the book, or filled without a price (a live book gives none): ask for it alone
                 status = tm.gateway.order_status(p.broker_order_id, tm.tag)

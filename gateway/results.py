@@ -184,6 +184,12 @@ class OrderInfo:
         return self.status in ("complete", "rejected", "cancelled", "canceled")
 
     @property
+    def fill_priced(self) -> bool:
+        """Whatever was filled comes with its price. A live OpenAlgo orderbook gives no average price (its
+        orderstatus does, for a complete order), so such a row is not enough to apply a fill from."""
+        return self.filled_quantity == 0 or self.average_price > 0
+
+    @property
     def daemon_status(self) -> OrderStatus | None:
         """The daemon's vocabulary; None for a status word OpenAlgo does not define (e.g. 'unknown')."""
         st = _STATUS_MAP.get(self.status)
