@@ -81,6 +81,7 @@ class Order(Base):
     average_price: Mapped[Decimal | None] = mapped_column(Price)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     decision_time: Mapped[int | None] = mapped_column(BigInteger)          # epoch s on the daemon clock
+    reserved: Mapped[Decimal | None] = mapped_column(Price)               # margin an entry holds while pending
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

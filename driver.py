@@ -237,7 +237,7 @@ class Driver:
         self.pids: dict[str, Any] = {}  # the child processes of this run (benchmarks read their CPU time)
         self.shared: SharedState | None = None
         self.processor: Any = None  # the TradeManager, once built
-        self.started = False  # the TradeManager got through its start-up (reconciliation)
+        self.started = False  # the run got through its start-up (reconciliation, workers, feed): it has a report
         self.t_feed = time.monotonic()
 
     # ------------------------------------------------------------------ signals
@@ -309,13 +309,13 @@ class Driver:
         t0 = time.monotonic()
         try:
             processor.start()
-            self.started = True
             pool.disabled.update(getattr(processor, "disabled_strategies", lambda: {})())
             pool.start()
             pool.wait_ready(timeout_s=60)
             self.t_feed = time.monotonic()
             feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool)
             feed.start()
+            self.started = True
             self.pids = {"manager": manager._process.pid, "feed": feed.proc.pid,  # noqa: SLF001 - for bench/
                          "workers": [pool.procs[i].pid for i in range(len(worker_ids))]}
             speed = "full speed" if opts.speed is None else f"{opts.speed:g}x real time"

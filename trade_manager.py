@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.clock import fmt_ist
-from core.config import Config, Secrets
+from core.config import Config, OrdersConfig, Secrets
 from core.errors import StartupError
 from core.faults import crash_point
 from core.enums import (ExecutionMode, ExitReason, OrderPurpose, OrderSide, OrderStatus, PositionSide, SignalType,
@@ -36,8 +36,10 @@ from core.types import Signal
 from db import DBHandler, Fill, Order, StockSignal, disabled_strategies_key
 from execution.broker_io import BrokerIO, Cancelled, Lookup, Placed, PlaceRequest, Probe, StatusSeen
 from execution.circuit_breaker import CircuitBreaker
+from execution.events import EventApplier
 from execution.orders import OrderStore, fill_delta
 from gateway.openalgo import OpenAlgoGateway
+from gateway.ratelimit import RequestBudget
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
@@ -90,9 +92,11 @@ class TradeManager:
         self.admin: Any = None
         if self.mode is not ExecutionMode.SIGNALS_ONLY:
             self.gateway = OpenAlgoGateway(secrets.host_server, secrets.app_key or "", cfg.orders.request_timeout_s,
-                                           order_rate_per_s=cfg.orders.rate_limit_per_s)
+                                           order_rate_per_s=cfg.orders.rate_limit_per_s,
+                                           budget=_request_budget(cfg.orders))
             self.io = BrokerIO(self.gateway, cfg.orders.poll_interval_s)
         self.notify: Callable[[str, Any], None] = lambda sym, ctl: None
+        self.events = EventApplier()  # broker events whose application failed wait here, in order
         self.pending: dict[int, Pending] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.signal_orders: dict[str, list[int]] = {}
@@ -360,6 +364,7 @@ class TradeManager:
             self._later(lambda: self.virtual.__setitem__(sig.symbol, (sig.current_position, units)))
             self._outcome(sig, "executed", note="signals_only")
             return
+        order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
         self._later(lambda: self.rm.reserve(order.id, allocated))
         self._send(order, Pending(order.id, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 
@@ -465,17 +470,14 @@ class TradeManager:
         """Apply what the sender and poller threads learned, then act on timeouts and retries."""
         if self.io is None:
             return
-        n = 0
+        n = self.events.retry_due(self._apply_event, time.monotonic())
         while True:
             try:
                 ev = self.io.events.get_nowait()
             except Exception:  # noqa: BLE001 - queue.Empty
                 break
             n += 1
-            try:
-                self._apply_event(ev)
-            except Exception as e:  # noqa: BLE001 - log, keep the order tracked; the next poll retries
-                log.exception("could not apply broker event %s: %s", type(ev).__name__, e)
+            self.events.apply(ev, self._apply_event, time.monotonic())
         mono = time.monotonic()
         for p in list(self.pending.values()):
             if p.broker_order_id and not p.cancel_requested and mono - p.sent_mono > self.cfg.orders.fill_timeout_s:
@@ -848,6 +850,13 @@ class TradeManager:
         self.shared.set(active_trades=len(self.rm.active_trades),
                         active_order_ids=[p.broker_order_id or f"local-{p.order_id}" for p in self.pending.values()],
                         trading_state=self.rm.state.value)
+
+
+def _request_budget(o: OrdersConfig) -> RequestBudget:
+    """Polls leave room for a second's worth of orders at the order rate, so following orders never delays
+    sending one (with the defaults, 10 requests/s: 8 for orders, polls use what orders leave)."""
+    reserve = min(o.broker_requests_per_s - 1, math.ceil(o.rate_limit_per_s))
+    return RequestBudget(o.broker_requests_per_s, order_reserve=reserve)
 
 
 def _describe(res: Any) -> str:

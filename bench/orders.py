@@ -130,7 +130,9 @@ def market_push(ctx: BenchContext) -> dict[str, Any]:
 @measurement
 def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
     """Through the TradeManager: signal -> risk -> order recorded -> sent -> acknowledged, and a burst of 50
-    simultaneous entry signals against the daemon's own order rate limit (config orders.rate_limit_per_s)."""
+    simultaneous entry signals against the daemon's own order rate limit (config orders.rate_limit_per_s) and
+    request budget (orders.broker_requests_per_s), the 50 orders staying open: the broker counts every request
+    it receives during the burst and three poll intervals after it."""
     import copy
 
     import yaml
@@ -195,12 +197,24 @@ def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
                 time.sleep(0.0005)
             time.sleep(max(0.0, 0.3 - (time.perf_counter() - t_round)))
         out = percentiles(lat, "signal_to_ack")
+        ctx.admin.set_faults(open_delay_s=120)  # the burst's orders stay open: 50 orders to follow meanwhile
+        ctx.admin.requests_seen(clear=True)
         before = set(tm.pending)
         t0 = time.perf_counter()
         for n in names[10:60]:
             tm.process_signal(signal(n, SignalType.ENTRY, t_sig + 1000))
         wait_acked(new_orders(before))
         out["burst50_s"] = round(time.perf_counter() - t0, 3)
+        t_end = time.monotonic() + 3 * cfg.orders.poll_interval_s  # and a few poll rounds with 50 open
+        while time.monotonic() < t_end:
+            tm.poll()
+            time.sleep(0.005)
+        seen = ctx.admin.requests_seen()
+        ctx.admin.clear_faults()
+        # the most requests the broker received in any one second (every endpoint), and what was allowed
+        out["broker_requests_per_s_max"] = seen["max_per_s"]
+        out["broker_requests_budget_per_s"] = cfg.orders.broker_requests_per_s
+        out["burst50_requests"] = seen["total"]
         # the floor OpenAlgo's 10 orders/s moving window sets: 10 at once, then 10 more each second
         out["burst50_floor_s"] = round((50 - 10) / 10, 3)
         out["burst50_daemon_limit_per_s"] = cfg.orders.rate_limit_per_s

@@ -98,6 +98,7 @@ class OrdersConfig:
     poll_interval_s: float = _f(1.0, minimum=0.05, maximum=60)
     fill_timeout_s: float = _f(30.0, minimum=1)
     rate_limit_per_s: float = _f(8.0, minimum=0.1, maximum=10)
+    broker_requests_per_s: int = _f(10, minimum=1, maximum=1000)
     request_timeout_s: float = _f(5.0, minimum=0.1, maximum=60)
     circuit_breaker_failures: int = _f(5, minimum=1)
     circuit_breaker_cooldown_s: float = _f(30.0, minimum=1)

@@ -7,6 +7,9 @@ it, its id not yet recorded), fill_seen (a fill read from the broker, not yet ap
 `DAEMON_FEED_DROP_AT=HH:MM:SS/SECONDS[,...]` drops a replay's simulated feed connection when the replay
 reaches that IST time of the replayed day, for that many feed seconds (deterministic at any speed); the
 socket then reconnects and the client must resubscribe, as with the live Fyers socket.
+
+`DAEMON_FEED_STARTED_DELAY_S=SECONDS` makes the feed process report "started" that long after its feed began,
+so its first cycles reach the driver before that report (the start-up ordering the driver must accept).
 """
 from __future__ import annotations
 
@@ -68,3 +71,15 @@ def feed_drops(day: date, spec: str | None = None) -> list[tuple[int, float]]:
                                "e.g. 09:45:00/120") from None
         drops.append((int(ist_epoch(day, when)), down))
     return drops
+
+
+def started_report_delay() -> None:
+    """DAEMON_FEED_STARTED_DELAY_S: hold back the feed process's "started" report (tests only)."""
+    import time
+
+    try:
+        delay = float(os.environ.get("DAEMON_FEED_STARTED_DELAY_S", "") or 0)
+    except ValueError:
+        delay = 0.0
+    if delay > 0:
+        time.sleep(delay)

@@ -1,8 +1,9 @@
 """The threads that talk to the broker on the TradeManager's behalf.
 
 Sending an order can take as long as the broker's rate limit and latency make it; the TradeManager must
-not wait for that. Sender threads place orders, a poller follows every non-final order, and both report
-back as events on one queue that the TradeManager applies on its own thread, in the order they happened.
+not wait for that. Sender threads place orders, a poller follows every non-final order (one orderbook call
+for all of them, orderstatus when only one is open), and both report back as events on one queue that the
+TradeManager applies on its own thread, in the order they happened.
 """
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.openalgo import OpenAlgoGateway
-from gateway.results import Ok
+from gateway.results import Deferred, Ok
 
 log = logging.getLogger(__name__)
 
 FAST_POLLS = (0.0, 0.05, 0.15, 0.35, 0.75)  # after an acknowledgement, before settling to the poll interval
+POLL_BUDGET_WAIT_S = 0.05  # a poll waits this long at most for the request budget, then is tried again
+DEFER_S = 0.1  # a poll the budget deferred is tried again after this
 
 
 @dataclass(frozen=True)
@@ -149,18 +152,67 @@ class BrokerIO:
                 log.exception("broker call failed unexpectedly: %s", e)
 
     def _poller(self) -> None:
+        """Follow every tracked order: one orderbook call covers them all when several are open, orderstatus
+        when one is. A poll waits only briefly for the request budget (orders go first) and is otherwise
+        tried again shortly; the broker is not blamed for it."""
         while not self._stop.is_set():
             now = time.monotonic()
             with self._tlock:
-                due = [(oid, t) for oid, t in self._tracked.items() if t[3] <= now]
-            for oid, (bid, strat, n, _next) in due:
-                res = self.gw.order_status(bid, strat)
-                delay = FAST_POLLS[n + 1] - FAST_POLLS[n] if n + 1 < len(FAST_POLLS) else self.poll_interval
-                with self._tlock:
-                    if oid in self._tracked:
-                        self._tracked[oid] = (bid, strat, n + 1, time.monotonic() + delay)
-                self.events.put(StatusSeen(oid, res))
+                due = [oid for oid, t in self._tracked.items() if t[3] <= now]
+                single = len(self._tracked) == 1
+            if due:
+                if single:
+                    self._poll_one(due[0])
+                else:
+                    self._poll_book(due)
             with self._tlock:
                 nxt = min((t[3] for t in self._tracked.values()), default=now + self.poll_interval)
             self._wake.wait(max(0.0, min(nxt - time.monotonic(), self.poll_interval)))
             self._wake.clear()
+
+    def _polled(self, oid: int, res: Any) -> None:
+        """Schedule the order's next poll (fast just after its acknowledgement), then report what was seen."""
+        with self._tlock:
+            t = self._tracked.get(oid)
+            if t is not None:
+                n = t[2]
+                delay = FAST_POLLS[n + 1] - FAST_POLLS[n] if n + 1 < len(FAST_POLLS) else self.poll_interval
+                self._tracked[oid] = (t[0], t[1], n + 1, time.monotonic() + delay)
+        self.events.put(StatusSeen(oid, res))
+
+    def _defer(self, oids: list[int]) -> None:
+        with self._tlock:
+            for oid in oids:
+                t = self._tracked.get(oid)
+                if t is not None:
+                    self._tracked[oid] = (t[0], t[1], t[2], time.monotonic() + DEFER_S)
+
+    def _poll_one(self, oid: int) -> None:
+        with self._tlock:
+            t = self._tracked.get(oid)
+        if t is None:
+            return
+        res = self.gw.order_status(t[0], t[1], budget_wait_s=POLL_BUDGET_WAIT_S)
+        if isinstance(res, Deferred):
+            self._defer([oid])
+        else:
+            self._polled(oid, res)
+
+    def _poll_book(self, due: list[int]) -> None:
+        res = self.gw.orderbook(budget_wait_s=POLL_BUDGET_WAIT_S)
+        if isinstance(res, Deferred):
+            self._defer(due)
+            return
+        if not isinstance(res, Ok):
+            self._defer(due[1:])
+            self._polled(due[0], res)  # one failed call counts once against the broker
+            return
+        book = {o.orderid: o for o in res.value}
+        with self._tlock:
+            tracked = list(self._tracked.items())
+        for oid, (bid, _strat, _n, _next) in tracked:
+            info = book.get(bid)
+            if info is not None and info.fill_priced:
+                self._polled(oid, Ok(info, info.raw))
+            elif oid in due:  # not in the book, or filled without a price (a live book has none): ask it alone
+                self._poll_one(oid)

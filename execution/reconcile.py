@@ -23,7 +23,7 @@ from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, Positi
                         UnknownPositionPolicy)
 from core.types import Signal
 from db import Order, StockSignal
-from gateway.results import Ok
+from gateway.results import Ok, OrderInfo
 from pipeline.messages import Outcome
 
 if TYPE_CHECKING:
@@ -115,7 +115,9 @@ class Reconciler:
 
         tm = self.tm
         known = [o.broker_order_id for o in tm.orders.non_final(None) if o.broker_order_id]
-        for o in tm.orders.non_final(tm.day):
+        working = tm.orders.non_final(tm.day)
+        book = self._book(working)
+        for o in working:
             if o.status == OrderStatus.CREATED.value:
                 tm._fail(o.id, "RESTART_NEVER_SENT", "recorded before a restart and never handed to the broker")
                 self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) was never sent: failed")
@@ -132,7 +134,7 @@ class Reconciler:
                         status=OrderStatus(o.status))
             tm.pending[o.id] = p
             if purpose is OrderPurpose.ENTRY:
-                tm.rm.reserve(o.id, Decimal(0))
+                tm.rm.reserve(o.id, self._reservation(o))
             if not o.broker_order_id:
                 placed_after = (o.decision_time or 0) if tm.replay else (
                     (o.sent_at or o.created_at).timestamp())
@@ -159,10 +161,34 @@ class Reconciler:
                                      detail=f"restart: found in the orderbook as {found.orderid}; adopted")
                 self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) found at the broker as "
                                      f"{found.orderid}: adopted")
-            status = tm.gateway.order_status(p.broker_order_id, tm.tag)
+            row = book.get(p.broker_order_id)
+            if row is not None and row.fill_priced:
+                status = Ok(row, row.raw)
+            else:  # not in the book, or filled without a price (a live book gives none): ask for it alone
+                status = tm.gateway.order_status(p.broker_order_id, tm.tag)
             tm._on_status(p, status)
             if p.order_id in tm.pending:
                 tm.io.track(p.order_id, p.broker_order_id, tm.tag)
+
+    def _book(self, working: list[Order]) -> dict[str, OrderInfo]:
+        """The broker's orderbook by order id, read once when several orders are to be checked: one request
+        instead of one per order (the request budget is shared with everything else); {} otherwise."""
+        if sum(1 for o in working if o.status != OrderStatus.CREATED.value) < 2:
+            return {}
+        res = self.tm.gateway.orderbook()
+        if not isinstance(res, Ok):
+            log.warning("restart: the orderbook could not be read (%s); asking for each order", res)
+            return {}
+        return {row.orderid: row for row in res.value}
+
+    def _reservation(self, o: Order) -> Decimal:
+        """The margin the entry held before the restart (recorded with it); an order recorded before that
+        column existed gets its whole quantity at its reference price, the same rule the sizing used."""
+        if o.reserved is not None:
+            return Decimal(o.reserved)
+        from risk_manager import money
+
+        return money(o.quantity * Decimal(o.price or 0) / self.tm.rm.margin_for(o.symbol))
 
     # ------------------------------------------------------------------ positions
     def _positions(self) -> None:

@@ -4,6 +4,8 @@
   (connect, read) timeouts on every call.
 - A client-side moving-window limit per route, below the server's, that makes callers wait for a slot
   instead of dropping anything; a 429 is retried after a short wait, since the server did not take the call.
+- One RequestBudget (optional) shared by every call: at most N requests a second to the broker in all, orders
+  (placements, cancels) ahead of everything else.
 - Every transport problem becomes a typed result (gateway.results), never an exception. The key is never
   logged or put in a result.
 """
@@ -17,14 +19,16 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 import requests
 from urllib3.exceptions import ConnectTimeoutError
 
-from gateway.ratelimit import MovingWindow
-from gateway.results import (Accepted, CallResult, FundsInfo, NoOrder, Ok, OrderInfo, PlaceResult, PositionInfo,
-                             QuoteInfo, Rejected, SmartResult, TradeInfo, Unavailable, Unknown, qty)
+from gateway.ratelimit import ORDERS, POLLS, MovingWindow, RequestBudget
+from gateway.results import (Accepted, CallResult, Deferred, FundsInfo, NoOrder, Ok, OrderInfo, PlaceResult,
+                             PositionInfo, QuoteInfo, Rejected, SmartResult, TradeInfo, Unavailable, Unknown, qty)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ORDER_ROUTES = frozenset({"placeorder", "modifyorder", "cancelorder", "placesmartorder"})
+# ahead of polls in the request budget: orders, and margin, which an entry's sizing waits for
+FIRST_ROUTES = ORDER_ROUTES | {"cancelallorder", "closeposition", "margin"}
 NO_POSITION = "No OpenPosition Found. Not placing Exit order."
 
 
@@ -72,7 +76,7 @@ def _s(x: float) -> str:
 class OpenAlgoGateway:
     def __init__(self, host: str, api_key: str, timeout_s: float = 5.0, order_rate_per_s: float = 8.0,
                  api_rate_per_s: float = 40.0, *, connect_timeout_s: float | None = None,
-                 retry_429_for_s: float = 5.0, rate_wait_max_s: float = 30.0):
+                 retry_429_for_s: float = 5.0, rate_wait_max_s: float = 30.0, budget: RequestBudget | None = None):
         self.host = host.rstrip("/")
         self._key = api_key
         self.timeout = (connect_timeout_s if connect_timeout_s is not None else min(2.0, timeout_s), timeout_s)
@@ -81,6 +85,7 @@ class OpenAlgoGateway:
         self.retry_429_for_s = retry_429_for_s
         self.rate_wait_max_s = rate_wait_max_s
         self._limiters: dict[str, MovingWindow] = {}
+        self.budget = budget
         self._lock = threading.Lock()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -108,7 +113,8 @@ class OpenAlgoGateway:
                 w = self._limiters.setdefault(route, MovingWindow(rate))
         return w
 
-    def _call(self, route: str, payload: Mapping[str, Any]) -> _Reply | Unavailable | Unknown:
+    def _call(self, route: str, payload: Mapping[str, Any],
+              budget_wait_s: float | None = None) -> _Reply | Unavailable | Unknown:
         url = f"{self.host}/api/v1/{route}"
         body = {"apikey": self._key, **payload}
         give_up_429 = time.monotonic() + self.retry_429_for_s
@@ -119,9 +125,19 @@ class OpenAlgoGateway:
                 self._limiter(route).acquire(timeout_s=self.rate_wait_max_s)
             except TimeoutError:
                 return Unavailable(f"{route}: no rate-limit slot within {self.rate_wait_max_s:.0f}s; not sent")
+            token = None
+            if self.budget is not None:  # last, just before sending; the slot is held until the answer is in
+                wait = self.rate_wait_max_s if budget_wait_s is None else budget_wait_s
+                try:
+                    token = self.budget.acquire(ORDERS if route in FIRST_ROUTES else POLLS, timeout_s=wait)
+                except TimeoutError:
+                    return Deferred(f"{route}: no slot in the request budget within {wait:g}s; not sent")
             t0 = time.perf_counter()
             try:
-                r = self._session().post(url, json=body, timeout=self.timeout)
+                try:
+                    r = self._session().post(url, json=body, timeout=self.timeout)
+                finally:
+                    self._release(token)
             except requests.RequestException as e:
                 kind = type(e).__name__
                 if _not_sent(e):
@@ -144,6 +160,10 @@ class OpenAlgoGateway:
                                    "not accepted")
             return _Reply(r.status_code, data, r.text if data is None else "")
 
+    def _release(self, token: int | None) -> None:
+        if token is not None:
+            self.budget.release(token)
+
     def _interpret(self, route: str, reply: _Reply | Unavailable | Unknown,
                    parse: Callable[[dict], T]) -> CallResult[T]:
         """Generic reading: 200 success -> Ok(parse(body)); "no" -> Rejected; the rest -> Unknown."""
@@ -163,8 +183,9 @@ class OpenAlgoGateway:
             return Rejected(reply.message(), reply.status, data)
         return Unknown(f"{route}: HTTP {reply.status}: {reply.message()}", reply.status, data)
 
-    def _request(self, route: str, payload: Mapping[str, Any], parse: Callable[[dict], T]) -> CallResult[T]:
-        return self._interpret(route, self._call(route, payload), parse)
+    def _request(self, route: str, payload: Mapping[str, Any], parse: Callable[[dict], T],
+                 budget_wait_s: float | None = None) -> CallResult[T]:
+        return self._interpret(route, self._call(route, payload, budget_wait_s), parse)
 
     # ------------------------------------------------------------ orders
 
@@ -226,13 +247,14 @@ class OpenAlgoGateway:
 
     # ------------------------------------------------------------ books and account
 
-    def order_status(self, orderid: str, strategy: str) -> CallResult[OrderInfo]:
-        """Ok(OrderInfo) normalized across live and sandbox shapes; Rejected with http_status 404 if unknown."""
+    def order_status(self, orderid: str, strategy: str, budget_wait_s: float | None = None) -> CallResult[OrderInfo]:
+        """Ok(OrderInfo) normalized across live and sandbox shapes; Rejected with http_status 404 if unknown.
+        Deferred when the request budget had no slot within budget_wait_s."""
         return self._request("orderstatus", {"orderid": str(orderid), "strategy": strategy},
-                             lambda d: OrderInfo.from_raw(d["data"]))
+                             lambda d: OrderInfo.from_raw(d["data"]), budget_wait_s)
 
-    def orderbook(self) -> CallResult[list[OrderInfo]]:
-        return self._request("orderbook", {}, _parse_orderbook)
+    def orderbook(self, budget_wait_s: float | None = None) -> CallResult[list[OrderInfo]]:
+        return self._request("orderbook", {}, _parse_orderbook, budget_wait_s)
 
     def tradebook(self) -> CallResult[list[TradeInfo]]:
         return self._request("tradebook", {},

@@ -66,6 +66,13 @@ class Unavailable:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred(Unavailable):
+    """Not sent: the daemon's request budget had no slot in time (orders first); the broker is not at fault."""
+
+    kind: ClassVar[str] = "deferred"
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     reason: str
     http_status: int | None = None
@@ -175,6 +182,12 @@ class OrderInfo:
     @property
     def is_final(self) -> bool:
         return self.status in ("complete", "rejected", "cancelled", "canceled")
+
+    @property
+    def fill_priced(self) -> bool:
+        """Whatever was filled comes with its price. A live OpenAlgo orderbook gives no average price (its
+        orderstatus does, for a complete order), so such a row is not enough to apply a fill from."""
+        return self.filled_quantity == 0 or self.average_price > 0
 
     @property
     def daemon_status(self) -> OrderStatus | None:

@@ -98,6 +98,10 @@ class PaperBrokerAdmin:
     def clear_faults(self) -> dict:
         return self.set_faults()
 
+    def requests_seen(self, clear: bool = False) -> dict:
+        """{"total", "max_per_s"}: the /api/v1 requests the broker received (any answer); `clear` restarts."""
+        return self._post("requests", {"clear": clear})
+
     def health(self) -> dict:
         return self._post("health", key=False)
 

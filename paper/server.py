@@ -14,6 +14,7 @@ import math
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,6 +94,7 @@ class App:
         self.faults = faults or FaultInjector()
         self.rate_limited: dict[str, int] = {}
         self._count_lock = threading.Lock()
+        self.arrivals: deque[float] = deque(maxlen=200_000)  # when each /api/v1 request arrived (monotonic)
         self._windows = {"order": KeyedMovingWindows(limits.order_per_s),
                          "smart": KeyedMovingWindows(limits.smart_per_s),
                          "api": KeyedMovingWindows(limits.api_per_s)}
@@ -103,6 +105,8 @@ class App:
     # ------------------------------------------------------------ OpenAlgo routes
 
     def api(self, name: str, raw: bytes, client_ip: str) -> tuple[int, dict]:
+        with self._count_lock:
+            self.arrivals.append(time.monotonic())
         route = ROUTES.get(name)
         if route is None:
             return 404, {"status": "error", "message": f"Unknown endpoint /api/v1/{name}"}
@@ -149,6 +153,20 @@ class App:
         return {**self.broker.health(), "rate_limited": limited,
                 "faults": self.faults.config.active}
 
+    def requests_seen(self, clear: bool = False) -> dict:
+        """Every /api/v1 request as it arrived, whatever its answer: the total, and the most in any one-second
+        window (what a per-key limit like Fyers' 10/s counts). `clear` starts a new count."""
+        with self._count_lock:
+            times = list(self.arrivals)
+            if clear:
+                self.arrivals.clear()
+        most, lo = 0, 0
+        for hi, t in enumerate(times):
+            while times[lo] <= t - 1.0:
+                lo += 1
+            most = max(most, hi - lo + 1)
+        return {"status": "success", "total": len(times), "max_per_s": most}
+
     def admin(self, name: str, raw: bytes) -> tuple[int, dict]:
         if name == "health":
             return 200, self.health()
@@ -182,6 +200,9 @@ class App:
             if funds is not None and funds <= 0:
                 raise _bad("funds must be positive")
             return 200, self.broker.reset(mode, clock, funds)
+        if name == "requests":
+            _only(data, {"apikey", "clear"})
+            return 200, self.requests_seen(bool(data.get("clear", False)))
         if name == "faults":
             cfg_in = {k: v for k, v in data.items() if k != "apikey"}
             try:

@@ -115,7 +115,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
     """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
     message on `commands`, or its end closing), then send the last cycle. Commands come on a pipe, not through
     multiprocessing Events: notifying an Event whose waiter was killed blocks forever."""
-    from core.faults import die_with_parent, parent_gone
+    from core.faults import die_with_parent, parent_gone, started_report_delay
     from core.logs import setup_logging
 
     signals.signal(signals.SIGINT, signals.SIG_IGN)  # the driver decides when the feed stops
@@ -167,6 +167,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         stopping.set()
 
     threading.Thread(target=serve_commands, name="feed-commands", daemon=True).start()
+    started_report_delay()  # tests only: the feed's first cycles then reach the driver before this report
     conn.send((STARTED, os.getpid()))
     try:  # until the driver says stop, also after a replay ends: a worker may yet need its ticks resent
         while not stopping.wait(0.05) and not parent_gone():
@@ -240,19 +241,24 @@ class FeedProcess:
         self._feed_dropped = 0
         self._low_sent, self._low_at = None, 0.0
         deadline = time.monotonic() + timeout_s
-        while not recv.poll(0.1):
-            if not self.proc.is_alive() or time.monotonic() > deadline:
+        while True:  # typed messages: the feed may report its first cycles before it reports that it started
+            while not recv.poll(0.1):
+                if not self.proc.is_alive() or time.monotonic() > deadline:
+                    self._end_process()
+                    raise StartupError(f"the feed process did not start (exit code {self.proc.exitcode}; "
+                                       "see logs/feed.log)")
+            try:
+                msg = recv.recv()
+            except EOFError:
                 self._end_process()
-                raise StartupError(f"the feed process did not start (exit code {self.proc.exitcode}; see logs/feed.log)")
-        try:
-            kind, value = recv.recv()
-        except EOFError:
-            self._end_process()
-            raise StartupError("the feed process exited during start-up (see logs/feed.log)") from None
-        if kind == ERROR:
-            self._end_process()
-            raise StartupError(value)
-        log.info("feed process started (pid %s)", value)
+                raise StartupError("the feed process exited during start-up (see logs/feed.log)") from None
+            if msg[0] == ERROR:
+                self._end_process()
+                raise StartupError(msg[1])
+            if msg[0] == STARTED:
+                break
+            self._on_report(msg)
+        log.info("feed process started (pid %s)", msg[1])
         self.reader = threading.Thread(target=self._reports, args=(recv,), name="feed-reports", daemon=True)
         self.reader.start()
 
@@ -262,26 +268,32 @@ class FeedProcess:
                 msg = conn.recv()
             except (EOFError, OSError):
                 return
-            if msg[0] == DELIVERED:
-                _, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped = msg
-                if through_pos < END_OF_FEED:
-                    self.max_pos = max(self.max_pos, through_pos)
-                self.max_seq = max(self.max_seq, seq)
-                self.delivered.append((seq, through, through_pos, sent))
-                try:
-                    os.write(self._wake_w, b"\0")
-                except BlockingIOError:
-                    pass  # the main loop has plenty of wake-ups to read already
-                self.dispatched += n
-                self.unroutable += unroutable
-                self.not_ticks += not_ticks
-                self.max_ts = max(self.max_ts, feed_time)
-                self.dropped += dropped - self._feed_dropped  # the feed reports its running total
-                self._feed_dropped = dropped
-                if final:
-                    self.finished = True
-            elif msg[0] == RESENT:
-                log.info("worker %d: %d ticks resent since its checkpoint", msg[1], msg[2])
+            self._on_report(msg)
+
+    def _on_report(self, msg: tuple) -> None:
+        """One report from the feed process, by its kind; a kind this driver does not know is logged."""
+        if msg[0] == DELIVERED:
+            _, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped = msg
+            if through_pos < END_OF_FEED:
+                self.max_pos = max(self.max_pos, through_pos)
+            self.max_seq = max(self.max_seq, seq)
+            self.delivered.append((seq, through, through_pos, sent))
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:
+                pass  # the main loop has plenty of wake-ups to read already
+            self.dispatched += n
+            self.unroutable += unroutable
+            self.not_ticks += not_ticks
+            self.max_ts = max(self.max_ts, feed_time)
+            self.dropped += dropped - self._feed_dropped  # the feed reports its running total
+            self._feed_dropped = dropped
+            if final:
+                self.finished = True
+        elif msg[0] == RESENT:
+            log.info("worker %d: %d ticks resent since its checkpoint", msg[1], msg[2])
+        else:
+            log.warning("feed process: unexpected report %r ignored", msg[0])
 
     def take_delivered(self) -> list[tuple]:
         """The cycles reported since the last call, in order (main thread)."""

@@ -69,6 +69,8 @@ def test_shipped_config_is_valid():
     (lambda r: r["replay"].update(date="2019-06-03"), "replay.date", "costs.rates starts 2020-07-01"),
     (lambda r: r["replay"].update(date="2026-13-45"), "replay.date", "not a calendar date"),
     (lambda r: r["risk"].update(max_cost_share_of_risk=0), "risk.max_cost_share_of_risk", "greater than 0"),
+    (lambda r: r["orders"].update(broker_requests_per_s=0), "orders.broker_requests_per_s", "at least 1"),
+    (lambda r: r["orders"].update(broker_requests_per_s=2.5), "orders.broker_requests_per_s", "whole number"),
 ])
 def test_invalid_values_name_the_key_the_value_and_what_is_allowed(mutate, key, fragment):
     problems = problems_for(mutate)
