@@ -49,6 +49,10 @@ def test_shipped_config_is_valid():
     (lambda r: r["strategies"]["orb"].update(kind="martingale"), "strategies.orb.kind", "unknown strategy"),
     (lambda r: r["session"].update(square_off="15:45"), "session.close", "earlier than"),
     (lambda r: r["market_data"].update(persist="always"), "market_data.persist", "off, every_tick, sampled"),
+    (lambda r: r["market_data"].update(max_ahead_s=0), "market_data.max_ahead_s", "at least 1"),
+    (lambda r: r["market_data"].update(gap_confirm_ticks=1), "market_data.gap_confirm_ticks", "at least 2"),
+    (lambda r: r["market_data"].update(gap_confirm_ticks=2.5), "market_data.gap_confirm_ticks", "whole number"),
+    (lambda r: r["market_data"].update(max_price_move_pct=0), "market_data.max_price_move_pct", "greater than 0"),
     (lambda r: r["replay"].update(speed="fast"), "replay.speed", "max or a positive multiple"),
     (lambda r: r.update(colour="blue"), "colour", "unknown key"),
 ])

@@ -1,0 +1,141 @@
+"""Every tick is judged once, where it enters the daemon (the feed process), before it can move the feed's
+clock, reach a strategy or reach the paper broker. Live (Fyers) and replay ticks go through the same checks.
+
+Rejected ticks are counted by reason (REASONS); the first few of each reason are logged with the tick.
+
+The feed clock is the latest timestamp of the ticks accepted so far, starting from `start` (the replay's
+start, or the session's open), and never behind the wall clock when `wall` is given (live). A tick stamped
+more than `max_ahead_s` ahead of it is quarantined: dropped, counted, and the clock does not move. One bad
+stamp (a 15:20 tick at 10:00) therefore cannot end the day early. A real gap in the data (a recording that
+resumes after a pause) looks the same at first, so the clock does jump when `gap_confirm_ticks` quarantined
+ticks in a row, from at least two symbols (one if only one is configured), agree within `max_ahead_s` of the
+first of them; the tick that confirms the gap is accepted, the ones before it stay counted as quarantined.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+NOT_A_DICT = "not a dict"
+MISSING_SYMBOL = "missing symbol"
+UNKNOWN_SYMBOL = "unknown symbol"
+NON_NUMERIC_PRICE = "non-numeric price"
+BAD_PRICE = "zero, negative or non-finite price"
+PRICE_OUT_OF_RANGE = "price out of range"
+BAD_TIMESTAMP = "missing or non-numeric timestamp"
+BACKWARDS = "timestamp going backwards"
+AHEAD = "ahead of the feed clock"
+DUPLICATE = "duplicate"
+REASONS = (NOT_A_DICT, MISSING_SYMBOL, UNKNOWN_SYMBOL, NON_NUMERIC_PRICE, BAD_PRICE, PRICE_OUT_OF_RANGE,
+           BAD_TIMESTAMP, BACKWARDS, AHEAD, DUPLICATE)
+
+LOGGED_PER_REASON = 5
+_NUM = (int, float)
+
+
+def tick_time(tick: dict) -> Any:
+    """The tick's timestamp as the workers read it: exch_feed_time, else last_traded_time."""
+    ts = tick.get("exch_feed_time")
+    return tick.get("last_traded_time") if ts is None else ts
+
+
+class TickValidator:
+    """Pure: state is the feed clock and each symbol's last accepted tick; no I/O except a few log lines.
+
+    `symbols`: the Fyers names the daemon trades. `max_price_move_pct`: a price further than this from the
+    tick's own prev_close_price (the reference NSE's price bands use; at most 20% for equities) is out of
+    range; without a usable prev_close, the symbol's last accepted price is the reference; the first tick of
+    a symbol without either is accepted on the other checks.
+    """
+
+    def __init__(self, symbols: set[str] | frozenset[str], *, max_ahead_s: float, gap_confirm_ticks: int,
+                 max_price_move_pct: float, start: float | None = None,
+                 wall: Callable[[], float] | None = None):
+        self.symbols = frozenset(symbols)
+        self.max_ahead_s = max_ahead_s
+        self.gap_confirm = gap_confirm_ticks
+        self.gap_symbols = min(2, len(self.symbols)) or 1
+        self.max_move = max_price_move_pct / 100.0
+        self.clock = float(start) if start is not None else None
+        self.wall = wall
+        self.last: dict[str, dict] = {}          # each symbol's last accepted tick
+        self.last_ts: dict[str, float] = {}
+        self.last_price: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.accepted = 0
+        self._run: list[tuple[str, float]] = []  # quarantined ticks in a row: a gap in the data, if they agree
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.counts.values())
+
+    def check(self, tick: Any) -> str | None:
+        """None when the tick may go on (its symbol's state and the clock move), else the reason it was
+        counted and dropped."""
+        reason = self._judge(tick)
+        if reason is None:
+            self.accepted += 1
+            return None
+        n = self.counts.get(reason, 0) + 1
+        self.counts[reason] = n
+        if n <= LOGGED_PER_REASON:
+            log.warning("tick rejected (%s): %.200r%s", reason, tick,
+                        " (further ones of this kind are counted, not logged)" if n == LOGGED_PER_REASON else "")
+        return reason
+
+    def _judge(self, tick: Any) -> str | None:
+        if type(tick) is not dict:
+            return NOT_A_DICT
+        sym = tick.get("symbol")
+        if sym is None or sym == "":
+            return MISSING_SYMBOL
+        if sym not in self.symbols:
+            return UNKNOWN_SYMBOL
+        ltp = tick.get("ltp")
+        if type(ltp) not in _NUM:
+            return NON_NUMERIC_PRICE
+        if not 0 < ltp < math.inf:  # also false for NaN
+            return BAD_PRICE
+        ref = tick.get("prev_close_price")
+        if type(ref) not in _NUM or not 0 < ref < math.inf:
+            ref = self.last_price.get(sym)
+        if ref is not None and abs(ltp - ref) > ref * self.max_move:
+            return PRICE_OUT_OF_RANGE
+        ts = tick_time(tick)
+        if type(ts) not in _NUM or not 0 < ts < math.inf:
+            return BAD_TIMESTAMP
+        if ts < self.last_ts.get(sym, 0):
+            return BACKWARDS
+        clock = self._clock()
+        if clock is not None and ts > clock + self.max_ahead_s and not self._gap_confirmed(sym, ts):
+            return AHEAD
+        if tick == self.last.get(sym):
+            return DUPLICATE
+        self._run.clear()
+        self.last[sym] = tick
+        self.last_ts[sym] = ts
+        self.last_price[sym] = ltp
+        if self.clock is None or ts > self.clock:
+            self.clock = ts
+        return None
+
+    def _clock(self) -> float | None:
+        if self.wall is None:
+            return self.clock
+        now = self.wall()
+        return now if self.clock is None or now > self.clock else self.clock
+
+    def _gap_confirmed(self, sym: str, ts: float) -> bool:
+        """This quarantined tick completes a run of quarantined ticks that agree: the data has a gap."""
+        run = self._run
+        if run and abs(ts - run[0][1]) > self.max_ahead_s:
+            run.clear()
+        run.append((sym, ts))
+        if len(run) >= self.gap_confirm and len({s for s, _ in run}) >= self.gap_symbols:
+            log.warning("feed clock jumps %.0fs ahead: %d ticks in a row agree (a gap in the data)",
+                        ts - (self._clock() or ts), len(run))
+            return True
+        return False
