@@ -10,6 +10,7 @@ replay deterministic.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import os
 import pickle
@@ -33,6 +34,10 @@ CHECKPOINT_EVERY_S = 1.0
 DRAIN_AT_STOP_S = 5.0  # how long STOP waits for the feed's last frame
 
 
+def _num(v: Any) -> float:
+    return v if type(v) in (int, float) and 0 <= v < math.inf else 0.0
+
+
 class QuoteSink:
     """Sends the paper broker the quotes of symbols that have an order or a position, in batches."""
 
@@ -50,10 +55,12 @@ class QuoteSink:
         self.refused_batches = 0
 
     def add(self, sym: str, tick: dict, ts: float, pos: int) -> None:
+        """A quote from an accepted tick (its LTP and time are checked); a missing, negative or non-finite
+        side value goes as 0, which the broker reads as 'none' (a NaN would make the batch unsendable)."""
         g = tick.get
-        self.rows.append([sym, self.exchange, int(ts), g("ltp"), g("bid_price") or 0.0, g("ask_price") or 0.0,
-                          g("high_price") or 0.0, g("low_price") or 0.0, g("open_price") or 0.0,
-                          g("prev_close_price") or 0.0, g("vol_traded_today") or 0])
+        self.rows.append([sym, self.exchange, int(ts), g("ltp"), _num(g("bid_price")), _num(g("ask_price")),
+                          _num(g("high_price")), _num(g("low_price")), _num(g("open_price")),
+                          _num(g("prev_close_price")), _num(g("vol_traded_today"))])
         if self.first_pending is None:
             self.first_pending = (ts, pos)
 
