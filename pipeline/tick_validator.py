@@ -36,12 +36,6 @@ LOGGED_PER_REASON = 5
 _NUM = (int, float)
 
 
-def tick_time(tick: dict) -> Any:
-    """The tick's timestamp as the workers read it: exch_feed_time, else last_traded_time."""
-    ts = tick.get("exch_feed_time")
-    return tick.get("last_traded_time") if ts is None else ts
-
-
 class TickValidator:
     """Pure: state is the feed clock and each symbol's last accepted tick; no I/O except a few log lines.
 
@@ -104,17 +98,20 @@ class TickValidator:
             ref = self.last_price.get(sym)
         if ref is not None and abs(ltp - ref) > ref * self.max_move:
             return PRICE_OUT_OF_RANGE
-        ts = tick_time(tick)
+        ts = tick.get("exch_feed_time")  # as the workers read it: else last_traded_time
+        if ts is None:
+            ts = tick.get("last_traded_time")
         if type(ts) not in _NUM or not 0 < ts < math.inf:
             return BAD_TIMESTAMP
         if ts < self.last_ts.get(sym, 0):
             return BACKWARDS
-        clock = self._clock()
+        clock = self.clock if self.wall is None else self._clock()
         if clock is not None and ts > clock + self.max_ahead_s and not self._gap_confirmed(sym, ts):
             return AHEAD
         if tick == self.last.get(sym):
             return DUPLICATE
-        self._run.clear()
+        if self._run:
+            self._run.clear()
         self.last[sym] = tick
         self.last_ts[sym] = ts
         self.last_price[sym] = ltp
