@@ -70,7 +70,7 @@ class TickBatcher:
         self.complete = 0  # the feed said every tick up to this time has come (replay pacing)
         self.unroutable = 0
         self.not_ticks = 0
-        self.rejected: dict[str, int] = {}
+        self._reported: dict[str, int] = {}  # the validator's running counts as of the last cycle
         self.finished = False
         self._warned = 0
         self._stop = threading.Event()
@@ -91,10 +91,13 @@ class TickBatcher:
             return
         if self.validator is not None:
             with self.lock:  # the validator's state is the feed clock: one writer at a time
-                reason = self.validator.check(msg)
-                if reason is not None:
-                    self.rejected[reason] = self.rejected.get(reason, 0) + 1
-                    return
+                admitted = self.validator.admit(msg)
+            for tick in admitted:
+                self._route(tick)
+            return
+        self._route(msg)
+
+    def _route(self, msg: dict) -> None:
         i = self.worker_of.get(msg.get("symbol"))
         if i is None:
             with self.lock:
@@ -141,6 +144,15 @@ class TickBatcher:
     def _flush_locked(self, final: bool, force: bool = False) -> None:
         if not self.pending and not final and not force:
             return
+        rejected: tuple[tuple[str, int], ...] = ()
+        if self.validator is not None:
+            if final:
+                self.validator.finish()  # what is still in quarantine is counted now
+            counts = self.validator.counts
+            if counts != self._reported:
+                rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
+                                 if n != self._reported.get(r, 0))
+                self._reported = dict(counts)
         batches = tuple(pickle.dumps((b, p), pickle.HIGHEST_PROTOCOL) if b else None
                         for b, p in zip(self.buffers, self.positions))
         counts = tuple(len(b) for b in self.buffers)
@@ -150,9 +162,8 @@ class TickBatcher:
         # everything at or before max_ts - 1 is out: later ticks may still share the latest second
         through = END_OF_FEED if final else max(self.max_ts - 1, min(self.complete, self.max_ts))
         cycle = Cycle(through, batches, counts, tuple(self.first_wall), final, self.unroutable, self.not_ticks,
-                      self.max_ts, END_OF_FEED if final else self.pos, tuple(self.rejected.items()))
+                      self.max_ts, END_OF_FEED if final else self.pos, rejected)
         self.unroutable = self.not_ticks = 0
-        self.rejected = {}
         self.finished = final
         self.emit(cycle)
 

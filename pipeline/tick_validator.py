@@ -5,11 +5,14 @@ Rejected ticks are counted by reason (REASONS); the first few of each reason are
 
 The feed clock is the latest timestamp of the ticks accepted so far, starting from `start` (the replay's
 start, or the session's open), and never behind the wall clock when `wall` is given (live). A tick stamped
-more than `max_ahead_s` ahead of it is quarantined: dropped, counted, and the clock does not move. One bad
-stamp (a 15:20 tick at 10:00) therefore cannot end the day early. A real gap in the data (a recording that
-resumes after a pause) looks the same at first, so the clock does jump when `gap_confirm_ticks` quarantined
-ticks in a row, from at least two symbols (one if only one is configured), agree within `max_ahead_s` of the
-first of them; the tick that confirms the gap is accepted, the ones before it stay counted as quarantined.
+more than `max_ahead_s` ahead of it is quarantined: it never moves the clock, and is dropped and counted
+(unless it proves a gap, below). One bad
+stamp (a 15:20 tick at 10:00) therefore cannot end the day early. A real gap in the data (a replayed feed
+that reconnects after a drop, a recording that resumes after a pause) looks the same at first, so quarantined
+ticks are held, at most `gap_confirm_ticks` - 1 of them: when `gap_confirm_ticks` of them in a row, from at
+least two symbols (one if only one is configured), agree within `max_ahead_s` of the first, the data has a gap,
+the clock jumps and they all go on, in order. A held tick is counted (and dropped) as soon as a tick within the
+clock comes, a quarantined tick disagrees with it, or the feed ends.
 """
 from __future__ import annotations
 
@@ -60,27 +63,87 @@ class TickValidator:
         self.last_price: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self.accepted = 0
-        self._run: list[tuple[str, float]] = []  # quarantined ticks in a row: a gap in the data, if they agree
+        # quarantined ticks in a row, held (at most gap_confirm_ticks - 1) until they prove a gap or are dropped
+        self._held: list[tuple[dict, str, float]] = []
+        self._ts = 0.0              # the timestamp _judge read
+        self._verdict: str | None = None  # the last tick's verdict, for check()
 
     @property
     def rejected(self) -> int:
         return sum(self.counts.values())
 
-    def check(self, tick: Any) -> str | None:
-        """None when the tick may go on (its symbol's state and the clock move), else the reason it was
-        counted and dropped."""
-        reason = self._judge(tick)
+    def admit(self, tick: Any) -> list[Any]:
+        """The ticks to route now, in feed order: [] (refused, or held in quarantine), [tick], or the held
+        ticks of a gap this tick confirms, then the tick."""
+        reason = self._verdict = self._judge(tick)
         if reason is None:
-            self.accepted += 1
-            return None
+            if self._held:
+                self._drop_held()
+            self._accept(tick)
+            return [tick]
+        if reason != AHEAD:
+            self._count(reason, tick)
+            return []
+        sym, ts = tick["symbol"], self._ts
+        held = self._held
+        if held and abs(ts - held[0][2]) > self.max_ahead_s:
+            self._drop_held()
+        held.append((tick, sym, ts))
+        if len(held) < self.gap_confirm or len({s for _, s, _ in held}) < self.gap_symbols:
+            if len(held) >= self.gap_confirm:  # enough ticks, but from one symbol: the oldest is dropped
+                t, _, _ = held.pop(0)
+                self._count(AHEAD, t)
+            return []
+        log.warning("feed clock jumps %.0fs ahead: %d ticks in a row agree (a gap in the data, not bad stamps)",
+                    held[0][2] - (self._clock() or held[0][2]), len(held))
+        out = []
+        for t, s, ts in held:
+            if ts < self.last_ts.get(s, 0):
+                self._count(BACKWARDS, t)
+            elif t == self.last.get(s):
+                self._count(DUPLICATE, t)
+            else:
+                self._accept(t)
+                out.append(t)
+        held.clear()
+        return out
+
+    def check(self, tick: Any) -> str | None:
+        """admit() for one tick: None if it went on at once, AHEAD if quarantined (counted once it is dropped),
+        else the reason it was counted and dropped."""
+        out = self.admit(tick)
+        return None if any(t is tick for t in out) else self._verdict
+
+    def finish(self) -> None:
+        """The feed has ended: ticks still in quarantine are counted."""
+        self._drop_held()
+
+    def _drop_held(self) -> None:
+        for t, _, _ in self._held:
+            self._count(AHEAD, t)
+        self._held.clear()
+
+    def _count(self, reason: str, tick: Any) -> None:
         n = self.counts.get(reason, 0) + 1
         self.counts[reason] = n
         if n <= LOGGED_PER_REASON:
             log.warning("tick rejected (%s): %.200r%s", reason, tick,
                         " (further ones of this kind are counted, not logged)" if n == LOGGED_PER_REASON else "")
-        return reason
+
+    def _accept(self, tick: dict) -> None:
+        sym = tick["symbol"]
+        ts = tick.get("exch_feed_time")
+        if ts is None:
+            ts = tick["last_traded_time"]
+        self.accepted += 1
+        self.last[sym] = tick
+        self.last_ts[sym] = ts
+        self.last_price[sym] = tick["ltp"]
+        if self.clock is None or ts > self.clock:
+            self.clock = ts
 
     def _judge(self, tick: Any) -> str | None:
+        """The first reason this tick cannot go on as it is, or None."""
         if type(tick) is not dict:
             return NOT_A_DICT
         sym = tick.get("symbol")
@@ -106,17 +169,11 @@ class TickValidator:
         if ts < self.last_ts.get(sym, 0):
             return BACKWARDS
         clock = self.clock if self.wall is None else self._clock()
-        if clock is not None and ts > clock + self.max_ahead_s and not self._gap_confirmed(sym, ts):
+        if clock is not None and ts > clock + self.max_ahead_s:
+            self._ts = ts
             return AHEAD
         if tick == self.last.get(sym):
             return DUPLICATE
-        if self._run:
-            self._run.clear()
-        self.last[sym] = tick
-        self.last_ts[sym] = ts
-        self.last_price[sym] = ltp
-        if self.clock is None or ts > self.clock:
-            self.clock = ts
         return None
 
     def _clock(self) -> float | None:
@@ -124,15 +181,3 @@ class TickValidator:
             return self.clock
         now = self.wall()
         return now if self.clock is None or now > self.clock else self.clock
-
-    def _gap_confirmed(self, sym: str, ts: float) -> bool:
-        """This quarantined tick completes a run of quarantined ticks that agree: the data has a gap."""
-        run = self._run
-        if run and abs(ts - run[0][1]) > self.max_ahead_s:
-            run.clear()
-        run.append((sym, ts))
-        if len(run) >= self.gap_confirm and len({s for s, _ in run}) >= self.gap_symbols:
-            log.warning("feed clock jumps %.0fs ahead: %d ticks in a row agree (a gap in the data)",
-                        ts - (self._clock() or ts), len(run))
-            return True
-        return False

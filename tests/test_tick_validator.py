@@ -36,6 +36,7 @@ def test_each_kind_of_bad_tick_has_its_reason():
              (good, None), (dict(good), DUPLICATE), (tick(ts=T0 + 9), BACKWARDS),
              (tick(ts=T0 + 6 * 3600), AHEAD)]
     assert [v.check(t) for t, _ in cases] == [r for _, r in cases]
+    v.finish()  # the far-future tick was held in quarantine until now
     assert v.accepted == 1 and v.rejected == len(cases) - 1
     assert v.counts[BAD_PRICE] == 4 and v.counts[NON_NUMERIC_PRICE] == 2
 
@@ -76,15 +77,26 @@ def test_the_first_tick_of_the_day_is_judged_against_the_start_not_trusted():
     assert v.clock == T0
 
 
-def test_a_gap_in_the_data_moves_the_clock_once_ticks_from_two_symbols_agree():
+def test_a_gap_in_the_data_moves_the_clock_once_ticks_from_two_symbols_agree_and_loses_nothing():
     v = validator()
     assert v.check(tick(ts=T0)) is None
     gap = T0 + 20 * 60
-    assert v.check(tick(ts=gap)) == AHEAD
-    assert v.check(tick(ts=gap + 1, vol_traded_today=5)) == AHEAD  # one symbol alone is not enough
-    assert v.check(tick(sym=LT, ltp=3600.0, ts=gap + 2)) is None  # the third, from a second symbol
-    assert v.clock == gap + 2 and v.counts == {AHEAD: 2}
+    held = [tick(ts=gap), tick(ts=gap + 1, vol_traded_today=5)]
+    assert [v.admit(t) for t in held] == [[], []]  # held: one symbol alone is not enough
+    third = tick(sym=LT, ltp=3600.0, ts=gap + 2)
+    assert v.admit(third) == [*held, third]  # from a second symbol: a gap, and every held tick goes on, in order
+    assert v.clock == gap + 2 and v.counts == {}
     assert v.check(tick(ts=gap + 3)) is None
+
+
+def test_one_symbol_alone_never_makes_a_gap_and_each_held_tick_is_counted_once():
+    v = validator()
+    assert v.check(tick(ts=T0)) is None
+    for k in range(10):
+        assert v.check(tick(ts=T0 + 1200 + k)) == AHEAD
+    assert v.counts == {AHEAD: 8}  # two still held: counted when a tick within the clock comes, or at the end
+    v.finish()
+    assert v.counts == {AHEAD: 10} and v.clock == T0
 
 
 def test_far_future_ticks_that_disagree_or_are_interrupted_never_make_a_gap():
@@ -95,7 +107,7 @@ def test_far_future_ticks_that_disagree_or_are_interrupted_never_make_a_gap():
     for k in range(1, 10):  # agreeing, but a good tick comes between each pair
         assert v.check(tick(sym=LT, ltp=3600.0, ts=T0 + 7200 + k)) == AHEAD
         assert v.check(tick(ts=T0 + k)) is None
-    assert v.clock == T0 + 9
+    assert v.clock == T0 + 9 and v.counts == {AHEAD: 18}
 
 
 def test_live_the_clock_is_never_behind_the_wall_clock():
@@ -112,11 +124,11 @@ def test_the_batcher_never_routes_or_clocks_a_rejected_tick():
     v = validator()
     b = TickBatcher({SBIN: 0, LT: 1}, 2, cycles.append, validator=v)
     for t in (tick(ts=T0 + 1), tick(ltp=-1.0, ts=T0 + 2), tick(ts=T0 + 6 * 3600), {"s": "ok", "type": "cn"},
-              "junk", tick(sym=LT, ltp=3600.0, ts=T0 + 2)):
+              "junk", tick(sym=LT, ltp=3600.0, ts=T0 + 2), tick(sym=LT, ltp=3600.0, ts=T0 + 7200)):
         b.dispatch(t)
     b.flush(final=True)
     (c,) = cycles
     assert c.counts == (1, 1) and c.feed_time == T0 + 2 and c.not_ticks == 1
-    assert dict(c.rejected) == {BAD_PRICE: 1, AHEAD: 1, NOT_A_DICT: 1}
+    assert dict(c.rejected) == {BAD_PRICE: 1, AHEAD: 2, NOT_A_DICT: 1}  # the last one, held, counted at the end
     ticks, positions = pickle.loads(c.batches[0])
     assert [t["exch_feed_time"] for t in ticks] == [T0 + 1] and positions == [1]
