@@ -261,19 +261,28 @@ class FeedProcess:
         self._feed_dropped = 0
         self._low_sent, self._low_at = None, 0.0
         deadline = time.monotonic() + timeout_s
-        while not recv.poll(0.1):
-            if not self.proc.is_alive() or time.monotonic() > deadline:
+        early: list[tuple] = []  # a fast replay may report a cycle before the process has said it started
+        while True:
+            while not recv.poll(0.1):
+                if not self.proc.is_alive() or time.monotonic() > deadline:
+                    self._end_process()
+                    raise StartupError(f"the feed process did not start (exit code {self.proc.exitcode}; "
+                                       "see logs/feed.log)")
+            try:
+                msg = recv.recv()
+            except EOFError:
                 self._end_process()
-                raise StartupError(f"the feed process did not start (exit code {self.proc.exitcode}; see logs/feed.log)")
-        try:
-            kind, value = recv.recv()
-        except EOFError:
-            self._end_process()
-            raise StartupError("the feed process exited during start-up (see logs/feed.log)") from None
+                raise StartupError("the feed process exited during start-up (see logs/feed.log)") from None
+            if msg[0] in (STARTED, ERROR):
+                break
+            early.append(msg)
+        kind, value = msg
         if kind == ERROR:
             self._end_process()
             raise StartupError(value)
         log.info("feed process started (pid %s)", value)
+        for m in early:
+            self._report(m)
         self.reader = threading.Thread(target=self._reports, args=(recv,), name="feed-reports", daemon=True)
         self.reader.start()
 
@@ -283,29 +292,33 @@ class FeedProcess:
                 msg = conn.recv()
             except (EOFError, OSError):
                 return
-            if msg[0] == DELIVERED:
-                (_, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped,
-                 rejected) = msg
-                if through_pos < END_OF_FEED:
-                    self.max_pos = max(self.max_pos, through_pos)
-                self.max_seq = max(self.max_seq, seq)
-                self.delivered.append((seq, through, through_pos, sent))
-                try:
-                    os.write(self._wake_w, b"\0")
-                except BlockingIOError:
-                    pass  # the main loop has plenty of wake-ups to read already
-                self.dispatched += n
-                self.unroutable += unroutable
-                self.not_ticks += not_ticks
-                for reason, k in rejected:
-                    self.rejected[reason] = self.rejected.get(reason, 0) + k
-                self.max_ts = max(self.max_ts, feed_time)
-                self.dropped += dropped - self._feed_dropped  # the feed reports its running total
-                self._feed_dropped = dropped
-                if final:
-                    self.finished = True
-            elif msg[0] == RESENT:
-                log.info("worker %d: %d ticks resent since its checkpoint", msg[1], msg[2])
+            self._report(msg)
+
+    def _report(self, msg: tuple) -> None:
+        """One report from the feed process: a delivered cycle (counts, feed time) or a resend."""
+        if msg[0] == DELIVERED:
+            (_, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped,
+             rejected) = msg
+            if through_pos < END_OF_FEED:
+                self.max_pos = max(self.max_pos, through_pos)
+            self.max_seq = max(self.max_seq, seq)
+            self.delivered.append((seq, through, through_pos, sent))
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:
+                pass  # the main loop has plenty of wake-ups to read already
+            self.dispatched += n
+            self.unroutable += unroutable
+            self.not_ticks += not_ticks
+            for reason, k in rejected:
+                self.rejected[reason] = self.rejected.get(reason, 0) + k
+            self.max_ts = max(self.max_ts, feed_time)
+            self.dropped += dropped - self._feed_dropped  # the feed reports its running total
+            self._feed_dropped = dropped
+            if final:
+                self.finished = True
+        elif msg[0] == RESENT:
+            log.info("worker %d: %d ticks resent since its checkpoint", msg[1], msg[2])
 
     def take_delivered(self) -> list[tuple]:
         """The cycles reported since the last call, in order (main thread)."""
