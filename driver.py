@@ -274,7 +274,7 @@ class Driver:
         if session is None:
             return EXIT_OK
         dbm.initialize_database(self.db_url)
-        handler = dbm.DBHandler(dbm.setup(self.db_url)[0])
+        handler = self.state_db = dbm.DBHandler(dbm.setup(self.db_url)[0])
         replay = not opts.live_data
         clock: Clock = ReplayClock() if replay else Clock()
         ctx = mp.get_context("spawn")
@@ -351,7 +351,9 @@ class Driver:
         step("stopping the trade manager", processor.stop)
         if self.started and getattr(processor, "rm", None) is not None:  # no report of a day that never began
             from ops.report import format_summary, write_report
-            res = step("writing the report", lambda: write_report(self.db_url, self.cfg, self.opts.day))
+            ticks = self._tick_counts(feed, pool)
+            step("saving the tick counts", lambda: self._save_tick_counts(ticks))
+            res = step("writing the report", lambda: write_report(self.db_url, self.cfg, self.opts.day, ticks=ticks))
             if res is not None:
                 log.info("report written to %s\n%s", res.out_dir, format_summary(res))
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
@@ -363,9 +365,11 @@ class Driver:
         self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks(), max_held_ticks=pool.max_held_ticks,
                             feed_wall_s=time.monotonic() - self.t_feed,
                             session_s=processor.session.close - processor.session.open)
-        log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped), %d bad, %d signals, "
-                 "%d worker restarts, %s active trades left", elapsed, stats["dispatched"], stats["unroutable"],
-                 stats["dropped"], pool.bad_ticks(), self.summary["signals"], self.summary["worker_restarts"], active)
+        log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped), %d rejected by the "
+                 "feed%s, %d bad at workers, %d signals, %d worker restarts, %s active trades left", elapsed,
+                 stats["dispatched"], stats["unroutable"], stats["dropped"], stats.get("rejected", 0),
+                 "".join(f"; {r}: {n}" for r, n in stats.get("rejected_by_reason", {}).items()), pool.bad_ticks(),
+                 self.summary["signals"], self.summary["worker_restarts"], active)
 
     def _session_for_day(self) -> Any:
         """The day's session from the market calendar; None when the daemon should not run today (a holiday,
@@ -410,7 +414,20 @@ class Driver:
                     return None
         return session
 
-    def _heartbeat(self, rates: Any, pool: Any, processor: Any, now: float) -> None:
+    def _tick_counts(self, feed: Any, pool: Any) -> dict[str, Any]:
+        """What became of the day's ticks, for status and the report: rejected ones by reason."""
+        st = feed.stats() if feed is not None else {}
+        return {"day": self.opts.day.isoformat(), "dispatched": st.get("dispatched", 0),
+                "rejected": st.get("rejected", 0), "rejected_by_reason": st.get("rejected_by_reason", {}),
+                "unroutable": st.get("unroutable", 0), "dropped": st.get("dropped", 0),
+                "bad_at_workers": pool.bad_ticks(),
+                "quotes_refused_by_broker": sum(s.get("quotes_refused", 0) for s in pool.stopped.values())}
+
+    def _save_tick_counts(self, ticks: dict[str, Any]) -> None:
+        """One small document, rewritten at each heartbeat and at the end (never per tick)."""
+        self.state_db.set_state("tick_counts", ticks)
+
+    def _heartbeat(self, rates: Any, pool: Any, processor: Any, now: float, feed: Any = None) -> None:
         from ops.status import heartbeat_line
 
         rm = getattr(processor, "rm", None)
@@ -423,6 +440,11 @@ class Driver:
                           state_reason=rm.state_reason)
             st["broker"] = None if processor.gateway is None else not processor.breaker.is_open
         log.info("%s", heartbeat_line(st))
+        if feed is not None:
+            try:
+                self._save_tick_counts(self._tick_counts(feed, pool))
+            except Exception as e:  # noqa: BLE001 - the counts are for status; trading goes on
+                log.warning("could not save the tick counts: %s", e)
 
     def _handle(self, msg: tuple, feed: Any, sequencer: SignalSequencer, pool: Any) -> None:
         kind = msg[0]
@@ -513,7 +535,7 @@ class Driver:
                 progress.update(feed.dispatched, now)
             if mono - last_heartbeat >= cfg.monitoring.heartbeat_seconds:
                 last_heartbeat = mono
-                self._heartbeat(rates, pool, processor, now)
+                self._heartbeat(rates, pool, processor, now, feed)
             if mono - last_health >= 0.25:
                 last_health = mono
                 for i in pool.dead_workers():

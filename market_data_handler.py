@@ -101,22 +101,26 @@ class MarketDataHandler:
         for tick, pos in zip(ticks, positions):
             self.process(tick, t_wall, pos)
 
-    def process(self, tick: Any, t_wall: float = 0.0, pos: int = 0) -> None:
-        """`pos`: the tick's feed position, which orders its signal among every worker's (pipeline.sequencer)."""
+    def process(self, tick: Any, t_wall: float = 0.0, pos: int = 0) -> str | None:
+        """`pos`: the tick's feed position, which orders its signal among every worker's (pipeline.sequencer).
+        Returns the tick's symbol if it was accepted, None if it was counted as bad."""
         reason, sym, ts = self._validate(tick)
         if reason is not None:
             self._bad(reason, tick)
-            return
+            return None
         self.stats.ticks += 1
         self.last_ts[sym] = ts
         if self.persist_ticks:
             self._persist_tick(tick, sym, ts)
         if sym in self.awaiting:  # kept as a tuple of values: a third of a dict's memory
             self.backlog[sym].append((tuple(map(tick.get, TICK_FIELDS)), ts, t_wall, pos))
-            return
+            return sym
         self._run(sym, tick, ts, t_wall, pos)
+        return sym
 
     def _validate(self, tick: Any) -> tuple[str | None, str, float]:
+        """A cheap second look: every tick was judged in the feed process (pipeline.tick_validator), so nothing
+        that passed there trips these; they guard a worker fed by anything else."""
         if type(tick) is not dict:
             return "not a dict", "", 0.0
         fy = tick.get("symbol")

@@ -10,6 +10,7 @@ replay deterministic.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import os
 import pickle
@@ -23,6 +24,7 @@ from core.config import Config
 from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
 from core.types import Signal
+from paper.client import PaperBrokerAdmin, PaperBrokerError
 from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, MARKS, READY, SIGNAL, STOP, STOPPED,
                                STRATEGY_DISABLED, TICK_PIPE, WATERMARK, Marks, StrategyDisabled, Watch)
 
@@ -32,14 +34,16 @@ CHECKPOINT_EVERY_S = 1.0
 DRAIN_AT_STOP_S = 5.0  # how long STOP waits for the feed's last frame
 
 
+def _num(v: Any) -> float:
+    return v if type(v) in (int, float) and 0 <= v < math.inf else 0.0
+
+
 class QuoteSink:
     """Sends the paper broker the quotes of symbols that have an order or a position, in batches."""
 
     PUSH_EVERY_S = 0.02
 
     def __init__(self, host: str, api_key: str, exchange: str):
-        from paper.client import PaperBrokerAdmin
-
         self.admin = PaperBrokerAdmin(host, api_key)
         self.exchange = exchange
         self.watched: set[str] = set()
@@ -47,12 +51,16 @@ class QuoteSink:
         self.first_pending: tuple[float, int] | None = None  # feed time and position of the oldest unsent quote
         self.last_push = 0.0
         self.failures = 0
+        self.refused = 0  # quotes the broker refused as malformed: dropped, never retried
+        self.refused_batches = 0
 
     def add(self, sym: str, tick: dict, ts: float, pos: int) -> None:
+        """A quote from an accepted tick (its LTP and time are checked); a missing, negative or non-finite
+        side value goes as 0, which the broker reads as 'none' (a NaN would make the batch unsendable)."""
         g = tick.get
-        self.rows.append([sym, self.exchange, int(ts), g("ltp"), g("bid_price") or 0.0, g("ask_price") or 0.0,
-                          g("high_price") or 0.0, g("low_price") or 0.0, g("open_price") or 0.0,
-                          g("prev_close_price") or 0.0, g("vol_traded_today") or 0])
+        self.rows.append([sym, self.exchange, int(ts), g("ltp"), _num(g("bid_price")), _num(g("ask_price")),
+                          _num(g("high_price")), _num(g("low_price")), _num(g("open_price")),
+                          _num(g("prev_close_price")), _num(g("vol_traded_today"))])
         if self.first_pending is None:
             self.first_pending = (ts, pos)
 
@@ -64,16 +72,31 @@ class QuoteSink:
             return
         rows, self.rows = self.rows, []
         try:
-            self.admin.push_market(rows)
+            res = self.admin.push_market(rows)
             self.failures = 0
+            self.refused += int(res.get("rejected") or 0)  # rows the broker dropped one by one
+        except PaperBrokerError as e:
+            if e.http_status != 400:
+                self._retry_later(rows, e)
+                return
+            # refused as malformed: sending it again cannot succeed, and holding it would hold the watermark
+            self.refused_batches += 1
+            if self.refused_batches == 1:
+                log.error("the paper broker refused a batch of %d quotes as malformed (%s); dropped (further "
+                          "refusals are counted, not logged)", len(rows), e)
+            self.refused += len(rows)
         except Exception as e:  # noqa: BLE001 - keep the rows and try again on the next flush
-            self.rows = rows + self.rows
-            self.failures += 1
-            if self.failures in (1, 10, 100):
-                log.warning("could not send quotes to the paper broker (%s); will retry", e)
+            self._retry_later(rows, e)
             return
         self.first_pending = None
         self.last_push = now
+
+    def _retry_later(self, rows: list[list[Any]], e: Exception) -> None:
+        """The broker could not be reached or failed: the quotes go again with the next flush."""
+        self.rows = rows + self.rows
+        self.failures += 1
+        if self.failures in (1, 10, 100):
+            log.warning("could not send quotes to the paper broker (%s); will retry", e)
 
     def cap(self) -> tuple[float, float]:
         """Quotes not yet at the broker hold the watermark back: a fill must find its price there."""
@@ -153,9 +176,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                 handler.process_batch(ticks, t_wall, positions)
             else:
                 for tick, pos in zip(ticks, positions):
-                    handler.process(tick, t_wall, pos)
-                    sym = handler.by_fyers.get(tick.get("symbol")) if type(tick) is dict else None
-                    if sym in sink.watched and handler.last_ts.get(sym) is not None:
+                    sym = handler.process(tick, t_wall, pos)
+                    if sym in sink.watched:  # only a tick the handler accepted is a price the broker may use
                         sink.add(sym, tick, handler.last_ts[sym], pos)
         last_marker = (seq, through, through_pos)
         seen_end = through >= END_OF_FEED
@@ -221,7 +243,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
         sink.flush(force=True)
     st = handler.stats
     out_q.put((STOPPED, worker_id, {"ticks": st.ticks, "bad_ticks": st.bad_ticks, "bad_by_reason": st.bad_by_reason,
-                                    "signals": st.signals, "rows_persisted": st.rows_persisted}))
+                                    "signals": st.signals, "rows_persisted": st.rows_persisted,
+                                    "quotes_refused": sink.refused if sink is not None else 0}))
     log.info("worker %d stopped: %d ticks, %d bad, %d signals", worker_id, st.ticks, st.bad_ticks, st.signals)
     if handler.awaiting:
         log.info("worker %d stopped with signals still awaiting their outcome: %s", worker_id, handler.awaiting)

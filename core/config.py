@@ -120,6 +120,10 @@ class MarketDataConfig:
     sample_seconds: float = _f(1.0, minimum=0, min_exclusive=True)
     batch_rows: int = _f(2000, minimum=1)
     flush_seconds: float = _f(1.0, minimum=0.01)
+    # tick validation in the feed process (pipeline.tick_validator)
+    max_ahead_s: float = _f(60.0, minimum=1)
+    gap_confirm_ticks: int = _f(3, minimum=2)
+    max_price_move_pct: float = _f(40.0, minimum=0, min_exclusive=True)
 
 
 @dataclass(frozen=True)

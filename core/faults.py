@@ -10,12 +10,16 @@ socket then reconnects and the client must resubscribe, as with the live Fyers s
 
 `DAEMON_FEED_STARTED_DELAY_S=SECONDS` makes the feed process report "started" that long after its feed began,
 so its first cycles reach the driver before that report (the start-up ordering the driver must accept).
+`DAEMON_INJECT_TICKS=PATH` (replay only) hands the feed process's tick handler extra messages, as if the socket
+had sent them: PATH holds JSON lines {"before": N, "tick": <any JSON value, NaN allowed>}, each delivered just
+before the socket's N-th tick (counting from 0) of the replay.
 """
 from __future__ import annotations
 
 import os
 import signal
 from datetime import date, time as dtime
+from typing import Any, Callable
 
 _spec = os.environ.get("DAEMON_CRASH_AT", "")
 _name, _, _n = _spec.partition(":")
@@ -83,3 +87,32 @@ def started_report_delay() -> None:
         delay = 0.0
     if delay > 0:
         time.sleep(delay)
+def injected_ticks(on_message: Callable[[Any], None], spec: str | None = None) -> Callable[[Any], None]:
+    """`on_message` with DAEMON_INJECT_TICKS's messages slipped in before the socket's N-th tick; `on_message`
+    itself when unset. An unreadable file stops start-up with a message naming the variable."""
+    import json
+
+    from core.errors import StartupError
+
+    path = os.environ.get("DAEMON_INJECT_TICKS", "") if spec is None else spec
+    if not path:
+        return on_message
+    extra: dict[int, list[Any]] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in filter(str.strip, f):
+                doc = json.loads(line)
+                extra.setdefault(int(doc["before"]), []).append(doc["tick"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise StartupError(f"DAEMON_INJECT_TICKS: cannot read {path!r} ({e}) -- expected JSON lines "
+                           '{"before": N, "tick": ...}') from None
+    seen = 0
+
+    def deliver(msg: Any) -> None:
+        nonlocal seen
+        if type(msg) is dict and "s" not in msg:
+            for bad in extra.pop(seen, ()):
+                on_message(bad)
+            seen += 1
+        on_message(msg)
+    return deliver

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from core.clock import IST, ist_epoch, to_ist
 from core.config import Config
 from core.costs import CHARGE_NAMES
-from db import ActiveTrade, CapitalLog, DBHandler, Order, TradeLog, setup
+from db import ActiveTrade, CapitalLog, DBHandler, KeyValue, Order, TradeLog, setup
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,15 @@ def _load(db: DBHandler, day: date) -> dict[str, Any]:
                                                .group_by(Order.status).order_by(Order.status))}
         left = s.execute(select(func.count()).select_from(ActiveTrade)
                          .where(ActiveTrade.trading_date == day)).scalar() or 0
-        return {"trades": trades, "caps": caps, "orders": orders, "left_open": left}
+        saved = s.get(KeyValue, "tick_counts")
+        ticks = None
+        if saved is not None:
+            try:
+                doc = json.loads(saved.value)
+                ticks = doc if isinstance(doc, dict) and doc.get("day") == day.isoformat() else None
+            except ValueError:
+                ticks = None
+        return {"trades": trades, "caps": caps, "orders": orders, "left_open": left, "ticks": ticks}
     return db.transaction(f"read report data for {day}", go)
 
 
@@ -241,8 +249,9 @@ def _write_chart(path: Path, day: date, curve: list[tuple[int | None, Decimal]],
 
 
 def write_report(db_url_or_handler: str | DBHandler | Engine | None, cfg: Config, day: date,
-                 out_dir: Path | None = None) -> ReportResult:
-    """Write the day's three report files into `out_dir` (default: <reports_dir>/<YYYY-MM-DD>/)."""
+                 out_dir: Path | None = None, ticks: Mapping[str, Any] | None = None) -> ReportResult:
+    """Write the day's three report files into `out_dir` (default: <reports_dir>/<YYYY-MM-DD>/). `ticks`: the
+    run's tick counts (the driver's; rejected ticks by reason), or the ones it saved for the day."""
     db = _handler(db_url_or_handler)
     data = _load(db, day)
     trades = data["trades"]
@@ -251,7 +260,8 @@ def write_report(db_url_or_handler: str | DBHandler | Engine | None, cfg: Config
     else:
         start, end = Decimal(str(cfg.risk.capital)), None
     extra = {"mode": cfg.mode.value, "generated_at": datetime.now(IST).isoformat(timespec="seconds"),
-             "orders_by_status": data["orders"], "open_positions_left": data["left_open"]}
+             "orders_by_status": data["orders"], "open_positions_left": data["left_open"],
+             "ticks": dict(ticks) if ticks is not None else data["ticks"]}
     summary = build_summary(day, trades, start, end, extra)
     out = Path(out_dir) if out_dir is not None else cfg.resolve_path(cfg.monitoring.reports_dir) / day.isoformat()
     out.mkdir(parents=True, exist_ok=True)
@@ -290,4 +300,14 @@ def format_summary(result: ReportResult) -> str:
     orders = ", ".join(f"{k} {v}" for k, v in (s.get("orders_by_status") or {}).items()) or "none"
     left = s.get("open_positions_left", 0)
     lines.append(f"  orders: {orders}; {left} position(s) left open" + (" -- CHECK THE BROKER" if left else ""))
+    t = s.get("ticks")
+    if t:
+        lines.append(f"  ticks: {t.get('dispatched', 0):,} dispatched, {tick_rejections(t)}")
     return "\n".join(lines)
+
+
+def tick_rejections(t: Mapping[str, Any]) -> str:
+    """'N rejected (reason n, ...)' from a tick-counts document."""
+    by = t.get("rejected_by_reason") or {}
+    return f"{t.get('rejected', 0):,} rejected" + (" (" + ", ".join(f"{r} {n}" for r, n in by.items()) + ")"
+                                                    if by else "")

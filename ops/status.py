@@ -258,7 +258,20 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
         "order_failures": failures,
         "caps": caps,
         "disabled_strategies": disabled,
+        "ticks": _tick_counts(s, day),
     }
+
+
+def _tick_counts(s: Session, day: date | None) -> dict[str, Any] | None:
+    """The day's tick counts as the daemon last saved them (each heartbeat and at the end), or None."""
+    row = s.get(KeyValue, "tick_counts")
+    if row is None or day is None:
+        return None
+    try:
+        doc = json.loads(row.value)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) and doc.get("day") == day.isoformat() else None
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -362,6 +375,11 @@ def render_status(st: Mapping[str, Any]) -> str:
          str(c["max_active_trades"]["headroom"]), flag("max_active_trades")],
     ]
     lines += _table(["CAP", "LIMIT", "NOW", "HEADROOM", ""], rows, right={1, 2, 3})
+    t = st.get("ticks")
+    if t:
+        from ops.report import tick_rejections
+        lines.append("")
+        lines.append(f"Ticks     {t.get('dispatched', 0):,} dispatched, {tick_rejections(t)}")
     return "\n".join(lines)
 
 

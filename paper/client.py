@@ -63,6 +63,8 @@ class PaperBrokerAdmin:
             payload["apikey"] = self._key
         try:
             r = self._session().post(f"{self.host}/paper/v1/{name}", json=payload, timeout=self.timeout)
+        except requests.exceptions.InvalidJSONError:  # NaN or the like: malformed, as the broker would say
+            raise PaperBrokerError(f"{name}: the request is not valid JSON (a NaN or infinite value?)", 400) from None
         except requests.RequestException as e:
             raise PaperBrokerError(f"paper broker at {self.host} unreachable ({type(e).__name__})") from None
         try:

@@ -47,33 +47,45 @@ class Quote:
                 "bid": self.bid, "prev_close": self.prev_close, "volume": self.volume, "oi": 0}
 
 
-def parse_rows(rows: Any) -> list[Quote]:
+def parse_rows(rows: Any) -> tuple[list[Quote], list[str]]:
     """Compact rows [symbol, exchange, ts, ltp, bid?, ask?, high?, low?, open?, prev_close?, volume?].
 
-    All-or-nothing: the first bad row raises ValueError naming its index, and nothing is applied.
+    Row by row: a bad row is left out and described (naming its index) in the second list, and the good rows
+    still apply, so one bad quote cannot hold back every other symbol's prices. Only a body that is not a list
+    of rows at all raises ValueError.
     """
     if not isinstance(rows, list):
         raise ValueError("quotes must be a list of rows [symbol, exchange, ts, ltp, bid, ask, high, low, "
                          "open, prev_close, volume]")
     out: list[Quote] = []
+    bad: list[str] = []
     for i, r in enumerate(rows):
-        if not isinstance(r, (list, tuple)) or not 4 <= len(r) <= len(QUOTE_COLUMNS):
-            raise ValueError(f"quotes[{i}]: expected a list of 4 to {len(QUOTE_COLUMNS)} values "
-                             f"({', '.join(QUOTE_COLUMNS)}), got {r!r:.80}")
-        sym, exch = r[0], r[1]
-        if not isinstance(sym, str) or not sym or not isinstance(exch, str) or not exch:
-            raise ValueError(f"quotes[{i}]: symbol and exchange must be non-empty strings")
-        nums = []
-        for name, v in zip(_NUMERIC, r[2:]):
-            if v is None:
-                v = 0.0
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"quotes[{i}]: {name} must be a finite number, got {v!r:.40}")
-            if v < 0:
-                raise ValueError(f"quotes[{i}]: {name} must not be negative, got {v}")
-            nums.append(float(v))
-        out.append(Quote(sym, exch, *nums))
-    return out
+        try:
+            out.append(_parse_row(i, r))
+        except ValueError as e:
+            bad.append(str(e))
+    return out, bad
+
+
+def _parse_row(i: int, r: Any) -> Quote:
+    if not isinstance(r, (list, tuple)) or not 4 <= len(r) <= len(QUOTE_COLUMNS):
+        raise ValueError(f"quotes[{i}]: expected a list of 4 to {len(QUOTE_COLUMNS)} values "
+                         f"({', '.join(QUOTE_COLUMNS)}), got {r!r:.80}")
+    sym, exch = r[0], r[1]
+    if not isinstance(sym, str) or not sym or not isinstance(exch, str) or not exch:
+        raise ValueError(f"quotes[{i}]: symbol and exchange must be non-empty strings")
+    nums = []
+    for name, v in zip(_NUMERIC, r[2:]):
+        if v is None:
+            v = 0.0
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"quotes[{i}]: {name} must be a finite number, got {v!r:.40}")
+        if v < 0:
+            raise ValueError(f"quotes[{i}]: {name} must not be negative, got {v}")
+        nums.append(float(v))
+    if not nums[1] > 0:
+        raise ValueError(f"quotes[{i}]: ltp must be positive, got {nums[1]}")
+    return Quote(sym, exch, *nums)
 
 
 class QuoteBook:

@@ -93,6 +93,7 @@ class App:
         self._key = api_key.encode()
         self.faults = faults or FaultInjector()
         self.rate_limited: dict[str, int] = {}
+        self.refused_quotes = 0  # quote rows dropped from market pushes
         self._count_lock = threading.Lock()
         self.arrivals: deque[float] = deque(maxlen=200_000)  # when each /api/v1 request arrived (monotonic)
         self._windows = {"order": KeyedMovingWindows(limits.order_per_s),
@@ -178,10 +179,17 @@ class App:
         if name == "market":
             _only(data, {"apikey", "clock", "quotes"})
             try:
-                quotes = parse_rows(data.get("quotes", []))
+                quotes, refused = parse_rows(data.get("quotes", []))
             except ValueError as e:
                 raise _bad(str(e)) from None
-            return 200, self.broker.push_market(quotes, _clock(data.get("clock"), "clock"))
+            body = self.broker.push_market(quotes, _clock(data.get("clock"), "clock"))
+            if refused:  # dropped and counted, not the whole batch: the other quotes are good prices
+                with self._count_lock:
+                    self.refused_quotes += len(refused)
+                log.warning("market: dropped %d bad quote row(s) of %d (%s); %d dropped so far", len(refused),
+                            len(refused) + len(quotes), refused[0], self.refused_quotes)
+                body = {**body, "rejected": len(refused), "rejected_rows": refused[:5]}
+            return 200, body
         if name == "clock":
             _only(data, {"apikey", "clock"})
             clock = _clock(data.get("clock"), "clock")

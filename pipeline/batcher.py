@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pipeline.messages import END_OF_FEED
+from pipeline.tick_validator import TickValidator
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,15 @@ class Cycle:
     not_ticks: int = 0
     feed_time: int = 0              # the latest tick time seen
     through_pos: int = 0
+    rejected: tuple[tuple[str, int], ...] = ()  # (reason, count) of the ticks the validator refused
 
 
 class TickBatcher:
     def __init__(self, worker_of: dict[str, int], n_workers: int, emit: Callable[[Cycle], None],
-                 cycle_ticks: int = 4096, max_delay_s: float = 0.001, max_age_s: float = 0.05, first_pos: int = 0):
+                 cycle_ticks: int = 4096, max_delay_s: float = 0.001, max_age_s: float = 0.05, first_pos: int = 0,
+                 validator: TickValidator | None = None):
         self.worker_of = worker_of
+        self.validator = validator  # judges each tick before it is numbered, routed or moves max_ts
         self.n = n_workers
         self.emit = emit
         self.cycle_ticks = cycle_ticks
@@ -66,6 +70,7 @@ class TickBatcher:
         self.complete = 0  # the feed said every tick up to this time has come (replay pacing)
         self.unroutable = 0
         self.not_ticks = 0
+        self._reported: dict[str, int] = {}  # the validator's running counts as of the last cycle
         self.finished = False
         self._warned = 0
         self._stop = threading.Event()
@@ -77,11 +82,22 @@ class TickBatcher:
         return self.first_pos + self.dispatched
 
     def dispatch(self, msg: Any) -> None:
-        """on_message for the feed: route one tick (control messages and junk are counted, not routed)."""
-        if type(msg) is not dict or "s" in msg:
+        """on_message for the feed: route one tick. Control messages are counted, not routed; so is junk, or,
+        with a validator, every tick it refuses (by reason)."""
+        control = type(msg) is dict and "s" in msg
+        if control or (self.validator is None and type(msg) is not dict):
             with self.lock:  # the counters are reset by a flush, maybe on the flusher's thread
                 self.not_ticks += 1
             return
+        if self.validator is not None:
+            with self.lock:  # the validator's state is the feed clock: one writer at a time
+                admitted = self.validator.admit(msg)
+            for tick in admitted:
+                self._route(tick)
+            return
+        self._route(msg)
+
+    def _route(self, msg: dict) -> None:
         i = self.worker_of.get(msg.get("symbol"))
         if i is None:
             with self.lock:
@@ -128,6 +144,15 @@ class TickBatcher:
     def _flush_locked(self, final: bool, force: bool = False) -> None:
         if not self.pending and not final and not force:
             return
+        rejected: tuple[tuple[str, int], ...] = ()
+        if self.validator is not None:
+            if final:
+                self.validator.finish()  # what is still in quarantine is counted now
+            counts = self.validator.counts
+            if counts != self._reported:
+                rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
+                                 if n != self._reported.get(r, 0))
+                self._reported = dict(counts)
         batches = tuple(pickle.dumps((b, p), pickle.HIGHEST_PROTOCOL) if b else None
                         for b, p in zip(self.buffers, self.positions))
         counts = tuple(len(b) for b in self.buffers)
@@ -137,7 +162,7 @@ class TickBatcher:
         # everything at or before max_ts - 1 is out: later ticks may still share the latest second
         through = END_OF_FEED if final else max(self.max_ts - 1, min(self.complete, self.max_ts))
         cycle = Cycle(through, batches, counts, tuple(self.first_wall), final, self.unroutable, self.not_ticks,
-                      self.max_ts, END_OF_FEED if final else self.pos)
+                      self.max_ts, END_OF_FEED if final else self.pos, rejected)
         self.unroutable = self.not_ticks = 0
         self.finished = final
         self.emit(cycle)

@@ -90,7 +90,7 @@ class DataDispatcher:
                     self._write(i, frame)
             self.finished = cycle.final
             report = (DELIVERED, self.seq, self.through, self.through_pos, tuple(sent), sum(cycle.counts),
-                      cycle.unroutable, cycle.not_ticks, cycle.feed_time, cycle.final, self.dropped)
+                      cycle.unroutable, cycle.not_ticks, cycle.feed_time, cycle.final, self.dropped, cycle.rejected)
         self.report(report)
         if not cycle.final:
             self._wait_for_decisions()

@@ -23,6 +23,7 @@ from core.errors import StartupError
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
 from pipeline.messages import DELIVERED, END_OF_FEED, RESENT
+from pipeline.tick_validator import TickValidator
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,19 @@ class ReplayFeed:
         self.sock.close_connection()
 
 
+def make_validator(cfg: Config, opts: Any) -> TickValidator:
+    """The feed's TickValidator. Its clock starts at the replay's --start, or the session's open (pre-open ticks
+    are behind it, never ahead); live, it is never behind the wall clock, so a quiet spell is no gap."""
+    md = cfg.market_data
+    if opts.live_data:
+        start, wall = None, time.time
+    else:
+        start, wall = ist_epoch(opts.day, max(opts.start or cfg.session.open, cfg.session.open)), None
+    return TickValidator({s.fyers for s in cfg.symbols}, max_ahead_s=md.max_ahead_s,
+                         gap_confirm_ticks=md.gap_confirm_ticks, max_price_move_pct=md.max_price_move_pct,
+                         start=start, wall=wall)
+
+
 def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -> Callable[[Any], None]:
     """on_message that also records each tick (not the socket's control messages)."""
     def on_message(msg: Any) -> None:
@@ -130,8 +144,10 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
             conn.send(msg)
 
     dispatcher = DataDispatcher(pipes, report, first_seq=first_seq)
+    validator = make_validator(cfg, opts)
     batcher = TickBatcher(worker_of, len(pipes), dispatcher.deliver,
-                          max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos)
+                          max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos,
+                          validator=validator)
     on_message, recorder = batcher.dispatch, None
     if opts.record is not None:
         from feeds.recorder import TickRecorder
@@ -143,6 +159,9 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
             return
         on_message = _recording(recorder.record, batcher.dispatch)
     try:
+        if not opts.live_data:
+            from core.faults import injected_ticks  # DAEMON_INJECT_TICKS, for the bad-tick tests; off unless set
+            on_message = injected_ticks(on_message)
         feed = make_feed(cfg, secrets, opts, on_message, batcher.idle)
     except StartupError as e:
         conn.send((ERROR, str(e)))
@@ -184,7 +203,8 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         if recorder is not None:
             recorder.close()
         dispatcher.close()
-    log.info("feed stopped: %d ticks dispatched", batcher.dispatched)
+    log.info("feed stopped: %d ticks dispatched, %d rejected%s", batcher.dispatched, validator.rejected,
+             "".join(f"; {r}: {n}" for r, n in sorted(validator.counts.items())))
 
 
 class FeedProcess:
@@ -210,6 +230,7 @@ class FeedProcess:
         self.dispatched = 0
         self.unroutable = 0
         self.not_ticks = 0
+        self.rejected: dict[str, int] = {}  # ticks the feed's validator refused, by reason
         self.dropped = 0  # ticks a worker restart could not be given again (the feed's count and the workers')
         self._feed_dropped = 0
         self.max_ts = 0
@@ -273,7 +294,8 @@ class FeedProcess:
     def _on_report(self, msg: tuple) -> None:
         """One report from the feed process, by its kind; a kind this driver does not know is logged."""
         if msg[0] == DELIVERED:
-            _, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped = msg
+            (_, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped,
+             rejected) = msg
             if through_pos < END_OF_FEED:
                 self.max_pos = max(self.max_pos, through_pos)
             self.max_seq = max(self.max_seq, seq)
@@ -285,6 +307,8 @@ class FeedProcess:
             self.dispatched += n
             self.unroutable += unroutable
             self.not_ticks += not_ticks
+            for reason, k in rejected:
+                self.rejected[reason] = self.rejected.get(reason, 0) + k
             self.max_ts = max(self.max_ts, feed_time)
             self.dropped += dropped - self._feed_dropped  # the feed reports its running total
             self._feed_dropped = dropped
@@ -338,9 +362,10 @@ class FeedProcess:
     def count_dropped(self, n: int) -> None:
         self.dropped += n
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         return {"dispatched": self.dispatched, "unroutable": self.unroutable, "control_or_junk": self.not_ticks,
-                "dropped": self.dropped}
+                "dropped": self.dropped, "rejected": sum(self.rejected.values()),
+                "rejected_by_reason": dict(sorted(self.rejected.items()))}
 
     @property
     def failed(self) -> bool:

@@ -25,8 +25,10 @@ Signal queue (workers -> driver):
     (STOPPED, worker_id, stats)
 
 Feed process -> driver (its report pipe), after each cycle:
-    (DELIVERED, seq, through_ts, through_pos, sent, ticks, unroutable, not_ticks, feed_time, final, dropped)
-    sent: the workers that were given a frame in this cycle (the others had nothing new)
+    (DELIVERED, seq, through_ts, through_pos, sent, ticks, unroutable, not_ticks, feed_time, final, dropped,
+     rejected)
+    sent: the workers that were given a frame in this cycle (the others had nothing new); rejected: (reason,
+    count) pairs of this cycle's ticks the feed's TickValidator refused
 and (RESENT, worker, ticks) after a restarted worker's catch-up.
 """
 from __future__ import annotations

@@ -159,6 +159,17 @@ def test_explicit_day_and_human_output(sqlite_url):
     assert header.index("QTY") + len("QTY") == row.index("50") + 2  # right-aligned under its header
 
 
+def test_status_shows_the_days_rejected_ticks_by_reason(sqlite_url):
+    h = build_db(sqlite_url)
+    counts = {"day": DAY.isoformat(), "dispatched": 42030, "rejected": 3,
+              "rejected_by_reason": {"duplicate": 2, "ahead of the feed clock": 1}}
+    h.set_state("tick_counts", counts)
+    st = collect_status(read_engine(sqlite_url), make_cfg())
+    assert st["ticks"] == counts
+    assert "Ticks     42,030 dispatched, 3 rejected (duplicate 2, ahead of the feed clock 1)" in render_status(st)
+    assert collect_status(read_engine(sqlite_url), make_cfg(), day=PREV)["ticks"] is None  # another day's
+
+
 def test_no_capital_rows_falls_back_to_config(sqlite_url):
     h = DBHandler(db.initialize_database(sqlite_url))
     h.insert_records(Order(client_order_id="x", trading_date=DAY, symbol="SBIN", side="BUY", purpose="entry",

@@ -63,9 +63,8 @@ def test_health_needs_no_key_but_admin_does(broker):
     assert broker.key not in json.dumps(h)
     r = requests.post(f"{broker.url}/paper/v1/market", json={"apikey": "wrong", "quotes": []}, timeout=5)
     assert r.status_code == 403 and r.json()["message"] == "Invalid openalgo apikey"
-    r = requests.post(f"{broker.url}/paper/v1/market", json={"apikey": broker.key, "quotes": [["SBIN", "NSE", 1]]},
-                      timeout=5)
-    assert r.status_code == 400 and "quotes[0]" in r.json()["message"]
+    r = requests.post(f"{broker.url}/paper/v1/market", json={"apikey": broker.key, "quotes": "SBIN"}, timeout=5)
+    assert r.status_code == 400 and "quotes must be a list" in r.json()["message"]
 
 
 def test_bad_apikey_is_403_and_schema_runs_first(broker):
@@ -165,6 +164,20 @@ def test_market_buy_at_ask_sell_at_bid_and_ltp_fallback(broker):
     assert status(broker, sell["orderid"])["average_price"] == 499.5
     infy = place(broker, symbol="INFY").json()
     assert status(broker, infy["orderid"])["average_price"] == 1500
+
+
+def test_a_bad_quote_row_is_dropped_and_counted_and_the_rest_of_the_batch_applies(broker):
+    """One bad row used to refuse the whole push (HTTP 400), and the daemon retried that batch forever."""
+    adm = broker.admin()
+    res = adm.push_market([q("INFY", T(10), -1500, 0, 0), q("SBIN", T(10), 500, 499.5, 500.5),
+                           ["TCS", "NSE", T(10), 0.0], ["LT", "NSE", 1], "junk"], clock=T(10))
+    assert res["status"] == "success" and res["received"] == 1 and res["rejected"] == 4
+    assert any("quotes[0]: ltp must not be negative" in m for m in res["rejected_rows"])
+    assert any("quotes[2]: ltp must be positive" in m for m in res["rejected_rows"])
+    buy = place(broker).json()
+    assert status(broker, buy["orderid"])["average_price"] == 500.5  # SBIN's quote from the same push
+    r = place(broker, symbol="INFY")
+    assert r.status_code == 400 and "not found" in r.json()["message"]  # its only quote was the bad row
 
 
 def test_market_without_a_quote_is_400(broker):
