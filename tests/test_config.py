@@ -140,6 +140,7 @@ def test_bad_live_data_switch_is_reported(tmp_path):
 def run_driver(*args, env_extra=None, cwd=ROOT):
     import os
     env = {k: v for k, v in os.environ.items() if k not in ("APP_KEY", "DATABASE_URL", "LIVE_DATA")}
+    env["HOST_SERVER"] = "http://127.0.0.1:9"  # nothing listens there: never whatever broker runs on this machine
     env.update(env_extra or {})
     return subprocess.run([sys.executable, str(ROOT / "driver.py"), *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=60)
@@ -171,7 +172,7 @@ def test_check_and_start_fail_with_exit_2_and_list_every_problem(tmp_path):
 def test_unreadable_and_malformed_config_are_clear_errors(tmp_path):
     p = tmp_path / "broken.yaml"
     p.write_text("risk: [unclosed\n")
-    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32,
+    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32, "HOST_SERVER": "http://127.0.0.1:9",
                                                              "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
     assert r.returncode == 2 and "not valid YAML" in r.stdout and "Traceback" not in r.stdout + r.stderr
     r = run_driver("--check", "--config", str(tmp_path / "missing.yaml"), env_extra={"APP_KEY": "k" * 32})
@@ -187,7 +188,8 @@ def test_unreachable_database_is_reported_with_password_masked(tmp_path):
 
 
 def test_a_day_before_the_cost_table_stops_start_up_with_exit_2(tmp_path):
-    env = {"APP_KEY": "k" * 32, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}", "LIVE_DATA": "false"}
+    env = {"APP_KEY": "k" * 32, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}", "LIVE_DATA": "false",
+           "HOST_SERVER": "http://127.0.0.1:9"}
     r = run_driver("--date", "2019-06-03", env_extra=env)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "--date: '2019-06-03' is not allowed -- costs.rates starts 2020-07-01" in r.stderr
@@ -199,7 +201,7 @@ def test_a_config_with_the_old_flat_commission_is_refused_at_check(tmp_path):
     old["costs"] = {"slippage_pct": 0.02, "commission_per_order": 20}
     p = tmp_path / "old.yaml"
     p.write_text(yaml.safe_dump(old))
-    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32,
+    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32, "HOST_SERVER": "http://127.0.0.1:9",
                                                              "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
     assert r.returncode == 2
     assert "FAIL costs.commission_per_order: 20 is no longer used -- replaced by costs.rates" in r.stdout
@@ -207,7 +209,7 @@ def test_a_config_with_the_old_flat_commission_is_refused_at_check(tmp_path):
     # without the old key, a config with no costs.rates runs on the built-in table
     del old["costs"]["commission_per_order"]
     p.write_text(yaml.safe_dump(old))
-    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32,
+    r = run_driver("--check", "--config", str(p), env_extra={"APP_KEY": "k" * 32, "HOST_SERVER": "http://127.0.0.1:9",
                                                              "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}"})
     assert r.returncode == 0, r.stdout + r.stderr
 

@@ -68,7 +68,7 @@ def check_books(db_url: str, b: Broker) -> None:
     for tid, costs in rows(db_url, "SELECT trade_id, costs FROM trade_log WHERE trade_id NOT IN "
                                    "(SELECT trade_id FROM active_trades)"):
         paid[tid] += Decimal(str(costs)).quantize(Decimal("0.01"))
-    assert paid and paid == {tid: owed[tid] for tid in paid}
+    assert paid == {tid: owed[tid] for tid in paid}
     # the database's open positions equal the broker's positionbook
     gw = OpenAlgoGateway(b.url, b.key)
     book = gw.positionbook()
