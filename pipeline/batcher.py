@@ -89,39 +89,36 @@ class TickBatcher:
             with self.lock:  # the counters are reset by a flush, maybe on the flusher's thread
                 self.not_ticks += 1
             return
-        if self.validator is not None:
-            with self.lock:  # the validator's state is the feed clock: one writer at a time
-                admitted = self.validator.admit(msg)
-            for tick in admitted:
-                self._route(tick)
-            return
-        self._route(msg)
+        with self.lock:  # one acquisition per tick: the validator's feed clock, the buffers and counters
+            if self.validator is None:
+                self._route_locked(msg)
+                return
+            for tick in self.validator.admit(msg):
+                self._route_locked(tick)
 
-    def _route(self, msg: dict) -> None:
+    def _route_locked(self, msg: dict) -> None:
         i = self.worker_of.get(msg.get("symbol"))
         if i is None:
-            with self.lock:
-                self.unroutable += 1
+            self.unroutable += 1
             if self._warned < 5:
                 self._warned += 1
                 log.warning("no worker for symbol %.60r; tick counted as unroutable", msg.get("symbol"))
             return
         ts = msg.get("exch_feed_time")
-        with self.lock:
-            buf = self.buffers[i]
-            if not buf:
-                self.first_wall[i] = time.time()
-            buf.append(msg)
-            self.dispatched += 1
-            self.positions[i].append(self.first_pos + self.dispatched)
-            if type(ts) is int and ts > self.max_ts:
-                self.max_ts = ts
-            now = time.monotonic()
-            if not self.pending:
-                self.first_pending = now
-            self.pending += 1
-            if self.pending >= self.cycle_ticks or now - self.first_pending >= self.max_age_s:
-                self._flush_locked(final=False)
+        buf = self.buffers[i]
+        if not buf:
+            self.first_wall[i] = time.time()
+        buf.append(msg)
+        self.dispatched += 1
+        self.positions[i].append(self.first_pos + self.dispatched)
+        if type(ts) is int and ts > self.max_ts:
+            self.max_ts = ts
+        now = time.monotonic()
+        if not self.pending:
+            self.first_pending = now
+        self.pending += 1
+        if self.pending >= self.cycle_ticks or now - self.first_pending >= self.max_age_s:
+            self._flush_locked(final=False)
 
     def flush(self, final: bool = False) -> None:
         with self.lock:
