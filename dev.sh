@@ -3,7 +3,7 @@
 #   ./dev.sh run  [driver.py args]   set everything up, then run the daemon on its defaults
 #   ./dev.sh test [pytest args]      set everything up, then run the whole test suite
 # Set-up is idempotent: a virtual environment in .venv with requirements.txt, a .env with a fresh
-# random APP_KEY for the paper broker if there is none, and the data/ and logs/ folders.
+# random APP_KEY for the paper broker where APP_KEY is missing or blank, and the data/ and logs/ folders.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -31,11 +31,10 @@ setup() {
     echo "$want" > .venv/.requirements.sha
   fi
   if [ ! -f .env ]; then
-    local key; key=$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')
-    sed "s/^APP_KEY=.*/APP_KEY=$key/" .env.example > .env
-    chmod 600 .env
-    echo "dev.sh: wrote .env with a new random APP_KEY for the paper broker" >&2
+    (umask 077 && cp .env.example .env)
+    echo "dev.sh: wrote .env from .env.example" >&2
   fi
+  .venv/bin/python -m core.env_file fill-app-key .env  # a blank APP_KEY gets a random key, an existing one stays
   mkdir -p data logs
 }
 

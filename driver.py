@@ -3,6 +3,7 @@
     python driver.py              run the daemon (replay with LIVE_DATA=false, Fyers with LIVE_DATA=true)
     python driver.py --check      validate config.yaml, .env and the database, then exit 0 or 2
     python driver.py status       what the database says: positions, orders, P&L, trading state
+    python driver.py fyers-login  log in to Fyers and write today's FYERS_ACCESS_TOKEN into .env
 """
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ MAX_WORKER_RESTARTS = 5  # a worker (or live feed) that keeps dying (a bug, a br
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="driver.py", description="Intraday trading daemon for NSE equities.")
-    p.add_argument("command", nargs="?", default="run", choices=("run", "status"),
-                   help="run the daemon (default) or print its status from the database")
+    p.add_argument("command", nargs="?", default="run", choices=("run", "status", "fyers-login"),
+                   help="run the daemon (default), print its status from the database, or log in to Fyers "
+                        "and write today's access token into .env")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="config file (default: config.yaml)")
     p.add_argument("--check", action="store_true", help="validate config, .env and database, then exit")
     p.add_argument("--replay", metavar="SOURCE", help="replay source: synthetic or a recorded file")
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="PATH", type=Path,
                    help="also write every tick received to PATH (.csv, .jsonl, optionally .gz) to replay it later")
     p.add_argument("--json", action="store_true", help="status: print one JSON object")
+    p.add_argument("--env-file", metavar="PATH", type=Path, default=None,
+                   help="fyers-login: the .env file to write the token into (default: the project's .env)")
     return p
 
 
@@ -81,6 +85,16 @@ def _server_problems(cfg: Config, secrets: Secrets) -> list[str]:
     return server_problems(cfg.mode, secrets.host_server, secrets.app_key)
 
 
+def _fyers_problems(cfg: Config, secrets: Secrets) -> list[str]:
+    """With LIVE_DATA=true: does Fyers accept today's token (locally valid, then the SDK's profile call)?"""
+    if not secrets.live_data or not secrets.fyers_app_id or not secrets.fyers_access_token:
+        return []
+    from feeds.fyers_api import token_problems
+
+    return token_problems(secrets.fyers_app_id, secrets.fyers_access_token,
+                          log_dir=cfg.resolve_path(cfg.monitoring.log_dir))
+
+
 def check(config_path: Path) -> int:
     """--check: report what was checked, or every problem; exit 0 or 2."""
     import db
@@ -100,8 +114,13 @@ def check(config_path: Path) -> int:
         if not server and cfg.mode is ExecutionMode.LIVE:
             checked.append(f"broker: {secrets.host_server} is an OpenAlgo server, not the paper broker")
         elif not server and cfg.mode is ExecutionMode.PAPER:
-            checked.append(f"broker: {secrets.host_server} is not a real OpenAlgo server (a paper broker, "
-                           "or nothing yet: the daemon starts one on loopback)")
+            checked.append(f"broker: {secrets.host_server} is not a real OpenAlgo server (a paper broker that "
+                           "accepts APP_KEY, or nothing yet: the daemon starts one there with APP_KEY)")
+    if cfg is not None and secrets.live_data and not any(p.split(":")[0].startswith("FYERS_") for p in problems):
+        fyers = _fyers_problems(cfg, secrets)
+        problems.extend(fyers)
+        if not fyers:
+            checked.append("Fyers: the API accepts FYERS_APP_ID and today's FYERS_ACCESS_TOKEN (profile call)")
     try:
         where = db.check_connection(secrets.database_url)
         db.initialize_database(secrets.database_url)
@@ -123,9 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.check:
         return check(args.config)
+    if args.command == "fyers-login":
+        from core.config import DEFAULT_ENV_PATH
+        from ops.fyers_login import run as fyers_login
+
+        return fyers_login(args.env_file or DEFAULT_ENV_PATH)
     cfg, secrets, problems = load_everything(args.config, need_secrets=args.command != "status")
-    if not problems and args.command == "run":
-        problems = _server_problems(cfg, secrets)
+    if not problems and args.command == "run":  # before any process starts: a refusal now, not mid-morning
+        problems = _server_problems(cfg, secrets) + _fyers_problems(cfg, secrets)
     if problems:
         print("Cannot start: fix these in config.yaml or .env (python driver.py --check lists them again):",
               file=sys.stderr)

@@ -79,7 +79,44 @@ def server_problems(mode: ExecutionMode, host: str, api_key: str | None,
         return [f"HOST_SERVER: {host!r} is not allowed with mode paper -- it is a real OpenAlgo server (broker "
                 f"{ident.detail}) and would get real orders; point HOST_SERVER at the paper broker "
                 "(e.g. http://127.0.0.1:5000, started by the daemon if none runs there), or use mode live"]
+    if mode is ExecutionMode.PAPER and kind is ServerKind.UNREACHABLE and not _loopback(host):
+        return [f"HOST_SERVER: {host!r} is not answering ({ident.detail}) -- mode paper starts the paper broker "
+                "only on loopback: use http://127.0.0.1:PORT, or start the broker at that address first"]
     if kind is ServerKind.KEY_REFUSED:
-        return [f"APP_KEY: refused by the server at {host} ({ident.detail}) -- use the API key that server "
-                "accepts (a paper broker started by another checkout has its own key)"]
+        return [key_refused_problem(mode, host, ident.detail)]
     return []
+
+
+def _loopback(host: str) -> bool:
+    from urllib.parse import urlparse
+
+    return urlparse(host).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def paper_broker_pid(host: str, timeout_s: float = 2.0) -> int | None:
+    """The pid of the paper broker answering at `host` (its keyless health route), or None if it is not one."""
+    from paper.client import PaperBrokerAdmin, PaperBrokerError
+
+    try:
+        health = PaperBrokerAdmin(host, "", timeout_s=timeout_s).health()
+    except PaperBrokerError:
+        return None
+    pid = health.get("pid") if isinstance(health, dict) else None
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+
+def key_refused_problem(mode: ExecutionMode, host: str, detail: str) -> str:
+    """What to do when the server at `host` refuses APP_KEY: where the right key comes from, for this server."""
+    pid = paper_broker_pid(host) if mode is ExecutionMode.PAPER else None
+    if pid is not None:
+        return (f"APP_KEY: refused by the paper broker at {host} (pid {pid}, {detail}) -- a paper broker accepts "
+                "only the key it was started with, and this one was started with another (by another checkout, "
+                f"or before APP_KEY in .env changed): stop it with `kill {pid}` (its books stay in its state file) "
+                "and the daemon starts one with the key in .env, or put the key it was started with in APP_KEY")
+    if mode is ExecutionMode.PAPER:
+        return (f"APP_KEY: refused by the server at {host} ({detail}), which is not the paper broker -- in mode "
+                "paper HOST_SERVER must be the paper broker (e.g. http://127.0.0.1:5000, started by the daemon "
+                "with the APP_KEY in .env)")
+    return (f"APP_KEY: refused by the OpenAlgo server at {host} ({detail}) -- copy the key from that server's "
+            "API Key page (log in to its web UI, open API Key) into APP_KEY in .env; OpenAlgo also refuses a "
+            "right key when its broker login has expired: log in to the broker in OpenAlgo again (every morning)")
