@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from feeds.fake_fyers_api import FakeFyersApi
 from gateway.results import Ok
 from tests.daemon_harness import run_daemon, short_day_config
 from tests.paper_fixtures import Broker
@@ -53,10 +54,15 @@ def test_live_mode_against_the_paper_broker_is_refused(tmp_path, paper):
 
 
 def test_live_mode_against_an_openalgo_server_passes_the_check(tmp_path):
-    with fake_openalgo() as (url, seen):
-        cfg = short_day_config(tmp_path, mode="live")
-        env = {"HOST_SERVER": url, "APP_KEY": "k" * 32, "LIVE_DATA": "true", **FYERS}
-        run = run_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", env, args=["--check"], timeout=120)
+    fyers = FakeFyersApi(FYERS["FYERS_APP_ID"], "secret").start()  # --check also asks Fyers about the token
+    try:
+        with fake_openalgo() as (url, seen):
+            cfg = short_day_config(tmp_path, mode="live")
+            env = {"HOST_SERVER": url, "APP_KEY": "k" * 32, "LIVE_DATA": "true", **FYERS,
+                   "FYERS_ACCESS_TOKEN": fyers.new_token(), "FYERS_API_URL": fyers.base}
+            run = run_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", env, args=["--check"], timeout=120)
+    finally:
+        fyers.close()
     assert run.returncode == 0, run.output[-3000:]
     assert "is an OpenAlgo server, not the paper broker" in run.output
     assert seen == ["/api/v1/ping"]
