@@ -13,6 +13,7 @@ from feeds.fake_fyers_api import FakeFyersApi
 from gateway.results import Ok
 from tests.daemon_harness import run_daemon, short_day_config
 from tests.paper_fixtures import Broker
+from tests.test_mode_safety import fake_openalgo
 
 APP_ID = "ABCDEFGHIJ-100"
 
@@ -54,6 +55,20 @@ def test_the_key_the_paper_broker_was_started_with_passes(tmp_path, paper):
                      args=["--check"], timeout=120)
     assert run.returncode == 0, run.output[-3000:]
     assert "all checks passed" in run.output
+
+
+def test_a_key_the_openalgo_server_refuses_stops_check_and_start_up(tmp_path, fyers):
+    """Mode live: OpenAlgo's 403 (a wrong key, or its broker login expired) names where the key comes from."""
+    cfg = short_day_config(tmp_path, mode="live")
+    with fake_openalgo(key="the-right-key-" + "k" * 20) as (url, seen):
+        env = {**fyers_env(fyers, fyers.new_token()), "HOST_SERVER": url, "APP_KEY": "w" * 32}
+        for args in (["--check"], []):
+            run = run_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", env, args=args, timeout=120)
+            assert run.returncode == 2, run.output[-3000:]
+            assert f"APP_KEY: refused by the OpenAlgo server at {url} (HTTP 403)" in run.output
+            assert "API Key page" in run.output and "log in to the broker in OpenAlgo again" in run.output
+            assert "Traceback" not in run.output and "w" * 32 not in run.output
+    assert seen == ["/api/v1/ping", "/api/v1/ping"]  # asked who it is, nothing else
 
 
 def fyers_env(api: FakeFyersApi, token: str) -> dict[str, str]:

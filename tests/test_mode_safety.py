@@ -84,16 +84,22 @@ def test_paper_mode_against_a_real_openalgo_server_is_refused(tmp_path):
 
 class fake_openalgo:
     """Stands in for a real OpenAlgo server (which these tests cannot run): answers ping as OpenAlgo does,
-    naming its broker, and records every path it is asked for."""
+    naming its broker, and records every path it is asked for. With `key`, any other key gets OpenAlgo's 403."""
+
+    def __init__(self, key: str | None = None):
+        self.key = key
 
     def __enter__(self) -> tuple[str, list[str]]:
         seen: list[str] = []
+        key = self.key
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - stdlib name
                 seen.append(self.path)
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path.rstrip("/") == "/api/v1/ping":
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if key is not None and (json.loads(raw or b"{}").get("apikey") != key):
+                    code, body = 403, {"status": "error", "message": "Invalid openalgo apikey"}
+                elif self.path.rstrip("/") == "/api/v1/ping":
                     code, body = 200, {"status": "success", "data": {"message": "pong", "broker": "fyers"}}
                 else:
                     code, body = 404, {"message": "not found"}
