@@ -8,6 +8,7 @@ websocket server side is a minimal RFC 6455 implementation on the standard libra
 
 To point the SDK at it: set `sock._FyersDataSocket__url = server.url` (FyersFeed's `ws_url` does this)
 and call `patch_sdk_symbol_lookup()` so subscribe() resolves symbols without the Fyers REST API.
+The REST side (the profile call and the auth-code exchange) has its own fake: feeds.fake_fyers_api.
 """
 from __future__ import annotations
 

@@ -114,3 +114,15 @@ def test_fyers_api_url_only_on_loopback_or_fyers(tmp_path, fyers):
     assert run.returncode == 2, run.output[-3000:]
     assert "FYERS_API_URL: 'http://example.com/api/v3' is not allowed" in run.output
     assert fyers.requests == []
+
+
+def test_paper_mode_with_nothing_answering_off_loopback_is_refused():
+    """The daemon starts a paper broker only on loopback: elsewhere, nothing answering is a problem now, not
+    a start-up failure later. On loopback it is fine: the daemon starts one there with APP_KEY."""
+    from core.enums import ExecutionMode
+    from gateway.identity import ServerIdentity, ServerKind, server_problems
+
+    down = ServerIdentity(ServerKind.UNREACHABLE, "ConnectionError")
+    far = server_problems(ExecutionMode.PAPER, "http://192.0.2.1:5000", "k" * 32, ident=down)
+    assert len(far) == 1 and far[0].startswith("HOST_SERVER: 'http://192.0.2.1:5000' is not answering")
+    assert server_problems(ExecutionMode.PAPER, "http://127.0.0.1:5000", "k" * 32, ident=down) == []
