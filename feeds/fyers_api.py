@@ -33,6 +33,10 @@ class FyersApiError(Exception):
     """A Fyers REST call could not be made or was refused; the message says what to do."""
 
 
+class FyersRefused(FyersApiError):
+    """Fyers answered, and said no (a wrong code or secret): the user's to fix, not the network's."""
+
+
 def api_base(environ: dict[str, str] | None = None) -> str | None:
     """The REST base URL to use instead of the SDK's, from FYERS_API_URL; None: the SDK's own."""
     raw = (os.environ if environ is None else environ).get(API_URL_ENV, "").strip().rstrip("/")
@@ -47,11 +51,16 @@ def api_base(environ: dict[str, str] | None = None) -> str | None:
     return raw
 
 
+_SDK_API: list[str] = []  # the SDK's own base URL, kept the first time it is replaced
+
+
 def _use_base(base: str | None) -> None:
+    """Point the SDK at `base`, or back at its own URL (a process may check twice with different settings)."""
     from fyers_apiv3 import fyersModel
 
-    if base:
-        fyersModel.Config.API = base
+    if not _SDK_API:
+        _SDK_API.append(fyersModel.Config.API)
+    fyersModel.Config.API = base or _SDK_API[0]
 
 
 def _with_deadline(fn: Callable[[], Any], timeout_s: float, what: str) -> Any:
@@ -184,7 +193,7 @@ def exchange_auth_code(app_id: str, secret_key: str, redirect_uri: str, code: st
     resp = _with_deadline(call, timeout_s, "the auth-code exchange")
     token = resp.get("access_token") if isinstance(resp, dict) else None
     if not (isinstance(resp, dict) and resp.get("s") == "ok" and isinstance(token, str) and token):
-        raise FyersApiError(f"Fyers refused the auth code ({_refusal(resp)}) -- an auth code works once and "
+        raise FyersRefused(f"Fyers refused the auth code ({_refusal(resp)}) -- an auth code works once and "
                             "only for minutes: log in again; if it keeps failing, check FYERS_SECRET_KEY and "
                             "FYERS_REDIRECT_URI against the app's page on myapi.fyers.in")
     return token

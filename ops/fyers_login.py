@@ -55,7 +55,8 @@ def _problems(s: dict[str, str], env_path: Path) -> list[str]:
 def run(env_path: Path, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """The whole flow; the exit code: 0 written, 2 a setting or the paste is wrong or Fyers refused, 1 no answer."""
     from feeds.fyers import FeedError, token_expiry
-    from feeds.fyers_api import FyersApiError, api_base, exchange_auth_code, login_url, new_state, parse_auth_code
+    from feeds.fyers_api import (FyersApiError, FyersRefused, api_base, exchange_auth_code, login_url, new_state,
+                                 parse_auth_code)
 
     s = _settings(env_path)
     problems = _problems(s, env_path)
@@ -84,7 +85,7 @@ def run(env_path: Path, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> 
         token = exchange_auth_code(s["FYERS_APP_ID"], s["FYERS_SECRET_KEY"], s["FYERS_REDIRECT_URI"], code)
     except FyersApiError as e:
         print(f"fyers-login: {e}", file=sys.stderr)
-        return EXIT_CONFIG if "refused" in str(e) else EXIT_ERROR
+        return EXIT_CONFIG if isinstance(e, FyersRefused) else EXIT_ERROR
     try:
         exp = token_expiry(token)
     except FeedError as e:

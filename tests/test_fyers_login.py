@@ -164,3 +164,12 @@ def test_parse_auth_code():
         with pytest.raises(ValueError) as e:
             parse_auth_code(bad, "st")
         assert bad.strip() == "" or bad not in str(e.value)
+
+
+def test_no_answer_from_fyers_is_exit_1_and_nothing_is_written(api, env_file):
+    code = api.new_auth_code()
+    api.close()  # Fyers unreachable
+    run = login(api, env_file, code)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "check the network" in run.stderr and "Traceback" not in run.stderr and code not in run.stderr
+    assert_kept(env_file, None)
