@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.logs import setup_logging
     from paper.engine import Engine
     from paper.faults import FaultConfig, FaultInjector
+    from paper.instance import AlreadyRunning, InstanceLock
     from paper.instruments import DEFAULT_FILE, InstrumentFileError, load as load_instruments
     from paper.server import App, Housekeeper, Limits, PaperHTTPServer
     from paper.service import PaperBroker
@@ -127,6 +128,16 @@ def main(argv: list[str] | None = None) -> int:
 
     state = Path(args.state_file)
     state = state if state.is_absolute() else ROOT / state
+    # before the state file is opened: a second broker must not even load (or --reset) the first one's books
+    instance = InstanceLock(state)
+    try:
+        instance.acquire(f"http://{args.host}:{args.port}")
+    except AlreadyRunning as e:
+        print(f"paper_broker: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        print(f"paper_broker: cannot lock {instance.path}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         store = Store(state)
         engine = Engine(store, leverage=args.leverage, starting_funds=args.funds, instruments=instruments)
@@ -152,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     host, port = server.server_address[:2]
+    instance.update(f"http://{host}:{port}")
     log.info("paper broker listening on http://%s:%s (state %s, %s clock, faults %s)", host, port, state,
              engine.mode, "on" if faults.active else "off")
     try:
@@ -162,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         with engine.lock:
             engine.flush()
             store.close()
+        instance.release()
         log.info("paper broker stopped")
     return EXIT_OK
 
