@@ -194,6 +194,9 @@ class PaperBroker:
     def quotes(self, symbol: str, exchange: str) -> dict:
         def go() -> dict:
             q = self.engine.book.current.get((symbol, exchange))
+            if q is None and self.engine.instruments.get(symbol, exchange) is not None:
+                # listed, but no price pushed yet: what OpenAlgo answers when its broker returns no quote
+                raise ApiError(500, {"status": "error", "message": "Failed to fetch quotes"})
             if q is None:
                 raise ApiError(400, {"status": "error", "message": (
                     f"Symbol '{symbol}' not found for exchange '{exchange}'. Please verify the symbol name and "

@@ -116,6 +116,8 @@ def test_official_client_on_a_fresh_broker_without_a_daemon(fresh):
     assert client.tradebook() == {"status": "success", "data": [], "mode": "analyze"}
     assert client.positionbook() == {"status": "success", "data": [], "mode": "analyze"}
     assert client.funds()["status"] == "success"
+    assert refused(client.quotes(symbol="SBIN", exchange="NSE")) == (
+        500, {"status": "error", "message": "Failed to fetch quotes"})  # listed, no price: OpenAlgo's answer
 
     m = client.placeorder(strategy="t", symbol="SBIN", action="BUY", exchange="NSE", price_type="MARKET",
                           product="CNC", quantity=1)
