@@ -135,8 +135,7 @@ def load(path: Path | str = DEFAULT_FILE) -> InstrumentMaster:
                                   f"{','.join(COLUMNS)}")
     out: list[Instrument] = []
     seen: set[str] = set()
-    for n, line in body[1:]:
-        row = next(csv.reader([line]))
+    for (n, _), row in zip(body[1:], csv.reader(line for _, line in body[1:])):
         where = f"{path}:{n}"
         if len(row) != len(COLUMNS):
             raise InstrumentFileError(f"{where}: {len(row)} fields, expected {len(COLUMNS)} ({','.join(COLUMNS)})")
