@@ -15,9 +15,10 @@ from tests.conftest import ROOT, free_port
 from tests.paper_fixtures import FAST, Broker
 
 
-def _run_second(state, key, port):
+def _run_second(state, key, port, *extra):
     return subprocess.run([sys.executable, str(ROOT / "paper_broker.py"), "--port", str(port), "--state-file",
-                           str(state)], capture_output=True, text=True, timeout=60, env={**os.environ, "APP_KEY": key})
+                           str(state), *extra], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "APP_KEY": key})
 
 
 def test_second_broker_on_one_state_file_is_refused_naming_the_first_until_it_dies(tmp_path):
@@ -28,9 +29,13 @@ def test_second_broker_on_one_state_file_is_refused_naming_the_first_until_it_di
         expected = f"paper broker already running for {state}: pid {first.proc.pid} on {first.url}"
         assert holder(state) == expected
 
-        r = _run_second(state, key, free_port())                   # by hand: exit 2, one line
+        oid = first.post("placeorder", {"strategy": "t", "symbol": "SBIN", "exchange": "NSE", "action": "BUY",
+                                        "quantity": "1", "pricetype": "LIMIT", "price": "500",
+                                        "product": "CNC"}).json()["orderid"]
+        r = _run_second(state, key, free_port(), "--reset")        # by hand: exit 2, one line, nothing wiped
         assert r.returncode == 2
         assert r.stderr.strip() == f"paper_broker: {expected}"
+        assert [o["orderid"] for o in first.post("orderbook").json()["data"]["orders"]] == [oid]
 
         port = free_port()                                         # as the driver starts it
         proc = start_broker(port, state_file=state, api_key=key, detached=True)
@@ -44,6 +49,7 @@ def test_second_broker_on_one_state_file_is_refused_naming_the_first_until_it_di
         assert holder(state) is None
         third = Broker(state_file=state, key=key, args=FAST, log_file=tmp_path / "third.log").start()
         try:
+            assert [o["orderid"] for o in third.post("orderbook").json()["data"]["orders"]] == [oid]  # same books
             assert holder(state) == f"paper broker already running for {state}: pid {third.proc.pid} on {third.url}"
         finally:
             third.stop()
