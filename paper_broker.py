@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--order-rate", type=float, default=10.0, help="placeorder/modify/cancel calls per second per IP")
     p.add_argument("--smart-rate", type=float, default=10.0, help="placesmartorder calls per second per IP")
     p.add_argument("--api-rate", type=float, default=50.0, help="every other /api/v1 call per second per IP")
+    p.add_argument("--instruments", default=None,
+                   help="instrument master CSV (default paper/nse_instruments.csv; see paper/instruments.py)")
     p.add_argument("--reset", action="store_true", help="wipe orders, trades, positions and quotes at start")
     p.add_argument("--clock-mode", choices=("wall", "replay"), default="wall", help="clock mode after --reset")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.logs import setup_logging
     from paper.engine import Engine
     from paper.faults import FaultConfig, FaultInjector
+    from paper.instance import AlreadyRunning, InstanceLock
+    from paper.instruments import DEFAULT_FILE, InstrumentFileError, load as load_instruments
     from paper.server import App, Housekeeper, Limits, PaperHTTPServer
     from paper.service import PaperBroker
     from paper.store import Store
@@ -116,11 +120,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paper_broker: bad fault flag: {e}", file=sys.stderr)
         return EXIT_USAGE
 
+    try:
+        instruments = load_instruments(args.instruments or DEFAULT_FILE)
+    except InstrumentFileError as e:
+        print(f"paper_broker: --instruments: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
     state = Path(args.state_file)
     state = state if state.is_absolute() else ROOT / state
+    # before the state file is opened: a second broker must not even load (or --reset) the first one's books
+    instance = InstanceLock(state)
+    try:
+        instance.acquire(f"http://{args.host}:{args.port}")
+    except AlreadyRunning as e:
+        print(f"paper_broker: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        print(f"paper_broker: cannot lock {instance.path}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         store = Store(state)
-        engine = Engine(store, leverage=args.leverage, starting_funds=args.funds)
+        engine = Engine(store, leverage=args.leverage, starting_funds=args.funds, instruments=instruments)
     except Exception as e:  # noqa: BLE001 - a corrupt or unreadable state file is the user's to fix
         print(f"paper_broker: cannot open state file {state}: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -143,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     host, port = server.server_address[:2]
+    instance.update(f"http://{host}:{port}")
     log.info("paper broker listening on http://%s:%s (state %s, %s clock, faults %s)", host, port, state,
              engine.mode, "on" if faults.active else "off")
     try:
@@ -153,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         with engine.lock:
             engine.flush()
             store.close()
+        instance.release()
         log.info("paper broker stopped")
     return EXIT_OK
 

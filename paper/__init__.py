@@ -3,7 +3,8 @@
 Modules: server (HTTP, routing, rate limits, faults), schemas (OpenAlgo's request validation), service
 (endpoint semantics and response shapes), engine (orders, fills, positions, funds, clock), market (quotes,
 replay clock), market_hours (IST square-off and session rules), store (SQLite persistence), faults (fault
-injection), client (admin client), launcher (start it as a subprocess).
+injection), client (admin client), launcher (start it as a subprocess), instruments (the NSE instrument
+master in nse_instruments.csv: symbols, tick sizes, refresh), instance (one broker per state file).
 
 Admin routes (POST JSON with "apikey", except health):
   /paper/v1/market  {"clock": epoch|null, "quotes": [[symbol, exchange, ts, ltp, bid, ask, high, low, open,

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from core.clock import to_ist
 from paper.errors import analyze_error
+from paper.instruments import InstrumentMaster
 from paper.market import Quote, QuoteBook
 from paper.market_hours import latest_boundary, mis_blocked, square_off_groups
 from paper.store import Changes, Store
@@ -70,8 +71,9 @@ def split_quantity(total: int, parts: int) -> list[int]:
 
 class Engine:
     def __init__(self, store: Store, *, leverage: float = 5.0, starting_funds: float = 10_000_000.0,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = time.time, instruments: InstrumentMaster | None = None):
         self.lock = threading.RLock()
+        self.instruments = instruments if instruments is not None else InstrumentMaster()
         self.leverage = float(leverage)
         self.default_funds = float(starting_funds)
         self._store = store
@@ -278,8 +280,9 @@ class Engine:
         if pt in ("SL", "SL-M") and trig <= 0:
             raise analyze_error(400, f"{pt} orders require trigger_price")
         key = (symbol, exchange)
-        if not self.book.known(key):
+        if self.instruments.get(symbol, exchange) is None and not self.book.known(key):
             raise analyze_error(400, f"Symbol {symbol} not found on {exchange}")
+        self.instruments.check_prices(symbol, exchange, pt, price, trig)
         cur = self._position_qty(symbol, exchange, product)
         reducing = (action == "BUY" and cur < 0) or (action == "SELL" and cur > 0)
         if product == "MIS" and self.clock_known():
@@ -451,6 +454,7 @@ class Engine:
             raise analyze_error(400, f"Quantity must be greater than the filled quantity {o['filled_quantity']}")
         price = float(d.get("price") or 0.0) or o["price"]
         trig = float(d.get("trigger_price") or 0.0) or o["trigger_price"]
+        self.instruments.check_prices(o["symbol"], o["exchange"], o["pricetype"], price, trig)
         ref = {"LIMIT": price, "SL": trig, "SL-M": trig}.get(o["pricetype"], o["price"])
         cur = self._position_qty(o["symbol"], o["exchange"], o["product"])
         margin = self._margin_for(o["product"], o["action"], new_qty - o["filled_quantity"], ref, cur)

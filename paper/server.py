@@ -74,6 +74,8 @@ ROUTES: dict[str, Route] = {
     "margin": Route(S.MARGIN, lambda b, d, x: b.margin(d["positions"])),
     "market/holidays": Route(S.HOLIDAYS, lambda b, d, x: b.holidays(d.get("year")), check_key=False),
     "market/timings": Route(S.TIMINGS, lambda b, d, x: b.timings(d["date"]), check_key=False),
+    "search": Route(S.SEARCH, lambda b, d, x: b.search(d["query"], d.get("exchange"))),
+    "symbol": Route(S.SYMBOL, lambda b, d, x: b.symbol(d["symbol"], d["exchange"])),
     "ping": Route(S.APIKEY_ONLY, lambda b, d, x: b.ping()),
     "analyzer": Route(S.APIKEY_ONLY, lambda b, d, x: b.analyzer_status()),
     "analyzer/toggle": Route(S.ANALYZER_TOGGLE, lambda b, d, x: b.analyzer_toggle(d["mode"])),

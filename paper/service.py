@@ -18,6 +18,7 @@ from core.clock import to_ist
 from gateway.identity import PAPER_BROKER_NAME
 from paper.engine import (LIVE, OPEN, COMPLETE, REJECTED, TRIGGER_PENDING, Engine, FillFaults, pos_key)
 from paper.errors import ApiError, analyze_error
+from paper.instruments import to_search_row
 from paper.market import Quote
 from paper.market_hours import timings as session_timings
 
@@ -193,6 +194,9 @@ class PaperBroker:
     def quotes(self, symbol: str, exchange: str) -> dict:
         def go() -> dict:
             q = self.engine.book.current.get((symbol, exchange))
+            if q is None and self.engine.instruments.get(symbol, exchange) is not None:
+                # listed, but no price pushed yet: what OpenAlgo answers when its broker returns no quote
+                raise ApiError(500, {"status": "error", "message": "Failed to fetch quotes"})
             if q is None:
                 raise ApiError(400, {"status": "error", "message": (
                     f"Symbol '{symbol}' not found for exchange '{exchange}'. Please verify the symbol name and "
@@ -222,6 +226,21 @@ class PaperBroker:
             return {"status": "success", "data": {"total_margin_required": r2(total), "span_margin": 0.0,
                                                   "exposure_margin": r2(total)}}
         return self._run(go)
+
+    def search(self, query: str, exchange: str | None) -> dict:
+        """OpenAlgo's symbol search over the instrument master (what refresh asks a real server)."""
+        if not query.strip():
+            raise ApiError(400, {"status": "error", "message": "Query parameter is required and cannot be empty"})
+        rows = self.engine.instruments.search(query, exchange)
+        if not rows:
+            return {"status": "success", "message": "No matching symbols found", "data": []}
+        return {"status": "success", "message": f"Found {len(rows)} matching symbols", "data": rows}
+
+    def symbol(self, symbol: str, exchange: str) -> dict:
+        inst = self.engine.instruments.get(symbol, exchange)
+        if inst is None:
+            raise ApiError(404, {"status": "error", "message": f"Symbol {symbol} not found in exchange {exchange}"})
+        return {"data": to_search_row(inst), "status": "success"}
 
     def holidays(self, year: int | None) -> dict:
         y = year or to_ist(self.engine.now()).year
