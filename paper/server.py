@@ -70,6 +70,7 @@ ROUTES: dict[str, Route] = {
     "tradebook": Route(S.APIKEY_ONLY, lambda b, d, x: b.tradebook()),
     "positionbook": Route(S.APIKEY_ONLY, lambda b, d, x: b.positionbook()),
     "funds": Route(S.APIKEY_ONLY, lambda b, d, x: b.funds()),
+    "holdings": Route(S.APIKEY_ONLY, lambda b, d, x: b.holdings()),
     "quotes": Route(S.QUOTES, lambda b, d, x: b.quotes(d["symbol"], d["exchange"])),
     "margin": Route(S.MARGIN, lambda b, d, x: b.margin(d["positions"])),
     "market/holidays": Route(S.HOLIDAYS, lambda b, d, x: b.holidays(d.get("year")), check_key=False),
