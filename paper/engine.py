@@ -32,7 +32,9 @@ from datetime import time as dtime
 from typing import Any, Callable
 
 from core.clock import to_ist
-from paper.errors import analyze_error
+from paper.errors import ApiError, analyze_error
+from paper.gtt import ACTIVE as GTT_ACTIVE, CANCELLED as GTT_CANCELLED, EXPIRED as GTT_EXPIRED
+from paper.gtt import TRIGGERED as GTT_TRIGGERED, GttBook, build_legs, pricing_basis, triggered
 from paper.market import Quote, QuoteBook
 from paper.market_hours import latest_boundary, mis_blocked, square_off_groups
 from paper.session import parse_stamp, session_start, settlement_boundary
@@ -117,6 +119,7 @@ class Engine:
         self.total_logs = 0
         self.holdings = Holdings()
         self._settled_until: float | None = None
+        self.gtt = GttBook()
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
@@ -132,7 +135,8 @@ class Engine:
         return {"mode": self.mode, "clock": self.clock, "sq_until": self._sq_until, "funds": self.funds_meta,
                 "analyze_mode": self.analyze_mode, "total_logs": self.total_logs,
                 "order_seq": self._order_seq, "trade_seq": self._trade_seq, "holdings": self.holdings.dump(),
-                "settlement_cash": self.holdings.cash, "settled_until": self._settled_until}
+                "settlement_cash": self.holdings.cash, "settled_until": self._settled_until,
+                "gtts": self.gtt.dump()}
 
     def _load(self) -> None:
         snap = self._store.load()
@@ -148,6 +152,7 @@ class Engine:
         self._trade_seq = kv.get("trade_seq", 0)
         self.holdings = Holdings(kv.get("holdings"), kv.get("settlement_cash", 0.0))
         self._settled_until = kv.get("settled_until")
+        self.gtt = GttBook(kv.get("gtts"))
         self.trades = snap.trades
         for t in self.trades:  # rows stored before trades carried their epoch and id
             t.setdefault("_t", parse_stamp(t["timestamp"]))
@@ -222,6 +227,11 @@ class Engine:
             self.holdings.settle(self.positions, b)
             self._settled_until = b
             self._d_kv = True
+        for g in self.gtt.active():
+            if t >= g["expires_at"]:
+                g.update(status=GTT_EXPIRED, margin_blocked=0.0, updated_at=t)
+                self._d_kv = True
+                log.info("GTT %s expired without firing", g["trigger_id"])
         if t < self._next_sq:
             return
         for hhmm, (at, exchanges) in _SQ_GROUPS.items():
@@ -256,7 +266,8 @@ class Engine:
         return q.ltp if q is not None and q.ltp > 0 else p["last_price"]
 
     def used_margin(self) -> float:
-        return sum(p["_margin"] for p in self.positions.values()) + sum(o["_margin"] for o in self._live.values())
+        return (sum(p["_margin"] for p in self.positions.values()) + sum(o["_margin"] for o in self._live.values())
+                + self.gtt.margin())
 
     def realized(self) -> float:
         """All-time realized P&L (the sandbox's total_realized_pnl)."""
@@ -569,6 +580,87 @@ class Engine:
             o = self.orders[oid]
             if o["order_status"] in LIVE:
                 self._evaluate(o, q, t, at_placement=False)
+        for g in self.gtt.active():
+            if (g["symbol"], g["exchange"]) == q.key:
+                self._gtt_check(g, q.ltp, t)
+
+    # ------------------------------------------------------------ GTT (paper.gtt has the rules)
+
+    def _gtt_margin(self, d: dict, legs: list[dict], last_price: float) -> float:
+        margins = [leg["quantity"] * pricing_basis(leg, last_price) / self._lev(d["product"]) for leg in legs]
+        return max(margins)  # OCO: only one leg can fire (the sandbox's default 'max' mode)
+
+    def place_gtt(self, d: dict, t: float) -> dict:
+        if d["exchange"] not in SANDBOX_EXCHANGES:
+            raise analyze_error(400, f"Invalid exchange. Must be one of {', '.join(SANDBOX_EXCHANGES)}")
+        key = (d["symbol"], d["exchange"])
+        if not self.book.known(key):
+            raise analyze_error(400, "Symbol not found")
+        legs = build_legs(d)
+        q = self.book.current.get(key)
+        last = q.ltp if q is not None else 0.0
+        margin = self._gtt_margin(d, legs, last)
+        avail = self.available()
+        if margin > avail + 1e-9:
+            raise analyze_error(400, f"Insufficient funds. Required: ₹{margin:.2f}, Available: ₹{avail:.2f}")
+        gid = f"GTT-{to_ist(t):%y%m%d}-{self._ids.getrandbits(32):08x}"
+        g = self.gtt.new(d, legs, margin, last, t, gid)
+        self._d_kv = True
+        log.info("GTT %s placed: %s %s, margin %.2f", gid, g["trigger_type"], d["symbol"], margin)
+        return g
+
+    def modify_gtt(self, d: dict, t: float) -> dict:
+        g = self.gtt.get_active(d["trigger_id"])
+        bad = self.gtt.immutable_violation(g, d)
+        if bad:
+            raise analyze_error(400, bad)
+        legs = build_legs(d)
+        if len(legs) != len(g["legs"]):
+            raise analyze_error(400, f"Modify must keep the same trigger shape: this GTT has {len(g['legs'])} leg(s).")
+        margin = self._gtt_margin({**d, "product": d["product"] or g["product"]}, legs, g["last_price"])
+        extra = margin - g["margin_blocked"]
+        avail = self.available()
+        if extra > avail + 1e-9:
+            raise ApiError(400, {"status": "error", "mode": "analyze", "trigger_id": g["trigger_id"],
+                                 "message": f"Insufficient funds. Required: ₹{extra:.2f}, Available: ₹{avail:.2f}. "
+                                            "The GTT is unchanged."})
+        g.update(legs=legs, margin_blocked=margin, product=d["product"], updated_at=t)
+        self._d_kv = True
+        return g
+
+    def cancel_gtt(self, gid: str, t: float) -> dict:
+        g = self.gtt.get_active(gid)
+        for leg in g["legs"]:
+            leg["status"] = GTT_CANCELLED
+        g.update(status=GTT_CANCELLED, margin_blocked=0.0, updated_at=t)
+        self._d_kv = True
+        return g
+
+    def _gtt_check(self, g: dict, ltp: float, t: float) -> None:
+        """Fire the first leg the LTP crossed: release the GTT's margin, place its order, cancel the sibling."""
+        for i, leg in enumerate(g["legs"]):
+            if leg["status"] != "pending" or not triggered(leg, ltp):
+                continue
+            held = g["margin_blocked"]
+            g.update(status=GTT_TRIGGERED, margin_blocked=0.0, updated_at=t)
+            self._d_kv = True
+            order = {"symbol": g["symbol"], "exchange": g["exchange"], "action": leg["action"],
+                     "quantity": leg["quantity"], "pricetype": leg["pricetype"], "product": g["product"],
+                     "price": leg["price"] if leg["pricetype"] == "LIMIT" else 0.0, "trigger_price": 0.0,
+                     "strategy": g["strategy"] or "GTT"}
+            try:
+                o = self.place(order, t)
+            except ApiError as e:  # the sandbox re-arms the GTT with its margin; it may fire again
+                g.update(status=GTT_ACTIVE, margin_blocked=held)
+                log.warning("GTT %s: leg %d's order refused (%s); re-armed", g["trigger_id"], i + 1,
+                            e.body.get("message"))
+                return
+            leg["status"], leg["orderid"] = GTT_TRIGGERED, o["orderid"]
+            for other in g["legs"]:
+                if other is not leg and other["status"] == "pending":
+                    other["status"] = GTT_CANCELLED
+            log.info("GTT %s: leg %d triggered at %s; order %s", g["trigger_id"], i + 1, ltp, o["orderid"])
+            return
 
     def push(self, quotes: list[Quote], clock: float | None) -> None:
         """Apply a batch. Wall mode: at once, in time order. Replay: when the clock reaches each quote."""

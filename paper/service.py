@@ -21,6 +21,7 @@ from core.clock import to_ist
 from gateway.identity import PAPER_BROKER_NAME
 from paper.engine import (LIVE, OPEN, COMPLETE, REJECTED, TRIGGER_PENDING, Engine, FillFaults, pos_key)
 from paper.errors import ApiError, analyze_error
+from paper.gtt import GttBook
 from paper.market import Quote
 from paper.market_hours import timings as session_timings
 from paper.session import session_start
@@ -126,6 +127,33 @@ class PaperBroker:
                     closed += 1
             return {"status": "success", "message": f"Closed {closed} positions", "closed_positions": closed,
                     "failed_closures": failed, **MODE}
+        return self._run(go)
+
+    # ------------------------------------------------------------ GTT (paper.gtt)
+
+    def place_gtt(self, d: dict) -> dict:
+        def go() -> dict:
+            g = self.engine.place_gtt(d, self.engine.now())
+            return {"status": "success", **MODE, "trigger_id": g["trigger_id"]}
+        return self._run(go)
+
+    def modify_gtt(self, d: dict) -> dict:
+        def go() -> dict:
+            g = self.engine.modify_gtt(d, self.engine.now())
+            return {"status": "success", **MODE, "trigger_id": g["trigger_id"]}
+        return self._run(go)
+
+    def cancel_gtt(self, trigger_id: str) -> dict:
+        def go() -> dict:
+            g = self.engine.cancel_gtt(trigger_id, self.engine.now())
+            return {"status": "success", **MODE, "trigger_id": g["trigger_id"]}
+        return self._run(go)
+
+    def gtt_orderbook(self) -> dict:
+        """Active GTTs only, newest first (the sandbox's default filter)."""
+        def go() -> dict:
+            rows = [GttBook.api_row(g) for g in reversed(self.engine.gtt.active())]
+            return {"status": "success", **MODE, "data": rows}
         return self._run(go)
 
     # ------------------------------------------------------------ books

@@ -283,3 +283,108 @@ def test_funds_fields(broker):
                               "today_realized_pnl", "utiliseddebits", "grossexposure", "totalpnl", "last_reset",
                               "reset_count"}
     assert f["data"]["availablecash"] == START
+
+
+# ---------------------------------------------------------------- GTT (test_gtt_manager.py); the official client
+#                                                                   has no GTT calls, so these are plain HTTP
+
+GTT = {"strategy": "gtt", "exchange": "NSE", "symbol": "SBIN", "action": "BUY", "product": "CNC", "quantity": 10,
+       "pricetype": "LIMIT", "price": 480, "triggerprice_sl": 485, "triggerprice_tg": 0}
+OCO = {**GTT, "trigger_type": "OCO", "action": "SELL", "price": 0, "triggerprice_sl": 480, "stoploss": 478,
+       "triggerprice_tg": 520, "target": 522}
+
+
+def gtt(b, route: str, body: dict) -> tuple[int, dict]:
+    r = b.post(route, body)
+    return r.status_code, r.json()
+
+
+def gtt_book(b) -> list[dict]:
+    return b.post("gttorderbook").json()["data"]
+
+
+def test_gtt_single_blocks_margin_fires_on_the_dip_and_hands_over_to_the_book(broker):
+    market(broker, [q("SBIN", T(10), 500.0)], T(10))
+    c = client(broker)
+    code, r = gtt(broker, "placegttorder", {**GTT, "trigger_type": "SINGLE", "unknown_field": 1})
+    assert code == 200 and r["status"] == "success" and r["mode"] == "analyze"
+    tid = r["trigger_id"]
+    assert tid.startswith("GTT-261120-")
+    assert used(c) == 4800                                          # 10 x the leg's limit, CNC 1x
+    [row] = gtt_book(broker)
+    assert (row["trigger_id"], row["status"], row["trigger_type"]) == (tid, "active", "single")
+    assert row["trigger_prices"] == [485] and row["last_price"] == 500 and row["margin_blocked"] == 4800
+    assert row["legs"] == [{"action": "BUY", "quantity": 10, "price": 480, "pricetype": "LIMIT", "product": "CNC"}]
+    market(broker, [q("SBIN", T(10, 1), 490.0)], T(10, 1))
+    assert len(gtt_book(broker)) == 1 and c.orderbook()["data"]["orders"] == []
+    market(broker, [q("SBIN", T(10, 2), 485.0)], T(10, 2))          # touched: inclusive
+    assert gtt_book(broker) == []
+    [o] = c.orderbook()["data"]["orders"]
+    assert (o["pricetype"], o["price"], o["order_status"], o["strategy"]) == ("LIMIT", 480, "open", "gtt")
+    assert used(c) == 4800                                          # the order's own reservation now
+    market(broker, [q("SBIN", T(10, 3), 479.0)], T(10, 3))
+    assert c.orderstatus(order_id=o["orderid"], strategy="gtt")["data"]["order_status"] == "complete"
+    code, r = gtt(broker, "cancelgttorder", {"strategy": "gtt", "trigger_id": tid})
+    assert code == 404 and r["message"] == f"No active GTT with trigger_id '{tid}'"
+
+
+def test_gtt_oco_blocks_the_larger_leg_and_only_one_leg_fires(broker):
+    market(broker, [q("SBIN", T(10), 500.0)], T(10))
+    c = client(broker)
+    order(c, "SBIN", "BUY", 10)
+    base = used(c)
+    code, r = gtt(broker, "placegttorder", OCO)
+    assert code == 200, r
+    assert used(c) == pytest.approx(base + 10 * 522)                # max(478, 522) x 10, not both
+    [row] = gtt_book(broker)
+    assert row["trigger_type"] == "two-leg" and row["trigger_prices"] == [480, 520]
+    market(broker, [q("SBIN", T(10, 1), 521.0)], T(10, 1))          # the target leg
+    assert gtt_book(broker) == []
+    [o, _buy] = c.orderbook()["data"]["orders"]
+    assert (o["action"], o["price"], o["order_status"]) == ("SELL", 522, "open")
+    market(broker, [q("SBIN", T(10, 2), 470.0)], T(10, 2))          # the stoploss leg is cancelled: no 2nd order
+    assert len(c.orderbook()["data"]["orders"]) == 2
+    assert used(c) == pytest.approx(base)
+
+
+@pytest.mark.parametrize("body, text", [
+    ({**GTT, "trigger_type": "SINGLE", "product": "MIS"}, "GTT supports only CNC"),
+    ({**GTT, "trigger_type": "BRACKET"}, "Must be 'SINGLE' or 'OCO'."),
+    ({**GTT, "trigger_type": "SINGLE", "triggerprice_sl": 0}, "requires a positive triggerprice_sl"),
+    ({**GTT, "trigger_type": "SINGLE", "triggerprice_tg": 520}, "exactly one of triggerprice_sl"),
+    ({**OCO, "target": None}, "Required for OCO (target leg limit)."),
+    ({**OCO, "triggerprice_tg": 470}, "Stoploss trigger must be less than target trigger"),
+])
+def test_gtt_placement_is_validated(broker, body, text):
+    market(broker, [q("SBIN", T(10), 500.0)], T(10))
+    code, r = gtt(broker, "placegttorder", body)
+    assert code == 400 and r["status"] == "error" and text in r["message"]
+    assert gtt_book(broker) == [] and used(client(broker)) == 0
+
+
+def test_gtt_cancel_releases_exactly_and_modify_keeps_what_is_fixed(broker):
+    market(broker, [q("SBIN", T(10), 500.0)], T(10))
+    c = client(broker)
+    tid = gtt(broker, "placegttorder", {**GTT, "trigger_type": "SINGLE"})[1]["trigger_id"]
+    code, r = gtt(broker, "modifygttorder", {**GTT, "trigger_type": "SINGLE", "trigger_id": tid, "action": "SELL"})
+    assert code == 400 and "action cannot be changed on an existing GTT (BUY -> SELL)" in r["message"]
+    code, r = gtt(broker, "modifygttorder", {**GTT, "trigger_type": "OCO", "trigger_id": tid, "stoploss": 470,
+                                             "target": 530, "triggerprice_sl": 475, "triggerprice_tg": 525})
+    assert code == 400 and "trigger_type cannot be changed (SINGLE -> OCO)" in r["message"]
+    code, r = gtt(broker, "modifygttorder", {**GTT, "trigger_type": "SINGLE", "trigger_id": tid, "price": 470,
+                                             "triggerprice_sl": 475})
+    assert code == 200 and r["trigger_id"] == tid
+    assert gtt_book(broker)[0]["trigger_prices"] == [475] and used(c) == 4700
+    assert gtt(broker, "cancelgttorder", {"strategy": "gtt", "trigger_id": tid})[0] == 200
+    assert used(c) == 0 and gtt_book(broker) == []
+    assert gtt(broker, "cancelgttorder", {"strategy": "gtt", "trigger_id": tid})[0] == 404   # no double release
+    assert used(c) == 0
+
+
+def test_gtt_expires_at_is_honoured_and_releases_the_margin(broker):
+    market(broker, [q("SBIN", T(10), 500.0)], T(10))
+    c = client(broker)
+    gtt(broker, "placegttorder", {**GTT, "trigger_type": "SINGLE", "expires_at": f"{DAY.isoformat()} 12:00:00"})
+    assert used(c) == 4800
+    broker.admin().set_clock(T(12, 0, 1))
+    assert gtt_book(broker) == [] and used(c) == 0
