@@ -227,7 +227,7 @@ class Engine:
             self.holdings.settle(self.positions, b)
             self._settled_until = b
             self._d_kv = True
-        for g in self.gtt.active():
+        for g in self.gtt.active() if self.gtt.gtts else ():
             if t >= g["expires_at"]:
                 g.update(status=GTT_EXPIRED, margin_blocked=0.0, updated_at=t)
                 self._d_kv = True
@@ -580,7 +580,7 @@ class Engine:
             o = self.orders[oid]
             if o["order_status"] in LIVE:
                 self._evaluate(o, q, t, at_placement=False)
-        for g in self.gtt.active():
+        for g in self.gtt.active() if self.gtt.gtts else ():
             if (g["symbol"], g["exchange"]) == q.key:
                 self._gtt_check(g, q.ltp, t)
 
