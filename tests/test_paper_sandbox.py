@@ -161,6 +161,25 @@ def test_cnc_buy_settles_into_holdings_at_midnight_and_sells_from_them(broker):
     assert c.funds()["data"]["availablecash"] == pytest.approx(START - 480_000 + 150 * 2500)
 
 
+def test_a_sale_across_position_and_holding_closes_the_position_first(broker):
+    """Long 50 today + a 100 holding, SELL 120: the 50 close (realized), 70 come out of the holding at T+1."""
+    market(broker, [q("RELIANCE", T(10), 2400.0)], T(10))
+    c = client(broker)
+    order(c, "RELIANCE", "BUY", 100)
+    market(broker, [q("RELIANCE", T(10, day=DAY2), 2500.0)], T(10, day=DAY2))
+    order(c, "RELIANCE", "BUY", 50)
+    market(broker, [q("RELIANCE", T(11, day=DAY2), 2600.0)], T(11, day=DAY2))
+    assert order(c, "RELIANCE", "SELL", 120)["status"] == "success"
+    [pos] = c.positionbook()["data"]
+    assert pos["quantity"] == -70 and pos["today_realized_pnl"] == 5000
+    assert c.holdings()["data"]["holdings"][0]["quantity"] == 100
+    f = c.funds()["data"]
+    assert f["utiliseddebits"] == 0 and f["m2mrealized"] == 5000
+    market(broker, [q("RELIANCE", T(0, 1, day=DAY3), 2600.0)], T(0, 1, day=DAY3))
+    assert c.holdings()["data"]["holdings"][0]["quantity"] == 30
+    assert c.funds()["data"]["availablecash"] == pytest.approx(START - 240_000 + 5000 + 70 * 2600)
+
+
 def test_holdings_survive_a_restart(tmp_path):
     b = launch(tmp_path)
     try:
