@@ -2,9 +2,10 @@
 
 Modules: server (HTTP, routing, rate limits, faults), schemas (OpenAlgo's request validation), service
 (endpoint semantics and response shapes), engine (orders, fills, positions, funds, clock), market (quotes,
-replay clock), market_hours (IST square-off and session rules), store (SQLite persistence), faults (fault
-injection), client (admin client), launcher (start it as a subprocess), instruments (the NSE instrument
-master in nse_instruments.csv: symbols, tick sizes, refresh), instance (one broker per state file).
+replay clock), market_hours (IST square-off and session rules), session (the 03:00 IST session and the
+00:00 settlement boundaries), settlement (T+1 holdings), gtt (GTT orders), store (SQLite persistence),
+faults (fault injection), client (admin client), launcher (start it as a subprocess), instruments (the NSE
+instrument master in nse_instruments.csv: symbols, tick sizes, refresh), instance (one broker per state file).
 
 Admin routes (POST JSON with "apikey", except health):
   /paper/v1/market  {"clock": epoch|null, "quotes": [[symbol, exchange, ts, ltp, bid, ask, high, low, open,

@@ -7,9 +7,15 @@ Fill rules (sandbox `_process_order`):
   SL / SL-M          start 'trigger pending'; trigger when BUY LTP >= trigger / SELL LTP <= trigger;
                      SL-M then fills at the LTP; SL goes 'open' and fills at the LTP once the limit is
                      satisfiable (BUY LTP <= limit, SELL LTP >= limit).
-Margin is derived, never accumulated: used = sum(|qty| x avg / leverage) over positions + the margin still
-reserved by live orders (blocked at placement, released at fill or cancel). Available cash = starting funds
-+ realized P&L - used margin. MIS leverage is configurable; CNC and NRML are 1x.
+Stale-quote guard (sandbox `quote_looks_stale`): a quote whose LTP lies outside its own day low-high (both
+known) fills nothing; the order stays as it is and is tried again on the next coherent quote.
+Margin is what the sandbox blocks at placement (LTP for MARKET, the limit price for LIMIT, the trigger for
+SL/SL-M; none for the part that reduces a position): a fill moves its share of the order's margin onto the
+position, a reduction releases the position's margin in proportion, a close releases all of it, so the
+amount released is the amount blocked whatever the fill price. Used margin = sum of position margins + the
+margin of live orders. Available cash = starting funds + realized P&L + cash moved by T+1 settlement (see
+paper.settlement) - used margin. MIS leverage is configurable; CNC and NRML are 1x.
+Sessions (paper.session): the day's books show the session that began at 03:00 IST; T+1 settles at 00:00.
 
 Every public method takes the engine lock and writes its changes to the store before returning, so the
 HTTP response is never ahead of the disk.
@@ -26,10 +32,14 @@ from datetime import time as dtime
 from typing import Any, Callable
 
 from core.clock import to_ist
-from paper.errors import analyze_error
+from paper.errors import ApiError, analyze_error
+from paper.gtt import ACTIVE as GTT_ACTIVE, CANCELLED as GTT_CANCELLED, EXPIRED as GTT_EXPIRED
+from paper.gtt import TRIGGERED as GTT_TRIGGERED, GttBook, build_legs, pricing_basis, triggered
 from paper.instruments import InstrumentMaster
 from paper.market import Quote, QuoteBook
 from paper.market_hours import latest_boundary, mis_blocked, square_off_groups
+from paper.session import parse_stamp, session_start, settlement_boundary
+from paper.settlement import Holdings
 from paper.store import Changes, Store
 
 log = logging.getLogger(__name__)
@@ -58,6 +68,11 @@ class FillFaults:
 
 def stamp(t: float) -> str:
     return to_ist(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def quote_looks_stale(q: Quote) -> bool:
+    """The sandbox's guard: an LTP outside the quote's own day low-high is a stale price (both must be known)."""
+    return q.high > 0 and q.low > 0 and not q.low <= q.ltp <= q.high
 
 
 def pos_key(symbol: str, exchange: str, product: str) -> str:
@@ -104,6 +119,9 @@ class Engine:
                                            "last_reset": stamp(self._wall())}
         self.analyze_mode = True
         self.total_logs = 0
+        self.holdings = Holdings()
+        self._settled_until: float | None = None
+        self.gtt = GttBook()
         self._reset_dirty()
 
     def _reset_dirty(self) -> None:
@@ -118,7 +136,9 @@ class Engine:
     def _kv(self) -> dict[str, Any]:
         return {"mode": self.mode, "clock": self.clock, "sq_until": self._sq_until, "funds": self.funds_meta,
                 "analyze_mode": self.analyze_mode, "total_logs": self.total_logs,
-                "order_seq": self._order_seq, "trade_seq": self._trade_seq}
+                "order_seq": self._order_seq, "trade_seq": self._trade_seq, "holdings": self.holdings.dump(),
+                "settlement_cash": self.holdings.cash, "settled_until": self._settled_until,
+                "gtts": self.gtt.dump()}
 
     def _load(self) -> None:
         snap = self._store.load()
@@ -132,8 +152,19 @@ class Engine:
         self.total_logs = kv.get("total_logs", 0)
         self._order_seq = kv.get("order_seq", 0)
         self._trade_seq = kv.get("trade_seq", 0)
+        self.holdings = Holdings(kv.get("holdings"), kv.get("settlement_cash", 0.0))
+        self._settled_until = kv.get("settled_until")
+        self.gtt = GttBook(kv.get("gtts"))
         self.trades = snap.trades
+        for t in self.trades:  # rows stored before trades carried their epoch and id
+            t.setdefault("_t", parse_stamp(t["timestamp"]))
+            t.setdefault("tradeid", f"TRADE-{t['_seq']}")
+        t_load = self.now()
         for p in sorted(snap.positions, key=lambda p: p.get("_seq", 0)):
+            if "_margin" not in p:  # stored before margins were kept per position: what they blocked then
+                p["_margin"] = abs(p["quantity"]) * p["average_price"] / self._lev(p["product"])
+            p.setdefault("_opened_at", t_load)
+            p.setdefault("_updated_at", t_load)
             self.positions[pos_key(p["symbol"], p["exchange"], p["product"])] = p
         self.book.load(snap.quotes, snap.future_quotes)
         self._persisted_future = {s for s, _ in snap.future_quotes}
@@ -188,7 +219,21 @@ class Engine:
             self._next_sq = float("-inf")
 
     def _squareoff_check(self, t: float) -> None:
-        """Square off every group whose time passed since the last check; the first check only marks."""
+        """Square off every group whose time passed since the last check (the first check only marks), and
+        run T+1 settlement once per midnight crossed."""
+        if self._settled_until is None or t >= self._settled_until + DAY:  # IST has no DST: a day is 86400 s
+            b = settlement_boundary(t)
+            for p in self.positions.values():
+                if p["product"] == "CNC" and p["quantity"] != 0 and p["_opened_at"] < b:
+                    self._d_pos[pos_key(p["symbol"], p["exchange"], p["product"])] = p
+            self.holdings.settle(self.positions, b)
+            self._settled_until = b
+            self._d_kv = True
+        for g in self.gtt.active() if self.gtt.gtts else ():
+            if t >= g["expires_at"]:
+                g.update(status=GTT_EXPIRED, margin_blocked=0.0, updated_at=t)
+                self._d_kv = True
+                log.info("GTT %s expired without firing", g["trigger_id"])
         if t < self._next_sq:
             return
         for hhmm, (at, exchanges) in _SQ_GROUPS.items():
@@ -223,18 +268,27 @@ class Engine:
         return q.ltp if q is not None and q.ltp > 0 else p["last_price"]
 
     def used_margin(self) -> float:
-        pos = sum(abs(p["quantity"]) * p["average_price"] / self._lev(p["product"]) for p in self.positions.values())
-        return pos + sum(o["_margin"] for o in self._live.values())
+        return (sum(p["_margin"] for p in self.positions.values()) + sum(o["_margin"] for o in self._live.values())
+                + self.gtt.margin())
 
     def realized(self) -> float:
+        """All-time realized P&L (the sandbox's total_realized_pnl)."""
         return sum(p["realized"] for p in self.positions.values())
+
+    def day_realized(self, p: dict, t: float) -> float:
+        """Realized P&L of `p` in the session `t` belongs to (the sandbox's today_realized_pnl)."""
+        return p.get("day_realized", 0.0) if p.get("_session") == session_start(t) else 0.0
+
+    def session_realized(self, t: float) -> float:
+        """m2mrealized: realized P&L of the current session only."""
+        return sum(self.day_realized(p, t) for p in self.positions.values())
 
     def unrealized(self) -> float:
         return sum(p["quantity"] * (self._ltp(p) - p["average_price"]) for p in self.positions.values()
                    if p["quantity"])
 
     def available(self) -> float:
-        return self.funds_meta["starting_funds"] + self.realized() - self.used_margin()
+        return self.funds_meta["starting_funds"] + self.realized() + self.holdings.cash - self.used_margin()
 
     # ------------------------------------------------------------ orders
 
@@ -291,12 +345,13 @@ class Engine:
                 raise analyze_error(400, f"MIS orders cannot be placed after square-off time ({at:%H:%M} IST). "
                                          "Trading resumes at 09:00 AM IST.")
         reason = reject_reason
-        if action == "SELL" and product == "CNC" and qty > max(cur, 0):
-            have = max(cur, 0)
+        held = self.holdings.quantity(symbol, exchange)
+        if action == "SELL" and product == "CNC" and qty > cur + held:
+            have = cur + held  # signed position: a sale waiting for settlement already used those shares
             reason = (f"Cannot sell {symbol} in CNC. No positions or holdings available. CNC (delivery) requires "
                       "existing shares. Use MIS for intraday short selling." if have <= 0 else
                       f"Cannot sell {qty} shares of {symbol} in CNC. Only {have} shares available "
-                      f"(Position: {have}, Holdings: 0)")
+                      f"(Position: {cur}, Holdings: {held})")
         q = self.book.current.get(key)
         if pt == "MARKET":
             if q is None or q.ltp <= 0:
@@ -334,6 +389,10 @@ class Engine:
 
     def _evaluate(self, o: dict, q: Quote, t: float, at_placement: bool) -> None:
         ltp, pt, buy = q.ltp, o["pricetype"], o["action"] == "BUY"
+        if quote_looks_stale(q):
+            log.warning("order %s (%s): LTP %s outside the day's range [%s, %s]; stale quote, not filled",
+                        o["orderid"], o["symbol"], ltp, q.low, q.high)
+            return
         if pt == "MARKET":
             px = q.market_price(o["action"])
             if px > 0:
@@ -401,40 +460,59 @@ class Engine:
         filled = o["filled_quantity"] + n
         o["average_price"] = (o["average_price"] * o["filled_quantity"] + price * n) / filled
         o["filled_quantity"] = filled
-        o["_margin"] = o["_margin"] * (remaining - n) / remaining
+        moved = o["_margin"] * n / remaining
+        o["_margin"] -= moved
         if filled >= o["quantity"]:
             o["order_status"] = COMPLETE
             o["_margin"] = 0.0
             self._live.pop(o["orderid"], None)
         self._touch(o)
         self._trade_seq += 1
-        trade = {"symbol": o["symbol"], "exchange": o["exchange"], "product": o["product"], "action": o["action"],
-                 "quantity": n, "average_price": price, "trade_value": n * price, "orderid": o["orderid"],
-                 "timestamp": stamp(t), "strategy": o["strategy"], "_seq": self._trade_seq}
+        trade = {"tradeid": self._new_trade_id(t), "symbol": o["symbol"], "exchange": o["exchange"],
+                 "product": o["product"], "action": o["action"], "quantity": n, "average_price": price,
+                 "trade_value": n * price, "orderid": o["orderid"], "timestamp": stamp(t), "strategy": o["strategy"],
+                 "_seq": self._trade_seq, "_t": t}
         self.trades.append(trade)
         self._d_trades.append((self._trade_seq, trade))
-        self._apply_position(o, n, price)
+        self._apply_position(o, n, price, t, moved)
 
-    def _apply_position(self, o: dict, n: int, price: float) -> None:
+    def _new_trade_id(self, t: float) -> str:
+        return f"TRADE-{to_ist(t):%Y%m%d-%H%M%S}-{self._ids.getrandbits(32):08x}"
+
+    def _apply_position(self, o: dict, n: int, price: float, t: float, margin: float) -> None:
+        """Net a fill into its position; `margin` is the share of the order's placement margin it brings."""
         pk = pos_key(o["symbol"], o["exchange"], o["product"])
         p = self.positions.get(pk)
         if p is None:
             p = self.positions[pk] = {"symbol": o["symbol"], "exchange": o["exchange"], "product": o["product"],
                                       "quantity": 0, "average_price": 0.0, "realized": 0.0, "last_price": price,
-                                      "_seq": len(self.positions) + 1}
+                                      "_margin": 0.0, "_opened_at": t, "_seq": len(self.positions) + 1}
+        ss = session_start(t)
+        if p.get("_session") != ss:
+            p["_session"], p["day_realized"] = ss, 0.0
         d = n if o["action"] == "BUY" else -n
         q = p["quantity"]
+        if q == 0:
+            p["_opened_at"] = t
         if q == 0 or (q > 0) == (d > 0):
             new_q = q + d
             p["average_price"] = (abs(q) * p["average_price"] + abs(d) * price) / abs(new_q)
+            p["_margin"] += margin
         else:
             closing = min(abs(d), abs(q))
-            p["realized"] += closing * (price - p["average_price"]) * (1 if q > 0 else -1)
+            pnl = closing * (price - p["average_price"]) * (1 if q > 0 else -1)
+            p["realized"] += pnl
+            p["day_realized"] += pnl
+            p["_margin"] -= p["_margin"] * closing / abs(q)
             new_q = q + d
-            if new_q != 0 and (new_q > 0) != (q > 0):
+            if new_q == 0:
+                p["_margin"] = 0.0
+            elif (new_q > 0) != (q > 0):
                 p["average_price"] = price
+                p["_margin"] = margin  # the order blocked margin for the excess only: it is the new position's
         p["quantity"] = new_q
         p["last_price"] = price
+        p["_updated_at"] = t
         self._d_pos[pk] = p
 
     def cancel(self, o: dict) -> None:
@@ -506,6 +584,87 @@ class Engine:
             o = self.orders[oid]
             if o["order_status"] in LIVE:
                 self._evaluate(o, q, t, at_placement=False)
+        for g in self.gtt.active() if self.gtt.gtts else ():
+            if (g["symbol"], g["exchange"]) == q.key:
+                self._gtt_check(g, q.ltp, t)
+
+    # ------------------------------------------------------------ GTT (paper.gtt has the rules)
+
+    def _gtt_margin(self, d: dict, legs: list[dict], last_price: float) -> float:
+        margins = [leg["quantity"] * pricing_basis(leg, last_price) / self._lev(d["product"]) for leg in legs]
+        return max(margins)  # OCO: only one leg can fire (the sandbox's default 'max' mode)
+
+    def place_gtt(self, d: dict, t: float) -> dict:
+        if d["exchange"] not in SANDBOX_EXCHANGES:
+            raise analyze_error(400, f"Invalid exchange. Must be one of {', '.join(SANDBOX_EXCHANGES)}")
+        key = (d["symbol"], d["exchange"])
+        if self.instruments.get(*key) is None and not self.book.known(key):
+            raise analyze_error(400, "Symbol not found")
+        legs = build_legs(d)
+        q = self.book.current.get(key)
+        last = q.ltp if q is not None else 0.0
+        margin = self._gtt_margin(d, legs, last)
+        avail = self.available()
+        if margin > avail + 1e-9:
+            raise analyze_error(400, f"Insufficient funds. Required: ₹{margin:.2f}, Available: ₹{avail:.2f}")
+        gid = f"GTT-{to_ist(t):%y%m%d}-{self._ids.getrandbits(32):08x}"
+        g = self.gtt.new(d, legs, margin, last, t, gid)
+        self._d_kv = True
+        log.info("GTT %s placed: %s %s, margin %.2f", gid, g["trigger_type"], d["symbol"], margin)
+        return g
+
+    def modify_gtt(self, d: dict, t: float) -> dict:
+        g = self.gtt.get_active(d["trigger_id"])
+        bad = self.gtt.immutable_violation(g, d)
+        if bad:
+            raise analyze_error(400, bad)
+        legs = build_legs(d)
+        if len(legs) != len(g["legs"]):
+            raise analyze_error(400, f"Modify must keep the same trigger shape: this GTT has {len(g['legs'])} leg(s).")
+        margin = self._gtt_margin({**d, "product": d["product"] or g["product"]}, legs, g["last_price"])
+        extra = margin - g["margin_blocked"]
+        avail = self.available()
+        if extra > avail + 1e-9:
+            raise ApiError(400, {"status": "error", "mode": "analyze", "trigger_id": g["trigger_id"],
+                                 "message": f"Insufficient funds. Required: ₹{extra:.2f}, Available: ₹{avail:.2f}. "
+                                            "The GTT is unchanged."})
+        g.update(legs=legs, margin_blocked=margin, product=d["product"], updated_at=t)
+        self._d_kv = True
+        return g
+
+    def cancel_gtt(self, gid: str, t: float) -> dict:
+        g = self.gtt.get_active(gid)
+        for leg in g["legs"]:
+            leg["status"] = GTT_CANCELLED
+        g.update(status=GTT_CANCELLED, margin_blocked=0.0, updated_at=t)
+        self._d_kv = True
+        return g
+
+    def _gtt_check(self, g: dict, ltp: float, t: float) -> None:
+        """Fire the first leg the LTP crossed: release the GTT's margin, place its order, cancel the sibling."""
+        for i, leg in enumerate(g["legs"]):
+            if leg["status"] != "pending" or not triggered(leg, ltp):
+                continue
+            held = g["margin_blocked"]
+            g.update(status=GTT_TRIGGERED, margin_blocked=0.0, updated_at=t)
+            self._d_kv = True
+            order = {"symbol": g["symbol"], "exchange": g["exchange"], "action": leg["action"],
+                     "quantity": leg["quantity"], "pricetype": leg["pricetype"], "product": g["product"],
+                     "price": leg["price"] if leg["pricetype"] == "LIMIT" else 0.0, "trigger_price": 0.0,
+                     "strategy": g["strategy"] or "GTT"}
+            try:
+                o = self.place(order, t)
+            except ApiError as e:  # the sandbox re-arms the GTT with its margin; it may fire again
+                g.update(status=GTT_ACTIVE, margin_blocked=held)
+                log.warning("GTT %s: leg %d's order refused (%s); re-armed", g["trigger_id"], i + 1,
+                            e.body.get("message"))
+                return
+            leg["status"], leg["orderid"] = GTT_TRIGGERED, o["orderid"]
+            for other in g["legs"]:
+                if other is not leg and other["status"] == "pending":
+                    other["status"] = GTT_CANCELLED
+            log.info("GTT %s: leg %d triggered at %s; order %s", g["trigger_id"], i + 1, ltp, o["orderid"])
+            return
 
     def push(self, quotes: list[Quote], clock: float | None) -> None:
         """Apply a batch. Wall mode: at once, in time order. Replay: when the clock reaches each quote."""
@@ -513,6 +672,7 @@ class Engine:
             log.info("clock pushed: switching to replay mode")
             self.mode, self.clock = "replay", None
             self._sq_until = {}
+            self._settled_until = None
             self._recompute_next_sq()
             self._d_kv = True
         if self.mode == "wall":

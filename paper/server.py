@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from gateway.ratelimit import KeyedMovingWindows
+from paper import gtt as G
 from paper import schemas as S
 from paper.engine import FillFaults
 from paper.errors import INVALID_APIKEY, RATE_LIMITED_BODY, ApiError
@@ -70,6 +71,11 @@ ROUTES: dict[str, Route] = {
     "tradebook": Route(S.APIKEY_ONLY, lambda b, d, x: b.tradebook()),
     "positionbook": Route(S.APIKEY_ONLY, lambda b, d, x: b.positionbook()),
     "funds": Route(S.APIKEY_ONLY, lambda b, d, x: b.funds()),
+    "holdings": Route(S.APIKEY_ONLY, lambda b, d, x: b.holdings()),
+    "placegttorder": Route(G.PLACE_GTT, lambda b, d, x: b.place_gtt(d), "order"),
+    "modifygttorder": Route(G.MODIFY_GTT, lambda b, d, x: b.modify_gtt(d), "order"),
+    "cancelgttorder": Route(G.CANCEL_GTT, lambda b, d, x: b.cancel_gtt(d["trigger_id"]), "order"),
+    "gttorderbook": Route(S.APIKEY_ONLY, lambda b, d, x: b.gtt_orderbook()),
     "quotes": Route(S.QUOTES, lambda b, d, x: b.quotes(d["symbol"], d["exchange"])),
     "margin": Route(S.MARGIN, lambda b, d, x: b.margin(d["positions"])),
     "market/holidays": Route(S.HOLIDAYS, lambda b, d, x: b.holidays(d.get("year")), check_key=False),

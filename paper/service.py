@@ -5,8 +5,11 @@ orderstatus with `price_type`, `filled_quantity`, `pending_quantity`, `strategy`
 sandbox extras; funds with the sandbox extras. Quotes and margin are not sandbox-routed upstream, so they
 carry no mode. Deliberate differences from the sandbox, for a simulator a real-money daemon is tested on:
 cancelallorder also cancels 'trigger pending' orders (the sandbox's filter has a typo and skips them; live
-brokers cancel them), and the stale-quote guard (no fill when the LTP is outside the day's low-high) is
-not reproduced. Holidays: none are known, the list is always empty.
+brokers cancel them); an order still live from an earlier session stays in the orderbook (the sandbox hides
+it by its timestamp while it can still fill); closeposition and the MIS square-off close at once even on a
+stale quote. Holidays: none are known, the list is always empty.
+Sessions (paper.session): orderbook, tradebook and positionbook show the current session (from 03:00 IST)
+only; a position of an earlier session shows while it is open and NRML (MIS was squared off, CNC settled).
 """
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ from core.clock import to_ist
 from gateway.identity import PAPER_BROKER_NAME
 from paper.engine import (LIVE, OPEN, COMPLETE, REJECTED, TRIGGER_PENDING, Engine, FillFaults, pos_key)
 from paper.errors import ApiError, analyze_error
+from paper.gtt import GttBook
 from paper.instruments import to_search_row
 from paper.market import Quote
 from paper.market_hours import timings as session_timings
+from paper.session import session_start
 
 MODE = {"mode": "analyze"}
 
@@ -125,6 +130,33 @@ class PaperBroker:
                     "failed_closures": failed, **MODE}
         return self._run(go)
 
+    # ------------------------------------------------------------ GTT (paper.gtt)
+
+    def place_gtt(self, d: dict) -> dict:
+        def go() -> dict:
+            g = self.engine.place_gtt(d, self.engine.now())
+            return {"status": "success", **MODE, "trigger_id": g["trigger_id"]}
+        return self._run(go)
+
+    def modify_gtt(self, d: dict) -> dict:
+        def go() -> dict:
+            g = self.engine.modify_gtt(d, self.engine.now())
+            return {"status": "success", **MODE, "trigger_id": g["trigger_id"]}
+        return self._run(go)
+
+    def cancel_gtt(self, trigger_id: str) -> dict:
+        def go() -> dict:
+            g = self.engine.cancel_gtt(trigger_id, self.engine.now())
+            return {"status": "success", **MODE, "trigger_id": g["trigger_id"]}
+        return self._run(go)
+
+    def gtt_orderbook(self) -> dict:
+        """Active GTTs only, newest first (the sandbox's default filter)."""
+        def go() -> dict:
+            rows = [GttBook.api_row(g) for g in reversed(self.engine.gtt.active())]
+            return {"status": "success", **MODE, "data": rows}
+        return self._run(go)
+
     # ------------------------------------------------------------ books
 
     def order_status(self, orderid: str) -> dict:
@@ -138,7 +170,10 @@ class PaperBroker:
 
     def orderbook(self) -> dict:
         def go() -> dict:
-            orders = sorted(self.engine.orders.values(), key=lambda o: o["_seq"], reverse=True)
+            start = session_start(self.engine.now())
+            orders = sorted((o for o in self.engine.orders.values()
+                             if o["_placed_at"] >= start or o["order_status"] in LIVE),
+                            key=lambda o: o["_seq"], reverse=True)
             st = [o["order_status"] for o in orders]
             stats = {"total_buy_orders": sum(o["action"] == "BUY" for o in orders),
                      "total_sell_orders": sum(o["action"] == "SELL" for o in orders),
@@ -151,24 +186,58 @@ class PaperBroker:
 
     def tradebook(self) -> dict:
         def go() -> dict:
-            rows = [{"symbol": t["symbol"], "exchange": t["exchange"], "product": t["product"], "action": t["action"],
-                     "quantity": t["quantity"], "average_price": r2(t["average_price"]),
-                     "trade_value": r2(t["trade_value"]), "orderid": t["orderid"], "timestamp": t["timestamp"]}
-                    for t in self.engine.trades]
+            start = session_start(self.engine.now())
+            rows = [{"tradeid": t["tradeid"], "orderid": t["orderid"], "symbol": t["symbol"],
+                     "exchange": t["exchange"], "action": t["action"], "quantity": t["quantity"],
+                     "average_price": r2(t["average_price"]), "price": r2(t["average_price"]),
+                     "trade_value": r2(t["trade_value"]), "product": t["product"], "strategy": t["strategy"] or "",
+                     "timestamp": t["timestamp"]}
+                    for t in reversed(self.engine.trades) if t["_t"] >= start]  # newest first, as the sandbox
             return {"status": "success", "data": rows, **MODE}
         return self._run(go)
 
     def positionbook(self) -> dict:
+        """The sandbox's rules: positions traded this session, plus NRML carried open from earlier sessions;
+        pnl is today's realized + unrealized, a flat position shows average price 0."""
         def go() -> dict:
             e = self.engine
+            now = e.now()
+            start = session_start(now)
             rows = []
+            tot_unreal = tot_real = 0.0
             for p in e.positions.values():
-                ltp = e._ltp(p)
-                pnl = p["realized"] + p["quantity"] * (ltp - p["average_price"])
+                qty, today = p["quantity"], e.day_realized(p, now)
+                # traded this session (a flat one too: the sandbox's proxy for that, a non-zero realized P&L,
+                # would hide a position closed at its entry price), or NRML carried open
+                if p["_updated_at"] < start and not (p["product"] == "NRML" and qty != 0):
+                    continue
+                ltp = e._ltp(p) if qty else p["last_price"]
+                unreal = qty * (ltp - p["average_price"]) if qty else 0.0
+                invested = abs(qty * p["average_price"])
+                pnl = today + unreal
+                tot_unreal += unreal
+                tot_real += today
                 rows.append({"symbol": p["symbol"], "exchange": p["exchange"], "product": p["product"],
-                             "quantity": p["quantity"], "average_price": r2(p["average_price"]), "ltp": r2(ltp),
-                             "pnl": r2(pnl)})
-            return {"status": "success", "data": rows, **MODE}
+                             "quantity": qty, "average_price": r2(p["average_price"]) if qty else 0.0,
+                             "ltp": r2(ltp), "pnl": r2(pnl),
+                             "pnlpercent": r2(pnl / invested * 100) if qty and invested > 0 else 0.0,
+                             "unrealized_pnl": r2(unreal), "today_realized_pnl": r2(today),
+                             "total_pnl_today": r2(pnl), "lot_size": 1.0})
+            return {"status": "success", "data": rows, "total_pnl": r2(tot_real + tot_unreal),
+                    "total_unrealized_pnl": r2(tot_unreal), "total_today_realized_pnl": r2(tot_real),
+                    "total_pnl_today": r2(tot_real + tot_unreal), **MODE}
+        return self._run(go)
+
+    def holdings(self) -> dict:
+        """Settled CNC shares (T+1), in the sandbox's shape."""
+        def go() -> dict:
+            e = self.engine
+
+            def ltp_of(symbol: str, exchange: str) -> float:
+                q = e.book.current.get((symbol, exchange))
+                return q.ltp if q is not None else 0.0
+            rows, stats = e.holdings.api_rows(ltp_of)
+            return {"status": "success", "data": {"holdings": rows, "statistics": stats}, **MODE}
         return self._run(go)
 
     def open_position(self, d: dict) -> dict:
@@ -181,9 +250,9 @@ class PaperBroker:
         def go() -> dict:
             e = self.engine
             realized, unreal, used = e.realized(), e.unrealized(), e.used_margin()
-            avail = e.funds_meta["starting_funds"] + realized - used
-            data = {"availablecash": r2(avail), "collateral": 0.0, "m2munrealized": r2(unreal),
-                    "m2mrealized": r2(realized), "total_realized_pnl": r2(realized), "today_realized_pnl": r2(realized),
+            today = e.session_realized(e.now())
+            data = {"availablecash": r2(e.available()), "collateral": 0.0, "m2munrealized": r2(unreal),
+                    "m2mrealized": r2(today), "total_realized_pnl": r2(realized), "today_realized_pnl": r2(today),
                     "utiliseddebits": r2(used), "grossexposure": r2(used), "totalpnl": r2(realized + unreal),
                     "last_reset": e.funds_meta["last_reset"], "reset_count": e.funds_meta["reset_count"]}
             return {"status": "success", "data": data, **MODE}
