@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="config file (default: config.yaml)")
     p.add_argument("--check", action="store_true", help="validate config, .env and database, then exit")
     p.add_argument("--replay", metavar="SOURCE", help="replay source: synthetic or a recorded file")
-    p.add_argument("--date", metavar="YYYY-MM-DD", help="trading day to replay")
-    p.add_argument("--speed", metavar="SPEED", help="replay speed: max, 1 (real time) or a multiple")
+    p.add_argument("--date", metavar="YYYY-MM-DD",
+                   help="trading day to replay (a recorded file replays its own day; another is refused)")
+    p.add_argument("--speed", metavar="SPEED", help="replay speed: max, 1 (real time) or a positive multiple")
     p.add_argument("--start", metavar="HH:MM", help="replay: start the day at this IST time (default: the open)")
     p.add_argument("--record", metavar="PATH", type=Path,
                    help="also write every tick received to PATH (.csv, .jsonl, optionally .gz) to replay it later")
@@ -179,13 +180,14 @@ class RunOptions:
                 raise ValueError(f"--speed: {raw_speed!r} is not allowed -- use max, 1 or a positive multiple") from None
         raw_day = args.date or cfg.replay.date
         key = "--date" if args.date else "replay.date"
+        src_key = "--replay" if args.replay else "replay.source"
         scan = None
         if source != "synthetic" and not secrets.live_data:
             from feeds.replay_check import scan_recording  # before any worker or broker starts: refused input
             if not Path(source).exists():                 # never gets as far as a report
-                raise ValueError(f"--replay: {source!r} is not allowed -- use synthetic or an existing recorded "
+                raise ValueError(f"{src_key}: {source!r} is not allowed -- use synthetic or an existing recorded "
                                  "file")
-            scan = scan_recording(source, {s.fyers for s in cfg.symbols}, cfg.replay.max_bad_row_share)
+            scan = scan_recording(source, {s.fyers for s in cfg.symbols}, cfg.replay.max_bad_row_share, src_key)
         if raw_day:
             try:
                 day = date.fromisoformat(str(raw_day))
@@ -204,7 +206,7 @@ class RunOptions:
                 day -= timedelta(days=1)
         uncovered = uncovered_day(cfg.costs, day)
         if uncovered and not raw_day and scan is not None:
-            raise ValueError(f"--replay: {source!r} is not allowed -- it was recorded on {day}, and {uncovered}")
+            raise ValueError(f"{src_key}: {source!r} is not allowed -- it was recorded on {day}, and {uncovered}")
         if uncovered:
             raise ValueError(f"{key}: {day.isoformat()!r} is not allowed -- {uncovered}")
         start = None

@@ -71,20 +71,22 @@ def _symbols(counts: dict[str, int]) -> str:
     return shown + (f" and {more} more symbol(s)" if more > 0 else "")
 
 
-def scan_recording(path: Path | str, routable: set[str] | frozenset[str], max_bad_share: float) -> ReplayScan:
+def scan_recording(path: Path | str, routable: set[str] | frozenset[str], max_bad_share: float,
+                   key: str = "--replay") -> ReplayScan:
     """Read the whole recording once; raise ReplayInputError (one line) when it cannot be replayed: an
     unknown file type, no valid tick, a share of malformed lines above `max_bad_share`, ticks on more than one
-    IST date or none with a timestamp, or no tick of a `routable` (configured Fyers) symbol."""
+    IST date or none with a timestamp, or no tick of a `routable` (configured Fyers) symbol. `key` is where the
+    path came from (--replay or replay.source), for the message."""
     try:
         file_format(path)
     except ValueError:
-        raise ReplayInputError(f"--replay: {str(path)!r} is not allowed -- use synthetic or a recorded file whose "
+        raise ReplayInputError(f"{key}: {str(path)!r} is not allowed -- use synthetic or a recorded file whose "
                                f"name ends in {', '.join(FORMATS)}") from None
     t0 = time.perf_counter()
     try:
         reader = read_ticks(path, log_bad=False)
     except (FileNotFoundError, OSError) as e:
-        raise ReplayInputError(f"--replay: {str(path)!r} is not allowed -- cannot read it ({e})") from None
+        raise ReplayInputError(f"{key}: {str(path)!r} is not allowed -- cannot read it ({e})") from None
     counts: dict[str, int] = {}
     last: dict[str, int] = {}
     lo = hi = None
@@ -103,9 +105,9 @@ def scan_recording(path: Path | str, routable: set[str] | frozenset[str], max_ba
                 elif ts < lo:
                     lo = ts
     except (ValueError, csv.Error) as e:  # a CSV whose first line is not a tick header, a runaway field
-        raise ReplayInputError(f"--replay: {e} -- not a recorded tick file") from None
+        raise ReplayInputError(f"{key}: {e} -- not a recorded tick file") from None
     except OSError as e:
-        raise ReplayInputError(f"--replay: {str(path)!r} is not allowed -- cannot read it ({e})") from None
+        raise ReplayInputError(f"{key}: {str(path)!r} is not allowed -- cannot read it ({e})") from None
     first_bad = _bad_line(reader.first_bad)
     unroutable = {s: n for s, n in counts.items() if s not in routable}
     routable_last = max((ts for s, ts in last.items() if s in routable), default=None)
@@ -114,31 +116,31 @@ def scan_recording(path: Path | str, routable: set[str] | frozenset[str], max_ba
                       truncated=tuple(str(f) for f in reader.truncated), first_ts=lo, last_ts=hi,
                       routable_last_ts=routable_last, routable=reader.ticks - sum(unroutable.values()),
                       unroutable=unroutable, elapsed_s=time.perf_counter() - t0)
-    _refuse_bad(scan, max_bad_share)
+    _refuse_bad(scan, max_bad_share, key)
     return scan
 
 
-def _refuse_bad(scan: ReplayScan, max_bad_share: float) -> None:
+def _refuse_bad(scan: ReplayScan, max_bad_share: float, key: str) -> None:
     where = repr(scan.path)
     if scan.ticks == 0:
         if scan.first_bad is not None:
-            raise ReplayInputError(f"--replay: {where} holds no valid tick in {scan.lines} line(s); first bad "
-                                   f"line: {scan.first_bad}")
-        raise ReplayInputError(f"--replay: {where} holds no tick (an empty file, or a header only) -- replay a "
+            lines = f" in {scan.lines} line(s)" if scan.lines else ""
+            raise ReplayInputError(f"{key}: {where} holds no valid tick{lines}; first bad line: {scan.first_bad}")
+        raise ReplayInputError(f"{key}: {where} holds no tick (an empty file, or a header only) -- replay a "
                                "day recorded with --record, or synthetic")
     if scan.bad_share > max_bad_share:
-        raise ReplayInputError(f"--replay: {where} has {scan.malformed} malformed line(s) in "
+        raise ReplayInputError(f"{key}: {where} has {scan.malformed} malformed line(s) in "
                                f"{scan.ticks + scan.malformed} ({scan.bad_share:.1%}), above "
                                f"replay.max_bad_row_share ({max_bad_share:g}); first bad line: {scan.first_bad}")
     if scan.first_ts is None:
-        raise ReplayInputError(f"--replay: {where} has no tick with an exch_feed_time, so its trading day is "
+        raise ReplayInputError(f"{key}: {where} has no tick with an exch_feed_time, so its trading day is "
                                "unknown -- replay a file recorded with --record")
     first, last = ist_date(scan.first_ts), ist_date(scan.last_ts)
     if first != last:
-        raise ReplayInputError(f"--replay: {where} spans more than one trading day ({first} and {last}, IST) -- "
+        raise ReplayInputError(f"{key}: {where} spans more than one trading day ({first} and {last}, IST) -- "
                                "replay one day per run")
     if scan.routable == 0:
-        raise ReplayInputError(f"--replay: {where} has no tick for a symbol in the config's symbols (it holds "
+        raise ReplayInputError(f"{key}: {where} has no tick for a symbol in the config's symbols (it holds "
                                f"{_symbols(scan.unroutable)}) -- add them to symbols: or replay a file recorded "
                                "for the configured symbols")
 

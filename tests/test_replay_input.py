@@ -107,6 +107,13 @@ def test_a_file_without_a_valid_tick_is_refused_naming_it(tmp_path, cfg, name, c
     assert not (tmp_path / "reports").exists()
 
 
+def test_a_bad_file_named_in_config_is_refused_naming_the_key(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    cfg = short_day_config(tmp_path, mode="paper", replay={"source": str(empty)})
+    _refused(_driver(tmp_path, cfg, []), tmp_path, "replay.source:", "empty.csv", "holds no tick")
+
+
 def test_a_share_of_bad_lines_above_the_threshold_is_refused_naming_the_first(tmp_path, cfg, day_file):
     bad_file = tmp_path / "bad.csv"
     bad, good, first = _with_bad_lines(day_file, bad_file, every=40)  # 2.5% > the default 1%
