@@ -391,9 +391,11 @@ class Driver:
         self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks(), max_held_ticks=pool.max_held_ticks,
                             feed_wall_s=time.monotonic() - self.t_feed,
                             session_s=processor.session.close - processor.session.open)
-        log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped), %d rejected by the "
+        other = sum(self.opts.scan.unroutable.values()) if self.opts.scan is not None else 0
+        log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped)%s, %d rejected by the "
                  "feed%s, %d bad at workers, %d signals, %d worker restarts, %s active trades left", elapsed,
-                 stats["dispatched"], stats["unroutable"], stats["dropped"], stats.get("rejected", 0),
+                 stats["dispatched"], stats["unroutable"], stats["dropped"],
+                 f", {other} in the file for symbols not in the config" if other else "", stats.get("rejected", 0),
                  "".join(f"; {r}: {n}" for r, n in stats.get("rejected_by_reason", {}).items()), pool.bad_ticks(),
                  self.summary["signals"], self.summary["worker_restarts"], active)
 
@@ -459,7 +461,9 @@ class Driver:
                 "rejected": st.get("rejected", 0), "rejected_by_reason": st.get("rejected_by_reason", {}),
                 "unroutable": st.get("unroutable", 0), "dropped": st.get("dropped", 0),
                 "bad_at_workers": pool.bad_ticks(),
-                "quotes_refused_by_broker": sum(s.get("quotes_refused", 0) for s in pool.stopped.values())}
+                "quotes_refused_by_broker": sum(s.get("quotes_refused", 0) for s in pool.stopped.values()),
+                **({"not_in_config": dict(self.opts.scan.unroutable)} if self.opts.scan is not None
+                   and self.opts.scan.unroutable else {})}  # the replay file's ticks no worker trades, by symbol
 
     def _save_tick_counts(self, ticks: dict[str, Any]) -> None:
         """One small document, rewritten at each heartbeat and at the end (never per tick)."""

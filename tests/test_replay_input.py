@@ -189,7 +189,9 @@ def test_unknown_symbols_beside_known_ones_are_counted_by_symbol_and_warned(tmp_
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-3000:]
     assert f"{len(other)} tick(s) of 1 symbol(s) not in the config are not routed: NSE:ACC-EQ {len(other)}" in out
-    assert f" {len(known)} ticks dispatched" in out
+    assert f" {len(known)} ticks dispatched" in out and f", {len(other)} in the file for symbols not in" in out
+    summary = json.loads((tmp_path / "run" / "reports" / DAY / "summary.json").read_text())
+    assert summary["ticks"]["not_in_config"] == {"NSE:ACC-EQ": len(other)}
 
 
 # ------------------------------------------------------------------ --speed
