@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -52,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="config file (default: config.yaml)")
     p.add_argument("--check", action="store_true", help="validate config, .env and database, then exit")
     p.add_argument("--replay", metavar="SOURCE", help="replay source: synthetic or a recorded file")
-    p.add_argument("--date", metavar="YYYY-MM-DD", help="trading day to replay")
-    p.add_argument("--speed", metavar="SPEED", help="replay speed: max, 1 (real time) or a multiple")
+    p.add_argument("--date", metavar="YYYY-MM-DD",
+                   help="trading day to replay (a recorded file replays its own day; another is refused)")
+    p.add_argument("--speed", metavar="SPEED", help="replay speed: max, 1 (real time) or a positive multiple")
     p.add_argument("--start", metavar="HH:MM", help="replay: start the day at this IST time (default: the open)")
     p.add_argument("--record", metavar="PATH", type=Path,
                    help="also write every tick received to PATH (.csv, .jsonl, optionally .gz) to replay it later")
@@ -149,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         return fyers_login(args.env_file or DEFAULT_ENV_PATH)
     cfg, secrets, problems = load_everything(args.config, need_secrets=args.command != "status")
     if not problems and args.command == "run":  # before any process starts: a refusal now, not mid-morning
+        try:  # the local input first (a replay file's pre-scan): what is refused there never needs the broker
+            opts = RunOptions.from_args(cfg, secrets, args)
+        except ValueError as e:
+            print(f"Cannot start: {e}", file=sys.stderr)
+            return EXIT_CONFIG
         problems = _server_problems(cfg, secrets) + _fyers_problems(cfg, secrets)
     if problems:
         print("Cannot start: fix these in config.yaml or .env (python driver.py --check lists them again):",
@@ -165,11 +172,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--date: {args.date!r} is not allowed -- use YYYY-MM-DD", file=sys.stderr)
             return EXIT_CONFIG
         return print_status(cfg, secrets, as_json=args.json, day=day)
-    try:
-        opts = RunOptions.from_args(cfg, secrets, args)
-    except ValueError as e:
-        print(f"Cannot start: {e}", file=sys.stderr)
-        return EXIT_CONFIG
     return Driver(cfg, secrets, opts).run()
 
 
@@ -185,6 +187,7 @@ class RunOptions:
     speed: float | None  # None: as fast as possible
     start: dtime | None = None  # replay only: ticks before this IST time are skipped
     record: Path | None = None  # a recording of the ticks received, in the replay format
+    scan: Any = None  # a recorded replay file: what its pre-scan found (feeds.replay_check.ReplayScan)
 
     @classmethod
     def from_args(cls, cfg: Config, secrets: Secrets, args: argparse.Namespace) -> "RunOptions":
@@ -195,16 +198,30 @@ class RunOptions:
         else:
             try:
                 speed = float(raw_speed)
-                if speed <= 0:
+                if not math.isfinite(speed) or speed <= 0:
                     raise ValueError
             except ValueError:
                 raise ValueError(f"--speed: {raw_speed!r} is not allowed -- use max, 1 or a positive multiple") from None
         raw_day = args.date or cfg.replay.date
+        key = "--date" if args.date else "replay.date"
+        src_key = "--replay" if args.replay else "replay.source"
+        scan = None
+        if source != "synthetic" and not secrets.live_data:
+            from feeds.replay_check import scan_recording  # before any worker or broker starts: refused input
+            if not Path(source).exists():                 # never gets as far as a report
+                raise ValueError(f"{src_key}: {source!r} is not allowed -- use synthetic or an existing recorded "
+                                 "file")
+            scan = scan_recording(source, {s.fyers for s in cfg.symbols}, cfg.replay.max_bad_row_share, src_key)
         if raw_day:
             try:
                 day = date.fromisoformat(str(raw_day))
             except ValueError:
-                raise ValueError(f"--date: {raw_day!r} is not allowed -- use YYYY-MM-DD") from None
+                raise ValueError(f"{key}: {raw_day!r} is not allowed -- use YYYY-MM-DD") from None
+            if scan is not None and day != scan.day:
+                raise ValueError(f"{key}: {day.isoformat()!r} is not allowed -- {source} was recorded on {scan.day} "
+                                 f"(IST, from its timestamps); leave {key} out or give {scan.day}")
+        elif scan is not None:
+            day = scan.day  # a recorded day replays as that day, never as today
         elif secrets.live_data:
             day = to_ist(time.time()).date()
         else:
@@ -212,11 +229,10 @@ class RunOptions:
             while day.weekday() >= 5:
                 day -= timedelta(days=1)
         uncovered = uncovered_day(cfg.costs, day)
+        if uncovered and not raw_day and scan is not None:
+            raise ValueError(f"{src_key}: {source!r} is not allowed -- it was recorded on {day}, and {uncovered}")
         if uncovered:
-            key = "--date" if args.date else "replay.date"
             raise ValueError(f"{key}: {day.isoformat()!r} is not allowed -- {uncovered}")
-        if source != "synthetic" and not secrets.live_data and not Path(source).exists():
-            raise ValueError(f"--replay: {source!r} is not allowed -- use synthetic or an existing recorded file")
         start = None
         raw_start = getattr(args, "start", None)
         if raw_start is not None:
@@ -229,6 +245,10 @@ class RunOptions:
                 start = dtime(int(hh), int(mm))
             except ValueError:
                 raise ValueError(f"--start: {raw_start!r} is not allowed -- use HH:MM (IST)") from None
+            last = scan.routable_last_ts if scan is not None else None
+            if last is not None and last < ist_epoch(day, start):
+                raise ValueError(f"--start: {raw_start!r} is not allowed -- {source} has no tick of a configured "
+                                 f"symbol from then on (its last is at {to_ist(last):%H:%M:%S} IST)")
         record = getattr(args, "record", None)
         if record is not None:
             from feeds.recorded import file_format
@@ -239,7 +259,8 @@ class RunOptions:
                                  ".jsonl or .jsonl.gz") from None
             if not record.resolve().parent.is_dir():
                 raise ValueError(f"--record: {str(record)!r} is not allowed -- its folder does not exist")
-        return cls(live_data=secrets.live_data, source=source, day=day, speed=speed, start=start, record=record)
+        return cls(live_data=secrets.live_data, source=source, day=day, speed=speed, start=start, record=record,
+                   scan=scan)
 
 
 class Driver:
@@ -283,6 +304,9 @@ class Driver:
         if cfg.mode is ExecutionMode.LIVE and not self.opts.live_data:  # main() refuses it first; this is for callers
             log.error("mode live with a replay is refused: real orders must never follow replayed ticks")
             return EXIT_CONFIG
+        if self.opts.scan is not None:
+            from feeds.replay_check import log_findings
+            log_findings(self.opts.scan)
         try:
             return self._run()
         except (DatabaseError, StartupError) as e:
@@ -377,7 +401,9 @@ class Driver:
             from ops.report import format_summary, write_report
             ticks = self._tick_counts(feed, pool)
             step("saving the tick counts", lambda: self._save_tick_counts(ticks))
-            res = step("writing the report", lambda: write_report(self.db_url, self.cfg, self.opts.day, ticks=ticks))
+            kept = self._earlier_report_kept(ticks)
+            res = None if kept else step("writing the report",
+                                         lambda: write_report(self.db_url, self.cfg, self.opts.day, ticks=ticks))
             if res is not None:
                 log.info("report written to %s\n%s", res.out_dir, format_summary(res))
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
@@ -389,11 +415,25 @@ class Driver:
         self.summary.update(stats, elapsed_s=elapsed, bad_ticks=pool.bad_ticks(), max_held_ticks=pool.max_held_ticks,
                             feed_wall_s=time.monotonic() - self.t_feed,
                             session_s=processor.session.close - processor.session.open)
-        log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped), %d rejected by the "
+        other = sum(self.opts.scan.unroutable.values()) if self.opts.scan is not None else 0
+        log.info("shutdown complete in %.1fs: %d ticks dispatched (%d unroutable, %d dropped)%s, %d rejected by the "
                  "feed%s, %d bad at workers, %d signals, %d worker restarts, %s active trades left", elapsed,
-                 stats["dispatched"], stats["unroutable"], stats["dropped"], stats.get("rejected", 0),
+                 stats["dispatched"], stats["unroutable"], stats["dropped"],
+                 f", {other} in the file for symbols not in the config" if other else "", stats.get("rejected", 0),
                  "".join(f"; {r}: {n}" for r, n in stats.get("rejected_by_reason", {}).items()), pool.bad_ticks(),
                  self.summary["signals"], self.summary["worker_restarts"], active)
+
+    def _earlier_report_kept(self, ticks: dict[str, Any]) -> bool:
+        """A replay that delivered no tick traded nothing: it must not replace the day's report from an earlier
+        run (kept, with a warning). Live, the day's report is always written."""
+        if self.opts.live_data or ticks.get("dispatched", 0) > 0:
+            return False
+        out = self.cfg.resolve_path(self.cfg.monitoring.reports_dir) / self.opts.day.isoformat()
+        if not (out / "summary.json").exists():
+            return False
+        log.warning("the replay delivered no tick to the strategies: the report of an earlier run in %s is kept",
+                    out)
+        return True
 
     def _session_for_day(self) -> Any:
         """The day's session from the market calendar; None when the daemon should not run today (a holiday,
@@ -445,7 +485,9 @@ class Driver:
                 "rejected": st.get("rejected", 0), "rejected_by_reason": st.get("rejected_by_reason", {}),
                 "unroutable": st.get("unroutable", 0), "dropped": st.get("dropped", 0),
                 "bad_at_workers": pool.bad_ticks(),
-                "quotes_refused_by_broker": sum(s.get("quotes_refused", 0) for s in pool.stopped.values())}
+                "quotes_refused_by_broker": sum(s.get("quotes_refused", 0) for s in pool.stopped.values()),
+                **({"not_in_config": dict(self.opts.scan.unroutable)} if self.opts.scan is not None
+                   and self.opts.scan.unroutable else {})}  # the replay file's ticks no worker trades, by symbol
 
     def _save_tick_counts(self, ticks: dict[str, Any]) -> None:
         """One small document, rewritten at each heartbeat and at the end (never per tick)."""

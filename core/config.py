@@ -7,6 +7,7 @@ user wrote: an unknown key, a wrong type or an out-of-range number is an error.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ class ReplayConfig:
     speed: str = _f("max", text_like=True)
     seed: int = _f(7)
     date: str | None = _f(None, text_like=True)
+    max_bad_row_share: float = _f(0.01, minimum=0, maximum=1)  # a recorded file with more malformed lines is refused
 
 
 @dataclass(frozen=True)
@@ -568,7 +570,7 @@ def _cross_checks(s: dict[str, Any]) -> list[str]:
     speed = s["replay"].speed
     if speed != "max":
         try:
-            if float(speed) <= 0:
+            if not math.isfinite(float(speed)) or float(speed) <= 0:
                 raise ValueError
         except ValueError:
             p.append(f"replay.speed: {speed!r} is not allowed -- expected max or a positive multiple of real time")

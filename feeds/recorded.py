@@ -143,7 +143,7 @@ class TickReader:
     """Iterator over the ticks of one recording (and its parts), with counters for what was skipped."""
 
     def __init__(self, path: Path | str | Sequence[Path | str], start_after: int | None = None,
-                 parts: bool = True):
+                 parts: bool = True, log_bad: bool = True):
         if isinstance(path, (str, Path)):
             files = recording_parts(path) if parts else [Path(path)]
             if not files:
@@ -161,6 +161,8 @@ class TickReader:
         self.malformed = 0       # lines skipped as malformed
         self.skipped = 0         # good ticks skipped by start_after
         self.truncated: list[Path] = []
+        self.first_bad: tuple[Path, int, str] | None = None  # (file, line, why): what a refusal names
+        self.log_bad = log_bad   # False: count bad lines silently (a pre-scan reports them itself)
         self._it = self._read_all()
 
     def __iter__(self) -> Iterator[Tick]:
@@ -176,8 +178,10 @@ class TickReader:
 
     def _bad(self, path: Path, lineno: int, why: str, logged: list[int]) -> None:
         self.malformed += 1
+        if self.first_bad is None:
+            self.first_bad = (path, lineno, why)
         logged[0] += 1
-        if logged[0] <= MAX_LOGGED_BAD_LINES:
+        if self.log_bad and logged[0] <= MAX_LOGGED_BAD_LINES:
             log.warning("%s line %d: malformed tick skipped (%s)", path, lineno, why)
             if logged[0] == MAX_LOGGED_BAD_LINES:
                 log.warning("%s: further malformed lines are counted but not logged", path)
@@ -202,12 +206,15 @@ class TickReader:
                 yield from self._json_ticks(path, batches, logged)
         except _Truncated as e:
             self.truncated.append(path)
-            log.warning("%s: file is truncated or corrupt after line %d (%s); the rest of it is not read",
-                        path, pos[0], e)
+            if self.first_bad is None:
+                self.first_bad = (path, pos[0] + 1, str(e))
+            if self.log_bad:
+                log.warning("%s: file is truncated or corrupt after line %d (%s); the rest of it is not read",
+                            path, pos[0], e)
         finally:
             chunks.close()
             self.lines += pos[0]
-        if self.malformed > bad_before:
+        if self.malformed > bad_before and self.log_bad:
             log.warning("%s: skipped %d malformed line(s) of %d", path, self.malformed - bad_before, pos[0])
 
     def _csv_ticks(self, path: Path, batches: Iterator[tuple[int, list[str], bool]],
@@ -220,15 +227,17 @@ class TickReader:
                 self._bad(path, base + 1, "last line is incomplete (no newline)", logged)
                 continue
             rows = csv.reader(lines)
+            first = base  # rows.line_num counts from here
             if header is None:
-                header = [h.strip() for h in next(rows, [])]
+                try:
+                    header = [h.strip() for h in next(rows, [])]
+                except csv.Error as e:
+                    header = [f"({e})"]
                 base += 1
-                if not header:
-                    continue
                 if "symbol" not in header or len(set(header)) != len(header):
                     raise ValueError(f"{path} line 1: not a tick CSV header (need unique column names "
                                      f"including symbol, e.g. {','.join(TICK_FIELDS)}); "
-                                     f"got {','.join(header)[:200]!r}")
+                                     f"got {ascii(','.join(header)[:80])}")
                 fast = tuple(header) == TICK_FIELDS
                 col = {k: i for i, k in enumerate(header)}
                 plan = [(col[k], k, _converter(k)) for k in TICK_FIELDS if k in col] + \
@@ -236,53 +245,62 @@ class TickReader:
                 n = len(header)
                 sym_i = col["symbol"]
             n_ok = n_skip = 0
-            for lineno, row in enumerate(rows, base + 1):
-                if fast and len(row) == 22 and "" not in row:
-                    (ltp, vol, ltt, eft, bs, as_, bp, ap, ltq, tb, ts, avg, lo, hi, lc, uc, op, pc, ty, sym,
-                     ch, chp) = row
-                    try:
-                        tick = {"ltp": float(ltp), "vol_traded_today": int(vol), "last_traded_time": int(ltt),
-                                "exch_feed_time": int(eft), "bid_size": int(bs), "ask_size": int(as_),
-                                "bid_price": float(bp), "ask_price": float(ap), "last_traded_qty": int(ltq),
-                                "tot_buy_qty": int(tb), "tot_sell_qty": int(ts), "avg_trade_price": float(avg),
-                                "low_price": float(lo), "high_price": float(hi), "lower_ckt": int(lc),
-                                "upper_ckt": int(uc), "open_price": float(op), "prev_close_price": float(pc),
-                                "type": ty, "symbol": sym, "ch": float(ch), "chp": float(chp)}
-                    except ValueError:
-                        tick = None
-                    if tick is not None and isfinite(tick["ltp"] + tick["bid_price"] + tick["ask_price"]
-                                                     + tick["avg_trade_price"] + tick["low_price"]
-                                                     + tick["high_price"] + tick["open_price"]
-                                                     + tick["prev_close_price"] + tick["ch"] + tick["chp"]):
-                        if tick["exch_feed_time"] <= sa:
+            resume = base + 1
+            while True:  # a line the csv module cannot parse (a stray CR, a runaway quote) is one bad line
+                try:
+                    for lineno, row in enumerate(rows, resume):
+                        if fast and len(row) == 22 and "" not in row:
+                            (ltp, vol, ltt, eft, bs, as_, bp, ap, ltq, tb, ts, avg, lo, hi, lc, uc, op, pc, ty,
+                             sym, ch, chp) = row
+                            try:
+                                tick = {"ltp": float(ltp), "vol_traded_today": int(vol),
+                                        "last_traded_time": int(ltt), "exch_feed_time": int(eft),
+                                        "bid_size": int(bs), "ask_size": int(as_), "bid_price": float(bp),
+                                        "ask_price": float(ap), "last_traded_qty": int(ltq), "tot_buy_qty": int(tb),
+                                        "tot_sell_qty": int(ts), "avg_trade_price": float(avg),
+                                        "low_price": float(lo), "high_price": float(hi), "lower_ckt": int(lc),
+                                        "upper_ckt": int(uc), "open_price": float(op),
+                                        "prev_close_price": float(pc), "type": ty, "symbol": sym, "ch": float(ch),
+                                        "chp": float(chp)}
+                            except ValueError:
+                                tick = None
+                            if tick is not None and isfinite(
+                                    tick["ltp"] + tick["bid_price"] + tick["ask_price"] + tick["avg_trade_price"]
+                                    + tick["low_price"] + tick["high_price"] + tick["open_price"]
+                                    + tick["prev_close_price"] + tick["ch"] + tick["chp"]):
+                                if tick["exch_feed_time"] <= sa:
+                                    n_skip += 1
+                                    continue
+                                n_ok += 1
+                                yield tick  # type: ignore[misc]
+                                continue
+                        # slow path: absent values, other column sets, or something wrong with the row
+                        if not row:
+                            continue  # blank line
+                        if len(row) != n:
+                            self._bad(path, lineno, f"{len(row)} columns, expected {n}", logged)
+                            continue
+                        if not row[sym_i]:
+                            self._bad(path, lineno, "no symbol", logged)
+                            continue
+                        t: dict[str, Any] = {}
+                        try:
+                            for i, k, conv in plan:
+                                v = row[i]
+                                if v != "":
+                                    t[k] = conv(v)
+                        except ValueError:
+                            self._bad(path, lineno, f"{k}: {row[i]!r} is not a valid value", logged)
+                            continue
+                        if t.get("exch_feed_time", sa + 1) <= sa:
                             n_skip += 1
                             continue
                         n_ok += 1
-                        yield tick  # type: ignore[misc]
-                        continue
-                # slow path: absent values, other column sets, or something wrong with the row
-                if not row:
-                    continue  # blank line
-                if len(row) != n:
-                    self._bad(path, lineno, f"{len(row)} columns, expected {n}", logged)
-                    continue
-                if not row[sym_i]:
-                    self._bad(path, lineno, "no symbol", logged)
-                    continue
-                t: dict[str, Any] = {}
-                try:
-                    for i, k, conv in plan:
-                        v = row[i]
-                        if v != "":
-                            t[k] = conv(v)
-                except ValueError:
-                    self._bad(path, lineno, f"{k}: {row[i]!r} is not a valid value", logged)
-                    continue
-                if t.get("exch_feed_time", sa + 1) <= sa:
-                    n_skip += 1
-                    continue
-                n_ok += 1
-                yield t  # type: ignore[misc]
+                        yield t  # type: ignore[misc]
+                    break
+                except csv.Error as e:
+                    resume = first + rows.line_num + 1
+                    self._bad(path, resume - 1, f"not a CSV row ({e})", logged)
             self.ticks += n_ok
             self.skipped += n_skip
 
@@ -368,12 +386,12 @@ def _line_batches(chunks: Iterator[str], pos: list[int]) -> Iterator[tuple[int, 
 
 
 def read_ticks(path: Path | str | Sequence[Path | str], start_after: int | None = None,
-               parts: bool = True) -> TickReader:
+               parts: bool = True, log_bad: bool = True) -> TickReader:
     """Ticks from a recorded file (and its part files), skipping those at or before `start_after`.
 
     The result is an iterator; its `malformed`, `skipped`, `ticks` and `truncated` say what happened.
     """
-    return TickReader(path, start_after=start_after, parts=parts)
+    return TickReader(path, start_after=start_after, parts=parts, log_bad=log_bad)
 
 
 # ---------------------------------------------------------------- writing

@@ -119,6 +119,19 @@ def test_unusable_files_are_clear_errors(tmp_path):
         list(read_ticks(tmp_path / "h.csv"))
 
 
+def test_a_line_the_csv_module_cannot_parse_is_one_bad_line_and_the_read_goes_on(tmp_path, ticks):
+    write_ticks(tmp_path / "t.csv", ticks[:50])
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    lines[10] = lines[10][:15] + "\r" + lines[10][15:]  # a stray CR: csv.Error for that line only
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    reader = read_ticks(tmp_path / "t.csv", log_bad=False)
+    assert list(reader) == ticks[:9] + ticks[10:50]
+    assert reader.malformed == 1 and reader.first_bad[1] == 11 and "not a CSV row" in reader.first_bad[2]
+    (tmp_path / "b.csv").write_text("\n" + "\n".join(lines) + "\n")  # a blank first line is no header
+    with pytest.raises(ValueError, match="line 1: not a tick CSV header"):
+        list(read_ticks(tmp_path / "b.csv"))
+
+
 def test_writer_rejects_a_non_finite_tick_without_stopping(tmp_path, ticks):
     with TickWriter(tmp_path / "w.jsonl") as w:
         w.write_many([ticks[0], dict(ticks[1], ltp=float("nan")), ticks[2]])
