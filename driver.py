@@ -275,6 +275,10 @@ class Driver:
             return EXIT_OK
         dbm.initialize_database(self.db_url)
         handler = self.state_db = dbm.DBHandler(dbm.setup(self.db_url)[0])
+        from ops.liveness import DaemonRecord
+        self.record = DaemonRecord(handler, opts.day.isoformat(), cfg.mode.value,
+                                   "Fyers" if opts.live_data else f"replay of {opts.source}")
+        self.record.started()  # `status` tells a running daemon from one that has exited by this row
         replay = not opts.live_data
         clock: Clock = ReplayClock() if replay else Clock()
         ctx = mp.get_context("spawn")
@@ -326,11 +330,11 @@ class Driver:
                      cfg.mode.value)
             code = self._loop(pool, sequencer, processor, feed, clock, out_q)
         finally:
-            self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0)
+            self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0, code)
         return code
 
     def _shutdown(self, feed: Any, pool: Any, processor: Any, shared: SharedState,
-                  manager: Any, out_q: Any, sequencer: SignalSequencer, t0: float) -> None:
+                  manager: Any, out_q: Any, sequencer: SignalSequencer, t0: float, code: int = EXIT_ERROR) -> None:
         """Stop the feed, let workers drain and flush, stop them, close queues and connections; each step runs
         even if an earlier one failed, so shutdown is bounded."""
         import db as dbm
@@ -359,6 +363,7 @@ class Driver:
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
         step("stopping the manager", manager.shutdown)
         out_q.cancel_join_thread()
+        step("recording the exit", lambda: self.record.ended(code))
         step("closing database connections", dbm.dispose_engines)
         elapsed = time.monotonic() - t0
         stats = feed.stats() if feed is not None else {"dispatched": 0, "unroutable": 0, "dropped": 0}
@@ -496,7 +501,9 @@ class Driver:
     def _loop_body(self, pool: Any, sequencer: SignalSequencer, processor: Any,
                    feed: Any, clock: Clock, out_q: Any, progress: Any, rates: Any) -> int:
         cfg = self.cfg
-        last_health = last_tick_check = last_heartbeat = time.monotonic()
+        from ops.liveness import ALIVE_EVERY_S
+
+        last_health = last_tick_check = last_heartbeat = last_alive = time.monotonic()
         last_dispatched = 0
         silence_reported = False
         while not self.stop_requested.is_set():
@@ -533,6 +540,9 @@ class Driver:
             mono = time.monotonic()
             if progress is not None:
                 progress.update(feed.dispatched, now)
+            if mono - last_alive >= ALIVE_EVERY_S:  # one small row for `status`, every few seconds
+                last_alive = mono
+                self.record.beat()
             if mono - last_heartbeat >= cfg.monitoring.heartbeat_seconds:
                 last_heartbeat = mono
                 self._heartbeat(rates, pool, processor, now, feed)
