@@ -70,9 +70,13 @@ def test_after_exit_status_says_not_running_lists_trades_and_the_report(finished
     assert st["report_path"] == str(tmp / "reports" / DAY)
     assert [(t["symbol"], t["side"], t["quantity"], t["exit_reason"]) for t in st["trades"]] == \
         [tuple(t) for t in trades]
-    # the daemon's own log file is stamped in IST with the offset, as status and the reports are
-    lines = (tmp / "logs" / "daemon.log").read_text().splitlines()
-    assert lines and all(IST_STAMP.match(x) for x in lines if x[:2] == "20"), lines[:3]
+    # every process's log (driver, workers, feed, paper broker) is stamped in IST with the offset, as status
+    # and the reports are, though this host runs in UTC
+    logs = sorted((tmp / "logs").glob("*.log")) + [tmp / "broker.log"]
+    assert {"daemon.log", "feed.log", "worker-0.log", "broker.log"} <= {f.name for f in logs}
+    for f in logs:
+        lines = [x for x in f.read_text().splitlines() if x[:2] == "20"]  # a record's first line
+        assert lines and all(IST_STAMP.match(x) for x in lines), (f.name, lines[:3])
 
 
 def test_status_piped_into_head_ends_quietly(finished_day):
