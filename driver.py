@@ -239,6 +239,7 @@ class Driver:
         self.processor: Any = None  # the TradeManager, once built
         self.started = False  # the run got through its start-up (reconciliation, workers, feed): it has a report
         self.t_feed = time.monotonic()
+        self.record: Any = None  # the daemon's row for `status` (ops.liveness.DaemonRecord), once the database is up
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -259,26 +260,31 @@ class Driver:
         if cfg.mode is ExecutionMode.LIVE and not self.opts.live_data:  # main() refuses it first; this is for callers
             log.error("mode live with a replay is refused: real orders must never follow replayed ticks")
             return EXIT_CONFIG
+        code = EXIT_ERROR
         try:
-            return self._run()
+            code = self._run()
+            return code
         except (DatabaseError, StartupError) as e:
             log.error("cannot run: %s", e)
             return EXIT_ERROR
+        finally:  # however the run ended (a holiday, a start-up error, a bug): `status` says it is not running
+            if self.record is not None and self.record.doc["ended"] is None:
+                self.record.ended(code)
 
     def _run(self) -> int:
         import db as dbm
+        from ops.liveness import DaemonRecord
         from pipeline.workers import WorkerPool
 
         cfg, opts = self.cfg, self.opts
-        session = self._session_for_day()
-        if session is None:
-            return EXIT_OK
         dbm.initialize_database(self.db_url)
         handler = self.state_db = dbm.DBHandler(dbm.setup(self.db_url)[0])
-        from ops.liveness import DaemonRecord
         self.record = DaemonRecord(handler, opts.day.isoformat(), cfg.mode.value,
                                    "Fyers" if opts.live_data else f"replay of {opts.source}")
         self.record.started()  # `status` tells a running daemon from one that has exited by this row
+        session = self._session_for_day()
+        if session is None:
+            return EXIT_OK
         replay = not opts.live_data
         clock: Clock = ReplayClock() if replay else Clock()
         ctx = mp.get_context("spawn")
@@ -363,7 +369,8 @@ class Driver:
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
         step("stopping the manager", manager.shutdown)
         out_q.cancel_join_thread()
-        step("recording the exit", lambda: self.record.ended(code))
+        if self.record is not None:
+            step("recording the exit", lambda: self.record.ended(code))
         step("closing database connections", dbm.dispose_engines)
         elapsed = time.monotonic() - t0
         stats = feed.stats() if feed is not None else {"dispatched": 0, "unroutable": 0, "dropped": 0}
@@ -415,9 +422,21 @@ class Driver:
             if now < session.pre_open:
                 log.info("waiting for the pre-open at %s (%.0f minutes)", to_ist(session.pre_open).strftime("%H:%M IST"),
                          (session.pre_open - now) / 60)
-                if self.stop_requested.wait(session.pre_open - now):
+                if self._wait_until(session.pre_open):
                     return None
         return session
+
+    def _wait_until(self, t: float) -> bool:
+        """Wait for epoch time `t`, beating the heartbeat meanwhile (`status` shows a waiting daemon as
+        running); True if a stop was requested first."""
+        from ops.liveness import ALIVE_EVERY_S
+
+        while (left := t - time.time()) > 0:
+            if self.stop_requested.wait(min(left, ALIVE_EVERY_S)):
+                return True
+            if self.record is not None:
+                self.record.beat()
+        return self.stop_requested.is_set()
 
     def _tick_counts(self, feed: Any, pool: Any) -> dict[str, Any]:
         """What became of the day's ticks, for status and the report: rejected ones by reason."""
