@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
@@ -244,6 +244,8 @@ class TradeManager:
             caps = self.controls.caps_for(sig.signal_id) if self.replay else None
             if caps is not None:  # and arm (or clear) its cap triggers as the first run did before this answer
                 self.notify(sig.symbol, caps)
+            if self.replay and not done.force_exit and self.controls.was_forced(sig.signal_id):
+                done = replace(done, force_exit=True)  # a cap turned it into a forced exit: reset the strategy
             self.notify(sig.symbol, done)
             return
         if any(p.signal is not None and p.signal.signal_id == sig.signal_id for p in self.pending.values()):
@@ -660,15 +662,15 @@ class TradeManager:
         p.filled, p.avg = cum_qty, cum_avg  # only once the fill is committed
         if watch is not None:
             self.notify(p.symbol, Watch(p.symbol, watch))
-        self._send_cap_triggers(p.symbol, p.signal)  # before the Outcome that releases the symbol's held ticks
+        self._send_cap_triggers(p.symbol, p.signal, p.decision_time)  # before the Outcome that releases the symbol's held ticks
         if new_trade and self.flattening and p.trade_id in self.rm.active_trades:
             self._close_forced(self.rm.active_trades[p.trade_id], p.decision_time if self.replay else int(time.time()))
 
-    def _send_cap_triggers(self, symbol: str, sig: Signal | None = None) -> None:
+    def _send_cap_triggers(self, symbol: str, sig: Signal | None = None, at: int | None = None) -> None:
         """The symbol's books changed: tell its worker the prices that cross its caps (or that it is flat),
         so a cap acts on the crossing tick rather than on the next signal. `sig`: the signal whose outcome
-        follows; a replay records the triggers under it, so a rerun that answers it from the database arms
-        the worker alike."""
+        follows (`at`: the order's decision time, when no signal did); a replay records the triggers, so a
+        rerun that answers the signal from the database, or reaches that time, arms the worker alike."""
         if self.mode is ExecutionMode.SIGNALS_ONLY:
             return
         trade = self.rm.trade_for(symbol)
@@ -684,6 +686,8 @@ class TradeManager:
         self.notify(symbol, msg)
         if self.replay and sig is not None:
             self._record_control(lambda: self.controls.caps_sent(sig.extra.get("origin_id", sig.signal_id), msg))
+        elif self.replay and at is not None:
+            self._record_control(lambda: self.controls.sent_at(at, msg))
 
     def _record_control(self, fn: Callable[[], None]) -> None:
         """Keep a worker control for a rerun; failing to keep it never stops trading."""
@@ -697,7 +701,7 @@ class TradeManager:
         msg = ForceExit(symbol, reason)
         self.notify(symbol, msg)
         if self.replay:
-            self._record_control(lambda: self.controls.forced_sent(now, msg))
+            self._record_control(lambda: self.controls.sent_at(now, msg))
 
     def _finish(self, p: Pending, status: OrderStatus) -> None:
         """The order is final: release what it held and tell the worker what became of its signal."""
@@ -719,7 +723,7 @@ class TradeManager:
         trade = self.rm.active_trades.get(p.trade_id)
         complete = p.filled >= p.quantity
         if trade is not None and p.filled == 0:
-            self._send_cap_triggers(trade.symbol, sig)  # the worker disarmed them when it forced an exit: re-arm
+            self._send_cap_triggers(trade.symbol, sig, p.decision_time)  # the worker disarmed them when it forced an exit: re-arm
         if trade is not None and not complete and p.purpose is not OrderPurpose.TAKE_PROFIT:
             n = self.exit_attempts.get(p.trade_id, 0) + 1
             self.exit_attempts[p.trade_id] = n
@@ -760,6 +764,8 @@ class TradeManager:
 
         def tell() -> None:
             self.outcomes[sid] = out
+            if self.replay and out.force_exit:
+                self._record_control(lambda: self.controls.outcome_forced(sid))
             self.notify(sig.symbol, out)
             if self.shared is not None:
                 key = INCOMPLETE_KEYS[out.signal_type]

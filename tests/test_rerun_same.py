@@ -57,14 +57,18 @@ def test_control_log_gives_back_what_a_run_sent(tmp_path):
     first.load()
     first.caps_sent("mac:LT:100:entry:long", CapTriggers("LT", "long", 1400.5, 1430.25, 100))
     first.caps_sent("mac:LT:200:exit:long", CapTriggers("LT", None))
-    first.forced_sent(300, ForceExit("SBIN", "square_off"))
+    first.sent_at(300, ForceExit("SBIN", "square_off"))
+    first.sent_at(301, CapTriggers("SBIN", None))
+    first.outcome_forced("orb:TCS:250:entry:short")
     assert first.due(1000) == []  # this run sent it itself
     again = ControlLog(handler, day)
     again.load()
     assert again.caps_for("mac:LT:100:entry:long") == CapTriggers("LT", "long", 1400.5, 1430.25, 100)
     assert again.caps_for("mac:LT:200:exit:long") == CapTriggers("LT", None, None, None, 0)
     assert again.caps_for("unknown") is None
+    assert again.was_forced("orb:TCS:250:entry:short") and not again.was_forced("mac:LT:100:entry:long")
     assert again.due(299) == []
     assert again.due(300) == [ForceExit("SBIN", "square_off")]
-    assert again.due(301) == []
+    assert again.due(1000) == [CapTriggers("SBIN", None)]
+    assert again.due(1001) == []
     assert ControlLog(handler, date(2026, 11, 21)).caps_for("mac:LT:100:entry:long") is None
