@@ -662,7 +662,8 @@ class TradeManager:
         p.filled, p.avg = cum_qty, cum_avg  # only once the fill is committed
         if watch is not None:
             self.notify(p.symbol, Watch(p.symbol, watch))
-        self._send_cap_triggers(p.symbol, p.signal, p.decision_time)  # before the Outcome that releases the symbol's held ticks
+        # before the Outcome that releases the symbol's held ticks
+        self._send_cap_triggers(p.symbol, p.signal, p.decision_time)
         if new_trade and self.flattening and p.trade_id in self.rm.active_trades:
             self._close_forced(self.rm.active_trades[p.trade_id], p.decision_time if self.replay else int(time.time()))
 
@@ -723,7 +724,8 @@ class TradeManager:
         trade = self.rm.active_trades.get(p.trade_id)
         complete = p.filled >= p.quantity
         if trade is not None and p.filled == 0:
-            self._send_cap_triggers(trade.symbol, sig, p.decision_time)  # the worker disarmed them when it forced an exit: re-arm
+            # the worker disarmed them when it forced an exit: re-arm
+            self._send_cap_triggers(trade.symbol, sig, p.decision_time)
         if trade is not None and not complete and p.purpose is not OrderPurpose.TAKE_PROFIT:
             n = self.exit_attempts.get(p.trade_id, 0) + 1
             self.exit_attempts[p.trade_id] = n
