@@ -284,6 +284,7 @@ class Driver:
         self.processor: Any = None  # the TradeManager, once built
         self.started = False  # the run got through its start-up (reconciliation, workers, feed): it has a report
         self.t_feed = time.monotonic()
+        self.record: Any = None  # the daemon's row for `status` (ops.liveness.DaemonRecord), once the database is up
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -307,22 +308,31 @@ class Driver:
         if self.opts.scan is not None:
             from feeds.replay_check import log_findings
             log_findings(self.opts.scan)
+        code = EXIT_ERROR
         try:
-            return self._run()
+            code = self._run()
+            return code
         except (DatabaseError, StartupError) as e:
             log.error("cannot run: %s", e)
             return EXIT_ERROR
+        finally:  # however the run ended (a holiday, a start-up error, a bug): `status` says it is not running
+            if self.record is not None and self.record.doc["ended"] is None:
+                self.record.ended(code)
 
     def _run(self) -> int:
         import db as dbm
+        from ops.liveness import DaemonRecord
         from pipeline.workers import WorkerPool
 
         cfg, opts = self.cfg, self.opts
+        dbm.initialize_database(self.db_url)
+        handler = self.state_db = dbm.DBHandler(dbm.setup(self.db_url)[0])
+        self.record = DaemonRecord(handler, opts.day.isoformat(), cfg.mode.value,
+                                   "Fyers" if opts.live_data else f"replay of {opts.source}")
+        self.record.started()  # `status` tells a running daemon from one that has exited by this row
         session = self._session_for_day()
         if session is None:
             return EXIT_OK
-        dbm.initialize_database(self.db_url)
-        handler = self.state_db = dbm.DBHandler(dbm.setup(self.db_url)[0])
         replay = not opts.live_data
         clock: Clock = ReplayClock() if replay else Clock()
         ctx = mp.get_context("spawn")
@@ -374,11 +384,11 @@ class Driver:
                      cfg.mode.value)
             code = self._loop(pool, sequencer, processor, feed, clock, out_q)
         finally:
-            self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0)
+            self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0, code)
         return code
 
     def _shutdown(self, feed: Any, pool: Any, processor: Any, shared: SharedState,
-                  manager: Any, out_q: Any, sequencer: SignalSequencer, t0: float) -> None:
+                  manager: Any, out_q: Any, sequencer: SignalSequencer, t0: float, code: int = EXIT_ERROR) -> None:
         """Stop the feed, let workers drain and flush, stop them, close queues and connections; each step runs
         even if an earlier one failed, so shutdown is bounded."""
         import db as dbm
@@ -409,6 +419,8 @@ class Driver:
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
         step("stopping the manager", manager.shutdown)
         out_q.cancel_join_thread()
+        if self.record is not None:
+            step("recording the exit", lambda: self.record.ended(code))
         step("closing database connections", dbm.dispose_engines)
         elapsed = time.monotonic() - t0
         stats = feed.stats() if feed is not None else {"dispatched": 0, "unroutable": 0, "dropped": 0}
@@ -474,9 +486,21 @@ class Driver:
             if now < session.pre_open:
                 log.info("waiting for the pre-open at %s (%.0f minutes)", to_ist(session.pre_open).strftime("%H:%M IST"),
                          (session.pre_open - now) / 60)
-                if self.stop_requested.wait(session.pre_open - now):
+                if self._wait_until(session.pre_open):
                     return None
         return session
+
+    def _wait_until(self, t: float) -> bool:
+        """Wait for epoch time `t`, beating the heartbeat meanwhile (`status` shows a waiting daemon as
+        running); True if a stop was requested first."""
+        from ops.liveness import ALIVE_EVERY_S
+
+        while (left := t - time.time()) > 0:
+            if self.stop_requested.wait(min(left, ALIVE_EVERY_S)):
+                return True
+            if self.record is not None:
+                self.record.beat()
+        return self.stop_requested.is_set()
 
     def _tick_counts(self, feed: Any, pool: Any) -> dict[str, Any]:
         """What became of the day's ticks, for status and the report: rejected ones by reason."""
@@ -562,7 +586,9 @@ class Driver:
     def _loop_body(self, pool: Any, sequencer: SignalSequencer, processor: Any,
                    feed: Any, clock: Clock, out_q: Any, progress: Any, rates: Any) -> int:
         cfg = self.cfg
-        last_health = last_tick_check = last_heartbeat = time.monotonic()
+        from ops.liveness import ALIVE_EVERY_S
+
+        last_health = last_tick_check = last_heartbeat = last_alive = time.monotonic()
         last_dispatched = 0
         silence_reported = False
         while not self.stop_requested.is_set():
@@ -599,6 +625,9 @@ class Driver:
             mono = time.monotonic()
             if progress is not None:
                 progress.update(feed.dispatched, now)
+            if mono - last_alive >= ALIVE_EVERY_S:  # one small row for `status`, every few seconds
+                last_alive = mono
+                self.record.beat()
             if mono - last_heartbeat >= cfg.monitoring.heartbeat_seconds:
                 last_heartbeat = mono
                 self._heartbeat(rates, pool, processor, now, feed)

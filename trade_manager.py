@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
@@ -36,6 +36,7 @@ from core.types import Signal
 from db import DBHandler, Fill, Order, StockSignal, disabled_strategies_key
 from execution.broker_io import BrokerIO, Cancelled, Lookup, Placed, PlaceRequest, Probe, StatusSeen
 from execution.circuit_breaker import CircuitBreaker
+from execution.control_log import ControlLog
 from execution.events import EventApplier
 from execution.orders import OrderStore, fill_delta
 from gateway.openalgo import OpenAlgoGateway
@@ -99,6 +100,7 @@ class TradeManager:
         self.events = EventApplier()  # broker events whose application failed wait here, in order
         self.pending: dict[int, Pending] = {}
         self.outcomes: dict[str, Outcome] = {}
+        self.controls = ControlLog(db, day)  # a replayed day's worker controls, sent again on a rerun
         self.signal_orders: dict[str, list[int]] = {}
         self.exit_attempts: dict[int, int] = {}  # trade_id -> exit orders that did not complete
         self.retry_at: dict[int, tuple[float, str]] = {}  # trade_id -> (monotonic time, reason)
@@ -130,6 +132,8 @@ class TradeManager:
 
     def start(self) -> None:
         self.rm.load()
+        if self.replay:
+            self.controls.load()
         self.disabled = dict(self.db.get_state(disabled_strategies_key(self.day)) or {})
         if self.disabled:
             log.warning("strategies disabled earlier today stay off: %s", ", ".join(sorted(self.disabled)))
@@ -237,6 +241,11 @@ class TradeManager:
         log.debug("signal %s (attempt %d)", sig.signal_id, sig.attempt_count)
         done = self.outcomes.get(sig.signal_id)
         if done is not None:  # a restarted worker, or a resumed replay, sent it again: answer the same
+            caps = self.controls.caps_for(sig.signal_id) if self.replay else None
+            if caps is not None:  # and arm (or clear) its cap triggers as the first run did before this answer
+                self.notify(sig.symbol, caps)
+            if self.replay and not done.force_exit and self.controls.was_forced(sig.signal_id):
+                done = replace(done, force_exit=True)  # a cap turned it into a forced exit: reset the strategy
             self.notify(sig.symbol, done)
             return
         if any(p.signal is not None and p.signal.signal_id == sig.signal_id for p in self.pending.values()):
@@ -653,26 +662,47 @@ class TradeManager:
         p.filled, p.avg = cum_qty, cum_avg  # only once the fill is committed
         if watch is not None:
             self.notify(p.symbol, Watch(p.symbol, watch))
-        self._send_cap_triggers(p.symbol)  # before the Outcome that releases the symbol's held ticks
+        # before the Outcome that releases the symbol's held ticks
+        self._send_cap_triggers(p.symbol, p.signal, p.decision_time)
         if new_trade and self.flattening and p.trade_id in self.rm.active_trades:
             self._close_forced(self.rm.active_trades[p.trade_id], p.decision_time if self.replay else int(time.time()))
 
-    def _send_cap_triggers(self, symbol: str) -> None:
+    def _send_cap_triggers(self, symbol: str, sig: Signal | None = None, at: int | None = None) -> None:
         """The symbol's books changed: tell its worker the prices that cross its caps (or that it is flat),
-        so a cap acts on the crossing tick rather than on the next signal."""
+        so a cap acts on the crossing tick rather than on the next signal. `sig`: the signal whose outcome
+        follows (`at`: the order's decision time, when no signal did); a replay records the triggers, so a
+        rerun that answers the signal from the database, or reaches that time, arms the worker alike."""
         if self.mode is ExecutionMode.SIGNALS_ONLY:
             return
         trade = self.rm.trade_for(symbol)
         if trade is None:
-            self.notify(symbol, CapTriggers(symbol, None))
-            return
-        loss = profit = None
-        if self.cfg.risk.force_exit_on_cap:
-            loss, profit = self.rm.cap_prices(trade)
-        # a resumed replay runs the day's ticks from the open again: none before the trade existed is checked
-        self.notify(symbol, CapTriggers(symbol, trade.side.value, None if loss is None else float(loss),
-                                        None if profit is None else float(profit),
-                                        trade.entry_time if self.replay else 0))
+            msg = CapTriggers(symbol, None)
+        else:
+            loss = profit = None
+            if self.cfg.risk.force_exit_on_cap:
+                loss, profit = self.rm.cap_prices(trade)
+            # a resumed replay runs the day's ticks from the open again: none before the trade existed is checked
+            msg = CapTriggers(symbol, trade.side.value, None if loss is None else float(loss),
+                              None if profit is None else float(profit), trade.entry_time if self.replay else 0)
+        self.notify(symbol, msg)
+        if self.replay and sig is not None:
+            self._record_control(lambda: self.controls.caps_sent(sig.extra.get("origin_id", sig.signal_id), msg))
+        elif self.replay and at is not None:
+            self._record_control(lambda: self.controls.sent_at(at, msg))
+
+    def _record_control(self, fn: Callable[[], None]) -> None:
+        """Keep a worker control for a rerun; failing to keep it never stops trading."""
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - only a rerun of the day is affected
+            log.warning("could not record a worker control for a rerun of the day: %s", e)
+
+    def _force_exit(self, symbol: str, reason: str, now: int) -> None:
+        """Reset the symbol's strategy: the TradeManager closes its position on its own."""
+        msg = ForceExit(symbol, reason)
+        self.notify(symbol, msg)
+        if self.replay:
+            self._record_control(lambda: self.controls.sent_at(now, msg))
 
     def _finish(self, p: Pending, status: OrderStatus) -> None:
         """The order is final: release what it held and tell the worker what became of its signal."""
@@ -694,7 +724,8 @@ class TradeManager:
         trade = self.rm.active_trades.get(p.trade_id)
         complete = p.filled >= p.quantity
         if trade is not None and p.filled == 0:
-            self._send_cap_triggers(trade.symbol)  # the worker disarmed them when it forced an exit: re-arm
+            # the worker disarmed them when it forced an exit: re-arm
+            self._send_cap_triggers(trade.symbol, sig, p.decision_time)
         if trade is not None and not complete and p.purpose is not OrderPurpose.TAKE_PROFIT:
             n = self.exit_attempts.get(p.trade_id, 0) + 1
             self.exit_attempts[p.trade_id] = n
@@ -735,6 +766,8 @@ class TradeManager:
 
         def tell() -> None:
             self.outcomes[sid] = out
+            if self.replay and out.force_exit:
+                self._record_control(lambda: self.controls.outcome_forced(sid))
             self.notify(sig.symbol, out)
             if self.shared is not None:
                 key = INCOMPLETE_KEYS[out.signal_type]
@@ -750,6 +783,9 @@ class TradeManager:
     def on_clock(self, now: float) -> None:
         """Session rules on the daemon's clock (tick time in replay, wall time live)."""
         st = self.session
+        if self.replay:  # a rerun: the square-offs and halts an earlier run of the day forced, at their time
+            for msg in self.controls.due(now):
+                self.notify(msg.symbol, msg)
         if now >= st.entry_cutoff and not self.cutoff_done:
             self.cutoff_done = True
             if self.rm.state is TradingState.ACTIVE:
@@ -809,7 +845,7 @@ class TradeManager:
         reason = ExitReason.RISK_HALT.value
         if not any(p.trade_id == t.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
             self._place_exit(t, t.remaining, OrderPurpose.EXIT, reason, None, now)
-        self.notify(t.symbol, ForceExit(t.symbol, reason))
+        self._force_exit(t.symbol, reason, now)
 
     def square_off_all(self, now: int, reason: str) -> None:
         """Close every open position with a market order (session square-off, end of replay)."""
@@ -824,7 +860,7 @@ class TradeManager:
             if any(p.trade_id == t.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
                 continue
             self._place_exit(t, t.remaining, OrderPurpose.SQUARE_OFF, reason, None, now)
-            self.notify(t.symbol, ForceExit(t.symbol, reason))
+            self._force_exit(t.symbol, reason, now)
 
     def close_session(self, now: float) -> None:
         """End of a replay: square off, wait (bounded) for every order to finish, and report."""

@@ -1,15 +1,28 @@
 """Logging set-up: one format with the process name, a daily-rotating file in the logs folder, and a
-filter that masks every secret value before a record is written anywhere."""
+filter that masks every secret value before a record is written anywhere. Times are IST with the offset
+(2026-12-02 17:10:03.123+05:30), whatever the host's zone, so log lines match `status` and the reports."""
 from __future__ import annotations
 
 import logging
 import logging.handlers
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
 FORMAT = "%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"
 _redactor: "RedactSecrets | None" = None
+IST_OFFSET = timezone(timedelta(hours=5, minutes=30), "IST")  # India has no daylight saving time
+
+
+class ISTFormatter(logging.Formatter):
+    """Stamps each record in IST with its offset (the host may run in UTC): one clock for logs and reports."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging API
+        t = datetime.fromtimestamp(int(record.created), IST_OFFSET)  # msecs carries the fraction
+        if datefmt:
+            return t.strftime(datefmt)
+        return f"{t:%Y-%m-%d %H:%M:%S}.{int(record.msecs):03d}+05:30"
 
 
 class RedactSecrets(logging.Filter):
@@ -53,7 +66,7 @@ def setup_logging(level: str = "INFO", log_dir: Path | None = None, secrets: Ite
         h.close()
     root.setLevel(level)
     _redactor = RedactSecrets(secrets)
-    fmt = logging.Formatter(FORMAT)
+    fmt = ISTFormatter(FORMAT)
     handlers: list[logging.Handler] = []
     if stream:
         handlers.append(logging.StreamHandler(sys.stderr))

@@ -1,5 +1,9 @@
 """What the database says about the daemon, for `python driver.py status [--json]`, plus the heartbeat line.
 
+It says first whether the daemon runs (ops.liveness: its recorded pid, still that process, and the heartbeat's
+age): a trading state read from the database is only what the daemon last wrote, so after an exit it is shown
+as the state at the end, never as the present one. Then the day's closed trades and where its report is.
+
 Status only reads: its own engine opens SQLite with query_only and PostgreSQL with read-only transactions,
 never creates a database file, and does not take the write lock the daemon uses, so it is safe to run
 while the daemon trades. "Today" is the latest trading day the database has rows for, unless a day is given.
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from datetime import date, datetime, timezone
@@ -130,7 +135,15 @@ def collect_status(engine: Engine, cfg: Config, day: date | None = None) -> dict
 
 
 def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str) -> dict[str, Any]:
+    from ops.liveness import DAEMON_KEY, assess
+
     day = day or latest_day(s)
+    daemon_row = s.get(KeyValue, DAEMON_KEY)
+    try:
+        daemon = assess(json.loads(daemon_row.value) if daemon_row is not None else None)
+    except (ValueError, AttributeError, TypeError):
+        daemon = {"running": False, "summary": "unknown (unreadable daemon row)"}
+    report = cfg.resolve_path(cfg.monitoring.reports_dir) / day.isoformat() if day else None
     fyers = {sp.symbol: sp.fyers for sp in cfg.symbols}
     r = cfg.risk
 
@@ -152,7 +165,8 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
         start = capital = _d(r.capital)
         cap_src = "config"
 
-    trades = list(s.scalars(select(TradeLog).where(TradeLog.trade_date == day))) if day else []
+    trades = list(s.scalars(select(TradeLog).where(TradeLog.trade_date == day)
+                            .order_by(TradeLog.exit_time, TradeLog.id))) if day else []
     realized = sum((_d(t.net_pnl) for t in trades), ZERO)
 
     positions: list[dict[str, Any]] = []
@@ -235,6 +249,12 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
     return {
         "day": day.isoformat() if day else None,
         "database": where,
+        "daemon": daemon,
+        "report_path": str(report) if report is not None and report.is_dir() else None,
+        "trades": [{"trade_id": t.trade_id, "symbol": t.symbol, "side": t.side, "quantity": t.quantity,
+                    "entry_price": _d(t.entry_price), "exit_price": _d(t.exit_price), "net_pnl": _d(t.net_pnl),
+                    "exit_reason": t.exit_reason, "entry_time": to_ist(t.entry_time).isoformat(),
+                    "exit_time": to_ist(t.exit_time).isoformat()} for t in trades],
         "trading_state": state,
         "trading_state_reason": reason,
         "trading_state_since": since,
@@ -316,7 +336,14 @@ def render_status(st: Mapping[str, Any]) -> str:
     state = st["trading_state"] + (f" ({st['trading_state_reason']})" if st.get("trading_state_reason") else "")
     since = st.get("trading_state_since")
     since = f" since {since[:19].replace('T', ' ')} IST" if since else ""
-    lines.append(f"Day {st['day'] or '(no trading day recorded yet)'}   trading {state}{since}")
+    daemon = st.get("daemon") or {"running": False, "summary": "unknown"}
+    day = st['day'] or '(no trading day recorded yet)'
+    if daemon.get("running"):
+        lines.append(f"Day {day}   trading {state}{since}")
+    else:  # what the database last says is history, not the present
+        lines.append(f"Day {day}   not trading: the daemon is not running (its last state: {state}{since})")
+    lines.append(f"Daemon    {daemon['summary']}")
+    lines.append(f"Report    {st.get('report_path') or 'none yet (written when a run ends)'}")
     lines.append(f"Database  {st['database']}")
     src = "" if st["capital_source"] == "capital_log" else "  (from config: no capital rows for the day)"
     lines.append(f"Capital   {_money(st['capital'])}  (day start {_money(st['starting_capital'])}, "
@@ -335,6 +362,14 @@ def render_status(st: Mapping[str, Any]) -> str:
                  _money(p["unrealized_pnl"], True), p["entry_time"][11:19]] for p in pos]
         lines += _table(["SYMBOL", "SIDE", "QTY", "ENTRY", "ALLOCATED", "LAST", "UNREALIZED", "SINCE"], rows,
                         right={2, 3, 4, 5, 6})
+    done = st.get("trades") or []
+    lines.append("")
+    lines.append(f"Closed trades: {len(done)}")
+    if done:
+        rows = [[t["exit_time"][11:19], t["symbol"], t["side"], str(t["quantity"]), _money(t["entry_price"]),
+                 _money(t["exit_price"]), _money(t["net_pnl"], True), t["exit_reason"]] for t in done]
+        lines += _table(["EXIT AT", "SYMBOL", "SIDE", "QTY", "ENTRY", "EXIT", "NET P&L", "REASON"], rows,
+                        right={3, 4, 5, 6})
     off = st.get("disabled_strategies") or []
     if off:
         lines.append("")
@@ -398,7 +433,19 @@ def print_status(cfg: Config, secrets: Secrets, as_json: bool = False, day: date
     finally:
         if engine is not None:
             engine.dispose()
-    print(to_json(st) if as_json else render_status(st))
+    return write_stdout(to_json(st) if as_json else render_status(st))
+
+
+def write_stdout(text: str) -> int:
+    """Print for a pipe that may close early (`status | head -3`): the reader leaving is not an error."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that flush cannot fail too
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0
 
 

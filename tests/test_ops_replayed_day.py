@@ -171,7 +171,10 @@ def test_status_text_shows_the_same_numbers(status_json, status_text):
         return Decimal(m.group(1).replace(",", ""))
 
     cent = Decimal("0.01")
-    assert f"Day {DAY}   trading {st['trading_state']} ({st['trading_state_reason']})" in out
+    # the daemon has exited: its last trading state is history, never shown as the present one
+    assert (f"Day {DAY}   not trading: the daemon is not running (its last state: {st['trading_state']} "
+            f"({st['trading_state_reason']})") in out
+    assert "Daemon    not running (last run ended " in out
     assert money(r"Capital\s+([\d,]+\.\d\d)") == st["capital"].quantize(cent)
     assert money(r"day start ([\d,]+\.\d\d)") == st["starting_capital"].quantize(cent)
     assert money(r"realized ([+-][\d,]+\.\d\d)") == st["realized_pnl"].quantize(cent)
