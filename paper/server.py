@@ -61,6 +61,8 @@ ROUTES: dict[str, Route] = {
     "placeorder": Route(S.ORDER, lambda b, d, x: b.place_order(d, x.faults, x.reject_reason), "order"),
     "placesmartorder": Route(S.SMART_ORDER, lambda b, d, x: b.place_smart_order(d, x.faults, x.reject_reason),
                              "smart"),
+    "basketorder": Route(S.BASKET_ORDER, lambda b, d, x: b.place_basket(d)),
+    "splitorder": Route(S.SPLIT_ORDER, lambda b, d, x: b.place_split(d)),
     "modifyorder": Route(S.MODIFY_ORDER, lambda b, d, x: b.modify_order(d), "order"),
     "cancelorder": Route(S.CANCEL_ORDER, lambda b, d, x: b.cancel_order(d["orderid"]), "order"),
     "cancelallorder": Route(S.CANCEL_ALL, lambda b, d, x: b.cancel_all()),

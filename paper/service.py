@@ -28,6 +28,7 @@ from paper.market_hours import timings as session_timings
 from paper.session import session_start
 
 MODE = {"mode": "analyze"}
+SPLIT_MAX_ORDERS = 100     # OpenAlgo's split_order_service MAX_ORDERS
 
 
 def r2(x: float) -> float:
@@ -75,6 +76,47 @@ class PaperBroker:
             order = {**d, "action": action, "quantity": n, "pricetype": "MARKET", "price": 0.0, "trigger_price": 0.0}
             o = e.place(order, e.now(), faults=faults, reject_reason=reject_reason)
             return {"status": "success", "orderid": o["orderid"], **MODE}
+        return self._run(go)
+
+    def place_basket(self, d: dict) -> dict:
+        """OpenAlgo's basketorder in analyzer mode: BUY legs first, then SELL; each leg placed on its own, a
+        refusal is that leg's error result and the basket still answers 200 success."""
+        def go() -> dict:
+            e = self.engine
+            items = ([o for o in d["orders"] if o["action"].upper() == "BUY"]
+                     + [o for o in d["orders"] if o["action"].upper() == "SELL"])
+            results = []
+            for i, item in enumerate(items):
+                try:
+                    o = e.place({**item, "strategy": d["strategy"]}, e.now())
+                except ApiError as err:
+                    results.append({"symbol": item["symbol"], "status": "error",
+                                    "message": err.body.get("message") or "Order placement failed"})
+                    continue
+                results.append({"symbol": item["symbol"], "exchange": item["exchange"], "product": item["product"],
+                                "status": "success", "orderid": o["orderid"], "batch_order": True,
+                                "is_last_order": i == len(items) - 1})
+            return {**MODE, "status": "success", "results": results}
+        return self._run(go)
+
+    def place_split(self, d: dict) -> dict:
+        """OpenAlgo's splitorder in analyzer mode: full `splitsize` children then the remainder, at most 100."""
+        size, total = d["splitsize"], int(d["quantity"])
+        parts = [size] * (total // size) + ([total % size] if total % size else [])
+        if len(parts) > SPLIT_MAX_ORDERS:
+            raise analyze_error(400, f"Total number of orders would exceed maximum limit of {SPLIT_MAX_ORDERS}")
+
+        def go() -> dict:
+            e = self.engine
+            results = []
+            for n, qty in enumerate(parts, start=1):
+                try:
+                    o = e.place({**d, "quantity": qty}, e.now())
+                    results.append({"order_num": n, "quantity": qty, "status": "success", "orderid": o["orderid"]})
+                except ApiError as err:
+                    results.append({"order_num": n, "quantity": qty, "status": "error",
+                                    "message": err.body.get("message") or "Order placement failed"})
+            return {**MODE, "status": "success", "total_quantity": total, "split_size": size, "results": results}
         return self._run(go)
 
     def _order(self, orderid: str) -> dict:
