@@ -249,6 +249,7 @@ HOLIDAYS = Schema({"apikey": APIKEY_PLAIN, "year": Field("int", min=2020, max=20
 TIMINGS = Schema({"apikey": APIKEY_PLAIN, "date": _s()}, repr_message=False)
 SEARCH = Schema({"apikey": APIKEY, "query": _s(), "exchange": _s(False, choices=VALID_EXCHANGES)},
                 repr_message=False)
+DEPTH = Schema({"apikey": APIKEY, "symbol": _s(), "exchange": EXCHANGE}, repr_message=False)
 SYMBOL = Schema({"apikey": APIKEY, "symbol": _s(), "exchange": EXCHANGE}, repr_message=False)
 ANALYZER_TOGGLE = Schema({"apikey": APIKEY_PLAIN, "mode": Field("bool", required=True)}, repr_message=False)
 

@@ -79,6 +79,7 @@ ROUTES: dict[str, Route] = {
     "cancelgttorder": Route(G.CANCEL_GTT, lambda b, d, x: b.cancel_gtt(d["trigger_id"]), "order"),
     "gttorderbook": Route(S.APIKEY_ONLY, lambda b, d, x: b.gtt_orderbook()),
     "quotes": Route(S.QUOTES, lambda b, d, x: b.quotes(d["symbol"], d["exchange"])),
+    "depth": Route(S.DEPTH, lambda b, d, x: b.depth(d["symbol"], d["exchange"])),
     "margin": Route(S.MARGIN, lambda b, d, x: b.margin(d["positions"])),
     "market/holidays": Route(S.HOLIDAYS, lambda b, d, x: b.holidays(d.get("year")), check_key=False),
     "market/timings": Route(S.TIMINGS, lambda b, d, x: b.timings(d["date"]), check_key=False),

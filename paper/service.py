@@ -302,17 +302,31 @@ class PaperBroker:
 
     # ------------------------------------------------------------ data and utilities
 
+    def _quote(self, symbol: str, exchange: str, failed: str) -> Quote:
+        q = self.engine.book.current.get((symbol, exchange))
+        if q is None and self.engine.instruments.get(symbol, exchange) is not None:
+            # listed, but no price pushed yet: what OpenAlgo answers when its broker returns no quote
+            raise ApiError(500, {"status": "error", "message": failed})
+        if q is None:
+            raise ApiError(400, {"status": "error", "message": (
+                f"Symbol '{symbol}' not found for exchange '{exchange}'. Please verify the symbol name and "
+                "ensure master contracts are downloaded.")})
+        return q
+
     def quotes(self, symbol: str, exchange: str) -> dict:
+        return self._run(lambda: {"status": "success", "data": self._quote(symbol, exchange,
+                                                                           "Failed to fetch quotes").to_api()})
+
+    def depth(self, symbol: str, exchange: str) -> dict:
+        """OpenAlgo's depth shape from the pushed quote: its bid and ask as level 1 (sizes unknown, so 0), the
+        other four levels zero as the Fyers mapping pads them. Not sandbox-routed upstream, so no mode."""
         def go() -> dict:
-            q = self.engine.book.current.get((symbol, exchange))
-            if q is None and self.engine.instruments.get(symbol, exchange) is not None:
-                # listed, but no price pushed yet: what OpenAlgo answers when its broker returns no quote
-                raise ApiError(500, {"status": "error", "message": "Failed to fetch quotes"})
-            if q is None:
-                raise ApiError(400, {"status": "error", "message": (
-                    f"Symbol '{symbol}' not found for exchange '{exchange}'. Please verify the symbol name and "
-                    "ensure master contracts are downloaded.")})
-            return {"status": "success", "data": q.to_api()}
+            q = self._quote(symbol, exchange, "Failed to fetch market depth")
+            empty = [{"price": 0, "quantity": 0}] * 4
+            return {"status": "success", "data": {
+                "open": q.open, "high": q.high, "low": q.low, "ltp": q.ltp, "ltq": 0, "prev_close": q.prev_close,
+                "volume": q.volume, "oi": 0, "totalbuyqty": 0, "totalsellqty": 0,
+                "asks": [{"price": q.ask, "quantity": 0}, *empty], "bids": [{"price": q.bid, "quantity": 0}, *empty]}}
         return self._run(go)
 
     def margin(self, positions: list[dict]) -> dict:
