@@ -725,6 +725,39 @@ def test_order_matrix_books_cancel_all_close_all(broker):
     assert c.openposition(strategy="itest", symbol="SBIN", exchange="NSE", product="MIS")["quantity"] == 0
 
 
+# ================================================================ the rest of the surface a rehearsal script calls
+
+def test_depth_from_the_pushed_quote(broker):
+    """depth (official client): OpenAlgo's shape, five levels a side, level 1 from the quote's bid and ask."""
+    market(broker, [q("SBIN", T(10), 500.0, 499.9, 500.1)], T(10))
+    c = client(broker)
+    d = c.depth(symbol="SBIN", exchange="NSE")
+    assert d["status"] == "success" and "mode" not in d
+    data = d["data"]
+    assert {"open", "high", "low", "ltp", "ltq", "prev_close", "volume", "oi", "totalbuyqty", "totalsellqty", "asks",
+            "bids"} == set(data)
+    assert data["ltp"] == 500 and len(data["asks"]) == len(data["bids"]) == 5
+    assert data["asks"][0]["price"] == 500.1 and data["bids"][0]["price"] == 499.9
+    assert data["asks"][1] == {"price": 0, "quantity": 0}
+    r = broker.post("depth", {"symbol": "NOSUCH", "exchange": "NSE"})
+    assert r.status_code == 400 and "Symbol 'NOSUCH' not found for exchange 'NSE'" in r.json()["message"]
+    r = broker.post("depth", {"symbol": "TCS", "exchange": "NSE"})          # listed, no price pushed yet
+    assert r.status_code == 500 and r.json()["message"] == "Failed to fetch market depth"
+
+
+def test_ping_analyzer_symbol_search_shapes(broker):
+    """ping, analyzer, symbol (official client), search: each answers in OpenAlgo's shape."""
+    c = client(broker)
+    p = broker.post("ping").json()
+    assert p["status"] == "success" and p["data"]["message"] == "pong" and p["data"]["broker"]
+    a = broker.post("analyzer").json()["data"]
+    assert a["analyze_mode"] is True and a["mode"] == "analyze" and isinstance(a["total_logs"], int)
+    sym = c.symbol(symbol="SBIN", exchange="NSE")
+    assert sym["status"] == "success" and sym["data"]["tick_size"] == 0.05 and sym["data"]["lotsize"] == 1
+    found = broker.post("search", {"query": "SBIN", "exchange": "NSE"}).json()
+    assert found["status"] == "success" and "SBIN" in [row["symbol"] for row in found["data"]]
+
+
 # ================================================================ the inventory
 
 #: Every test of OpenAlgo's test/sandbox/ at 60156bc, and what stands for it here. "probe" entries are the
