@@ -673,6 +673,23 @@ def test_order_matrix_modify_cancel_smart(broker):
     assert r["status"] == "success" and r["orderid"]
 
 
+@pytest.mark.parametrize("pricetype, extra, change, text", [
+    ("LIMIT", {"price": 250}, {"price": 249.5, "trigger_price": 240}, "LIMIT orders do not accept a trigger_price"),
+    ("SL-M", {"trigger_price": 600}, {"price": 601, "trigger_price": 600}, "SL-M orders do not accept a price"),
+])
+def test_modify_takes_only_the_fields_of_the_price_type(broker, pricetype, extra, change, text):
+    """The sandbox's modify: LIMIT takes a price, SL both, SL-M a trigger; anything else is a 400, order kept."""
+    market(broker, [q("SBIN", T(10), 500.0)], T(10))
+    c = client(broker)
+    oid = order(c, "SBIN", "BUY", 1, pricetype=pricetype, **extra)["orderid"]
+    r = broker.post("modifyorder", {"strategy": "itest", "symbol": "SBIN", "exchange": "NSE", "orderid": oid,
+                                    "action": "BUY", "product": "CNC", "pricetype": pricetype, "quantity": 1,
+                                    "disclosed_quantity": 0, "price": 0, "trigger_price": 0, **change})
+    assert r.status_code == 400 and r.json()["message"] == text and r.json()["mode"] == "analyze"
+    s = c.orderstatus(order_id=oid, strategy="p")["data"]
+    assert (s["price"], s["trigger_price"]) == (extra.get("price", 0), extra.get("trigger_price", 0))
+
+
 def test_order_matrix_basket(broker):
     """OA:test_broker_integration::test_orders 4.5 -- basketorder in analyzer mode: BUYs first, one result per
     leg with the sandbox's fields."""
