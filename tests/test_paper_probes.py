@@ -6,6 +6,12 @@ managers directly; a probe asks the same question through /api/v1 only (the offi
 it has the call, plain HTTP for GTT and admin). Sandbox tests with no HTTP-visible behaviour (mocked commits,
 thread claims, private fund primitives, direction strings) and the F&O ones are listed in PROBE_MAP at the
 end with the reason they have no probe. One broker per module, reset to 10:00 IST before every probe.
+
+Count (OpenAlgo 60156bc): 122 sandbox tests -- 120 test functions in test/sandbox/ (100 in test_gtt_manager.py)
+and its two scripts. 79 have an equity HTTP probe here (all pass); 3 are F&O (the NFO/BFO 15:40 close); 1 is
+unreachable through the request schema; 39 drive private objects (mocked commits, thread claims, crash rows,
+fund primitives). The analyzer order matrix of test/test_broker_integration.py and the rest of the API surface
+(basketorder, splitorder, depth, modify rules, ping, analyzer, symbol, search) are probed after them.
 """
 from __future__ import annotations
 
@@ -230,7 +236,7 @@ def test_position_then_holdings_sell(broker):
     ([("BUY", 100, 100), ("BUY", 100, 200)], None),                                                  # scenario 4
 ], ids=["scenario_1", "scenario_2", "scenario_3", "scenario_4"])
 def test_margin_scenarios(broker, steps, expected_lots):
-    """SB:test_margin_scenarios::test_scenario_1..4 -- CNC MARKET orders on ZEEL at 112.37; after each step the
+    """SB:test_margin_scenarios::test_scenario_1, test_scenario_2, test_scenario_3, test_scenario_4 -- CNC MARKET orders on ZEEL at 112.37; after each step the
     used margin is (shares margined) x 112.37. Scenario 3's SELL 200 against 100 is refused (CNC cannot go
     short), which leaves the 100's margin, as the sandbox test expects."""
     market(broker, [q("ZEEL", T(10), 112.37)], T(10))
@@ -333,7 +339,9 @@ def test_trigger_compares_paise_exactly(broker):
     ("BUY", "triggerprice_tg", 110, 111, 109),   # buy breakout
 ], ids=["buy_on_dip", "sell_at_target", "sell_stoploss", "buy_breakout"])
 def test_documented_scenarios(broker, action, key, trigger, cross, still):
-    """SB:test_gtt_manager::TestDocumentedScenarios (4 of 5; the OCO one is below)"""
+    """SB:test_gtt_manager::TestDocumentedScenarios::test_buy_on_dip_fires_when_price_falls,
+    test_sell_at_target_fires_when_price_rises, test_sell_stoploss_fires_when_price_falls,
+    test_buy_breakout_fires_when_price_rises"""
     if action == "SELL":
         market(broker, [q("ZEEL", T(10), 100.0)], T(10))
         order(client(broker), "ZEEL", "BUY", 10)
@@ -364,7 +372,8 @@ def test_oco_legs_get_opposite_directions(broker, ltp, leg_price):
     ({**oco(96, 109), "price": 0, "stoploss": 95.5, "target": 109.5}, [96, 109], [95.5, 109.5]),
 ], ids=["single_from_stoploss", "single_from_target", "oco_two_legs_own_limits"])
 def test_leg_construction(broker, body, prices, limits):
-    """SB:test_gtt_manager::TestLegConstruction (the legs a valid request builds)"""
+    """SB:test_gtt_manager::TestLegConstruction::test_single_from_stoploss_trigger,
+    test_single_from_target_trigger, test_oco_builds_two_legs_with_their_own_limits"""
     zeel(broker, 100.0)
     code, r = gtt(broker, "placegttorder", body)
     assert code == 200, r
@@ -381,8 +390,9 @@ def test_leg_construction(broker, body, prices, limits):
     single(sl="not-a-number"),
 ], ids=["single_both", "single_none", "oco_no_target", "oco_no_stoploss", "oco_neither", "non_numeric"])
 def test_bad_legs_are_refused_with_400(broker, body):
-    """SB:test_gtt_manager::TestLegConstruction (single_with_both / without_any / oco_requires_both x3 /
-    non_numeric): refused with 400, not a 500, nothing placed, nothing blocked."""
+    """SB:test_gtt_manager::TestLegConstruction::test_single_with_both_triggers_is_rejected,
+    test_single_without_any_trigger_is_rejected, test_oco_requires_both_triggers (x3),
+    test_non_numeric_trigger_is_rejected_not_crashed -- 400, not a 500; nothing placed, nothing blocked."""
     zeel(broker, 100.0)
     code, r = gtt(broker, "placegttorder", body)
     assert code == 400 and r["status"] == "error"
@@ -390,7 +400,7 @@ def test_bad_legs_are_refused_with_400(broker, body):
 
 
 def test_gtt_id_shape_and_uniqueness(broker):
-    """SB:test_gtt_manager::TestIdFormat (2)"""
+    """SB:test_gtt_manager::TestIdFormat::test_gtt_id_shape, test_ids_are_unique"""
     zeel(broker, 100.0)
     ids = [gtt(broker, "placegttorder", single("BUY", sl=50, qty=1, price=50))[1]["trigger_id"] for _ in range(200)]
     assert len(set(ids)) == 200
@@ -399,9 +409,10 @@ def test_gtt_id_shape_and_uniqueness(broker):
 
 
 def test_placement_blocks_and_cancel_returns_exactly_once(broker):
-    """SB:test_gtt_manager::TestGTTMargin::test_placement_blocks_margin, test_cancel_returns_the_margin_exactly,
-    test_cancelling_twice_does_not_double_release; TestCancelReportsReleaseFailure::test_a_normal_cancel_still_
-    succeeds; TestMarginUnderflowGuard::test_a_normal_gtt_cycle_is_unaffected"""
+    """SB:test_gtt_manager::TestGTTMargin::test_placement_blocks_margin,
+    test_cancel_returns_the_margin_exactly, test_cancelling_twice_does_not_double_release;
+    TestCancelReportsReleaseFailure::test_a_normal_cancel_still_succeeds;
+    TestMarginUnderflowGuard::test_a_normal_gtt_cycle_is_unaffected"""
     zeel(broker, 100.0)
     c = client(broker)
     code, r = gtt(broker, "placegttorder", single())
@@ -446,8 +457,9 @@ def _concurrently(fns: list) -> list:
 
 
 def test_only_one_of_many_crossings_fires(broker):
-    """SB:test_gtt_manager::TestClaimConcurrency (2) -- eight clients push crossing quotes at once: one
-    order; a later crossing places nothing more."""
+    """SB:test_gtt_manager::TestClaimConcurrency::test_only_one_of_many_threads_wins_the_claim,
+    test_a_claimed_leg_cannot_be_claimed_again -- eight clients push crossing quotes at once: one order; a
+    later crossing places nothing more."""
     zeel(broker, 100.0)
     gtt(broker, "placegttorder", single("BUY", sl=95, price=95))
     _concurrently([lambda i=i: market(broker, [q("ZEEL", T(10, 0, 1), 94.0 - i * 0.05)], T(10, 0, 1))
@@ -458,7 +470,8 @@ def test_only_one_of_many_crossings_fires(broker):
 
 
 def test_oco_one_leg_only_under_contention(broker):
-    """SB:test_gtt_manager::TestOCOExclusivity (2) -- quotes crossing both legs raced: exactly one order."""
+    """SB:test_gtt_manager::TestOCOExclusivity::test_only_one_leg_of_an_oco_can_be_claimed,
+    test_concurrent_sibling_contention_yields_one_winner -- quotes crossing both legs raced: one order."""
     zeel(broker, 100.0)
     order(client(broker), "ZEEL", "BUY", 10)
     gtt(broker, "placegttorder", oco())
@@ -469,8 +482,9 @@ def test_oco_one_leg_only_under_contention(broker):
 
 
 def test_active_and_cancelled_gtt_margin_reconcile(broker):
-    """SB:test_gtt_manager::TestMarginReconciliation (2) -- used margin is exactly the GTTs' reservations,
-    before and after a cancel."""
+    """SB:test_gtt_manager::TestMarginReconciliation::
+    test_active_gtt_margin_is_not_flagged_as_a_discrepancy, test_cancelled_gtt_margin_is_not_double_counted --
+    used margin is exactly the GTTs' reservations, before and after a cancel."""
     zeel(broker, 100.0)
     c = client(broker)
     a = gtt(broker, "placegttorder", single())[1]["trigger_id"]
@@ -505,7 +519,8 @@ def test_gtt_survives_a_restart_and_fires_once(tmp_path):
 
 
 def test_cancelled_gtt_cannot_fire(broker):
-    """SB:test_gtt_manager::TestCancelledGttCannotFire (2)"""
+    """SB:test_gtt_manager::TestCancelledGttCannotFire::test_claimed_leg_is_cancelled_with_the_parent,
+    test_fire_refuses_when_the_parent_is_not_active"""
     zeel(broker, 100.0)
     tid = gtt(broker, "placegttorder", single("BUY", sl=95, price=95))[1]["trigger_id"]
     gtt(broker, "cancelgttorder", {"strategy": "s", "trigger_id": tid})
@@ -522,7 +537,8 @@ def test_market_leg_reserves_margin(broker):
 
 
 def test_gtt_orderbook_contract_and_default_filter(broker):
-    """SB:test_gtt_manager::TestOrderbookContract (2), TestServiceOrderbookDefault"""
+    """SB:test_gtt_manager::TestOrderbookContract::test_entry_carries_trigger_prices,
+    test_cancelled_gtts_are_hidden_by_default; TestServiceOrderbookDefault::test_service_layer_hides_cancelled_gtts"""
     zeel(broker, 100.0)
     gtt(broker, "placegttorder", oco())
     [entry] = gtt_book(broker)
@@ -540,7 +556,9 @@ def test_gtt_orderbook_contract_and_default_filter(broker):
     ("2026-12-31T13:00:00+00:00", "2026-12-31T18:30:00"),
 ], ids=["date_only", "naive_kept", "ist_offset", "utc_converted"])
 def test_supplied_expiry(broker, supplied, shown):
-    """SB:test_gtt_manager::TestSuppliedExpiry::test_expires_at_is_honoured, TestTimezoneAwareExpiry (3)"""
+    """SB:test_gtt_manager::TestSuppliedExpiry::test_expires_at_is_honoured;
+    TestTimezoneAwareExpiry::test_offset_is_converted_not_ignored, test_naive_input_is_preserved,
+    test_stored_value_is_naive (shown naive, in IST)"""
     zeel(broker, 100.0)
     assert gtt(broker, "placegttorder", single(expires_at=supplied))[0] == 200
     assert gtt_book(broker)[0]["expires_at"] == shown
@@ -554,8 +572,10 @@ def test_unparseable_expiry_falls_back(broker):
 
 
 def test_cancel_and_fire_race_has_one_winner(broker):
-    """SB:test_gtt_manager::TestCancelFireRace (2), TestAtomicCancel -- a cancel and a crossing quote at
-    once: either the cancel succeeded and no order exists, or the order exists and the cancel got 404."""
+    """SB:test_gtt_manager::TestCancelFireRace::test_cancel_after_revalidation_still_prevents_the_order,
+    test_cancel_cannot_succeed_once_the_parent_is_claimed; TestAtomicCancel::
+    test_cancel_pausing_after_its_read_cannot_clobber_a_fire -- a cancel and a crossing quote at once: either
+    the cancel succeeded and no order exists, or the order exists and the cancel got 404."""
     for round_ in range(5):
         broker.admin().reset("replay", T(10))
         zeel(broker, 100.0)
@@ -574,7 +594,8 @@ def test_cancel_and_fire_race_has_one_winner(broker):
     ({"trigger_type": "OCO", "triggerprice_tg": 110, "stoploss": 94, "target": 111}, "trigger_type cannot be changed"),
 ], ids=["action", "symbol", "trigger_type"])
 def test_modify_immutability(broker, change, text):
-    """SB:test_gtt_manager::TestModifyImmutability (3 refusals)"""
+    """SB:test_gtt_manager::TestModifyImmutability::test_action_flip_is_rejected,
+    test_symbol_change_is_rejected, test_trigger_type_change_is_rejected"""
     zeel(broker, 100.0)
     tid = gtt(broker, "placegttorder", single(sl=95))[1]["trigger_id"]
     code, r = gtt(broker, "modifygttorder", {**single(sl=95), **change, "trigger_id": tid})
@@ -594,8 +615,9 @@ def test_a_legal_modify_and_mixed_activity_reconcile(broker):
 
 
 def test_modify_and_expiry_respect_a_fire(broker):
-    """SB:test_gtt_manager::TestExpiryAndModifyRespectAFire (3): a fired GTT cannot be modified (404) and its
-    passing expiry releases nothing the child order holds."""
+    """SB:test_gtt_manager::TestExpiryAndModifyRespectAFire::test_expiry_cannot_overwrite_a_fired_gtt,
+    test_modify_fails_against_an_already_fired_gtt -- a fired GTT cannot be modified (404) and its passing
+    expiry releases nothing the child order holds."""
     zeel(broker, 100.0)
     c = client(broker)
     tid = gtt(broker, "placegttorder", single("BUY", sl=95, price=94, expires_at=f"{DAY} 11:00:00"))[1]["trigger_id"]
@@ -610,8 +632,10 @@ def test_modify_and_expiry_respect_a_fire(broker):
 
 
 def test_rejected_child_re_arms_the_gtt(broker):
-    """SB:test_gtt_manager::TestRejectedOrdersDoNotPoisonCorrelation (3) -- a CNC SELL GTT with no shares
-    fires into a refusal: the GTT is active again with its margin, and fires for real once shares exist."""
+    """SB:test_gtt_manager::TestRejectedOrdersDoNotPoisonCorrelation::test_rejected_child_is_not_correlated,
+    test_recovery_re_arms_after_a_rejection, test_the_leg_can_fire_again_after_a_rejection -- a CNC SELL GTT
+    with no shares fires into a refusal: the GTT is active again with its margin, and fires for real once
+    shares exist."""
     zeel(broker, 100.0)
     c = client(broker)
     tid = gtt(broker, "placegttorder", single(sl=95))[1]["trigger_id"]
@@ -777,10 +801,107 @@ def test_ping_analyzer_symbol_search_shapes(broker):
 
 # ================================================================ the inventory
 
-#: Every test of OpenAlgo's test/sandbox/ at 60156bc, and what stands for it here. "probe" entries are the
-#: tests above (a parametrised sandbox test counts once per sandbox case it has). The rest say why no HTTP
-#: probe can exist: F&O (left out by the acceptance), or the sandbox test drives a private object (a mocked
-#: commit, a thread claim on a DB row, a fund primitive called with a bad amount) with no request behind it.
+#: Every test function of OpenAlgo's test/sandbox/ at 60156bc (and the two scripts there), and what stands for
+#: it here: "probe" (a test above; its docstring names it), "F&O" (left out by the acceptance), or why no HTTP
+#: probe can exist -- the sandbox test drives a private object with no request behind it.
+PRIVATE = "private: drives an internal object directly, nothing a request can reach"
+MOCKED = "private: injects a failure (mocked commit/exception/refused fund move) inside one call"
+CRASH = ("private: fabricates the rows a crash mid-fire leaves; here a fire is one step under the broker lock "
+         "(the observable promise is probed across kill -9 by test_gtt_survives_a_restart_and_fires_once)")
+GTT_MAP: dict[str, str] = {
+    "TestTriggerEvaluation::test_direction": "probe", "TestTriggerEvaluation::test_case_insensitive": PRIVATE,
+    "TestTriggerEvaluation::test_missing_values_never_trigger": PRIVATE,
+    "TestTriggerEvaluation::test_decimal_and_float_compare_exactly": "probe",
+    "TestTriggerEvaluation::test_unknown_direction_defaults_to_below": PRIVATE,
+    **{f"TestDocumentedScenarios::{n}": "probe" for n in (
+        "test_buy_on_dip_fires_when_price_falls", "test_sell_at_target_fires_when_price_rises",
+        "test_sell_stoploss_fires_when_price_falls", "test_buy_breakout_fires_when_price_rises",
+        "test_oco_legs_get_opposite_directions")},
+    **{f"TestLegConstruction::{n}": "probe" for n in (
+        "test_single_from_stoploss_trigger", "test_single_from_target_trigger",
+        "test_single_with_both_triggers_is_rejected", "test_single_without_any_trigger_is_rejected",
+        "test_oco_builds_two_legs_with_their_own_limits", "test_oco_requires_both_triggers",
+        "test_non_numeric_trigger_is_rejected_not_crashed")},
+    "TestLegConstruction::test_oco_falls_back_to_price_when_a_limit_is_absent":
+        "unreachable: the request schema requires stoploss and target for OCO before the fallback",
+    "TestIdFormat::test_gtt_id_shape": "probe", "TestIdFormat::test_ids_are_unique": "probe",
+    **{f"TestGTTMargin::{n}": "probe" for n in (
+        "test_placement_blocks_margin", "test_cancel_returns_the_margin_exactly",
+        "test_oco_blocks_the_larger_leg_not_both", "test_expiry_releases_margin",
+        "test_cancelling_twice_does_not_double_release")},
+    "TestClaimConcurrency::test_only_one_of_many_threads_wins_the_claim": "probe",
+    "TestClaimConcurrency::test_a_claimed_leg_cannot_be_claimed_again": "probe",
+    "TestStrandedLegReclaim::test_stale_claim_is_reverted_to_pending": CRASH,
+    "TestStrandedLegReclaim::test_a_fresh_claim_is_left_alone": CRASH,
+    "TestMarginReconciliation::test_active_gtt_margin_is_not_flagged_as_a_discrepancy": "probe",
+    "TestMarginReconciliation::test_cancelled_gtt_margin_is_not_double_counted": "probe",
+    "TestMaintenanceThread::test_intervals_are_sane": PRIVATE,
+    "TestMaintenanceThread::test_stop_is_idempotent": PRIVATE,
+    "TestMaintenanceThread::test_thread_reclaims_and_stops": CRASH,
+    "TestCatchUp::test_catch_up_is_exported_and_safe_with_no_gtts": "probe",
+    "TestOCOExclusivity::test_only_one_leg_of_an_oco_can_be_claimed": "probe",
+    "TestOCOExclusivity::test_concurrent_sibling_contention_yields_one_winner": "probe",
+    "TestCancelledGttCannotFire::test_claimed_leg_is_cancelled_with_the_parent": "probe",
+    "TestCancelledGttCannotFire::test_fire_refuses_when_the_parent_is_not_active": "probe",
+    "TestMarketOrderMargin::test_market_leg_reserves_margin": "probe",
+    "TestOrderbookContract::test_entry_carries_trigger_prices": "probe",
+    "TestOrderbookContract::test_cancelled_gtts_are_hidden_by_default": "probe",
+    "TestSuppliedExpiry::test_expires_at_is_honoured": "probe",
+    "TestSuppliedExpiry::test_unparseable_expiry_falls_back_rather_than_rejecting": "probe",
+    "TestEventPublishing::test_the_event_bus_import_resolves": PRIVATE,
+    "TestCancelFireRace::test_cancel_after_revalidation_still_prevents_the_order": "probe",
+    "TestCancelFireRace::test_cancel_cannot_succeed_once_the_parent_is_claimed": "probe",
+    **{f"TestModifyImmutability::{n}": "probe" for n in (
+        "test_action_flip_is_rejected", "test_symbol_change_is_rejected", "test_trigger_type_change_is_rejected",
+        "test_a_legal_modify_still_works")},
+    **{f"TestTimezoneAwareExpiry::{n}": "probe" for n in (
+        "test_offset_is_converted_not_ignored", "test_naive_input_is_preserved", "test_stored_value_is_naive")},
+    "TestServiceOrderbookDefault::test_service_layer_hides_cancelled_gtts": "probe",
+    "TestAtomicCancel::test_cancel_pausing_after_its_read_cannot_clobber_a_fire": "probe",
+    "TestFireExceptionCompensation::test_exception_after_release_restores_the_margin": MOCKED,
+    "TestFireExceptionCompensation::test_unrestorable_margin_marks_the_gtt_rejected": MOCKED,
+    "TestCrashRecovery::test_crash_before_the_child_order_returns_the_gtt_to_active": CRASH,
+    "TestCrashRecovery::test_crash_after_the_child_order_is_finalised_not_undone": CRASH,
+    "TestCrashRecovery::test_recovery_runs_from_the_normal_reaper": CRASH,
+    "TestDurableOrderCorrelation::test_child_order_carries_the_leg_correlation": PRIVATE,
+    "TestDurableOrderCorrelation::test_crash_before_the_marker_does_not_re_arm": CRASH,
+    "TestDurableOrderCorrelation::test_the_correlation_is_unique": PRIVATE,
+    "TestRecoveryDoesNotDoubleBlock::test_crash_before_the_release_keeps_one_reservation": CRASH,
+    "TestCancelReportsReleaseFailure::test_cancel_fails_when_the_funds_cannot_be_returned": MOCKED,
+    "TestCancelReportsReleaseFailure::test_a_normal_cancel_still_succeeds": "probe",
+    **{f"TestRejectedOrdersDoNotPoisonCorrelation::{n}": "probe" for n in (
+        "test_rejected_child_is_not_correlated", "test_recovery_re_arms_after_a_rejection",
+        "test_the_leg_can_fire_again_after_a_rejection")},
+    "TestMarginTransitionsFailClosed::test_fire_does_not_place_when_the_release_fails": MOCKED,
+    "TestMarginTransitionsFailClosed::test_modify_reports_failure_when_the_release_fails": MOCKED,
+    "TestMarginTransitionsFailClosed::test_expiry_leaves_the_gtt_active_when_the_release_fails": MOCKED,
+    "TestMarginTransitionsFailClosed::test_expiry_still_works_normally": "probe",
+    **{f"TestFundsAndStateCommitTogether::{n}": MOCKED for n in (
+        "test_modify_decrease_commit_failure_leaves_both_unchanged",
+        "test_modify_increase_commit_failure_leaves_both_unchanged",
+        "test_expiry_commit_failure_does_not_release_funds")},
+    "TestExpiryAndModifyRespectAFire::test_expiry_cannot_overwrite_a_fired_gtt": "probe",
+    "TestExpiryAndModifyRespectAFire::test_modify_fails_against_an_already_fired_gtt": "probe",
+    "TestExpiryAndModifyRespectAFire::test_modify_reading_active_then_losing_the_race": MOCKED,
+    **{f"TestFireAndCancelCrashConsistency::{n}": MOCKED for n in (
+        "test_fire_commit_failure_keeps_funds_and_row_together", "test_cancel_commit_failure_leaves_it_retryable",
+        "test_placement_commit_failure_reserves_nothing")},
+    "TestFireAndCancelCrashConsistency::test_recovery_after_a_fire_crash_leaves_a_funded_gtt": CRASH,
+    **{f"TestConcurrentPlacementReservations::{n}": "probe" for n in (
+        "test_two_simultaneous_placements_both_reserve", "test_reservations_and_ledger_agree_after_mixed_activity",
+        "test_a_placement_beyond_available_funds_is_refused")},
+    **{f"TestMarginUnderflowGuard::{n}": PRIVATE for n in (
+        "test_staged_release_beyond_the_reservation_is_refused",
+        "test_committed_release_beyond_the_reservation_is_refused", "test_used_margin_can_never_go_negative")},
+    "TestMarginUnderflowGuard::test_a_normal_gtt_cycle_is_unaffected": "probe",
+    **{f"TestFandOCloseFollowsCAS::{n}": "F&O" for n in (
+        "test_default_timings_close_fo_at_1540", "test_expiry_settlement_matches_the_new_close",
+        "test_migration_only_touches_rows_still_on_the_old_close")},
+    **{f"TestFundPrimitivesRejectBadAmounts::{n}": PRIVATE for n in (
+        "test_t1_transfer_cannot_underflow", "test_t1_transfer_still_works_normally",
+        "test_block_refuses_non_positive", "test_release_refuses_negative", "test_credit_refuses_non_positive",
+        "test_used_margin_never_goes_negative_across_the_primitives")},
+}
 PROBE_MAP: dict[str, str] = {
     **{f"test_cnc_sell_validation::{n}": "probe" for n in (
         "test_cnc_sell_without_position", "test_cnc_sell_with_position", "test_cnc_sell_exceeding_position",
@@ -795,4 +916,15 @@ PROBE_MAP: dict[str, str] = {
     **{f"test_margin_scenarios::test_scenario_{i}": "probe" for i in (1, 2, 3, 4)},
     "test_orderbook_api (script)": "probe",
     "test_rejected_order (script)": "probe",
+    **{f"test_gtt_manager::{k}": v for k, v in GTT_MAP.items()},
 }
+
+
+def test_every_mapped_probe_exists():
+    """The inventory and the probes agree: each sandbox test marked "probe" is named by a probe's docstring."""
+    docs = " ".join((f.__doc__ or "") for n, f in globals().items() if n.startswith("test_") and callable(f))
+    docs = " ".join(docs.split())
+    for name, what in PROBE_MAP.items():
+        if what == "probe":
+            leaf = name.split("::")[-1].replace(" (script)", "")
+            assert leaf in docs, f"{name} is marked probed but no probe names it"
