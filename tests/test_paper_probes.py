@@ -735,6 +735,11 @@ def test_order_matrix_basket(broker):
     book = {o["orderid"]: o for o in c.orderbook()["data"]["orders"]}
     assert book[buy["orderid"]]["order_status"] == "complete" and book[sell["orderid"]]["order_status"] == "open"
     assert book[buy["orderid"]]["strategy"] == "itest"
+    bad = broker.post("basketorder", {"strategy": "itest", "orders": [
+        {"symbol": "SBIN", "exchange": "NSE", "action": "BUY", "quantity": 0}]})
+    assert bad.status_code == 400 and bad.json() == {
+        "mode": "analyze", "status": "error",
+        "message": "{'orders': {0: {'quantity': ['Quantity must be a positive number.']}}}"}
 
 
 def test_order_matrix_split(broker):
@@ -751,6 +756,9 @@ def test_order_matrix_split(broker):
     bad = broker.post("splitorder", {"strategy": "itest", "symbol": "SBIN", "exchange": "NSE", "action": "SELL",
                                      "quantity": 500, "splitsize": 2, "product": "MIS"})
     assert bad.status_code == 400 and "maximum limit of 100" in bad.json()["message"]
+    bad = broker.post("splitorder", {"strategy": "itest", "symbol": "SBIN", "exchange": "NSE", "action": "SELL",
+                                     "quantity": 5, "splitsize": 0})
+    assert bad.status_code == 400 and bad.json()["message"] == "{'splitsize': ['Split size must be a positive integer.']}"
 
 
 def test_order_matrix_books_cancel_all_close_all(broker):
