@@ -283,7 +283,8 @@ BASKET_ITEM = {
     "pricetype": _s(False, default="MARKET", choices=PRICETYPES), "product": _s(False, default="MIS", choices=PRODUCTS),
     "price": PRICE, "trigger_price": TRIGGER, "disclosed_quantity": DISCLOSED,
 }
-BASKET_ORDER = Schema({"apikey": APIKEY, "strategy": STRATEGY, "orders": Field("list", required=True, item=BASKET_ITEM)},
+BASKET_ORDER = Schema({"apikey": APIKEY, "strategy": STRATEGY,
+                       "orders": Field("list", required=True, item=BASKET_ITEM)},
                       repr_message=True, post_load=_coerce_items, analyze=True)
 SPLIT_ORDER = Schema({
     "apikey": APIKEY, "strategy": STRATEGY, "exchange": EXCHANGE, "symbol": _s(), "action": ACTION,

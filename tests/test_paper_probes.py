@@ -229,16 +229,17 @@ def test_position_then_holdings_sell(broker):
 
 # ================================================================ test_margin_scenarios.py (4)
 
-@pytest.mark.parametrize("steps, expected_lots", [
-    ([("BUY", 100, 100), ("SELL", 50, 50), ("SELL", 50, 0)], None),                                  # scenario 1
-    ([("BUY", 100, 100), ("SELL", 100, 0), ("BUY", 100, 100), ("SELL", 100, 0)], None),              # scenario 2
-    ([("BUY", 100, 100), ("SELL", 200, 100)], None),                                                 # scenario 3
-    ([("BUY", 100, 100), ("BUY", 100, 200)], None),                                                  # scenario 4
+@pytest.mark.parametrize("steps", [
+    [("BUY", 100, 100), ("SELL", 50, 50), ("SELL", 50, 0)],
+    [("BUY", 100, 100), ("SELL", 100, 0), ("BUY", 100, 100), ("SELL", 100, 0)],
+    [("BUY", 100, 100), ("SELL", 200, 100)],
+    [("BUY", 100, 100), ("BUY", 100, 200)],
 ], ids=["scenario_1", "scenario_2", "scenario_3", "scenario_4"])
-def test_margin_scenarios(broker, steps, expected_lots):
-    """SB:test_margin_scenarios::test_scenario_1, test_scenario_2, test_scenario_3, test_scenario_4 -- CNC MARKET orders on ZEEL at 112.37; after each step the
-    used margin is (shares margined) x 112.37. Scenario 3's SELL 200 against 100 is refused (CNC cannot go
-    short), which leaves the 100's margin, as the sandbox test expects."""
+def test_margin_scenarios(broker, steps):
+    """SB:test_margin_scenarios::test_scenario_1, test_scenario_2, test_scenario_3, test_scenario_4 -- CNC
+    MARKET orders on ZEEL at 112.37; after each step the used margin is (shares margined) x 112.37. Scenario
+    3's SELL 200 against 100 is refused (CNC cannot go short), which leaves the 100's margin, as the sandbox
+    test expects."""
     market(broker, [q("ZEEL", T(10), 112.37)], T(10))
     c = client(broker)
     for action, qty, margined in steps:
@@ -758,7 +759,8 @@ def test_order_matrix_split(broker):
     assert bad.status_code == 400 and "maximum limit of 100" in bad.json()["message"]
     bad = broker.post("splitorder", {"strategy": "itest", "symbol": "SBIN", "exchange": "NSE", "action": "SELL",
                                      "quantity": 5, "splitsize": 0})
-    assert bad.status_code == 400 and bad.json()["message"] == "{'splitsize': ['Split size must be a positive integer.']}"
+    assert bad.status_code == 400
+    assert bad.json()["message"] == "{'splitsize': ['Split size must be a positive integer.']}"
 
 
 def test_order_matrix_books_cancel_all_close_all(broker):
