@@ -7,7 +7,9 @@ carry no mode. Deliberate differences from the sandbox, for a simulator a real-m
 cancelallorder also cancels 'trigger pending' orders (the sandbox's filter has a typo and skips them; live
 brokers cancel them); an order still live from an earlier session stays in the orderbook (the sandbox hides
 it by its timestamp while it can still fill); closeposition and the MIS square-off close at once even on a
-stale quote. Holidays: none are known, the list is always empty.
+stale quote; modifyorder re-sizes the order's blocked margin to its new quantity and price (the sandbox keeps
+what placement blocked, so a modified order can hold less than it needs). Holidays: none are known, the list
+is always empty. basketorder and splitorder answer as analyzer mode does; depth comes from the pushed quote.
 Sessions (paper.session): orderbook, tradebook and positionbook show the current session (from 03:00 IST)
 only; a position of an earlier session shows while it is open and NRML (MIS was squared off, CNC settled).
 """
