@@ -530,6 +530,11 @@ class Engine:
         new_qty = int(d["quantity"])
         if new_qty <= o["filled_quantity"]:
             raise analyze_error(400, f"Quantity must be greater than the filled quantity {o['filled_quantity']}")
+        pt = o["pricetype"]
+        if float(d.get("price") or 0.0) and pt not in ("LIMIT", "SL"):      # the sandbox's modify rules
+            raise analyze_error(400, f"{pt} orders do not accept a price")
+        if float(d.get("trigger_price") or 0.0) and pt not in ("SL", "SL-M"):
+            raise analyze_error(400, f"{pt} orders do not accept a trigger_price")
         price = float(d.get("price") or 0.0) or o["price"]
         trig = float(d.get("trigger_price") or 0.0) or o["trigger_price"]
         self.instruments.check_prices(o["symbol"], o["exchange"], o["pricetype"], price, trig)

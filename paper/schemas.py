@@ -181,6 +181,7 @@ class Schema:
     fields: dict[str, Field]
     repr_message: bool                     # order routes: message is str(errors); others: the dict itself
     post_load: Callable[[dict], dict] | None = None
+    analyze: bool = False                  # the 400 carries "mode":"analyze" (basket and split in analyzer mode)
 
     def load(self, data: Any) -> dict[str, Any]:
         try:
@@ -188,7 +189,8 @@ class Schema:
             return self.post_load(out) if self.post_load else out
         except _Invalid as e:
             msg = str(e.messages) if self.repr_message else e.messages
-            raise ApiError(400, {"status": "error", "message": msg}) from None
+            body = {"status": "error", "message": msg}
+            raise ApiError(400, {"mode": "analyze", **body} if self.analyze else body) from None
 
 
 # ---------------------------------------------------------------- field helpers and the schemas
@@ -247,6 +249,7 @@ HOLIDAYS = Schema({"apikey": APIKEY_PLAIN, "year": Field("int", min=2020, max=20
 TIMINGS = Schema({"apikey": APIKEY_PLAIN, "date": _s()}, repr_message=False)
 SEARCH = Schema({"apikey": APIKEY, "query": _s(), "exchange": _s(False, choices=VALID_EXCHANGES)},
                 repr_message=False)
+DEPTH = Schema({"apikey": APIKEY, "symbol": _s(), "exchange": EXCHANGE}, repr_message=False)
 SYMBOL = Schema({"apikey": APIKEY, "symbol": _s(), "exchange": EXCHANGE}, repr_message=False)
 ANALYZER_TOGGLE = Schema({"apikey": APIKEY_PLAIN, "mode": Field("bool", required=True)}, repr_message=False)
 
@@ -260,3 +263,34 @@ MARGIN = Schema({
     "positions": Field("list", required=True, item=MARGIN_POSITION, min_len=1, max_len=50,
                        len_error="Positions must contain 1 to 50 items."),
 }, repr_message=True)
+
+
+def _coerce_items(data: dict[str, Any]) -> dict[str, Any]:
+    """Each basket item gets placeorder's whole-quantity rule (OpenAlgo's item schema post_load)."""
+    errors = {}
+    for i, item in enumerate(data["orders"]):
+        try:
+            _coerce_quantity(item)
+        except _Invalid as e:
+            errors[i] = e.messages
+    if errors:
+        raise _Invalid({"orders": errors})
+    return data
+
+
+BASKET_ITEM = {
+    "exchange": EXCHANGE, "symbol": _s(), "action": ACTION, "quantity": POS_QTY,
+    "pricetype": _s(False, default="MARKET", choices=PRICETYPES), "product": _s(False, default="MIS", choices=PRODUCTS),
+    "price": PRICE, "trigger_price": TRIGGER, "disclosed_quantity": DISCLOSED,
+}
+BASKET_ORDER = Schema({"apikey": APIKEY, "strategy": STRATEGY,
+                       "orders": Field("list", required=True, item=BASKET_ITEM)},
+                      repr_message=True, post_load=_coerce_items, analyze=True)
+SPLIT_ORDER = Schema({
+    "apikey": APIKEY, "strategy": STRATEGY, "exchange": EXCHANGE, "symbol": _s(), "action": ACTION,
+    "quantity": Field("float", required=True, min=0, min_inclusive=False,
+                      range_error="Total quantity must be a positive number."),
+    "splitsize": Field("int", required=True, min=1, range_error="Split size must be a positive integer."),
+    "pricetype": _s(False, default="MARKET", choices=PRICETYPES), "product": _s(False, default="MIS", choices=PRODUCTS),
+    "price": PRICE, "trigger_price": TRIGGER, "disclosed_quantity": DISCLOSED,
+}, repr_message=True, post_load=_coerce_quantity, analyze=True)

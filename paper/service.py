@@ -7,7 +7,9 @@ carry no mode. Deliberate differences from the sandbox, for a simulator a real-m
 cancelallorder also cancels 'trigger pending' orders (the sandbox's filter has a typo and skips them; live
 brokers cancel them); an order still live from an earlier session stays in the orderbook (the sandbox hides
 it by its timestamp while it can still fill); closeposition and the MIS square-off close at once even on a
-stale quote. Holidays: none are known, the list is always empty.
+stale quote; modifyorder re-sizes the order's blocked margin to its new quantity and price (the sandbox keeps
+what placement blocked, so a modified order can hold less than it needs). Holidays: none are known, the list
+is always empty. basketorder and splitorder answer as analyzer mode does; depth comes from the pushed quote.
 Sessions (paper.session): orderbook, tradebook and positionbook show the current session (from 03:00 IST)
 only; a position of an earlier session shows while it is open and NRML (MIS was squared off, CNC settled).
 """
@@ -28,6 +30,7 @@ from paper.market_hours import timings as session_timings
 from paper.session import session_start
 
 MODE = {"mode": "analyze"}
+SPLIT_MAX_ORDERS = 100     # OpenAlgo's split_order_service MAX_ORDERS
 
 
 def r2(x: float) -> float:
@@ -75,6 +78,47 @@ class PaperBroker:
             order = {**d, "action": action, "quantity": n, "pricetype": "MARKET", "price": 0.0, "trigger_price": 0.0}
             o = e.place(order, e.now(), faults=faults, reject_reason=reject_reason)
             return {"status": "success", "orderid": o["orderid"], **MODE}
+        return self._run(go)
+
+    def place_basket(self, d: dict) -> dict:
+        """OpenAlgo's basketorder in analyzer mode: BUY legs first, then SELL; each leg placed on its own, a
+        refusal is that leg's error result and the basket still answers 200 success."""
+        def go() -> dict:
+            e = self.engine
+            items = ([o for o in d["orders"] if o["action"].upper() == "BUY"]
+                     + [o for o in d["orders"] if o["action"].upper() == "SELL"])
+            results = []
+            for i, item in enumerate(items):
+                try:
+                    o = e.place({**item, "strategy": d["strategy"]}, e.now())
+                except ApiError as err:
+                    results.append({"symbol": item["symbol"], "status": "error",
+                                    "message": err.body.get("message") or "Order placement failed"})
+                    continue
+                results.append({"symbol": item["symbol"], "exchange": item["exchange"], "product": item["product"],
+                                "status": "success", "orderid": o["orderid"], "batch_order": True,
+                                "is_last_order": i == len(items) - 1})
+            return {**MODE, "status": "success", "results": results}
+        return self._run(go)
+
+    def place_split(self, d: dict) -> dict:
+        """OpenAlgo's splitorder in analyzer mode: full `splitsize` children then the remainder, at most 100."""
+        size, total = d["splitsize"], int(d["quantity"])
+        parts = [size] * (total // size) + ([total % size] if total % size else [])
+        if len(parts) > SPLIT_MAX_ORDERS:
+            raise analyze_error(400, f"Total number of orders would exceed maximum limit of {SPLIT_MAX_ORDERS}")
+
+        def go() -> dict:
+            e = self.engine
+            results = []
+            for n, qty in enumerate(parts, start=1):
+                try:
+                    o = e.place({**d, "quantity": qty}, e.now())
+                    results.append({"order_num": n, "quantity": qty, "status": "success", "orderid": o["orderid"]})
+                except ApiError as err:
+                    results.append({"order_num": n, "quantity": qty, "status": "error",
+                                    "message": err.body.get("message") or "Order placement failed"})
+            return {**MODE, "status": "success", "total_quantity": total, "split_size": size, "results": results}
         return self._run(go)
 
     def _order(self, orderid: str) -> dict:
@@ -260,17 +304,31 @@ class PaperBroker:
 
     # ------------------------------------------------------------ data and utilities
 
+    def _quote(self, symbol: str, exchange: str, failed: str) -> Quote:
+        q = self.engine.book.current.get((symbol, exchange))
+        if q is None and self.engine.instruments.get(symbol, exchange) is not None:
+            # listed, but no price pushed yet: what OpenAlgo answers when its broker returns no quote
+            raise ApiError(500, {"status": "error", "message": failed})
+        if q is None:
+            raise ApiError(400, {"status": "error", "message": (
+                f"Symbol '{symbol}' not found for exchange '{exchange}'. Please verify the symbol name and "
+                "ensure master contracts are downloaded.")})
+        return q
+
     def quotes(self, symbol: str, exchange: str) -> dict:
+        return self._run(lambda: {"status": "success", "data": self._quote(symbol, exchange,
+                                                                           "Failed to fetch quotes").to_api()})
+
+    def depth(self, symbol: str, exchange: str) -> dict:
+        """OpenAlgo's depth shape from the pushed quote: its bid and ask as level 1 (sizes unknown, so 0), the
+        other four levels zero as the Fyers mapping pads them. Not sandbox-routed upstream, so no mode."""
         def go() -> dict:
-            q = self.engine.book.current.get((symbol, exchange))
-            if q is None and self.engine.instruments.get(symbol, exchange) is not None:
-                # listed, but no price pushed yet: what OpenAlgo answers when its broker returns no quote
-                raise ApiError(500, {"status": "error", "message": "Failed to fetch quotes"})
-            if q is None:
-                raise ApiError(400, {"status": "error", "message": (
-                    f"Symbol '{symbol}' not found for exchange '{exchange}'. Please verify the symbol name and "
-                    "ensure master contracts are downloaded.")})
-            return {"status": "success", "data": q.to_api()}
+            q = self._quote(symbol, exchange, "Failed to fetch market depth")
+            empty = [{"price": 0, "quantity": 0}] * 4
+            return {"status": "success", "data": {
+                "open": q.open, "high": q.high, "low": q.low, "ltp": q.ltp, "ltq": 0, "prev_close": q.prev_close,
+                "volume": q.volume, "oi": 0, "totalbuyqty": 0, "totalsellqty": 0,
+                "asks": [{"price": q.ask, "quantity": 0}, *empty], "bids": [{"price": q.bid, "quantity": 0}, *empty]}}
         return self._run(go)
 
     def margin(self, positions: list[dict]) -> dict:
