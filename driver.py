@@ -36,6 +36,7 @@ from pipeline.messages import (CHECKPOINT, END_OF_FEED, MARKS, READY, SIGNAL, ST
                                WATERMARK, Marks)
 from pipeline.sequencer import SignalSequencer
 from pipeline.shared_state import FLUSH_EVERY_S, SharedState
+from pipeline.supervisor import Supervisor
 
 log = logging.getLogger("driver")
 
@@ -285,6 +286,8 @@ class Driver:
         self.started = False  # the run got through its start-up (reconciliation, workers, feed): it has a report
         self.t_feed = time.monotonic()
         self.record: Any = None  # the daemon's row for `status` (ops.liveness.DaemonRecord), once the database is up
+        self.pipe_lock = threading.Lock()  # the sequencer, the feed's commands and worker restarts (two threads)
+        self.supervisor: Supervisor | None = None
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -382,8 +385,14 @@ class Driver:
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
                      "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at {speed}",
                      cfg.mode.value)
+            self.supervisor = Supervisor(pool, feed, sequencer, self.pipe_lock, opts.live_data, self.summary,
+                                         MAX_WORKER_RESTARTS,
+                                         on_pass=lambda: shared.flush(min_interval_s=FLUSH_EVERY_S))
+            self.supervisor.start()
             code = self._loop(pool, sequencer, processor, feed, clock, out_q)
         finally:
+            if self.supervisor is not None:
+                self.supervisor.stop()  # before the workers are stopped on purpose
             self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0, code)
         return code
 
@@ -588,19 +597,22 @@ class Driver:
         cfg = self.cfg
         from ops.liveness import ALIVE_EVERY_S
 
-        last_health = last_tick_check = last_heartbeat = last_alive = time.monotonic()
+        last_tick_check = last_heartbeat = last_alive = time.monotonic()
         last_dispatched = 0
         silence_reported = False
+        lock = self.pipe_lock  # never held while the TradeManager works: the supervisor restarts meanwhile
         while not self.stop_requested.is_set():
             wait([out_q._reader, feed.wake_fd], timeout=0.02)  # noqa: SLF001 - the workers, or the feed's reports
-            for cycle in feed.take_delivered():
-                sequencer.delivered(*cycle)
-            while True:  # drain what is there before acting
-                try:
-                    self._handle(out_q.get_nowait(), feed, sequencer, pool)
-                except queue.Empty:
-                    break
-            for sig in sequencer.release():
+            with lock:
+                for cycle in feed.take_delivered():
+                    sequencer.delivered(*cycle)
+                while True:  # drain what is there before acting
+                    try:
+                        self._handle(out_q.get_nowait(), feed, sequencer, pool)
+                    except queue.Empty:
+                        break
+                released = list(sequencer.release())
+            for sig in released:
                 if not self.opts.live_data:  # session events (cut-off, square-off) in time order with signals
                     clock.advance(sig.time)
                     processor.on_clock(clock.now())
@@ -609,8 +621,9 @@ class Driver:
                         processor.on_marks(sig)
                 else:
                     processor.process_signal(sig)
-            w = sequencer.low_watermark
-            feed.low_watermark(w)
+            with lock:
+                w = sequencer.low_watermark
+                feed.low_watermark(w)
             if self.opts.live_data:
                 now = clock.now()
             else:
@@ -621,7 +634,6 @@ class Driver:
                 now = clock.now()
             processor.on_clock(now)
             processor.poll()
-            self.shared.flush(min_interval_s=FLUSH_EVERY_S)
             mono = time.monotonic()
             if progress is not None:
                 progress.update(feed.dispatched, now)
@@ -631,25 +643,8 @@ class Driver:
             if mono - last_heartbeat >= cfg.monitoring.heartbeat_seconds:
                 last_heartbeat = mono
                 self._heartbeat(rates, pool, processor, now, feed)
-            if mono - last_health >= 0.25:
-                last_health = mono
-                for i in pool.dead_workers():
-                    if pool.restarts[i] >= MAX_WORKER_RESTARTS:
-                        log.error("worker %d died again after %d restarts; stopping (see its log, worker-%d.log)",
-                                  i, pool.restarts[i], i)
-                        return EXIT_ERROR
-                    self.summary["worker_restarts"] += 1
-                    pool.restart(i, feed, sequencer)
-                if feed.failed:
-                    if not self.opts.live_data:
-                        log.error("the feed process died (exit code %s); the replay cannot go on",
-                                  feed.proc.exitcode)
-                        return EXIT_ERROR
-                    if feed.restarts >= MAX_WORKER_RESTARTS:
-                        log.error("the feed process died again after %d restarts; stopping (see feed.log)",
-                                  feed.restarts)
-                        return EXIT_ERROR
-                    feed.restart()
+            if self.supervisor is not None and self.supervisor.failed:
+                return EXIT_ERROR  # the supervisor logged why (a process that keeps dying, a replay's dead feed)
             if mono - last_tick_check >= cfg.monitoring.feed_silence_seconds:
                 last_tick_check = mono
                 if feed.dispatched == last_dispatched and processor.in_market_hours(now) and not feed.finished:
@@ -661,8 +656,10 @@ class Driver:
                 last_dispatched = feed.dispatched
             if not self.opts.live_data and feed.finished and "feed_s" not in self.summary:
                 self.summary["feed_s"] = time.monotonic() - self.t_feed
-            if not self.opts.live_data and feed.finished and sequencer.low_watermark >= END_OF_FEED \
-                    and not len(sequencer):
+            with lock:
+                finished = not self.opts.live_data and feed.finished and sequencer.low_watermark >= END_OF_FEED \
+                    and not len(sequencer)
+            if finished:
                 self.summary["replay_s"] = time.monotonic() - self.t_feed
                 log.info("replay finished: closing the session")
                 processor.close_session(clock.now())
