@@ -2,7 +2,7 @@
 
     python driver.py              run the daemon (replay with LIVE_DATA=false, Fyers with LIVE_DATA=true)
     python driver.py --check      validate config.yaml, .env and the database, then exit 0 or 2
-    python driver.py status       what the database says: positions, orders, P&L, trading state
+    python driver.py status       positions, P&L, trading state: live from the running daemon, else the database
     python driver.py fyers-login  log in to Fyers and write today's FYERS_ACCESS_TOKEN into .env
 """
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, time as dtime, timedelta
 from multiprocessing.connection import wait
-from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from db import DatabaseError
 from pipeline.feed_process import FeedProcess
 from pipeline.messages import (CHECKPOINT, END_OF_FEED, MARKS, READY, SIGNAL, STOPPED, STRATEGY_DISABLED,
                                WATERMARK, Marks)
+from pipeline.live_view import LIVE_EVERY_S, remove_key, start_manager, trading_view
 from pipeline.sequencer import SignalSequencer
 from pipeline.shared_state import FLUSH_EVERY_S, SharedState
 from pipeline.supervisor import Supervisor
@@ -288,6 +288,8 @@ class Driver:
         self.record: Any = None  # the daemon's row for `status` (ops.liveness.DaemonRecord), once the database is up
         self.pipe_lock = threading.Lock()  # the sequencer, the feed's commands and worker restarts (two threads)
         self.supervisor: Supervisor | None = None
+        self.live_where: dict[str, Any] | None = None  # the Manager's address and key file, once it runs
+        self.live_at = float("-inf")
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -319,6 +321,7 @@ class Driver:
             log.error("cannot run: %s", e)
             return EXIT_ERROR
         finally:  # however the run ended (a holiday, a start-up error, a bug): `status` says it is not running
+            remove_key(self.live_where)
             if self.record is not None and self.record.doc["ended"] is None:
                 self.record.ended(code)
 
@@ -339,9 +342,11 @@ class Driver:
         replay = not opts.live_data
         clock: Clock = ReplayClock() if replay else Clock()
         ctx = mp.get_context("spawn")
-        manager = SyncManager(ctx=ctx)
-        manager.start(_ignore_interrupts)  # Ctrl-C reaches the whole process group; the driver decides
-        shared = self.shared = SharedState(manager)
+        # Ctrl-C reaches the whole process group; the driver decides. Loopback only, with a fresh authkey.
+        manager, self.live_where = start_manager(ctx, self.db_url, _ignore_interrupts)
+        shared = self.shared = SharedState(manager, manager.live_view())
+        self.record.doc["live"] = self.live_where  # where `status` reads the live view (the key stays in its file)
+        self.record.beat()
         problems = shared.validate()
         if problems:
             raise StartupError("shared state invalid: " + "; ".join(problems))
@@ -385,9 +390,12 @@ class Driver:
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
                      "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at {speed}",
                      cfg.mode.value)
+            def publish() -> None:  # on the supervisor's thread: health, then one round trip with every change
+                shared.set(health=self.supervisor.health())
+                shared.flush(min_interval_s=FLUSH_EVERY_S)
+
             self.supervisor = Supervisor(pool, feed, sequencer, self.pipe_lock, opts.live_data, self.summary,
-                                         MAX_WORKER_RESTARTS,
-                                         on_pass=lambda: shared.flush(min_interval_s=FLUSH_EVERY_S))
+                                         MAX_WORKER_RESTARTS, on_pass=publish)
             self.supervisor.start()
             code = self._loop(pool, sequencer, processor, feed, clock, out_q)
         finally:
@@ -427,6 +435,7 @@ class Driver:
                 log.info("report written to %s\n%s", res.out_dir, format_summary(res))
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
         step("stopping the manager", manager.shutdown)
+        step("removing the live view's key", lambda: remove_key(self.live_where))
         out_q.cancel_join_thread()
         if self.record is not None:
             step("recording the exit", lambda: self.record.ended(code))
@@ -545,6 +554,12 @@ class Driver:
             except Exception as e:  # noqa: BLE001 - the counts are for status; trading goes on
                 log.warning("could not save the tick counts: %s", e)
 
+    def _publish_live(self, processor: Any, now: float) -> None:
+        """The trading thread's part of the live view, into the shared state's local mirror (no round trip)."""
+        rm = getattr(processor, "rm", None)
+        if rm is not None:
+            self.shared.set(**trading_view(rm, now, self.summary["signals"]))
+
     def _handle(self, msg: tuple, feed: Any, sequencer: SignalSequencer, pool: Any) -> None:
         kind = msg[0]
         if kind == SIGNAL:
@@ -635,6 +650,9 @@ class Driver:
             processor.on_clock(now)
             processor.poll()
             mono = time.monotonic()
+            if mono - self.live_at >= LIVE_EVERY_S:  # positions and P&L for `status`, a few times a second
+                self.live_at = mono
+                self._publish_live(processor, now)
             if progress is not None:
                 progress.update(feed.dispatched, now)
             if mono - last_alive >= ALIVE_EVERY_S:  # one small row for `status`, every few seconds

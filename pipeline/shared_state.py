@@ -1,8 +1,10 @@
 """The seed's shared state, held by a multiprocessing Manager, with its one shared lock.
 
 Only the TradeManager side writes it (never per tick); workers learn what they need from Outcome messages
-instead of reading it per tick (a Manager round trip costs ~210 us). It is kept so an operator (and the
-heartbeat) can see the seed's view: active trade count, order ids and statuses, failed and incomplete trades.
+instead of reading it per tick (a Manager round trip costs ~210 us). It is the live view that readers outside
+the trading thread use while the daemon runs (pipeline.live_view: `status`, later the operator dashboard): the
+seed's keys (active trade count, order ids, failed and incomplete trades) plus positions, P&L, trading state
+and worker and feed health.
 
 Writes go to a local mirror first and reach the Manager in one locked `update` per `flush` (the driver's loop
 flushes at most every FLUSH_EVERY_S): a signal used to cost a dozen round trips here, a few milliseconds of
@@ -34,8 +36,9 @@ INCOMPLETE_KEYS = {"entry": "incomplete_entry_trades", "exit": "incomplete_exit_
 
 
 class SharedState:
-    def __init__(self, manager: Any):
-        self.d = manager.dict()
+    def __init__(self, manager: Any, d: Any = None):
+        """`d`: the Manager's dict to write (the live view's, which `status` finds by name); a new one if None."""
+        self.d = manager.dict() if d is None else d
         self.lock = manager.Lock()
         self.mirror: dict[str, Any] = copy.deepcopy(SEED_KEYS)
         self.dirty: set[str] = set()
