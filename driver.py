@@ -28,7 +28,7 @@ from core.config import (DEFAULT_CONFIG_PATH, Config, ConfigError, Secrets, chec
                          load_secrets, uncovered_day)
 from core.enums import ExecutionMode
 from core.errors import StartupError
-from core.logs import setup_logging
+from core.logs import LogSink, setup_logging
 from db import DatabaseError
 from pipeline.feed_process import FeedProcess
 from pipeline.messages import (CHECKPOINT, END_OF_FEED, MARKS, READY, SIGNAL, STOPPED, STRATEGY_DISABLED,
@@ -290,6 +290,7 @@ class Driver:
         self.supervisor: Supervisor | None = None
         self.live_where: dict[str, Any] | None = None  # the Manager's address and key file, once it runs
         self.live_at = float("-inf")
+        self.log_sink: LogSink | None = None  # writes the children's log files, once they start
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -322,6 +323,8 @@ class Driver:
             return EXIT_ERROR
         finally:  # however the run ended (a holiday, a start-up error, a bug): `status` says it is not running
             remove_key(self.live_where)
+            if self.log_sink is not None:
+                self.log_sink.close()
             if self.record is not None and self.record.doc["ended"] is None:
                 self.record.ended(code)
 
@@ -365,8 +368,10 @@ class Driver:
         broker = processor.quote_sink_target() if hasattr(processor, "quote_sink_target") else None
 
         out_q = ctx.Queue()
+        self.log_sink = LogSink(cfg.resolve_path(cfg.monitoring.log_dir),  # the workers' and the feed's logs
+                                echo=[h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler])
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
-                          self.secrets.secret_values(), broker)
+                          self.secrets.secret_values(), broker, log_channel=self.log_sink.channel)
         processor.set_notify(lambda sym, ctl: pool.send_control(symbol_to_worker[sym], ctl))
         sequencer = SignalSequencer(len(worker_ids))
         self.summary = {"signals": 0, "worker_restarts": 0}
@@ -379,7 +384,7 @@ class Driver:
             pool.start()
             pool.wait_ready(timeout_s=60)
             self.t_feed = time.monotonic()
-            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool)
+            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool, log_channel=self.log_sink.channel)
             feed.start()
             self.started = True
             self.pids = {"manager": manager._process.pid, "feed": feed.proc.pid,  # noqa: SLF001 - for bench/
@@ -436,6 +441,8 @@ class Driver:
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
         step("stopping the manager", manager.shutdown)
         step("removing the live view's key", lambda: remove_key(self.live_where))
+        if self.log_sink is not None:  # the workers and the feed have gone: their last lines, then the files
+            step("closing the log sink", self.log_sink.close)
         out_q.cancel_join_thread()
         if self.record is not None:
             step("recording the exit", lambda: self.record.ended(code))

@@ -6,10 +6,11 @@ the trading thread use while the daemon runs (pipeline.live_view: `status`, late
 seed's keys (active trade count, order ids, failed and incomplete trades) plus positions, P&L, trading state
 and worker and feed health.
 
-Writes go to a local mirror first and reach the Manager in one locked `update` per `flush` (the driver's loop
-flushes at most every FLUSH_EVERY_S): a signal used to cost a dozen round trips here, a few milliseconds of
-the TradeManager's time. The mirror is exact because the TradeManager is the only writer. The flush runs on the driver's supervisor
-thread, so a Manager round trip never delays a trading decision; `local` guards the mirror between the two.
+Writes go to a local mirror first and reach the Manager in one locked `update` per `flush` (the driver's
+supervisor thread flushes at most every FLUSH_EVERY_S): a signal used to cost a dozen round trips here, a few
+milliseconds of the TradeManager's time. The mirror is exact because only the driver's process writes it; the
+flush runs on the supervisor's thread, so a Manager round trip never delays a trading decision, and `local`
+guards the mirror between the two threads.
 """
 from __future__ import annotations
 
