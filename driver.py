@@ -395,6 +395,7 @@ class Driver:
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
                      "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at {speed}",
                      cfg.mode.value)
+
             def publish() -> None:  # on the supervisor's thread: health, then one round trip with every change
                 shared.set(health=self.supervisor.health())
                 shared.flush(min_interval_s=FLUSH_EVERY_S)
