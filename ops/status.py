@@ -433,6 +433,9 @@ def with_live_view(st: dict[str, Any]) -> dict[str, Any]:
     st["source"], st["live"] = "database", None
     if not daemon.get("running"):
         return st
+    if daemon.get("day") and st.get("day") and daemon["day"] != st["day"]:
+        st["live_error"] = f"the daemon trades {daemon['day']}, not {st['day']}"
+        return st
     if not daemon.get("live"):
         st["live_error"] = "the daemon has not published a live view (yet)"
         return st

@@ -116,6 +116,10 @@ def test_status_reads_the_live_view_while_a_paced_replay_runs_and_the_database_a
         human = subprocess.run([sys.executable, str(ROOT / "driver.py"), "--config", str(cfg), "status"],
                                capture_output=True, text=True, env=daemon_env(url, {}), cwd=ROOT, timeout=60).stdout
         assert "Source    live: positions, P&L and state from the running daemon's shared state" in human, human
+        other_day = subprocess.run([sys.executable, str(ROOT / "driver.py"), "--config", str(cfg), "status", "--json",
+                                    "--date", "2026-11-19"], capture_output=True, text=True, env=daemon_env(url, {}),
+                                   cwd=ROOT, timeout=60)
+        assert json.loads(other_day.stdout)["source"] == "database"  # another day's status is history
         assert seen["daemon"]["running"] is True and seen["live"]["health"]["feed"]["dispatched"] > 0
         assert all(w["alive"] for w in seen["live"]["health"]["workers"].values())
         assert seen["capital_source"] == "live view" and seen["equity"] is not None
