@@ -19,7 +19,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from multiprocessing.connection import Connection, Pipe, wait
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 FORMAT = "%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"
 _redactor: "RedactSecrets | None" = None

@@ -2,11 +2,11 @@
 (here another process holds SQLite's write lock) does not hold up the restart."""
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sqlite3
 import time
-import os
 
 from tests.conftest import wait_for
 from tests.daemon_harness import short_day_config, start_daemon
