@@ -2,7 +2,7 @@
 
     python driver.py              run the daemon (replay with LIVE_DATA=false, Fyers with LIVE_DATA=true)
     python driver.py --check      validate config.yaml, .env and the database, then exit 0 or 2
-    python driver.py status       what the database says: positions, orders, P&L, trading state
+    python driver.py status       positions, P&L, trading state: live from the running daemon, else the database
     python driver.py fyers-login  log in to Fyers and write today's FYERS_ACCESS_TOKEN into .env
 """
 from __future__ import annotations
@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, time as dtime, timedelta
 from multiprocessing.connection import wait
-from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,15 @@ from core.config import (DEFAULT_CONFIG_PATH, Config, ConfigError, Secrets, chec
                          load_secrets, uncovered_day)
 from core.enums import ExecutionMode
 from core.errors import StartupError
-from core.logs import setup_logging
+from core.logs import LogSink, setup_logging
 from db import DatabaseError
 from pipeline.feed_process import FeedProcess
 from pipeline.messages import (CHECKPOINT, END_OF_FEED, MARKS, READY, SIGNAL, STOPPED, STRATEGY_DISABLED,
                                WATERMARK, Marks)
+from pipeline.live_view import LIVE_EVERY_S, remove_key, start_manager, trading_view
 from pipeline.sequencer import SignalSequencer
 from pipeline.shared_state import FLUSH_EVERY_S, SharedState
+from pipeline.supervisor import Supervisor
 
 log = logging.getLogger("driver")
 
@@ -285,6 +286,11 @@ class Driver:
         self.started = False  # the run got through its start-up (reconciliation, workers, feed): it has a report
         self.t_feed = time.monotonic()
         self.record: Any = None  # the daemon's row for `status` (ops.liveness.DaemonRecord), once the database is up
+        self.pipe_lock = threading.Lock()  # the sequencer, the feed's commands and worker restarts (two threads)
+        self.supervisor: Supervisor | None = None
+        self.live_where: dict[str, Any] | None = None  # the Manager's address and key file, once it runs
+        self.live_at = float("-inf")
+        self.log_sink: LogSink | None = None  # writes the children's log files, once they start
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -316,6 +322,9 @@ class Driver:
             log.error("cannot run: %s", e)
             return EXIT_ERROR
         finally:  # however the run ended (a holiday, a start-up error, a bug): `status` says it is not running
+            remove_key(self.live_where)
+            if self.log_sink is not None:
+                self.log_sink.close()
             if self.record is not None and self.record.doc["ended"] is None:
                 self.record.ended(code)
 
@@ -336,9 +345,11 @@ class Driver:
         replay = not opts.live_data
         clock: Clock = ReplayClock() if replay else Clock()
         ctx = mp.get_context("spawn")
-        manager = SyncManager(ctx=ctx)
-        manager.start(_ignore_interrupts)  # Ctrl-C reaches the whole process group; the driver decides
-        shared = self.shared = SharedState(manager)
+        # Ctrl-C reaches the whole process group; the driver decides. Loopback only, with a fresh authkey.
+        manager, self.live_where = start_manager(ctx, self.db_url, _ignore_interrupts)
+        shared = self.shared = SharedState(manager, manager.live_view())
+        self.record.doc["live"] = self.live_where  # where `status` reads the live view (the key stays in its file)
+        self.record.beat()
         problems = shared.validate()
         if problems:
             raise StartupError("shared state invalid: " + "; ".join(problems))
@@ -357,8 +368,10 @@ class Driver:
         broker = processor.quote_sink_target() if hasattr(processor, "quote_sink_target") else None
 
         out_q = ctx.Queue()
+        self.log_sink = LogSink(cfg.resolve_path(cfg.monitoring.log_dir),  # the workers' and the feed's logs
+                                echo=[h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler])
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
-                          self.secrets.secret_values(), broker)
+                          self.secrets.secret_values(), broker, log_channel=self.log_sink.channel)
         processor.set_notify(lambda sym, ctl: pool.send_control(symbol_to_worker[sym], ctl))
         sequencer = SignalSequencer(len(worker_ids))
         self.summary = {"signals": 0, "worker_restarts": 0}
@@ -371,7 +384,7 @@ class Driver:
             pool.start()
             pool.wait_ready(timeout_s=60)
             self.t_feed = time.monotonic()
-            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool)
+            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool, log_channel=self.log_sink.channel)
             feed.start()
             self.started = True
             self.pids = {"manager": manager._process.pid, "feed": feed.proc.pid,  # noqa: SLF001 - for bench/
@@ -382,8 +395,18 @@ class Driver:
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
                      "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at {speed}",
                      cfg.mode.value)
+
+            def publish() -> None:  # on the supervisor's thread: health, then one round trip with every change
+                shared.set(health=self.supervisor.health())
+                shared.flush(min_interval_s=FLUSH_EVERY_S)
+
+            self.supervisor = Supervisor(pool, feed, sequencer, self.pipe_lock, opts.live_data, self.summary,
+                                         MAX_WORKER_RESTARTS, on_pass=publish)
+            self.supervisor.start()
             code = self._loop(pool, sequencer, processor, feed, clock, out_q)
         finally:
+            if self.supervisor is not None:
+                self.supervisor.stop()  # before the workers are stopped on purpose
             self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0, code)
         return code
 
@@ -418,6 +441,9 @@ class Driver:
                 log.info("report written to %s\n%s", res.out_dir, format_summary(res))
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
         step("stopping the manager", manager.shutdown)
+        step("removing the live view's key", lambda: remove_key(self.live_where))
+        if self.log_sink is not None:  # the workers and the feed have gone: their last lines, then the files
+            step("closing the log sink", self.log_sink.close)
         out_q.cancel_join_thread()
         if self.record is not None:
             step("recording the exit", lambda: self.record.ended(code))
@@ -536,6 +562,12 @@ class Driver:
             except Exception as e:  # noqa: BLE001 - the counts are for status; trading goes on
                 log.warning("could not save the tick counts: %s", e)
 
+    def _publish_live(self, processor: Any, now: float) -> None:
+        """The trading thread's part of the live view, into the shared state's local mirror (no round trip)."""
+        rm = getattr(processor, "rm", None)
+        if rm is not None:
+            self.shared.set(**trading_view(rm, now, self.summary["signals"]))
+
     def _handle(self, msg: tuple, feed: Any, sequencer: SignalSequencer, pool: Any) -> None:
         kind = msg[0]
         if kind == SIGNAL:
@@ -588,19 +620,22 @@ class Driver:
         cfg = self.cfg
         from ops.liveness import ALIVE_EVERY_S
 
-        last_health = last_tick_check = last_heartbeat = last_alive = time.monotonic()
+        last_tick_check = last_heartbeat = last_alive = time.monotonic()
         last_dispatched = 0
         silence_reported = False
+        lock = self.pipe_lock  # never held while the TradeManager works: the supervisor restarts meanwhile
         while not self.stop_requested.is_set():
             wait([out_q._reader, feed.wake_fd], timeout=0.02)  # noqa: SLF001 - the workers, or the feed's reports
-            for cycle in feed.take_delivered():
-                sequencer.delivered(*cycle)
-            while True:  # drain what is there before acting
-                try:
-                    self._handle(out_q.get_nowait(), feed, sequencer, pool)
-                except queue.Empty:
-                    break
-            for sig in sequencer.release():
+            with lock:
+                for cycle in feed.take_delivered():
+                    sequencer.delivered(*cycle)
+                while True:  # drain what is there before acting
+                    try:
+                        self._handle(out_q.get_nowait(), feed, sequencer, pool)
+                    except queue.Empty:
+                        break
+                released = list(sequencer.release())
+            for sig in released:
                 if not self.opts.live_data:  # session events (cut-off, square-off) in time order with signals
                     clock.advance(sig.time)
                     processor.on_clock(clock.now())
@@ -609,8 +644,9 @@ class Driver:
                         processor.on_marks(sig)
                 else:
                     processor.process_signal(sig)
-            w = sequencer.low_watermark
-            feed.low_watermark(w)
+            with lock:
+                w = sequencer.low_watermark
+                feed.low_watermark(w)
             if self.opts.live_data:
                 now = clock.now()
             else:
@@ -621,8 +657,10 @@ class Driver:
                 now = clock.now()
             processor.on_clock(now)
             processor.poll()
-            self.shared.flush(min_interval_s=FLUSH_EVERY_S)
             mono = time.monotonic()
+            if mono - self.live_at >= LIVE_EVERY_S:  # positions and P&L for `status`, a few times a second
+                self.live_at = mono
+                self._publish_live(processor, now)
             if progress is not None:
                 progress.update(feed.dispatched, now)
             if mono - last_alive >= ALIVE_EVERY_S:  # one small row for `status`, every few seconds
@@ -631,25 +669,8 @@ class Driver:
             if mono - last_heartbeat >= cfg.monitoring.heartbeat_seconds:
                 last_heartbeat = mono
                 self._heartbeat(rates, pool, processor, now, feed)
-            if mono - last_health >= 0.25:
-                last_health = mono
-                for i in pool.dead_workers():
-                    if pool.restarts[i] >= MAX_WORKER_RESTARTS:
-                        log.error("worker %d died again after %d restarts; stopping (see its log, worker-%d.log)",
-                                  i, pool.restarts[i], i)
-                        return EXIT_ERROR
-                    self.summary["worker_restarts"] += 1
-                    pool.restart(i, feed, sequencer)
-                if feed.failed:
-                    if not self.opts.live_data:
-                        log.error("the feed process died (exit code %s); the replay cannot go on",
-                                  feed.proc.exitcode)
-                        return EXIT_ERROR
-                    if feed.restarts >= MAX_WORKER_RESTARTS:
-                        log.error("the feed process died again after %d restarts; stopping (see feed.log)",
-                                  feed.restarts)
-                        return EXIT_ERROR
-                    feed.restart()
+            if self.supervisor is not None and self.supervisor.failed:
+                return EXIT_ERROR  # the supervisor logged why (a process that keeps dying, a replay's dead feed)
             if mono - last_tick_check >= cfg.monitoring.feed_silence_seconds:
                 last_tick_check = mono
                 if feed.dispatched == last_dispatched and processor.in_market_hours(now) and not feed.finished:
@@ -661,8 +682,10 @@ class Driver:
                 last_dispatched = feed.dispatched
             if not self.opts.live_data and feed.finished and "feed_s" not in self.summary:
                 self.summary["feed_s"] = time.monotonic() - self.t_feed
-            if not self.opts.live_data and feed.finished and sequencer.low_watermark >= END_OF_FEED \
-                    and not len(sequencer):
+            with lock:
+                finished = not self.opts.live_data and feed.finished and sequencer.low_watermark >= END_OF_FEED \
+                    and not len(sequencer)
+            if finished:
                 self.summary["replay_s"] = time.monotonic() - self.t_feed
                 log.info("replay finished: closing the session")
                 processor.close_session(clock.now())

@@ -107,17 +107,19 @@ class QuoteSink:
 
 def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_q: mp.Queue, out_q: mp.Queue,
                db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
-               restore: dict[str, Any] | None = None, disabled: dict[str, str] | None = None) -> None:
+               restore: dict[str, Any] | None = None, disabled: dict[str, str] | None = None,
+               log_sink: Any = None) -> None:
     """Process entry point (spawned). Feedback (ctl_q) is read before ticks: a symbol held for its signal's
     outcome should not wait behind the backlog of every other symbol's ticks. `disabled`: symbols whose
-    strategy is off for the day (symbol -> reason), not run again."""
+    strategy is off for the day (symbol -> reason), not run again. `log_sink`: the driver's log pipe for
+    this worker (core.logs.LogSink), or None to write its own file."""
     from db import DBHandler, setup
     from market_data_handler import MarketDataHandler
 
     signals.signal(signals.SIGINT, signals.SIG_IGN)  # the driver decides when workers stop
     die_with_parent()
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), secrets,
-                  filename=f"worker-{worker_id}.log")
+                  filename=f"worker-{worker_id}.log", sink=log_sink)
     db = DBHandler(setup(db_url)[0])
     sink = QuoteSink(broker[0], broker[1], cfg.exchange) if broker else None
 

@@ -117,6 +117,7 @@ def assess(doc: Mapping[str, Any] | None, now: float | None = None) -> dict[str,
                                           f"crashed; last heartbeat {out['heartbeat']})")
         return out
     stale = age is not None and age > STALE_AFTER_S
+    out["live"] = doc.get("live")  # where its Manager serves the live view (address, key file), if it got that far
     out.update(running=True, summary=f"running (pid {pid}, last heartbeat {age:.0f}s ago"
                                      f"{': STALE, the daemon is not making progress' if stale else ''})")
     return out

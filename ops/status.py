@@ -1,4 +1,7 @@
-"""What the database says about the daemon, for `python driver.py status [--json]`, plus the heartbeat line.
+"""What the daemon is doing, for `python driver.py status [--json]`, plus the heartbeat line.
+
+While the daemon runs, positions, P&L, trading state and process health come from its live view (the
+Manager's shared state, pipeline.live_view); the rest, and everything after an exit, from the database.
 
 It says first whether the daemon runs (ops.liveness: its recorded pid, still that process, and the heartbeat's
 age): a trading state read from the database is only what the daemon last wrote, so after an exit it is shown
@@ -343,9 +346,11 @@ def render_status(st: Mapping[str, Any]) -> str:
     else:  # what the database last says is history, not the present
         lines.append(f"Day {day}   not trading: the daemon is not running (its last state: {state}{since})")
     lines.append(f"Daemon    {daemon['summary']}")
+    lines += _source_lines(st)
     lines.append(f"Report    {st.get('report_path') or 'none yet (written when a run ends)'}")
     lines.append(f"Database  {st['database']}")
-    src = "" if st["capital_source"] == "capital_log" else "  (from config: no capital rows for the day)"
+    src = "" if st["capital_source"] in ("capital_log", "live view") \
+        else "  (from config: no capital rows for the day)"
     lines.append(f"Capital   {_money(st['capital'])}  (day start {_money(st['starting_capital'])}, "
                  f"equity {_money(st['equity'])}, {st['return_pct']:+.2f}%){src}")
     unpriced = f", {st['unpriced_positions']} position(s) without a price" if st["unpriced_positions"] else ""
@@ -418,12 +423,80 @@ def render_status(st: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def with_live_view(st: dict[str, Any]) -> dict[str, Any]:
+    """While the daemon runs, its positions, P&L, trading state and process health come from its shared state
+    (the live view, one round trip to its Manager); the database's copy of those lags by up to a heartbeat, and
+    after an exit the database is all there is. `source` says which one the figures are from."""
+    from pipeline.live_view import LiveViewError, read_live_view
+
+    daemon = st.get("daemon") or {}
+    st["source"], st["live"] = "database", None
+    if not daemon.get("running"):
+        return st
+    if daemon.get("day") and st.get("day") and daemon["day"] != st["day"]:
+        st["live_error"] = f"the daemon trades {daemon['day']}, not {st['day']}"
+        return st
+    if not daemon.get("live"):
+        st["live_error"] = "the daemon has not published a live view (yet)"
+        return st
+    try:
+        view = read_live_view(daemon["live"])
+    except LiveViewError as e:
+        st["live_error"] = str(e)
+        return st
+    if not view.get("live_at"):
+        st["live_error"] = "the daemon has not published a live view (yet)"
+        return st
+    apply_live_view(st, view)
+    return st
+
+
+def apply_live_view(st: dict[str, Any], view: Mapping[str, Any]) -> None:
+    """Replace the database's positions, P&L and trading state in `st` with the live view's."""
+    pnl = view["pnl"]
+    positions = [dict(p, trading_date=st.get("day"), entry_time=to_ist(p["entry_time"]).isoformat(),
+                      last_price=None if p["last_price"] is None else float(p["last_price"]), last_price_time=None)
+                 for p in view.get("positions", [])]
+    start, equity = _d(pnl["starting_capital"]), _d(pnl["equity"])
+    st.update(source="live", open_positions=positions, capital=_d(pnl["capital"]), starting_capital=start,
+              capital_source="live view", realized_pnl=_d(pnl["realized"]),
+              unrealized_pnl=None if pnl["unrealized"] is None else _d(pnl["unrealized"]),
+              unpriced_positions=pnl["unpriced_positions"], equity=equity,
+              return_pct=float((equity - start) / start * 100) if start else 0.0,
+              trading_state=view.get("trading_state") or st["trading_state"],
+              trading_state_reason=view.get("state_reason"), trading_state_since=None)
+    st["live"] = {"at": to_ist(view["live_at"]).isoformat(timespec="milliseconds"),
+                  "feed_time": to_ist(view["feed_time"]).isoformat() if view.get("feed_time") else None,
+                  "signals": view.get("signals"), "health": view.get("health"),
+                  "active_trades": view.get("active_trades"), "failed_trades": view.get("failed_trades")}
+
+
+def _source_lines(st: Mapping[str, Any]) -> list[str]:
+    """Where the figures come from, and the processes' health when the live view has it."""
+    live = st.get("live")
+    if not live:
+        why = f" ({st['live_error']})" if st.get("live_error") else ""
+        return [f"Source    database{why}"] if "source" in st else []
+    feed = f", feed at {live['feed_time'][11:19]}" if live.get("feed_time") else ""
+    lines = [f"Source    live: positions, P&L and state from the running daemon's shared state at "
+             f"{live['at'][11:23]} IST{feed}; trades and orders from the database"]
+    h = live.get("health")
+    if h:
+        ws = h.get("workers", {}).values()
+        up = sum(1 for w in ws if w.get("alive"))
+        f = h.get("feed", {})
+        feed_state = "alive" if f.get("alive") else "finished" if f.get("finished") else "DOWN"
+        lines.append(f"Processes workers {up}/{len(ws)} alive ({sum(w.get('restarts', 0) for w in ws)} restarts), "
+                     f"feed {feed_state} ({f.get('restarts', 0)} restarts, {f.get('dispatched', 0):,} ticks)")
+    return lines
+
+
 def print_status(cfg: Config, secrets: Secrets, as_json: bool = False, day: date | None = None) -> int:
     """The `status` command: print the status (or one JSON object); 0, or 1 with a one-line error."""
     engine = None
     try:
         engine = read_engine(secrets.database_url)
-        st = collect_status(engine, cfg, day)
+        st = with_live_view(collect_status(engine, cfg, day))
     except StatusError as e:
         print(f"status: {e}", file=sys.stderr)
         return 1

@@ -125,7 +125,8 @@ def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -
 
 
 def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], pipes: list[Any], conn: Any,
-             commands: Any, log_secrets: list[str], first_pos: int = 0, first_seq: int = 0) -> None:
+             commands: Any, log_secrets: list[str], first_pos: int = 0, first_seq: int = 0,
+             log_sink: Any = None) -> None:
     """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
     message on `commands`, or its end closing), then send the last cycle. Commands come on a pipe, not through
     multiprocessing Events: notifying an Event whose waiter was killed blocks forever."""
@@ -135,7 +136,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
     signals.signal(signals.SIGINT, signals.SIG_IGN)  # the driver decides when the feed stops
     die_with_parent()
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), log_secrets,
-                  filename="feed.log")
+                  filename="feed.log", sink=log_sink)
     full_speed = not opts.live_data and opts.speed is None
     report_lock = threading.Lock()
 
@@ -212,8 +213,9 @@ class FeedProcess:
     commands (checkpoints, worker restarts, the signals' low watermark) and stops it."""
 
     def __init__(self, ctx: Any, cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int],
-                 pool: Any):
+                 pool: Any, log_channel: Callable[[str], Any] | None = None):
         self.ctx = ctx
+        self.log_channel = log_channel  # the driver's log sink: a new pipe per feed process
         self.cfg = cfg
         self.secrets = secrets
         self.opts = opts
@@ -250,13 +252,14 @@ class FeedProcess:
         writers = self.pool.take_tick_writers()
         recv, send = self.ctx.Pipe(duplex=False)
         cmd_recv, self.cmd = self.ctx.Pipe(duplex=False)
+        log_conn = self.log_channel("feed.log") if self.log_channel is not None else None
         self.proc = self.ctx.Process(target=run_feed, name="feed", daemon=True, args=(
             self.cfg, self.secrets, self.opts, self.worker_of, writers, send, cmd_recv,
-            self.secrets.secret_values(), self.max_pos, self.max_seq))
+            self.secrets.secret_values(), self.max_pos, self.max_seq, log_conn))
         try:
             self.proc.start()
         finally:
-            for c in (*writers, send, cmd_recv):
+            for c in (*writers, send, cmd_recv, *([log_conn] if log_conn is not None else [])):
                 c.close()  # the feed process has its own; ours would keep a dead worker's pipe, or EOF, from showing
         self.conn = recv
         self._feed_dropped = 0

@@ -1,16 +1,21 @@
 """The seed's shared state, held by a multiprocessing Manager, with its one shared lock.
 
 Only the TradeManager side writes it (never per tick); workers learn what they need from Outcome messages
-instead of reading it per tick (a Manager round trip costs ~210 us). It is kept so an operator (and the
-heartbeat) can see the seed's view: active trade count, order ids and statuses, failed and incomplete trades.
+instead of reading it per tick (a Manager round trip costs ~210 us). It is the live view that readers outside
+the trading thread use while the daemon runs (pipeline.live_view: `status`, later the operator dashboard): the
+seed's keys (active trade count, order ids, failed and incomplete trades) plus positions, P&L, trading state
+and worker and feed health.
 
-Writes go to a local mirror first and reach the Manager in one locked `update` per `flush` (the driver's loop
-flushes at most every FLUSH_EVERY_S): a signal used to cost a dozen round trips here, a few milliseconds of
-the TradeManager's time. The mirror is exact because the TradeManager is the only writer.
+Writes go to a local mirror first and reach the Manager in one locked `update` per `flush` (the driver's
+supervisor thread flushes at most every FLUSH_EVERY_S): a signal used to cost a dozen round trips here, a few
+milliseconds of the TradeManager's time. The mirror is exact because only the driver's process writes it; the
+flush runs on the supervisor's thread, so a Manager round trip never delays a trading decision, and `local`
+guards the mirror between the two threads.
 """
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from typing import Any
 
@@ -32,11 +37,13 @@ INCOMPLETE_KEYS = {"entry": "incomplete_entry_trades", "exit": "incomplete_exit_
 
 
 class SharedState:
-    def __init__(self, manager: Any):
-        self.d = manager.dict()
+    def __init__(self, manager: Any, d: Any = None):
+        """`d`: the Manager's dict to write (the live view's, which `status` finds by name); a new one if None."""
+        self.d = manager.dict() if d is None else d
         self.lock = manager.Lock()
         self.mirror: dict[str, Any] = copy.deepcopy(SEED_KEYS)
         self.dirty: set[str] = set()
+        self.local = threading.Lock()  # the mirror: written on the trading thread, flushed on the supervisor's
         self.last_flush = float("-inf")
         with self.lock:
             self.d.update(copy.deepcopy(SEED_KEYS))
@@ -59,27 +66,30 @@ class SharedState:
             return self.d.get(key, default)
 
     def set(self, **values: Any) -> None:
-        for k, v in values.items():
-            self.mirror[k] = v
-            self.dirty.add(k)
+        with self.local:
+            for k, v in values.items():
+                self.mirror[k] = v
+                self.dirty.add(k)
 
     def update_entry(self, key: str, sub: str, value: Any | None) -> None:
         """Set (or with None remove) one entry of a dict-valued key."""
-        cur = self.mirror.setdefault(key, {})
-        if value is None:
-            cur.pop(sub, None)
-        else:
-            cur[sub] = value
-        self.dirty.add(key)
+        with self.local:
+            cur = self.mirror.setdefault(key, {})
+            if value is None:
+                cur.pop(sub, None)
+            else:
+                cur[sub] = value
+            self.dirty.add(key)
 
     def flush(self, min_interval_s: float = 0.0) -> None:
         """Write what changed since the last flush, in one round trip under the shared lock."""
-        if not self.dirty or time.monotonic() - self.last_flush < min_interval_s:
-            return
-        changes = {k: copy.deepcopy(self.mirror[k]) for k in self.dirty}
-        self.dirty.clear()
-        self.last_flush = time.monotonic()
-        with self.lock:
+        with self.local:
+            if not self.dirty or time.monotonic() - self.last_flush < min_interval_s:
+                return
+            changes = {k: copy.deepcopy(self.mirror[k]) for k in self.dirty}
+            self.dirty.clear()
+            self.last_flush = time.monotonic()
+        with self.lock:  # the round trip, outside `local`: the trading thread never waits on it
             self.d.update(changes)
 
     def snapshot(self) -> dict[str, Any]:

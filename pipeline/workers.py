@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 class WorkerPool:
     def __init__(self, ctx: Any, cfg: Config, symbols: list[list[str]], out_q: Any, db_url: str | None,
-                 secrets: list[str], broker: tuple[str, str] | None):
+                 secrets: list[str], broker: tuple[str, str] | None, log_channel: Callable[[str], Any] | None = None):
         self.ctx = ctx
         self.cfg = cfg
         self.symbols = symbols
@@ -32,6 +32,7 @@ class WorkerPool:
         self.db_url = db_url
         self.secrets = secrets
         self.broker = broker
+        self.log_channel = log_channel  # the driver's log sink: a new pipe per worker process
         self.control_queues = [ctx.Queue() for _ in symbols]
         pipes = [ctx.Pipe(duplex=False) for _ in symbols]
         self.tick_readers: list[Any] = [r for r, _w in pipes]  # until the worker has its own
@@ -54,14 +55,17 @@ class WorkerPool:
 
     def _spawn(self, i: int, restore: dict | None) -> None:
         reader, self.tick_readers[i] = self.tick_readers[i], None
+        log_conn = self.log_channel(f"worker-{i}.log") if self.log_channel is not None else None
         p = self.ctx.Process(target=run_worker, name=f"worker-{i}",
                              args=(i, self.symbols[i], self.cfg, reader, self.control_queues[i], self.out_q,
-                                   self.db_url, self.secrets, self.broker, restore, dict(self.disabled)),
+                                   self.db_url, self.secrets, self.broker, restore, dict(self.disabled), log_conn),
                              daemon=True)
         try:
             p.start()
         finally:
             reader.close()
+            if log_conn is not None:
+                log_conn.close()  # the worker has its own: its exit ends the pipe for the sink
         self.procs[i] = p
 
     def take_tick_writers(self) -> list[Any]:
