@@ -320,13 +320,18 @@ class RiskManager:
         with self.lock:
             self.reserved.pop(order_id, None)
 
+    def next_trade_id(self) -> int:
+        """The id the next registered entry gets. Trade ids are assigned here only, so the entry's Fill row,
+        written in the same transaction as the trade, names the trade it opens."""
+        return self.trade_counter + 1
+
     def register_trade_entry(self, *, symbol: str, strategy: str, side: PositionSide, quantity: int, price: Any,
                              time: int, stop_loss: Any, take_profit_price: Any, entry_order_id: int | None,
                              extra: Callable[[Session], None] | None = None) -> int:
         """A new open trade from the entry order's actual fill."""
         price = D(price)
         margin_val = self.margin_for(symbol)
-        trade = OpenTrade(trade_id=self.trade_counter + 1, symbol=symbol, strategy=strategy, side=side,
+        trade = OpenTrade(trade_id=self.next_trade_id(), symbol=symbol, strategy=strategy, side=side,
                           entry_time=int(time), entry_price=price, quantity=quantity, remaining=quantity,
                           allocated=money(quantity * price / margin_val), margin_multiplier=margin_val,
                           stop_loss=None if stop_loss is None else D(stop_loss),

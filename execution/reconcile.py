@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, PositionSide, SignalType, TradingState,
-                        UnknownPositionPolicy)
+from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, OutcomeStatus, PositionSide, SignalType,
+                        TradingState, UnknownPositionPolicy)
 from core.types import Signal
 from db import Order, StockSignal
+from execution.order_events import OrderAdopted, OrderFailed
 from gateway.results import Ok, OrderInfo
 from pipeline.messages import Outcome
 
@@ -75,7 +76,7 @@ class Reconciler:
         for r in rows:
             by_id[r.signal_id] = r
             if r.outcome:
-                status, _, note = r.outcome.partition(": ")
+                status, note = OutcomeStatus(r.outcome), r.outcome_note or ""
                 # an exit a worker forced on a cap-crossing tick resets the strategy again when it is replayed
                 forced = r.type == SignalType.EXIT.value and r.note in (ExitReason.SYMBOL_LOSS_CAP.value,
                                                                          ExitReason.SYMBOL_PROFIT_CAP.value)
@@ -101,13 +102,14 @@ class Reconciler:
                 continue
             last = max(mine, key=lambda o: o.id)
             if last.purpose == OrderPurpose.ENTRY.value:
-                status = "executed" if last.filled_quantity else "failed"
+                status = OutcomeStatus.EXECUTED if last.filled_quantity else OutcomeStatus.FAILED
             else:
-                status = "executed" if last.filled_quantity >= last.quantity else "incomplete"
-            r.outcome = f"{status}: settled at restart from order {last.id} ({last.status})"
-            self.tm.db.execute_sql("UPDATE stock_signals SET outcome = :o WHERE signal_id = :s",
-                                   {"o": r.outcome[:64], "s": r.signal_id}, fetch=False)
-            self.findings.append(f"signal {r.signal_id} had no recorded outcome; its orders say {status}")
+                status = OutcomeStatus.EXECUTED if last.filled_quantity >= last.quantity else OutcomeStatus.INCOMPLETE
+            r.outcome = status.value
+            r.outcome_note = f"settled at restart from order {last.id} ({last.status})"
+            self.tm.db.execute_sql("UPDATE stock_signals SET outcome = :o, outcome_note = :n WHERE signal_id = :s",
+                                   {"o": r.outcome, "n": r.outcome_note, "s": r.signal_id}, fetch=False)
+            self.findings.append(f"signal {r.signal_id} had no recorded outcome; its orders say {status.value}")
 
     # ------------------------------------------------------------------ orders
     def _orders(self, signals: dict[str, StockSignal]) -> None:
@@ -147,9 +149,9 @@ class Reconciler:
                     p.lookups, p.next_lookup = 1, time.monotonic() + 1
                     continue
                 if not res.value:
-                    tm.orders.transition(o.id, OrderStatus.FAILED, detail="restart: not in the broker's orderbook",
-                                         failure_tag="RESTART_NOT_AT_BROKER",
-                                         failure_reason="handed over before a crash; the broker never got it")
+                    tm.orders.apply(o.id, OrderFailed("RESTART_NOT_AT_BROKER",
+                                                      "handed over before a crash; the broker never got it",
+                                                      "restart: not in the broker's orderbook"))
                     self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) never reached the "
                                          "broker: failed")
                     tm._finish(p, OrderStatus.FAILED)
@@ -157,8 +159,8 @@ class Reconciler:
                 found = res.value[0]
                 known.append(found.orderid)
                 p.broker_order_id = found.orderid
-                tm.orders.transition(o.id, OrderStatus.SENT_TO_BROKER, broker_order_id=found.orderid,
-                                     detail=f"restart: found in the orderbook as {found.orderid}; adopted")
+                tm.orders.apply(o.id, OrderAdopted(found.orderid,
+                                                   f"restart: found in the orderbook as {found.orderid}; adopted"))
                 self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) found at the broker as "
                                      f"{found.orderid}: adopted")
             row = book.get(p.broker_order_id)
