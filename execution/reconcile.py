@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from core.costs import NO_CHARGES
 from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, OutcomeStatus, PositionSide, SignalType,
                         TradingState, UnknownPositionPolicy)
 from core.types import Signal
@@ -225,7 +226,7 @@ class Reconciler:
             for t in [t for t in tm.rm.active_trades.values() if t.symbol == sym]:
                 price = tm.rm.price_tracker.get(sym, t.entry_price)
                 tm.rm.register_exit(t.trade_id, t.remaining, price, int(tm.clock.now() or time.time()),
-                                    ExitReason.RECONCILIATION.value, None, Decimal(0))
+                                    ExitReason.RECONCILIATION.value, None, NO_CHARGES)
             if b:
                 side = PositionSide.LONG if b > 0 else PositionSide.SHORT
                 tid = tm.rm.register_trade_entry(symbol=sym, strategy="adopted", side=side, quantity=abs(b),
