@@ -216,6 +216,20 @@ class RiskManager:
     def trade_for(self, symbol: str) -> OpenTrade | None:
         return next((t for t in self.active_trades.values() if t.symbol == symbol), None)
 
+    def use_broker_margin(self, symbol: str, multiplier: Decimal) -> Decimal:
+        """The broker's leverage for `symbol` (from its margin call) replaces the configured multiplier for the
+        day's later sizing; returns it as kept (two decimals)."""
+        lev = multiplier.quantize(Decimal("0.01"))
+        with self.lock:
+            self.margin_dict[symbol] = lev
+        return lev
+
+    def hold_halt(self, reason: str, replace: bool = False) -> None:
+        """Keep trading HALTED once start-up ends (a reconciliation finding); the first reason stays unless
+        `replace`."""
+        if replace or not self.halted_earlier:
+            self.halted_earlier = reason
+
     def margin_for(self, symbol: str) -> Decimal:
         return self.margin_dict.get(symbol, D(self.risk.margin_multiplier))
 

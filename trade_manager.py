@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
@@ -42,6 +41,8 @@ from execution.events import EventApplier
 from execution.order_events import (OrderAccepted, OrderAdopted, OrderDenied, OrderFailed, OrderFilled, OrderNoted,
                                     OrderRejected, OrderSent, OrderWorking, broker_final)
 from execution.orders import OrderStore, fill_delta
+from execution.pending import Pending
+from execution.reconcile import Reconciler
 from gateway.openalgo import OpenAlgoGateway
 from gateway.ratelimit import RequestBudget
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
@@ -50,29 +51,6 @@ from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
 from risk_manager import D, RiskManager
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Pending:
-    """An order the TradeManager is still following, with what it needs to act on its fills."""
-
-    order_id: int
-    symbol: str
-    signal: Signal | None
-    purpose: OrderPurpose
-    side: OrderSide
-    quantity: int
-    decision_time: int
-    trade_id: int | None = None
-    broker_order_id: str | None = None
-    filled: int = 0
-    avg: Decimal | None = None
-    sent_mono: float = field(default_factory=time.monotonic)
-    cancel_requested: bool = False
-    lookups: int = 0
-    next_lookup: float = 0.0
-    exit_reason: str = ExitReason.SIGNAL.value
-    status: OrderStatus = OrderStatus.SENT_TO_BROKER
 
 
 class TradeManager:
@@ -144,7 +122,6 @@ class TradeManager:
             self._ensure_paper_broker()
         if self.io is not None:
             self.io.start()
-        from execution.reconcile import Reconciler
         Reconciler(self).run()
         for sym in sorted({t.symbol for t in self.rm.active_trades.values()}):
             self._send_cap_triggers(sym)
@@ -290,9 +267,8 @@ class TradeManager:
                      _describe(res) if not isinstance(res, Ok) else required, self.cfg.risk.margin_multiplier)
             return
         if mult >= 1:
-            with self.rm.lock:
-                self.rm.margin_dict[symbol] = mult.quantize(Decimal("0.01"))
-            log.info("%s: broker margin %s per share at %s: leverage %sx", symbol, required, price, self.rm.margin_dict[symbol])
+            lev = self.rm.use_broker_margin(symbol, mult)
+            log.info("%s: broker margin %s per share at %s: leverage %sx", symbol, required, price, lev)
 
     def _unit(self, what: str, fn: Callable[[Session], None]) -> None:
         """Run one decision's writes in one transaction; what it does in memory or sends (pending orders,

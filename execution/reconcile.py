@@ -25,6 +25,7 @@ from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, Outcom
 from core.types import Signal
 from db import Order, StockSignal
 from execution.order_events import OrderAdopted, OrderFailed
+from execution.pending import Pending
 from gateway.results import Ok, OrderInfo
 from pipeline.messages import Outcome
 
@@ -114,8 +115,6 @@ class Reconciler:
 
     # ------------------------------------------------------------------ orders
     def _orders(self, signals: dict[str, StockSignal]) -> None:
-        from trade_manager import Pending
-
         tm = self.tm
         known = [o.broker_order_id for o in tm.orders.non_final(None) if o.broker_order_id]
         working = tm.orders.non_final(tm.day)
@@ -199,7 +198,7 @@ class Reconciler:
         book = tm.gateway.positionbook()
         if not isinstance(book, Ok):
             self.findings.append(f"positionbook unreadable ({book}); positions not checked: trading stays halted")
-            tm.rm.halted_earlier = tm.rm.halted_earlier or "reconciliation: the broker's positions could not be read"
+            tm.rm.hold_halt("reconciliation: the broker's positions could not be read")
             return
         broker: dict[str, int] = defaultdict(int)
         avg: dict[str, float] = {}
@@ -220,7 +219,7 @@ class Reconciler:
             log.error("POSITION MISMATCH %s (policy: %s)", msg, policy.value)
             if policy is UnknownPositionPolicy.HALT:
                 self.findings.append(f"{msg}: trading halted until resolved by hand")
-                tm.rm.halted_earlier = f"reconciliation: position mismatch ({msg})"
+                tm.rm.hold_halt(f"reconciliation: position mismatch ({msg})", replace=True)
                 continue
             # both other policies first make the database agree with what the broker really holds
             for t in [t for t in tm.rm.active_trades.values() if t.symbol == sym]:
