@@ -45,8 +45,7 @@ class OrderStore:
             o = sess.get(Order, order_id)
             if o is None:
                 raise LookupError(f"order {order_id} is not in the database")
-            sess.add_all(o.apply(event))
-            sess.flush()
+            sess.add_all(o.apply(event))  # written with the transaction's next flush or its commit
             return o
         if s is not None:
             return go(s)
