@@ -25,7 +25,7 @@ from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, 
                         String, Text, UniqueConstraint, create_engine, delete, event, exc, func, insert,
                         inspect, select, text, update)
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from core.enums import OrderStatus
 from execution.order_events import OrderEventType, OrderFilled, plan
@@ -107,11 +107,11 @@ class Order(Base):
         self.status = change.status.value
         self.updated_at = utcnow()
         if isinstance(event, OrderFilled):
-            return [Fill(order_id=self.id, cumulative_quantity=event.cumulative_quantity, quantity=event.quantity,
+            return [Fill(order=self, cumulative_quantity=event.cumulative_quantity, quantity=event.quantity,
                          price=event.price)]
         if not change.record:
             return []
-        return [OrderEvent(order_id=self.id, from_status=current.value, to_status=change.status.value,
+        return [OrderEvent(order=self, from_status=current.value, to_status=change.status.value,
                            detail=change.detail)]
 
 
@@ -125,6 +125,8 @@ class OrderEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20), nullable=False)
     detail: Mapped[str | None] = mapped_column(Text)
+    # set from the order at flush, so an order and its first events are written in one flush
+    order: Mapped[Order] = relationship(lazy="raise")
 
 
 class Fill(Base):
@@ -137,6 +139,7 @@ class Fill(Base):
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
     price: Mapped[Decimal] = mapped_column(Price, nullable=False)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    order: Mapped[Order] = relationship(lazy="raise")
     __table_args__ = (UniqueConstraint("order_id", "cumulative_quantity", name="uq_fill_order_cumqty"),)
 
 

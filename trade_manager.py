@@ -82,7 +82,7 @@ class TradeManager:
         self.pending: dict[int, Pending] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.controls = ControlLog(db, day)  # a replayed day's worker controls, sent again on a rerun
-        self.signal_orders: dict[str, list[int]] = {}
+        self.signal_orders: dict[str, int] = {}  # client order id base -> orders made for it (attempt number)
         self.exit_attempts: dict[int, int] = {}  # trade_id -> exit orders that did not complete
         self.retry_at: dict[int, tuple[float, str]] = {}  # trade_id -> (monotonic time, reason)
         self.virtual: dict[str, tuple[PositionSide, int]] = {}  # signals_only: what we would hold
@@ -91,6 +91,7 @@ class TradeManager:
         self.fatal: str | None = None
         self.margin_asked: set[str] = set()
         self._s: Session | None = None  # the open unit of work, while a decision is being recorded
+        self._signal_row: StockSignal | None = None  # the signal recorded in that unit, its outcome set on it
         self._after: list[Callable[[], None]] | None = None
         self.squared_off = False
         self.cutoff_done = False
@@ -237,7 +238,8 @@ class TradeManager:
                 self._learn_margin(sig.symbol, sig.price)
 
             def decide(s: Session) -> None:
-                s.add(StockSignal(**sig.to_row()))
+                self._signal_row = StockSignal(**sig.to_row())
+                s.add(self._signal_row)
                 if sig.forced and self.shared is not None:  # a worker saw a cap crossed on a tick
                     self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
                 forced = self._apply_symbol_caps(sig)
@@ -284,7 +286,7 @@ class TradeManager:
             try:
                 fn(s)
             finally:
-                self._s, self._after = None, None
+                self._s, self._after, self._signal_row = None, None, None
         self.db.transaction(what, go)
         for action in after:
             action()
@@ -342,19 +344,19 @@ class TradeManager:
             block = ("BROKER_CIRCUIT_OPEN", f"broker failing: {self.breaker.last_reason}")
         order = self._create_order(sig, OrderPurpose.ENTRY, side, units, sig.price)
         if block is not None:
-            self._fail(order.id, block[0], block[1])
+            self._fail(order, block[0], block[1])
             self._count_failure(sig.symbol)
             self._outcome(sig, OutcomeStatus.FAILED, note=block[0])
             return
         if self.mode is ExecutionMode.SIGNALS_ONLY:
-            self._fail(order.id, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
+            self._fail(order, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
                                                  f"@ ~{sig.price}")
             self._later(lambda: self.virtual.__setitem__(sig.symbol, (sig.current_position, units)))
             self._outcome(sig, OutcomeStatus.EXECUTED, note="signals_only")
             return
         order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
         self._later(lambda: self.rm.reserve(order.id, allocated))
-        self._send(order, Pending(order.id, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
+        self._send(order, Pending(self._written(order), sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
         if self.mode is ExecutionMode.SIGNALS_ONLY:
@@ -365,7 +367,7 @@ class TradeManager:
             qty = held[1] if purpose is OrderPurpose.EXIT else max(1, math.floor(held[1] * sig.close_fraction))
             side = OrderSide.SELL if held[0] is PositionSide.LONG else OrderSide.BUY
             order = self._create_order(sig, purpose, side, qty, sig.price)
-            self._fail(order.id, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}")
+            self._fail(order, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}")
 
             def shrink() -> None:
                 if qty >= held[1]:
@@ -396,8 +398,8 @@ class TradeManager:
         def go(s: Session) -> None:
             order = self._create_order(sig, purpose, side, qty, self.rm.price_tracker.get(trade.symbol), trade=trade,
                                        now=now)
-            self._send(order, Pending(order.id, trade.symbol, sig, purpose, side, qty, now, trade_id=trade.trade_id,
-                                      exit_reason=reason))
+            self._send(order, Pending(self._written(order), trade.symbol, sig, purpose, side, qty, now,
+                                      trade_id=trade.trade_id, exit_reason=reason))
         self._unit(f"exit {trade.symbol}", go)
 
     # ------------------------------------------------------------------ order helpers
@@ -405,7 +407,7 @@ class TradeManager:
                       trade: Any = None, now: int | None = None) -> Order:
         symbol = sig.symbol if sig is not None else trade.symbol
         base = sig.signal_id if sig is not None else f"{purpose.value}:{symbol}:{now}"
-        attempt = len(self.signal_orders.get(base, [])) + 1
+        attempt = self.signal_orders.get(base, 0) + 1
         order = self.orders.create(
             s=self._s, client_order_id=f"{base}#{attempt}",
             signal_id=sig.extra.get("origin_id", sig.signal_id) if sig is not None else None,
@@ -413,16 +415,24 @@ class TradeManager:
             exchange=self.cfg.exchange, side=side.value, purpose=purpose.value, quantity=qty,
             product=self.cfg.product.value, price_type="MARKET", price=None if price is None else D(price),
             strategy_tag=self.tag, decision_time=int(sig.time if sig is not None else now))
-        self.signal_orders.setdefault(base, []).append(order.id)
+        self.signal_orders[base] = attempt
         return order
 
-    def _fail(self, order_id: int, tag: str, reason: str) -> None:
-        self.orders.apply(order_id, OrderDenied(tag, reason), s=self._s)
-        log.info("order %d not sent: %s (%s)", order_id, tag, reason)
+    def _written(self, order: Order) -> int:
+        """The order's id, writing the unit's rows so far if it has none yet (it is about to be sent)."""
+        if order.id is None:
+            self._s.flush()
+        return order.id
+
+    def _fail(self, order: int | Order, tag: str, reason: str) -> None:
+        """The order is denied before it is sent (`order`: a row of the open unit, or an id)."""
+        self.orders.apply(order, OrderDenied(tag, reason), s=self._s)
+        self._later(lambda: log.info("order %d not sent: %s (%s)", order if isinstance(order, int) else order.id,
+                                     tag, reason))
 
     def _send(self, order: Order, p: Pending) -> None:
         # committed as SENT_TO_BROKER before the request leaves: a crash in between is found by reconciliation
-        self.orders.apply(order.id, OrderSent(utcnow()), s=self._s)
+        self.orders.apply(order, OrderSent(utcnow()), s=self._s)
         req = SubmitOrder(order.id, order.symbol, order.exchange, order.side, order.quantity, order.product,
                           "MARKET", self.tag)
 
@@ -728,6 +738,10 @@ class TradeManager:
                       incomplete=incomplete, note=note)
 
         def record(s: Session) -> None:
+            row = self._signal_row
+            if row is not None and row.signal_id == sid:  # recorded in this unit: written with it, in one flush
+                row.outcome, row.outcome_note = status.value, note or None
+                return
             s.flush()  # the signal's own row may still be pending in this unit
             s.execute(update(StockSignal).where(StockSignal.signal_id == sid)
                       .values(outcome=status.value, outcome_note=note or None))

@@ -26,30 +26,32 @@ class OrderStore:
         self.db = db
 
     def create(self, s: Session | None = None, **fields: Any) -> Order:
-        """Record a new order as CREATED (the write-ahead step), in `s` if given, else in its own transaction."""
+        """Record a new order as CREATED (the write-ahead step), in `s` if given, else in its own transaction.
+        In `s` the row is written with the transaction's next flush: its id is known from then on."""
         def go(sess: Session) -> Order:
-            o = Order(status=S.CREATED.value, **fields)
+            o = Order(status=S.CREATED.value, filled_quantity=0, **fields)
             sess.add(o)
-            sess.flush()
-            sess.add(OrderEvent(order_id=o.id, from_status=None, to_status=S.CREATED.value,
+            sess.add(OrderEvent(order=o, from_status=None, to_status=S.CREATED.value,
                                 detail=f"{o.side} {o.quantity} {o.symbol} ({o.purpose})"))
             return o
         if s is not None:
             return go(s)
         return self.db.transaction(f"create order {fields.get('client_order_id')}", go)
 
-    def apply(self, order_id: int, event: OrderEventType, s: Session | None = None) -> Order:
+    def apply(self, order: int | Order, event: OrderEventType, s: Session | None = None) -> Order:
         """Apply one event to an order (db.Order.apply: checked against the transition table) and add the
-        rows that record it; in `s` if given, else in its own transaction."""
+        rows that record it; in `s` if given, else in its own transaction. `order`: its id, or the row
+        itself when it belongs to `s` (created in it, maybe not yet written)."""
         def go(sess: Session) -> Order:
-            o = sess.get(Order, order_id)
+            o = order if isinstance(order, Order) else sess.get(Order, order)
             if o is None:
-                raise LookupError(f"order {order_id} is not in the database")
+                raise LookupError(f"order {order} is not in the database")
             sess.add_all(o.apply(event))  # written with the transaction's next flush or its commit
             return o
         if s is not None:
             return go(s)
-        return self.db.transaction(f"order {order_id}: {type(event).__name__}", go)
+        return self.db.transaction(f"order {order if isinstance(order, int) else order.id}: "
+                                   f"{type(event).__name__}", go)
 
     def non_final(self, day: date | None = None) -> list[Order]:
         def go(s: Session) -> list[Order]:

@@ -85,7 +85,7 @@ class Reconciler:
                 tm.outcomes[r.signal_id] = Outcome(r.signal_id, r.symbol, r.type, status, force_exit=forced, note=note)
         for cid in client_ids:
             base = cid.rsplit("#", 1)[0]
-            tm.signal_orders.setdefault(base, []).append(-1)
+            tm.signal_orders[base] = tm.signal_orders.get(base, 0) + 1
         if tm.outcomes:
             log.info("restart: %d signal(s) already acted on today will be answered from the database",
                      len(tm.outcomes))
