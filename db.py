@@ -25,13 +25,16 @@ from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, 
                         String, Text, UniqueConstraint, create_engine, delete, event, exc, func, insert,
                         inspect, select, text, update)
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from core.enums import OrderStatus
+from execution.order_events import OrderEventType, OrderFilled, plan
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "trading.sqlite"
-SCHEMA_VERSION = 2  # 2: the per-charge cost breakdown on active_trades and trade_log
+SCHEMA_VERSION = 3  # 2: the per-charge cost breakdown on active_trades and trade_log; 3: outcome_note
 
 # Money is Numeric; SQLite stores it as REAL-affinity NUMERIC and SQLAlchemy converts back to Decimal at
 # the column's scale, which is exact for rupee amounts with 4 decimals.
@@ -93,6 +96,24 @@ class Order(Base):
         Index("ix_orders_date", "trading_date"),
     )
 
+    def apply(self, event: OrderEventType) -> list[Base]:
+        """The only way an order changes: `event` is checked against the transition table, the columns it
+        names are set, and the rows that record it (an OrderEvent, or a Fill) are returned for the caller's
+        transaction. Raises IllegalTransition, changing nothing, when the order's status does not allow it."""
+        current = OrderStatus(self.status)
+        change = plan(current, self.filled_quantity or 0, event)
+        for name, value in change.fields.items():
+            setattr(self, name, value)
+        self.status = change.status.value
+        self.updated_at = utcnow()
+        if isinstance(event, OrderFilled):
+            return [Fill(order=self, cumulative_quantity=event.cumulative_quantity, quantity=event.quantity,
+                         price=event.price)]
+        if not change.record:
+            return []
+        return [OrderEvent(order=self, from_status=current.value, to_status=change.status.value,
+                           detail=change.detail)]
+
 
 class OrderEvent(Base):
     """Every status change of an order, with what caused it: the audit trail of broker conversations."""
@@ -104,6 +125,8 @@ class OrderEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20), nullable=False)
     detail: Mapped[str | None] = mapped_column(Text)
+    # set from the order at flush, so an order and its first events are written in one flush
+    order: Mapped[Order] = relationship(lazy="raise")
 
 
 class Fill(Base):
@@ -116,6 +139,7 @@ class Fill(Base):
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
     price: Mapped[Decimal] = mapped_column(Price, nullable=False)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    order: Mapped[Order] = relationship(lazy="raise")
     __table_args__ = (UniqueConstraint("order_id", "cumulative_quantity", name="uq_fill_order_cumqty"),)
 
 
@@ -215,7 +239,8 @@ class StockSignal(Base):
     close_fraction: Mapped[float] = mapped_column(Float, nullable=False, default=1.0)
     note: Mapped[str | None] = mapped_column(Text)
     attempt_count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    outcome: Mapped[str | None] = mapped_column(String(64))   # set by the TradeManager
+    outcome: Mapped[str | None] = mapped_column(String(64))   # an OutcomeStatus value, set by the TradeManager
+    outcome_note: Mapped[str | None] = mapped_column(Text)    # what the outcome's status does not say
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     __table_args__ = (Index("ix_stock_signals_symbol_time", "symbol", "time"),)
 
@@ -375,6 +400,12 @@ def _add_missing_columns(engine: Engine) -> list[str]:
         for table in ("active_trades", "trade_log"):
             if f"{table}.brokerage" in added:  # before version 2, costs was the flat brokerage
                 conn.exec_driver_sql(f"UPDATE {table} SET brokerage = costs")
+        if "stock_signals.outcome_note" in added:  # before version 3, outcome held "status: note"
+            rows = conn.execute(text("SELECT id, outcome FROM stock_signals WHERE outcome IS NOT NULL")).all()
+            for row_id, was in rows:
+                status, _, note = was.partition(": ")
+                conn.execute(text("UPDATE stock_signals SET outcome = :o, outcome_note = :n WHERE id = :i"),
+                             {"o": status, "n": note or None, "i": row_id})
     return added
 
 

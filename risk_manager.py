@@ -216,6 +216,20 @@ class RiskManager:
     def trade_for(self, symbol: str) -> OpenTrade | None:
         return next((t for t in self.active_trades.values() if t.symbol == symbol), None)
 
+    def use_broker_margin(self, symbol: str, multiplier: Decimal) -> Decimal:
+        """The broker's leverage for `symbol` (from its margin call) replaces the configured multiplier for the
+        day's later sizing; returns it as kept (two decimals)."""
+        lev = multiplier.quantize(Decimal("0.01"))
+        with self.lock:
+            self.margin_dict[symbol] = lev
+        return lev
+
+    def hold_halt(self, reason: str, replace: bool = False) -> None:
+        """Keep trading HALTED once start-up ends (a reconciliation finding); the first reason stays unless
+        `replace`."""
+        if replace or not self.halted_earlier:
+            self.halted_earlier = reason
+
     def margin_for(self, symbol: str) -> Decimal:
         return self.margin_dict.get(symbol, D(self.risk.margin_multiplier))
 
@@ -320,13 +334,18 @@ class RiskManager:
         with self.lock:
             self.reserved.pop(order_id, None)
 
+    def next_trade_id(self) -> int:
+        """The id the next registered entry gets. Trade ids are assigned here only, so the entry's Fill row,
+        written in the same transaction as the trade, names the trade it opens."""
+        return self.trade_counter + 1
+
     def register_trade_entry(self, *, symbol: str, strategy: str, side: PositionSide, quantity: int, price: Any,
                              time: int, stop_loss: Any, take_profit_price: Any, entry_order_id: int | None,
                              extra: Callable[[Session], None] | None = None) -> int:
         """A new open trade from the entry order's actual fill."""
         price = D(price)
         margin_val = self.margin_for(symbol)
-        trade = OpenTrade(trade_id=self.trade_counter + 1, symbol=symbol, strategy=strategy, side=side,
+        trade = OpenTrade(trade_id=self.next_trade_id(), symbol=symbol, strategy=strategy, side=side,
                           entry_time=int(time), entry_price=price, quantity=quantity, remaining=quantity,
                           allocated=money(quantity * price / margin_val), margin_multiplier=margin_val,
                           stop_loss=None if stop_loss is None else D(stop_loss),

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
@@ -29,16 +28,21 @@ from core.clock import fmt_ist
 from core.config import Config, OrdersConfig, Secrets
 from core.errors import StartupError
 from core.faults import crash_point
-from core.enums import (ExecutionMode, ExitReason, OrderPurpose, OrderSide, OrderStatus, PositionSide, SignalType,
-                        TradingState)
+from core.enums import (ExecutionMode, ExitReason, OrderPurpose, OrderSide, OrderStatus, OutcomeStatus,
+                        PositionSide, SignalType, TradingState)
 from core.session import SessionTimes, in_market_hours
 from core.types import Signal
-from db import DBHandler, Fill, Order, StockSignal, disabled_strategies_key
-from execution.broker_io import BrokerIO, Cancelled, Lookup, Placed, PlaceRequest, Probe, StatusSeen
+from db import DBHandler, Order, StockSignal, disabled_strategies_key, utcnow
+from execution.broker_io import BrokerIO, CancelAnswered, LookedUp, Placed, Probed, StatusSeen
+from execution.commands import CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from execution.circuit_breaker import CircuitBreaker
 from execution.control_log import ControlLog
 from execution.events import EventApplier
+from execution.order_events import (OrderAccepted, OrderAdopted, OrderDenied, OrderFailed, OrderFilled, OrderNoted,
+                                    OrderRejected, OrderSent, OrderWorking, broker_final)
 from execution.orders import OrderStore, fill_delta
+from execution.pending import Pending
+from execution.reconcile import Reconciler
 from gateway.openalgo import OpenAlgoGateway
 from gateway.ratelimit import RequestBudget
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
@@ -47,29 +51,6 @@ from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
 from risk_manager import D, RiskManager
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Pending:
-    """An order the TradeManager is still following, with what it needs to act on its fills."""
-
-    order_id: int
-    symbol: str
-    signal: Signal | None
-    purpose: OrderPurpose
-    side: OrderSide
-    quantity: int
-    decision_time: int
-    trade_id: int | None = None
-    broker_order_id: str | None = None
-    filled: int = 0
-    avg: Decimal | None = None
-    sent_mono: float = field(default_factory=time.monotonic)
-    cancel_requested: bool = False
-    lookups: int = 0
-    next_lookup: float = 0.0
-    exit_reason: str = ExitReason.SIGNAL.value
-    status: OrderStatus = OrderStatus.SENT_TO_BROKER
 
 
 class TradeManager:
@@ -101,7 +82,7 @@ class TradeManager:
         self.pending: dict[int, Pending] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.controls = ControlLog(db, day)  # a replayed day's worker controls, sent again on a rerun
-        self.signal_orders: dict[str, list[int]] = {}
+        self.signal_orders: dict[str, int] = {}  # client order id base -> orders made for it (attempt number)
         self.exit_attempts: dict[int, int] = {}  # trade_id -> exit orders that did not complete
         self.retry_at: dict[int, tuple[float, str]] = {}  # trade_id -> (monotonic time, reason)
         self.virtual: dict[str, tuple[PositionSide, int]] = {}  # signals_only: what we would hold
@@ -110,6 +91,7 @@ class TradeManager:
         self.fatal: str | None = None
         self.margin_asked: set[str] = set()
         self._s: Session | None = None  # the open unit of work, while a decision is being recorded
+        self._signal_row: StockSignal | None = None  # the signal recorded in that unit, its outcome set on it
         self._after: list[Callable[[], None]] | None = None
         self.squared_off = False
         self.cutoff_done = False
@@ -141,7 +123,6 @@ class TradeManager:
             self._ensure_paper_broker()
         if self.io is not None:
             self.io.start()
-        from execution.reconcile import Reconciler
         Reconciler(self).run()
         for sym in sorted({t.symbol for t in self.rm.active_trades.values()}):
             self._send_cap_triggers(sym)
@@ -257,7 +238,8 @@ class TradeManager:
                 self._learn_margin(sig.symbol, sig.price)
 
             def decide(s: Session) -> None:
-                s.add(StockSignal(**sig.to_row()))
+                self._signal_row = StockSignal(**sig.to_row())
+                s.add(self._signal_row)
                 if sig.forced and self.shared is not None:  # a worker saw a cap crossed on a tick
                     self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
                 forced = self._apply_symbol_caps(sig)
@@ -269,7 +251,7 @@ class TradeManager:
             self._unit(f"signal {sig.signal_id}", decide)
         except Exception as e:  # noqa: BLE001 - the worker must hear back, and the daemon must keep running
             log.exception("could not process signal %s: %s", sig.signal_id, e)
-            self._outcome(sig, "failed", note=f"internal error: {e}")
+            self._outcome(sig, OutcomeStatus.FAILED, note=f"internal error: {e}")
 
     def _learn_margin(self, symbol: str, price: float) -> None:
         """Margin per symbol from the broker where it can tell (OpenAlgo /margin), once a day per symbol;
@@ -287,9 +269,8 @@ class TradeManager:
                      _describe(res) if not isinstance(res, Ok) else required, self.cfg.risk.margin_multiplier)
             return
         if mult >= 1:
-            with self.rm.lock:
-                self.rm.margin_dict[symbol] = mult.quantize(Decimal("0.01"))
-            log.info("%s: broker margin %s per share at %s: leverage %sx", symbol, required, price, self.rm.margin_dict[symbol])
+            lev = self.rm.use_broker_margin(symbol, mult)
+            log.info("%s: broker margin %s per share at %s: leverage %sx", symbol, required, price, lev)
 
     def _unit(self, what: str, fn: Callable[[Session], None]) -> None:
         """Run one decision's writes in one transaction; what it does in memory or sends (pending orders,
@@ -305,7 +286,7 @@ class TradeManager:
             try:
                 fn(s)
             finally:
-                self._s, self._after = None, None
+                self._s, self._after, self._signal_row = None, None, None
         self.db.transaction(what, go)
         for action in after:
             action()
@@ -363,30 +344,30 @@ class TradeManager:
             block = ("BROKER_CIRCUIT_OPEN", f"broker failing: {self.breaker.last_reason}")
         order = self._create_order(sig, OrderPurpose.ENTRY, side, units, sig.price)
         if block is not None:
-            self._fail(order.id, block[0], block[1])
+            self._fail(order, block[0], block[1])
             self._count_failure(sig.symbol)
-            self._outcome(sig, "failed", note=block[0])
+            self._outcome(sig, OutcomeStatus.FAILED, note=block[0])
             return
         if self.mode is ExecutionMode.SIGNALS_ONLY:
-            self._fail(order.id, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
+            self._fail(order, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
                                                  f"@ ~{sig.price}")
             self._later(lambda: self.virtual.__setitem__(sig.symbol, (sig.current_position, units)))
-            self._outcome(sig, "executed", note="signals_only")
+            self._outcome(sig, OutcomeStatus.EXECUTED, note="signals_only")
             return
         order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
         self._later(lambda: self.rm.reserve(order.id, allocated))
-        self._send(order, Pending(order.id, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
+        self._send(order, Pending(self._written(order), sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
         if self.mode is ExecutionMode.SIGNALS_ONLY:
             held = self.virtual.get(sig.symbol)
             if held is None:
-                self._outcome(sig, "ignored", note="no position")
+                self._outcome(sig, OutcomeStatus.IGNORED, note="no position")
                 return
             qty = held[1] if purpose is OrderPurpose.EXIT else max(1, math.floor(held[1] * sig.close_fraction))
             side = OrderSide.SELL if held[0] is PositionSide.LONG else OrderSide.BUY
             order = self._create_order(sig, purpose, side, qty, sig.price)
-            self._fail(order.id, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}")
+            self._fail(order, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}")
 
             def shrink() -> None:
                 if qty >= held[1]:
@@ -394,14 +375,14 @@ class TradeManager:
                 else:
                     self.virtual[sig.symbol] = (held[0], held[1] - qty)
             self._later(shrink)
-            self._outcome(sig, "executed", note="signals_only")
+            self._outcome(sig, OutcomeStatus.EXECUTED, note="signals_only")
             return
         trade = self.rm.trade_for(sig.symbol)
         if trade is None or trade.side is not sig.current_position:
-            self._outcome(sig, "ignored", note="no open position for this exit")
+            self._outcome(sig, OutcomeStatus.IGNORED, note="no open position for this exit")
             return
         if any(p.trade_id == trade.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
-            self._outcome(sig, "ignored", note="an exit for this position is already pending")
+            self._outcome(sig, OutcomeStatus.IGNORED, note="an exit for this position is already pending")
             return
         qty = trade.remaining
         if purpose is OrderPurpose.TAKE_PROFIT:
@@ -417,8 +398,8 @@ class TradeManager:
         def go(s: Session) -> None:
             order = self._create_order(sig, purpose, side, qty, self.rm.price_tracker.get(trade.symbol), trade=trade,
                                        now=now)
-            self._send(order, Pending(order.id, trade.symbol, sig, purpose, side, qty, now, trade_id=trade.trade_id,
-                                      exit_reason=reason))
+            self._send(order, Pending(self._written(order), trade.symbol, sig, purpose, side, qty, now,
+                                      trade_id=trade.trade_id, exit_reason=reason))
         self._unit(f"exit {trade.symbol}", go)
 
     # ------------------------------------------------------------------ order helpers
@@ -426,7 +407,7 @@ class TradeManager:
                       trade: Any = None, now: int | None = None) -> Order:
         symbol = sig.symbol if sig is not None else trade.symbol
         base = sig.signal_id if sig is not None else f"{purpose.value}:{symbol}:{now}"
-        attempt = len(self.signal_orders.get(base, [])) + 1
+        attempt = self.signal_orders.get(base, 0) + 1
         order = self.orders.create(
             s=self._s, client_order_id=f"{base}#{attempt}",
             signal_id=sig.extra.get("origin_id", sig.signal_id) if sig is not None else None,
@@ -434,29 +415,33 @@ class TradeManager:
             exchange=self.cfg.exchange, side=side.value, purpose=purpose.value, quantity=qty,
             product=self.cfg.product.value, price_type="MARKET", price=None if price is None else D(price),
             strategy_tag=self.tag, decision_time=int(sig.time if sig is not None else now))
-        self.signal_orders.setdefault(base, []).append(order.id)
+        self.signal_orders[base] = attempt
         return order
 
-    def _fail(self, order_id: int, tag: str, reason: str) -> None:
-        self.orders.transition(order_id, OrderStatus.FAILED, detail=f"{tag}: {reason}", s=self._s, failure_tag=tag,
-                               failure_reason=reason)
-        log.info("order %d not sent: %s (%s)", order_id, tag, reason)
+    def _written(self, order: Order) -> int:
+        """The order's id, writing the unit's rows so far if it has none yet (it is about to be sent)."""
+        if order.id is None:
+            self._s.flush()
+        return order.id
+
+    def _fail(self, order: int | Order, tag: str, reason: str) -> None:
+        """The order is denied before it is sent (`order`: a row of the open unit, or an id)."""
+        self.orders.apply(order, OrderDenied(tag, reason), s=self._s)
+        self._later(lambda: log.info("order %d not sent: %s (%s)", order if isinstance(order, int) else order.id,
+                                     tag, reason))
 
     def _send(self, order: Order, p: Pending) -> None:
-        from db import utcnow
-
         # committed as SENT_TO_BROKER before the request leaves: a crash in between is found by reconciliation
-        self.orders.transition(order.id, OrderStatus.SENT_TO_BROKER, detail="handed to the broker", s=self._s,
-                               sent_at=utcnow(), attempts=1)
-        req = PlaceRequest(order.id, order.symbol, order.exchange, order.side, order.quantity, order.product,
-                           "MARKET", self.tag)
+        self.orders.apply(order, OrderSent(utcnow()), s=self._s)
+        req = SubmitOrder(order.id, order.symbol, order.exchange, order.side, order.quantity, order.product,
+                          "MARKET", self.tag)
 
         def go() -> None:
             self.pending[order.id] = p
             if self.replay and self.admin is not None and p.decision_time > self.broker_clock:
                 self._push_clock(p.decision_time)
             crash_point("order_committed")
-            self.io.place(req)
+            self.io.send(req)
             self._publish()
         self._later(go)
 
@@ -493,8 +478,8 @@ class TradeManager:
                 p.cancel_requested = True
                 log.warning("order %d (%s) unfilled after %.0fs: cancelling it", p.order_id, p.broker_order_id,
                             self.cfg.orders.fill_timeout_s)
-                self.orders.note(p.order_id, "fill timeout: cancel requested")
-                self.io.cancel(p.order_id, p.broker_order_id, self.tag)
+                self.orders.apply(p.order_id, OrderNoted("fill timeout: cancel requested"))
+                self.io.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
             if p.broker_order_id is None and p.lookups and mono >= p.next_lookup > 0:
                 p.next_lookup = 0
                 self._lookup(p)
@@ -510,7 +495,7 @@ class TradeManager:
             self._publish()
 
     def _apply_event(self, ev: Any) -> None:
-        if isinstance(ev, Probe):
+        if isinstance(ev, Probed):
             (self.breaker.success() if ev.ok else self.breaker.failure(ev.reason or "probe failed"))
             return
         p = self.pending.get(ev.order_id)
@@ -520,35 +505,31 @@ class TradeManager:
             self._on_placed(p, ev.result)
         elif isinstance(ev, StatusSeen):
             self._on_status(p, ev.result)
-        elif isinstance(ev, Lookup):
+        elif isinstance(ev, LookedUp):
             self._on_lookup(p, ev.result)
-        elif isinstance(ev, Cancelled):
-            self.orders.note(p.order_id, f"cancel answered: {_describe(ev.result)}")
+        elif isinstance(ev, CancelAnswered):
+            self.orders.apply(p.order_id, OrderNoted(f"cancel answered: {_describe(ev.result)}"))
             self.io.poll_now(p.order_id)
 
     def _on_placed(self, p: Pending, res: Any) -> None:
-        from db import utcnow
-
         if isinstance(res, Accepted):
             crash_point("order_acknowledged")
             self.breaker.success()
             p.broker_order_id = res.broker_order_id
-            self.orders.transition(p.order_id, OrderStatus.SENT_TO_BROKER, detail=f"accepted as {res.broker_order_id}",
-                                   broker_order_id=res.broker_order_id, acknowledged_at=utcnow())
+            self.orders.apply(p.order_id, OrderAccepted(res.broker_order_id, utcnow()))
             self.io.track(p.order_id, res.broker_order_id, self.tag)
         elif isinstance(res, Rejected):
             self.breaker.success()  # the broker answered; it said no
-            self.orders.transition(p.order_id, OrderStatus.REJECTED, detail=f"broker rejected: {res.message}",
-                                   failure_tag="BROKER_REJECTED", failure_reason=res.message[:500])
+            self.orders.apply(p.order_id, OrderRejected(res.message))
             self._finish(p, OrderStatus.REJECTED)
         elif isinstance(res, Unavailable):
             self.breaker.failure(res.reason)
-            self.orders.transition(p.order_id, OrderStatus.FAILED, detail=f"not delivered: {res.reason}",
-                                   failure_tag="BROKER_UNAVAILABLE", failure_reason=res.reason[:500])
+            self.orders.apply(p.order_id, OrderFailed("BROKER_UNAVAILABLE", res.reason, f"not delivered: {res.reason}"))
             self._finish(p, OrderStatus.FAILED)
         elif isinstance(res, Unknown):
             self.breaker.failure(res.reason)
-            self.orders.note(p.order_id, f"no answer to placeorder ({res.reason}); looking it up in the orderbook")
+            self.orders.apply(p.order_id, OrderNoted(f"no answer to placeorder ({res.reason}); looking it up in the "
+                                                     "orderbook"))
             log.warning("order %d: placement outcome unknown (%s); resolving from the orderbook", p.order_id, res.reason)
             p.lookups = 1
             p.next_lookup = time.monotonic() + 0.2
@@ -558,9 +539,10 @@ class TradeManager:
     def _lookup(self, p: Pending) -> None:
         known = [q.broker_order_id for q in self.pending.values() if q.broker_order_id]
         placed_after = p.decision_time if self.replay else time.time() - (time.monotonic() - p.sent_mono)
-        self.io.lookup(p.order_id, dict(symbol=p.symbol, exchange=self.cfg.exchange, side=p.side.value,
-                                        quantity=p.quantity, strategy=self.tag, placed_after_epoch=placed_after - 5,
-                                        exclude_broker_ids=known + self._adopted_ids()))
+        self.io.send(FindOrder(p.order_id, dict(symbol=p.symbol, exchange=self.cfg.exchange, side=p.side.value,
+                                                quantity=p.quantity, strategy=self.tag,
+                                                placed_after_epoch=placed_after - 5,
+                                                exclude_broker_ids=known + self._adopted_ids())))
 
     def _adopted_ids(self) -> list[str]:
         from sqlalchemy import select
@@ -574,17 +556,15 @@ class TradeManager:
             if res.value:
                 found = res.value[0]
                 p.broker_order_id = found.orderid
-                self.orders.transition(p.order_id, OrderStatus.SENT_TO_BROKER,
-                                       detail=f"found in the orderbook as {found.orderid} ({found.status}); adopted",
-                                       broker_order_id=found.orderid)
+                self.orders.apply(p.order_id, OrderAdopted(
+                    found.orderid, f"found in the orderbook as {found.orderid} ({found.status}); adopted"))
                 log.info("order %d found in the orderbook as %s; adopted", p.order_id, found.orderid)
                 self.io.track(p.order_id, found.orderid, self.tag)
                 return
             if p.lookups >= 3:
-                self.orders.transition(p.order_id, OrderStatus.FAILED,
-                                       detail="not in the broker's orderbook after 3 lookups: it was not placed",
-                                       failure_tag="BROKER_ERROR_NOT_PLACED",
-                                       failure_reason="placement unanswered and absent from the orderbook")
+                self.orders.apply(p.order_id, OrderFailed(
+                    "BROKER_ERROR_NOT_PLACED", "placement unanswered and absent from the orderbook",
+                    "not in the broker's orderbook after 3 lookups: it was not placed"))
                 self._finish(p, OrderStatus.FAILED)
                 return
         else:
@@ -597,7 +577,7 @@ class TradeManager:
             if isinstance(res, (Unavailable, Unknown)):
                 self.breaker.failure(_describe(res))
             else:
-                self.orders.note(p.order_id, f"orderstatus: {_describe(res)}")
+                self.orders.apply(p.order_id, OrderNoted(f"orderstatus: {_describe(res)}"))
             return
         self.breaker.success()
         info = res.value
@@ -611,12 +591,11 @@ class TradeManager:
         if status is OrderStatus.OPEN and p.filled:
             status = OrderStatus.PARTIALLY_FILLED
         if status.is_final:
-            self.orders.transition(p.order_id, status, detail=f"broker: {info.status}, filled {p.filled}",
-                                   broker_status=info.status, filled_quantity=p.filled, average_price=p.avg)
+            self.orders.apply(p.order_id, broker_final(status, info.status, p.filled, p.avg))
             self._finish(p, status)
         else:
             if status is not p.status:
-                self.orders.transition(p.order_id, status, broker_status=info.status)
+                self.orders.apply(p.order_id, OrderWorking(status, info.status))
                 p.status = status
 
     def _apply_fill(self, p: Pending, cum_qty: int, cum_avg: Decimal) -> None:
@@ -626,12 +605,11 @@ class TradeManager:
             return
         order_id = p.order_id
         new_trade = p.purpose is OrderPurpose.ENTRY and p.trade_id is None
-        trade_id = self.rm.trade_counter + 1 if new_trade else p.trade_id
+        trade_id = self.rm.next_trade_id() if new_trade else p.trade_id
+        filled = OrderFilled(cum_qty, cum_avg, delta, price, trade_id)
 
         def record(s: Session) -> None:
-            s.add(Fill(order_id=order_id, cumulative_quantity=cum_qty, quantity=delta, price=price))
-            o = s.get(Order, order_id)
-            o.filled_quantity, o.average_price, o.trade_id = cum_qty, cum_avg, trade_id
+            self.orders.apply(order_id, filled, s=s)
 
         when = p.decision_time if self.replay else int(time.time())
         watch: bool | None = None
@@ -716,10 +694,10 @@ class TradeManager:
             if sig is None:
                 return
             if p.filled > 0:
-                self._outcome(sig, "executed", note=f"filled {p.filled}/{p.quantity}")
+                self._outcome(sig, OutcomeStatus.EXECUTED, note=f"filled {p.filled}/{p.quantity}")
             else:
                 self._count_failure(sig.symbol)
-                self._outcome(sig, "failed", note=status.value)
+                self._outcome(sig, OutcomeStatus.FAILED, note=status.value)
             return
         trade = self.rm.active_trades.get(p.trade_id)
         complete = p.filled >= p.quantity
@@ -742,7 +720,7 @@ class TradeManager:
         if sig is None:
             return
         if complete:
-            self._outcome(sig, "executed", note=f"filled {p.filled}")
+            self._outcome(sig, OutcomeStatus.EXECUTED, note=f"filled {p.filled}")
         else:
             self._count_failure(sig.symbol)
             record = {"signal": {"stop_loss": sig.stop_loss, "take_profit_price": sig.take_profit_price,
@@ -750,19 +728,23 @@ class TradeManager:
                                  "note": sig.note},
                       "order_id": p.order_id, "reason": status.value, "timestamp": time.time(),
                       "attempt_count": sig.attempt_count}
-            self._outcome(sig, "incomplete", note=status.value, incomplete=record)
+            self._outcome(sig, OutcomeStatus.INCOMPLETE, note=status.value, incomplete=record)
 
-    def _outcome(self, sig: Signal, status: str, note: str = "", incomplete: dict | None = None) -> None:
+    def _outcome(self, sig: Signal, status: OutcomeStatus, note: str = "", incomplete: dict | None = None) -> None:
         """Tell the worker what became of the signal it emitted (under the id it emitted, even when the
         TradeManager turned it into a forced exit)."""
         sid = sig.extra.get("origin_id", sig.signal_id)
         out = Outcome(sid, sig.symbol, sig.extra.get("origin_type", sig.type.value), status, force_exit=sig.forced,
                       incomplete=incomplete, note=note)
-        text = f"{status}: {note}"[:64]
 
         def record(s: Session) -> None:
+            row = self._signal_row
+            if row is not None and row.signal_id == sid:  # recorded in this unit: written with it, in one flush
+                row.outcome, row.outcome_note = status.value, note or None
+                return
             s.flush()  # the signal's own row may still be pending in this unit
-            s.execute(update(StockSignal).where(StockSignal.signal_id == sid).values(outcome=text))
+            s.execute(update(StockSignal).where(StockSignal.signal_id == sid)
+                      .values(outcome=status.value, outcome_note=note or None))
 
         def tell() -> None:
             self.outcomes[sid] = out
@@ -771,7 +753,8 @@ class TradeManager:
             self.notify(sig.symbol, out)
             if self.shared is not None:
                 key = INCOMPLETE_KEYS[out.signal_type]
-                self.shared.update_entry(key, sig.symbol, incomplete if status in ("incomplete", "failed") and
+                unfinished = status in (OutcomeStatus.INCOMPLETE, OutcomeStatus.FAILED)
+                self.shared.update_entry(key, sig.symbol, incomplete if unfinished and
                                          (incomplete or out.signal_type == SignalType.ENTRY.value) else None)
         try:
             self._unit(f"outcome of {sid}", record)
@@ -793,7 +776,7 @@ class TradeManager:
             for p in list(self.pending.values()):
                 if p.purpose is OrderPurpose.ENTRY and p.broker_order_id and not p.cancel_requested:
                     p.cancel_requested = True
-                    self.io.cancel(p.order_id, p.broker_order_id, self.tag)
+                    self.io.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
         if now >= st.square_off and not self.squared_off:
             # decided at the scheduled time, not whenever the clock was next seen: a replay squares off alike
             self.square_off_all(st.square_off if self.replay else int(now), ExitReason.SQUARE_OFF.value)
@@ -809,7 +792,7 @@ class TradeManager:
             if not self.replay:  # a replay checks at marks and signals only: the same tick every run
                 self._check_halt(int(now))
             if self.io is not None and self.breaker.probe_due():
-                self.io.probe()
+                self.io.send(ProbeBroker())
 
     def on_marks(self, marks: Marks) -> None:
         """Open positions' prices from the ticks (in feed order, at most once per data-second per position):
@@ -833,7 +816,7 @@ class TradeManager:
         for p in list(self.pending.values()):
             if p.purpose is OrderPurpose.ENTRY and p.broker_order_id and not p.cancel_requested and self.io:
                 p.cancel_requested = True
-                self.io.cancel(p.order_id, p.broker_order_id, self.tag)
+                self.io.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
         trades = list(self.rm.active_trades.values())
         if self.mode is ExecutionMode.SIGNALS_ONLY or not trades:
             return

@@ -223,10 +223,61 @@ def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
     return out
 
 
+@measurement
+def signals_only_decision(ctx: BenchContext) -> dict[str, Any]:
+    """One TradeManager decision in signals_only mode on SQLite: the signal recorded, sized, checked, its
+    order recorded (and failed as not sent) and its outcome written, per signal; alternating entries and
+    exits over 50 symbols."""
+    import copy
+
+    import yaml
+
+    import db
+    from core.config import Secrets, parse_config
+    from core.enums import PositionSide, SignalType, TradingState
+    from core.types import Signal
+    from trade_manager import TradeManager
+
+    raw = copy.deepcopy(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    names = [f"D{i:03d}" for i in range(50)]
+    raw["symbols"] = names
+    raw["mode"] = "signals_only"
+    raw["risk"].update(capital=1e9, max_allocation=1e6, max_active_trades=100, max_order_notional=1e7,
+                       cooldown_minutes=0, global_max_loss_pct=None, global_max_profit_pct=None,
+                       daily_loss_limit=None, max_drawdown_pct=None)
+    cfg = parse_config(raw)
+    url = f"sqlite:///{ctx.tmp / 'decide.sqlite'}"
+    handler = db.DBHandler(db.initialize_database(url))
+    secrets_ = Secrets(app_key=ctx.key, host_server=ctx.url, live_data=False, database_url=url, fyers_app_id=None,
+                       fyers_access_token=None)
+    tm = TradeManager(cfg, secrets_, handler, None, clock=None, replay=False, day=BENCH_DAY)
+    tm.rm.load()
+    tm.rm.set_state(TradingState.ACTIVE, "bench")
+    t_sig = int(ctx.clock)
+    lat = []
+    for i in range(ctx.args.decisions):
+        sym = names[(i // 2) % len(names)]
+        kind = SignalType.ENTRY if i % 2 == 0 else SignalType.EXIT
+        sig = Signal(symbol=sym, time=t_sig + i, price=500.0, type=kind, current_position=PositionSide.LONG,
+                     strategy="bench", stop_loss=495.0 if kind is SignalType.ENTRY else None)
+        t0 = time.perf_counter()
+        tm.process_signal(sig)
+        lat.append(time.perf_counter() - t0)
+    tm.stop()
+    done = handler.execute_sql("SELECT COUNT(*) FROM stock_signals WHERE outcome IS NOT NULL")[0][0]
+    if done != ctx.args.decisions:
+        raise RuntimeError(f"{done} of {ctx.args.decisions} signals got an outcome")
+    pct = percentiles(lat, "decision")
+    return {"decision_ms_p50": pct["decision_p50_ms"], "decision_ms_p99": pct["decision_p99_ms"],
+            "decisions": ctx.args.decisions}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000, help="placeorder calls through the gateway")
     p.add_argument("--official-n", type=int, default=200, help="placeorder calls through the official client")
+    p.add_argument("--decisions", type=int, default=1000, help="signals_only decisions timed")
+    p.add_argument("--only", action="append", default=[], help="run only this measurement (repeatable)")
     p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
     args = p.parse_args(argv)
     import socket
@@ -252,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             result: dict[str, Any] = {"bench": "orders", "n": args.n, "official_n": args.official_n,
                                       "python": platform.python_version(), "cpus": os.cpu_count()}
             for m in MEASUREMENTS:
-                result.update(m(ctx))
+                if not args.only or m.__name__ in args.only:
+                    result.update(m(ctx))
         finally:
             proc.terminate()
             proc.wait(10)

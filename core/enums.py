@@ -58,6 +58,16 @@ FINAL_ORDER_STATUSES = frozenset(
 
 
 @unique
+class OutcomeStatus(StrEnum):
+    """What became of a signal, as the worker hears it and as stock_signals.outcome stores it."""
+
+    EXECUTED = "executed"      # the order filled (or signals_only recorded it)
+    FAILED = "failed"          # nothing happened; an entry resets the strategy
+    INCOMPLETE = "incomplete"  # an exit or take-profit did not complete; the next one merges with it
+    IGNORED = "ignored"        # nothing to do, e.g. an exit for a position the daemon does not hold
+
+
+@unique
 class TradingState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"  # exits only

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from execution.commands import BrokerCommand, CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Deferred, Ok
 
@@ -24,44 +25,42 @@ POLL_BUDGET_WAIT_S = 0.05  # a poll waits this long at most for the request budg
 DEFER_S = 0.1  # a poll the budget deferred is tried again after this
 
 
-@dataclass(frozen=True)
-class PlaceRequest:
-    order_id: int
-    symbol: str
-    exchange: str
-    action: str
-    quantity: int
-    product: str
-    pricetype: str
-    strategy: str
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placed:
+    """A SubmitOrder's answer."""
+
     order_id: int
     result: Any  # Accepted | Rejected | Unavailable | Unknown
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusSeen:
+    """A status poll's answer for one tracked order."""
+
     order_id: int
     result: Any  # Ok[OrderInfo] | Rejected | Unavailable | Unknown
 
 
-@dataclass(frozen=True)
-class Lookup:
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    """A FindOrder's answer."""
+
     order_id: int
     result: Any  # Ok[list[OrderInfo]] | failure
 
 
-@dataclass(frozen=True)
-class Cancelled:
+@dataclass(frozen=True, slots=True)
+class CancelAnswered:
+    """A CancelOrder's answer (the order's status still comes from the books)."""
+
     order_id: int
     result: Any
 
 
-@dataclass(frozen=True)
-class Probe:
+@dataclass(frozen=True, slots=True)
+class Probed:
+    """A ProbeBroker's answer."""
+
     ok: bool
     reason: str = ""
 
@@ -94,18 +93,9 @@ class BrokerIO:
                 t.join(timeout=2)
 
     # ---------------------------------------------------------------- requests from the TradeManager
-    def place(self, req: PlaceRequest) -> None:
-        self._work.put(("place", req))
-
-    def cancel(self, order_id: int, broker_order_id: str, strategy: str) -> None:
-        self._work.put(("cancel", order_id, broker_order_id, strategy))
-
-    def lookup(self, order_id: int, kw: dict[str, Any]) -> None:
-        """Search the orderbook for an order whose placement ended Unknown."""
-        self._work.put(("lookup", order_id, kw))
-
-    def probe(self) -> None:
-        self._work.put(("probe",))
+    def send(self, cmd: BrokerCommand) -> None:
+        """Hand a command to the sender threads; its answer comes back on `events`."""
+        self._work.put(cmd)
 
     def track(self, order_id: int, broker_order_id: str, strategy: str) -> None:
         with self._tlock:
@@ -134,20 +124,22 @@ class BrokerIO:
             if item is None:
                 return
             try:
-                kind = item[0]
-                if kind == "place":
-                    r: PlaceRequest = item[1]
-                    res = self.gw.place_order(symbol=r.symbol, exchange=r.exchange, action=r.action,
-                                              quantity=r.quantity, strategy=r.strategy, pricetype=r.pricetype,
-                                              product=r.product)
-                    self.events.put(Placed(r.order_id, res))
-                elif kind == "cancel":
-                    self.events.put(Cancelled(item[1], self.gw.cancel_order(item[2], item[3])))
-                elif kind == "lookup":
-                    self.events.put(Lookup(item[1], self.gw.find_order(**item[2])))
-                elif kind == "probe":
+                if isinstance(item, SubmitOrder):
+                    res = self.gw.place_order(symbol=item.symbol, exchange=item.exchange, action=item.action,
+                                              quantity=item.quantity, strategy=item.strategy,
+                                              pricetype=item.pricetype, product=item.product)
+                    self.events.put(Placed(item.order_id, res))
+                elif isinstance(item, CancelOrder):
+                    self.events.put(CancelAnswered(item.order_id, self.gw.cancel_order(item.broker_order_id,
+                                                                                       item.strategy)))
+                elif isinstance(item, FindOrder):
+                    self.events.put(LookedUp(item.order_id, self.gw.find_order(**item.criteria)))
+                elif isinstance(item, ProbeBroker):
                     res = self.gw.funds()
-                    self.events.put(Probe(isinstance(res, Ok), getattr(res, "reason", "") or getattr(res, "message", "")))
+                    self.events.put(Probed(isinstance(res, Ok),
+                                           getattr(res, "reason", "") or getattr(res, "message", "")))
+                else:
+                    raise TypeError(f"not a broker command: {item!r}")
             except Exception as e:  # noqa: BLE001 - a bug here must not kill the thread; the order stays tracked
                 log.exception("broker call failed unexpectedly: %s", e)
 

@@ -1,6 +1,7 @@
 """The persisted order state machine (seed 002). An order row exists, as CREATED, before anything else
-happens to it; every move is checked against the transition table and recorded as an OrderEvent in the
-same transaction, so the database always holds the order's whole story."""
+happens to it; every later change is an event (execution.order_events) applied by Order.apply, checked
+against the transition table and recorded (OrderEvent or Fill row) in the same transaction, so the
+database always holds the order's whole story."""
 from __future__ import annotations
 
 import logging
@@ -12,26 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.enums import FINAL_ORDER_STATUSES, OrderStatus as S
-from db import DBHandler, Order, OrderEvent, utcnow
+from db import DBHandler, Order, OrderEvent
+from execution.order_events import IllegalTransition, OrderEventType, TRANSITIONS, check
+
+__all__ = ["IllegalTransition", "OrderStore", "TRANSITIONS", "check", "fill_delta"]
 
 log = logging.getLogger(__name__)
-
-TRANSITIONS: dict[S, frozenset[S]] = {
-    S.CREATED: frozenset({S.SENT_TO_BROKER, S.FAILED}),
-    S.SENT_TO_BROKER: frozenset({S.SENT_TO_BROKER, S.OPEN, S.PARTIALLY_FILLED, S.EXECUTED, S.CANCELLED, S.REJECTED, S.FAILED}),
-    S.OPEN: frozenset({S.OPEN, S.PARTIALLY_FILLED, S.EXECUTED, S.CANCELLED, S.REJECTED}),
-    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.EXECUTED, S.CANCELLED, S.REJECTED}),
-    S.EXECUTED: frozenset(), S.CANCELLED: frozenset(), S.REJECTED: frozenset(), S.FAILED: frozenset(),
-}
-
-
-class IllegalTransition(Exception):
-    pass
-
-
-def check(current: S, target: S) -> None:
-    if target not in TRANSITIONS[current]:
-        raise IllegalTransition(f"order cannot go from {current.value} to {target.value}")
 
 
 class OrderStore:
@@ -39,48 +26,32 @@ class OrderStore:
         self.db = db
 
     def create(self, s: Session | None = None, **fields: Any) -> Order:
-        """Record a new order as CREATED (the write-ahead step), in `s` if given, else in its own transaction."""
+        """Record a new order as CREATED (the write-ahead step), in `s` if given, else in its own transaction.
+        In `s` the row is written with the transaction's next flush: its id is known from then on."""
         def go(sess: Session) -> Order:
-            o = Order(status=S.CREATED.value, **fields)
+            o = Order(status=S.CREATED.value, filled_quantity=0, **fields)
             sess.add(o)
-            sess.flush()
-            sess.add(OrderEvent(order_id=o.id, from_status=None, to_status=S.CREATED.value,
+            sess.add(OrderEvent(order=o, from_status=None, to_status=S.CREATED.value,
                                 detail=f"{o.side} {o.quantity} {o.symbol} ({o.purpose})"))
             return o
         if s is not None:
             return go(s)
         return self.db.transaction(f"create order {fields.get('client_order_id')}", go)
 
-    def transition(self, order_id: int, target: S, detail: str = "", s: Session | None = None, **fields: Any) -> Order:
-        """Move an order to `target` (checked), set fields, and log the event; in `s` if given."""
+    def apply(self, order: int | Order, event: OrderEventType, s: Session | None = None) -> Order:
+        """Apply one event to an order (db.Order.apply: checked against the transition table) and add the
+        rows that record it; in `s` if given, else in its own transaction. `order`: its id, or the row
+        itself when it belongs to `s` (created in it, maybe not yet written)."""
         def go(sess: Session) -> Order:
-            o = sess.get(Order, order_id)
-            current = S(o.status)
-            check(current, target)
-            for k, v in fields.items():
-                setattr(o, k, v)
-            if current is not target:
-                o.status = target.value
-                sess.add(OrderEvent(order_id=o.id, from_status=current.value, to_status=target.value,
-                                    detail=detail[:2000] or None))
-            elif detail:
-                sess.add(OrderEvent(order_id=o.id, from_status=current.value, to_status=target.value,
-                                    detail=detail[:2000]))
-            o.updated_at = utcnow()
-            sess.flush()
+            o = order if isinstance(order, Order) else sess.get(Order, order)
+            if o is None:
+                raise LookupError(f"order {order} is not in the database")
+            sess.add_all(o.apply(event))  # written with the transaction's next flush or its commit
             return o
         if s is not None:
             return go(s)
-        return self.db.transaction(f"order {order_id} -> {target.value}", go)
-
-    def note(self, order_id: int, detail: str, **fields: Any) -> None:
-        """Record something that happened to an order without a status change."""
-        def go(s: Session) -> None:
-            o = s.get(Order, order_id)
-            for k, v in fields.items():
-                setattr(o, k, v)
-            s.add(OrderEvent(order_id=order_id, from_status=o.status, to_status=o.status, detail=detail[:2000]))
-        self.db.transaction(f"note on order {order_id}", go)
+        return self.db.transaction(f"order {order if isinstance(order, int) else order.id}: "
+                                   f"{type(event).__name__}", go)
 
     def non_final(self, day: date | None = None) -> list[Order]:
         def go(s: Session) -> list[Order]:

@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, PositionSide, SignalType, TradingState,
-                        UnknownPositionPolicy)
+from core.costs import NO_CHARGES
+from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, OutcomeStatus, PositionSide, SignalType,
+                        TradingState, UnknownPositionPolicy)
 from core.types import Signal
 from db import Order, StockSignal
+from execution.order_events import OrderAdopted, OrderFailed
+from execution.pending import Pending
 from gateway.results import Ok, OrderInfo
 from pipeline.messages import Outcome
 
@@ -75,14 +78,14 @@ class Reconciler:
         for r in rows:
             by_id[r.signal_id] = r
             if r.outcome:
-                status, _, note = r.outcome.partition(": ")
+                status, note = OutcomeStatus(r.outcome), r.outcome_note or ""
                 # an exit a worker forced on a cap-crossing tick resets the strategy again when it is replayed
                 forced = r.type == SignalType.EXIT.value and r.note in (ExitReason.SYMBOL_LOSS_CAP.value,
                                                                          ExitReason.SYMBOL_PROFIT_CAP.value)
                 tm.outcomes[r.signal_id] = Outcome(r.signal_id, r.symbol, r.type, status, force_exit=forced, note=note)
         for cid in client_ids:
             base = cid.rsplit("#", 1)[0]
-            tm.signal_orders.setdefault(base, []).append(-1)
+            tm.signal_orders[base] = tm.signal_orders.get(base, 0) + 1
         if tm.outcomes:
             log.info("restart: %d signal(s) already acted on today will be answered from the database",
                      len(tm.outcomes))
@@ -101,18 +104,17 @@ class Reconciler:
                 continue
             last = max(mine, key=lambda o: o.id)
             if last.purpose == OrderPurpose.ENTRY.value:
-                status = "executed" if last.filled_quantity else "failed"
+                status = OutcomeStatus.EXECUTED if last.filled_quantity else OutcomeStatus.FAILED
             else:
-                status = "executed" if last.filled_quantity >= last.quantity else "incomplete"
-            r.outcome = f"{status}: settled at restart from order {last.id} ({last.status})"
-            self.tm.db.execute_sql("UPDATE stock_signals SET outcome = :o WHERE signal_id = :s",
-                                   {"o": r.outcome[:64], "s": r.signal_id}, fetch=False)
-            self.findings.append(f"signal {r.signal_id} had no recorded outcome; its orders say {status}")
+                status = OutcomeStatus.EXECUTED if last.filled_quantity >= last.quantity else OutcomeStatus.INCOMPLETE
+            r.outcome = status.value
+            r.outcome_note = f"settled at restart from order {last.id} ({last.status})"
+            self.tm.db.execute_sql("UPDATE stock_signals SET outcome = :o, outcome_note = :n WHERE signal_id = :s",
+                                   {"o": r.outcome, "n": r.outcome_note, "s": r.signal_id}, fetch=False)
+            self.findings.append(f"signal {r.signal_id} had no recorded outcome; its orders say {status.value}")
 
     # ------------------------------------------------------------------ orders
     def _orders(self, signals: dict[str, StockSignal]) -> None:
-        from trade_manager import Pending
-
         tm = self.tm
         known = [o.broker_order_id for o in tm.orders.non_final(None) if o.broker_order_id]
         working = tm.orders.non_final(tm.day)
@@ -147,9 +149,9 @@ class Reconciler:
                     p.lookups, p.next_lookup = 1, time.monotonic() + 1
                     continue
                 if not res.value:
-                    tm.orders.transition(o.id, OrderStatus.FAILED, detail="restart: not in the broker's orderbook",
-                                         failure_tag="RESTART_NOT_AT_BROKER",
-                                         failure_reason="handed over before a crash; the broker never got it")
+                    tm.orders.apply(o.id, OrderFailed("RESTART_NOT_AT_BROKER",
+                                                      "handed over before a crash; the broker never got it",
+                                                      "restart: not in the broker's orderbook"))
                     self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) never reached the "
                                          "broker: failed")
                     tm._finish(p, OrderStatus.FAILED)
@@ -157,8 +159,8 @@ class Reconciler:
                 found = res.value[0]
                 known.append(found.orderid)
                 p.broker_order_id = found.orderid
-                tm.orders.transition(o.id, OrderStatus.SENT_TO_BROKER, broker_order_id=found.orderid,
-                                     detail=f"restart: found in the orderbook as {found.orderid}; adopted")
+                tm.orders.apply(o.id, OrderAdopted(found.orderid,
+                                                   f"restart: found in the orderbook as {found.orderid}; adopted"))
                 self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) found at the broker as "
                                      f"{found.orderid}: adopted")
             row = book.get(p.broker_order_id)
@@ -196,7 +198,7 @@ class Reconciler:
         book = tm.gateway.positionbook()
         if not isinstance(book, Ok):
             self.findings.append(f"positionbook unreadable ({book}); positions not checked: trading stays halted")
-            tm.rm.halted_earlier = tm.rm.halted_earlier or "reconciliation: the broker's positions could not be read"
+            tm.rm.hold_halt("reconciliation: the broker's positions could not be read")
             return
         broker: dict[str, int] = defaultdict(int)
         avg: dict[str, float] = {}
@@ -217,13 +219,13 @@ class Reconciler:
             log.error("POSITION MISMATCH %s (policy: %s)", msg, policy.value)
             if policy is UnknownPositionPolicy.HALT:
                 self.findings.append(f"{msg}: trading halted until resolved by hand")
-                tm.rm.halted_earlier = f"reconciliation: position mismatch ({msg})"
+                tm.rm.hold_halt(f"reconciliation: position mismatch ({msg})", replace=True)
                 continue
             # both other policies first make the database agree with what the broker really holds
             for t in [t for t in tm.rm.active_trades.values() if t.symbol == sym]:
                 price = tm.rm.price_tracker.get(sym, t.entry_price)
                 tm.rm.register_exit(t.trade_id, t.remaining, price, int(tm.clock.now() or time.time()),
-                                    ExitReason.RECONCILIATION.value, None, Decimal(0))
+                                    ExitReason.RECONCILIATION.value, None, NO_CHARGES)
             if b:
                 side = PositionSide.LONG if b > 0 else PositionSide.SHORT
                 tid = tm.rm.register_trade_entry(symbol=sym, strategy="adopted", side=side, quantity=abs(b),

@@ -209,5 +209,5 @@ def test_an_exit_with_no_position_is_recorded_as_ignored(tmp_path):
     tm.set_notify(lambda sym, ctl: told.append(ctl))
     tm.process_signal(Signal(symbol="LT", time=SESSION_EPOCH["09:15"] + 600, price=1400.0, type=SignalType.EXIT,
                              current_position=PositionSide.SHORT, strategy="mac"))
-    assert rows(url, "SELECT outcome FROM stock_signals") == [("ignored: no position",)]
+    assert rows(url, "SELECT outcome, outcome_note FROM stock_signals") == [("ignored", "no position")]
     assert [o.status for o in told] == ["ignored"]

@@ -152,7 +152,7 @@ def test_a_database_from_before_the_charge_breakdown_is_upgraded_in_place(db_url
     h.set_state("schema_version", 1)
 
     db.initialize_database(db_url)
-    assert h.get_state("schema_version") == db.SCHEMA_VERSION == 2
+    assert h.get_state("schema_version") == db.SCHEMA_VERSION == 3
     (log,) = h.query_records(TradeLog)
     (open_,) = h.query_records(ActiveTrade)
     for row, costs in ((log, Decimal("40")), (open_, Decimal("20"))):
@@ -162,3 +162,25 @@ def test_a_database_from_before_the_charge_breakdown_is_upgraded_in_place(db_url
         assert row.costs == costs
     db.initialize_database(db_url)  # a second start changes nothing
     assert h.query_records(TradeLog)[0].brokerage == Decimal("40")
+
+
+def test_a_database_from_before_the_outcome_enum_keeps_its_outcomes_as_status_and_note(db_url):
+    """Version 2 stored an outcome as "status: note"; start-up splits it once into the status (an
+    OutcomeStatus value) and outcome_note, so a restart reads the status back as it is, never by parsing."""
+    from core.enums import OutcomeStatus
+    from db import StockSignal
+
+    h = handler(db_url)
+    h.insert_records([StockSignal(signal_id=f"orb:SBIN:{t}:entry:long", symbol="SBIN", strategy="orb", time=t,
+                                  price=600.0, type="entry", current_position="long") for t in (1, 2, 3)])
+    h.execute_sql("ALTER TABLE stock_signals DROP COLUMN outcome_note", fetch=False)
+    h.execute_sql("UPDATE stock_signals SET outcome = 'executed: filled 10/10' WHERE time = 1", fetch=False)
+    h.execute_sql("UPDATE stock_signals SET outcome = 'ignored' WHERE time = 2", fetch=False)
+    h.set_state("schema_version", 2)
+
+    db.initialize_database(db_url)
+    got = [(r.time, r.outcome, r.outcome_note) for r in sorted(h.query_records(StockSignal), key=lambda r: r.time)]
+    assert got == [(1, "executed", "filled 10/10"), (2, "ignored", None), (3, None, None)]
+    assert OutcomeStatus(got[0][1]) is OutcomeStatus.EXECUTED
+    db.initialize_database(db_url)  # a second start changes nothing
+    assert {r.time: r.outcome for r in h.query_records(StockSignal)} == {1: "executed", 2: "ignored", 3: None}
