@@ -69,7 +69,8 @@ def test_each_worker_gets_one_frame_per_cycle_with_its_ticks_in_order_behind_the
     assert delivered(reports) == {"ticks": 5, "unroutable": 0, "not_ticks": 0, "dropped": 0}
     assert reports[-1].final is True  # the driver hears that the last cycle went out
     # and which workers were sent what, so it can tell a worker with nothing new is caught up
-    assert [(r.seq, r.through_ts, r.through_pos, r.sent) for r in reports] == [(1, 11, 4, (0, 1)), (2, END_OF_FEED, END_OF_FEED, (0, 1))]
+    assert [(r.seq, r.through_ts, r.through_pos, r.sent) for r in reports] == [
+        (1, 11, 4, (0, 1)), (2, END_OF_FEED, END_OF_FEED, (0, 1))]
 
 
 def test_control_messages_junk_and_unknown_symbols_are_counted_not_routed():

@@ -30,11 +30,12 @@ def at(hh: int, mm: int, ss: int = 0, d: date = DAY) -> int:
 
 
 def tick(t: int, ltp: float, vol: int = 1000) -> Tick:
-    return Tick.from_feed({"ltp": ltp, "vol_traded_today": vol, "last_traded_time": t, "exch_feed_time": t, "bid_size": 5,
-            "ask_size": 7, "bid_price": ltp - 0.05, "ask_price": ltp + 0.05, "last_traded_qty": 1,
-            "tot_buy_qty": 100, "tot_sell_qty": 90, "avg_trade_price": ltp, "low_price": ltp, "high_price": ltp,
-            "lower_ckt": 0, "upper_ckt": 0, "open_price": ltp, "prev_close_price": ltp, "type": "sf",
-            "symbol": "NSE:SBIN-EQ", "ch": 0.0, "chp": 0.0})
+    return Tick.from_feed({
+        "ltp": ltp, "vol_traded_today": vol, "last_traded_time": t, "exch_feed_time": t, "bid_size": 5,
+        "ask_size": 7, "bid_price": ltp - 0.05, "ask_price": ltp + 0.05, "last_traded_qty": 1,
+        "tot_buy_qty": 100, "tot_sell_qty": 90, "avg_trade_price": ltp, "low_price": ltp, "high_price": ltp,
+        "lower_ckt": 0, "upper_ckt": 0, "open_price": ltp, "prev_close_price": ltp, "type": "sf",
+        "symbol": "NSE:SBIN-EQ", "ch": 0.0, "chp": 0.0})
 
 
 def make(**params) -> OpeningRangeBreakout:
