@@ -15,9 +15,8 @@ Signal queue (workers -> driver), events:    WorkerReady, SignalRaised, MarksTak
 Report pipe (feed process -> driver), events: FeedStarted, FeedFailed, CycleDelivered, TicksResent.
 Command pipe (driver -> feed process):       SetLowWatermark, ForgetThrough, MarkWorkerDown, ReplaceTickPipe,
                                              StopFeed.
-These go through multiprocessing queues and pipes, which pickle them; a Struct pickles compactly. The
-payloads the TradeManager sends (Outcome, ForceExit, Watch, CapTriggers) and Marks/StrategyDisabled are the
-frozen dataclasses below.
+These go through multiprocessing queues and pipes, which pickle them; a Struct pickles compactly. All are
+frozen: change one with msgspec.structs.replace.
 """
 from __future__ import annotations
 
@@ -83,8 +82,7 @@ def decode_frame(buf: bytes | memoryview) -> TickFrame:
     return TickFrame(seq, through_ts, through_pos, t_wall, ticks, positions)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """What became of a signal; the worker holds the symbol's ticks until it knows.
 
     status: executed (the order filled, or signals_only recorded it), failed (nothing happened; an entry
@@ -102,24 +100,21 @@ class Outcome:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ForceExit:
+class ForceExit(msgspec.Struct, frozen=True):
     """The TradeManager closed the symbol's position on its own (square-off, cap, reconciliation)."""
 
     symbol: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Watch:
+class Watch(msgspec.Struct, frozen=True):
     """Start or stop sending this symbol's quotes to the paper broker (it has an order or a position)."""
 
     symbol: str
     on: bool
 
 
-@dataclass(frozen=True, slots=True)
-class StrategyDisabled:
+class StrategyDisabled(msgspec.Struct, frozen=True):
     """A symbol's strategy raised: the worker calls it no more today. The TradeManager records it (status
     shows it; a restart the same day keeps it off) and keeps managing the symbol's position."""
 
@@ -129,8 +124,7 @@ class StrategyDisabled:
     time: int    # feed time of the tick it raised on (epoch seconds; 0 if not on a tick)
 
 
-@dataclass(frozen=True, slots=True)
-class CapTriggers:
+class CapTriggers(msgspec.Struct, frozen=True):
     """The symbol's open position and the prices at which its per-symbol caps are crossed.
 
     Sent whenever the trade's books change (fill, partial exit, reconciliation); side None clears it (the
@@ -146,8 +140,7 @@ class CapTriggers:
     since: int = 0  # feed time the position exists from: a resumed replay's earlier ticks are not checked
 
 
-@dataclass(frozen=True, slots=True)
-class Marks:
+class Marks(msgspec.Struct, frozen=True):
     """Prices of open positions at data-second `time`, for the global caps (RiskManager.price_tracker)."""
 
     time: int

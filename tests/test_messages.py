@@ -36,6 +36,7 @@ EVERY_MESSAGE = [
     m.CycleDelivered(5, T0, 300, (0, 2), 120, 1, 2, T0 + 1, False, 0, (("ahead of the clock", 3),)),
     m.TicksResent(2, 480),
     m.SetLowWatermark(float(T0)), m.ForgetThrough(2, 5), m.MarkWorkerDown(2), m.ReplaceTickPipe(2, None), m.StopFeed(),
+    *PAYLOADS, m.Marks(T0, {"SBIN": 264.1}), m.StrategyDisabled("SBIN", "orb", "boom", T0),
 ]
 
 
@@ -46,6 +47,7 @@ def test_every_message_comes_back_equal_and_of_its_own_type(msg):
 
 
 def test_every_message_type_of_the_module_is_covered():
+    """A new message type cannot be added without a round trip here."""
     structs = {v for v in vars(m).values()
                if isinstance(v, type) and issubclass(v, msgspec.Struct) and v.__module__ == m.__name__}
     assert structs - {m.TickFrame} == {type(x) for x in EVERY_MESSAGE}
@@ -90,3 +92,11 @@ def test_a_field_of_the_wrong_kind_becomes_none_at_the_feed_edge_and_the_batch_s
 def test_a_malformed_frame_is_refused_with_a_clear_error(buf, says):
     with pytest.raises(m.MessageError, match=says):
         m.decode_frame(buf)
+
+
+def test_a_message_is_frozen_and_changed_only_into_a_new_one():
+    done = PAYLOADS[0]
+    with pytest.raises(AttributeError):
+        done.status = "failed"
+    forced = msgspec.structs.replace(done, force_exit=True)
+    assert forced.force_exit and not done.force_exit and forced.incomplete == done.incomplete
