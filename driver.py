@@ -31,8 +31,8 @@ from core.errors import StartupError
 from core.logs import LogSink, setup_logging
 from db import DatabaseError
 from pipeline.feed_process import FeedProcess
-from pipeline.messages import (CHECKPOINT, END_OF_FEED, MARKS, READY, SIGNAL, STOPPED, STRATEGY_DISABLED,
-                               WATERMARK, Marks)
+from pipeline.messages import (END_OF_FEED, CheckpointTaken, Marks, MarksTaken, SignalRaised, StrategyTurnedOff,
+                               WatermarkReached, WorkerEvent, WorkerReady, WorkerStopped)
 from pipeline.live_view import LIVE_EVERY_S, remove_key, start_manager, trading_view
 from pipeline.sequencer import SignalSequencer
 from pipeline.shared_state import FLUSH_EVERY_S, SharedState
@@ -568,32 +568,32 @@ class Driver:
         if rm is not None:
             self.shared.set(**trading_view(rm, now, self.summary["signals"]))
 
-    def _handle(self, msg: tuple, feed: Any, sequencer: SignalSequencer, pool: Any) -> None:
-        kind = msg[0]
-        if kind == SIGNAL:
+    def _handle(self, msg: WorkerEvent, feed: Any, sequencer: SignalSequencer, pool: Any) -> None:
+        """One event from the workers' signal queue, by its type (pipeline.messages)."""
+        if isinstance(msg, WatermarkReached):  # the commonest first
+            sequencer.watermark(msg.worker, msg.seq, msg.through_ts, msg.through_pos, msg.cap_ts, msg.cap_pos)
+            pool.note_stats(msg.worker, msg.progress)
+        elif isinstance(msg, SignalRaised):
             self.summary["signals"] += 1
-            (self.held_latencies_ms if msg[4] else self.latencies_ms).append(msg[3])
-            sequencer.add(msg[2], msg[5])
-        elif kind == MARKS:
-            sequencer.add(msg[2], msg[3])
-        elif kind == WATERMARK:
-            _, w, seq, ts, pos, cap_ts, cap_pos, stats = msg
-            sequencer.watermark(w, seq, ts, pos, cap_ts, cap_pos)
-            pool.note_stats(w, stats)
-        elif kind == CHECKPOINT:
-            _, w, seq, state = msg
-            pool.checkpointed(w, seq, state, sequencer.through[w])
+            (self.held_latencies_ms if msg.held else self.latencies_ms).append(msg.latency_ms)
+            sequencer.add(msg.signal, msg.pos)
+        elif isinstance(msg, MarksTaken):
+            sequencer.add(msg.marks, msg.pos)
+        elif isinstance(msg, CheckpointTaken):
+            pool.checkpointed(msg.worker, msg.seq, msg.state, sequencer.through[msg.worker])
             if feed is not None:
-                feed.checkpointed(w, seq)
-        elif kind == STOPPED:
-            pool.stopped[msg[1]] = msg[2]
-        elif kind == READY:
-            pool.ready.add(msg[1])
-        elif kind == STRATEGY_DISABLED:
-            ev = msg[2]
+                feed.checkpointed(msg.worker, msg.seq)
+        elif isinstance(msg, WorkerStopped):
+            pool.stopped[msg.worker] = msg.stats
+        elif isinstance(msg, WorkerReady):
+            pool.ready.add(msg.worker)
+        elif isinstance(msg, StrategyTurnedOff):
+            ev = msg.event
             pool.disabled.setdefault(ev.symbol, ev.reason)
             if hasattr(self.processor, "strategy_disabled"):
                 self.processor.strategy_disabled(ev)
+        else:
+            log.warning("unexpected message on the signal queue ignored: %r", msg)
 
     def _loop(self, pool: Any, sequencer: SignalSequencer, processor: Any,
               feed: Any, clock: Clock, out_q: Any) -> int:

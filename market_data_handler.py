@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import time
 import traceback
 from collections import deque
 from typing import Any, Callable, Iterable, Mapping
 
+import msgspec
+
 from core.config import Config
 from core.enums import ExitReason, PositionSide, SignalType, TickPersistence
-from core.types import TICK_FIELDS, Signal, Tick
+from core.types import Signal, Tick
 from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, WorkerStats
 from strategies import strategy_class
@@ -38,6 +41,13 @@ log = logging.getLogger(__name__)
 # Keys an exit or take-profit signal inherits from the incomplete one it retries (seed chart 2).
 MERGE_KEYS = ("stop_loss", "take_profit_price", "position_size", "close_fraction", "note")
 _NUM = (int, float)
+# a tick's MarketData row, in column order: its values, with None for a column that is no tick field (instrument)
+_row_of_values = operator.itemgetter(*(Tick.__struct_fields__.index(c) if c in Tick.__struct_fields__
+                                       else len(Tick.__struct_fields__) for c in MARKET_DATA_COLUMNS))
+
+
+def _market_data_row(tick: Tick) -> tuple:
+    return _row_of_values(msgspec.structs.astuple(tick) + (None,))
 
 
 class MarketDataHandler:
@@ -97,11 +107,11 @@ class MarketDataHandler:
         self._warned: dict[str, int] = {}
 
     # ------------------------------------------------------------------ ticks
-    def process_batch(self, ticks: list[Any], t_wall: float, positions: list[int]) -> None:
+    def process_batch(self, ticks: list[Tick], t_wall: float, positions: list[int]) -> None:
         for tick, pos in zip(ticks, positions):
             self.process(tick, t_wall, pos)
 
-    def process(self, tick: Any, t_wall: float = 0.0, pos: int = 0) -> str | None:
+    def process(self, tick: Tick, t_wall: float = 0.0, pos: int = 0) -> str | None:
         """`pos`: the tick's feed position, which orders its signal among every worker's (pipeline.sequencer).
         Returns the tick's symbol if it was accepted, None if it was counted as bad."""
         reason, sym, ts = self._validate(tick)
@@ -112,8 +122,8 @@ class MarketDataHandler:
         self.last_ts[sym] = ts
         if self.persist_ticks:
             self._persist_tick(tick, sym, ts)
-        if sym in self.awaiting:  # kept as a tuple of values: a third of a dict's memory
-            self.backlog[sym].append((tuple(map(tick.get, TICK_FIELDS)), ts, t_wall, pos))
+        if sym in self.awaiting:  # the record itself: frozen, and a third of a dict's memory
+            self.backlog[sym].append((tick, ts, t_wall, pos))
             return sym
         self._run(sym, tick, ts, t_wall, pos)
         return sym
@@ -121,22 +131,22 @@ class MarketDataHandler:
     def _validate(self, tick: Any) -> tuple[str | None, str, float]:
         """A cheap second look: every tick was judged in the feed process (pipeline.tick_validator), so nothing
         that passed there trips these; they guard a worker fed by anything else."""
-        if type(tick) is not dict:
-            return "not a dict", "", 0.0
-        fy = tick.get("symbol")
+        if type(tick) is not Tick:
+            return "not a tick record", "", 0.0
+        fy = tick.symbol
         if fy is None:
             return "missing symbol", "", 0.0
         sym = self.by_fyers.get(fy)
         if sym is None:
             return "unknown symbol", "", 0.0
-        ltp = tick.get("ltp")
+        ltp = tick.ltp
         if type(ltp) not in _NUM:
             return "non-numeric price", sym, 0.0
         if not 0 < ltp < math.inf:  # also false for NaN
             return "zero, negative or non-finite price", sym, 0.0
-        ts = tick.get("exch_feed_time")
+        ts = tick.exch_feed_time
         if ts is None:
-            ts = tick.get("last_traded_time")
+            ts = tick.last_traded_time
         if type(ts) not in _NUM or not 0 < ts < math.inf:
             return "missing or non-numeric timestamp", sym, 0.0
         if ts < self.last_ts.get(sym, 0):
@@ -180,7 +190,7 @@ class MarketDataHandler:
     def _run(self, sym: str, tick: Tick, ts: float, t_wall: float, pos: int) -> None:
         trig = self.triggers.get(sym)
         if trig is not None and ts >= trig[3]:  # caps act on every tick, whatever the strategy does
-            ltp = tick["ltp"]
+            ltp = tick.ltp
             self._mark(sym, ltp, ts, pos)
             reason = self._cap_crossed(sym, ltp)
             if reason is not None:  # on the crossing tick, before the strategy: a forced exit
@@ -320,8 +330,7 @@ class MarketDataHandler:
         self._releasing = True
         try:
             while q and sym not in self.awaiting:
-                values, ts, t_wall, pos = q.popleft()
-                tick = {k: v for k, v in zip(TICK_FIELDS, values) if v is not None}
+                tick, ts, t_wall, pos = q.popleft()
                 self._run(sym, tick, ts, t_wall, pos)
         finally:
             self._releasing = False
@@ -335,12 +344,12 @@ class MarketDataHandler:
         return cap_ts, cap_pos
 
     # ------------------------------------------------------------------ persistence
-    def _persist_tick(self, tick: dict, sym: str, ts: float) -> None:
+    def _persist_tick(self, tick: Tick, sym: str, ts: float) -> None:
         if self.sample_s:
             if ts - self.last_sampled.get(sym, -1e18) < self.sample_s:
                 return
             self.last_sampled[sym] = ts
-        self.md_rows.append(tuple(map(tick.get, MARKET_DATA_COLUMNS)))
+        self.md_rows.append(_market_data_row(tick))
 
     def flush(self, force: bool = False) -> None:
         if self.db is None:

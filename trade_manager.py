@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+import msgspec
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -226,7 +226,7 @@ class TradeManager:
             if caps is not None:  # and arm (or clear) its cap triggers as the first run did before this answer
                 self.notify(sig.symbol, caps)
             if self.replay and not done.force_exit and self.controls.was_forced(sig.signal_id):
-                done = replace(done, force_exit=True)  # a cap turned it into a forced exit: reset the strategy
+                done = msgspec.structs.replace(done, force_exit=True)  # a cap turned it into a forced exit: reset the strategy
             self.notify(sig.symbol, done)
             return
         if any(p.signal is not None and p.signal.signal_id == sig.signal_id for p in self.pending.values()):

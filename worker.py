@@ -2,7 +2,7 @@
 and reports signals and progress to the driver.
 
 Its main loop reads its control queue first, then its tick pipe. Each frame on the pipe is one cycle: a marker
-saying how far the feed has got, with this worker's batch of ticks. The worker echoes the marker as a WATERMARK
+saying how far the feed has got, with this worker's batch of ticks. The worker echoes the marker as a WatermarkReached
 once it has processed the batch (and, in paper mode, sent the quotes the paper broker needs). The driver acts
 on a signal once every worker is past its tick (pipeline.sequencer), in feed order, which is what makes a
 replay deterministic.
@@ -13,25 +13,26 @@ import logging
 import math
 import multiprocessing as mp
 import os
-import pickle
 import queue
 import signal as signals
 import time
 from multiprocessing.connection import wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from core.config import Config
 from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
-from core.types import Signal
+from core.types import Signal, Tick
 from paper.client import PaperBrokerAdmin, PaperBrokerError
-from pipeline.messages import (CHECKPOINT, CONTROL, END_OF_FEED, FRAME, MARKS, READY, SIGNAL, STOP, STOPPED,
-                               STRATEGY_DISABLED, TICK_PIPE, WATERMARK, Marks, StrategyDisabled, Watch)
+from pipeline.messages import (END_OF_FEED, ApplyFeedback, CheckpointTaken, Marks, MarksTaken, SignalRaised,
+                               StopWorker, StrategyDisabled, StrategyTurnedOff, UseTickPipe, Watch, WatermarkReached,
+                               WorkerProgress, WorkerReady, WorkerStopped, decode_frame)
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_S = 1.0
-DRAIN_AT_STOP_S = 5.0  # how long STOP waits for the feed's last frame
+DRAIN_AT_STOP_S = 5.0  # how long StopWorker waits for the feed's last frame
 
 
 def _num(v: Any) -> float:
@@ -54,13 +55,12 @@ class QuoteSink:
         self.refused = 0  # quotes the broker refused as malformed: dropped, never retried
         self.refused_batches = 0
 
-    def add(self, sym: str, tick: dict, ts: float, pos: int) -> None:
+    def add(self, sym: str, tick: Tick, ts: float, pos: int) -> None:
         """A quote from an accepted tick (its LTP and time are checked); a missing, negative or non-finite
         side value goes as 0, which the broker reads as 'none' (a NaN would make the batch unsendable)."""
-        g = tick.get
-        self.rows.append([sym, self.exchange, int(ts), g("ltp"), _num(g("bid_price")), _num(g("ask_price")),
-                          _num(g("high_price")), _num(g("low_price")), _num(g("open_price")),
-                          _num(g("prev_close_price")), _num(g("vol_traded_today"))])
+        self.rows.append([sym, self.exchange, int(ts), tick.ltp, _num(tick.bid_price), _num(tick.ask_price),
+                          _num(tick.high_price), _num(tick.low_price), _num(tick.open_price),
+                          _num(tick.prev_close_price), _num(tick.vol_traded_today)])
         if self.first_pending is None:
             self.first_pending = (ts, pos)
 
@@ -126,13 +126,13 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     def emit(sig: Signal, latency_ms: float, held: bool, pos: int) -> None:
         if sink is not None:  # the order for this signal will need this symbol's current price
             sink.watched.add(sig.symbol)
-        out_q.put((SIGNAL, worker_id, sig, latency_ms, held, pos))
+        out_q.put(SignalRaised(worker_id, sig, latency_ms, held, pos))
 
     def strategy_disabled(ev: StrategyDisabled) -> None:
-        out_q.put((STRATEGY_DISABLED, worker_id, ev))
+        out_q.put(StrategyTurnedOff(worker_id, ev))
 
     def emit_marks(marks: Marks, pos: int) -> None:
-        out_q.put((MARKS, worker_id, marks, pos))
+        out_q.put(MarksTaken(worker_id, marks, pos))
 
     handler = MarketDataHandler(cfg, symbols, emit, db, emit_marks=emit_marks, on_disabled=strategy_disabled,
                                 disabled=disabled)
@@ -153,17 +153,17 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             return
         reported[0] = (seq, cap_ts, cap_pos)
         st = handler.stats
-        out_q.put((WATERMARK, worker_id, seq, min(through, cap_ts), min(through_pos, cap_pos), cap_ts, cap_pos,
-                   (st.ticks, st.bad_ticks, st.signals, len(handler.awaiting),
-                    sum(len(q) for q in handler.backlog.values()))))
+        out_q.put(WatermarkReached(worker_id, seq, min(through, cap_ts), min(through_pos, cap_pos), cap_ts, cap_pos,
+                                   WorkerProgress(st.ticks, st.bad_ticks, st.signals, len(handler.awaiting),
+                                                  sum(len(q) for q in handler.backlog.values()))))
 
-    out_q.put((READY, worker_id, os.getpid()))
+    out_q.put(WorkerReady(worker_id, os.getpid()))
     last_marker: tuple[int, float, float] | None = None
     reported: list[Any] = [None]  # the last watermark's (seq, caps): one held back is sent again when they move
     last_ckpt = time.monotonic()
     ctl_seq = restore.get("ctl_seq", 0) if restore else 0  # the last feedback applied
     next_pipe: Any = None  # from a restarted feed process: read once the current pipe ends
-    stop_by: float | None = None  # STOP came: drain the pipe until the feed's last frame, or this deadline
+    stop_by: float | None = None  # StopWorker came: drain the pipe until the feed's last frame, or this deadline
     seen_end = False
     if restore and restore.get("marker"):
         last_marker = tuple(restore["marker"])
@@ -171,13 +171,13 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
 
     def on_frame(buf: bytes) -> None:
         nonlocal last_marker, last_ckpt, seen_end
-        seq, through, through_pos, t_wall = FRAME.unpack_from(buf)
-        if len(buf) > FRAME.size:
-            ticks, positions = pickle.loads(memoryview(buf)[FRAME.size:])
+        frame = decode_frame(buf)  # a malformed frame raises: this worker must not go on without its ticks
+        seq, through, through_pos, t_wall = frame.seq, frame.through_ts, frame.through_pos, frame.t_wall
+        if frame.ticks:
             if sink is None:
-                handler.process_batch(ticks, t_wall, positions)
+                handler.process_batch(frame.ticks, t_wall, frame.positions)
             else:
-                for tick, pos in zip(ticks, positions):
+                for tick, pos in zip(frame.ticks, frame.positions):
                     sym = handler.process(tick, t_wall, pos)
                     if sym in sink.watched:  # only a tick the handler accepted is a price the broker may use
                         sink.add(sym, tick, handler.last_ts[sym], pos)
@@ -187,7 +187,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
         report(*last_marker)
         if time.monotonic() - last_ckpt >= CHECKPOINT_EVERY_S:
             last_ckpt = time.monotonic()
-            out_q.put((CHECKPOINT, worker_id, seq, {
+            out_q.put(CheckpointTaken(worker_id, seq, {
                 "handler": handler.state(), "watched": sorted(sink.watched) if sink else [], "ctl_seq": ctl_seq,
                 "marker": last_marker}))
 
@@ -215,11 +215,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                     log.error("worker %d: the driver is gone; exiting", worker_id)
                     return
             continue
-        kind = msg[0]
-        if kind == CONTROL:
-            if msg[1] <= ctl_seq:
+        if isinstance(msg, ApplyFeedback):
+            if msg.n <= ctl_seq:
                 continue  # applied before the checkpoint this worker was restarted from
-            ctl_seq, ctl = msg[1], msg[2]
+            ctl_seq, ctl = msg.n, msg.body
             if isinstance(ctl, Watch):
                 # once watched, a symbol stays watched for the day: a late "off" racing a new signal's "on"
                 # would leave the broker without the prices it fills at
@@ -230,21 +229,23 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                 handler.apply_control(ctl)
                 if last_marker is not None and handler.awaiting != held:
                     report(*last_marker, again=True)  # a released symbol may let the watermark move on
-        elif kind == TICK_PIPE:
-            conn = pickle.loads(msg[1])
+        elif isinstance(msg, UseTickPipe):
+            conn = ForkingPickler.loads(msg.pipe)
             if ticks_in is None:
                 ticks_in = conn
             else:
                 next_pipe = conn
-        elif kind == STOP:
+        elif isinstance(msg, StopWorker):
             stop_by = time.monotonic() + DRAIN_AT_STOP_S
+        else:
+            log.warning("worker %d: unexpected control message %r ignored", worker_id, msg)
     if not seen_end and ticks_in is not None:
         log.warning("worker %d: stopping without the feed's last frame (waited %.0fs)", worker_id, DRAIN_AT_STOP_S)
     handler.flush(force=True)
     if sink is not None:
         sink.flush(force=True)
     st = handler.stats
-    out_q.put((STOPPED, worker_id, {"ticks": st.ticks, "bad_ticks": st.bad_ticks, "bad_by_reason": st.bad_by_reason,
+    out_q.put(WorkerStopped(worker_id, {"ticks": st.ticks, "bad_ticks": st.bad_ticks, "bad_by_reason": st.bad_by_reason,
                                     "signals": st.signals, "rows_persisted": st.rows_persisted,
                                     "quotes_refused": sink.refused if sink is not None else 0}))
     log.info("worker %d stopped: %d ticks, %d bad, %d signals", worker_id, st.ticks, st.bad_ticks, st.signals)

@@ -6,6 +6,8 @@ Replays a synthetic day for N symbols through the real Driver: eight worker proc
 the TradeManager in signals_only mode (no broker, so the figure is the pipeline's own):
   1. as fast as possible with tick persistence off          -> ticks_per_s
   2. as fast as possible with every tick written to SQLite  -> ticks_per_s_persisted
+  source_ticks_per_s: the feed alone (generate, validate, route, encode; no workers), measured between runs
+     1 and 2, so the end-to-end figures read as a share of what the source can give
   3. paced at --rate ticks/s for --latency-seconds from the open -> p50/p99_tick_to_signal_ms, from a tick's
      arrival in the feed process to its signal on the signal queue; signals from ticks held for the previous
      signal's outcome are counted apart (held_signals, p50/p99_held_tick_to_signal_ms)
@@ -170,6 +172,31 @@ def paced_speed(n: int, rate: float, seconds: float) -> float:
     return speed
 
 
+def source_ticks_per_s(n: int) -> tuple[float, int]:
+    """What the source alone gives: the synthetic day generated, judged by the feed's TickValidator, routed
+    and encoded into per-worker batches by the feed's TickBatcher, in this process with no workers and no
+    pipes (a cycle's batches are built and dropped). The end-to-end figures read as a share of this."""
+    from datetime import date
+
+    from feeds.synthetic import default_tickers, generate_day
+    from pipeline.batcher import TickBatcher
+    from pipeline.feed_process import FULL_SPEED_MAX_AGE_S
+    from pipeline.tick_validator import TickValidator
+
+    cfg = load_config(ROOT / "config.yaml")
+    tickers = default_tickers(n)
+    batcher = TickBatcher({t: i % 8 for i, t in enumerate(tickers)}, 8, lambda cycle: None,
+                          max_age_s=FULL_SPEED_MAX_AGE_S,
+                          validator=TickValidator(set(tickers), max_ahead_s=cfg.market_data.max_ahead_s,
+                                                  gap_confirm_ticks=cfg.market_data.gap_confirm_ticks,
+                                                  max_price_move_pct=cfg.market_data.max_price_move_pct))
+    t0 = time.perf_counter()
+    for tick in generate_day(tickers, date.fromisoformat(DAY), cfg.replay.seed, cfg.session):
+        batcher.dispatch(tick)
+    batcher.flush(final=True)
+    return batcher.dispatched / (time.perf_counter() - t0), batcher.dispatched
+
+
 def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -198,6 +225,9 @@ def main() -> None:
         out["peak_rss_mb"] = round(max(rss), 1)
         q = len(rss) // 4 or 1
         out["rss_mb_by_quarter"] = [round(max(rss[i * q:(i + 1) * q] or rss[-1:]), 1) for i in range(4)]
+        rate, n_src = source_ticks_per_s(a.symbols)
+        out["source_ticks_per_s"] = round(rate)
+        out["source_ticks"] = n_src
         s2, sampler2, drv2 = run(tmp, a.symbols, "every_tick", None)
         out["ticks_per_s_persisted"] = round(s2["dispatched"] / s2["replay_s"])
         out["rows_persisted"] = s2["dispatched"]

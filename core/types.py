@@ -1,15 +1,19 @@
-"""The one definition of each message that crosses a process boundary."""
+"""The one definition of each value the processes share: a Fyers tick as it comes, the Tick record the
+daemon works with, and a Signal."""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Mapping, TypedDict, Union
+
+import msgspec
 
 from core.enums import PositionSide, SignalType
 
 
-class Tick(TypedDict, total=False):
-    """A Fyers `SymbolUpdate` message in full mode (type 'sf'), exactly as the SDK hands it to on_message.
+class FyersTick(TypedDict, total=False):
+    """A Fyers `SymbolUpdate` message in full mode (type 'sf'), exactly as the SDK hands it to on_message: what
+    the feeds produce and record. The feed process turns each one it admits into a Tick (below), once.
 
     Keys may be absent when the exchange sent no value; times are epoch seconds (UTC epoch).
     """
@@ -45,6 +49,72 @@ TICK_FIELDS: tuple[str, ...] = (
     "low_price", "high_price", "lower_ckt", "upper_ckt", "open_price", "prev_close_price",
     "type", "symbol", "ch", "chp",
 )
+
+
+Num = Union[int, float]  # as the exchange sent it: an int stays an int, so a replay computes exactly alike
+
+
+class Tick(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One tick inside the daemon: the compact record a FyersTick becomes at the feed edge (Tick.from_feed),
+    which crosses the tick pipes (pipeline.messages) and which the worker and the strategies read by field.
+
+    Why a record and not the dict: it encodes as a bare array (no key names on the wire) and decodes typed, a
+    third of the dict's cost to unpickle; frozen, so a tick held back for a pending signal is kept as is.
+    A field is None when the exchange sent no value. Field order is TICK_FIELDS (checked at import).
+    """
+
+    ltp: Num | None = None
+    vol_traded_today: Num | None = None
+    last_traded_time: Num | None = None
+    exch_feed_time: Num | None = None
+    bid_size: Num | None = None
+    ask_size: Num | None = None
+    bid_price: Num | None = None
+    ask_price: Num | None = None
+    last_traded_qty: Num | None = None
+    tot_buy_qty: Num | None = None
+    tot_sell_qty: Num | None = None
+    avg_trade_price: Num | None = None
+    low_price: Num | None = None
+    high_price: Num | None = None
+    lower_ckt: Num | None = None
+    upper_ckt: Num | None = None
+    open_price: Num | None = None
+    prev_close_price: Num | None = None
+    type: str | None = None
+    symbol: str | None = None
+    ch: Num | None = None
+    chp: Num | None = None
+
+    @classmethod
+    def from_feed(cls, msg: Mapping[str, Any]) -> "Tick":
+        """The record of a Fyers tick dict; keys the record does not have are dropped. A value of the wrong
+        kind (a string or bool where a number belongs: nothing the feed's TickValidator judges) becomes None,
+        so one odd field cannot make a whole batch undecodable in the worker."""
+        values = list(map(msg.get, TICK_FIELDS))
+        try:
+            return msgspec.convert(values, cls)  # checked in C: the common case costs no more than building it
+        except msgspec.ValidationError:
+            return cls(*(v if _fits(v, f) else None for v, f in zip(values, TICK_FIELDS)))
+
+    def time(self) -> Num | None:
+        """The tick's feed time: exch_feed_time, else last_traded_time (None if neither came)."""
+        t = self.exch_feed_time
+        return self.last_traded_time if t is None else t
+
+
+_TEXT_FIELDS = frozenset({"type", "symbol"})
+
+
+def _fits(v: Any, field_name: str) -> bool:
+    """Whether v can stand in this field of the record and cross a pipe (msgpack ints are 64-bit)."""
+    if field_name in _TEXT_FIELDS:
+        return type(v) is str
+    return type(v) is float or (type(v) is int and -2**63 <= v < 2**64)
+
+
+if Tick.__struct_fields__ != TICK_FIELDS:  # the wire order is the field order
+    raise RuntimeError("core.types.Tick fields must follow TICK_FIELDS")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import time
 import zlib
 from typing import Any, Callable, Iterable
 
-from core.types import Tick
+from core.types import FyersTick
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def custom_message(code: int, text: str, ref_type: int = 0) -> bytes:
     return _frame(51, [_field(1, struct.pack("!i", code)), _field(2, text.encode()), _field(3, bytes([ref_type]))])
 
 
-def wire_values(tick: Tick) -> list[int]:
+def wire_values(tick: FyersTick) -> list[int]:
     """The 21 int32 wire values of a tick: prices in paise (precision 2, multiplier 1)."""
     out = []
     for k in WIRE_FIELDS:
@@ -114,7 +114,7 @@ def wire_values(tick: Tick) -> list[int]:
     return out
 
 
-def snapshot_entry(topic_id: int, topic: str, tick: Tick) -> bytes:
+def snapshot_entry(topic_id: int, topic: str, tick: FyersTick) -> bytes:
     sym = str(tick.get("symbol", ""))
     name = sym.split(":", 1)[-1]
     vals = wire_values(tick)
@@ -126,7 +126,7 @@ def snapshot_entry(topic_id: int, topic: str, tick: Tick) -> bytes:
     return b"".join(out)
 
 
-def update_entry(topic_id: int, tick: Tick) -> bytes:
+def update_entry(topic_id: int, tick: FyersTick) -> bytes:
     vals = wire_values(tick)
     return struct.pack("!BHB", 85, topic_id, len(vals)) + struct.pack(f"!{len(vals)}i", *vals)
 
@@ -275,7 +275,7 @@ class FakeConnection:
         elif kind == 11:
             self.pings += 1
 
-    def send_ticks(self, ticks: Iterable[Tick], per_frame: int = 50) -> int:
+    def send_ticks(self, ticks: Iterable[FyersTick], per_frame: int = 50) -> int:
         """Send ticks of subscribed symbols: a snapshot entry the first time a topic is sent on this
         connection, update entries after that. Returns how many were sent."""
         entries: list[bytes] = []

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 from core.clock import fmt_ist
 from core.config import PROJECT_ROOT
-from core.types import Tick
+from core.types import FyersTick
 
 log = logging.getLogger(__name__)
 TICK_TYPES = frozenset({"sf", "if", "dp"})
@@ -102,8 +102,8 @@ class FeedClient:
     subscribe_on_auth = False  # True: the watchdog thread subscribes as soon as a connection authenticates
 
     def __init__(self, make_socket: Callable[..., Any], tickers: Sequence[str], *,
-                 on_tick: Callable[[Tick], Any] | None = None,
-                 on_ticks: Callable[[list[Tick]], Any] | None = None,
+                 on_tick: Callable[[FyersTick], Any] | None = None,
+                 on_ticks: Callable[[list[FyersTick]], Any] | None = None,
                  stale_after_s: float | None = 60.0, in_market_hours: Callable[[], bool] = lambda: True,
                  connect_timeout_s: float = 15.0, close_timeout_s: float = 12.0, max_batch: int = 512,
                  secrets: Sequence[str] = (), on_idle: Callable[[], Any] | None = None):
@@ -488,8 +488,8 @@ class FyersFeed(FeedClient):
     _running_lock = threading.Lock()
 
     def __init__(self, app_id: str, access_token: str, tickers: Sequence[str],
-                 on_tick: Callable[[Tick], Any] | None = None, log_dir: Path | str | None = None, *,
-                 on_ticks: Callable[[list[Tick]], Any] | None = None, stale_after_s: float | None = 60.0,
+                 on_tick: Callable[[FyersTick], Any] | None = None, log_dir: Path | str | None = None, *,
+                 on_ticks: Callable[[list[FyersTick]], Any] | None = None, stale_after_s: float | None = 60.0,
                  in_market_hours: Callable[[], bool] = lambda: True, connect_timeout_s: float = 15.0,
                  close_timeout_s: float = 12.0, min_token_validity_s: float = 1800.0,
                  reconnect_retry: int = 50, ws_url: str | None = None, max_batch: int = 512,

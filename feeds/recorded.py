@@ -26,7 +26,7 @@ import zlib
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-from core.types import TICK_FIELDS, Tick
+from core.types import TICK_FIELDS, FyersTick
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _reject_constant(name: str) -> float:
     raise Malformed(f"{name} is not a finite number")
 
 
-def _check_json_tick(d: Any) -> Tick:
+def _check_json_tick(d: Any) -> FyersTick:
     """Types as the SDK gives them: ints stay ints (an integral float is accepted), prices are floats."""
     if type(d) is dict and tuple(d) == TICK_FIELDS and tuple(map(type, d.values())) == _FULL_TYPES:
         if d["symbol"]:
@@ -165,10 +165,10 @@ class TickReader:
         self.log_bad = log_bad   # False: count bad lines silently (a pre-scan reports them itself)
         self._it = self._read_all()
 
-    def __iter__(self) -> Iterator[Tick]:
+    def __iter__(self) -> Iterator[FyersTick]:
         return self._it  # the generator itself: no extra call per tick in a for loop
 
-    def __next__(self) -> Tick:
+    def __next__(self) -> FyersTick:
         return next(self._it)
 
     def stats(self) -> dict[str, Any]:
@@ -186,13 +186,13 @@ class TickReader:
             if logged[0] == MAX_LOGGED_BAD_LINES:
                 log.warning("%s: further malformed lines are counted but not logged", path)
 
-    def _read_all(self) -> Iterator[Tick]:
+    def _read_all(self) -> Iterator[FyersTick]:
         if len(self.files) > 1:
             log.info("reading %s and %d part file(s) after it", self.files[0], len(self.files) - 1)
         for f in self.files:
             yield from self._read_file(f)
 
-    def _read_file(self, path: Path) -> Iterator[Tick]:
+    def _read_file(self, path: Path) -> Iterator[FyersTick]:
         fmt, gz = file_format(path)
         logged = [0]
         bad_before = self.malformed
@@ -218,7 +218,7 @@ class TickReader:
             log.warning("%s: skipped %d malformed line(s) of %d", path, self.malformed - bad_before, pos[0])
 
     def _csv_ticks(self, path: Path, batches: Iterator[tuple[int, list[str], bool]],
-                   logged: list[int]) -> Iterator[Tick]:
+                   logged: list[int]) -> Iterator[FyersTick]:
         header: list[str] | None = None
         sa = -1 if self.start_after is None else self.start_after
         isfinite = math.isfinite
@@ -305,7 +305,7 @@ class TickReader:
             self.skipped += n_skip
 
     def _json_ticks(self, path: Path, batches: Iterator[tuple[int, list[str], bool]],
-                    logged: list[int]) -> Iterator[Tick]:
+                    logged: list[int]) -> Iterator[FyersTick]:
         loads = json.JSONDecoder(parse_constant=_reject_constant).decode
         sa = -1 if self.start_after is None else self.start_after
         for base, lines, partial in batches:
@@ -413,10 +413,10 @@ class TickWriter:
             self._csv.writerow(self.fields)
         self._dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
 
-    def write(self, tick: Tick) -> None:
+    def write(self, tick: FyersTick) -> None:
         self.write_many((tick,))
 
-    def write_many(self, ticks: Iterable[Tick]) -> int:
+    def write_many(self, ticks: Iterable[FyersTick]) -> int:
         """Append ticks; a tick that cannot be written (e.g. a NaN in JSON) is counted in `rejected`."""
         n = 0
         if self._csv is not None:
@@ -457,10 +457,10 @@ class TickWriter:
         self.close()
 
 
-def write_ticks(path: Path | str, ticks: Iterable[Tick], batch: int = 10_000) -> int:
+def write_ticks(path: Path | str, ticks: Iterable[FyersTick], batch: int = 10_000) -> int:
     """Write all ticks to `path` (replacing it); returns how many were written."""
     with TickWriter(path) as w:
-        buf: list[Tick] = []
+        buf: list[FyersTick] = []
         for t in ticks:
             buf.append(t)
             if len(buf) >= batch:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.types import Tick
+from core.types import FyersTick
 from feeds.recorded import TickWriter, file_format, part_path, recording_parts
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,14 @@ class TickRecorder:
         self._thread = threading.Thread(target=self._run, name="tick-recorder", daemon=True)
         self._thread.start()
 
-    def record(self, tick: Tick) -> None:
+    def record(self, tick: FyersTick) -> None:
         """Queue one tick; the dict must not be changed afterwards."""
         if self._closed:
             self._late(1)
             return
         self._q.put(tick)
 
-    def record_many(self, ticks: Iterable[Tick]) -> None:
+    def record_many(self, ticks: Iterable[FyersTick]) -> None:
         """Queue a batch (one queue operation for all of them)."""
         batch = list(ticks)
         if self._closed:
@@ -109,7 +109,7 @@ class TickRecorder:
         last_flush = time.monotonic()
         stop = False
         while not stop:
-            buf: list[Tick] = []
+            buf: list[FyersTick] = []
             try:
                 item = q.get(timeout=self.flush_interval_s)
             except queue.Empty:
@@ -150,7 +150,7 @@ class TickRecorder:
             if item is not _STOP:
                 self._late(len(item) if type(item) is list else 1)
 
-    def _write(self, buf: list[Tick]) -> None:
+    def _write(self, buf: list[FyersTick]) -> None:
         try:
             n = self._writer.write_many(buf)
             self.written += n

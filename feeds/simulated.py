@@ -27,11 +27,11 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Union
 
 from core.clock import Clock, fmt_ist
-from core.types import Tick
+from core.types import FyersTick
 
 log = logging.getLogger(__name__)
 
-TickSource = Union[Iterable[Tick], Callable[[], Iterator[Tick]]]
+TickSource = Union[Iterable[FyersTick], Callable[[], Iterator[FyersTick]]]
 
 AUTH_OK = {"type": "cn", "code": 200, "message": "Authentication done", "s": "ok"}
 FULL_MODE_OK = {"type": "ful", "code": 200, "message": "Full Mode On", "s": "ok"}
@@ -85,7 +85,7 @@ class SimulatedWebSocket:
         self._active: frozenset[str] = frozenset()    # subscribed on the current connection
         self._wanted: frozenset[str] = frozenset()    # asked for and not unsubscribed: undelivered = missed
         self._last_call: frozenset[str] = frozenset()  # symbols of the latest subscribe call
-        self._last_state: dict[str, Tick] = {}
+        self._last_state: dict[str, FyersTick] = {}
         self._connected = False
         self._opened = False
         self._stop = False
@@ -312,7 +312,7 @@ class SimulatedWebSocket:
         if self._ops_flag:
             self._process_ops()
 
-    def _source_iter(self) -> Iterator[Tick]:
+    def _source_iter(self) -> Iterator[FyersTick]:
         src = self._source
         if callable(src) and not hasattr(src, "__iter__"):
             src = src()
@@ -438,9 +438,9 @@ class SimulatedWebSocket:
             self._idle(delay)
 
 
-def _spread(ticks: Iterator[Tick]) -> Iterator[tuple[Tick, float]]:
+def _spread(ticks: Iterator[FyersTick]) -> Iterator[tuple[FyersTick, float]]:
     """Each tick with its place in its second (k/n for the k-th of n), reading one second ahead."""
-    second: list[Tick] = []
+    second: list[FyersTick] = []
     current: Any = object()
     for tick in ticks:
         ts = tick.get("exch_feed_time") if type(tick) is dict else None
@@ -458,8 +458,8 @@ def _when(ts: int | None) -> str:
     return "?" if ts is None else fmt_ist(ts)
 
 
-def simulated_feed(source: TickSource, tickers: list[str], *, on_tick: Callable[[Tick], Any] | None = None,
-                   on_ticks: Callable[[list[Tick]], Any] | None = None, speed: float | str | None = None,
+def simulated_feed(source: TickSource, tickers: list[str], *, on_tick: Callable[[FyersTick], Any] | None = None,
+                   on_ticks: Callable[[list[FyersTick]], Any] | None = None, speed: float | str | None = None,
                    start_after: int | None = None, clock: Clock | None = None,
                    on_done: Callable[[], Any] | None = None, disconnects: Iterable[tuple[int, float]] = (),
                    **client_kw: Any) -> Any:

@@ -24,7 +24,7 @@ import numpy as np
 
 from core.clock import ist_epoch
 from core.config import SessionConfig
-from core.types import Tick
+from core.types import FyersTick
 
 TICK_PAISE = 5              # NSE equity tick size: 0.05 rupees
 TRADE_SHARE = 0.6           # share of ticks that are trades; the rest are quote updates
@@ -116,7 +116,7 @@ def _round4(v: np.ndarray) -> np.ndarray:
 
 
 def generate_day(tickers: Iterable[str], day: date, seed: int, session: SessionConfig | None = None, *,
-                 start_after: int | None = None, window_s: int = 300) -> Iterator[Tick]:
+                 start_after: int | None = None, window_s: int = 300) -> Iterator[FyersTick]:
     """Yield one synthetic session of full-mode SymbolUpdate ticks for `tickers` on `day`.
 
     Ticks are in non-decreasing exch_feed_time from session.open to just before session.close (IST);
@@ -138,7 +138,7 @@ def generate_day(tickers: Iterable[str], day: date, seed: int, session: SessionC
 
 
 def _generate(names: list[str], day: date, seed: int, t_open: int, n_seconds: int,
-              start_after: int | None, window_s: int) -> Iterator[Tick]:
+              start_after: int | None, window_s: int) -> Iterator[FyersTick]:
     syms = [_Symbol(n, seed, day, n_seconds) for n in names]
     rate_prof, vol_prof = _profiles(n_seconds)
     interleave = np.random.default_rng([seed & 0xFFFFFFFF, day.toordinal(), 0x1D5])

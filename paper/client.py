@@ -24,7 +24,7 @@ class PaperBrokerError(Exception):
 
 
 def quote_row(symbol: str, exchange: str, tick: Mapping[str, Any]) -> list:
-    """Compact market row from a Fyers tick dict (core.types.Tick) for push_market."""
+    """Compact market row from a Fyers tick dict (core.types.FyersTick) for push_market."""
     g = tick.get
     ts = g("exch_feed_time") or g("last_traded_time") or 0
     return [symbol, exchange, ts, g("ltp") or 0.0, g("bid_price") or 0.0, g("ask_price") or 0.0,

@@ -1,9 +1,10 @@
 """TickBatcher: the feed's side of the DataDispatcher. Sorts each tick into its worker's buffer and hands
 out a Cycle when the buffers are full, a few milliseconds old, or the feed pauses.
 
-It runs where the feed runs (the feed process), so the per-tick work -- routing, and pickling each batch
-once -- is off the driver's GIL. A Cycle carries each worker's batch already pickled; the DataDispatcher
-(pipeline.dispatcher) writes it into that worker's pipe.
+It runs where the feed runs (the feed process), so the per-tick work -- turning each admitted Fyers dict into
+its Tick record (the feed edge: nothing past here sees the dict), routing, and encoding each batch once -- is
+off the driver's GIL. A Cycle carries each worker's batch already encoded (pipeline.messages.encode_batch);
+the DataDispatcher (pipeline.dispatcher) writes it into that worker's pipe.
 
 Seed chart 1 puts one tick per queue `put`; that caps the daemon near 85,000 ticks/s and costs a pickle and a
 pipe write per tick. A batch per worker per cycle costs one of each per cycle.
@@ -11,13 +12,13 @@ pipe write per tick. A batch per worker per cycle costs one of each per cycle.
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pipeline.messages import END_OF_FEED
+from core.types import Tick
+from pipeline.messages import END_OF_FEED, encode_batch
 from pipeline.tick_validator import TickValidator
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Cycle:
-    """One flush: a pickled batch (or None) per worker, and how far the feed has got.
+    """One flush: an encoded batch (or None) per worker, and how far the feed has got.
 
     `through`: every tick with exch_feed_time <= through is in this cycle or an earlier one (END_OF_FEED on
     the last); `through_pos` the same in feed positions (every routed tick is numbered in the order it came).
-    A batch is the pickled pair (ticks, their positions). The counters are for this cycle only, so a restarted
+    A batch is the encoded pair (Tick records, their positions). The counters are for this cycle only, so a restarted
     feed process simply adds to them.
     """
 
@@ -108,7 +109,7 @@ class TickBatcher:
         buf = self.buffers[i]
         if not buf:
             self.first_wall[i] = time.time()
-        buf.append(msg)
+        buf.append(Tick.from_feed(msg))
         self.dispatched += 1
         self.positions[i].append(self.first_pos + self.dispatched)
         if type(ts) is int and ts > self.max_ts:
@@ -150,8 +151,7 @@ class TickBatcher:
                 rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
                                  if n != self._reported.get(r, 0))
                 self._reported = dict(counts)
-        batches = tuple(pickle.dumps((b, p), pickle.HIGHEST_PROTOCOL) if b else None
-                        for b, p in zip(self.buffers, self.positions))
+        batches = tuple(encode_batch(b, p) if b else None for b, p in zip(self.buffers, self.positions))
         counts = tuple(len(b) for b in self.buffers)
         self.buffers = [[] for _ in range(self.n)]
         self.positions = [[] for _ in range(self.n)]

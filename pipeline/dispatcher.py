@@ -1,7 +1,7 @@
 """DataDispatcher: writes each cycle's batches straight into the workers' tick pipes, from the feed process.
 
-The feed's TickBatcher (pipeline.batcher) sorts ticks into one pickled batch per worker per cycle; here a
-worker gets a frame (pipeline.messages.FRAME) for a cycle that has ticks for it or moves the marker (how far
+The feed's TickBatcher (pipeline.batcher) sorts ticks into one encoded batch per worker per cycle; here a
+worker gets a frame (pipeline.messages.encode_frame) for a cycle that has ticks for it or moves the marker (how far
 the feed has got): the marker, with the worker's batch behind it. Live, a cycle may hold a single tick, so
 waking all eight workers for each would cost more than the tick. The driver is not on this path: a relay through it cost a hop, its GIL
 and eight queue feeder threads, about 2 ms of every tick's latency.
@@ -24,7 +24,8 @@ from collections import deque
 from typing import Any, Callable
 
 from pipeline.batcher import Cycle
-from pipeline.messages import DELIVERED, FRAME, RESENT
+from pipeline.messages import (CycleDelivered, FeedCommand, ForgetThrough, MarkWorkerDown, ReplaceTickPipe,
+                               SetLowWatermark, TicksResent, encode_frame)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def widen(conn: Any) -> None:
 
 
 class DataDispatcher:
-    def __init__(self, pipes: list[Any], report: Callable[[tuple], None], max_lead_s: float = 900.0,
+    def __init__(self, pipes: list[Any], report: Callable[[Any], None], max_lead_s: float = 900.0,
                  retain_limit_ticks: int = 2_000_000, first_seq: int = 0):
         self.pipes = list(pipes)
         for p in self.pipes:
@@ -82,15 +83,15 @@ class DataDispatcher:
                     continue  # nothing new for this worker: do not wake it (the driver knows it is caught up)
                 self.marked[i] = self.through
                 sent.append(i)
-                frame = FRAME.pack(self.seq, self.through, self.through_pos, cycle.first_wall[i] if batch else 0.0)
-                if batch is not None:
-                    frame += batch
+                frame = encode_frame(self.seq, self.through, self.through_pos,
+                                     cycle.first_wall[i] if batch else 0.0, batch)
                 self._retain(i, frame, cycle.counts[i])
                 if self.up[i]:
                     self._write(i, frame)
             self.finished = cycle.final
-            report = (DELIVERED, self.seq, self.through, self.through_pos, tuple(sent), sum(cycle.counts),
-                      cycle.unroutable, cycle.not_ticks, cycle.feed_time, cycle.final, self.dropped, cycle.rejected)
+            report = CycleDelivered(self.seq, self.through, self.through_pos, tuple(sent), sum(cycle.counts),
+                                    cycle.unroutable, cycle.not_ticks, cycle.feed_time, cycle.final, self.dropped,
+                                    cycle.rejected)
         self.report(report)
         if not cycle.final:
             self._wait_for_decisions()
@@ -119,19 +120,21 @@ class DataDispatcher:
                 self._low.wait(0.1)
 
     # ---------------------------------------------------------------- from the driver
-    def command(self, msg: tuple) -> None:
-        kind = msg[0]
-        if kind == "low":
+    def command(self, msg: FeedCommand) -> None:
+        """One of the driver's commands (pipeline.messages); StopFeed is the feed process's own to act on."""
+        if isinstance(msg, SetLowWatermark):
             with self._low:
-                self.low_watermark = msg[1]
+                self.low_watermark = msg.ts
                 self._low.notify_all()
-        elif kind == "checkpointed":
-            self.checkpointed(msg[1], msg[2])
-        elif kind == "down":
+        elif isinstance(msg, ForgetThrough):
+            self.checkpointed(msg.worker, msg.seq)
+        elif isinstance(msg, MarkWorkerDown):
             with self.lock:
-                self.up[msg[1]] = False
-        elif kind == "replace":
-            self.replace(msg[1], msg[2])
+                self.up[msg.worker] = False
+        elif isinstance(msg, ReplaceTickPipe):
+            self.replace(msg.worker, msg.pipe)
+        else:
+            log.warning("feed process: unexpected command %r ignored", msg)
 
     def checkpointed(self, i: int, seq: int) -> None:
         """Worker i saved its state as of frame `seq`: what it was sent up to there need not be kept."""
@@ -153,7 +156,7 @@ class DataDispatcher:
                 if not self._write(i, frame):
                     break
                 resent += k
-        self.report((RESENT, i, resent))
+        self.report(TicksResent(i, resent))
         return resent
 
     def stop(self) -> None:

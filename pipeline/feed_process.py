@@ -22,7 +22,9 @@ from core.config import Config, Secrets
 from core.errors import StartupError
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
-from pipeline.messages import DELIVERED, END_OF_FEED, RESENT
+from pipeline.messages import (END_OF_FEED, CycleDelivered, FeedCommand, FeedFailed, FeedReport, FeedStarted,
+                               ForgetThrough, MarkWorkerDown, ReplaceTickPipe, SetLowWatermark, StopFeed,
+                               TicksResent)
 from pipeline.tick_validator import TickValidator
 
 log = logging.getLogger(__name__)
@@ -33,10 +35,6 @@ log = logging.getLogger(__name__)
 REAL_TIME_MAX_AGE_S = 0.0003
 FULL_SPEED_MAX_AGE_S = 0.05
 LOW_EVERY_S = 0.05
-
-STARTED = "started"
-ERROR = "error"
-CYCLE = "cycle"
 
 
 def make_feed(cfg: Config, secrets: Secrets, opts: Any, on_message: Callable[[Any], None],
@@ -140,7 +138,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
     full_speed = not opts.live_data and opts.speed is None
     report_lock = threading.Lock()
 
-    def report(msg: tuple) -> None:
+    def report(msg: FeedReport) -> None:
         with report_lock:
             conn.send(msg)
 
@@ -156,7 +154,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         try:
             recorder = TickRecorder(opts.record)
         except OSError as e:
-            conn.send((ERROR, f"--record: cannot write {opts.record}: {e.strerror or e}"))
+            conn.send(FeedFailed(f"--record: cannot write {opts.record}: {e.strerror or e}"))
             return
         on_message = _recording(recorder.record, batcher.dispatch)
     try:
@@ -165,7 +163,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
             on_message = injected_ticks(on_message)
         feed = make_feed(cfg, secrets, opts, on_message, batcher.idle)
     except StartupError as e:
-        conn.send((ERROR, str(e)))
+        conn.send(FeedFailed(str(e)))
         if recorder is not None:
             recorder.close()
         return
@@ -178,7 +176,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         try:
             while True:
                 msg = commands.recv()
-                if msg[0] == "stop":
+                if isinstance(msg, StopFeed):
                     break
                 dispatcher.command(msg)
         except (EOFError, OSError):
@@ -188,7 +186,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
 
     threading.Thread(target=serve_commands, name="feed-commands", daemon=True).start()
     started_report_delay()  # tests only: the feed's first cycles then reach the driver before this report
-    conn.send((STARTED, os.getpid()))
+    conn.send(FeedStarted(os.getpid()))
     try:  # until the driver says stop, also after a replay ends: a worker may yet need its ticks resent
         while not stopping.wait(0.05) and not parent_gone():
             if feed.finished and not dispatcher.finished:
@@ -276,13 +274,13 @@ class FeedProcess:
             except EOFError:
                 self._end_process()
                 raise StartupError("the feed process exited during start-up (see logs/feed.log)") from None
-            if msg[0] == ERROR:
+            if isinstance(msg, FeedFailed):
                 self._end_process()
-                raise StartupError(msg[1])
-            if msg[0] == STARTED:
+                raise StartupError(msg.reason)
+            if isinstance(msg, FeedStarted):
                 break
             self._on_report(msg)
-        log.info("feed process started (pid %s)", msg[1])
+        log.info("feed process started (pid %s)", msg.pid)
         self.reader = threading.Thread(target=self._reports, args=(recv,), name="feed-reports", daemon=True)
         self.reader.start()
 
@@ -294,33 +292,31 @@ class FeedProcess:
                 return
             self._on_report(msg)
 
-    def _on_report(self, msg: tuple) -> None:
-        """One report from the feed process, by its kind; a kind this driver does not know is logged."""
-        if msg[0] == DELIVERED:
-            (_, seq, through, through_pos, sent, n, unroutable, not_ticks, feed_time, final, dropped,
-             rejected) = msg
-            if through_pos < END_OF_FEED:
-                self.max_pos = max(self.max_pos, through_pos)
-            self.max_seq = max(self.max_seq, seq)
-            self.delivered.append((seq, through, through_pos, sent))
+    def _on_report(self, msg: FeedReport) -> None:
+        """One report from the feed process, by its type; a type this driver does not expect is logged."""
+        if isinstance(msg, CycleDelivered):
+            if msg.through_pos < END_OF_FEED:
+                self.max_pos = max(self.max_pos, msg.through_pos)
+            self.max_seq = max(self.max_seq, msg.seq)
+            self.delivered.append((msg.seq, msg.through_ts, msg.through_pos, msg.sent))
             try:
                 os.write(self._wake_w, b"\0")
             except BlockingIOError:
                 pass  # the main loop has plenty of wake-ups to read already
-            self.dispatched += n
-            self.unroutable += unroutable
-            self.not_ticks += not_ticks
-            for reason, k in rejected:
+            self.dispatched += msg.ticks
+            self.unroutable += msg.unroutable
+            self.not_ticks += msg.not_ticks
+            for reason, k in msg.rejected:
                 self.rejected[reason] = self.rejected.get(reason, 0) + k
-            self.max_ts = max(self.max_ts, feed_time)
-            self.dropped += dropped - self._feed_dropped  # the feed reports its running total
-            self._feed_dropped = dropped
-            if final:
+            self.max_ts = max(self.max_ts, msg.feed_time)
+            self.dropped += msg.dropped - self._feed_dropped  # the feed reports its running total
+            self._feed_dropped = msg.dropped
+            if msg.final:
                 self.finished = True
-        elif msg[0] == RESENT:
-            log.info("worker %d: %d ticks resent since its checkpoint", msg[1], msg[2])
+        elif isinstance(msg, TicksResent):
+            log.info("worker %d: %d ticks resent since its checkpoint", msg.worker, msg.ticks)
         else:
-            log.warning("feed process: unexpected report %r ignored", msg[0])
+            log.warning("feed process: unexpected report %r ignored", msg)
 
     def take_delivered(self) -> list[tuple]:
         """The cycles reported since the last call, in order (main thread)."""
@@ -334,7 +330,7 @@ class FeedProcess:
             out.append(self.delivered.popleft())
         return out
 
-    def command(self, msg: tuple) -> None:
+    def command(self, msg: FeedCommand) -> None:
         with self.cmd_lock:
             if self.cmd is None:
                 return
@@ -349,17 +345,17 @@ class FeedProcess:
         now = time.monotonic()
         if w != self._low_sent and now - self._low_at >= LOW_EVERY_S:
             self._low_sent, self._low_at = w, now
-            self.command(("low", w))
+            self.command(SetLowWatermark(w))
 
     def checkpointed(self, worker: int, seq: int) -> None:
-        self.command(("checkpointed", worker, seq))
+        self.command(ForgetThrough(worker, seq))
 
     def worker_down(self, worker: int) -> None:
-        self.command(("down", worker))
+        self.command(MarkWorkerDown(worker))
 
     def worker_replaced(self, worker: int, writer: Any) -> None:
         """Hand the feed process the restarted worker's new pipe; it resends what came since the checkpoint."""
-        self.command(("replace", worker, writer))
+        self.command(ReplaceTickPipe(worker, writer))
         writer.close()
 
     def count_dropped(self, n: int) -> None:
@@ -392,7 +388,7 @@ class FeedProcess:
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop the feed; it delivers what it had batched (the last frame); bounded."""
         self.closing = True
-        self.command(("stop",))
+        self.command(StopFeed())
         if self.reader is not None:
             self.reader.join(timeout_s)
         self._end_process()

@@ -1,64 +1,88 @@
-"""What travels between the processes, with one definition each.
+"""What travels between the processes, with one definition each, typed and named (never a tuple read by
+position).
 
-Tick pipe (feed process -> worker), raw frames written by the DataDispatcher:
-    FRAME header (seq, through_ts, through_pos, t_wall), then the worker's batch for the cycle if it has one:
-    the pickled pair (Fyers tick dicts in feed order, their feed positions). The header is the cycle's marker:
-    every tick with time <= through_ts, and every tick numbered <= through_pos, has been dispatched. t_wall:
-    when the batch's first tick reached the feed process (latency figures).
+Tick pipe (feed process -> worker): one frame per cycle, written by the DataDispatcher (encode_frame) and
+read by the worker (decode_frame): a TickFrame. Its header (FRAME: seq, through_ts, through_pos, t_wall) is
+the cycle's marker: every tick with time <= through_ts, and every tick numbered <= through_pos, has been
+dispatched; t_wall: when the batch's first tick reached the feed process (latency figures). Behind it, the
+worker's batch for the cycle if it has one, msgpack-encoded (encode_batch): the Tick records (core.types.Tick,
+each a bare array) in feed order and their feed positions. The batch is encoded once per cycle in the
+feed process and kept as bytes, since a restarted worker is sent the same frames again.
 
-Control queue (driver -> worker):
-    (CONTROL, n, Outcome | ForceExit | Watch | CapTriggers)
-                                               feedback from the TradeManager; n counts this worker's controls
-    (TICK_PIPE, connection)                    the feed process was restarted: read this pipe once the old one ends
-    (STOP,)                                    drain the tick pipe, flush and exit
-
-Signal queue (workers -> driver):
-    (SIGNAL, worker_id, Signal, latency_ms, held, pos)   pos: its tick's feed position; held: the tick waited
-                                                         for an earlier signal's outcome
-    (WATERMARK, worker_id, seq, through_ts, through_pos, cap_ts, cap_pos, stats)
-        echo of frame seq's marker once everything before it is processed, held back to cap_ts/cap_pos (the
-        earliest signal awaiting its outcome, or quotes not yet at the paper broker; inf when none)
-    (MARKS, worker_id, Marks, pos)                   an open position's price on its first tick of a
-                                                     data-second, sequenced with signals at that tick's pos
-    (CHECKPOINT, worker_id, seq, state)              strategy and handler state as of frame seq
-    (STRATEGY_DISABLED, worker_id, StrategyDisabled) a symbol's strategy raised and is off for the day (once)
-    (STOPPED, worker_id, stats)
-
-Feed process -> driver (its report pipe), after each cycle:
-    (DELIVERED, seq, through_ts, through_pos, sent, ticks, unroutable, not_ticks, feed_time, final, dropped,
-     rejected)
-    sent: the workers that were given a frame in this cycle (the others had nothing new); rejected: (reason,
-    count) pairs of this cycle's ticks the feed's TickValidator refused
-and (RESENT, worker, ticks) after a restarted worker's catch-up.
+Control queue (driver -> worker), commands:  ApplyFeedback, UseTickPipe, StopWorker.
+Signal queue (workers -> driver), events:    WorkerReady, SignalRaised, MarksTaken, WatermarkReached,
+                                             CheckpointTaken, StrategyTurnedOff, WorkerStopped.
+Report pipe (feed process -> driver), events: FeedStarted, FeedFailed, CycleDelivered, TicksResent.
+Command pipe (driver -> feed process):       SetLowWatermark, ForgetThrough, MarkWorkerDown, ReplaceTickPipe,
+                                             StopFeed.
+These go through multiprocessing queues and pipes, which pickle them; a Struct pickles compactly. All are
+frozen: change one with msgspec.structs.replace.
 """
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Union
+
+import msgspec
+
+from core.types import Signal, Tick
 
 FRAME = struct.Struct("<qqqd")
-
-CONTROL = 2
-STOP = 3
-TICK_PIPE = 4
-
-SIGNAL = 10
-WATERMARK = 11
-CHECKPOINT = 12
-STOPPED = 13
-READY = 14
-STRATEGY_DISABLED = 15
-MARKS = 16
-
-DELIVERED = 20
-RESENT = 21
 
 END_OF_FEED = 2**62  # a marker's through_ts when the feed has finished
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class MessageError(ValueError):
+    """A frame that cannot be read: it did not come from this daemon's feed process, or was cut short."""
+
+
+# ---------------------------------------------------------------------------------------------- tick pipe
+class TickFrame(msgspec.Struct, frozen=True, gc=False):
+    """One cycle for one worker: the marker, and the worker's ticks in it (empty: the marker only)."""
+
+    seq: int
+    through_ts: int
+    through_pos: int
+    t_wall: float
+    ticks: list[Tick] = []
+    positions: list[int] = []
+
+
+_batch_encoder = msgspec.msgpack.Encoder()
+_batch_decoder = msgspec.msgpack.Decoder(tuple[list[Tick], list[int]])
+
+
+def encode_batch(ticks: list[Tick], positions: list[int]) -> bytes:
+    """A worker's ticks of one cycle and their feed positions, as the body of its frame."""
+    return _batch_encoder.encode((ticks, positions))
+
+
+def encode_frame(seq: int, through_ts: int, through_pos: int, t_wall: float, batch: bytes | None) -> bytes:
+    """The marker, with the encoded batch (encode_batch) behind it if there is one."""
+    header = FRAME.pack(seq, through_ts, through_pos, t_wall)
+    return header if batch is None else header + batch
+
+
+def decode_frame(buf: bytes | memoryview) -> TickFrame:
+    """The frame as the feed process wrote it. MessageError if it is short, or its batch is not a list of
+    Tick records with as many positions: a worker must not run on half a batch."""
+    if len(buf) < FRAME.size:
+        raise MessageError(f"tick frame of {len(buf)} bytes: shorter than its {FRAME.size}-byte header")
+    seq, through_ts, through_pos, t_wall = FRAME.unpack_from(buf)
+    if len(buf) == FRAME.size:
+        return TickFrame(seq, through_ts, through_pos, t_wall)
+    try:
+        ticks, positions = _batch_decoder.decode(memoryview(buf)[FRAME.size:])
+    except msgspec.DecodeError as e:
+        raise MessageError(f"tick frame {seq}: its batch is not a list of tick records with their positions "
+                           f"({e})") from None
+    if len(ticks) != len(positions):
+        raise MessageError(f"tick frame {seq}: {len(ticks)} ticks but {len(positions)} positions")
+    return TickFrame(seq, through_ts, through_pos, t_wall, ticks, positions)
+
+
+class Outcome(msgspec.Struct, frozen=True):
     """What became of a signal; the worker holds the symbol's ticks until it knows.
 
     status: executed (the order filled, or signals_only recorded it), failed (nothing happened; an entry
@@ -76,24 +100,21 @@ class Outcome:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ForceExit:
+class ForceExit(msgspec.Struct, frozen=True):
     """The TradeManager closed the symbol's position on its own (square-off, cap, reconciliation)."""
 
     symbol: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Watch:
+class Watch(msgspec.Struct, frozen=True):
     """Start or stop sending this symbol's quotes to the paper broker (it has an order or a position)."""
 
     symbol: str
     on: bool
 
 
-@dataclass(frozen=True, slots=True)
-class StrategyDisabled:
+class StrategyDisabled(msgspec.Struct, frozen=True):
     """A symbol's strategy raised: the worker calls it no more today. The TradeManager records it (status
     shows it; a restart the same day keeps it off) and keeps managing the symbol's position."""
 
@@ -103,8 +124,7 @@ class StrategyDisabled:
     time: int    # feed time of the tick it raised on (epoch seconds; 0 if not on a tick)
 
 
-@dataclass(frozen=True, slots=True)
-class CapTriggers:
+class CapTriggers(msgspec.Struct, frozen=True):
     """The symbol's open position and the prices at which its per-symbol caps are crossed.
 
     Sent whenever the trade's books change (fill, partial exit, reconciliation); side None clears it (the
@@ -120,12 +140,21 @@ class CapTriggers:
     since: int = 0  # feed time the position exists from: a resumed replay's earlier ticks are not checked
 
 
-@dataclass(frozen=True, slots=True)
-class Marks:
+class Marks(msgspec.Struct, frozen=True):
     """Prices of open positions at data-second `time`, for the global caps (RiskManager.price_tracker)."""
 
     time: int
     prices: dict[str, float]
+
+
+class WorkerProgress(NamedTuple):
+    """A worker's running counts, with each watermark (the heartbeat's ticks/s, the status's held ticks)."""
+
+    ticks: int
+    bad_ticks: int
+    signals: int
+    awaiting: int      # symbols holding their ticks for a signal's outcome
+    held_ticks: int    # ticks held meanwhile
 
 
 @dataclass(slots=True)
@@ -136,3 +165,158 @@ class WorkerStats:
     signals: int = 0
     rows_persisted: int = 0
     held_symbols: int = 0
+
+
+Feedback = Union[Outcome, ForceExit, Watch, CapTriggers]
+
+
+# ------------------------------------------------------------------------------- control queue (commands)
+class ApplyFeedback(msgspec.Struct, frozen=True):
+    """The TradeManager's feedback for this worker; n counts the worker's feedback, so a restarted worker
+    skips what its checkpoint had already applied."""
+
+    n: int
+    body: Feedback
+
+
+class UseTickPipe(msgspec.Struct, frozen=True):
+    """The feed process was restarted: read this pipe (pickled by multiprocessing) once the old one ends."""
+
+    pipe: bytes
+
+
+class StopWorker(msgspec.Struct, frozen=True):
+    """Drain the tick pipe to the feed's last frame, flush and exit."""
+
+
+# -------------------------------------------------------------------------------- signal queue (events)
+class WorkerReady(msgspec.Struct, frozen=True):
+    worker: int
+    pid: int
+
+
+class SignalRaised(msgspec.Struct, frozen=True):
+    """A strategy's signal. pos: its tick's feed position; held: the tick waited for an earlier signal's
+    outcome; latency_ms: from the batch's arrival in the feed process."""
+
+    worker: int
+    signal: Signal
+    latency_ms: float
+    held: bool
+    pos: int
+
+
+class MarksTaken(msgspec.Struct, frozen=True):
+    """An open position's price on its first tick of a data-second, sequenced with signals at that tick's pos."""
+
+    worker: int
+    marks: Marks
+    pos: int
+
+
+class WatermarkReached(msgspec.Struct, frozen=True):
+    """Echo of frame seq's marker once everything before it is processed, held back to cap_ts/cap_pos (the
+    earliest signal awaiting its outcome, or quotes not yet at the paper broker; inf when none)."""
+
+    worker: int
+    seq: int
+    through_ts: float
+    through_pos: float
+    cap_ts: float
+    cap_pos: float
+    progress: WorkerProgress
+
+
+class CheckpointTaken(msgspec.Struct, frozen=True):
+    """Strategy and handler state as of frame seq, to restart the worker from."""
+
+    worker: int
+    seq: int
+    state: dict[str, Any]
+
+
+class StrategyTurnedOff(msgspec.Struct, frozen=True):
+    """A symbol's strategy raised and is off for the day (sent once)."""
+
+    worker: int
+    event: StrategyDisabled
+
+
+class WorkerStopped(msgspec.Struct, frozen=True):
+    worker: int
+    stats: dict[str, Any]
+
+
+WorkerEvent = Union[WorkerReady, SignalRaised, MarksTaken, WatermarkReached, CheckpointTaken, StrategyTurnedOff,
+                    WorkerStopped]
+
+
+# -------------------------------------------------------------------------------- feed process's reports
+class FeedStarted(msgspec.Struct, frozen=True):
+    pid: int
+
+
+class FeedFailed(msgspec.Struct, frozen=True):
+    """The feed could not start (no token, an unwritable recording, ...): the reason, for the operator."""
+
+    reason: str
+
+
+class CycleDelivered(msgspec.Struct, frozen=True):
+    """After each cycle. sent: the workers given a frame (the others had nothing new); the counts are this
+    cycle's; dropped is the feed's running total; rejected: (reason, count) of the ticks the feed's
+    TickValidator refused in this cycle."""
+
+    seq: int
+    through_ts: int
+    through_pos: int
+    sent: tuple[int, ...]
+    ticks: int
+    unroutable: int
+    not_ticks: int
+    feed_time: int
+    final: bool
+    dropped: int
+    rejected: tuple[tuple[str, int], ...]
+
+
+class TicksResent(msgspec.Struct, frozen=True):
+    """A restarted worker was sent again what came since its checkpoint."""
+
+    worker: int
+    ticks: int
+
+
+FeedReport = Union[FeedStarted, FeedFailed, CycleDelivered, TicksResent]
+
+
+# ------------------------------------------------------------------ driver's commands to the feed process
+class SetLowWatermark(msgspec.Struct, frozen=True):
+    """How far trading decisions have got (feed time): the feed waits while it is too far ahead."""
+
+    ts: float
+
+
+class ForgetThrough(msgspec.Struct, frozen=True):
+    """The worker checkpointed as of frame seq: the frames it was sent up to there need not be kept."""
+
+    worker: int
+    seq: int
+
+
+class MarkWorkerDown(msgspec.Struct, frozen=True):
+    worker: int
+
+
+class ReplaceTickPipe(msgspec.Struct, frozen=True):
+    """The worker was restarted: resend what it was sent since its checkpoint into this pipe, then go on."""
+
+    worker: int
+    pipe: Any
+
+
+class StopFeed(msgspec.Struct, frozen=True):
+    pass
+
+
+FeedCommand = Union[SetLowWatermark, ForgetThrough, MarkWorkerDown, ReplaceTickPipe, StopFeed]

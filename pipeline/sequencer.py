@@ -6,7 +6,7 @@ processed the feed up to its tick's position, then releases signals in position 
 therefore sizes and sends its orders in the same order every run, and a signal waits only for the ticks that
 came before it -- milliseconds -- not for its second to end.
 
-How far a worker has got: its last WATERMARK, or, if it has processed every frame the feed process sent it,
+How far a worker has got: its last WatermarkReached, or, if it has processed every frame the feed process sent it,
 as far as the feed has got (a worker is not sent frames that hold nothing for it). Either way no further than
 its cap: the earliest of its signals still awaiting an outcome (its later ticks wait for that) or quotes it
 has not yet given the paper broker.

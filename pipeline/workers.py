@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from core.config import Config
 from core.errors import StartupError
-from pipeline.messages import CONTROL, STOP, TICK_PIPE
+from pipeline.messages import ApplyFeedback, StopWorker, UseTickPipe, WorkerProgress, WorkerReady
 from worker import run_worker
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class WorkerPool:
         self.pids: dict[int, int] = {}
         self.stopped: dict[int, dict] = {}
         self.checkpoints: dict[int, tuple[int, dict, tuple[float, float]]] = {}
-        self.stats: dict[int, tuple] = {}
+        self.stats: dict[int, WorkerProgress] = {}
         self.restarts = [0] * len(symbols)
         self.stopping = False
         self.max_held_ticks = 0  # the most ticks one worker held back for pending signals (a memory figure)
@@ -80,14 +80,14 @@ class WorkerPool:
         for i in range(len(self.symbols)):
             reader, self.tick_writers[i] = self.ctx.Pipe(duplex=False)
             # pickled here, not later on the queue's thread: the pickle holds a duplicate, so ours can go now
-            self.control_queues[i].put((TICK_PIPE, bytes(ForkingPickler.dumps(reader))))
+            self.control_queues[i].put(UseTickPipe(bytes(ForkingPickler.dumps(reader))))
             reader.close()
 
     def send_control(self, i: int, ctl: Any) -> None:
         """Feedback for worker i, kept until a checkpoint shows the worker has applied it."""
         with self.ctl_lock:
             self.ctl_seq[i] += 1
-            msg = (CONTROL, self.ctl_seq[i], ctl)
+            msg = ApplyFeedback(self.ctl_seq[i], ctl)
             self.ctl_sent[i].append(msg)
             if i not in self.down:
                 self.control_queues[i].put(msg)
@@ -97,7 +97,7 @@ class WorkerPool:
         applied = state.get("ctl_seq", 0)
         with self.ctl_lock:
             sent = self.ctl_sent[i]
-            while sent and sent[0][1] <= applied:
+            while sent and sent[0].n <= applied:
                 sent.popleft()
 
     def start(self) -> None:
@@ -105,11 +105,9 @@ class WorkerPool:
             self._spawn(i, None)
 
     def wait_ready(self, timeout_s: float) -> None:
-        """READY messages are consumed by the driver's loop; here we only wait for the processes to be up."""
-        from pipeline.messages import READY
-
+        """WorkerReady events are consumed by the driver's loop; here we only wait for the processes to be up."""
         deadline = time.monotonic() + timeout_s
-        pending: list[tuple] = []
+        pending: list[Any] = []
         while len(self.ready) < len(self.symbols):
             if time.monotonic() > deadline:
                 raise StartupError(f"workers not ready after {timeout_s:.0f}s: "
@@ -121,12 +119,12 @@ class WorkerPool:
                 msg = self.out_q.get(timeout=0.1)
             except queue.Empty:
                 continue
-            if msg[0] == READY:
-                self.ready.add(msg[1])
-                self.pids[msg[1]] = msg[2]
+            if isinstance(msg, WorkerReady):
+                self.ready.add(msg.worker)
+                self.pids[msg.worker] = msg.pid
             else:
                 pending.append(msg)
-        for m in pending:  # nothing but READY is expected before the feed starts; keep order anyway
+        for m in pending:  # nothing but WorkerReady is expected before the feed starts; keep order anyway
             self.out_q.put(m)
         log.info("%d workers ready (pids %s)", len(self.ready), " ".join(str(self.pids[i]) for i in sorted(self.pids)))
 
@@ -169,16 +167,16 @@ class WorkerPool:
         feed.worker_replaced(i, writer)
         log.info("worker %d restarted (pid %s) from its checkpoint", i, self.procs[i].pid)
 
-    def note_stats(self, i: int, stats: tuple) -> None:
+    def note_stats(self, i: int, stats: WorkerProgress) -> None:
         self.stats[i] = stats
-        if stats[4] > self.max_held_ticks:
-            self.max_held_ticks = stats[4]
+        if stats.held_ticks > self.max_held_ticks:
+            self.max_held_ticks = stats.held_ticks
 
     def bad_ticks(self) -> int:
-        total = sum(s[1] for s in self.stats.values())
+        total = sum(s.bad_ticks for s in self.stats.values())
         return max(total, sum(st.get("bad_ticks", 0) for st in self.stopped.values()))
 
-    def stop(self, out_q: Any, on_message: Callable[[tuple], None], timeout_s: float = 10.0) -> None:
+    def stop(self, out_q: Any, on_message: Callable[[Any], None], timeout_s: float = 10.0) -> None:
         """Ask every worker to drain and stop; terminate, then kill, the ones that do not."""
         self.stopping = True
         for c in self.tick_readers + self.tick_writers:  # ends never handed over (start-up failed)
@@ -186,7 +184,7 @@ class WorkerPool:
                 c.close()
         for i, q in enumerate(self.control_queues):
             if self.procs[i] is not None and self.procs[i].is_alive():
-                q.put((STOP,))
+                q.put(StopWorker())
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(p is not None and p.is_alive() for p in self.procs):
             try:

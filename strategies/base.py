@@ -33,10 +33,10 @@ class Candle:
 
 def tick_time_and_price(tick: Tick) -> tuple[int, float] | None:
     """The tick's feed time (exch_feed_time, else last_traded_time) and LTP; None if either is missing."""
-    t = tick.get("exch_feed_time")
+    t = tick.exch_feed_time
     if t is None:
-        t = tick.get("last_traded_time")
-    price = tick.get("ltp")
+        t = tick.last_traded_time
+    price = tick.ltp
     if t is None or price is None:
         return None
     return t, price

@@ -46,17 +46,17 @@ class CandleAggregator:
 
     def update(self, tick: Tick) -> list[Candle]:
         """Feed one tick; returns the candles it closed (zero or one)."""
-        t = tick.get("exch_feed_time")
+        t = tick.exch_feed_time
         if t is None:
-            t = tick.get("last_traded_time")
+            t = tick.last_traded_time
             if t is None:
                 return []
-        price = tick.get("ltp")
+        price = tick.ltp
         if price is None:
             return []
         if t.__class__ is not int:
             t = int(t)
-        cum = tick.get("vol_traded_today")
+        cum = tick.vol_traded_today
         dv = 0
         if cum is not None:
             last = self._last_cum

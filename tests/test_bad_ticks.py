@@ -10,6 +10,7 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from core.config import parse_config
+from core.types import Tick
 from market_data_handler import MarketDataHandler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,13 +40,19 @@ bad_tick = st.one_of(
 )
 
 
+def record(t: object) -> object:
+    """What the worker gets: the feed turns each dict into its Tick record; anything else goes as it is, to
+    show the worker refuses it too."""
+    return Tick.from_feed(t) if isinstance(t, dict) else t
+
+
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.lists(st.one_of(good_tick, bad_tick), max_size=60))
 def test_nothing_crashes_and_every_tick_is_counted(ticks):
     emitted = []
     h = MarketDataHandler(CFG, ["SBIN", "LT"], lambda sig, lat, held, pos: emitted.append(sig), db=None)
     for t in ticks:
-        h.process(t, 0.0)
+        h.process(record(t), 0.0)
     assert h.stats.ticks + h.stats.bad_ticks == len(ticks)
     assert h.stats.bad_ticks == sum(h.stats.bad_by_reason.values())
 
@@ -56,8 +63,8 @@ def test_each_kind_of_bad_tick_has_its_reason():
     for t in ([1, 2], {"ltp": 1.0}, {**good, "symbol": "NSE:NOPE-EQ"}, {**good, "ltp": "600"},
               {**good, "ltp": 0.0}, {**good, "ltp": math.inf}, {**good, "exch_feed_time": None}, good,
               {**good, "exch_feed_time": T0}):
-        h.process(t, 0.0)
+        h.process(record(t), 0.0)
     assert h.stats.ticks == 1
-    assert h.stats.bad_by_reason == {"not a dict": 1, "missing symbol": 1, "unknown symbol": 1,
+    assert h.stats.bad_by_reason == {"not a tick record": 1, "missing symbol": 1, "unknown symbol": 1,
                                      "non-numeric price": 1, "zero, negative or non-finite price": 2,
                                      "missing or non-numeric timestamp": 1, "timestamp going backwards": 1}

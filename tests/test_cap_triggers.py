@@ -8,6 +8,7 @@ import pytest
 
 from core.costs import NO_CHARGES
 from core.enums import PositionSide, SignalType
+from core.types import Tick
 from market_data_handler import MarketDataHandler
 from pipeline.messages import CapTriggers, Outcome
 from tests.test_bad_ticks import CFG, T0
@@ -57,8 +58,8 @@ def test_a_cap_that_is_off_has_no_trigger(tmp_path):
     assert loss is None and profit is not None
 
 
-def tick(ltp: float, t: int) -> dict:
-    return {"symbol": "NSE:SBIN-EQ", "ltp": ltp, "exch_feed_time": t, "type": "sf", "vol_traded_today": 1}
+def tick(ltp: float, t: int) -> Tick:
+    return Tick(symbol="NSE:SBIN-EQ", ltp=ltp, exch_feed_time=t, type="sf", vol_traded_today=1)
 
 
 @pytest.mark.parametrize("side, prices, reason", [

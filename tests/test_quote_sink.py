@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 
+from core.types import Tick
+
 from tests.paper_fixtures import ORDER, T, broker, broker_proc, status  # noqa: F401 - fixtures
 from worker import QuoteSink
 
 
-def tick(ltp: float, **kw) -> dict:
-    return {"symbol": "NSE:SBIN-EQ", "ltp": ltp, "bid_price": ltp - 0.5, "ask_price": ltp + 0.5, **kw}
+def tick(ltp: float, **kw: float) -> Tick:
+    return Tick(**{"symbol": "NSE:SBIN-EQ", "ltp": ltp, "bid_price": ltp - 0.5, "ask_price": ltp + 0.5, **kw})
 
 
 def test_a_batch_refused_as_malformed_is_dropped_counted_and_never_holds_the_watermark(broker):

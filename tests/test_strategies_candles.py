@@ -8,6 +8,7 @@ from datetime import time as dtime
 import pytest
 
 from core.clock import ist_epoch
+from core.types import Tick
 from strategies.base import Candle
 from strategies.candles import CandleAggregator, TradingDay, parse_hhmm
 
@@ -18,8 +19,8 @@ def at(hh: int, mm: int, ss: int = 0, d: date = DAY) -> int:
     return ist_epoch(d, dtime(hh, mm)) + ss
 
 
-def tick(t: int, ltp: float, vol: int | None = None, *, feed_time: bool = True) -> dict:
-    """A Fyers full-mode SymbolUpdate dict."""
+def tick(t: int, ltp: float, vol: int | None = None, *, feed_time: bool = True) -> Tick:
+    """The record of a Fyers full-mode SymbolUpdate."""
     d = {"ltp": ltp, "last_traded_time": t, "bid_size": 10, "ask_size": 12, "bid_price": ltp - 0.05,
          "ask_price": ltp + 0.05, "last_traded_qty": 1, "tot_buy_qty": 1000, "tot_sell_qty": 900,
          "avg_trade_price": ltp, "low_price": ltp, "high_price": ltp, "lower_ckt": 0, "upper_ckt": 0,
@@ -28,10 +29,10 @@ def tick(t: int, ltp: float, vol: int | None = None, *, feed_time: bool = True) 
         d["vol_traded_today"] = vol
     if feed_time:
         d["exch_feed_time"] = t
-    return d
+    return Tick.from_feed(d)
 
 
-def feed(agg: CandleAggregator, ticks: list[dict]) -> list[Candle]:
+def feed(agg: CandleAggregator, ticks: list[Tick]) -> list[Candle]:
     out: list[Candle] = []
     for tk in ticks:
         out.extend(agg.update(tk))
@@ -85,8 +86,8 @@ def test_volume_is_the_non_negative_increase_of_vol_traded_today():
 def test_falls_back_to_last_traded_time_and_skips_ticks_without_time_or_price():
     agg = CandleAggregator("SBIN", 60)
     assert agg.update(tick(at(9, 15, 5), 100.0, feed_time=False)) == []
-    assert agg.update({"ltp": 500.0, "symbol": "NSE:SBIN-EQ"}) == []
-    assert agg.update({"exch_feed_time": at(9, 15, 6), "symbol": "NSE:SBIN-EQ"}) == []
+    assert agg.update(Tick(ltp=500.0, symbol="NSE:SBIN-EQ")) == []
+    assert agg.update(Tick(exch_feed_time=at(9, 15, 6), symbol="NSE:SBIN-EQ")) == []
     closed = agg.update(tick(at(9, 16, 1), 101.0, feed_time=False))
     assert closed == [Candle("SBIN", at(9, 15), 60, 100.0, 100.0, 100.0, 100.0, 0)]
 

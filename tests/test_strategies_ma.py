@@ -14,6 +14,7 @@ import yaml
 from core.clock import ist_epoch
 from core.config import SessionConfig
 from core.enums import PositionSide, SignalType
+from core.types import Tick
 from strategies import strategy_class
 from strategies.candles import CandleAggregator
 from strategies.ma_crossover import MovingAverageCrossover
@@ -40,15 +41,16 @@ def at(hh: int, mm: int, ss: int = 0, d: date = DAY) -> int:
     return ist_epoch(d, dtime(hh, mm)) + ss
 
 
-def tick(t: int, ltp: float, vol: int = 1000) -> dict:
-    return {"ltp": ltp, "vol_traded_today": vol, "last_traded_time": t, "exch_feed_time": t, "bid_size": 5,
-            "ask_size": 7, "bid_price": ltp - 0.05, "ask_price": ltp + 0.05, "last_traded_qty": 1,
-            "tot_buy_qty": 100, "tot_sell_qty": 90, "avg_trade_price": ltp, "low_price": ltp, "high_price": ltp,
-            "lower_ckt": 0, "upper_ckt": 0, "open_price": ltp, "prev_close_price": ltp, "type": "sf",
-            "symbol": "NSE:SBIN-EQ", "ch": 0.0, "chp": 0.0}
+def tick(t: int, ltp: float, vol: int = 1000) -> Tick:
+    return Tick.from_feed({
+        "ltp": ltp, "vol_traded_today": vol, "last_traded_time": t, "exch_feed_time": t, "bid_size": 5,
+        "ask_size": 7, "bid_price": ltp - 0.05, "ask_price": ltp + 0.05, "last_traded_qty": 1,
+        "tot_buy_qty": 100, "tot_sell_qty": 90, "avg_trade_price": ltp, "low_price": ltp, "high_price": ltp,
+        "lower_ckt": 0, "upper_ckt": 0, "open_price": ltp, "prev_close_price": ltp, "type": "sf",
+        "symbol": "NSE:SBIN-EQ", "ch": 0.0, "chp": 0.0})
 
 
-def candle_ticks(cs, start: int) -> list[dict]:
+def candle_ticks(cs, start: int) -> list[Tick]:
     """Four ticks per one-minute candle (open, high, low, close), consecutive minutes from `start`."""
     out = []
     for i, (o, hi, lo, c) in enumerate(cs):
@@ -250,7 +252,7 @@ def test_bad_params_are_reported(params, start):
 # ---------------------------------------------------------------- determinism and state
 
 @functools.lru_cache(maxsize=None)
-def random_days(seed: int) -> tuple[dict, ...]:
+def random_days(seed: int) -> tuple[Tick, ...]:
     rng = random.Random(seed)
     out = []
     vol = 0

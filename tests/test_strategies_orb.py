@@ -8,12 +8,14 @@ from datetime import date
 from datetime import time as dtime
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
 from core.clock import ist_epoch
 from core.config import SessionConfig
 from core.enums import PositionSide, SignalType
+from core.types import Tick
 from strategies import validate_params
 from strategies.orb import OpeningRangeBreakout
 
@@ -27,12 +29,13 @@ def at(hh: int, mm: int, ss: int = 0, d: date = DAY) -> int:
     return ist_epoch(d, dtime(hh, mm)) + ss
 
 
-def tick(t: int, ltp: float, vol: int = 1000) -> dict:
-    return {"ltp": ltp, "vol_traded_today": vol, "last_traded_time": t, "exch_feed_time": t, "bid_size": 5,
-            "ask_size": 7, "bid_price": ltp - 0.05, "ask_price": ltp + 0.05, "last_traded_qty": 1,
-            "tot_buy_qty": 100, "tot_sell_qty": 90, "avg_trade_price": ltp, "low_price": ltp, "high_price": ltp,
-            "lower_ckt": 0, "upper_ckt": 0, "open_price": ltp, "prev_close_price": ltp, "type": "sf",
-            "symbol": "NSE:SBIN-EQ", "ch": 0.0, "chp": 0.0}
+def tick(t: int, ltp: float, vol: int = 1000) -> Tick:
+    return Tick.from_feed({
+        "ltp": ltp, "vol_traded_today": vol, "last_traded_time": t, "exch_feed_time": t, "bid_size": 5,
+        "ask_size": 7, "bid_price": ltp - 0.05, "ask_price": ltp + 0.05, "last_traded_qty": 1,
+        "tot_buy_qty": 100, "tot_sell_qty": 90, "avg_trade_price": ltp, "low_price": ltp, "high_price": ltp,
+        "lower_ckt": 0, "upper_ckt": 0, "open_price": ltp, "prev_close_price": ltp, "type": "sf",
+        "symbol": "NSE:SBIN-EQ", "ch": 0.0, "chp": 0.0})
 
 
 def make(**params) -> OpeningRangeBreakout:
@@ -242,10 +245,9 @@ def test_no_ticks_in_the_range_window_means_no_trade():
 
 def test_falls_back_to_last_traded_time_and_ignores_ticks_without_price():
     s = opened()
-    t = tick(at(9, 31), 101.5)
-    del t["exch_feed_time"]
+    t = msgspec.structs.replace(tick(at(9, 31), 101.5), exch_feed_time=None)
     assert s.run(t).time == at(9, 31)
-    assert s.run({"exch_feed_time": at(9, 32), "symbol": "NSE:SBIN-EQ"}) is None
+    assert s.run(Tick(exch_feed_time=at(9, 32), symbol="NSE:SBIN-EQ")) is None
 
 
 # ---------------------------------------------------------------- parameters
@@ -281,7 +283,7 @@ def test_bad_params_are_reported(params, start):
 # ---------------------------------------------------------------- determinism and state
 
 @functools.lru_cache(maxsize=None)
-def random_days(seed: int) -> tuple[dict, ...]:
+def random_days(seed: int) -> tuple[Tick, ...]:
     """Two trading days of ticks with trends, so breakouts, take-profits and stops all happen."""
     rng = random.Random(seed)
     out = []
@@ -298,7 +300,7 @@ def random_days(seed: int) -> tuple[dict, ...]:
     return tuple(out)
 
 
-def collect(s: OpeningRangeBreakout, ticks: list[dict]) -> list:
+def collect(s: OpeningRangeBreakout, ticks: list[Tick]) -> list:
     return only(s.run(tk) for tk in ticks)
 
 

@@ -13,6 +13,7 @@ from datetime import time as dtime
 
 from core.clock import ist_epoch
 from core.config import load_config
+from core.types import Tick
 from tests.daemon_harness import BASE_CONFIG, DAY, ROOT, SYMBOLS, daemon_env, run_daemon, short_day_config
 from tests.paper_fixtures import Broker
 from tests.test_daemon_replay import check_books, env_for, trades
@@ -86,8 +87,8 @@ def test_a_disabled_strategy_stays_disabled_across_a_worker_restart(tmp_path):
     t0 = ist_epoch(date.fromisoformat(DAY), dtime(9, 16))
     told, signals = [], []
 
-    def tick(sym: str, i: int) -> dict:
-        return {"symbol": f"NSE:{sym}-EQ", "ltp": 100.0 + i, "exch_feed_time": t0 + i}
+    def tick(sym: str, i: int) -> Tick:
+        return Tick(symbol=f"NSE:{sym}-EQ", ltp=100.0 + i, exch_feed_time=t0 + i)
 
     h = MarketDataHandler(cfg, ["SBIN", "RELIANCE"], lambda *a: signals.append(a), on_disabled=told.append)
     for i in range(5):

@@ -17,7 +17,8 @@ import yaml
 from core.config import parse_config
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
-from pipeline.messages import CHECKPOINT, END_OF_FEED, STOPPED, WATERMARK
+from pipeline.messages import (END_OF_FEED, CheckpointTaken, MarkWorkerDown, ReplaceTickPipe, WatermarkReached,
+                               WorkerStopped)
 from pipeline.sequencer import SignalSequencer
 from pipeline.workers import WorkerPool
 from tests.conftest import wait_for
@@ -52,10 +53,10 @@ class Feed:
             self.b.dispatch(t)
 
     def worker_down(self, i: int) -> None:
-        self.d.command(("down", i))
+        self.d.command(MarkWorkerDown(i))
 
     def worker_replaced(self, i: int, writer) -> None:
-        self.d.command(("replace", i, writer))
+        self.d.command(ReplaceTickPipe(i, writer))
 
     def count_dropped(self, n: int) -> None:
         self.dropped += n
@@ -68,15 +69,15 @@ class Watermarks:
         self.out_q = out_q
         self.pool = pool
         self.last: dict[int, tuple] = {}
-        self.checkpoints: dict[int, tuple] = {}
+        self.checkpoints: dict[int, CheckpointTaken] = {}
 
-    def take(self, msg: tuple) -> None:
-        if msg[0] == WATERMARK:
-            self.last[msg[1]] = msg[2:7]  # seq, ts, pos, cap_ts, cap_pos
-        elif msg[0] == CHECKPOINT:
-            self.checkpoints[msg[1]] = msg
-        elif msg[0] == STOPPED:
-            self.pool.stopped[msg[1]] = msg[2]
+    def take(self, msg: object) -> None:
+        if isinstance(msg, WatermarkReached):
+            self.last[msg.worker] = (msg.seq, msg.through_ts, msg.through_pos, msg.cap_ts, msg.cap_pos)
+        elif isinstance(msg, CheckpointTaken):
+            self.checkpoints[msg.worker] = msg
+        elif isinstance(msg, WorkerStopped):
+            self.pool.stopped[msg.worker] = msg.stats
 
     def until(self, cond, what: str) -> None:
         def check() -> bool:
@@ -132,7 +133,7 @@ def test_a_killed_worker_gets_the_frames_since_its_checkpoint_in_a_new_pipe(tmp_
         pool.wait_ready(60)
         feed = Feed(pool)
         wm.until(feed_until_worker_1_checkpoints, "worker 1 to save a checkpoint (every second)")
-        _, _w, ckpt_seq, state = wm.checkpoints[1]
+        ckpt_seq, state = wm.checkpoints[1].seq, wm.checkpoints[1].state
         pool.checkpointed(1, ckpt_seq, state, (ts[0], float(feed.b.pos)))
         feed.d.checkpointed(1, ckpt_seq)
         victim = pool.procs[1]
