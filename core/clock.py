@@ -11,10 +11,7 @@ from datetime import time as dtime
 
 import pytz
 
-from core.config import SessionConfig
-
 IST = pytz.timezone("Asia/Kolkata")
-SessionTimes = SessionConfig
 
 
 def to_ist(epoch: float) -> datetime:

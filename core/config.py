@@ -22,6 +22,7 @@ from dotenv import dotenv_values
 
 from core.costs import DEFAULT_RATES, RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
 from core.enums import ExecutionMode, Product, TickPersistence, UnknownPositionPolicy
+from strategies import STRATEGY_KINDS, kind_problem, validate_params
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yaml"
@@ -374,8 +375,6 @@ def _derive_fyers(symbol: str, exchange: str) -> str:
 
 def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
     """Turn the YAML document into a Config or raise ConfigError listing every problem."""
-    from strategies import STRATEGY_KINDS, kind_problem, validate_params
-
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise ConfigError([f"{path.name}: expected a mapping of settings at the top level, got {type(raw).__name__}"])

@@ -10,11 +10,29 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from datetime import time as dtime
+from typing import Any, ClassVar, Mapping, Protocol
 
-from core.clock import SessionTimes
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
+
+
+class SessionHours(Protocol):
+    """The session's times of day (IST) a strategy plans by; core.config.SessionConfig is one.
+
+    Declared here so strategies depend on no configuration module (the config imports the strategy
+    registry to check kinds and params)."""
+
+    @property
+    def pre_open(self) -> dtime: ...
+    @property
+    def open(self) -> dtime: ...
+    @property
+    def entry_cutoff(self) -> dtime: ...
+    @property
+    def square_off(self) -> dtime: ...
+    @property
+    def close(self) -> dtime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +64,7 @@ class Strategy(ABC):
     kind: ClassVar[str]
     Params: ClassVar[type]  # a frozen dataclass whose fields (with defaults) are the strategy's parameters
 
-    def __init__(self, symbol: str, name: str, params: Mapping[str, Any], session: SessionTimes):
+    def __init__(self, symbol: str, name: str, params: Mapping[str, Any], session: SessionHours):
         self.symbol = symbol
         self.name = name
         self.params = self.Params(**params)

@@ -24,10 +24,9 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-from core.clock import SessionTimes
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import Candle, Strategy, tick_time_and_price
+from strategies.base import Candle, SessionHours, Strategy, tick_time_and_price
 from strategies.candles import (TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state,
                                 signal_state)
 
@@ -52,7 +51,7 @@ class MovingAverageCrossover(Strategy):
     kind = "ma_crossover"
     Params = MacParams
 
-    def __init__(self, symbol: str, name: str, params: Mapping[str, Any], session: SessionTimes):
+    def __init__(self, symbol: str, name: str, params: Mapping[str, Any], session: SessionHours):
         problems = self.validate_params(params)
         if problems:
             raise ValueError("; ".join(problems))
