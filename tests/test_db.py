@@ -7,6 +7,7 @@ import pytest
 
 import db
 from db import DBHandler, DatabaseError, MarketData, Order, StockSignal, TradeLog
+from tests.db_rows import insert, select_rows
 
 
 def handler(url: str) -> DBHandler:
@@ -21,48 +22,33 @@ def make_order(**kw) -> Order:
     return Order(**base)
 
 
-def test_create_insert_update_query_delete(db_url):
-    h = handler(db_url)
-    h.insert_records([make_order(), make_order(client_order_id="c-2", symbol="INFY")])
-    rows = h.query_records(Order, {"symbol": "SBIN"})
-    assert len(rows) == 1 and rows[0].status == "CREATED" and rows[0].price == Decimal("612.3500")
-    h.update_records(Order, rows[0].id, {"status": "SENT_TO_BROKER", "broker_order_id": "26112012345601"})
-    again = h.query_records(Order, {"broker_order_id": "26112012345601"})
-    assert again[0].status == "SENT_TO_BROKER"
-    assert h.delete_records(Order, {"symbol": "INFY"}) == 1
-    assert len(h.query_records(Order)) == 1
-    with pytest.raises(DatabaseError, match="no row"):
-        h.update_records(Order, 99999, {"status": "FAILED"})
-
-
 def test_constraint_violation_rolls_back_and_raises_a_clear_error(db_url):
     h = handler(db_url)
-    h.insert_records(make_order())
+    insert(h, make_order())
     with pytest.raises(DatabaseError, match="insert into orders failed"):
-        h.insert_records([make_order(client_order_id="c-3"), make_order()])  # second duplicates c-1
+        insert(h, [make_order(client_order_id="c-3"), make_order()])  # second duplicates c-1
     # the whole batch rolled back: c-3 is not there, and the handler still works
-    assert [o.client_order_id for o in h.query_records(Order)] == ["c-1"]
-    h.insert_records(make_order(client_order_id="c-4"))
-    assert len(h.query_records(Order)) == 2
+    assert [o.client_order_id for o in select_rows(h, Order)] == ["c-1"]
+    insert(h, make_order(client_order_id="c-4"))
+    assert len(select_rows(h, Order)) == 2
 
 
 def test_money_is_exact(db_url):
     h = handler(db_url)
-    h.insert_records(TradeLog(trade_id=1, trade_date=date(2026, 11, 20), symbol="SBIN", strategy="orb", side="long",
-                              trade_type="full", quantity=3, entry_time=1, entry_price=Decimal("0.10"),
-                              exit_time=2, exit_price=Decimal("0.30"), gross_pnl=Decimal("0.60"),
-                              costs=Decimal("0.0001"), net_pnl=Decimal("0.5999"), capital_employed=Decimal("0.3"),
-                              capital_at_exit=Decimal("1000000.5999"), percent_change=1.0, exit_reason="signal"))
-    t = h.query_records(TradeLog)[0]
+    insert(h, TradeLog(trade_id=1, trade_date=date(2026, 11, 20), symbol="SBIN", strategy="orb", side="long",
+                       trade_type="full", quantity=3, entry_time=1, entry_price=Decimal("0.10"),
+                       exit_time=2, exit_price=Decimal("0.30"), gross_pnl=Decimal("0.60"),
+                       costs=Decimal("0.0001"), net_pnl=Decimal("0.5999"), capital_employed=Decimal("0.3"),
+                       capital_at_exit=Decimal("1000000.5999"), percent_change=1.0, exit_reason="signal"))
+    t = select_rows(h, TradeLog)[0]
     assert t.net_pnl == Decimal("0.5999") and t.capital_at_exit == Decimal("1000000.5999")
-    assert h.get_max_trade_id(TradeLog) == 1
 
 
 def test_bulk_insert_market_data_and_raw_sql(db_url):
     h = handler(db_url)
-    rows = [{"symbol": "NSE:SBIN-EQ", "ltp": 600 + i * 0.05, "vol_traded_today": 1000 + i, "exch_feed_time": 1_700_000_000 + i,
-             "type": "sf", "bid_price": None} for i in range(2500)]
-    assert h.bulk_insert(MarketData, rows) == 2500
+    cols = ("symbol", "ltp", "vol_traded_today", "exch_feed_time", "type", "bid_price")
+    rows = [("NSE:SBIN-EQ", 600 + i * 0.05, 1000 + i, 1_700_000_000 + i, "sf", None) for i in range(2500)]
+    assert h.bulk_insert_tuples(MarketData, cols, rows) == 2500
     n, hi = h.execute_sql("SELECT COUNT(*), MAX(exch_feed_time) FROM market_data")[0]
     assert n == 2500 and hi == 1_700_002_499
     assert h.execute_sql("SELECT COUNT(*) FROM market_data WHERE bid_price IS NULL")[0][0] == 2500
@@ -80,9 +66,9 @@ def test_state_documents(db_url):
 def _writer(url: str, tag: str, n: int) -> None:
     h = DBHandler(db.setup(url)[0])
     for i in range(n):
-        h.insert_records(StockSignal(signal_id=f"{tag}-{i}", symbol="SBIN", strategy="orb", time=i, price=1.0,
-                                     type="entry", current_position="long"))
-        h.bulk_insert(MarketData, [{"symbol": tag, "ltp": float(i)}] * 20)
+        insert(h, StockSignal(signal_id=f"{tag}-{i}", symbol="SBIN", strategy="orb", time=i, price=1.0,
+                              type="entry", current_position="long"))
+        h.bulk_insert_tuples(MarketData, ("symbol", "ltp"), [(tag, float(i))] * 20)
 
 
 def test_concurrent_writers_from_two_processes(db_url):
@@ -95,7 +81,7 @@ def test_concurrent_writers_from_two_processes(db_url):
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    assert len(h.query_records(StockSignal)) == 120
+    assert len(select_rows(h, StockSignal)) == 120
     assert h.execute_sql("SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol ORDER BY symbol") == [("a", 1200), ("b", 1200)]
 
 
@@ -123,9 +109,9 @@ def test_sqlite_locked_database_is_retried_not_lost(sqlite_url, caplog):
     sqlalchemy.event.listen(impatient, "begin", db._sqlite_begin)
     timer = threading.Timer(0.4, lambda: blocker.execute("COMMIT"))
     timer.start()
-    DBHandler(impatient, retries=40, backoff_s=0.05).insert_records(make_order(client_order_id="locked-1"))
+    insert(DBHandler(impatient, retries=40, backoff_s=0.05), make_order(client_order_id="locked-1"))
     timer.join()
-    assert [o.client_order_id for o in DBHandler(engine).query_records(Order)] == ["locked-1"]
+    assert [o.client_order_id for o in select_rows(DBHandler(engine), Order)] == ["locked-1"]
     assert any("database busy" in r.getMessage() for r in caplog.records)
 
 
@@ -137,7 +123,7 @@ def test_a_database_from_before_the_charge_breakdown_is_upgraded_in_place(db_url
     from db import ActiveTrade
 
     h = handler(db_url)
-    h.insert_records([
+    insert(h, [
         TradeLog(trade_id=1, trade_date=_date(2026, 11, 19), symbol="SBIN", strategy="orb", side="long",
                  trade_type="full", quantity=10, entry_time=1, entry_price=Decimal("600"), exit_time=2,
                  exit_price=Decimal("610"), gross_pnl=Decimal("100"), costs=Decimal("40"), net_pnl=Decimal("60"),
@@ -153,15 +139,15 @@ def test_a_database_from_before_the_charge_breakdown_is_upgraded_in_place(db_url
 
     db.initialize_database(db_url)
     assert h.get_state("schema_version") == db.SCHEMA_VERSION == 3
-    (log,) = h.query_records(TradeLog)
-    (open_,) = h.query_records(ActiveTrade)
+    (log,) = select_rows(h, TradeLog)
+    (open_,) = select_rows(h, ActiveTrade)
     for row, costs in ((log, Decimal("40")), (open_, Decimal("20"))):
         # the old flat commission was brokerage, so the breakdown still adds up to costs
         assert {n: getattr(row, n) for n in CHARGE_NAMES} == {n: (costs if n == "brokerage" else 0)
                                                                for n in CHARGE_NAMES}
         assert row.costs == costs
     db.initialize_database(db_url)  # a second start changes nothing
-    assert h.query_records(TradeLog)[0].brokerage == Decimal("40")
+    assert select_rows(h, TradeLog)[0].brokerage == Decimal("40")
 
 
 def test_a_database_from_before_the_outcome_enum_keeps_its_outcomes_as_status_and_note(db_url):
@@ -171,16 +157,16 @@ def test_a_database_from_before_the_outcome_enum_keeps_its_outcomes_as_status_an
     from db import StockSignal
 
     h = handler(db_url)
-    h.insert_records([StockSignal(signal_id=f"orb:SBIN:{t}:entry:long", symbol="SBIN", strategy="orb", time=t,
-                                  price=600.0, type="entry", current_position="long") for t in (1, 2, 3)])
+    insert(h, [StockSignal(signal_id=f"orb:SBIN:{t}:entry:long", symbol="SBIN", strategy="orb", time=t,
+                           price=600.0, type="entry", current_position="long") for t in (1, 2, 3)])
     h.execute_sql("ALTER TABLE stock_signals DROP COLUMN outcome_note", fetch=False)
     h.execute_sql("UPDATE stock_signals SET outcome = 'executed: filled 10/10' WHERE time = 1", fetch=False)
     h.execute_sql("UPDATE stock_signals SET outcome = 'ignored' WHERE time = 2", fetch=False)
     h.set_state("schema_version", 2)
 
     db.initialize_database(db_url)
-    got = [(r.time, r.outcome, r.outcome_note) for r in sorted(h.query_records(StockSignal), key=lambda r: r.time)]
+    got = [(r.time, r.outcome, r.outcome_note) for r in sorted(select_rows(h, StockSignal), key=lambda r: r.time)]
     assert got == [(1, "executed", "filled 10/10"), (2, "ignored", None), (3, None, None)]
     assert OutcomeStatus(got[0][1]) is OutcomeStatus.EXECUTED
     db.initialize_database(db_url)  # a second start changes nothing
-    assert {r.time: r.outcome for r in h.query_records(StockSignal)} == {1: "executed", 2: "ignored", 3: None}
+    assert {r.time: r.outcome for r in select_rows(h, StockSignal)} == {1: "executed", 2: "ignored", 3: None}

@@ -16,6 +16,7 @@ import db
 from core.enums import SignalType, TradingState
 from execution.broker_io import Placed, StatusSeen
 from gateway.results import Accepted, Ok
+from tests.db_rows import select_rows
 from tests.fake_broker import info, paper_trade_manager, signal
 
 # a broker's fills of one order: (quantity share in thousandths, price offset in paise)
@@ -45,12 +46,12 @@ def readings(qty: int, fills: list[tuple[int, int]], echoes: list[int], base: fl
 
 def check_books(tm, h: db.DBHandler) -> None:
     rm = tm.rm
-    exits = h.query_records(db.TradeLog)
+    exits = select_rows(h, db.TradeLog)
     gross = sum((r.gross_pnl for r in exits), Decimal(0))
     costs = sum((r.costs for r in exits), Decimal(0))
     net = sum((r.net_pnl for r in exits), Decimal(0))
     assert rm.capital == rm.start_capital + gross - costs == rm.start_capital + net
-    last = max(h.query_records(db.CapitalLog), key=lambda r: r.id)
+    last = max(select_rows(h, db.CapitalLog), key=lambda r: r.id)
     assert last.capital == rm.capital
     for oid, filled in h.execute_sql("SELECT id, filled_quantity FROM orders"):
         cums = [r[0] for r in h.execute_sql("SELECT cumulative_quantity FROM fills WHERE order_id = :o ORDER BY id",

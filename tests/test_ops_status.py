@@ -17,6 +17,7 @@ from core.config import Secrets, parse_config
 from db import ActiveTrade, CapitalLog, DBHandler, KeyValue, MarketData, Order, TradeLog
 from ops.status import (TickRates, collect_status, heartbeat_line, print_status, read_engine, render_status,
                         to_json)
+from tests.db_rows import insert
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = date(2026, 3, 2)       # a Monday
@@ -104,10 +105,10 @@ def build_db(url: str) -> DBHandler:
                             entry_time=at(14, 2), entry_price=Decimal(400), position_size=200, remaining_quantity=100,
                             allocated=Decimal(8000), margin_multiplier=Decimal(5)))
     rows.append(KeyValue(key="trading_state", value=json.dumps({"state": "HALTED", "reason": "risk: test halt"})))
-    h.insert_records(rows)
-    h.insert_records([MarketData(symbol="NSE:HDFCBANK-EQ", ltp=1510.0, exch_feed_time=at(14, 10)),
-                      MarketData(symbol="NSE:HDFCBANK-EQ", ltp=1495.0, exch_feed_time=at(14, 5)),
-                      MarketData(symbol="NSE:SBIN-EQ", ltp=999.0, exch_feed_time=at(14, 20))])
+    insert(h, rows)
+    insert(h, [MarketData(symbol="NSE:HDFCBANK-EQ", ltp=1510.0, exch_feed_time=at(14, 10)),
+               MarketData(symbol="NSE:HDFCBANK-EQ", ltp=1495.0, exch_feed_time=at(14, 5)),
+               MarketData(symbol="NSE:SBIN-EQ", ltp=999.0, exch_feed_time=at(14, 20))])
     return h
 
 
@@ -172,8 +173,8 @@ def test_status_shows_the_days_rejected_ticks_by_reason(sqlite_url):
 
 def test_no_capital_rows_falls_back_to_config(sqlite_url):
     h = DBHandler(db.initialize_database(sqlite_url))
-    h.insert_records(Order(client_order_id="x", trading_date=DAY, symbol="SBIN", side="BUY", purpose="entry",
-                           quantity=1, strategy_tag="t", status="EXECUTED"))
+    insert(h, Order(client_order_id="x", trading_date=DAY, symbol="SBIN", side="BUY", purpose="entry",
+                    quantity=1, strategy_tag="t", status="EXECUTED"))
     st = collect_status(read_engine(sqlite_url), make_cfg())
     assert st["capital"] == START and st["capital_source"] == "config" and st["trading_state"] == "unknown"
     assert st["open_positions"] == [] and st["unrealized_pnl"] == 0 and st["realized_pnl"] == 0

@@ -13,6 +13,7 @@ import db
 from core.config import parse_config
 from core.enums import PositionSide, TradingState
 from risk_manager import RiskManager
+from tests.db_rows import select_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +63,7 @@ def test_entry_partial_and_full_exit_move_capital_by_net_pnl(tmp_path):
     # SEBI 0.03, GST 18% of 9.85 = 1.773 -> 1.77: 19.05, plus the entry's 21.08 carried by the trade
     assert (f.gross, f.costs, f.full) == (Decimal("-300.0000"), Decimal("40.1300"), True)
     assert f.charges.total == f.costs and f.charges.stamp_duty == Decimal("1.50")
-    logged = rm.db.query_records(db.TradeLog)
+    logged = select_rows(rm.db, db.TradeLog)
     assert [(r.brokerage + r.stt + r.exchange_txn + r.sebi + r.stamp_duty + r.gst, r.costs) for r in logged] == \
         [(Decimal("13.09"), Decimal("13.09")), (Decimal("40.13"), Decimal("40.13"))]
     assert rm.capital == start + p.net + f.net

@@ -22,6 +22,7 @@ import pytest
 from db import DBHandler, TradeLog, setup
 from ops.liveness import DAEMON_KEY, assess, process_start
 from tests.daemon_harness import DAY, ROOT, daemon_env, rows, run_daemon, short_day_config, start_daemon
+from tests.db_rows import insert
 from tests.paper_fixtures import Broker
 
 DAY_DATE = date.fromisoformat(DAY)
@@ -85,11 +86,11 @@ def test_status_piped_into_head_ends_quietly(finished_day):
     h = DBHandler(setup(url)[0])
     (tid,) = rows(url, "SELECT MAX(trade_id) FROM trade_log")[0]
     t0 = rows(url, "SELECT MIN(exit_time) FROM trade_log")[0][0]
-    h.insert_records([TradeLog(trade_id=tid + i, trade_date=DAY_DATE, symbol="SBIN", strategy="orb", side="long",
-                               trade_type="full", quantity=1, entry_time=t0, entry_price=Decimal(1), exit_time=t0,
-                               exit_price=Decimal(1), gross_pnl=Decimal(0), costs=Decimal(0), net_pnl=Decimal(0),
-                               capital_employed=Decimal(1), capital_at_exit=Decimal(1), percent_change=0.0,
-                               exit_reason="padding for a full pipe") for i in range(1, 3001)])
+    insert(h, [TradeLog(trade_id=tid + i, trade_date=DAY_DATE, symbol="SBIN", strategy="orb", side="long",
+                        trade_type="full", quantity=1, entry_time=t0, entry_price=Decimal(1), exit_time=t0,
+                        exit_price=Decimal(1), gross_pnl=Decimal(0), costs=Decimal(0), net_pnl=Decimal(0),
+                        capital_employed=Decimal(1), capital_at_exit=Decimal(1), percent_change=0.0,
+                        exit_reason="padding for a full pipe") for i in range(1, 3001)])
     try:
         p = subprocess.Popen([sys.executable, str(ROOT / "driver.py"), "--config", str(cfg), "status"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=daemon_env(url, {}), cwd=ROOT)
