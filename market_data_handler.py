@@ -14,6 +14,9 @@ Strategy code is contained: the first exception a symbol's strategy raises is lo
 traceback, and that strategy is disabled for the rest of the day (it is called no more; its ticks still
 count, persist and price the paper broker). The driver hears it once, as a StrategyDisabled message; the
 TradeManager keeps managing the symbol's position.
+
+This is the per-tick part of the worker's job; worker.run_worker is the process loop that feeds it, and
+pipeline.workers.WorkerPool is the driver's side that starts and restarts the worker processes.
 """
 from __future__ import annotations
 

@@ -6,6 +6,10 @@ saying how far the feed has got, with this worker's batch of ticks. The worker e
 once it has processed the batch (and, in paper mode, sent the quotes the paper broker needs). The driver acts
 on a signal once every worker is past its tick (pipeline.sequencer), in feed order, which is what makes a
 replay deterministic.
+
+The worker's job in three modules: this one is the process's loop (pipe, control queue, watermarks, quotes);
+market_data_handler.MarketDataHandler does everything with one tick (strategy, holds, tick rows); the driver
+side that starts, watches and restarts these processes is pipeline.workers.WorkerPool.
 """
 from __future__ import annotations
 

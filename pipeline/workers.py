@@ -4,6 +4,9 @@ same symbols, send them the TradeManager's feedback, and stop them in order (ask
 Each worker reads ticks from a pipe whose writing end belongs to the feed process (pipeline.dispatcher), and
 feedback from its control queue. The driver keeps neither end of a tick pipe once both processes have theirs:
 then a dead worker's pipe refuses writes at once, and a dead feed's pipe ends (EOF) for its worker.
+
+This is the driver's side of the workers. Inside a worker process, worker.run_worker is the loop and
+market_data_handler.MarketDataHandler handles each tick.
 """
 from __future__ import annotations
 
