@@ -3,9 +3,9 @@ a real gap in the data; and the TickBatcher it sits in front of."""
 from __future__ import annotations
 
 import math
-import pickle
 
 from pipeline.batcher import TickBatcher
+from pipeline.messages import decode_frame, encode_frame
 from pipeline.tick_validator import (AHEAD, BACKWARDS, BAD_PRICE, BAD_TIMESTAMP, DUPLICATE, MISSING_SYMBOL,
                                      NON_NUMERIC_PRICE, NOT_A_DICT, PRICE_OUT_OF_RANGE, UNKNOWN_SYMBOL,
                                      TickValidator)
@@ -130,5 +130,5 @@ def test_the_batcher_never_routes_or_clocks_a_rejected_tick():
     (c,) = cycles
     assert c.counts == (1, 1) and c.feed_time == T0 + 2 and c.not_ticks == 1
     assert dict(c.rejected) == {BAD_PRICE: 1, AHEAD: 2, NOT_A_DICT: 1}  # the last one, held, counted at the end
-    ticks, positions = pickle.loads(c.batches[0])
-    assert [t["exch_feed_time"] for t in ticks] == [T0 + 1] and positions == [1]
+    frame = decode_frame(encode_frame(1, T0 + 2, 1, 0.0, c.batches[0]))  # as the worker reads it
+    assert [t.exch_feed_time for t in frame.ticks] == [T0 + 1] and frame.positions == [1]
