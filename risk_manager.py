@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -318,7 +319,8 @@ class RiskManager:
         elif r.max_drawdown_pct is not None and self.high_water > 0:
             dd = float((self.high_water - equity) / self.high_water * 100)
             if dd >= r.max_drawdown_pct:
-                reason = f"risk: drawdown {dd:.2f}% from the day's high of {self.high_water:.2f} >= {r.max_drawdown_pct}%"
+                reason = (f"risk: drawdown {dd:.2f}% from the day's high of {self.high_water:.2f} "
+                          f">= {r.max_drawdown_pct}%")
         if reason:
             self.halt_is_loss = "profit cap" not in reason
             self.set_state(TradingState.HALTED, reason)

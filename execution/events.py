@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ import logging
 import os
 import secrets as pysecrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from feeds.fyers import FeedError, check_token, socket_token

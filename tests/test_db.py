@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 import db
-from db import DBHandler, DatabaseError, MarketData, Order, StockSignal, TradeLog
+from db import DatabaseError, DBHandler, MarketData, Order, StockSignal, TradeLog
 
 
 def handler(url: str) -> DBHandler:
@@ -60,8 +60,8 @@ def test_money_is_exact(db_url):
 
 def test_bulk_insert_market_data_and_raw_sql(db_url):
     h = handler(db_url)
-    rows = [{"symbol": "NSE:SBIN-EQ", "ltp": 600 + i * 0.05, "vol_traded_today": 1000 + i, "exch_feed_time": 1_700_000_000 + i,
-             "type": "sf", "bid_price": None} for i in range(2500)]
+    rows = [{"symbol": "NSE:SBIN-EQ", "ltp": 600 + i * 0.05, "vol_traded_today": 1000 + i,
+             "exch_feed_time": 1_700_000_000 + i, "type": "sf", "bid_price": None} for i in range(2500)]
     assert h.bulk_insert(MarketData, rows) == 2500
     n, hi = h.execute_sql("SELECT COUNT(*), MAX(exch_feed_time) FROM market_data")[0]
     assert n == 2500 and hi == 1_700_002_499
@@ -96,7 +96,8 @@ def test_concurrent_writers_from_two_processes(db_url):
         p.join(60)
         assert p.exitcode == 0
     assert len(h.query_records(StockSignal)) == 120
-    assert h.execute_sql("SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol ORDER BY symbol") == [("a", 1200), ("b", 1200)]
+    assert h.execute_sql("SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol ORDER BY symbol") == \
+        [("a", 1200), ("b", 1200)]
 
 
 def test_sqlite_defaults_wal_and_foreign_keys(sqlite_url):
