@@ -134,7 +134,8 @@ def rates_from_mapping(start: date, values: dict[str, Any]) -> ChargeRates:
 
 
 def _periods(*changes: tuple[str, dict[str, Any]]) -> tuple[ChargeRates, ...]:
-    out, current = [], {}
+    out: list[ChargeRates] = []
+    current: dict[str, Any] = {}
     for start, values in changes:
         current = {**current, **values}
         out.append(rates_from_mapping(date.fromisoformat(start), current))

@@ -88,4 +88,5 @@ class EventApplier:
         self._held_keys.add(key)
 
     def _delay(self) -> float:
-        return min(self.first_delay_s * 2 ** self.retries, self.max_delay_s)
+        delay: float = min(self.first_delay_s * 2 ** self.retries, self.max_delay_s)
+        return delay
