@@ -386,7 +386,7 @@ class RiskManager:
         charges = self.order_charges(t.side is PositionSide.LONG, avg if order_avg is None else order_avg, new_qty)
 
         def go(s: Session) -> None:
-            row = s.get(ActiveTrade, trade_id)
+            row = s.get_one(ActiveTrade, trade_id)  # the trade is active: its row exists
             row.position_size, row.remaining_quantity = new_qty, t.remaining + quantity
             row.entry_price, row.allocated = avg, allocated
             row.costs = charges.total
@@ -433,7 +433,7 @@ class RiskManager:
             if full:
                 s.execute(delete(ActiveTrade).where(ActiveTrade.trade_id == trade_id))
             else:
-                row = s.get(ActiveTrade, trade_id)
+                row = s.get_one(ActiveTrade, trade_id)  # the trade is active: its row exists
                 row.remaining_quantity, row.allocated = remaining, allocated
                 row.realized_pnl_tp = t.realized_tp + net
                 row.position_closed_tp = t.closed_tp + quantity
