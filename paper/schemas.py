@@ -21,6 +21,7 @@ PRICETYPES = ("MARKET", "LIMIT", "SL", "SL-M")
 PRODUCTS = ("MIS", "NRML", "CNC")
 
 _MISSING = object()
+# True == 1 and False == 0 (same hash), so the numbers 1 and 0 match these sets too
 _TRUTHY = {True, "t", "T", "true", "True", "TRUE", "on", "On", "ON", "y", "Y", "yes", "Yes", "YES", "1"}
 _FALSY = {False, "f", "F", "false", "False", "FALSE", "off", "Off", "OFF", "n", "N", "no", "No", "NO", "0"}
 
