@@ -18,22 +18,41 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, time as dtime, timedelta
+from datetime import date, timedelta
+from datetime import time as dtime
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 from core.clock import Clock, ReplayClock, ist_epoch, to_ist
-from core.config import (DEFAULT_CONFIG_PATH, Config, ConfigError, Secrets, check_secrets_for_mode, load_config,
-                         load_secrets, uncovered_day)
+from core.config import (
+    DEFAULT_CONFIG_PATH,
+    Config,
+    ConfigError,
+    Secrets,
+    check_secrets_for_mode,
+    load_config,
+    load_secrets,
+    uncovered_day,
+)
 from core.enums import ExecutionMode
 from core.errors import StartupError
 from core.logs import LogSink, setup_logging
 from db import DatabaseError
 from pipeline.feed_process import FeedProcess
-from pipeline.messages import (END_OF_FEED, CheckpointTaken, Marks, MarksTaken, SignalRaised, StrategyTurnedOff,
-                               WatermarkReached, WorkerEvent, WorkerReady, WorkerStopped)
 from pipeline.live_view import LIVE_EVERY_S, remove_key, start_manager, trading_view
+from pipeline.messages import (
+    END_OF_FEED,
+    CheckpointTaken,
+    Marks,
+    MarksTaken,
+    SignalRaised,
+    StrategyTurnedOff,
+    WatermarkReached,
+    WorkerEvent,
+    WorkerReady,
+    WorkerStopped,
+)
 from pipeline.sequencer import SignalSequencer
 from pipeline.shared_state import FLUSH_EVERY_S, SharedState
 from pipeline.supervisor import Supervisor
@@ -66,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_everything(config_path: Path, need_secrets: bool = True) -> tuple[Config, "object", list[str]]:
+def load_everything(config_path: Path, need_secrets: bool = True) -> tuple[Config, object, list[str]]:
     """Config and secrets, with every problem found (config errors, env errors, missing secrets)."""
     problems: list[str] = []
     secrets, env_problems = load_secrets()
@@ -191,7 +210,7 @@ class RunOptions:
     scan: Any = None  # a recorded replay file: what its pre-scan found (feeds.replay_check.ReplayScan)
 
     @classmethod
-    def from_args(cls, cfg: Config, secrets: Secrets, args: argparse.Namespace) -> "RunOptions":
+    def from_args(cls, cfg: Config, secrets: Secrets, args: argparse.Namespace) -> RunOptions:
         source = args.replay or cfg.replay.source
         raw_speed = str(args.speed or cfg.replay.speed)
         if raw_speed == "max":
@@ -202,7 +221,8 @@ class RunOptions:
                 if not math.isfinite(speed) or speed <= 0:
                     raise ValueError
             except ValueError:
-                raise ValueError(f"--speed: {raw_speed!r} is not allowed -- use max, 1 or a positive multiple") from None
+                raise ValueError(f"--speed: {raw_speed!r} is not allowed -- use max, 1 or a positive "
+                                 "multiple") from None
         raw_day = args.date or cfg.replay.date
         key = "--date" if args.date else "replay.date"
         src_key = "--replay" if args.replay else "replay.source"
@@ -510,8 +530,8 @@ class Driver:
                             to_ist(session.close).strftime("%H:%M IST"))
                 return None
             if now < session.pre_open:
-                log.info("waiting for the pre-open at %s (%.0f minutes)", to_ist(session.pre_open).strftime("%H:%M IST"),
-                         (session.pre_open - now) / 60)
+                log.info("waiting for the pre-open at %s (%.0f minutes)",
+                         to_ist(session.pre_open).strftime("%H:%M IST"), (session.pre_open - now) / 60)
                 if self._wait_until(session.pre_open):
                     return None
         return session
@@ -675,7 +695,8 @@ class Driver:
                 last_tick_check = mono
                 if feed.dispatched == last_dispatched and processor.in_market_hours(now) and not feed.finished:
                     if not silence_reported:
-                        log.warning("feed silent: no tick for %.0fs during market hours", cfg.monitoring.feed_silence_seconds)
+                        log.warning("feed silent: no tick for %.0fs during market hours",
+                                    cfg.monitoring.feed_silence_seconds)
                         silence_reported = True
                 else:
                     silence_reported = False

@@ -26,7 +26,8 @@ import operator
 import time
 import traceback
 from collections import deque
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import msgspec
 
@@ -111,7 +112,7 @@ class MarketDataHandler:
 
     # ------------------------------------------------------------------ ticks
     def process_batch(self, ticks: list[Tick], t_wall: float, positions: list[int]) -> None:
-        for tick, pos in zip(ticks, positions):
+        for tick, pos in zip(ticks, positions, strict=False):
             self.process(tick, t_wall, pos)
 
     def process(self, tick: Tick, t_wall: float = 0.0, pos: int = 0) -> str | None:
@@ -317,7 +318,8 @@ class MarketDataHandler:
             self.force_exit_triggered_symbols.add(sym)
         if msg.status == "failed" and kind == SignalType.ENTRY.value and strat is not None:
             self._call(sym, "outcome", lambda: (strat._discard_signal(), strat._reset_position_tracking()))
-        book = {SignalType.ENTRY.value: self.incomplete_entry_trades, SignalType.EXIT.value: self.incomplete_exit_trades,
+        book = {SignalType.ENTRY.value: self.incomplete_entry_trades,
+                SignalType.EXIT.value: self.incomplete_exit_trades,
                 SignalType.TAKE_PROFIT.value: self.incomplete_takeprofit_trades}.get(kind)
         if book is not None:
             if msg.incomplete:

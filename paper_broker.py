@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     from paper.engine import Engine
     from paper.faults import FaultConfig, FaultInjector
     from paper.instance import AlreadyRunning, InstanceLock
-    from paper.instruments import DEFAULT_FILE, InstrumentFileError, load as load_instruments
+    from paper.instruments import DEFAULT_FILE, InstrumentFileError
+    from paper.instruments import load as load_instruments
     from paper.server import App, Housekeeper, Limits, PaperHTTPServer
     from paper.service import PaperBroker
     from paper.store import Store

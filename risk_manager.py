@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -318,7 +319,8 @@ class RiskManager:
         elif r.max_drawdown_pct is not None and self.high_water > 0:
             dd = float((self.high_water - equity) / self.high_water * 100)
             if dd >= r.max_drawdown_pct:
-                reason = f"risk: drawdown {dd:.2f}% from the day's high of {self.high_water:.2f} >= {r.max_drawdown_pct}%"
+                reason = (f"risk: drawdown {dd:.2f}% from the day's high of {self.high_water:.2f} "
+                          f">= {r.max_drawdown_pct}%")
         if reason:
             self.halt_is_loss = "profit cap" not in reason
             self.set_state(TradingState.HALTED, reason)
@@ -384,7 +386,7 @@ class RiskManager:
         charges = self.order_charges(t.side is PositionSide.LONG, avg if order_avg is None else order_avg, new_qty)
 
         def go(s: Session) -> None:
-            row = s.get(ActiveTrade, trade_id)
+            row = s.get_one(ActiveTrade, trade_id)  # the trade is active: its row exists
             row.position_size, row.remaining_quantity = new_qty, t.remaining + quantity
             row.entry_price, row.allocated = avg, allocated
             row.costs = charges.total
@@ -431,7 +433,7 @@ class RiskManager:
             if full:
                 s.execute(delete(ActiveTrade).where(ActiveTrade.trade_id == trade_id))
             else:
-                row = s.get(ActiveTrade, trade_id)
+                row = s.get_one(ActiveTrade, trade_id)  # the trade is active: its row exists
                 row.remaining_quantity, row.allocated = remaining, allocated
                 row.realized_pnl_tp = t.realized_tp + net
                 row.position_closed_tp = t.closed_tp + quantity

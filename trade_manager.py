@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import msgspec
@@ -26,20 +27,39 @@ from sqlalchemy.orm import Session
 
 from core.clock import fmt_ist
 from core.config import Config, OrdersConfig, Secrets
+from core.enums import (
+    ExecutionMode,
+    ExitReason,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    OutcomeStatus,
+    PositionSide,
+    SignalType,
+    TradingState,
+)
 from core.errors import StartupError
 from core.faults import crash_point
-from core.enums import (ExecutionMode, ExitReason, OrderPurpose, OrderSide, OrderStatus, OutcomeStatus,
-                        PositionSide, SignalType, TradingState)
 from core.session import SessionTimes, in_market_hours
 from core.types import Signal
 from db import DBHandler, Order, StockSignal, disabled_strategies_key, utcnow
 from execution.broker_io import BrokerIO, CancelAnswered, LookedUp, Placed, Probed, StatusSeen
-from execution.commands import CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from execution.circuit_breaker import CircuitBreaker
+from execution.commands import CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from execution.control_log import ControlLog
 from execution.events import EventApplier
-from execution.order_events import (OrderAccepted, OrderAdopted, OrderDenied, OrderFailed, OrderFilled, OrderNoted,
-                                    OrderRejected, OrderSent, OrderWorking, broker_final)
+from execution.order_events import (
+    OrderAccepted,
+    OrderAdopted,
+    OrderDenied,
+    OrderFailed,
+    OrderFilled,
+    OrderNoted,
+    OrderRejected,
+    OrderSent,
+    OrderWorking,
+    broker_final,
+)
 from execution.orders import OrderStore, fill_delta
 from execution.pending import Pending
 from execution.reconcile import Reconciler
@@ -226,7 +246,8 @@ class TradeManager:
             if caps is not None:  # and arm (or clear) its cap triggers as the first run did before this answer
                 self.notify(sig.symbol, caps)
             if self.replay and not done.force_exit and self.controls.was_forced(sig.signal_id):
-                done = msgspec.structs.replace(done, force_exit=True)  # a cap turned it into a forced exit: reset the strategy
+                # a cap turned it into a forced exit: reset the strategy
+                done = msgspec.structs.replace(done, force_exit=True)
             self.notify(sig.symbol, done)
             return
         if any(p.signal is not None and p.signal.signal_id == sig.signal_id for p in self.pending.values()):
@@ -246,8 +267,9 @@ class TradeManager:
                 if forced.type is SignalType.ENTRY:
                     self._entry(forced)
                 else:
-                    self._exit(forced, OrderPurpose.EXIT if forced.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT,
-                               ExitReason.SIGNAL.value if not forced.forced else forced.note or "forced")
+                    purpose = OrderPurpose.EXIT if forced.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT
+                    reason = ExitReason.SIGNAL.value if not forced.forced else forced.note or "forced"
+                    self._exit(forced, purpose, reason)
             self._unit(f"signal {sig.signal_id}", decide)
         except Exception as e:  # noqa: BLE001 - the worker must hear back, and the daemon must keep running
             log.exception("could not process signal %s: %s", sig.signal_id, e)
@@ -530,7 +552,8 @@ class TradeManager:
             self.breaker.failure(res.reason)
             self.orders.apply(p.order_id, OrderNoted(f"no answer to placeorder ({res.reason}); looking it up in the "
                                                      "orderbook"))
-            log.warning("order %d: placement outcome unknown (%s); resolving from the orderbook", p.order_id, res.reason)
+            log.warning("order %d: placement outcome unknown (%s); resolving from the orderbook", p.order_id,
+                        res.reason)
             p.lookups = 1
             p.next_lookup = time.monotonic() + 0.2
         else:

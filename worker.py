@@ -29,9 +29,24 @@ from core.faults import die_with_parent, parent_gone
 from core.logs import setup_logging
 from core.types import Signal, Tick
 from paper.client import PaperBrokerAdmin, PaperBrokerError
-from pipeline.messages import (END_OF_FEED, ApplyFeedback, CheckpointTaken, Marks, MarksTaken, SignalRaised,
-                               StopWorker, StrategyDisabled, StrategyTurnedOff, UseTickPipe, Watch, WatermarkReached,
-                               WorkerProgress, WorkerReady, WorkerStopped, decode_frame)
+from pipeline.messages import (
+    END_OF_FEED,
+    ApplyFeedback,
+    CheckpointTaken,
+    Marks,
+    MarksTaken,
+    SignalRaised,
+    StopWorker,
+    StrategyDisabled,
+    StrategyTurnedOff,
+    UseTickPipe,
+    Watch,
+    WatermarkReached,
+    WorkerProgress,
+    WorkerReady,
+    WorkerStopped,
+    decode_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +196,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             if sink is None:
                 handler.process_batch(frame.ticks, t_wall, frame.positions)
             else:
-                for tick, pos in zip(frame.ticks, frame.positions):
+                for tick, pos in zip(frame.ticks, frame.positions, strict=False):
                     sym = handler.process(tick, t_wall, pos)
                     if sym in sink.watched:  # only a tick the handler accepted is a price the broker may use
                         sink.add(sym, tick, handler.last_ts[sym], pos)

@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2000)
     a = ap.parse_args()
     ticks = generate_day(default_tickers(50), DAY, 7)
-    rows = [tuple(t.get(c) for c in db.MARKET_DATA_COLUMNS) for _, t in zip(range(a.rows), ticks)]
+    rows = [tuple(t.get(c) for c in db.MARKET_DATA_COLUMNS) for _, t in zip(range(a.rows), ticks, strict=False)]
     out: dict = {"bench": "db", "rows": len(rows), "batch": a.batch}
     with tempfile.TemporaryDirectory(prefix="bench-db-") as d:
         out["sqlite_rows_per_s"] = round(rows_per_s(f"sqlite:///{Path(d) / 'b.sqlite'}", rows, a.batch))

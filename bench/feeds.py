@@ -55,7 +55,7 @@ def main() -> None:
     out["replay_ticks_per_s"] = round(ws.delivered / (time.perf_counter() - t))
     ws.close_connection()
 
-    got = collections.deque(maxlen=1)
+    got: collections.deque[object] = collections.deque(maxlen=1)
     feed = simulated_feed(ticks, tickers, on_ticks=got.append)
     t = time.perf_counter()
     feed.start()

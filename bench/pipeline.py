@@ -99,7 +99,7 @@ class RssSampler:
                 if c is not None:
                     self.cpu[pid] = c
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._t.start()
         return self
 
@@ -121,7 +121,7 @@ def make_config(tmp: Path, n: int, persist: str) -> Path:
 
 
 def run(tmp: Path, n: int, persist: str, speed: float | None, stop_after_s: float | None = None
-        ) -> tuple[dict, "RssSampler", Driver]:
+        ) -> tuple[dict, RssSampler, Driver]:
     cfg = load_config(make_config(tmp, n, persist))
     db_url = f"sqlite:///{tmp / f'bench-{persist}-{speed}.sqlite'}"
     secrets = Secrets(app_key=None, host_server="http://127.0.0.1:9", live_data=False, database_url=db_url,

@@ -10,12 +10,13 @@ import dataclasses
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date as _date
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 from dotenv import dotenv_values
@@ -562,7 +563,7 @@ def _cross_checks(s: dict[str, Any]) -> list[str]:
     ses: SessionConfig = s["session"]
     order = [("pre_open", ses.pre_open), ("open", ses.open), ("entry_cutoff", ses.entry_cutoff),
              ("square_off", ses.square_off), ("close", ses.close)]
-    for (an, a), (bn, b) in zip(order, order[1:]):
+    for (an, a), (bn, b) in zip(order, order[1:], strict=False):
         if not a <= b:
             p.append(f"session.{bn}: {b.strftime('%H:%M')!r} is not allowed -- must not be earlier than "
                      f"session.{an} ({a.strftime('%H:%M')})")

@@ -8,10 +8,11 @@ contract note shows them per order.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Sequence
+from typing import Any
 
 PAISA = Decimal("0.01")
 ZERO = Decimal(0)
@@ -66,14 +67,14 @@ class Charges:
     def as_dict(self) -> dict[str, Decimal]:
         return {n: getattr(self, n) for n in CHARGE_NAMES}
 
-    def __add__(self, other: "Charges") -> "Charges":
+    def __add__(self, other: Charges) -> Charges:
         return Charges(*(getattr(self, n) + getattr(other, n) for n in CHARGE_NAMES))
 
-    def __sub__(self, other: "Charges") -> "Charges":
+    def __sub__(self, other: Charges) -> Charges:
         return Charges(*(getattr(self, n) - getattr(other, n) for n in CHARGE_NAMES))
 
     @classmethod
-    def of(cls, row: Any) -> "Charges":
+    def of(cls, row: Any) -> Charges:
         """The breakdown stored on a database row (or any object with the six attributes)."""
         return cls(*(_dec(getattr(row, n) or 0) for n in CHARGE_NAMES))
 
@@ -133,7 +134,8 @@ def rates_from_mapping(start: date, values: dict[str, Any]) -> ChargeRates:
 
 
 def _periods(*changes: tuple[str, dict[str, Any]]) -> tuple[ChargeRates, ...]:
-    out, current = [], {}
+    out: list[ChargeRates] = []
+    current: dict[str, Any] = {}
     for start, values in changes:
         current = {**current, **values}
         out.append(rates_from_mapping(date.fromisoformat(start), current))

@@ -6,7 +6,7 @@ from enum import Enum, unique
 
 class StrEnum(str, Enum):
     def __str__(self) -> str:  # log and store the value, not "Class.MEMBER"
-        return self.value
+        return str(self.value)
 
 
 @unique

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import date, time as dtime
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import date
+from datetime import time as dtime
+from typing import Any
 
 _spec = os.environ.get("DAEMON_CRASH_AT", "")
 _name, _, _n = _spec.partition(":")

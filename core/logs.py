@@ -16,13 +16,13 @@ import os
 import pickle
 import sys
 import threading
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from multiprocessing.connection import Connection, Pipe, wait
 from pathlib import Path
-from typing import Iterable
 
 FORMAT = "%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"
-_redactor: "RedactSecrets | None" = None
+_redactor: RedactSecrets | None = None
 IST_OFFSET = timezone(timedelta(hours=5, minutes=30), "IST")  # India has no daylight saving time
 
 

@@ -21,7 +21,7 @@ class SessionTimes:
     close: int
 
     @classmethod
-    def for_day(cls, cfg: SessionConfig, day: date) -> "SessionTimes":
+    def for_day(cls, cfg: SessionConfig, day: date) -> SessionTimes:
         return cls(day, ist_epoch(day, cfg.pre_open), ist_epoch(day, cfg.open), ist_epoch(day, cfg.entry_cutoff),
                    ist_epoch(day, cfg.square_off), ist_epoch(day, cfg.close))
 

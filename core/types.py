@@ -3,8 +3,9 @@ daemon works with, and a Signal."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypedDict, Union
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -51,7 +52,7 @@ TICK_FIELDS: tuple[str, ...] = (
 )
 
 
-Num = Union[int, float]  # as the exchange sent it: an int stays an int, so a replay computes exactly alike
+Num = int | float  # as the exchange sent it: an int stays an int, so a replay computes exactly alike
 
 
 class Tick(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -87,7 +88,7 @@ class Tick(msgspec.Struct, array_like=True, frozen=True, gc=False):
     chp: Num | None = None
 
     @classmethod
-    def from_feed(cls, msg: Mapping[str, Any]) -> "Tick":
+    def from_feed(cls, msg: Mapping[str, Any]) -> Tick:
         """The record of a Fyers tick dict; keys the record does not have are dropped. A value of the wrong
         kind (a string or bool where a number belongs: nothing the feed's TickValidator judges) becomes None,
         so one odd field cannot make a whole batch undecodable in the worker."""
@@ -95,7 +96,7 @@ class Tick(msgspec.Struct, array_like=True, frozen=True, gc=False):
         try:
             return msgspec.convert(values, cls)  # checked in C: the common case costs no more than building it
         except msgspec.ValidationError:
-            return cls(*(v if _fits(v, f) else None for v, f in zip(values, TICK_FIELDS)))
+            return cls(*(v if _fits(v, f) else None for v, f in zip(values, TICK_FIELDS, strict=False)))
 
     def time(self) -> Num | None:
         """The tick's feed time: exch_feed_time, else last_traded_time (None if neither came)."""
@@ -147,7 +148,7 @@ class Signal:
         day recognises signals it has already acted on."""
         return f"{self.strategy}:{self.symbol}:{self.time}:{self.type.value}:{self.current_position.value}"
 
-    def replace(self, **changes: Any) -> "Signal":
+    def replace(self, **changes: Any) -> Signal:
         return dataclasses.replace(self, **changes)
 
     def to_row(self) -> dict[str, Any]:

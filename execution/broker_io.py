@@ -65,12 +65,15 @@ class Probed:
     reason: str = ""
 
 
+BrokerAnswer = Placed | StatusSeen | LookedUp | CancelAnswered | Probed
+
+
 class BrokerIO:
     def __init__(self, gateway: OpenAlgoGateway, poll_interval_s: float, senders: int = 4):
         self.gw = gateway
         self.poll_interval = poll_interval_s
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self._work: queue.Queue = queue.Queue()
+        self.events: queue.SimpleQueue[BrokerAnswer] = queue.SimpleQueue()
+        self._work: queue.Queue[BrokerCommand | None] = queue.Queue()
         self._tracked: dict[int, tuple[str, str, int, float]] = {}  # order_id -> (broker id, strategy, n, next)
         self._tlock = threading.Lock()
         self._stop = threading.Event()
@@ -135,9 +138,9 @@ class BrokerIO:
                 elif isinstance(item, FindOrder):
                     self.events.put(LookedUp(item.order_id, self.gw.find_order(**item.criteria)))
                 elif isinstance(item, ProbeBroker):
-                    res = self.gw.funds()
-                    self.events.put(Probed(isinstance(res, Ok),
-                                           getattr(res, "reason", "") or getattr(res, "message", "")))
+                    funds = self.gw.funds()
+                    self.events.put(Probed(isinstance(funds, Ok),
+                                           getattr(funds, "reason", "") or getattr(funds, "message", "")))
                 else:
                     raise TypeError(f"not a broker command: {item!r}")
             except Exception as e:  # noqa: BLE001 - a bug here must not kill the thread; the order stays tracked

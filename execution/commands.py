@@ -6,7 +6,7 @@ Commands are imperative: the broker threads carry them out and report what happe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,4 +45,4 @@ class ProbeBroker:
     """Ask the broker something cheap (funds) to learn whether it answers again (circuit breaker)."""
 
 
-BrokerCommand = Union[SubmitOrder, CancelOrder, FindOrder, ProbeBroker]
+BrokerCommand = SubmitOrder | CancelOrder | FindOrder | ProbeBroker

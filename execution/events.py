@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -87,4 +88,5 @@ class EventApplier:
         self._held_keys.add(key)
 
     def _delay(self) -> float:
-        return min(self.first_delay_s * 2 ** self.retries, self.max_delay_s)
+        delay: float = min(self.first_delay_s * 2 ** self.retries, self.max_delay_s)
+        return delay

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from core.enums import OrderStatus as S
 
@@ -131,8 +131,8 @@ class OrderNoted:
     detail: str
 
 
-OrderEventType = Union[OrderSent, OrderAccepted, OrderAdopted, OrderDenied, OrderRejected, OrderFailed,
-                       OrderWorking, OrderFilled, OrderExecuted, OrderCancelled, OrderNoted]
+OrderEventType = (OrderSent | OrderAccepted | OrderAdopted | OrderDenied | OrderRejected | OrderFailed |
+                  OrderWorking | OrderFilled | OrderExecuted | OrderCancelled | OrderNoted)
 
 
 def broker_final(status: S, broker_status: str, filled: int, average: Decimal | None) -> OrderEventType:

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.enums import FINAL_ORDER_STATUSES, OrderStatus as S
+from core.enums import FINAL_ORDER_STATUSES
+from core.enums import OrderStatus as S
 from db import DBHandler, Order, OrderEvent
-from execution.order_events import IllegalTransition, OrderEventType, TRANSITIONS, check
+from execution.order_events import TRANSITIONS, IllegalTransition, OrderEventType, check
 
 __all__ = ["IllegalTransition", "OrderStore", "TRANSITIONS", "check", "fill_delta"]
 

@@ -20,8 +20,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from core.costs import NO_CHARGES
-from core.enums import (ExitReason, OrderPurpose, OrderSide, OrderStatus, OutcomeStatus, PositionSide, SignalType,
-                        TradingState, UnknownPositionPolicy)
+from core.enums import (
+    ExitReason,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    OutcomeStatus,
+    PositionSide,
+    SignalType,
+    TradingState,
+    UnknownPositionPolicy,
+)
 from core.types import Signal
 from db import Order, StockSignal
 from execution.order_events import OrderAdopted, OrderFailed
@@ -44,7 +53,7 @@ def signal_from_row(row: StockSignal) -> Signal:
 
 
 class Reconciler:
-    def __init__(self, tm: "TradeManager"):
+    def __init__(self, tm: TradeManager):
         self.tm = tm
         self.findings: list[str] = []
 
@@ -203,7 +212,8 @@ class Reconciler:
         broker: dict[str, int] = defaultdict(int)
         avg: dict[str, float] = {}
         for pos in book.value:
-            if pos.quantity and pos.product == tm.cfg.product.value and (not pos.exchange or pos.exchange == tm.cfg.exchange):
+            if (pos.quantity and pos.product == tm.cfg.product.value
+                    and (not pos.exchange or pos.exchange == tm.cfg.exchange)):
                 broker[pos.symbol] += pos.quantity
                 avg[pos.symbol] = pos.average_price
         ours: dict[str, int] = defaultdict(int)

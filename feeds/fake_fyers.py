@@ -21,7 +21,8 @@ import struct
 import threading
 import time
 import zlib
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from core.types import FyersTick
 
@@ -190,7 +191,7 @@ def _ws_frame(opcode: int, payload: bytes) -> bytes:
 class FakeConnection:
     """One client connection: answers the handshake and requests; the test drives what it sends."""
 
-    def __init__(self, server: "FakeFyersServer", sock: socket.socket, index: int):
+    def __init__(self, server: FakeFyersServer, sock: socket.socket, index: int):
         self.server = server
         self.sock = sock
         self.index = index

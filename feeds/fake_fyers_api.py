@@ -47,7 +47,7 @@ class FakeFyersApi:
     def base(self) -> str:
         return f"http://127.0.0.1:{self._srv.server_address[1]}/api/v3"
 
-    def start(self) -> "FakeFyersApi":
+    def start(self) -> FakeFyersApi:
         self._thread.start()
         return self
 

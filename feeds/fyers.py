@@ -25,8 +25,9 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from core.clock import fmt_ist
 from core.config import PROJECT_ROOT
@@ -484,7 +485,7 @@ class FyersFeed(FeedClient):
 
     name = "fyers-feed"
     subscribe_on_auth = True
-    _running: "FyersFeed | None" = None
+    _running: FyersFeed | None = None
     _running_lock = threading.Lock()
 
     def __init__(self, app_id: str, access_token: str, tickers: Sequence[str],
@@ -511,7 +512,7 @@ class FyersFeed(FeedClient):
 
     def start(self) -> None:
         with FyersFeed._running_lock:
-            if FyersFeed._running is not None and not FyersFeed._running._stopped:
+            if FyersFeed._running is not None and not FyersFeed._running._stopped:  # noqa: SLF001 - its own class
                 raise FeedError("a FyersFeed is already running in this process (the Fyers SDK allows one "
                                 "data socket per process)")
             FyersFeed._running = self
@@ -541,7 +542,7 @@ class FyersFeed(FeedClient):
                                on_connect=on_connect, on_message=on_message, on_error=on_error,
                                on_close=on_close)
         if self.ws_url:
-            sock._FyersDataSocket__url = self.ws_url  # tests and local fakes (feeds.fake_fyers)
+            sock._FyersDataSocket__url = self.ws_url  # noqa: SLF001 - the SDK has no setter; tests and local fakes
         return sock
 
     def _sub_hint(self) -> str:

@@ -17,8 +17,9 @@ import logging
 import os
 import secrets as pysecrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from feeds.fyers import FeedError, check_token, socket_token
@@ -165,7 +166,8 @@ def parse_auth_code(text: str, state: str) -> str:
         if not codes:
             raise ValueError("the URL has no auth_code parameter: paste the address the browser shows after "
                              "the login (it contains auth_code=...)")
-        got_state = (query.get("state") or [None])[0]
+        states = query.get("state")
+        got_state = states[0] if states else None
         if got_state is not None and got_state != state:
             raise ValueError("the URL's state is not this login's: it is from an earlier login; open the new "
                              "login URL and paste its redirect")

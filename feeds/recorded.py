@@ -23,8 +23,9 @@ import logging
 import math
 import re
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence
+from typing import IO, Any
 
 from core.types import TICK_FIELDS, FyersTick
 
@@ -450,7 +451,7 @@ class TickWriter:
         if not self._fh.closed:
             self._fh.close()
 
-    def __enter__(self) -> "TickWriter":
+    def __enter__(self) -> TickWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -12,8 +12,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from core.types import FyersTick
 from feeds.recorded import TickWriter, file_format, part_path, recording_parts
@@ -92,7 +93,7 @@ class TickRecorder:
         log.info("recorded %d ticks to %s%s", self.written, self.path,
                  f" ({self.dropped} dropped)" if self.dropped else "")
 
-    def __enter__(self) -> "TickRecorder":
+    def __enter__(self) -> TickRecorder:
         return self
 
     def __exit__(self, *exc: Any) -> None:

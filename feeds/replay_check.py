@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path

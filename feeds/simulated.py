@@ -24,14 +24,15 @@ import itertools
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Union
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from core.clock import Clock, fmt_ist
 from core.types import FyersTick
 
 log = logging.getLogger(__name__)
 
-TickSource = Union[Iterable[FyersTick], Callable[[], Iterator[FyersTick]]]
+TickSource = Iterable[FyersTick] | Callable[[], Iterator[FyersTick]]
 
 AUTH_OK = {"type": "cn", "code": 200, "message": "Authentication done", "s": "ok"}
 FULL_MODE_OK = {"type": "ful", "code": 200, "message": "Full Mode On", "s": "ok"}
@@ -446,12 +447,12 @@ def _spread(ticks: Iterator[FyersTick]) -> Iterator[tuple[FyersTick, float]]:
         ts = tick.get("exch_feed_time") if type(tick) is dict else None
         if ts != current and second:
             n = len(second)
-            yield from zip(second, (k / n for k in range(n)))
+            yield from zip(second, (k / n for k in range(n)), strict=False)
             second = []
         current = ts
         second.append(tick)
     n = len(second)
-    yield from zip(second, (k / n for k in range(n)))
+    yield from zip(second, (k / n for k in range(n)), strict=False)
 
 
 def _when(ts: int | None) -> str:

@@ -17,8 +17,8 @@ Prices are whole paise on the 0.05 tick and are converted to floats exactly as t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -218,7 +218,8 @@ def _generate(names: list[str], day: date, seed: int, t_open: int, n_seconds: in
         # turned into Python lists a slice at a time to keep memory low at the busy open
         for lo_i in range(0, columns[0].shape[0], _EMIT_SLICE):
             part = [col[lo_i:lo_i + _EMIT_SLICE].tolist() for col in columns]
-            for (ltp, vol, ltt, eft, bs, as_, bp, ap, ltq, tb, ts, avg, lo, hi, op, pc, sym, ch, chp) in zip(*part):
+            for (ltp, vol, ltt, eft, bs, as_, bp, ap, ltq, tb, ts, avg, lo, hi, op, pc, sym, ch,
+                 chp) in zip(*part, strict=False):
                 yield {"ltp": ltp, "vol_traded_today": vol, "last_traded_time": ltt, "exch_feed_time": eft,
                        "bid_size": bs, "ask_size": as_, "bid_price": bp, "ask_price": ap, "last_traded_qty": ltq,
                        "tot_buy_qty": tb, "tot_sell_qty": ts, "avg_trade_price": avg, "low_price": lo,
@@ -266,7 +267,7 @@ def _window_columns(syms: list[_Symbol], cols: dict[str, list[np.ndarray]], name
     for k, arr in (("ltp", ltp), ("ltt", ltt), ("ltq", ltq), ("vol", vol), ("pq", pq), ("high", high),
                    ("low", low), ("open", opn)):
         vals = arr[ends].tolist()
-        for j, v in zip(present.tolist(), vals):
+        for j, v in zip(present.tolist(), vals, strict=False):
             setattr(syms[j], k, v)
     # global order: by second, then a seeded shuffle across symbols; a symbol's own ticks keep their order
     keys = interleave.random(N)  # drawn even for a skipped window, so start_after changes nothing after it

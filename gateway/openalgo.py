@@ -14,14 +14,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError
 
 from gateway.ratelimit import ORDERS, POLLS, MovingWindow, RequestBudget
-from gateway.results import (Accepted, CallResult, Deferred, FundsInfo, NoOrder, Ok, OrderInfo, PlaceResult,
-                             PositionInfo, QuoteInfo, Rejected, SmartResult, TradeInfo, Unavailable, Unknown, qty)
+from gateway.results import (
+    Accepted,
+    CallResult,
+    Deferred,
+    FundsInfo,
+    NoOrder,
+    Ok,
+    OrderInfo,
+    PlaceResult,
+    PositionInfo,
+    QuoteInfo,
+    Rejected,
+    SmartResult,
+    TradeInfo,
+    Unavailable,
+    Unknown,
+    qty,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,9 +11,10 @@ The four outcomes of sending an order are the ones that matter for money:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Mapping, TypeVar, Union
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pytz
 
@@ -81,10 +82,10 @@ class Unknown:
     ok: ClassVar[bool] = False
 
 
-PlaceResult = Union[Accepted, Rejected, Unavailable, Unknown]
-SmartResult = Union[Accepted, NoOrder, Rejected, Unavailable, Unknown]
-Failure = Union[Rejected, Unavailable, Unknown]
-CallResult = Union[Ok[T], Rejected, Unavailable, Unknown]
+PlaceResult = Accepted | Rejected | Unavailable | Unknown
+SmartResult = Accepted | NoOrder | Rejected | Unavailable | Unknown
+Failure = Rejected | Unavailable | Unknown
+CallResult = Ok[T] | Rejected | Unavailable | Unknown
 
 
 # ---------------------------------------------------------------- normalized records
@@ -153,7 +154,7 @@ class OrderInfo:
     raw: Mapping[str, Any] = field(repr=False)
 
     @classmethod
-    def from_raw(cls, d: Mapping[str, Any]) -> "OrderInfo":
+    def from_raw(cls, d: Mapping[str, Any]) -> OrderInfo:
         status = str(d.get("order_status") or d.get("status") or "").strip().lower()
         quantity = qty(d.get("quantity"))
         if d.get("filled_quantity") not in (None, ""):
@@ -212,7 +213,7 @@ class TradeInfo:
     raw: Mapping[str, Any] = field(repr=False)
 
     @classmethod
-    def from_raw(cls, d: Mapping[str, Any]) -> "TradeInfo":
+    def from_raw(cls, d: Mapping[str, Any]) -> TradeInfo:
         return cls(orderid=str(d.get("orderid", "")), symbol=str(d.get("symbol", "")),
                    exchange=str(d.get("exchange", "")), product=str(d.get("product", "")),
                    action=str(d.get("action", "")).upper(), quantity=qty(d.get("quantity")),
@@ -232,7 +233,7 @@ class PositionInfo:
     raw: Mapping[str, Any] = field(repr=False)
 
     @classmethod
-    def from_raw(cls, d: Mapping[str, Any]) -> "PositionInfo":
+    def from_raw(cls, d: Mapping[str, Any]) -> PositionInfo:
         return cls(symbol=str(d.get("symbol", "")), exchange=str(d.get("exchange", "")),
                    product=str(d.get("product", "")), quantity=qty(d.get("quantity")),
                    average_price=num(d.get("average_price")), ltp=num(d.get("ltp")), pnl=num(d.get("pnl")),
@@ -249,7 +250,7 @@ class FundsInfo:
     raw: Mapping[str, Any] = field(repr=False)
 
     @classmethod
-    def from_raw(cls, d: Mapping[str, Any]) -> "FundsInfo":
+    def from_raw(cls, d: Mapping[str, Any]) -> FundsInfo:
         return cls(availablecash=num(d.get("availablecash")), collateral=num(d.get("collateral")),
                    m2mrealized=num(d.get("m2mrealized")), m2munrealized=num(d.get("m2munrealized")),
                    utiliseddebits=num(d.get("utiliseddebits")), raw=dict(d))
@@ -268,7 +269,7 @@ class QuoteInfo:
     raw: Mapping[str, Any] = field(repr=False)
 
     @classmethod
-    def from_raw(cls, d: Mapping[str, Any]) -> "QuoteInfo":
+    def from_raw(cls, d: Mapping[str, Any]) -> QuoteInfo:
         return cls(ltp=num(d.get("ltp")), bid=num(d.get("bid")), ask=num(d.get("ask")), open=num(d.get("open")),
                    high=num(d.get("high")), low=num(d.get("low")), prev_close=num(d.get("prev_close")),
                    volume=num(d.get("volume")), raw=dict(d))

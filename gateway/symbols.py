@@ -7,7 +7,7 @@ series, a renamed scrip) is given explicitly in config and held in a SymbolMap.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 CASH_EXCHANGES = ("NSE", "BSE")
 # Fyers equity series suffixes: the part after the last hyphen is the series, never part of the name
@@ -63,7 +63,7 @@ class SymbolMap:
             self._exchange[symbol] = exchange
 
     @classmethod
-    def from_config(cls, cfg) -> "SymbolMap":
+    def from_config(cls, cfg) -> SymbolMap:
         """From core.config.Config: every SymbolSpec on the configured exchange."""
         return cls((s.symbol, cfg.exchange, s.fyers) for s in cfg.symbols)
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from core.clock import IST
 from core.config import SessionConfig
@@ -65,7 +66,7 @@ def _ms_to_ist_time(ms: Any) -> dtime:
 
 
 def _ms_to_utc_time(ms: Any) -> dtime:
-    return datetime.fromtimestamp(float(ms) / 1000.0, timezone.utc).time().replace(tzinfo=None)
+    return datetime.fromtimestamp(float(ms) / 1000.0, UTC).time().replace(tzinfo=None)
 
 
 def parse_holidays(rows: Iterable[Mapping[str, Any]], exchange: str = "NSE") -> dict[date, CalendarEntry]:

@@ -55,8 +55,15 @@ def _problems(s: dict[str, str], env_path: Path) -> list[str]:
 def run(env_path: Path, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """The whole flow; the exit code: 0 written, 2 a setting or the paste is wrong or Fyers refused, 1 no answer."""
     from feeds.fyers import FeedError, token_expiry
-    from feeds.fyers_api import (FyersApiError, FyersRefused, api_base, exchange_auth_code, login_url, new_state,
-                                 parse_auth_code)
+    from feeds.fyers_api import (
+        FyersApiError,
+        FyersRefused,
+        api_base,
+        exchange_auth_code,
+        login_url,
+        new_state,
+        parse_auth_code,
+    )
 
     s = _settings(env_path)
     problems = _problems(s, env_path)

@@ -9,7 +9,8 @@ import logging
 import shutil
 import sys
 import time
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from core.clock import to_ist
 
@@ -133,7 +134,7 @@ class ReplayProgress:
             pass
         self.enabled = False
 
-    def __enter__(self) -> "ReplayProgress":
+    def __enter__(self) -> ReplayProgress:
         return self
 
     def __exit__(self, *_exc: Any) -> None:

@@ -12,11 +12,12 @@ import logging
 import math
 import os
 import statistics
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine

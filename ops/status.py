@@ -18,10 +18,11 @@ import logging
 import os
 import sys
 import time
-from datetime import date, datetime, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import create_engine, event, exc, func, inspect, select
 from sqlalchemy.engine import Engine, make_url
@@ -31,8 +32,18 @@ from sqlalchemy.pool import NullPool
 from core.clock import IST, to_ist
 from core.config import Config, Secrets
 from core.costs import CHARGE_NAMES
-from db import (DEFAULT_SQLITE_PATH, ActiveTrade, CapitalLog, KeyValue, MarketData, Order, TradeLog, database_url,
-                disabled_strategies_key, safe_url)
+from db import (
+    DEFAULT_SQLITE_PATH,
+    ActiveTrade,
+    CapitalLog,
+    KeyValue,
+    MarketData,
+    Order,
+    TradeLog,
+    database_url,
+    disabled_strategies_key,
+    safe_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +312,7 @@ def _iso(ts: datetime | None) -> str | None:
     if ts is None:
         return None
     if ts.tzinfo is None:  # SQLite hands back the stored UTC time without its zone
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     return ts.astimezone(IST).isoformat(timespec="seconds")
 
 
@@ -325,10 +336,11 @@ def _money(x: Any, signed: bool = False) -> str:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int], indent: str = "  ") -> list[str]:
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
     out = []
     for row in [headers, *rows]:
-        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=False))]
         out.append((indent + "  ".join(cells)).rstrip())
     return out
 

@@ -27,14 +27,18 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time as dtime
-from typing import Any, Callable
+from typing import Any
 
 from core.clock import to_ist
 from paper.errors import ApiError, analyze_error
-from paper.gtt import ACTIVE as GTT_ACTIVE, CANCELLED as GTT_CANCELLED, EXPIRED as GTT_EXPIRED
-from paper.gtt import TRIGGERED as GTT_TRIGGERED, GttBook, build_legs, pricing_basis, triggered
+from paper.gtt import ACTIVE as GTT_ACTIVE
+from paper.gtt import CANCELLED as GTT_CANCELLED
+from paper.gtt import EXPIRED as GTT_EXPIRED
+from paper.gtt import TRIGGERED as GTT_TRIGGERED
+from paper.gtt import GttBook, build_legs, pricing_basis, triggered
 from paper.instruments import InstrumentMaster
 from paper.market import Quote, QuoteBook
 from paper.market_hours import latest_boundary, mis_blocked, square_off_groups

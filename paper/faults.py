@@ -45,7 +45,7 @@ class FaultConfig:
     seed: int | None = None
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FaultConfig":
+    def from_dict(cls, d: dict[str, Any]) -> FaultConfig:
         """Validate a JSON object; ValueError lists every bad key."""
         names = {f.name: f for f in dataclasses.fields(cls)}
         problems = [f"unknown fault {k!r} (known: {', '.join(names)})" for k in d if k not in names]

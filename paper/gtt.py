@@ -12,7 +12,7 @@ expiry (a year by default) release the margin; the GTT orderbook lists active GT
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from core.clock import IST, to_ist

@@ -56,7 +56,7 @@ class InstanceLock:
         self.path = lock_path(self.state_file)
         self._f: IO[str] | None = None
 
-    def acquire(self, url: str = "") -> "InstanceLock":
+    def acquire(self, url: str = "") -> InstanceLock:
         """Take the lock or raise AlreadyRunning naming the holder; then write our record."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open: the lock lives with it
@@ -91,7 +91,7 @@ def holder(state_file: Path | str) -> str | None:
     """The refusal text if a live broker holds `state_file`, else None (the lock is free or never taken)."""
     p = lock_path(state_file)
     try:
-        f = open(p, "r", encoding="utf-8")  # noqa: SIM115
+        f = open(p, encoding="utf-8")  # noqa: SIM115
     except FileNotFoundError:
         return None
     with f:

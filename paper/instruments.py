@@ -21,10 +21,10 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from paper.errors import analyze_error
 
@@ -135,7 +135,7 @@ def load(path: Path | str = DEFAULT_FILE) -> InstrumentMaster:
                                   f"{','.join(COLUMNS)}")
     out: list[Instrument] = []
     seen: set[str] = set()
-    for (n, _), row in zip(body[1:], csv.reader(line for _, line in body[1:])):
+    for (n, _), row in zip(body[1:], csv.reader(line for _, line in body[1:]), strict=False):
         where = f"{path}:{n}"
         if len(row) != len(COLUMNS):
             raise InstrumentFileError(f"{where}: {len(row)} fields, expected {len(COLUMNS)} ({','.join(COLUMNS)})")
@@ -182,7 +182,8 @@ def _provenance(source: str, as_of: str) -> list[str]:
             "# them; LIMIT/SL prices and triggers must be whole multiples of tick_size (rupees).",
             f"# Source: {source}",
             f"# As of: {as_of}. NSE sets tick sizes by price band and revises them; refresh before relying on them:",
-            "#   python -m paper.instruments refresh          (OpenAlgo /api/v1/search at HOST_SERVER, APP_KEY from .env)",
+            "#   python -m paper.instruments refresh          (OpenAlgo /api/v1/search at HOST_SERVER, APP_KEY from "
+            ".env)",
             "#   python -m paper.instruments from-fyers NSE_CM.csv   (https://public.fyers.in/sym_details/NSE_CM.csv)"]
 
 
@@ -217,7 +218,7 @@ Searcher = Callable[[str], list[dict]]
 
 
 def refresh(master: InstrumentMaster, symbols: Sequence[str], search: Searcher, url: str,
-            now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> tuple[InstrumentMaster, list[str]]:
+            now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> tuple[InstrumentMaster, list[str]]:
     """Ask `search` for each symbol; take the row whose symbol matches exactly on NSE. Returns the new master
     (symbols not asked about are kept) and the symbols the server does not know (dropped from it)."""
     found = dict(master.by_symbol)

@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from paper.client import PaperBrokerAdmin, PaperBrokerError
 from paper.instance import holder

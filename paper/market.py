@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 QUOTE_COLUMNS = ("symbol", "exchange", "ts", "ltp", "bid", "ask", "high", "low", "open", "prev_close", "volume")
 _NUMERIC = QUOTE_COLUMNS[2:]
@@ -75,7 +76,7 @@ def _parse_row(i: int, r: Any) -> Quote:
     if not isinstance(sym, str) or not sym or not isinstance(exch, str) or not exch:
         raise ValueError(f"quotes[{i}]: symbol and exchange must be non-empty strings")
     nums = []
-    for name, v in zip(_NUMERIC, r[2:]):
+    for name, v in zip(_NUMERIC, r[2:], strict=False):
         if v is None:
             v = 0.0
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):

@@ -7,8 +7,9 @@ two shapes of the 400 body (the Python repr of the error dict for order routes, 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from paper.errors import ApiError
 
@@ -20,8 +21,9 @@ PRICETYPES = ("MARKET", "LIMIT", "SL", "SL-M")
 PRODUCTS = ("MIS", "NRML", "CNC")
 
 _MISSING = object()
-_TRUTHY = {True, 1, "t", "T", "true", "True", "TRUE", "on", "On", "ON", "y", "Y", "yes", "Yes", "YES", "1"}
-_FALSY = {False, 0, "f", "F", "false", "False", "FALSE", "off", "Off", "OFF", "n", "N", "no", "No", "NO", "0"}
+# True == 1 and False == 0 (same hash), so the numbers 1 and 0 match these sets too
+_TRUTHY = {True, "t", "T", "true", "True", "TRUE", "on", "On", "ON", "y", "Y", "yes", "Yes", "YES", "1"}
+_FALSY = {False, "f", "F", "false", "False", "FALSE", "off", "Off", "OFF", "n", "N", "no", "No", "NO", "0"}
 
 
 class _Invalid(Exception):
@@ -43,7 +45,7 @@ class Field:
     min_len: int | None = None
     max_len: int | None = None
     len_error: str | None = None
-    item: "dict[str, Field] | None" = None      # list of nested objects
+    item: dict[str, Field] | None = None      # list of nested objects
 
     def load(self, value: Any) -> Any:
         if value is None:

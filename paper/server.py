@@ -15,10 +15,11 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 from gateway.ratelimit import KeyedMovingWindows
 from paper import gtt as G
@@ -46,7 +47,7 @@ class Limits:
 @dataclass(frozen=True)
 class Route:
     schema: S.Schema
-    call: Callable[[PaperBroker, dict, "Extras"], dict]
+    call: Callable[[PaperBroker, dict, Extras], dict]
     group: str = "api"            # order | smart | api
     check_key: bool = True
 
@@ -263,7 +264,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "PaperBroker/1.0"
-    server: "PaperHTTPServer"
+    server: PaperHTTPServer
 
     def do_POST(self) -> None:
         self._dispatch(read_body=True)

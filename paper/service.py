@@ -16,12 +16,13 @@ only; a position of an earlier session shows while it is open and NRML (MIS was 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
 
 from core.clock import to_ist
 from gateway.identity import PAPER_BROKER_NAME
-from paper.engine import (LIVE, OPEN, COMPLETE, REJECTED, TRIGGER_PENDING, Engine, FillFaults, pos_key)
+from paper.engine import COMPLETE, LIVE, OPEN, REJECTED, TRIGGER_PENDING, Engine, FillFaults, pos_key
 from paper.errors import ApiError, analyze_error
 from paper.gtt import GttBook
 from paper.instruments import to_search_row

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from core.types import Tick
 from pipeline.messages import END_OF_FEED, encode_batch
@@ -151,7 +152,7 @@ class TickBatcher:
                 rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
                                  if n != self._reported.get(r, 0))
                 self._reported = dict(counts)
-        batches = tuple(encode_batch(b, p) if b else None for b, p in zip(self.buffers, self.positions))
+        batches = tuple(encode_batch(b, p) if b else None for b, p in zip(self.buffers, self.positions, strict=False))
         counts = tuple(len(b) for b in self.buffers)
         self.buffers = [[] for _ in range(self.n)]
         self.positions = [[] for _ in range(self.n)]

@@ -3,8 +3,8 @@
 The feed's TickBatcher (pipeline.batcher) sorts ticks into one encoded batch per worker per cycle; here a
 worker gets a frame (pipeline.messages.encode_frame) for a cycle that has ticks for it or moves the marker (how far
 the feed has got): the marker, with the worker's batch behind it. Live, a cycle may hold a single tick, so
-waking all eight workers for each would cost more than the tick. The driver is not on this path: a relay through it cost a hop, its GIL
-and eight queue feeder threads, about 2 ms of every tick's latency.
+waking all eight workers for each would cost more than the tick. The driver is not on this path: a relay through
+it cost a hop, its GIL and eight queue feeder threads, about 2 ms of every tick's latency.
 
 It also keeps the frames each worker was sent since its last checkpoint, so a worker that dies can be restarted
 from that checkpoint and sent the same ticks again: nothing is written into a dead worker's pipe (the write
@@ -21,11 +21,20 @@ import fcntl
 import logging
 import threading
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pipeline.batcher import Cycle
-from pipeline.messages import (CycleDelivered, FeedCommand, ForgetThrough, MarkWorkerDown, ReplaceTickPipe,
-                               SetLowWatermark, TicksResent, encode_frame)
+from pipeline.messages import (
+    CycleDelivered,
+    FeedCommand,
+    ForgetThrough,
+    MarkWorkerDown,
+    ReplaceTickPipe,
+    SetLowWatermark,
+    TicksResent,
+    encode_frame,
+)
 
 log = logging.getLogger(__name__)
 

@@ -15,16 +15,28 @@ import signal as signals
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from core.clock import ist_epoch
 from core.config import Config, Secrets
 from core.errors import StartupError
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
-from pipeline.messages import (END_OF_FEED, CycleDelivered, FeedCommand, FeedFailed, FeedReport, FeedStarted,
-                               ForgetThrough, MarkWorkerDown, ReplaceTickPipe, SetLowWatermark, StopFeed,
-                               TicksResent)
+from pipeline.messages import (
+    END_OF_FEED,
+    CycleDelivered,
+    FeedCommand,
+    FeedFailed,
+    FeedReport,
+    FeedStarted,
+    ForgetThrough,
+    MarkWorkerDown,
+    ReplaceTickPipe,
+    SetLowWatermark,
+    StopFeed,
+    TicksResent,
+)
 from pipeline.tick_validator import TickValidator
 
 log = logging.getLogger(__name__)

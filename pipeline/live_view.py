@@ -43,8 +43,9 @@ LiveManager.register("live_view", callable=_the_view, proxytype=DictProxy)
 
 def key_dir(db_url: str | None) -> Path:
     """Where the authkey file goes: beside a SQLite database, else in the project's data folder."""
-    from db import DEFAULT_SQLITE_PATH
     from sqlalchemy.engine import make_url
+
+    from db import DEFAULT_SQLITE_PATH
 
     if db_url:
         try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -167,7 +167,7 @@ class WorkerStats:
     held_symbols: int = 0
 
 
-Feedback = Union[Outcome, ForceExit, Watch, CapTriggers]
+Feedback = Outcome | ForceExit | Watch | CapTriggers
 
 
 # ------------------------------------------------------------------------------- control queue (commands)
@@ -247,8 +247,8 @@ class WorkerStopped(msgspec.Struct, frozen=True):
     stats: dict[str, Any]
 
 
-WorkerEvent = Union[WorkerReady, SignalRaised, MarksTaken, WatermarkReached, CheckpointTaken, StrategyTurnedOff,
-                    WorkerStopped]
+WorkerEvent = (WorkerReady | SignalRaised | MarksTaken | WatermarkReached | CheckpointTaken | StrategyTurnedOff |
+               WorkerStopped)
 
 
 # -------------------------------------------------------------------------------- feed process's reports
@@ -287,7 +287,7 @@ class TicksResent(msgspec.Struct, frozen=True):
     ticks: int
 
 
-FeedReport = Union[FeedStarted, FeedFailed, CycleDelivered, TicksResent]
+FeedReport = FeedStarted | FeedFailed | CycleDelivered | TicksResent
 
 
 # ------------------------------------------------------------------ driver's commands to the feed process
@@ -319,4 +319,4 @@ class StopFeed(msgspec.Struct, frozen=True):
     pass
 
 
-FeedCommand = Union[SetLowWatermark, ForgetThrough, MarkWorkerDown, ReplaceTickPipe, StopFeed]
+FeedCommand = SetLowWatermark | ForgetThrough | MarkWorkerDown | ReplaceTickPipe | StopFeed

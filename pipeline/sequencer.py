@@ -14,7 +14,7 @@ has not yet given the paper broker.
 from __future__ import annotations
 
 import heapq
-from typing import Iterator
+from collections.abc import Iterator
 
 from core.types import Signal
 from pipeline.messages import Marks

@@ -15,7 +15,8 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from core.config import Config
 from core.errors import StartupError

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from strategies.base import Strategy
@@ -20,7 +21,7 @@ STRATEGY_KINDS: dict[str, str] = {
 _CLASS_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
-def strategy_class(kind: str) -> "type[Strategy]":
+def strategy_class(kind: str) -> type[Strategy]:
     target = STRATEGY_KINDS.get(kind, kind)
     if not _CLASS_PATH.match(target):
         raise KeyError(kind)

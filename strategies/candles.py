@@ -7,9 +7,10 @@ attribute writes; anything needing a datetime is done once per candle or once pe
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, timedelta
 from datetime import time as dtime
-from typing import Any, Mapping
+from typing import Any
 
 from core.clock import ist_date, ist_epoch
 from core.enums import PositionSide, SignalType

@@ -21,14 +21,14 @@ Rules (times IST, compared as epoch ints computed once per day):
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import Candle, SessionHours, Strategy, tick_time_and_price
-from strategies.candles import (TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state,
-                                signal_state)
+from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state, signal_state
 
 log = logging.getLogger(__name__)
 

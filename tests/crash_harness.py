@@ -12,10 +12,11 @@ import signal
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Ok

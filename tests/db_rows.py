@@ -1,7 +1,8 @@
 """Rows into and out of the database in tests, through DBHandler.transaction: the one path the daemon uses."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 

@@ -4,8 +4,9 @@ square-off, and raises on its `raise_on_tick`-th tick (0: never), so a run with 
 should trade exactly alike."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick

@@ -5,10 +5,11 @@ import os
 import secrets
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, time as dtime
+from datetime import date
+from datetime import time as dtime
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 import requests
@@ -32,7 +33,7 @@ def q(symbol: str, ts: float, ltp: float, bid: float = 0.0, ask: float = 0.0, ex
     return [symbol, exchange, ts, ltp, bid, ask, ltp + 10, ltp - 10, ltp, ltp, 1000]
 
 
-def status(b: "Broker", oid: str) -> dict:
+def status(b: Broker, oid: str) -> dict:
     r = b.post("orderstatus", {"strategy": "t", "orderid": oid})
     assert r.status_code == 200, r.text
     return r.json()["data"]
@@ -56,7 +57,7 @@ class Broker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Broker":
+    def start(self) -> Broker:
         self.proc = start_broker(self.port, state_file=self.state_file, api_key=self.key, args=list(self.args),
                                  log_file=self.log_file)
         wait_ready(self.proc, self.admin(), timeout_s=20)

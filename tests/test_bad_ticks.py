@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 
 import yaml
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.config import parse_config
 from core.types import Tick

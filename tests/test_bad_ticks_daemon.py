@@ -10,12 +10,14 @@ import copy
 import json
 import math
 import secrets
-from datetime import date, time as dtime
+from datetime import date
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, example, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
 
 from core.clock import ist_epoch
 from core.config import load_config
@@ -89,7 +91,8 @@ def check_same_day(run: Any, clean: dict) -> None:
     # session rules: no entry from the cut-off on, all closed by the square-off, flat at the end
     assert rows(run.db_url, "SELECT COUNT(*) FROM orders WHERE purpose = 'entry' AND status != 'FAILED' "
                             "AND decision_time >= :t", t=at(SESSION["entry_cutoff"]))[0][0] == 0
-    assert rows(run.db_url, "SELECT COUNT(*) FROM trade_log WHERE exit_time > :t", t=at(SESSION["square_off"]))[0][0] == 0
+    late = rows(run.db_url, "SELECT COUNT(*) FROM trade_log WHERE exit_time > :t", t=at(SESSION["square_off"]))
+    assert late[0][0] == 0
     assert rows(run.db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0
     # the square-off (if a position was still open: caps may have closed them all) was decided at its market
     # time, not earlier, as on the clean day; signals came up to the cut-off

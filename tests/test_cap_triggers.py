@@ -25,7 +25,8 @@ def check_trigger(rm, symbol: str, side: PositionSide, price: Decimal | None, ca
     worse = -1 if side is PositionSide.LONG else 1
     beyond = price + (worse if loss else -worse) * STEP
     inside = price - (worse if loss else -worse) * STEP
-    r_beyond, r_inside = rm.get_current_returns_for_symbol(symbol, beyond), rm.get_current_returns_for_symbol(symbol, inside)
+    r_beyond = rm.get_current_returns_for_symbol(symbol, beyond)
+    r_inside = rm.get_current_returns_for_symbol(symbol, inside)
     if loss:
         assert r_beyond < cap < r_inside
     else:

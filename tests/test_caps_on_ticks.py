@@ -121,7 +121,8 @@ def test_daily_loss_limit_halts_and_flattens_on_price_movement_alike_every_run(t
         flat = {r[5] for r in t if r[7] == "risk_halt"}
         assert len(flat) == 1, f"the halt should close the open positions at one mark: {t}"
         halt = flat.pop()
-        assert rows(run.db_url, "SELECT COUNT(*) FROM stock_signals WHERE time = :t AND type = 'entry'", t=halt)[0][0] == 0
+        assert rows(run.db_url, "SELECT COUNT(*) FROM stock_signals WHERE time = :t AND type = 'entry'",
+                    t=halt)[0][0] == 0
         # nothing entered after the halt, and the day ends flat
         assert rows(run.db_url, "SELECT COUNT(*) FROM trade_log WHERE entry_time > :t", t=halt)[0][0] == 0
         assert rows(run.db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.config import ConfigError, load_config, load_secrets, parse_config, check_secrets_for_mode
+from core.config import ConfigError, check_secrets_for_mode, load_config, load_secrets, parse_config
 from core.enums import ExecutionMode
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -57,7 +57,8 @@ def check_books(db_url: str, b: Broker) -> None:
     # final capital = starting capital + realized P&L net of costs
     (start, capital), = rows(db_url, "SELECT starting_capital, capital FROM capital_log ORDER BY id DESC LIMIT 1")
     net = rows(db_url, "SELECT COALESCE(SUM(net_pnl), 0) FROM trade_log")[0][0]
-    assert Decimal(str(capital)).quantize(Decimal("0.01")) == (Decimal(str(start)) + Decimal(str(net))).quantize(Decimal("0.01"))
+    cent = Decimal("0.01")
+    assert Decimal(str(capital)).quantize(cent) == (Decimal(str(start)) + Decimal(str(net))).quantize(cent)
     # every closed trade paid exactly its orders' charges: per order, however many fills it took
     table, day = CostTable(DEFAULT_RATES), date.fromisoformat(DAY)
     owed: defaultdict = defaultdict(Decimal)
@@ -83,16 +84,18 @@ def check_books(db_url: str, b: Broker) -> None:
     ours = [r[0] for r in rows(db_url, "SELECT broker_order_id FROM orders WHERE broker_order_id IS NOT NULL")]
     assert len(ours) == len(set(ours))
     assert sorted(o.orderid for o in ob.value) == sorted(ours)
-    assert rows(db_url, "SELECT client_order_id, COUNT(*) FROM orders GROUP BY client_order_id HAVING COUNT(*) > 1") == []
+    assert rows(db_url, "SELECT client_order_id, COUNT(*) FROM orders GROUP BY client_order_id "
+                        "HAVING COUNT(*) > 1") == []
     # no symbol entered twice at once
     spans = defaultdict(list)
-    for tid, sym, entry, exit_ in rows(db_url, "SELECT trade_id, symbol, MIN(entry_time), MAX(exit_time) FROM trade_log "
-                                               "WHERE trade_id NOT IN (SELECT trade_id FROM active_trades) "
-                                               "GROUP BY trade_id, symbol"):
+    for _tid, sym, entry, exit_ in rows(db_url, "SELECT trade_id, symbol, MIN(entry_time), MAX(exit_time) "
+                                                "FROM trade_log "
+                                                "WHERE trade_id NOT IN (SELECT trade_id FROM active_trades) "
+                                                "GROUP BY trade_id, symbol"):
         spans[sym].append((entry, exit_))
     for sym, s in spans.items():
         s.sort()
-        assert all(b_[0] >= a[1] for a, b_ in zip(s, s[1:])), f"{sym} overlapping trades {s}"
+        assert all(b_[0] >= a[1] for a, b_ in zip(s, s[1:], strict=False)), f"{sym} overlapping trades {s}"
 
 
 def check_session_rules(db_url: str, start: str = "09:15") -> None:

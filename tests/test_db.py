@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 import db
-from db import DBHandler, DatabaseError, MarketData, Order, StockSignal, TradeLog
+from db import DatabaseError, DBHandler, MarketData, Order, StockSignal, TradeLog
 from tests.db_rows import insert, select_rows
 
 
@@ -82,7 +82,8 @@ def test_concurrent_writers_from_two_processes(db_url):
         p.join(60)
         assert p.exitcode == 0
     assert len(select_rows(h, StockSignal)) == 120
-    assert h.execute_sql("SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol ORDER BY symbol") == [("a", 1200), ("b", 1200)]
+    counts = h.execute_sql("SELECT symbol, COUNT(*) FROM market_data GROUP BY symbol ORDER BY symbol")
+    assert counts == [("a", 1200), ("b", 1200)]
 
 
 def test_sqlite_defaults_wal_and_foreign_keys(sqlite_url):

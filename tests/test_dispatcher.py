@@ -9,8 +9,15 @@ import msgspec
 
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
-from pipeline.messages import (END_OF_FEED, CycleDelivered, ForgetThrough, ReplaceTickPipe, SetLowWatermark,
-                               TicksResent, decode_frame)
+from pipeline.messages import (
+    END_OF_FEED,
+    CycleDelivered,
+    ForgetThrough,
+    ReplaceTickPipe,
+    SetLowWatermark,
+    TicksResent,
+    decode_frame,
+)
 from tests.conftest import wait_for
 
 

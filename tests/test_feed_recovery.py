@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, time as dtime
+from datetime import date
+from datetime import time as dtime
 
 import pytest
 

@@ -18,8 +18,18 @@ from datetime import date
 import pytest
 
 from core.types import TICK_FIELDS
-from feeds.fake_fyers import (NO_VALUE, auth_ok, custom_message, data_frame, fake_jwt, hsm_topic, mode_ok,
-                              snapshot_entry, subscribe_ok, update_entry)
+from feeds.fake_fyers import (
+    NO_VALUE,
+    auth_ok,
+    custom_message,
+    data_frame,
+    fake_jwt,
+    hsm_topic,
+    mode_ok,
+    snapshot_entry,
+    subscribe_ok,
+    update_entry,
+)
 from feeds.fyers import TICK_TYPES, FeedError, FyersFeed, check_token, socket_token, token_expiry
 from feeds.synthetic import generate_day
 from tests.conftest import ROOT, free_port
@@ -135,7 +145,7 @@ def test_synthetic_ticks_are_exactly_what_the_sdk_would_produce(sdk):
             ids[topic] = len(ids) + 1
             parse(data_frame(1, [snapshot_entry(ids[topic], topic, t)]))
     assert errors == [] and len(out) == len(ticks)
-    assert out == ticks and all(tuple(a) == tuple(b) for a, b in zip(out, ticks))
+    assert out == ticks and all(tuple(a) == tuple(b) for a, b in zip(out, ticks, strict=False))
 
 
 # ---------------------------------------------------------------- the real SDK against a fake server

@@ -32,7 +32,7 @@ def test_round_trip_keeps_values_types_and_key_order(tmp_path, ticks, name):
     back = list(reader)
     assert back == ticks
     assert all(tuple(t) == TICK_FIELDS for t in back)
-    assert all(type(a[k]) is type(b[k]) for a, b in zip(back[:200], ticks[:200]) for k in a)
+    assert all(type(a[k]) is type(b[k]) for a, b in zip(back[:200], ticks[:200], strict=False) for k in a)
     assert reader.malformed == 0 and reader.ticks == len(ticks)
 
 

@@ -9,8 +9,7 @@ from datetime import date
 import pytest
 
 from core.clock import ReplayClock
-from feeds.simulated import (AUTH_OK, CLOSED, FULL_MODE_OK, SUBSCRIBED, SimulatedWebSocket, parse_speed,
-                             simulated_feed)
+from feeds.simulated import AUTH_OK, CLOSED, FULL_MODE_OK, SUBSCRIBED, SimulatedWebSocket, parse_speed, simulated_feed
 from feeds.synthetic import generate_day
 
 TICKERS = ["NSE:SBIN-EQ", "NSE:INFY-EQ", "NSE:TCS-EQ"]

@@ -60,7 +60,7 @@ def test_running_day_values_are_consistent_per_symbol(day_ticks):
     by_sym = defaultdict(list)
     for t in day_ticks:
         by_sym[t["symbol"]].append(t)
-    for sym, ticks in by_sym.items():
+    for ticks in by_sym.values():
         first = ticks[0]
         assert first["vol_traded_today"] > 0 and first["ltp"] == first["open_price"]
         prev_vol, high, low = 0, first["ltp"], first["ltp"]

@@ -10,8 +10,20 @@ import pytest
 
 from gateway.openalgo import OpenAlgoGateway
 from gateway.ratelimit import MovingWindow
-from gateway.results import (Accepted, FundsInfo, NoOrder, Ok, OrderInfo, PositionInfo, QuoteInfo, Rejected,
-                             TradeInfo, Unavailable, Unknown, parse_ist_timestamp)
+from gateway.results import (
+    Accepted,
+    FundsInfo,
+    NoOrder,
+    Ok,
+    OrderInfo,
+    PositionInfo,
+    QuoteInfo,
+    Rejected,
+    TradeInfo,
+    Unavailable,
+    Unknown,
+    parse_ist_timestamp,
+)
 from tests.conftest import free_port
 from tests.paper_fixtures import T, broker, broker_proc, launch, q  # noqa: F401 - fixtures
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, time as dtime, timezone
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 
 import pytest
 
@@ -12,8 +13,14 @@ from core.config import SessionConfig
 from core.session import SessionTimes
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Ok, Unavailable
-from ops.calendar import (DEFAULT_CALENDAR_PATH, CalendarError, MarketCalendar, load_calendar_file, parse_holidays,
-                          parse_timings)
+from ops.calendar import (
+    DEFAULT_CALENDAR_PATH,
+    CalendarError,
+    MarketCalendar,
+    load_calendar_file,
+    parse_holidays,
+    parse_timings,
+)
 from tests.conftest import free_port
 from tests.paper_fixtures import broker, broker_proc  # noqa: F401 - fixtures
 
@@ -89,7 +96,7 @@ def test_parse_timings_shapes():
     assert parse_timings(rows[1:], "NSE", NORMAL) is None
     assert parse_timings([], "NSE", NORMAL) is None
     # an OpenAlgo host on UTC builds ordinary days from UTC midnight: 09:15 "local" arrives as 14:45 IST
-    utc_mid = int(datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp() * 1000)
+    utc_mid = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
     quirky = [{"exchange": "NSE", "start_time": utc_mid + 33_300_000, "end_time": utc_mid + 55_800_000}]
     assert parse_timings(quirky, "NSE", NORMAL) == NORMAL
     assert parse_timings([{"exchange": "NSE", "start_time": "x"}], "NSE", NORMAL) is None
@@ -104,7 +111,8 @@ def test_parse_holidays_shapes():
          "closed_exchanges": [], "open_exchanges": []},
         {"date": "2026-11-08", "description": "Diwali Laxmi Pujan", "holiday_type": "SPECIAL_SESSION",
          "closed_exchanges": [], "open_exchanges": [
-             {"exchange": "NSE", "start_time": ms(date(2026, 11, 8), 18, 0), "end_time": ms(date(2026, 11, 8), 19, 0)}]},
+             {"exchange": "NSE", "start_time": ms(date(2026, 11, 8), 18, 0),
+              "end_time": ms(date(2026, 11, 8), 19, 0)}]},
         {"date": "not a date"},
     ]
     out = parse_holidays(rows, "NSE")

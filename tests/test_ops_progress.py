@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import date, time as dtime
+from datetime import date
+from datetime import time as dtime
 
 from core.clock import ist_epoch
 from ops.progress import ReplayProgress

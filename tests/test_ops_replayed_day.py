@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -81,7 +81,7 @@ def trade_log(db_url: str) -> list[dict]:
     out = []
     for r in rows(db_url, f"SELECT {', '.join(cols)} FROM trade_log WHERE trade_date = :d ORDER BY exit_time, id",
                   d=DAY):
-        t = dict(zip(cols, r))
+        t = dict(zip(cols, r, strict=False))
         for k in ("entry_price", "exit_price", "gross_pnl", "costs", "net_pnl"):
             t[k] = dec(t[k])
         out.append(t)
@@ -119,7 +119,7 @@ def test_status_json_matches_the_database(day, status_json):
     assert st["trading_state"] == stored["state"] and st["trading_state_reason"] == stored.get("reason")
     stamp = updated if isinstance(updated, datetime) else datetime.fromisoformat(str(updated))
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
+        stamp = stamp.replace(tzinfo=UTC)
     assert st["trading_state_since"] == stamp.astimezone(IST).isoformat(timespec="seconds")
     # capital: the latest capital record of the day
     caps = capital_log(u)
@@ -138,7 +138,8 @@ def test_status_json_matches_the_database(day, status_json):
     ret = (st["equity"] - st["starting_capital"]) / st["starting_capital"] * 100
     assert abs(st["return_pct"] - ret) < Decimal("1e-9")
     # open positions: the active_trades rows
-    active = rows(u, "SELECT trade_id, symbol, side, remaining_quantity FROM active_trades ORDER BY entry_time, trade_id")
+    active = rows(u, "SELECT trade_id, symbol, side, remaining_quantity FROM active_trades "
+                     "ORDER BY entry_time, trade_id")
     assert [(p["trade_id"], p["symbol"], p["side"], p["quantity"]) for p in st["open_positions"]] == active == []
     assert st["caps"]["max_active_trades"]["current"] == len(active)
     # orders: a GROUP BY over the orders table, and the failures by tag
@@ -198,7 +199,7 @@ def test_report_trades_csv_is_the_trade_log_row_for_row(day):
         csv_rows = list(csv.DictReader(f))
     t = trade_log(day.db_url)
     assert len(csv_rows) == len(t) >= 4
-    for row, x in zip(csv_rows, t):
+    for row, x in zip(csv_rows, t, strict=False):
         assert (int(row["trade_id"]), row["symbol"], row["strategy"], row["side"], row["trade_type"],
                 int(row["quantity"]), row["exit_reason"]) == \
                (x["trade_id"], x["symbol"], x["strategy"], x["side"], x["trade_type"], x["quantity"], x["exit_reason"])

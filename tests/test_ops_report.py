@@ -30,7 +30,7 @@ def test_report_matches_trade_log(sqlite_url, tmp_path):
     # one row per trade_log row of the day, in exit-time order; the previous day is not there
     by_exit = sorted(TRADES, key=lambda t: t[9])
     assert len(rows) == len(TRADES)
-    for row, t in zip(rows, by_exit):
+    for row, t in zip(rows, by_exit, strict=False):
         assert (row["trade_id"], row["symbol"], row["side"], row["quantity"]) == (str(t[0]), t[1], t[3], str(t[5]))
         assert Decimal(row["pnl"]) == Decimal(t[12]) and Decimal(row["exit_price"]) == Decimal(t[8])
         assert row["exit_time"] == to_ist(t[9]).isoformat() and row["exit_time"].endswith("+05:30")
@@ -39,7 +39,7 @@ def test_report_matches_trade_log(sqlite_url, tmp_path):
         assert col in rows[0]
     charges = ("brokerage", "stt", "exchange_txn", "sebi", "stamp_duty", "gst")
     assert list(rows[0])[10:18] == ["gross_pnl", *charges, "costs"]
-    for row, t in zip(rows, by_exit):
+    for row, t in zip(rows, by_exit, strict=False):
         assert (Decimal(row["brokerage"]), Decimal(row["gst"])) == (Decimal(t[11]) - 1, 1)
         assert sum(Decimal(row[c]) for c in charges) == Decimal(row["costs"]) == Decimal(t[11])
 
@@ -91,6 +91,7 @@ def test_zero_trades(sqlite_url, tmp_path):
 def test_pure_figures():
     trades = [{"exit_time": 3, "net_pnl": Decimal(-50), "id": 2}, {"exit_time": 1, "net_pnl": Decimal(100), "id": 1}]
     assert equity_curve(Decimal(1000), trades, 0) == [(0, Decimal(1000)), (1, Decimal(1100)), (3, Decimal(1050))]
-    assert max_drawdown([(0, Decimal(100)), (1, Decimal(80)), (2, Decimal(200)), (3, Decimal(150))]) == (Decimal(50), 25.0)
+    curve = [(0, Decimal(100)), (1, Decimal(80)), (2, Decimal(200)), (3, Decimal(150))]
+    assert max_drawdown(curve) == (Decimal(50), 25.0)
     s = build_summary(DAY, [], Decimal(1000), None)
     assert s["ending_capital"] == Decimal(1000) and s["win_rate"] == 0.0

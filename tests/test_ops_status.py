@@ -5,7 +5,8 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, time as dtime
+from datetime import date
+from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,8 +16,7 @@ import db
 from core.clock import ist_epoch
 from core.config import Secrets, parse_config
 from db import ActiveTrade, CapitalLog, DBHandler, KeyValue, MarketData, Order, TradeLog
-from ops.status import (TickRates, collect_status, heartbeat_line, print_status, read_engine, render_status,
-                        to_json)
+from ops.status import TickRates, collect_status, heartbeat_line, print_status, read_engine, render_status, to_json
 from tests.db_rows import insert
 
 ROOT = Path(__file__).resolve().parent.parent

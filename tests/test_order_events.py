@@ -2,7 +2,7 @@
 through db.Order.apply on an order that is not in any database; fill deltas; the circuit breaker."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,12 +10,26 @@ import pytest
 import execution.circuit_breaker as cb
 from core.enums import OrderStatus as S
 from db import Fill, Order, OrderEvent
-from execution.order_events import (TRANSITIONS, IllegalTransition, OrderAccepted, OrderAdopted, OrderCancelled,
-                                    OrderDenied, OrderExecuted, OrderFailed, OrderFilled, OrderNoted, OrderRejected,
-                                    OrderSent, OrderWorking, broker_final, plan)
+from execution.order_events import (
+    TRANSITIONS,
+    IllegalTransition,
+    OrderAccepted,
+    OrderAdopted,
+    OrderCancelled,
+    OrderDenied,
+    OrderExecuted,
+    OrderFailed,
+    OrderFilled,
+    OrderNoted,
+    OrderRejected,
+    OrderSent,
+    OrderWorking,
+    broker_final,
+    plan,
+)
 from execution.orders import fill_delta
 
-AT = datetime(2026, 11, 20, 4, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 WORKING = {S.SENT_TO_BROKER, S.OPEN, S.PARTIALLY_FILLED}
 
 # each event and the status it moves an order to

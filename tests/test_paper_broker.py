@@ -15,6 +15,7 @@ from paper.client import PaperBrokerAdmin
 from tests.conftest import ROOT, free_port, wait_for
 from tests.paper_fixtures import ORDER, T, broker, broker_proc, launch, q, status  # noqa: F401 - fixtures
 
+
 def place(b, **over):
     return b.post("placeorder", {**ORDER, **over})
 
@@ -423,7 +424,8 @@ def test_ping_names_the_paper_broker_as_no_openalgo_would(broker):
     """OpenAlgo's ping names a broker plugin (a Python package: no hyphen) and has no paper_broker key."""
     r = broker.post("ping")
     assert r.status_code == 200
-    assert r.json() == {"status": "success", "data": {"message": "pong", "broker": "paper-broker", "paper_broker": True}}
+    assert r.json() == {"status": "success",
+                        "data": {"message": "pong", "broker": "paper-broker", "paper_broker": True}}
     bad = broker.post("ping", {"apikey": "wrong"})
     assert bad.status_code == 403 and bad.json() == {"status": "error", "message": "Invalid openalgo apikey"}
 

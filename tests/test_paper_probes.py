@@ -582,7 +582,7 @@ def test_cancel_and_fire_race_has_one_winner(broker):
         zeel(broker, 100.0)
         tid = gtt(broker, "placegttorder", single("BUY", sl=95, price=95))[1]["trigger_id"]
         code, _ = _concurrently([
-            lambda: broker.post("cancelgttorder", {"strategy": "s", "trigger_id": tid}).status_code,
+            lambda tid=tid: broker.post("cancelgttorder", {"strategy": "s", "trigger_id": tid}).status_code,
             lambda: market(broker, [q("ZEEL", T(10, 0, 1), 94.0)], T(10, 0, 1))])
         n = len(orders(broker))
         assert (code, n) in ((200, 0), (404, 1)), (round_, code, n)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 from core.types import Tick
-
 from tests.paper_fixtures import ORDER, T, broker, broker_proc, status  # noqa: F401 - fixtures
 from worker import QuoteSink
 

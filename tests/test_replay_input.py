@@ -9,7 +9,8 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, time as dtime
+from datetime import date
+from datetime import time as dtime
 from pathlib import Path
 
 import pytest

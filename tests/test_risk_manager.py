@@ -22,7 +22,8 @@ def make_rm(tmp_path, **risk) -> RiskManager:
     raw = copy.deepcopy(yaml.safe_load((ROOT / "config.yaml").read_text()))
     raw["risk"].update(risk)
     cfg = parse_config(raw)
-    rm = RiskManager(cfg, db.DBHandler(db.initialize_database(f"sqlite:///{tmp_path / 'r.sqlite'}")), date(2026, 11, 20))
+    handler = db.DBHandler(db.initialize_database(f"sqlite:///{tmp_path / 'r.sqlite'}"))
+    rm = RiskManager(cfg, handler, date(2026, 11, 20))
     rm.load()
     rm.set_state(TradingState.ACTIVE, "test")
     return rm

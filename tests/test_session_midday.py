@@ -8,8 +8,7 @@ import pytest
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Ok
 from tests.daemon_harness import rows, run_daemon, short_day_config
-from tests.test_daemon_replay import (SESSION_EPOCH, check_books, check_session_rules, env_for,  # noqa: F401
-                                      paper, session_epoch)
+from tests.test_daemon_replay import SESSION_EPOCH, check_books, check_session_rules, env_for, paper, session_epoch  # noqa: F401
 
 CLOSE = SESSION_EPOCH["10:45"]
 

@@ -64,7 +64,7 @@ def test_after_exit_status_says_not_running_lists_trades_and_the_report(finished
     assert trades, "the day should trade"
     assert f"Closed trades: {len(trades)}\n" in out
     table = out.split(f"Closed trades: {len(trades)}\n", 1)[1].splitlines()[1:len(trades) + 1]
-    for line, (sym, side, qty, reason) in zip(table, trades):
+    for line, (sym, side, qty, reason) in zip(table, trades, strict=False):
         assert line.split()[1:4] == [sym, side, str(qty)] and line.split()[-1] == reason, (line, sym, reason)
     st = json.loads(status(cfg, url, "--json").stdout)
     assert st["daemon"]["running"] is False and st["daemon"]["exit_code"] == 0

@@ -251,7 +251,7 @@ def test_bad_params_are_reported(params, start):
 
 # ---------------------------------------------------------------- determinism and state
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def random_days(seed: int) -> tuple[Tick, ...]:
     rng = random.Random(seed)
     out = []

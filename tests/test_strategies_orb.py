@@ -282,7 +282,7 @@ def test_bad_params_are_reported(params, start):
 
 # ---------------------------------------------------------------- determinism and state
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def random_days(seed: int) -> tuple[Tick, ...]:
     """Two trading days of ticks with trends, so breakouts, take-profits and stops all happen."""
     rng = random.Random(seed)

@@ -17,8 +17,14 @@ import yaml
 from core.config import parse_config
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
-from pipeline.messages import (END_OF_FEED, CheckpointTaken, MarkWorkerDown, ReplaceTickPipe, WatermarkReached,
-                               WorkerStopped)
+from pipeline.messages import (
+    END_OF_FEED,
+    CheckpointTaken,
+    MarkWorkerDown,
+    ReplaceTickPipe,
+    WatermarkReached,
+    WorkerStopped,
+)
 from pipeline.sequencer import SignalSequencer
 from pipeline.workers import WorkerPool
 from tests.conftest import wait_for

@@ -6,9 +6,19 @@ import math
 
 from pipeline.batcher import TickBatcher
 from pipeline.messages import decode_frame, encode_frame
-from pipeline.tick_validator import (AHEAD, BACKWARDS, BAD_PRICE, BAD_TIMESTAMP, DUPLICATE, MISSING_SYMBOL,
-                                     NON_NUMERIC_PRICE, NOT_A_DICT, PRICE_OUT_OF_RANGE, UNKNOWN_SYMBOL,
-                                     TickValidator)
+from pipeline.tick_validator import (
+    AHEAD,
+    BACKWARDS,
+    BAD_PRICE,
+    BAD_TIMESTAMP,
+    DUPLICATE,
+    MISSING_SYMBOL,
+    NON_NUMERIC_PRICE,
+    NOT_A_DICT,
+    PRICE_OUT_OF_RANGE,
+    UNKNOWN_SYMBOL,
+    TickValidator,
+)
 
 T0 = 1_795_140_900  # 2026-11-20 09:15 IST
 SBIN, LT = "NSE:SBIN-EQ", "NSE:LT-EQ"
