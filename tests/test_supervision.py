@@ -14,6 +14,19 @@ from tests.daemon_harness import short_day_config, start_daemon
 LOCK_S = 12.0  # below the daemon's SQLite busy timeout (15 s): the run goes on once the lock is gone
 
 
+def _heartbeats_stopped(log, quiet_s: float):
+    """A condition: no new heartbeat line in the log for quiet_s (the trading thread that writes them is stuck)."""
+    seen = {"count": -1, "since": time.monotonic()}
+
+    def stopped() -> bool:
+        count = log.read_text().count("heartbeat")
+        if count != seen["count"]:
+            seen["count"], seen["since"] = count, time.monotonic()
+        return time.monotonic() - seen["since"] >= quiet_s
+
+    return stopped
+
+
 def test_a_worker_killed_during_a_database_stall_is_restarted_before_the_stall_ends(tmp_path):
     log = tmp_path / "out.log"
     db_path = tmp_path / "d.sqlite"
@@ -30,18 +43,15 @@ def test_a_worker_killed_during_a_database_stall_is_restarted_before_the_stall_e
         blocker = sqlite3.connect(db_path, timeout=30, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")  # every write of the daemon now waits on SQLite's busy timeout
         locked_at = time.monotonic()
-        # the trading thread writes its liveness row every 5 s: wait until it must be stuck on the lock, as the
-        # heartbeat lines (one a second, from the same thread) show
-        time.sleep(6.0)
-        stuck_from = len(log.read_text())
-        time.sleep(1.5)
-        assert "heartbeat" not in log.read_text()[stuck_from:], "the trading thread was not waiting on the database"
+        # the trading thread writes its liveness row every 5 s: wait until it is stuck on the lock, as the
+        # heartbeat lines (one a second, from the same thread) show by stopping for 1.5 s
+        wait_for(_heartbeats_stopped(log, quiet_s=1.5), timeout=15, interval=0.1,
+                 what="the trading thread to wait on the database")
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda: "worker 2 restarted" in log.read_text(), timeout=LOCK_S - 8.0,
                  what="the restart while the database is locked")
         assert time.monotonic() - locked_at < LOCK_S
         assert f"worker 2 (pid {victim}) died" in log.read_text()
-        time.sleep(max(0.0, LOCK_S - (time.monotonic() - locked_at)))
         blocker.rollback()
         blocker.close()
         blocker = None
