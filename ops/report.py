@@ -50,13 +50,19 @@ class ReportResult:
 
 def equity_curve(start_capital: Decimal, trades: Iterable[Mapping[str, Any]],
                  start_time: int | None = None) -> list[tuple[int | None, Decimal]]:
-    """(epoch, equity) after each exit in exit-time order, beginning with the day's starting capital."""
+    """(epoch, equity) after each exit time, beginning with the day's starting capital. Exits in the same second
+    make one point: the order in which simultaneous exits were recorded depends on thread timing, and an
+    intermediate equity between them was never observable, so the drawdown must not depend on it."""
     rows = sorted(trades, key=lambda t: (t["exit_time"], t.get("id", 0)))
     points: list[tuple[int | None, Decimal]] = [(start_time, start_capital)]
     eq = start_capital
     for t in rows:
         eq += Decimal(t["net_pnl"])
-        points.append((int(t["exit_time"]), eq))
+        when = int(t["exit_time"])
+        if len(points) > 1 and points[-1][0] == when:
+            points[-1] = (when, eq)
+        else:
+            points.append((when, eq))
     return points
 
 

@@ -95,3 +95,18 @@ def test_pure_figures():
     assert max_drawdown(curve) == (Decimal(50), 25.0)
     s = build_summary(DAY, [], Decimal(1000), None)
     assert s["ending_capital"] == Decimal(1000) and s["win_rate"] == 0.0
+
+
+def test_simultaneous_exits_give_one_drawdown_whatever_their_order():
+    """Three positions closed in the same second (a risk halt) are recorded in thread order: the figures must not
+    depend on it."""
+    same = [{"exit_time": 5, "net_pnl": Decimal(-300), "id": 1}, {"exit_time": 5, "net_pnl": Decimal(200), "id": 2},
+            {"exit_time": 5, "net_pnl": Decimal(-100), "id": 3}]
+    before = [{"exit_time": 2, "net_pnl": Decimal(50), "id": 0}]
+    figures = set()
+    for order in ([0, 1, 2], [1, 0, 2], [2, 1, 0], [1, 2, 0]):
+        rows = before + [{**same[i], "id": n + 1} for n, i in enumerate(order)]
+        curve = equity_curve(Decimal(1000), rows, 0)
+        assert curve == [(0, Decimal(1000)), (2, Decimal(1050)), (5, Decimal(850))]
+        figures.add(max_drawdown(curve))
+    assert figures == {(Decimal(200), 200 / 1050 * 100)}
