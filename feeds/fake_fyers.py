@@ -21,7 +21,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from core.types import FyersTick
@@ -104,8 +104,9 @@ def custom_message(code: int, text: str, ref_type: int = 0) -> bytes:
 def wire_values(tick: FyersTick) -> list[int]:
     """The 21 int32 wire values of a tick: prices in paise (precision 2, multiplier 1)."""
     out = []
+    fields: Mapping[str, Any] = tick
     for k in WIRE_FIELDS:
-        v = tick.get(k)  # type: ignore[misc]
+        v = fields.get(k)
         if v is None:
             out.append(NO_VALUE)
         elif k in PRICE_FIELDS:

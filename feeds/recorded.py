@@ -23,7 +23,7 @@ import logging
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -254,7 +254,7 @@ class TickReader:
                             (ltp, vol, ltt, eft, bs, as_, bp, ap, ltq, tb, ts, avg, lo, hi, lc, uc, op, pc, ty,
                              sym, ch, chp) = row
                             try:
-                                tick = {"ltp": float(ltp), "vol_traded_today": int(vol),
+                                tick: dict[str, Any] | None = {"ltp": float(ltp), "vol_traded_today": int(vol),
                                         "last_traded_time": int(ltt), "exch_feed_time": int(eft),
                                         "bid_size": int(bs), "ask_size": int(as_), "bid_price": float(bp),
                                         "ask_price": float(ap), "last_traded_qty": int(ltq), "tot_buy_qty": int(tb),
@@ -333,7 +333,7 @@ class _Truncated(Exception):
     """The compressed stream ended early (a crash while writing); everything before it was read."""
 
 
-def _text_chunks(path: Path, gz: bool, chunk: int = 1 << 20) -> Iterator[str]:
+def _text_chunks(path: Path, gz: bool, chunk: int = 1 << 20) -> Generator[str, None, None]:
     """Decoded text in large chunks. Gzip is decompressed here (not with gzip.open) so that a stream
     cut off by a crash still yields everything up to the cut, then raises _Truncated."""
     decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
@@ -424,7 +424,8 @@ class TickWriter:
             fields = self.fields
             rows = []
             for t in ticks:
-                rows.append([t.get(k, "") for k in fields])  # type: ignore[misc]
+                row: Mapping[str, Any] = t
+                rows.append([row.get(k, "") for k in fields])
             self._csv.writerows(rows)
             n = len(rows)
         else:

@@ -88,16 +88,17 @@ def scan_recording(path: Path | str, routable: set[str] | frozenset[str], max_ba
         raise ReplayInputError(f"{key}: {str(path)!r} is not allowed -- cannot read it ({e})") from None
     counts: dict[str, int] = {}
     last: dict[str, int] = {}
-    lo = hi = None
+    lo: int | None = None
+    hi: int | None = None
     try:
         for t in reader:
-            sym = t.get("symbol")
+            sym = t.get("symbol") or ""
             counts[sym] = counts.get(sym, 0) + 1
             ts = t.get("exch_feed_time")
             if type(ts) is int:
                 if ts > last.get(sym, -1):
                     last[sym] = ts
-                if hi is None:
+                if hi is None or lo is None:
                     lo = hi = ts
                 elif ts > hi:
                     hi = ts
@@ -131,7 +132,7 @@ def _refuse_bad(scan: ReplayScan, max_bad_share: float, key: str) -> None:
         raise ReplayInputError(f"{key}: {where} has {scan.malformed} malformed line(s) in "
                                f"{scan.ticks + scan.malformed} ({scan.bad_share:.1%}), above "
                                f"replay.max_bad_row_share ({max_bad_share:g}); first bad line: {scan.first_bad}")
-    if scan.first_ts is None:
+    if scan.first_ts is None or scan.last_ts is None:
         raise ReplayInputError(f"{key}: {where} has no tick with an exch_feed_time, so its trading day is "
                                "unknown -- replay a file recorded with --record")
     first, last = ist_date(scan.first_ts), ist_date(scan.last_ts)

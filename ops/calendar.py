@@ -321,13 +321,15 @@ class MarketCalendar:
 
     def _oa_holidays(self, year: int) -> dict[date, CalendarEntry] | None:
         if year not in self._oa_years:
-            res = self._call(lambda: self.gateway.holidays(year), f"market/holidays {year}")
+            gw = self.gateway
+            res = None if gw is None else self._call(lambda: gw.holidays(year), f"market/holidays {year}")
             self._oa_years[year] = None if res is None else parse_holidays(res, self.exchange)
         return self._oa_years[year]
 
     def _oa_timings_for(self, day: date) -> tuple[bool, tuple[dtime, dtime] | None]:
         if day not in self._oa_timings:
-            res = self._call(lambda: self.gateway.timings(day.isoformat()), f"market/timings {day}")
+            gw = self.gateway
+            res = None if gw is None else self._call(lambda: gw.timings(day.isoformat()), f"market/timings {day}")
             self._oa_timings[day] = (False, None) if res is None else \
                 (True, parse_timings(res, self.exchange, self.normal))
         return self._oa_timings[day]

@@ -227,7 +227,8 @@ def _write_chart(path: Path, day: date, curve: list[tuple[int | None, Decimal]],
     if len(curve) < 2:
         fig.text(0.5, 0.5, f"{day.isoformat()}: no trades", ha="center", va="center", fontsize=16)
     else:
-        times = [to_ist(t) for t, _ in curve]
+        # the chart's curve starts at the session's open (write_report), so every point has a time
+        times: Any = [to_ist(t or 0) for t, _ in curve]
         eq = [float(v) for _, v in curve]
         peak, dd = float("-inf"), []
         for v in eq:

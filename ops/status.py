@@ -105,9 +105,8 @@ def _d(x: Any) -> Decimal:
 
 def latest_day(s: Session) -> date | None:
     """The latest trading day with capital or order rows (then trades or positions)."""
-    days = [s.execute(select(func.max(CapitalLog.trading_date))).scalar(),
-            s.execute(select(func.max(Order.trading_date))).scalar()]
-    days = [d for d in days if d is not None]
+    days = [d for d in (s.execute(select(func.max(CapitalLog.trading_date))).scalar(),
+                        s.execute(select(func.max(Order.trading_date))).scalar()) if d is not None]
     if not days:
         days = [d for d in (s.execute(select(func.max(TradeLog.trade_date))).scalar(),
                             s.execute(select(func.max(ActiveTrade.trading_date))).scalar()) if d is not None]
