@@ -31,7 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from core.clock import ist_date
-from core.costs import Charges
+from core.costs import CHARGE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,19 @@ class TradeRow(Protocol):
     def costs(self) -> Decimal: ...
     @property
     def net_pnl(self) -> Decimal: ...
+    # the charge columns (core.costs.CHARGE_NAMES), whose sum is costs
+    @property
+    def brokerage(self) -> Decimal: ...
+    @property
+    def stt(self) -> Decimal: ...
+    @property
+    def exchange_txn(self) -> Decimal: ...
+    @property
+    def sebi(self) -> Decimal: ...
+    @property
+    def stamp_duty(self) -> Decimal: ...
+    @property
+    def gst(self) -> Decimal: ...
 
 
 @dataclass(frozen=True)
@@ -204,11 +217,13 @@ def grouped_stats(pos: Sequence[Position], key: str) -> dict[str, TradeStats]:
 
 
 def charges_by_component(rows: Iterable[TradeRow]) -> dict[str, Decimal]:
-    """Each charge (core.costs.CHARGE_NAMES) summed over the rows; their total is the rows' costs."""
-    total = Charges()
+    """Each charge column (core.costs.CHARGE_NAMES, in that order) summed over the rows; their total is the rows'
+    costs."""
+    total = dict.fromkeys(CHARGE_NAMES, ZERO)
     for r in rows:
-        total = total + Charges.of(r)
-    return total.as_dict()
+        for n in CHARGE_NAMES:
+            total[n] += getattr(r, n) or ZERO
+    return total
 
 
 def exposure(pos: Sequence[Position], trading_days: int, session_seconds: int) -> float | None:
