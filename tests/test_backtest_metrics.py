@@ -255,3 +255,33 @@ def test_summary_json_is_strict_and_reads_back_to_the_same_summary():
     d = summary().to_dict()
     assert d["trades"]["expectancy"] == -100.0 and d["drawdown"]["peak_date"] == "2025-01-09"
     assert d["charges"]["exchange_txn"] == 63.0
+
+
+def test_rows_read_back_from_the_ledger_agree_with_the_day_report(sqlite_url):
+    """trade_log rows as the database returns them (Decimal columns); the figures the one-day report also
+    computes (ops.report.build_summary, a separate implementation) agree."""
+    from sqlalchemy import select
+
+    from ops.report import build_summary
+    from tests.test_ops_status import DAY, PREV, build_db
+
+    def go(s):
+        rows = list(s.scalars(select(TradeLog).order_by(TradeLog.id)))
+        eq = m.daily_equity(D(1_000_000), rows, [PREV, DAY])
+        day_rows = [{c.name: getattr(r, c.name) for c in TradeLog.__table__.columns} for r in rows
+                    if r.trade_date == DAY]
+        return (m.summarize(rows, eq, D(1_000_000), risk_free_rate=0.065, session_seconds=SESSION), eq,
+                build_summary(DAY, day_rows, D(1_005_000), None))
+
+    s, eq, day = build_db(sqlite_url).transaction("read", go)
+    # PREV: +5,000 -> 1,005,000; DAY: 960 - 270.5 + 500 - 900 + 10 = +299.5 -> 1,005,299.5
+    assert eq == [(PREV, D(1_005_000)), (DAY, D("1005299.5"))]
+    assert s.ending_capital == day["ending_capital"] == D("1005299.5")
+    assert s.charges["brokerage"] == day["charges"]["brokerage"] == D(175)   # PREV's row has no charges
+    assert s.trades.costs == day["costs"] == D(180)
+    # positions: 99 +5,000; 1 +960; 2 = -270.5 - 900 = -1,170.5 (two exits); 3 +500; 4 +10
+    t = s.trades
+    assert (t.positions, t.exits, t.wins, t.losses, t.win_rate) == (5, 6, 4, 1, 0.8)
+    assert t.profit_factor == pytest.approx(6470 / 1170.5, rel=1e-15)   # (5,000 + 960 + 500 + 10) / 1,170.5
+    assert t.expectancy == D("1059.90")                                 # 5,299.5 / 5
+    assert s.by_symbol["INFY"].exits == 2 and s.by_symbol["INFY"].net_pnl == D("-1170.5")

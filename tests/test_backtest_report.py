@@ -73,10 +73,10 @@ def test_an_empty_run_still_renders_a_page_without_charts():
 
 
 def test_write_replaces_the_file_whole(tmp_path):
-    eq = metrics.daily_equity(START, ROWS, DAYS)
-    s = metrics.summarize(ROWS, eq, START, risk_free_rate=0.065, session_seconds=SESSION)
-    out = report_html.write(tmp_path / "report.html", s, eq, metrics.positions(ROWS))
-    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    s = metrics.summarize([], [], START, risk_free_rate=0.065, session_seconds=SESSION)   # no charts: quick
+    (tmp_path / "report.html").write_text("an older run")
+    out = report_html.write(tmp_path / "report.html", s, [], [])
+    assert out.read_text(encoding="utf-8") == report_html.render(s, [], [])
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
