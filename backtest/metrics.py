@@ -17,7 +17,8 @@ chosen once here and in README "Backtest results":
 - Exposure is the share of the session time of the series' days in which at least one position was open.
 - Undefined is None, never inf or NaN (summary.json stays strict JSON): no trades (win rate, expectancy,
   profit factor), no losing position (profit factor), no winning or losing one (its average), zero volatility
-  or fewer than two days (Sharpe), no day below the risk-free rate (Sortino), no drawdown (Calmar).
+  or fewer than two days (Sharpe), no day below the risk-free rate (Sortino), no drawdown (Calmar), a
+  growth too large to annualise in a float (CAGR over a few days); no return is taken on equity at or below 0.
 """
 from __future__ import annotations
 
@@ -311,7 +312,9 @@ def monthly_returns(start_capital: Decimal, equity: Sequence[tuple[date, Decimal
         closes[f"{d.year:04d}-{d.month:02d}"] = eq
     out, prev = {}, start_capital
     for month, eq in closes.items():
-        out[month] = float(eq / prev - 1) if prev > 0 else 0.0
+        if prev <= 0:
+            break                   # as daily_returns: no return on nothing
+        out[month] = float(eq / prev - 1)
         prev = eq
     return out
 
@@ -333,12 +336,16 @@ def ratios(returns: Sequence[float], risk_free_rate: float) -> tuple[float | Non
 
 
 def cagr(start_capital: Decimal, end_capital: Decimal, trading_days: int) -> float | None:
-    """The yearly growth rate that compounds to the end over trading_days / 252 years; -1 when all is lost."""
+    """The yearly growth rate that compounds to the end over trading_days / 252 years; -1 when all is lost;
+    None when a few days' growth raised to a year overflows a float."""
     if trading_days <= 0:
         return None
     if end_capital <= 0:
         return -1.0
-    return math.pow(float(end_capital / start_capital), TRADING_DAYS_PER_YEAR / trading_days) - 1.0
+    try:
+        return math.pow(float(end_capital / start_capital), TRADING_DAYS_PER_YEAR / trading_days) - 1.0
+    except OverflowError:
+        return None
 
 
 # ----------------------------------------------------------------------------- the summary

@@ -236,6 +236,10 @@ def test_winners_only_have_no_profit_factor_and_ruin_has_cagr_minus_one():
                          session_seconds=SESSION)
     assert ruined.cagr == -1.0
     assert m.daily_returns(START, [(DAYS[0], D(-5)), (DAYS[1], D(0))]) == [-1.00005]   # none after equity <= 0
+    # January: 100,000 -> -5 = -100.005%; February's close (5 more lost) has no return on nothing
+    assert m.monthly_returns(START, [(DAYS[0], D(-5)), (DAYS[4], D(-10))]) == {"2025-01": -1.00005}
+    # one day x20: 20 ** 252 overflows a float, so no CAGR rather than an exception
+    assert m.cagr(START, START * 20, 1) is None
 
 
 def test_bad_inputs_are_refused():
