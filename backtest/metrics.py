@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, time
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from core.clock import ist_date
 from core.costs import CHARGE_NAMES
@@ -192,8 +192,8 @@ def positions(rows: Iterable[TradeRow]) -> list[Position]:
 
 
 def trade_stats(pos: Sequence[Position]) -> TradeStats:
-    """Win rate, profit factor (gross won over gross lost, both net of charges), expectancy (mean net P&L per
-    position) and the average win and loss (a loss is negative)."""
+    """Win rate, profit factor (the winning positions' net P&L over the losing ones'), expectancy (mean net P&L
+    per position) and the average win and loss (a loss is negative)."""
     wins = [p.net_pnl for p in pos if p.net_pnl > 0]
     losses = [p.net_pnl for p in pos if p.net_pnl < 0]
     won, lost = sum(wins, ZERO), sum(losses, ZERO)
@@ -209,7 +209,7 @@ def trade_stats(pos: Sequence[Position]) -> TradeStats:
     )
 
 
-def grouped_stats(pos: Sequence[Position], key: str) -> dict[str, TradeStats]:
+def grouped_stats(pos: Sequence[Position], key: Literal["symbol", "strategy"]) -> dict[str, TradeStats]:
     """trade_stats per value of `key` ("symbol" or "strategy"), sorted by that value."""
     groups: dict[str, list[Position]] = {}
     for p in pos:
