@@ -88,9 +88,8 @@ def _headline(s: Summary) -> str:
         (f"Sharpe (risk-free {fmt.pct(s.risk_free_rate)})", fmt.ratio(s.sharpe)), ("Sortino", fmt.ratio(s.sortino)),
         ("Calmar", fmt.ratio(s.calmar)),
         ("Max drawdown", f"{fmt.pct(dd.pct)} ({fmt.money(dd.amount)})"),
-        ("Max drawdown duration", f"{dd.days} trading days" + ("" if dd.recovery_date or not dd.days
-                                                               else ", not recovered")),
-        ("Longest drawdown", f"{dd.longest_days} trading days"),
+        ("Max drawdown duration", _days(dd.days) + ("" if dd.recovery_date or not dd.days else ", not recovered")),
+        ("Longest drawdown", _days(dd.longest_days)),
         ("Positions (exits)", f"{fmt.count(t.positions)} ({fmt.count(t.exits)})"),
         ("Win rate", fmt.pct(t.win_rate)), ("Profit factor", fmt.ratio(t.profit_factor)),
         ("Expectancy per position", fmt.money(t.expectancy, signed=True)),
@@ -99,6 +98,10 @@ def _headline(s: Summary) -> str:
         ("Gross P&L / charges", f"{fmt.money(t.gross_pnl, signed=True)} / {fmt.money(t.costs)}"),
     ]
     return _table(("Figure", "Value"), rows)
+
+
+def _days(n: int) -> str:
+    return f"{n} trading day" + ("" if n == 1 else "s")
 
 
 def _stats_table(what: str, groups: Mapping[str, TradeStats]) -> str:
