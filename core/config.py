@@ -33,6 +33,7 @@ EXCHANGES = ("NSE", "BSE")
 COSTED_EXCHANGES = ("NSE",)  # exchanges whose charges costs.rates holds (BSE's transaction charge differs)
 _SYMBOL_RE = re.compile(r"^[A-Z0-9&_\-]{1,32}$")
 _FYERS_RE = re.compile(r"^[A-Z]+:[A-Z0-9&_\-]+$")
+MAX_RISK_FREE_RATE = 0.5  # a larger yearly rate is a percentage written where a fraction belongs (6.5, not 0.065)
 
 
 class ConfigError(Exception):
@@ -163,6 +164,13 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class BacktestConfig:
+    # the yearly risk-free rate Sharpe and Sortino subtract, as a fraction (0.065 = 6.5%, about India's 91-day
+    # T-bill yield); its range is checked in _cross_checks so the message can say "a fraction"
+    risk_free_rate: float = _f(0.065)
+
+
+@dataclass(frozen=True)
 class Config:
     mode: ExecutionMode
     exchange: str
@@ -179,6 +187,7 @@ class Config:
     paper_broker: PaperBrokerConfig
     reconcile: ReconcileConfig
     monitoring: MonitoringConfig
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     path: Path = PROJECT_ROOT / "config.yaml"
 
     def symbol(self, name: str) -> SymbolSpec:
@@ -282,7 +291,7 @@ def _env_file_has(key: str) -> bool:
 _SECTIONS: dict[str, type] = {
     "risk": RiskConfig, "costs": CostsConfig, "orders": OrdersConfig, "session": SessionConfig,
     "market_data": MarketDataConfig, "replay": ReplayConfig, "paper_broker": PaperBrokerConfig,
-    "reconcile": ReconcileConfig, "monitoring": MonitoringConfig,
+    "reconcile": ReconcileConfig, "monitoring": MonitoringConfig, "backtest": BacktestConfig,
 }
 _TOP_KEYS = {"mode", "exchange", "product", "workers", "strategies", "default_strategy", "symbols", *_SECTIONS}
 
@@ -567,6 +576,10 @@ def _cross_checks(s: dict[str, Any]) -> list[str]:
         if not a <= b:
             p.append(f"session.{bn}: {b.strftime('%H:%M')!r} is not allowed -- must not be earlier than "
                      f"session.{an} ({a.strftime('%H:%M')})")
+    rf = s["backtest"].risk_free_rate
+    if not 0 <= rf <= MAX_RISK_FREE_RATE:
+        p.append(f"backtest.risk_free_rate: {rf!r} is not allowed -- a yearly rate as a fraction from 0 to "
+                 f"{MAX_RISK_FREE_RATE:g} (0.065 means 6.5%)")
     speed = s["replay"].speed
     if speed != "max":
         try:

@@ -29,6 +29,13 @@ def test_shipped_config_is_valid():
     assert cfg.symbol("LT").strategy == "mac"
     assert cfg.session.open.hour == 9 and cfg.session.open.minute == 15
     assert 0 < cfg.risk.risk_per_trade <= 1
+    assert cfg.backtest.risk_free_rate == 0.065
+
+
+def test_a_config_without_a_backtest_section_gets_the_default_risk_free_rate():
+    raw = copy.deepcopy(BASE)
+    del raw["backtest"]
+    assert parse_config(raw).backtest.risk_free_rate == 0.065
 
 
 @pytest.mark.parametrize("mutate, key, fragment", [
@@ -79,6 +86,10 @@ def test_shipped_config_is_valid():
     (lambda r: r["risk"].update(max_cost_share_of_risk=0), "risk.max_cost_share_of_risk", "greater than 0"),
     (lambda r: r["orders"].update(broker_requests_per_s=0), "orders.broker_requests_per_s", "at least 1"),
     (lambda r: r["orders"].update(broker_requests_per_s=2.5), "orders.broker_requests_per_s", "whole number"),
+    (lambda r: r["backtest"].update(risk_free_rate=6.5), "backtest.risk_free_rate", "(0.065 means 6.5%)"),
+    (lambda r: r["backtest"].update(risk_free_rate=-0.01), "backtest.risk_free_rate", "a fraction from 0 to 0.5"),
+    (lambda r: r["backtest"].update(risk_free_rate="6.5%"), "backtest.risk_free_rate", "expected a number"),
+    (lambda r: r["backtest"].update(riskfree=0.06), "backtest.riskfree", "unknown key"),
 ])
 def test_invalid_values_name_the_key_the_value_and_what_is_allowed(mutate, key, fragment):
     problems = problems_for(mutate)
