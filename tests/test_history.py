@@ -7,7 +7,6 @@ import os
 import time
 from datetime import date, timedelta
 from datetime import time as dtime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
