@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from history.frames import SCHEMA, from_table, to_table
+from history.frames import CandleColumns, to_table
 from history.intervals import Interval
 from strategies.base import Candle
 
@@ -51,16 +51,16 @@ class CandleCache:
         data, empty = self._paths(symbol, exchange, interval, day)
         return data.exists() or empty.exists()
 
-    def read(self, symbol: str, exchange: str, interval: Interval, day: date) -> list[Candle] | None:
-        """The day's candles; [] when the source had none; None when the day is not cached."""
+    def read(self, symbol: str, exchange: str, interval: Interval, day: date) -> CandleColumns | None:
+        """The day's candles (none when the source had none); None when the day is not cached."""
         data, empty = self._paths(symbol, exchange, interval, day)
         if empty.exists():
-            return []
+            return CandleColumns.of(())
         try:
-            table = pq.read_table(data, schema=SCHEMA)
+            table = pq.ParquetFile(data).read(use_threads=False)  # a few hundred rows: threads cost more
         except FileNotFoundError:
             return None
-        return from_table(symbol, interval.seconds, table)
+        return CandleColumns.of_table(table)
 
     def write(self, symbol: str, exchange: str, interval: Interval, day: date, candles: list[Candle]) -> None:
         data, empty = self._paths(symbol, exchange, interval, day)

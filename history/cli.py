@@ -165,7 +165,7 @@ def fetch(source: HistorySource, cache: Path, session: SessionConfig, symbols: l
     for s in symbols:
         for d in store.days(s, exchange, interval, first, last):
             days += 1
-            candles += len(d.candles)
+            candles += len(d.columns)
             if not d.report.ok:
                 findings.append(d.report)
     print(f"history: {len(symbols)} symbol(s), {first}..{last}, {interval.name} from {source.key}: {days} day(s), "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -41,6 +42,42 @@ def candles_from_ticks(symbol: str, times: np.ndarray, prices: np.ndarray, cum_v
                                          closes.tolist(), vols.tolist(), strict=True)]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class CandleColumns:
+    """One symbol-day's candles as numpy columns, in the source's order: the same candles as a list of Candle,
+    kept in columns so a day is read, checked and handed out without a Python object per candle."""
+
+    start: np.ndarray   # int64 epoch seconds
+    open: np.ndarray    # float64
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return int(self.start.shape[0])
+
+    def candles(self, symbol: str, seconds: int) -> list[Candle]:
+        return [Candle(symbol, t, seconds, o, h, lo, c, v) for t, o, h, lo, c, v in zip(
+            self.start.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(), self.close.tolist(),
+            self.volume.tolist(), strict=True)]
+
+    @classmethod
+    def of(cls, candles: Sequence[Candle]) -> CandleColumns:
+        return cls(np.array([c.start for c in candles], dtype=np.int64),
+                   np.array([c.open for c in candles], dtype=np.float64),
+                   np.array([c.high for c in candles], dtype=np.float64),
+                   np.array([c.low for c in candles], dtype=np.float64),
+                   np.array([c.close for c in candles], dtype=np.float64),
+                   np.array([c.volume for c in candles], dtype=np.int64))
+
+    @classmethod
+    def of_table(cls, table: pa.Table) -> CandleColumns:
+        t = table.cast(SCHEMA) if table.schema != SCHEMA else table
+        cols = [t.column(name).to_numpy() for name in SCHEMA.names]
+        return cls(*cols)
+
+
 def to_table(candles: Sequence[Candle]) -> pa.Table:
     """Candles as the cache's columns, in the order given (an out-of-order source stays out of order)."""
     return pa.table({"start": [c.start for c in candles], "open": [c.open for c in candles],
@@ -48,10 +85,6 @@ def to_table(candles: Sequence[Candle]) -> pa.Table:
                      "close": [c.close for c in candles], "volume": [c.volume for c in candles]}, schema=SCHEMA)
 
 
-def from_table(symbol: str, seconds: int, table: pa.Table) -> list[Candle]:
-    cols = [table.column(name).to_pylist() for name in SCHEMA.names]
-    return [Candle(symbol, int(t), seconds, float(o), float(h), float(lo), float(c), int(v))
-            for t, o, h, lo, c, v in zip(*cols, strict=True)]
 
 
 def whole_volume(v: object) -> int:

@@ -13,12 +13,14 @@ backtest) decides to skip it. Checks, per symbol and IST day:
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
+
 from core.clock import to_ist
+from history.frames import CandleColumns
 from strategies.base import Candle
 
 JUMP_PCT = 30.0
@@ -77,39 +79,55 @@ class _Findings:
 
 def check_day(symbol: str, day: date, candles: Sequence[Candle], session: tuple[int, int] | None,
               prev_close: float | None, jump_pct: float = JUMP_PCT) -> DayReport:
-    """Findings for one day. `session`: the day's (open, close) epochs if it is a trading day, else None;
-    `prev_close`: the last close before this day, for the jump check (None: first day seen)."""
+    """check_columns on a list of candles."""
+    seconds = candles[0].seconds if candles else 60
+    return check_columns(symbol, day, CandleColumns.of(candles), seconds, session, prev_close, jump_pct)
+
+
+def check_columns(symbol: str, day: date, cols: CandleColumns, seconds: int, session: tuple[int, int] | None,
+                  prev_close: float | None, jump_pct: float = JUMP_PCT) -> DayReport:
+    """Findings for one day, in whole-column operations (a clean day costs no Python per candle).
+    `session`: the day's (open, close) epochs if it is a trading day, else None; `prev_close`: the last close
+    before this day, for the jump check (None: first day seen). A candle with a bad price is reported as that
+    only, and the jump check skips it (the next candle is compared with the last good close)."""
     f = _Findings()
-    if not candles:
+    n = len(cols)
+    if n == 0:
         if session is not None:
             f.add("missing_day", "no candles on a trading day")
         return DayReport(symbol, day, 0, f.issues())
-    seen: set[int] = set()
-    last_start: int | None = None
-    close_before = prev_close
-    for c in candles:
-        t = c.start
-        if t in seen:
-            f.add("duplicate", _hm(t))
-        elif last_start is not None and t < last_start:
-            f.add("out_of_order", f"{_hm(t)} after {_hm(last_start)}")
-        seen.add(t)
-        last_start = t if last_start is None else max(last_start, t)
-        prices = (c.open, c.high, c.low, c.close)
-        if any(not math.isfinite(p) or p <= 0 for p in prices):
-            f.add("bad_price", f"{_hm(t)} {c.open}/{c.high}/{c.low}/{c.close}")
-            continue
-        if c.volume < 0:
-            f.add("bad_volume", f"{_hm(t)} {c.volume}")
-        if c.high < c.low or not (c.low <= c.open <= c.high) or not (c.low <= c.close <= c.high):
-            f.add("bad_range", f"{_hm(t)} o{c.open} h{c.high} l{c.low} c{c.close}")
-        if close_before is not None and close_before > 0 and abs(c.open / close_before - 1) * 100 > jump_pct:
-            f.add("jump", f"{_hm(t)} {close_before} -> {c.open}")
-        close_before = c.close
-    seconds = candles[0].seconds
+    t = cols.start
+    o, h, lo, c = cols.open, cols.high, cols.low, cols.close
+    order = np.argsort(t, kind="stable")
+    dup = np.zeros(n, dtype=bool)
+    dup[order[1:][t[order][1:] == t[order][:-1]]] = True          # a start seen earlier in the list
+    ooo = np.zeros(n, dtype=bool)
+    ooo[1:] = (t[1:] < np.maximum.accumulate(t)[:-1]) & ~dup[1:]
+    for i in np.flatnonzero(dup).tolist():
+        f.add("duplicate", _hm(int(t[i])))
+    for i in np.flatnonzero(ooo).tolist():
+        f.add("out_of_order", f"{_hm(int(t[i]))} after {_hm(int(np.max(t[:i])))}")
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)) | (o <= 0) | (h <= 0) \
+            | (lo <= 0) | (c <= 0)
+    for i in np.flatnonzero(bad).tolist():
+        f.add("bad_price", f"{_hm(int(t[i]))} {o[i]}/{h[i]}/{lo[i]}/{c[i]}")
+    good = ~bad
+    for i in np.flatnonzero(good & (cols.volume < 0)).tolist():
+        f.add("bad_volume", f"{_hm(int(t[i]))} {cols.volume[i]}")
+    rng = good & ((h < lo) | (o < lo) | (o > h) | (c < lo) | (c > h))
+    for i in np.flatnonzero(rng).tolist():
+        f.add("bad_range", f"{_hm(int(t[i]))} o{o[i]} h{h[i]} l{lo[i]} c{c[i]}")
+    g = np.flatnonzero(good)
+    if g.shape[0]:
+        before = np.concatenate(([np.nan if prev_close is None else prev_close], c[g][:-1]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            jumped = (before > 0) & (np.abs(o[g] / before - 1) * 100 > jump_pct)
+        for k in np.flatnonzero(jumped).tolist():
+            f.add("jump", f"{_hm(int(t[g[k]]))} {before[k]} -> {o[g[k]]}")
     if session is not None and seconds < 86_400:
-        _gaps(f, sorted(seen), seconds, session)
-    return DayReport(symbol, day, len(candles), f.issues())
+        _gaps(f, np.unique(t).tolist(), seconds, session)
+    return DayReport(symbol, day, n, f.issues())
 
 
 def _gaps(f: _Findings, starts: list[int], seconds: int, session: tuple[int, int]) -> None:
@@ -121,18 +139,20 @@ def _gaps(f: _Findings, starts: list[int], seconds: int, session: tuple[int, int
         return
     if inside[0] - opened >= seconds:
         f.add("gap", f"{_hm(opened)}-{_hm(inside[0])}", (inside[0] - opened) // seconds)
-    for a, b in zip(inside, inside[1:], strict=False):
-        if b - a > seconds:
-            f.add("gap", f"{_hm(a + seconds)}-{_hm(b)}", (b - a) // seconds - 1)
+    arr = np.array(inside, dtype=np.int64)
+    for k in np.flatnonzero(np.diff(arr) > seconds).tolist():
+        a, b = inside[k], inside[k + 1]
+        f.add("gap", f"{_hm(a + seconds)}-{_hm(b)}", (b - a) // seconds - 1)
     end = inside[-1] + seconds
     if closed - end >= seconds:
         f.add("gap", f"{_hm(end)}-{_hm(closed)}", (closed - end) // seconds)
 
 
-def last_close(candles: Sequence[Candle]) -> float | None:
+def last_close(cols: CandleColumns) -> float | None:
     """The close of the latest candle with a usable price (the next day's jump check compares with it)."""
-    best: Candle | None = None
-    for c in candles:
-        if math.isfinite(c.close) and c.close > 0 and (best is None or c.start >= best.start):
-            best = c
-    return None if best is None else best.close
+    with np.errstate(invalid="ignore"):
+        ok = np.flatnonzero(np.isfinite(cols.close) & (cols.close > 0))
+    if ok.shape[0] == 0:
+        return None
+    t = cols.start[ok]
+    return float(cols.close[ok[np.flatnonzero(t == t.max())[-1]]])

@@ -15,13 +15,15 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 
 from core.clock import ist_date, ist_epoch
 from core.config import SessionConfig
 from history.cache import CandleCache
+from history.frames import CandleColumns
 from history.intervals import Interval
-from history.quality import JUMP_PCT, DayReport, check_day, last_close
+from history.quality import JUMP_PCT, DayReport, check_columns, last_close
 from history.sources import HistorySource, by_day
 from ops.calendar import MarketCalendar
 from strategies.base import Candle
@@ -29,12 +31,20 @@ from strategies.base import Candle
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class HistoryDay:
+    """One symbol-day: its candles as columns (fast) or as Candles (`candles`, built on first use), and the
+    quality report the caller reads before trading on it."""
+
     symbol: str
     day: date
-    candles: list[Candle]
+    seconds: int
+    columns: CandleColumns
     report: DayReport
+
+    @cached_property
+    def candles(self) -> list[Candle]:
+        return self.columns.candles(self.symbol, self.seconds)
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -91,16 +101,16 @@ class HistoryStore:
         self.prefetch(symbol, exchange, interval, first, last)
         prev: float | None = None
         for d in _days(first, last):
-            candles = self.cache.read(symbol, exchange, interval, d)
-            if candles is None:  # today or later: not cached
-                candles = by_day(self.source.fetch(symbol, exchange, interval, d, d)).get(d, [])
+            cols = self.cache.read(symbol, exchange, interval, d)
+            if cols is None:  # today or later: not cached
+                cols = CandleColumns.of(by_day(self.source.fetch(symbol, exchange, interval, d, d)).get(d, []))
             hours = self.calendar.hours(d)
-            if not candles and hours is None:
+            if not len(cols) and hours is None:
                 continue
             session = None if hours is None else (ist_epoch(d, hours[0]), ist_epoch(d, hours[1]))
-            report = check_day(symbol, d, candles, session, prev, self.jump_pct)
+            report = check_columns(symbol, d, cols, interval.seconds, session, prev, self.jump_pct)
             if not report.ok:
                 log.info("history quality: %s", report)
-            prev = last_close(candles) or prev
-            yield HistoryDay(symbol, d, candles, report)
+            prev = last_close(cols) or prev
+            yield HistoryDay(symbol, d, interval.seconds, cols, report)
 

@@ -117,6 +117,34 @@ def test_jump_against_the_previous_close_and_a_missing_day():
     assert next(i for i in check_day("X", DAY, late, SESSION, None).issues if i.kind == "gap").count == 5
 
 
+def test_a_bad_price_is_reported_once_and_the_jump_check_steps_over_it():
+    day = full_day()
+    day[5] = bar(day[5].start, o=float("nan"))                  # a missing price in a file becomes NaN
+    day[6] = bar(day[6].start, o=-1.0, lo=-2.0)
+    r = check_day("X", DAY, day, SESSION, 100.0)
+    assert r.kinds() == {"bad_price"} and r.issues[0].count == 2
+    from history.frames import CandleColumns
+    from history.quality import last_close
+
+    tail = day + [bar(day[-1].start + 60, c=float("nan"))]
+    assert last_close(CandleColumns.of(tail)) == day[-1].close
+
+
+def test_count_progress_writes_a_line_per_percent_off_a_terminal():
+    import io
+
+    from ops.progress import CountProgress
+
+    out = io.StringIO()
+    p = CountProgress(400, "history x", stream=out, clock=iter(range(1000)).__next__)
+    for _ in range(400):
+        p.advance(1, note="SBIN")
+    p.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 101 and lines[-1].startswith("history x 100.0% [####################] done in")
+    assert lines[0].endswith(" 1/400  SBIN") and lines[1].endswith(" 4/400  SBIN")  # the start, then 1%
+
+
 # ---------------------------------------------------------------- cache and store
 
 class CountingSource(SyntheticSource):
@@ -136,9 +164,9 @@ def test_cache_round_trip_empty_marker_and_fingerprint(tmp_path):
     cache = CandleCache(tmp_path, "src")
     day = full_day()
     cache.write("X", "NSE", M1, DAY, day)
-    assert cache.read("X", "NSE", M1, DAY) == day
+    assert cache.read("X", "NSE", M1, DAY).candles("X", 60) == day
     cache.write("X", "NSE", M1, DAY + timedelta(days=1), [])
-    assert cache.read("X", "NSE", M1, DAY + timedelta(days=1)) == []
+    assert len(cache.read("X", "NSE", M1, DAY + timedelta(days=1))) == 0
     assert cache.read("X", "NSE", M1, DAY + timedelta(days=3)) is None
     assert not cache.check_fingerprint("X", "NSE", M1, "a")     # new: recorded
     assert cache.check_fingerprint("X", "NSE", M1, "a")
