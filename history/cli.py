@@ -21,6 +21,7 @@ from pathlib import Path
 from core.config import SessionConfig
 from history.intervals import Interval, parse_interval
 from history.sources import HistoryError, HistorySource
+from ops.progress import CountProgress
 
 log = logging.getLogger(__name__)
 
@@ -145,29 +146,30 @@ def _run(args: argparse.Namespace) -> int:
 def fetch(source: HistorySource, cache: Path, session: SessionConfig, symbols: list[str], exchange: str,
           interval: Interval, first: date, last: date) -> int:
     from history.store import HistoryStore
-    from ops.progress import CountProgress
 
     store = HistoryStore(source, cache, session)
-    todo = {s: store.missing(s, exchange, interval, first, last) for s in symbols}
-    progress = CountProgress(sum(len(v) for v in todo.values()), f"history {source.key} {interval.name}")
-    requests = 0
+    progress: CountProgress | None = None
     try:
+        todo = {s: store.missing(s, exchange, interval, first, last) for s in symbols}
+        progress = CountProgress(sum(len(v) for v in todo.values()), f"history {source.key} {interval.name}")
+        requests = 0
         for s in symbols:
             progress.note = s
             requests += store.prefetch(s, exchange, interval, first, last, on_days=progress.advance)
-    except HistoryError as e:
         progress.close()
+        days = candles = 0
+        findings = []
+        for s in symbols:
+            for d in store.days(s, exchange, interval, first, last):
+                days += 1
+                candles += len(d.columns)
+                if not d.report.ok:
+                    findings.append(d.report)
+    except HistoryError as e:
+        if progress is not None:
+            progress.close()
         print(f"history: {e}", file=sys.stderr)
         return EXIT_FAILED
-    progress.close()
-    days = candles = 0
-    findings = []
-    for s in symbols:
-        for d in store.days(s, exchange, interval, first, last):
-            days += 1
-            candles += len(d.columns)
-            if not d.report.ok:
-                findings.append(d.report)
     print(f"history: {len(symbols)} symbol(s), {first}..{last}, {interval.name} from {source.key}: {days} day(s), "
           f"{candles:,} candles in {cache}; {requests} request(s) made")
     if findings:

@@ -17,6 +17,7 @@ from paper.errors import ApiError
 OFFERED: dict[str, list[str]] = {
     "seconds": ["5s", "10s", "15s", "30s"], "minutes": ["1m", "2m", "3m", "5m", "10m", "15m", "20m", "30m"],
     "hours": ["1h"], "days": ["D"], "weeks": [], "months": []}
+MAX_DAYS = 366
 _OFFERED = {name for names in OFFERED.values() for name in names}
 
 
@@ -41,6 +42,8 @@ class PaperHistory:
         first, last = _day(d["start_date"], "start_date"), _day(d["end_date"], "end_date")
         if first > last:
             raise ApiError(400, {"status": "error", "message": "start_date must not be after end_date"})
+        if (last - first).days >= MAX_DAYS:  # each day is generated: a decade would hold a thread for minutes
+            raise ApiError(400, {"status": "error", "message": f"At most {MAX_DAYS} days per request"})
         seconds = parse_interval(d["interval"]).seconds
         rows: list[dict[str, Any]] = []
         for n in range(first.toordinal(), last.toordinal() + 1):

@@ -273,6 +273,50 @@ def test_cli_fetches_synthetic_into_the_cache_then_asks_nothing(tmp_path, capsys
     assert "0 request(s) made" in capsys.readouterr().out
 
 
+# ---------------------------------------------------------------- OpenAlgo retries and splits (client faked)
+
+class SlowClient:
+    """The official client's surface: a 429 first, then a timeout for any range over two days."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def intervals(self):
+        return {"status": "success", "data": {"minutes": ["1m"], "days": ["D"]}}
+
+    def history(self, *, symbol, exchange, interval, start_date, end_date):
+        import httpx
+        import pandas as pd
+
+        self.asked.append((start_date, end_date))
+        if len(self.asked) == 1:
+            return {"status": "error", "message": "HTTP 429: slow down", "code": 429, "error_type": "http_error"}
+        if (date.fromisoformat(end_date) - date.fromisoformat(start_date)).days > 1:
+            raise httpx.ReadTimeout("timed out")
+        rows = [c for d in (date.fromisoformat(start_date), date.fromisoformat(end_date))
+                for c in synthetic_day(symbol, exchange, d, 60, 7)]
+        rows = list(dict.fromkeys(rows))
+        df = pd.DataFrame({"timestamp": [c.start for c in rows], "open": [c.open for c in rows],
+                           "high": [c.high for c in rows], "low": [c.low for c in rows],
+                           "close": [c.close for c in rows], "volume": [c.volume for c in rows], "oi": 0})
+        df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s").dt.tz_localize("UTC").dt.tz_convert("Asia/Kolkata")
+        return df.set_index("timestamp")
+
+
+def test_openalgo_source_retries_a_429_and_halves_a_range_that_times_out():
+    from history.openalgo_source import OpenAlgoSource
+
+    client, pauses = SlowClient(), []
+    src = OpenAlgoSource("http://x", "k", client=client, sleep=pauses.append, per_s=100)
+    src.check_interval(M1)
+    with pytest.raises(ValueError, match="offers 1m, D"):
+        src.check_interval(parse_interval("5m"))
+    first = date(2026, 11, 16)
+    got = src.fetch("SBIN", "NSE", M1, first, DAY)
+    assert got == [c for i in range(5) for c in synthetic_day("SBIN", "NSE", first + timedelta(days=i), 60, 7)]
+    assert pauses == [1.0] and client.asked[:3] == [("2026-11-16", "2026-11-20")] * 2 + [("2026-11-16", "2026-11-18")]
+
+
 # ---------------------------------------------------------------- Fyers, through the SDK, against the fake
 
 def test_fyers_history_in_chunks_of_at_most_100_days_through_the_sdk(tmp_path):

@@ -42,6 +42,9 @@ def test_routes_answer_in_openalgo_shapes(broker):
     assert bad.status_code == 400 and bad.json()["message"] == {"target": ["Unknown field."]}
     assert broker.post("history", {"symbol": "SBIN", "exchange": "NSE", "interval": "1m", "start_date": "2026-11-20",
                                    "end_date": "2026-11-20"}, key=False).status_code == 400
+    decade = broker.post("history", {"symbol": "SBIN", "exchange": "NSE", "interval": "D", "start_date": "2020-01-01",
+                                     "end_date": "2029-12-31"})
+    assert decade.status_code == 400 and "At most 366 days" in decade.json()["message"]
 
 
 def test_official_client_through_the_cache_asks_the_server_once(broker, tmp_path):
