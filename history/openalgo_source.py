@@ -35,6 +35,7 @@ class OpenAlgoSource:
 
             client = api(api_key=api_key, host=host.rstrip("/"))
         self.client = client
+        self.host = host
         self.key = "openalgo"
         self.requests = 0
         self._windows = (MovingWindow(per_s, 1.0), MovingWindow(per_min, 60.0))
@@ -70,7 +71,8 @@ class OpenAlgoSource:
         if self._offered is None:
             r = self._call("intervals", self.client.intervals)
             if not isinstance(r, dict) or r.get("status") != "success" or not isinstance(r.get("data"), dict):
-                raise HistoryError(f"OpenAlgo /api/v1/intervals failed: {_message(r)}")
+                raise HistoryError(f"OpenAlgo /api/v1/intervals at {self.host} failed: {_message(r)} -- is OpenAlgo "
+                                   "(or the paper broker) running there, and is APP_KEY its API key?")
             self._offered = {str(x) for names in r["data"].values() if isinstance(names, list) for x in names}
         return self._offered
 
