@@ -4,7 +4,8 @@
         [--source openalgo|fyers|files|synthetic] [--interval 1m] [--data DIR] [--cache DIR] [--config FILE]
 
 Symbols default to config.yaml's. openalgo asks HOST_SERVER with APP_KEY (.env): a real OpenAlgo server or
-the paper broker, which serves synthetic candles; fyers uses FYERS_APP_ID and today's FYERS_ACCESS_TOKEN;
+the paper broker, which serves synthetic candles; fyers uses FYERS_APP_ID and today's FYERS_ACCESS_TOKEN
+(FYERS_DATA_URL: another data URL, for a local test server);
 files reads DIR/SYMBOL.csv or .parquet; synthetic runs the generator here, with config's replay seed.
 After the fetch every symbol-day is checked and each finding is printed. Exit 0 when everything was fetched
 (findings included: they are the backtest's to act on), 1 when a source failed, 2 on bad arguments.
@@ -64,7 +65,7 @@ def _day(text: str, flag: str) -> date:
 
 
 def _source(name: str, args: argparse.Namespace, seed: int, session: SessionConfig,
-            tickers: dict[str, str]) -> HistorySource:
+            tickers: dict[str, str], log_dir: Path) -> HistorySource:
     from core.config import load_secrets
 
     if name == "synthetic":
@@ -94,7 +95,8 @@ def _source(name: str, args: argparse.Namespace, seed: int, session: SessionConf
 
     try:
         return FyersSource(secrets.fyers_app_id, secrets.fyers_access_token,
-                           data_url=os.environ.get("FYERS_DATA_URL") or None, tickers=tickers)
+                           data_url=os.environ.get("FYERS_DATA_URL") or None, tickers=tickers,
+                           log_dir=log_dir)  # the SDK's own fyersApi.log and fyersRequests.log
     except ValueError as e:
         raise _Usage(str(e)) from None
 
@@ -131,7 +133,8 @@ def _run(args: argparse.Namespace) -> int:
         symbols = [s.symbol for s in cfg.symbols]
     exchange = args.exchange or cfg.exchange
     tickers = {s.symbol: s.fyers for s in cfg.symbols}
-    source = _source(args.source, args, cfg.replay.seed, cfg.session, tickers)
+    source = _source(args.source, args, cfg.replay.seed, cfg.session, tickers,
+                     cfg.resolve_path(cfg.monitoring.log_dir))
     cache = args.cache or cfg.resolve_path(DEFAULT_CACHE)
     try:
         source.check_interval(interval)

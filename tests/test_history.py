@@ -364,3 +364,21 @@ def test_fake_fyers_serves_the_synthetic_day(tmp_path):
         assert src.fetch("SBIN", "NSE", M1, DAY + timedelta(days=1), DAY + timedelta(days=2)) == []  # weekend
     finally:
         api.close()
+
+
+def test_cli_fetches_from_fyers_with_the_env_credentials(tmp_path, monkeypatch, capsys):
+    from feeds.fake_fyers_api import FakeFyersApi
+
+    api = FakeFyersApi("APPID-100", "secret").start()
+    try:
+        monkeypatch.setenv("FYERS_APP_ID", "APPID-100")
+        monkeypatch.setenv("FYERS_ACCESS_TOKEN", api.new_token())
+        monkeypatch.setenv("FYERS_DATA_URL", api.data_base)
+        args = ["fetch", "--symbols", "SBIN", "--from", "2026-11-19", "--to", "2026-11-20", "--source", "fyers",
+                "--cache", str(tmp_path)]
+        assert cli_main(args) == 0
+        assert "2 day(s), 750 candles" in capsys.readouterr().out
+        monkeypatch.setenv("FYERS_DATA_URL", "http://example.com/data")
+        assert cli_main(args) == 2 and "not allowed" in capsys.readouterr().err
+    finally:
+        api.close()
