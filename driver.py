@@ -4,6 +4,8 @@
     python driver.py --check      validate config.yaml, .env and the database, then exit 0 or 2
     python driver.py status       positions, P&L, trading state: live from the running daemon, else the database
     python driver.py fyers-login  log in to Fyers and write today's FYERS_ACCESS_TOKEN into .env
+    python driver.py history fetch --from D --to D [--symbols A,B] [--source S] [--interval 1m]
+                                  fill the local candle cache for the backtest (history/cli.py)
 """
 from __future__ import annotations
 
@@ -161,6 +163,11 @@ def check(config_path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["history"]:  # its own subcommands and flags (history/cli.py)
+        from history.cli import main as history_main
+
+        return history_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.check:
         return check(args.config)

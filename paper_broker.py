@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-rate", type=float, default=50.0, help="every other /api/v1 call per second per IP")
     p.add_argument("--instruments", default=None,
                    help="instrument master CSV (default paper/nse_instruments.csv; see paper/instruments.py)")
+    p.add_argument("--history-seed", type=int, default=7,
+                   help="seed of the synthetic candles /api/v1/history serves (default 7, config's replay.seed)")
     p.add_argument("--reset", action="store_true", help="wipe orders, trades, positions and quotes at start")
     p.add_argument("--clock-mode", choices=("wall", "replay"), default="wall", help="clock mode after --reset")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - a corrupt or unreadable state file is the user's to fix
         print(f"paper_broker: cannot open state file {state}: {e}", file=sys.stderr)
         return EXIT_ERROR
-    broker = PaperBroker(engine)
+    broker = PaperBroker(engine, history_seed=args.history_seed)
     if args.reset:
         broker.reset(args.clock_mode, None, None)
     app = App(broker, key, Limits(args.order_rate, args.smart_rate, args.api_rate), FaultInjector(faults))

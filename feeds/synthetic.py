@@ -139,6 +139,40 @@ def generate_day(tickers: Iterable[str], day: date, seed: int, session: SessionC
 
 def _generate(names: list[str], day: date, seed: int, t_open: int, n_seconds: int,
               start_after: int | None, window_s: int) -> Iterator[FyersTick]:
+    for columns in _windows(names, day, seed, t_open, n_seconds, start_after, window_s):
+        # the hot loop: one dict per tick, built in this frame (no nested generators); numpy columns are
+        # turned into Python lists a slice at a time to keep memory low at the busy open
+        for lo_i in range(0, columns[0].shape[0], _EMIT_SLICE):
+            part = [col[lo_i:lo_i + _EMIT_SLICE].tolist() for col in columns]
+            for (ltp, vol, ltt, eft, bs, as_, bp, ap, ltq, tb, ts, avg, lo, hi, op, pc, sym, ch,
+                 chp) in zip(*part, strict=False):
+                yield {"ltp": ltp, "vol_traded_today": vol, "last_traded_time": ltt, "exch_feed_time": eft,
+                       "bid_size": bs, "ask_size": as_, "bid_price": bp, "ask_price": ap, "last_traded_qty": ltq,
+                       "tot_buy_qty": tb, "tot_sell_qty": ts, "avg_trade_price": avg, "low_price": lo,
+                       "high_price": hi, "lower_ckt": 0, "upper_ckt": 0, "open_price": op,
+                       "prev_close_price": pc, "type": "sf", "symbol": sym, "ch": ch, "chp": chp}
+            part = None
+        columns = None
+
+
+def day_columns(tickers: Iterable[str], day: date, seed: int, session: SessionConfig | None = None, *,
+                window_s: int = 300) -> Iterator[dict[str, np.ndarray]]:
+    """The same day as generate_day, as numpy columns a window at a time, without building a dict per tick:
+    what the paper broker's history needs (`ltp`, `vol_traded_today`, `exch_feed_time`, `symbol`), about five
+    times faster. Rows are in generate_day's emission order."""
+    names = list(dict.fromkeys(tickers))
+    session = session or SessionConfig()
+    t_open = ist_epoch(day, session.open)
+    n_seconds = int((datetime.combine(day, session.close) - datetime.combine(day, session.open)).total_seconds())
+    if n_seconds <= 0:
+        raise ValueError(f"session close {session.close} is not after open {session.open}")
+    for c in _windows(names, day, seed, t_open, n_seconds, None, window_s):
+        yield {"ltp": c[0], "vol_traded_today": c[1], "exch_feed_time": c[3], "symbol": c[16]}
+
+
+def _windows(names: list[str], day: date, seed: int, t_open: int, n_seconds: int,
+             start_after: int | None, window_s: int) -> Iterator[list[np.ndarray]]:
+    """Each window's tick columns in emission order (see _window_columns for the column order)."""
     syms = [_Symbol(n, seed, day, n_seconds) for n in names]
     rate_prof, vol_prof = _profiles(n_seconds)
     interleave = np.random.default_rng([seed & 0xFFFFFFFF, day.toordinal(), 0x1D5])
@@ -214,18 +248,7 @@ def _generate(names: list[str], day: date, seed: int, t_open: int, n_seconds: in
                                   start_after, skip_window)
         if columns is None:
             continue
-        # the hot loop: one dict per tick, built in this frame (no nested generators); numpy columns are
-        # turned into Python lists a slice at a time to keep memory low at the busy open
-        for lo_i in range(0, columns[0].shape[0], _EMIT_SLICE):
-            part = [col[lo_i:lo_i + _EMIT_SLICE].tolist() for col in columns]
-            for (ltp, vol, ltt, eft, bs, as_, bp, ap, ltq, tb, ts, avg, lo, hi, op, pc, sym, ch,
-                 chp) in zip(*part, strict=False):
-                yield {"ltp": ltp, "vol_traded_today": vol, "last_traded_time": ltt, "exch_feed_time": eft,
-                       "bid_size": bs, "ask_size": as_, "bid_price": bp, "ask_price": ap, "last_traded_qty": ltq,
-                       "tot_buy_qty": tb, "tot_sell_qty": ts, "avg_trade_price": avg, "low_price": lo,
-                       "high_price": hi, "lower_ckt": 0, "upper_ckt": 0, "open_price": op,
-                       "prev_close_price": pc, "type": "sf", "symbol": sym, "ch": ch, "chp": chp}
-            part = None
+        yield columns
         columns = None
 
 
@@ -297,4 +320,4 @@ def default_tickers(n: int) -> list[str]:
     return [f"NSE:SYM{i:03d}-EQ" for i in range(n)]
 
 
-__all__ = ["generate_day", "base_price", "default_tickers", "TICK_PAISE"]
+__all__ = ["generate_day", "day_columns", "base_price", "default_tickers", "TICK_PAISE"]

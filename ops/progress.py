@@ -139,3 +139,79 @@ class ReplayProgress:
 
     def __exit__(self, *_exc: Any) -> None:
         self.close()
+
+
+class CountProgress:
+    """Progress over a known number of units (symbol-days of a history fetch): a bar with ETA on a terminal,
+    and when the stream is not one, a plain line each time another whole percent is done, so a log shows how
+    far a long run got without a line per unit."""
+
+    BAR = 20
+
+    def __init__(self, total: int, label: str, stream: TextIO | None = None, min_interval_s: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic):
+        self.total = max(int(total), 0)
+        self.label = label
+        self.stream = sys.stderr if stream is None else stream
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.t0 = clock()
+        self.done = 0
+        self.note = ""
+        self.last_draw = float("-inf")
+        self.last_pct = -1
+        self.last_width = 0
+
+    def render(self, now: float | None = None) -> str:
+        now = self.clock() if now is None else now
+        share = 1.0 if self.total == 0 else min(self.done / self.total, 1.0)
+        elapsed = max(now - self.t0, 0.0)
+        filled = int(round(share * self.BAR))
+        if share >= 1.0:
+            eta = f"done in {_hms(elapsed)}"
+        elif share > 0:
+            eta = "ETA " + _hms(elapsed * (1 - share) / share)
+        else:
+            eta = "ETA -:--:--"
+        bar = "#" * filled + "-" * (self.BAR - filled)
+        note = f"  {self.note}" if self.note else ""
+        return f"{self.label} {share * 100:5.1f}% [{bar}] {eta}  {_count(self.done)}/{_count(self.total)}{note}"
+
+    def advance(self, n: int = 1, note: str | None = None) -> None:
+        self.done += n
+        if note is not None:
+            self.note = note
+        now = self.clock()
+        if self.tty:
+            if now - self.last_draw >= self.min_interval_s or self.done >= self.total:
+                self.last_draw = now
+                self._write("\r" + self._padded(self.render(now)))
+            return
+        pct = 100 if self.total == 0 else int(self.done * 100 // self.total)
+        if pct > self.last_pct:
+            self.last_pct = pct
+            self._write(self.render(now) + "\n")
+
+    def _padded(self, line: str) -> str:
+        width = max(shutil.get_terminal_size((100, 24)).columns - 1, 20)
+        line = line[:width]
+        pad = " " * max(self.last_width - len(line), 0)
+        self.last_width = len(line)
+        return line + pad
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.tty = False
+
+    def close(self) -> None:
+        """End the bar's line on a terminal."""
+        if self.tty and self.last_width:
+            self._write("\r" + self._padded(self.render()) + "\n")
+            self.last_width = 0

@@ -253,6 +253,11 @@ SEARCH = Schema({"apikey": APIKEY, "query": _s(), "exchange": _s(False, choices=
                 repr_message=False)
 DEPTH = Schema({"apikey": APIKEY, "symbol": _s(), "exchange": EXCHANGE}, repr_message=False)
 SYMBOL = Schema({"apikey": APIKEY, "symbol": _s(), "exchange": EXCHANGE}, repr_message=False)
+HISTORY_INTERVALS = ("1s", "5s", "10s", "15s", "30s", "45s", "1m", "2m", "3m", "5m", "10m", "15m", "20m", "30m",
+                     "1h", "2h", "3h", "4h", "D", "W", "M", "Q", "Y")
+HISTORY = Schema({"apikey": APIKEY_PLAIN, "symbol": _s(), "exchange": EXCHANGE,
+                  "interval": _s(choices=HISTORY_INTERVALS), "start_date": _s(), "end_date": _s(),
+                  "source": _s(False, default="api", choices=("api", "db"))}, repr_message=False)
 ANALYZER_TOGGLE = Schema({"apikey": APIKEY_PLAIN, "mode": Field("bool", required=True)}, repr_message=False)
 
 MARGIN_POSITION = {

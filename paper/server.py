@@ -86,6 +86,8 @@ ROUTES: dict[str, Route] = {
     "market/timings": Route(S.TIMINGS, lambda b, d, x: b.timings(d["date"]), check_key=False),
     "search": Route(S.SEARCH, lambda b, d, x: b.search(d["query"], d.get("exchange"))),
     "symbol": Route(S.SYMBOL, lambda b, d, x: b.symbol(d["symbol"], d["exchange"])),
+    "history": Route(S.HISTORY, lambda b, d, x: b.history.history(d, b.engine.now())),
+    "intervals": Route(S.APIKEY_ONLY, lambda b, d, x: b.history.intervals()),
     "ping": Route(S.APIKEY_ONLY, lambda b, d, x: b.ping()),
     "analyzer": Route(S.APIKEY_ONLY, lambda b, d, x: b.analyzer_status()),
     "analyzer/toggle": Route(S.ANALYZER_TOGGLE, lambda b, d, x: b.analyzer_toggle(d["mode"])),

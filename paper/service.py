@@ -22,9 +22,11 @@ from typing import Any
 
 from core.clock import to_ist
 from gateway.identity import PAPER_BROKER_NAME
+from history.synthetic import DEFAULT_SEED
 from paper.engine import COMPLETE, LIVE, OPEN, REJECTED, TRIGGER_PENDING, Engine, FillFaults, pos_key
 from paper.errors import ApiError, analyze_error
 from paper.gtt import GttBook
+from paper.history import PaperHistory
 from paper.instruments import to_search_row
 from paper.market import Quote
 from paper.market_hours import timings as session_timings
@@ -39,9 +41,10 @@ def r2(x: float) -> float:
 
 
 class PaperBroker:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, history_seed: int = DEFAULT_SEED):
         self.engine = engine
         self.started_at = engine._wall()
+        self.history = PaperHistory(history_seed)  # history and intervals: synthetic candles, no engine state
 
     def _run(self, fn: Callable[[], Any]) -> Any:
         e = self.engine
