@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 STRATEGY_KINDS: dict[str, str] = {
     "opening_range_breakout": "strategies.orb:OpeningRangeBreakout",
     "ma_crossover": "strategies.ma_crossover:MovingAverageCrossover",
+    "rsi": "strategies.rsi_reversion:RsiReversion",
+    "momentum": "strategies.momentum:Momentum",
 }
 _CLASS_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 

@@ -16,6 +16,7 @@ from core.config import SessionConfig
 from core.enums import PositionSide, SignalType
 from core.types import Tick
 from strategies import strategy_class
+from strategies.base import Strategy
 from strategies.candles import CandleAggregator
 from strategies.ma_crossover import MovingAverageCrossover
 
@@ -60,9 +61,10 @@ def candle_ticks(cs, start: int) -> list[Tick]:
 
 
 class Worker:
-    """What the worker's market data handler does for one symbol."""
+    """What the worker's market data handler does for one symbol (any candle strategy: the rsi and momentum
+    tests drive theirs with it too)."""
 
-    def __init__(self, s: MovingAverageCrossover):
+    def __init__(self, s: Strategy):
         self.s = s
         self.agg = CandleAggregator(s.symbol, s.candle_seconds)
         self.candles = []

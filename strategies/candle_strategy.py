@@ -1,0 +1,254 @@
+"""What the candle-driven indicator strategies (rsi, momentum) share: the day, the ATR stop, optional ATR
+target, and acting on a candle's decision with the tick that closed it.
+
+Rules (times IST, compared as epoch ints computed once per day), as the MA crossover's:
+- Indicators see only candles that start within today's session [session.open, session.close) and are
+  reset at each new IST date (the overnight gap and the pre-open auction would otherwise dominate them), so
+  each day warms up afresh.
+- A subclass reads each such candle and may want an entry (long or short, with a note) and/or an exit of
+  the position held. Both are acted on by the tick that closed the candle (the worker calls on_candle just
+  before run(tick)), so a signal carries that tick's time and price. An unused entry lapses when the next
+  candle closes; a wanted exit stays until a tick acts on it or the position is gone.
+- Entry: stop = candle close -/+ atr_multiple x ATR (long/short), fixed for the trade; with
+  take_profit_atr > 0 a target = close +/- take_profit_atr x ATR. No entry before the ATR is ready, none if
+  the tick is already through the stop, none before session.open or at/after session.entry_cutoff / exit_at.
+- In a position: the first tick at/after exit_at exits ("end of day"); a tick at/through the stop exits; a
+  tick at/through the target exits; a wanted exit exits. An exit and an entry wanted by the same candle:
+  the tick exits and the next one may enter.
+"""
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+from core.enums import PositionSide, SignalType
+from core.types import Signal, Tick
+from strategies.base import Candle, SessionHours, Strategy, tick_time_and_price
+from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state, signal_state
+from strategies.indicators import Atr, Indicator
+
+log = logging.getLogger(__name__)
+
+_LONG, _SHORT = PositionSide.LONG, PositionSide.SHORT
+_ENTRY, _EXIT = SignalType.ENTRY, SignalType.EXIT
+
+
+def common_param_problems(p: Any) -> list[str]:
+    """Checks of the parameters every CandleStrategy has: candle_seconds, atr_period, atr_multiple,
+    take_profit_atr, exit_at."""
+    out = hhmm_problem("exit_at", p.exit_at)
+    if not 0 < p.candle_seconds <= 3600 or 3600 % p.candle_seconds:
+        out.append(f"candle_seconds: {p.candle_seconds!r} is not allowed -- must divide 3600 "
+                   "(e.g. 15, 60, 300, 900) so candles line up with the clock")
+    if p.atr_period < 1:
+        out.append(f"atr_period: {p.atr_period!r} is not allowed -- must be at least 1")
+    if not p.atr_multiple > 0:
+        out.append(f"atr_multiple: {p.atr_multiple!r} is not allowed -- must be greater than 0")
+    if not p.take_profit_atr >= 0:
+        out.append(f"take_profit_atr: {p.take_profit_atr!r} is not allowed -- must be 0 (no target) or more")
+    return out
+
+
+class CandleStrategy(Strategy):
+    """Base of rsi and momentum; a subclass makes its indicators and reads each in-session candle."""
+
+    state_version: ClassVar[int] = 1
+
+    def __init__(self, symbol: str, name: str, params: Mapping[str, Any], session: SessionHours):
+        problems = self.validate_params(params)
+        if problems:
+            raise ValueError("; ".join(problems))
+        super().__init__(symbol, name, params, session)
+        p = self.params
+        exit_time = parse_hhmm(p.exit_at)
+        assert exit_time is not None  # validated above
+        self._exit_time = exit_time
+        self._day = TradingDay()
+        self._open = self._close_ts = self._no_entry_after = self._exit_ts = 0
+        self._atr = Atr(p.atr_period)
+        self._indicators: dict[str, Indicator[Any]] = {"atr": self._atr, **self.make_indicators()}
+        self._reset_indicators()
+        self._clear_position()
+
+    @property
+    def candle_seconds(self) -> int | None:
+        return int(self.params.candle_seconds)
+
+    # ------------------------------------------------------------------ what a subclass writes
+    @abstractmethod
+    def make_indicators(self) -> dict[str, Indicator[Any]]:
+        """The subclass's indicators by name (saved and reset with the strategy's state)."""
+
+    @abstractmethod
+    def read_candle(self, candle: Candle) -> tuple[int, str, str]:
+        """Update the indicators with an in-session candle and decide: (entry, entry note, exit note), entry
+        +1 long / -1 short / 0 none, exit note "" for no exit of the position held."""
+
+    def reset_day(self) -> None:
+        """Forget what the subclass remembers between candles (a new day starts cold)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-safe data the subclass remembers between candles."""
+        return {}
+
+    def load_extra(self, state: Mapping[str, Any]) -> None:
+        """Rebuild what extra_state() saved."""
+
+    # ------------------------------------------------------------------ state
+    def _reset_indicators(self) -> None:
+        for ind in self._indicators.values():
+            ind.reset()
+        self.reset_day()
+        self._entry = 0               # +1 / -1: an entry waiting for the next tick; 0: none
+        self._entry_note = ""
+        self._entry_stop = self._entry_target = 0.0
+        self._exit_note = ""          # an exit of the position waiting for the next tick
+
+    def _clear_position(self) -> None:
+        self.position = None
+        self._entry_price = 0.0
+        self._entry_time = 0
+        self._stop = 0.0
+        self._target = 0.0            # 0: no target
+        self._exit_note = ""
+
+    def _set_day_epochs(self) -> None:
+        day, s = self._day, self.session
+        self._open = day.at(s.open)
+        self._close_ts = day.at(s.close)
+        self._exit_ts = day.at(self._exit_time)
+        self._no_entry_after = min(day.at(s.entry_cutoff), self._exit_ts)
+
+    def _new_day(self, t: int, price: float) -> Signal | None:
+        stale = None
+        if self.position is not None:
+            stale = self.signal(t, price, _EXIT, self.position,
+                                note="end of day: no tick came between exit_at and the end of the day")
+        self._day.move_to(t)
+        self._set_day_epochs()
+        self._reset_indicators()
+        self._clear_position()
+        return stale
+
+    def _reset_position_tracking(self) -> None:
+        """Flat again (entry failed or force-exited): no exits for the old position; a new entry needs a new
+        decision from a candle."""
+        self._clear_position()
+
+    def _discard_signal(self) -> None:
+        """A discarded entry was never a position: believe flat. Discarded exits keep their effect (the
+        TradeManager retries incomplete exits)."""
+        sig = self.pending
+        super()._discard_signal()
+        if (sig is not None and sig.type is _ENTRY and self.position is not None
+                and sig.time == self._entry_time):
+            self._clear_position()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "version": self.state_version, "params": asdict(self.params),
+            "day": self._day.iso(), "indicators": {k: v.state_dict() for k, v in self._indicators.items()},
+            "extra": self.extra_state(), "entry": self._entry, "entry_note": self._entry_note,
+            "entry_stop": self._entry_stop, "entry_target": self._entry_target, "exit_note": self._exit_note,
+            "position": None if self.position is None else self.position.value,
+            "entry_price": self._entry_price, "entry_time": self._entry_time, "stop": self._stop,
+            "target": self._target, "pending": signal_state(self.pending),
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Rebuild from state_dict(); refuses state saved by another kind, version or parameter set."""
+        if state.get("kind") != self.kind or state.get("version") != self.state_version:
+            raise ValueError(f"state: kind {state.get('kind')!r} version {state.get('version')!r} is not allowed "
+                             f"-- expected {self.kind!r} version {self.state_version}")
+        if state.get("params") != asdict(self.params):
+            raise ValueError("state: saved with different params -- start this strategy without saved state")
+        self._day.restore(state["day"])
+        if self._day.date is not None:
+            self._set_day_epochs()
+        for k, ind in self._indicators.items():
+            ind.load_state(state["indicators"][k])
+        self.load_extra(state["extra"])
+        self._entry, self._entry_note = int(state["entry"]), str(state["entry_note"])
+        self._entry_stop, self._entry_target = float(state["entry_stop"]), float(state["entry_target"])
+        self.position = side_from_state(state["position"])
+        self._entry_price, self._entry_time = float(state["entry_price"]), int(state["entry_time"])
+        self._stop, self._target = float(state["stop"]), float(state["target"])
+        self._exit_note = str(state["exit_note"])
+        self.pending = signal_from_state(state["pending"])
+
+    # ------------------------------------------------------------------ candles
+    def on_candle(self, candle: Candle) -> Signal | None:
+        """Update the indicators; a decision is remembered and acted on by the next run(tick)."""
+        if not self._open <= candle.start < self._close_ts:
+            return None  # outside today's session (pre-open, closing session, or another day)
+        self._entry = 0
+        atr = self._atr.update(candle)
+        entry, entry_note, exit_note = self.read_candle(candle)
+        if self.position is not None and exit_note:
+            self._exit_note = exit_note
+        if entry == 0 or atr is None:
+            return None
+        p = self.params
+        close = candle.close
+        self._entry = entry
+        self._entry_stop = close - entry * p.atr_multiple * atr
+        self._entry_target = close + entry * p.take_profit_atr * atr if p.take_profit_atr > 0 else 0.0
+        self._entry_note = f"{entry_note}; ATR({p.atr_period}) {atr:.4f}"
+        return None
+
+    # ------------------------------------------------------------------ ticks
+    def on_tick(self, tick: Tick) -> Signal | None:
+        tp = tick_time_and_price(tick)
+        if tp is None:
+            return None
+        t, price = tp
+        day = self._day
+        if not day.start <= t < day.end:
+            if t < day.start:
+                return None  # a tick from an earlier day, out of order
+            return self._new_day(t, price)  # indicators were just reset: nothing else can happen
+        if self.position is not None:
+            return self._manage(t, price)
+
+        entry = self._entry
+        if not entry or t < self._open or t >= self._no_entry_after:
+            return None
+        self._entry = 0
+        stop, target = self._entry_stop, self._entry_target
+        if entry > 0:
+            if price <= stop or (target and price >= target):
+                return None
+            side = _LONG
+        else:
+            if price >= stop or (target and price <= target):
+                return None
+            side = _SHORT
+        self.position = side
+        self._entry_price, self._entry_time, self._stop, self._target = price, t, stop, target
+        log.debug("%s %s entry %s at %s stop %s target %s", self.name, self.symbol, side, price, stop, target)
+        return self.signal(t, price, _ENTRY, side, stop_loss=stop, take_profit_price=target or None,
+                           note=f"{self._entry_note}; stop {stop:.4f}", extra={"atr": self._atr.value})
+
+    def _manage(self, t: int, price: float) -> Signal | None:
+        side = self.position
+        assert side is not None
+        long = side is _LONG
+        if t >= self._exit_ts:
+            self._clear_position()
+            return self.signal(t, price, _EXIT, side, note="end of day")
+        stop, target = self._stop, self._target
+        if (price <= stop) if long else (price >= stop):
+            self._clear_position()
+            return self.signal(t, price, _EXIT, side, stop_loss=stop, note=f"stop hit at {price} (stop {stop})")
+        if target and ((price >= target) if long else (price <= target)):
+            self._clear_position()
+            return self.signal(t, price, _EXIT, side, take_profit_price=target,
+                               note=f"target reached at {price} (target {target})")
+        note = self._exit_note
+        if note:
+            self._clear_position()
+            return self.signal(t, price, _EXIT, side, note=note)
+        return None
