@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import fmt_ist
 from core.config import Config, OrdersConfig, Secrets
+from core.costs import NO_CHARGES
 from core.enums import (
     ExecutionMode,
     ExitReason,
@@ -62,13 +63,30 @@ from execution.order_events import (
 )
 from execution.orders import OrderStore, fill_delta
 from execution.pending import Pending
-from execution.reconcile import Reconciler
+from execution.reconcile import HeldTrade, Reconciler, RestartRecords, report
+from execution.reconcile_events import (
+    HaltHeld,
+    OrderFoundAtBroker,
+    OrderLookupUnanswered,
+    OrderNeverSent,
+    OrderNotAtBroker,
+    OrderResumed,
+    OrdersCounted,
+    PositionAdopted,
+    PositionMismatch,
+    PositionsUnread,
+    Reconciled,
+    SignalAnswered,
+    SignalSettled,
+    TradeClosedInBooks,
+    findings,
+)
 from gateway.openalgo import OpenAlgoGateway
 from gateway.ratelimit import RequestBudget
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
-from risk_manager import D, RiskManager
+from risk_manager import D, RiskManager, money
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +161,7 @@ class TradeManager:
             self._ensure_paper_broker()
         if self.io is not None:
             self.io.start()
-        Reconciler(self).run()
+        self.reconcile()
         for sym in sorted({t.symbol for t in self.rm.active_trades.values()}):
             self._send_cap_triggers(sym)
         self._publish()
@@ -151,6 +169,92 @@ class TradeManager:
             self.rm.set_state(TradingState.HALTED, self.rm.halted_earlier)
         else:
             self.rm.set_state(TradingState.ACTIVE, "ready")
+
+    # ------------------------------------------------------------------ start-up reconciliation
+    def reconcile(self) -> None:
+        """Check the database against the broker before any worker may trade (execution.reconcile), trading
+        HALTED throughout. Each phase is applied before the next is read: the orders' fills change the
+        positions that are compared last."""
+        self.rm.set_state(TradingState.HALTED, "reconciling with the broker after start-up")
+        records = RestartRecords.read(self.db, self.orders, self.session, with_working=self.io is not None)
+        rec = Reconciler(records, self.gateway, self.tag, self.replay)
+        found = self.apply_reconciliation(rec.signals())
+        if self.io is not None:
+            found += self.apply_reconciliation(rec.orders())
+            held = [HeldTrade(t.trade_id, t.symbol, t.side, t.remaining) for t in self.rm.active_trades.values()]
+            found += self.apply_reconciliation(rec.positions(
+                held, {p.symbol for p in self.pending.values()}, self.cfg.product.value, self.cfg.exchange,
+                self.cfg.reconcile.unknown_position_policy))
+        report(found, len(self.rm.active_trades), len(self.pending))
+
+    def apply_reconciliation(self, events: list[Reconciled]) -> list[str]:
+        """Apply what reconciliation found, in the order found, through this manager's own order and books
+        paths (the one place a restart changes them); returns the report's lines."""
+        for ev in events:
+            if isinstance(ev, SignalSettled):
+                self.db.execute_sql("UPDATE stock_signals SET outcome = :o, outcome_note = :n WHERE signal_id = :s",
+                                    {"o": ev.status.value, "n": ev.note, "s": ev.signal_id}, fetch=False)
+            elif isinstance(ev, SignalAnswered):
+                self.outcomes[ev.outcome.signal_id] = ev.outcome
+            elif isinstance(ev, OrdersCounted):
+                self.signal_orders[ev.base] = self.signal_orders.get(ev.base, 0) + ev.orders
+            elif isinstance(ev, OrderNeverSent):
+                self._fail(ev.order_id, "RESTART_NEVER_SENT",
+                           "recorded before a restart and never handed to the broker")
+            elif isinstance(ev, OrderResumed):
+                o, purpose = ev.order, OrderPurpose(ev.order.purpose)
+                self.pending[o.id] = Pending(
+                    o.id, o.symbol, ev.signal, purpose, OrderSide(o.side), o.quantity, o.decision_time or 0,
+                    trade_id=o.trade_id, broker_order_id=o.broker_order_id, filled=o.filled_quantity,
+                    avg=o.average_price, status=OrderStatus(o.status), exit_reason=ExitReason.RECONCILIATION.value
+                    if purpose is not OrderPurpose.ENTRY else ExitReason.SIGNAL.value)
+                if purpose is OrderPurpose.ENTRY:
+                    self.rm.reserve(o.id, self._reservation(o))
+            elif isinstance(ev, OrderLookupUnanswered):
+                p = self.pending[ev.order_id]
+                p.lookups, p.next_lookup = 1, time.monotonic() + 1
+            elif isinstance(ev, OrderNotAtBroker):
+                self.orders.apply(ev.order_id, OrderFailed("RESTART_NOT_AT_BROKER",
+                                                           "handed over before a crash; the broker never got it",
+                                                           "restart: not in the broker's orderbook"))
+                self._finish(self.pending[ev.order_id], OrderStatus.FAILED)
+            elif isinstance(ev, OrderFoundAtBroker):
+                self.pending[ev.order_id].broker_order_id = ev.broker_order_id
+                self.orders.apply(ev.order_id, OrderAdopted(
+                    ev.broker_order_id, f"restart: found in the orderbook as {ev.broker_order_id}; adopted"))
+            elif isinstance(ev, StatusSeen):
+                p = self.pending[ev.order_id]
+                self._on_status(p, ev.result)
+                if p.order_id in self.pending:
+                    self.io.track(p.order_id, p.broker_order_id, self.tag)
+            elif isinstance(ev, PositionMismatch):
+                log.error("POSITION MISMATCH %s (policy: %s)", ev.what, ev.policy.value)
+            elif isinstance(ev, HaltHeld):
+                self.rm.hold_halt(ev.reason, replace=ev.replace)
+            elif isinstance(ev, TradeClosedInBooks):
+                t = self.rm.active_trades[ev.trade_id]
+                self.rm.register_exit(t.trade_id, ev.quantity, self.rm.price_tracker.get(t.symbol, t.entry_price),
+                                      int(self.clock.now() or time.time()), ExitReason.RECONCILIATION.value, None,
+                                      NO_CHARGES)
+            elif isinstance(ev, PositionAdopted):
+                now = int(self.clock.now() or time.time())
+                tid = self.rm.register_trade_entry(symbol=ev.symbol, strategy="adopted", side=ev.side,
+                                                   quantity=ev.quantity, price=ev.average_price, time=now,
+                                                   stop_loss=None, take_profit_price=None, entry_order_id=None)
+                if ev.flatten:
+                    trade = self.rm.active_trades[tid]
+                    self._place_exit(trade, trade.remaining, OrderPurpose.SQUARE_OFF, ExitReason.RECONCILIATION.value,
+                                     None, now)
+            elif not isinstance(ev, PositionsUnread):  # a finding only: HaltHeld follows it
+                raise TypeError(f"unexpected reconciliation finding {ev!r}")
+        return findings(events)
+
+    def _reservation(self, o: Order) -> Decimal:
+        """The margin an entry held before the restart (recorded with it); an order recorded before that column
+        existed gets its whole quantity at its reference price, the same rule the sizing used."""
+        if o.reserved is not None:
+            return Decimal(o.reserved)
+        return money(o.quantity * Decimal(o.price or 0) / self.rm.margin_for(o.symbol))
 
     def disabled_strategies(self) -> dict[str, str]:
         """Symbol -> reason, for the workers: strategies that raised earlier today are not run again."""

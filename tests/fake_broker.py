@@ -39,7 +39,9 @@ class FakeGateway:
     def __init__(self) -> None:
         self.orders: dict[str, OrderInfo] = {}
         self.positions: list[PositionInfo] | None = []  # None: the positionbook cannot be read
-        self.found: list[OrderInfo] = []  # what find_order answers
+        self.found: list[OrderInfo] | None = []  # what find_order answers; None: the orderbook cannot be read
+        self.book_down = False  # the orderbook request fails
+        self.asked: list[dict[str, Any]] = []  # find_order's criteria, in order
         self.calls: list[str] = []
 
     def order_status(self, orderid: str, strategy: str, budget_wait_s: float | None = None) -> Any:
@@ -48,7 +50,7 @@ class FakeGateway:
 
     def orderbook(self, budget_wait_s: float | None = None) -> Any:
         self.calls.append("orderbook")
-        return Ok(list(self.orders.values()), {})
+        return Unavailable("down") if self.book_down else Ok(list(self.orders.values()), {})
 
     def positionbook(self) -> Any:
         self.calls.append("positionbook")
@@ -56,7 +58,8 @@ class FakeGateway:
 
     def find_order(self, **kw: Any) -> Any:
         self.calls.append("find_order")
-        return Ok(list(self.found), {})
+        self.asked.append({k: list(v) if isinstance(v, list) else v for k, v in kw.items()})  # as asked then
+        return Unavailable("down") if self.found is None else Ok(list(self.found), {})
 
     def margin(self, positions: Any) -> Any:
         return Unavailable("no margin here")  # the configured margin_multiplier stays

@@ -12,7 +12,6 @@ import db
 from core.config import Secrets, load_config
 from core.enums import OrderStatus, PositionSide, SignalType, TradingState
 from core.types import Signal
-from execution.reconcile import Reconciler
 from tests.conftest import wait_for
 from tests.daemon_harness import short_day_config
 from tests.paper_fixtures import DAY, FAST, Broker, T, q
@@ -107,7 +106,7 @@ def test_a_pending_entry_holds_its_margin_after_a_restart(tmp_path):
     tm2 = trade_manager(tmp_path, b, h, url, threads=False, fill_timeout_s=120)  # only reconciliation asks
     try:
         b.admin().requests_seen(clear=True)
-        Reconciler(tm2).run()
+        tm2.reconcile()
         assert len(tm2.pending) == 2
         assert b.admin().requests_seen()["total"] == 2  # one orderbook for both orders, one positionbook
         assert tm2.rm.available_capital == before
