@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from core.costs import NO_CHARGES
 from core.enums import (
     ExitReason,
     OrderPurpose,
@@ -33,6 +32,7 @@ from core.enums import (
 )
 from core.types import Signal
 from db import Order, StockSignal
+from execution.ledger import D, EntryFilled, ExitFilled
 from execution.order_events import OrderAdopted, OrderFailed
 from execution.pending import Pending
 from gateway.results import Ok, OrderInfo
@@ -145,7 +145,7 @@ class Reconciler:
                         status=OrderStatus(o.status))
             tm.pending[o.id] = p
             if purpose is OrderPurpose.ENTRY:
-                tm.rm.reserve(o.id, self._reservation(o))
+                tm.ledger.reserve(o.id, self._reservation(o))
             if not o.broker_order_id:
                 placed_after = (o.decision_time or 0) if tm.replay else (
                     (o.sent_at or o.created_at).timestamp())
@@ -234,15 +234,18 @@ class Reconciler:
             # both other policies first make the database agree with what the broker really holds
             for t in [t for t in tm.rm.active_trades.values() if t.symbol == sym]:
                 price = tm.rm.price_tracker.get(sym, t.entry_price)
-                tm.rm.register_exit(t.trade_id, t.remaining, price, int(tm.clock.now() or time.time()),
-                                    ExitReason.RECONCILIATION.value, None, NO_CHARGES)
+                when = int(tm.clock.now() or time.time())
+                ex = tm.ledger.exit(ExitFilled(t.trade_id, t.remaining, price, when, ExitReason.RECONCILIATION.value))
+                if ex is not None:
+                    tm.rm.note_exit(ex, when)
             if b:
                 side = PositionSide.LONG if b > 0 else PositionSide.SHORT
-                tid = tm.rm.register_trade_entry(symbol=sym, strategy="adopted", side=side, quantity=abs(b),
-                                                 price=avg.get(sym) or 0.0001, time=int(tm.clock.now() or time.time()),
-                                                 stop_loss=None, take_profit_price=None, entry_order_id=None)
+                trade = tm.ledger.entry(EntryFilled(
+                    symbol=sym, side=side, quantity=abs(b), price=D(avg.get(sym) or 0.0001),
+                    time=int(tm.clock.now() or time.time()), margin_multiplier=tm.rm.margin_for(sym),
+                    strategy="adopted"))
+                tid = trade.trade_id
                 if policy is UnknownPositionPolicy.FLATTEN:
-                    trade = tm.rm.active_trades[tid]
                     tm._place_exit(trade, trade.remaining, OrderPurpose.SQUARE_OFF, ExitReason.RECONCILIATION.value,
                                    None, int(tm.clock.now() or time.time()))
                     self.findings.append(f"{msg}: database aligned to the broker and the position is being flattened")
