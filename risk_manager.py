@@ -64,13 +64,13 @@ class RiskManager:
         self.day = day
         self.ledger = ledger if ledger is not None else Ledger(db, day, D(cfg.risk.capital), cfg.costs.table)
         self.cost_table = self.ledger.cost_table
-        self.margin_dict: dict[str, Decimal] = {}
+        self._margin: dict[str, Decimal] = {}  # the broker's leverage per symbol (use_broker_margin)
         self.cooldown_until: dict[str, float] = {}
         self.state = TradingState.HALTED
         self.state_reason = "starting"
         self.state_since: str | None = None
         self.high_water = self.ledger.start_capital
-        self.halted_earlier: str | None = None  # a risk halt from before a restart today stays in force
+        self._halted_earlier: str | None = None  # set by load and hold_halt only
         self.halt_is_loss = False  # the last halt came from a loss cap, the daily loss limit or drawdown
 
     # ------------------------------------------------------------------ the books, read from the ledger
@@ -98,6 +98,12 @@ class RiskManager:
     def available_capital(self) -> Decimal:
         return self.ledger.available_capital
 
+    @property
+    def halted_earlier(self) -> str | None:
+        """A halt that stays in force once start-up ends: a risk halt from before a restart today, or a
+        reconciliation finding (hold_halt)."""
+        return self._halted_earlier
+
     # ------------------------------------------------------------------ state from the database
     def load(self) -> None:
         """Load the ledger, then the day's trading state: cooldowns, high-water mark and a sticky halt."""
@@ -107,7 +113,7 @@ class RiskManager:
             self.cooldown_until = {k: float(v) for k, v in saved.get("cooldown_until", {}).items()}
             self.high_water = D(saved.get("high_water", self.capital))
             if saved.get("state") == TradingState.HALTED.value and saved.get("sticky"):
-                self.halted_earlier = saved.get("reason", "risk: halted earlier today")
+                self._halted_earlier = saved.get("reason", "risk: halted earlier today")
         self.high_water = max(self.high_water, self.capital)
         log.info("risk state: capital %s (day start %s), %d open trades", self.capital, self.start_capital,
                  len(self.active_trades))
@@ -188,17 +194,17 @@ class RiskManager:
         """The broker's leverage for `symbol` (from its margin call) replaces the configured multiplier for the
         day's later sizing; returns it as kept (two decimals)."""
         lev = multiplier.quantize(Decimal("0.01"))
-        self.margin_dict[symbol] = lev
+        self._margin[symbol] = lev
         return lev
 
     def hold_halt(self, reason: str, replace: bool = False) -> None:
         """Keep trading HALTED once start-up ends (a reconciliation finding); the first reason stays unless
         `replace`."""
-        if replace or not self.halted_earlier:
-            self.halted_earlier = reason
+        if replace or not self._halted_earlier:
+            self._halted_earlier = reason
 
     def margin_for(self, symbol: str) -> Decimal:
-        return self.margin_dict.get(symbol, D(self.risk.margin_multiplier))
+        return self._margin.get(symbol, D(self.risk.margin_multiplier))
 
     # ------------------------------------------------------------------ sizing and checks
     def order_charges(self, is_buy: bool, price: Any, quantity: int) -> Charges:

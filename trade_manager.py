@@ -1,6 +1,7 @@
 """TradeManager (seed chart 4): turns signals into sized, risk-checked orders and real positions.
 
-It runs on the driver's signal-loop thread and is, with its RiskManager, the only owner of money state.
+It runs on the driver's signal-loop thread. It books fills through the ledger (execution.ledger), the only
+writer of capital, open trades and the trade log, and asks its RiskManager whether an entry may go.
 Every order follows seed 002's path: recorded as CREATED, checked by blockers (risk, execution guard,
 duplicate), marked SENT_TO_BROKER, handed to a sender thread, then updated from the broker's own answers
 (acknowledgement, status polls). Fills are applied from the broker's filled quantity and average price,
