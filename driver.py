@@ -577,10 +577,8 @@ class Driver:
         st: dict[str, Any] = {"ticks_per_s": rates.update({w: s[0] for w, s in sorted(pool.stats.items())}),
                               "signals": self.summary["signals"], "feed_time": now}
         if rm is not None:
-            with rm.lock:
-                st.update(open_positions=len(rm.active_trades), realized_pnl=rm.capital - rm.start_capital,
-                          unrealized_pnl=rm.unrealized_pnl(), trading_state=rm.state.value,
-                          state_reason=rm.state_reason)
+            st.update(open_positions=len(rm.active_trades), realized_pnl=rm.capital - rm.start_capital,
+                      unrealized_pnl=rm.unrealized_pnl(), trading_state=rm.state.value, state_reason=rm.state_reason)
             st["broker"] = None if processor.gateway is None else not processor.breaker.is_open
         log.info("%s", heartbeat_line(st))
         if feed is not None:
@@ -718,9 +716,6 @@ class Driver:
                 log.info("replay finished: closing the session")
                 processor.close_session(clock.now())
                 return EXIT_OK
-            if processor.fatal:
-                log.error("stopping: %s", processor.fatal)
-                return EXIT_ERROR
         return EXIT_OK
 
 

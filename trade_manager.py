@@ -1,6 +1,7 @@
 """TradeManager (seed chart 4): turns signals into sized, risk-checked orders and real positions.
 
-It runs on the driver's signal-loop thread and is, with its RiskManager, the only owner of money state.
+It runs on the driver's signal-loop thread. It books fills through the ledger (execution.ledger), the only
+writer of capital, open trades and the trade log, and asks its RiskManager whether an entry may go.
 Every order follows seed 002's path: recorded as CREATED, checked by blockers (risk, execution guard,
 duplicate), marked SENT_TO_BROKER, handed to a sender thread, then updated from the broker's own answers
 (acknowledgement, status polls). Fills are applied from the broker's filled quantity and average price,
@@ -27,7 +28,6 @@ from sqlalchemy.orm import Session
 
 from core.clock import fmt_ist
 from core.config import Config, OrdersConfig, Secrets
-from core.costs import NO_CHARGES
 from core.enums import (
     ExecutionMode,
     ExitReason,
@@ -49,12 +49,12 @@ from execution.circuit_breaker import CircuitBreaker
 from execution.commands import CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from execution.control_log import ControlLog
 from execution.events import EventApplier
+from execution.ledger import EntryFilled, ExitFilled, FillReading, Ledger
 from execution.order_events import (
     OrderAccepted,
     OrderAdopted,
     OrderDenied,
     OrderFailed,
-    OrderFilled,
     OrderNoted,
     OrderRejected,
     OrderSent,
@@ -86,7 +86,7 @@ from gateway.ratelimit import RequestBudget
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
-from risk_manager import D, RiskManager, money
+from risk_manager import D, Denied, RiskManager, money
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ class TradeManager:
         self.day = day
         self.mode = cfg.mode
         self.tag = cfg.orders.strategy_tag
-        self.rm = RiskManager(cfg, db, day)
+        self.ledger = Ledger(db, day, D(cfg.risk.capital), cfg.costs.table)  # the only writer of the books
+        self.rm = RiskManager(cfg, db, day, self.ledger)
         self.orders = OrderStore(db)
         self.session = SessionTimes.for_day(cfg.session, day)
         self.breaker = CircuitBreaker(cfg.orders.circuit_breaker_failures, cfg.orders.circuit_breaker_cooldown_s)
@@ -126,7 +127,6 @@ class TradeManager:
         self.virtual: dict[str, tuple[PositionSide, int]] = {}  # signals_only: what we would hold
         self.failed_trades: dict[str, int] = {}
         self.disabled: dict[str, dict[str, Any]] = {}  # symbol -> {strategy, reason, time}: strategies off today
-        self.fatal: str | None = None
         self.margin_asked: set[str] = set()
         self._s: Session | None = None  # the open unit of work, while a decision is being recorded
         self._signal_row: StockSignal | None = None  # the signal recorded in that unit, its outcome set on it
@@ -137,7 +137,6 @@ class TradeManager:
         self._last_clock_push = 0.0
         self._last_halt_check = 0.0
         self.flattening = False  # a loss halt closed every position: an entry filling after it is closed too
-        self.lock = self.rm.lock
 
     # ------------------------------------------------------------------ wiring
     def set_notify(self, fn: Callable[[str, Any], None]) -> None:
@@ -209,7 +208,7 @@ class TradeManager:
                     avg=o.average_price, status=OrderStatus(o.status), exit_reason=ExitReason.RECONCILIATION.value
                     if purpose is not OrderPurpose.ENTRY else ExitReason.SIGNAL.value)
                 if purpose is OrderPurpose.ENTRY:
-                    self.rm.reserve(o.id, self._reservation(o))
+                    self.ledger.reserve(o.id, self._reservation(o))
             elif isinstance(ev, OrderLookupUnanswered):
                 p = self.pending[ev.order_id]
                 p.lookups, p.next_lookup = 1, time.monotonic() + 1
@@ -233,16 +232,18 @@ class TradeManager:
                 self.rm.hold_halt(ev.reason, replace=ev.replace)
             elif isinstance(ev, TradeClosedInBooks):
                 t = self.rm.active_trades[ev.trade_id]
-                self.rm.register_exit(t.trade_id, ev.quantity, self.rm.price_tracker.get(t.symbol, t.entry_price),
-                                      int(self.clock.now() or time.time()), ExitReason.RECONCILIATION.value, None,
-                                      NO_CHARGES)
+                when = int(self.clock.now() or time.time())
+                booked = self.ledger.exit(ExitFilled(t.trade_id, ev.quantity,
+                                                     self.rm.price_tracker.get(t.symbol, t.entry_price), when,
+                                                     ExitReason.RECONCILIATION.value))
+                if booked is not None:
+                    self.rm.note_exit(booked, when)
             elif isinstance(ev, PositionAdopted):
                 now = int(self.clock.now() or time.time())
-                tid = self.rm.register_trade_entry(symbol=ev.symbol, strategy="adopted", side=ev.side,
-                                                   quantity=ev.quantity, price=ev.average_price, time=now,
-                                                   stop_loss=None, take_profit_price=None, entry_order_id=None)
+                trade = self.ledger.entry(EntryFilled(
+                    symbol=ev.symbol, side=ev.side, quantity=ev.quantity, price=D(ev.average_price), time=now,
+                    margin_multiplier=self.rm.margin_for(ev.symbol), strategy="adopted"))
                 if ev.flatten:
-                    trade = self.rm.active_trades[tid]
                     self._place_exit(trade, trade.remaining, OrderPurpose.SQUARE_OFF, ExitReason.RECONCILIATION.value,
                                      None, now)
             elif not isinstance(ev, PositionsUnread):  # a finding only: HaltHeld follows it
@@ -458,8 +459,8 @@ class TradeManager:
             a = self.rm.assess_trade(sig.symbol, est, sig.stop_loss, now, pending_entries,
                                      long=side is OrderSide.BUY)
             units, allocated = a.units, a.allocated
-            if not a.eligible:
-                block = (a.tag or "RISK_REJECTED", a.reason)
+            if isinstance(a, Denied):
+                block = (a.tag, a.reason)
         if block is None and (self.rm.trade_for(sig.symbol) is not None or sig.symbol in self.virtual
                               or any(p.symbol == sig.symbol for p in self.pending.values())):
             block = ("EXEC_GUARD_POSITION_OR_ORDER_OPEN", "the symbol already has a position or a pending order")
@@ -481,7 +482,7 @@ class TradeManager:
             self._outcome(sig, OutcomeStatus.EXECUTED, note="signals_only")
             return
         order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
-        self._later(lambda: self.rm.reserve(order.id, allocated))
+        self._later(lambda: self.ledger.reserve(order.id, allocated))
         self._send(order, Pending(self._written(order), sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
@@ -726,44 +727,37 @@ class TradeManager:
                 p.status = status
 
     def _apply_fill(self, p: Pending, cum_qty: int, cum_avg: Decimal) -> None:
-        """Apply the fills between the last reading and this one: once, in one transaction with the Fill row."""
+        """Book the fills between the last reading and this one: once, the ledger writing the Fill row with them."""
         delta, price = fill_delta(p.filled, p.avg, cum_qty, cum_avg)
         if delta <= 0:
             return
-        order_id = p.order_id
+        reading = FillReading(p.order_id, cum_qty, cum_avg)
         new_trade = p.purpose is OrderPurpose.ENTRY and p.trade_id is None
-        trade_id = self.rm.next_trade_id() if new_trade else p.trade_id
-        filled = OrderFilled(cum_qty, cum_avg, delta, price, trade_id)
-
-        def record(s: Session) -> None:
-            self.orders.apply(order_id, filled, s=s)
-
         when = p.decision_time if self.replay else int(time.time())
         watch: bool | None = None
-        if new_trade:
+        if p.purpose is OrderPurpose.ENTRY:
             sig = p.signal
             side = (sig.current_position if sig is not None else
                     PositionSide.LONG if p.side is OrderSide.BUY else PositionSide.SHORT)
-            p.trade_id = self.rm.register_trade_entry(
-                symbol=p.symbol, strategy=sig.strategy if sig is not None else "recovered", side=side, quantity=delta,
-                price=price, time=when, stop_loss=sig.stop_loss if sig is not None else None,
-                take_profit_price=sig.take_profit_price if sig is not None else None, entry_order_id=order_id,
-                extra=record)
-            watch = True
-        elif p.purpose is OrderPurpose.ENTRY:
-            self.rm.add_to_entry(p.trade_id, delta, price, extra=record, order_avg=cum_avg)
-        elif p.trade_id not in self.rm.active_trades:
-            log.error("order %d filled %d %s but its trade %s is not open; fill recorded, books unchanged",
-                      order_id, delta, p.symbol, p.trade_id)
-            self.db.transaction("record orphan fill", record)
+            trade = self.ledger.entry(EntryFilled(
+                symbol=p.symbol, side=side, quantity=delta, price=price, time=when,
+                margin_multiplier=self.rm.margin_for(p.symbol),
+                strategy=sig.strategy if sig is not None else "recovered",
+                stop_loss=None if sig is None or sig.stop_loss is None else D(sig.stop_loss),
+                take_profit_price=None if sig is None or sig.take_profit_price is None else D(sig.take_profit_price),
+                reading=reading, trade_id=p.trade_id))
+            p.trade_id = trade.trade_id
+            watch = True if new_trade else None
         else:
             # charges are per order: this fill adds what the order's charges grew by
             is_buy = p.side is OrderSide.BUY
-            charges = (self.rm.order_charges(is_buy, cum_avg, cum_qty)
-                       - self.rm.order_charges(is_buy, p.avg, p.filled))
-            if self.rm.register_exit(p.trade_id, delta, price, when, p.exit_reason, order_id, charges,
-                                     extra=record).full:
-                watch = False
+            charges = (self.ledger.order_charges(is_buy, cum_avg, cum_qty)
+                       - self.ledger.order_charges(is_buy, p.avg, p.filled))
+            ex = self.ledger.exit(ExitFilled(p.trade_id, delta, price, when, p.exit_reason, charges, reading))
+            if ex is not None:
+                self.rm.note_exit(ex, when)
+                if ex.full:
+                    watch = False
         p.filled, p.avg = cum_qty, cum_avg  # only once the fill is committed
         if watch is not None:
             self.notify(p.symbol, Watch(p.symbol, watch))
@@ -815,7 +809,7 @@ class TradeManager:
         if self.io is not None:
             self.io.untrack(p.order_id)
         if p.purpose is OrderPurpose.ENTRY:
-            self.rm.release(p.order_id)
+            self.ledger.release(p.order_id)
         sig = p.signal
         if p.purpose is OrderPurpose.ENTRY:
             if sig is None:

@@ -162,13 +162,16 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
 
     state_row = s.get(KeyValue, "trading_state")
     state, reason, since = "unknown", None, None
+    state_doc: dict[str, Any] = {}
     if state_row is not None:
-        try:
-            doc = json.loads(state_row.value)
-            state, reason = str(doc.get("state") or "unknown"), doc.get("reason")
-        except (ValueError, AttributeError):
-            reason = "unreadable trading_state row"
         since = _iso(state_row.updated_at)
+        try:
+            state_doc = dict(json.loads(state_row.value))
+            state, reason = str(state_doc.get("state") or "unknown"), state_doc.get("reason")
+            if state_doc.get("since"):  # the row is rewritten for cooldowns too: the change's own time
+                since = _iso(datetime.fromisoformat(state_doc["since"]))
+        except (ValueError, AttributeError, TypeError):
+            reason = "unreadable trading_state row"
 
     cap_rows = list(s.scalars(select(CapitalLog).where(CapitalLog.trading_date == day).order_by(CapitalLog.id))) \
         if day else []
@@ -233,10 +236,10 @@ def _collect(s: Session, cfg: Config, day: date | None, has_md: bool, where: str
     equity = capital + unrealized
     ret = float((equity - start) / start * 100) if start else 0.0
     high_water = max([start] + [_d(c.capital) for c in cap_rows])
-    risk_doc = s.get(KeyValue, "risk")
-    if risk_doc is not None and day is not None:
+    risk_doc = s.get(KeyValue, "risk")  # a database written before the trading state was one row
+    if day is not None and (risk_doc is not None or "day" in state_doc):
         try:
-            saved = json.loads(risk_doc.value)
+            saved = state_doc if "day" in state_doc or risk_doc is None else json.loads(risk_doc.value)
             if saved.get("day") == day.isoformat() and saved.get("high_water") is not None:
                 high_water = max(high_water, _d(saved["high_water"]))
         except (ValueError, AttributeError, ArithmeticError):

@@ -6,13 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from core.costs import NO_CHARGES
 from core.enums import PositionSide, SignalType
 from core.types import Tick
+from execution.ledger import ExitFilled
 from market_data_handler import MarketDataHandler
 from pipeline.messages import CapTriggers, Outcome
 from tests.test_bad_ticks import CFG, T0
-from tests.test_risk_manager import make_rm
+from tests.test_risk_manager import make_rm, open_trade
 
 STEP = Decimal("0.05")  # one NSE tick
 
@@ -36,15 +36,14 @@ def check_trigger(rm, symbol: str, side: PositionSide, price: Decimal | None, ca
 @pytest.mark.parametrize("side", [PositionSide.LONG, PositionSide.SHORT])
 def test_trigger_prices_are_where_the_return_on_margin_reaches_the_caps(tmp_path, side):
     rm = make_rm(tmp_path, symbol_max_loss_pct=-2.0, symbol_max_profit_pct=4.0, margin_multiplier=5)
-    tid = rm.register_trade_entry(symbol="SBIN", strategy="orb", side=side, quantity=300, price="812.35", time=1,
-                                  stop_loss=None, take_profit_price=None, entry_order_id=None)
+    tid = open_trade(rm, "SBIN", side, 300, "812.35")
     loss, profit = rm.cap_prices(rm.active_trades[tid])
     # long: 5x leverage, -2% on margin is a 0.4% fall; short the other way
     assert float(loss) == pytest.approx(812.35 * (1 - 0.004 if side is PositionSide.LONG else 1 + 0.004))
     check_trigger(rm, "SBIN", side, loss, -2.0, loss=True)
     check_trigger(rm, "SBIN", side, profit, 4.0, loss=False)
     # a partial exit leaves the remaining quantity with its share of the margin: the triggers do not move
-    rm.register_exit(tid, 120, "813", 2, "take_profit", None, NO_CHARGES)
+    rm.ledger.exit(ExitFilled(tid, 120, Decimal("813"), 2, "take_profit"))
     loss2, profit2 = rm.cap_prices(rm.active_trades[tid])
     assert rm.active_trades[tid].remaining == 180
     check_trigger(rm, "SBIN", side, loss2, -2.0, loss=True)
@@ -53,8 +52,7 @@ def test_trigger_prices_are_where_the_return_on_margin_reaches_the_caps(tmp_path
 
 def test_a_cap_that_is_off_has_no_trigger(tmp_path):
     rm = make_rm(tmp_path, symbol_max_loss_pct=None, symbol_max_profit_pct=4.0)
-    tid = rm.register_trade_entry(symbol="SBIN", strategy="orb", side=PositionSide.LONG, quantity=10, price=100,
-                                  time=1, stop_loss=None, take_profit_price=None, entry_order_id=None)
+    tid = open_trade(rm, "SBIN", PositionSide.LONG, 10, 100)
     loss, profit = rm.cap_prices(rm.active_trades[tid])
     assert loss is None and profit is not None
 

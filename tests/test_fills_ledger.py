@@ -1,5 +1,5 @@
-"""Any sequence of broker answers leaves the books consistent (issue 14): the real TradeManager and
-RiskManager on a real SQLite database, the broker an in-process fake whose answers the test orders.
+"""Any sequence of broker answers leaves the ledger consistent (issue 14): the real TradeManager, RiskManager
+and Ledger on a real SQLite database, the broker an in-process fake whose answers the test orders.
 
 After every event: capital = start + realized gross - charges (trade_log and capital_log agree), no quantity
 is negative, each order's Fill rows add up to its filled quantity and no cumulative reading is applied twice,
@@ -46,14 +46,15 @@ def readings(qty: int, fills: list[tuple[int, int]], echoes: list[int], base: fl
 
 
 def check_books(tm, h: db.DBHandler) -> None:
-    rm = tm.rm
+    ledger = tm.ledger
     exits = select_rows(h, db.TradeLog)
     gross = sum((r.gross_pnl for r in exits), Decimal(0))
     costs = sum((r.costs for r in exits), Decimal(0))
     net = sum((r.net_pnl for r in exits), Decimal(0))
-    assert rm.capital == rm.start_capital + gross - costs == rm.start_capital + net
+    assert ledger.capital == ledger.start_capital + gross - costs == ledger.start_capital + net
     last = max(select_rows(h, db.CapitalLog), key=lambda r: r.id)
-    assert last.capital == rm.capital
+    assert last.capital == ledger.capital
+    assert ledger.reserved.keys() == {p.order_id for p in tm.pending.values() if p.purpose.value == "entry"}
     for oid, filled in h.execute_sql("SELECT id, filled_quantity FROM orders"):
         cums = [r[0] for r in h.execute_sql("SELECT cumulative_quantity FROM fills WHERE order_id = :o ORDER BY id",
                                             {"o": oid})]
@@ -61,8 +62,8 @@ def check_books(tm, h: db.DBHandler) -> None:
         total = h.execute_sql("SELECT COALESCE(SUM(quantity), 0) FROM fills WHERE order_id = :o", {"o": oid})[0][0]
         assert total == filled == (cums[-1] if cums else 0)
     rows = {r[0]: r[1] for r in h.execute_sql("SELECT trade_id, remaining_quantity FROM active_trades")}
-    assert rows == {t.trade_id: t.remaining for t in rm.active_trades.values()}
-    for t in rm.active_trades.values():
+    assert rows == {t.trade_id: t.remaining for t in ledger.trades.values()}
+    for t in ledger.trades.values():
         assert t.remaining > 0
         entry = h.execute_sql("SELECT filled_quantity FROM orders WHERE purpose = 'entry' AND trade_id = :t",
                               {"t": t.trade_id})[0][0]
@@ -103,16 +104,16 @@ def test_any_broker_answers_leave_the_books_consistent(entry_fills, exit_fills, 
             tm.process_signal(signal(SignalType.ENTRY))
             (p,) = tm.pending.values()
             drive(tm, h, p.order_id, "E1", p.quantity, readings(p.quantity, entry_fills, echoes, 600.0), cancel_entry)
-            trade = tm.rm.trade_for("SBIN")
+            trade = tm.ledger.trade_for("SBIN")
             if trade is None:
-                assert not entry_fills and tm.rm.capital == tm.rm.start_capital
+                assert not entry_fills and tm.ledger.capital == tm.ledger.start_capital
                 return
             tm.process_signal(signal(SignalType.EXIT, minute=5))
             (x,) = tm.pending.values()
             assert x.quantity == trade.remaining
             drive(tm, h, x.order_id, "X1", x.quantity, readings(x.quantity, exit_fills, echoes[::-1], 601.0),
                   cancel_exit)
-            if tm.rm.trade_for("SBIN") is None:  # closed: every charge of both orders is in the capital
+            if tm.ledger.trade_for("SBIN") is None:  # closed: every charge of both orders is in the capital
                 entry_fill = h.execute_sql("SELECT filled_quantity FROM orders WHERE id = :o",
                                            {"o": p.order_id})[0][0]
                 assert h.execute_sql("SELECT SUM(quantity) FROM trade_log")[0][0] == entry_fill

@@ -117,7 +117,9 @@ def test_status_json_matches_the_database(day, status_json):
     (doc, updated), = rows(u, "SELECT value, updated_at FROM daemon_state WHERE key = 'trading_state'")
     stored = json.loads(doc)
     assert st["trading_state"] == stored["state"] and st["trading_state_reason"] == stored.get("reason")
-    stamp = updated if isinstance(updated, datetime) else datetime.fromisoformat(str(updated))
+    # since: when the state last changed (the row also holds cooldowns, so it is rewritten without a change)
+    stamp = datetime.fromisoformat(stored["since"]) if stored.get("since") else \
+        updated if isinstance(updated, datetime) else datetime.fromisoformat(str(updated))
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     assert st["trading_state_since"] == stamp.astimezone(IST).isoformat(timespec="seconds")
@@ -153,11 +155,11 @@ def test_status_json_matches_the_database(day, status_json):
                               "GROUP BY status, failure_tag"):
         failures.setdefault(s_, {})[tag or "untagged"] = n
     assert st["order_failures"] == failures
-    # drawdown now: from the day's high-water mark (day start, every capital record, the saved risk document)
+    # drawdown now: from the day's high-water mark (day start, every capital record, the trading-state row)
     high = max([caps[0][0]] + [c for _, c in caps])
-    risk = rows(u, "SELECT value FROM daemon_state WHERE key = 'risk'")
-    if risk and json.loads(risk[0][0]).get("day") == DAY:
-        high = max(high, Decimal(str(json.loads(risk[0][0])["high_water"])))
+    saved = json.loads(rows(u, "SELECT value FROM daemon_state WHERE key = 'trading_state'")[0][0])
+    if saved.get("day") == DAY:
+        high = max(high, Decimal(str(saved["high_water"])))
     dd = st["caps"]["max_drawdown_pct"]
     assert dd["high_water"] == max(high, st["equity"])
     assert abs(dd["current"] - (dd["high_water"] - st["equity"]) / dd["high_water"] * 100) < Decimal("1e-9")
