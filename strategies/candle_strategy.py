@@ -189,15 +189,26 @@ class CandleStrategy(Strategy):
         entry, entry_note, exit_note = self.read_candle(candle)
         if self.position is not None and exit_note:
             self._exit_note = exit_note
-        if entry == 0 or atr is None:
+        if entry == 0:
+            return None
+        levels = self.entry_levels(entry, candle.close, atr)
+        if levels is None:
+            return None
+        self._entry = entry
+        self._entry_stop, self._entry_target, how = levels
+        self._entry_note = f"{entry_note}; {how}"
+        return None
+
+    def entry_levels(self, entry: int, close: float, atr: float | None) -> tuple[float, float, str] | None:
+        """Stop and target (0.0: none) of an entry (+1 long / -1 short) wanted at the candle `close`, and a note
+        on how they were set; None: no entry on this candle. This default: atr_multiple and take_profit_atr
+        ATRs from the close, no entry before the ATR is ready. The rules kind overrides it."""
+        if atr is None:
             return None
         p = self.params
-        close = candle.close
-        self._entry = entry
-        self._entry_stop = close - entry * p.atr_multiple * atr
-        self._entry_target = close + entry * p.take_profit_atr * atr if p.take_profit_atr > 0 else 0.0
-        self._entry_note = f"{entry_note}; ATR({p.atr_period}) {atr:.4f}"
-        return None
+        stop = close - entry * p.atr_multiple * atr
+        target = close + entry * p.take_profit_atr * atr if p.take_profit_atr > 0 else 0.0
+        return stop, target, f"ATR({p.atr_period}) {atr:.4f}"
 
     # ------------------------------------------------------------------ ticks
     def on_tick(self, tick: Tick) -> Signal | None:
