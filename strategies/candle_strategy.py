@@ -1,4 +1,4 @@
-"""What the candle-driven indicator strategies (rsi, momentum) share: the day, the ATR stop, optional ATR
+"""What the candle-driven indicator strategies (rsi, momentum, rules) share: the day, the ATR stop, optional ATR
 target, and acting on a candle's decision with the tick that closed it.
 
 Rules (times IST, compared as epoch ints computed once per day), as the MA crossover's:
@@ -10,8 +10,9 @@ Rules (times IST, compared as epoch ints computed once per day), as the MA cross
   before run(tick)), so a signal carries that tick's time and price. An unused entry lapses when the next
   candle closes; a wanted exit stays until a tick acts on it or the position is gone.
 - Entry: stop = candle close -/+ atr_multiple x ATR (long/short), fixed for the trade; with
-  take_profit_atr > 0 a target = close +/- take_profit_atr x ATR. No entry before the ATR is ready, none if
-  the tick is already through the stop, none before session.open or at/after session.entry_cutoff / exit_at.
+  take_profit_atr > 0 a target = close +/- take_profit_atr x ATR (entry_levels; the rules kind sets them its
+  own way). No entry before the ATR is ready, none if the tick is already through the stop, none before
+  session.open or at/after session.entry_cutoff / exit_at.
 - In a position: the first tick at/after exit_at exits ("end of day"); a tick at/through the stop exits; a
   tick at/through the target exits; a wanted exit exits. An exit and an entry wanted by the same candle:
   the tick exits and the next one may enter.
@@ -53,7 +54,7 @@ def common_param_problems(p: Any) -> list[str]:
 
 
 class CandleStrategy(Strategy):
-    """Base of rsi and momentum; a subclass makes its indicators and reads each in-session candle."""
+    """Base of rsi, momentum and rules; a subclass makes its indicators and reads each in-session candle."""
 
     state_version: ClassVar[int] = 1
 
