@@ -59,7 +59,8 @@ class RulesStrategy(CandleStrategy):
         assert spec is not None, problems  # validated in CandleStrategy.__init__
         self._rules: tuple[Rule, ...] = spec.rules
         self._by_name = {r.name: r for r in spec.rules}
-        self._user = {name: ind.build() for name, ind in spec.indicators}
+        session_open = self.session.open.strftime("%H:%M")
+        self._user = {name: ind.build(session_open) for name, ind in spec.indicators}
         fields: dict[str, tuple[str, str | None]] = {}
         for r in spec.rules:
             for node in (r.when, r.exit):

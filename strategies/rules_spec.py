@@ -78,8 +78,13 @@ class IndicatorSpec:
     args: tuple[Any, ...]
     kwargs: tuple[tuple[str, Any], ...]
 
-    def build(self) -> Indicator[Any]:
-        return INDICATORS[self.kind](*self.args, **dict(self.kwargs))
+    def build(self, session_open: str | None = None) -> Indicator[Any]:
+        """A fresh indicator. An opening range given no `open` starts at `session_open` (HH:MM) when given:
+        the session's open, not the indicator's 09:15 default, is what a trader means."""
+        kwargs = dict(self.kwargs)
+        if self.kind == "opening_range" and session_open is not None and len(self.args) < 2 and "open" not in kwargs:
+            kwargs["open"] = session_open
+        return INDICATORS[self.kind](*self.args, **kwargs)
 
 
 @dataclass(frozen=True, slots=True)

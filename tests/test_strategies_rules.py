@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import statistics
+from datetime import time as dtime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.config import ConfigError, parse_config
+from core.config import ConfigError, SessionConfig, parse_config
 from core.enums import PositionSide, SignalType
 from strategies import strategy_class, validate_params
 from strategies.rules import RulesStrategy
@@ -116,6 +117,18 @@ def test_indicator_fields_in_a_condition():
     assert sig.type is ENTRY and f"bb.upper {upper:.4f}" in sig.note
     # candle 4's close 98 was below the band: the condition became true at candle 5, not before
     assert w.s.state_dict()["extra"]["was"] == [True]
+
+
+def test_an_opening_range_starts_at_the_session_open():
+    # session from 09:30: a 5-minute range of candles 09:30-09:34 (high 101), known when 09:34 closes (close
+    # 100: false); 09:35 closes 102 > 101 -> entry on the tick at 09:36
+    s = RulesStrategy("LT", "orb", {"indicators": {"orb": {"opening_range": 5}}, "stop": 1,
+                                    "rules": {"breakout": {"side": "long", "when": "close > orb.high"}}},
+                      SessionConfig(open=dtime(9, 30)))
+    w = Worker(s)
+    assert only(w.feed(candle_ticks([(100, 101, 99, 100)] * 5 + [(100, 102, 100, 102)], at(9, 30)))) == []
+    sig = w.at(at(9, 36), 102.1)
+    assert sig.type is ENTRY and "(close 102, orb.high 101)" in sig.note and sig.stop_loss == 101.0
 
 
 def test_end_of_day_cutoff_and_a_new_day_start_cold():
