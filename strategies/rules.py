@@ -16,6 +16,7 @@ entry_cutoff and exit_at, state for a restart), at each in-session candle close:
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +26,10 @@ from core.types import Signal, Tick
 from strategies.base import Candle
 from strategies.candle_strategy import CandleStrategy
 from strategies.indicators import Indicator
-from strategies.rules_expr import CANDLE_FIELDS, Node, evaluate, operands
+from strategies.rules_expr import CANDLE_FIELDS, Node, evaluate_known, operands
 from strategies.rules_spec import STRATEGY_ATR, Rule, compile_params
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class RulesStrategy(CandleStrategy):
                     name, _, f = o.text.partition(".")
                     fields[o.text] = (name, f or None)
         self._operands = fields          # operand text -> (indicator or candle field, field of its value)
+        self._needs = {id(n): tuple(o.text for o in operands(n))
+                       for r in spec.rules for n in (r.when, r.exit) if n is not None}
         self._entry_rule: str | None = None     # the rule of the entry waiting for the next tick
         self._position_rule: str | None = None  # the rule that opened the position held
         return dict(self._user)
@@ -113,14 +118,14 @@ class RulesStrategy(CandleStrategy):
         before, self._before = self._before, now
         want: Rule | None = None
         for i, r in enumerate(self._rules):
-            is_ = evaluate(r.when, now, before)
+            is_ = evaluate_known(r.when, self._needs[id(r.when)], now, before)
             if want is None and is_ is True and self._was[i] is False:
                 want = r
             self._was[i] = is_
         exit_note = ""
         held = self._by_name.get(self._position_rule) if self._position_rule is not None else None
         if self.position is not None and held is not None and held.exit is not None \
-                and evaluate(held.exit, now, before) is True:
+                and evaluate_known(held.exit, self._needs[id(held.exit)], now, before) is True:
             exit_note = f"rule {held.name} exit: {held.exit_text} ({_describe(held.exit, now)})"
         if want is None:
             return 0, "", exit_note
@@ -136,6 +141,10 @@ class RulesStrategy(CandleStrategy):
             return None
         stop = r.stop.price(close, -entry, atr)
         target = r.target.price(close, entry, atr) if r.target is not None else 0.0
+        if stop <= 0 or (r.target is not None and target <= 0):
+            log.info("%s %s: rule %s wants an entry at %s but its stop %s / target %s is not a price; no entry",
+                     self.name, self.symbol, r.name, close, stop, target)
+            return None  # a price offset larger than the price itself
         how = f"stop {r.stop.describe()}" + (f", target {r.target.describe()}" if r.target is not None else "")
         if atr is not None:
             how += f"; ATR({self.params.atr_period}) {atr:.4f}"

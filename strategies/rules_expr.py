@@ -233,8 +233,15 @@ def operands(node: Node) -> list[Operand]:
 def evaluate(node: Node, now: Mapping[str, float | None], before: Mapping[str, float | None]) -> bool | None:
     """The condition at a candle: `now` holds this candle's value of every named operand, `before` the
     previous candle's (missing or None: unknown). None when any operand lacks a value now."""
-    for o in operands(node):
-        if now.get(o.text) is None:
+    return evaluate_known(node, [o.text for o in operands(node)], now, before)
+
+
+def evaluate_known(node: Node, needs: Iterable[str], now: Mapping[str, float | None],
+                   before: Mapping[str, float | None]) -> bool | None:
+    """evaluate() with the operands listed once beforehand (`needs`: the texts operands() gives), so a
+    strategy does not walk the tree twice per candle."""
+    for text in needs:
+        if now.get(text) is None:
             return None
     return _truth(node, now, before)
 

@@ -87,6 +87,14 @@ def test_short_with_an_atr_stop_waits_for_the_atr():
     assert (sig.stop_loss, sig.take_profit_price, sig.extra) == (98.5, None, {"atr": None})
 
 
+def test_no_entry_when_a_price_offset_would_put_the_stop_or_target_below_zero():
+    assert warmed(make({"up": {**CROSS_UP, "stop": 102}})).at(at(9, 20), 102.1) is None
+    down = {"side": "short", "when": "fast crosses_below slow", "stop": 1, "target": 98}
+    assert warmed(make({"down": down}), mirror(UP)).at(at(9, 20), 97.9) is None
+    sig = warmed(make({"down": {**down, "target": 97.5}}), mirror(UP)).at(at(9, 20), 97.9)
+    assert (sig.stop_loss, sig.take_profit_price) == (99.0, 0.5)
+
+
 def test_the_first_rule_that_wants_an_entry_wins():
     # candle 5 also makes "close > fast" true (102 > 100) after candle 4's false (98 > 98.5)
     both = {"up": CROSS_UP, "fade": {"side": "short", "when": "close > fast"}}
