@@ -19,6 +19,7 @@ STRATEGY_KINDS: dict[str, str] = {
     "ma_crossover": "strategies.ma_crossover:MovingAverageCrossover",
     "rsi": "strategies.rsi_reversion:RsiReversion",
     "momentum": "strategies.momentum:Momentum",
+    "rules": "strategies.rules:RulesStrategy",
 }
 _CLASS_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 

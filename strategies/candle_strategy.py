@@ -1,4 +1,4 @@
-"""What the candle-driven indicator strategies (rsi, momentum) share: the day, the ATR stop, optional ATR
+"""What the candle-driven indicator strategies (rsi, momentum, rules) share: the day, the ATR stop, optional ATR
 target, and acting on a candle's decision with the tick that closed it.
 
 Rules (times IST, compared as epoch ints computed once per day), as the MA crossover's:
@@ -10,8 +10,9 @@ Rules (times IST, compared as epoch ints computed once per day), as the MA cross
   before run(tick)), so a signal carries that tick's time and price. An unused entry lapses when the next
   candle closes; a wanted exit stays until a tick acts on it or the position is gone.
 - Entry: stop = candle close -/+ atr_multiple x ATR (long/short), fixed for the trade; with
-  take_profit_atr > 0 a target = close +/- take_profit_atr x ATR. No entry before the ATR is ready, none if
-  the tick is already through the stop, none before session.open or at/after session.entry_cutoff / exit_at.
+  take_profit_atr > 0 a target = close +/- take_profit_atr x ATR (entry_levels; the rules kind sets them its
+  own way). No entry before the ATR is ready, none if the tick is already through the stop, none before
+  session.open or at/after session.entry_cutoff / exit_at.
 - In a position: the first tick at/after exit_at exits ("end of day"); a tick at/through the stop exits; a
   tick at/through the target exits; a wanted exit exits. An exit and an entry wanted by the same candle:
   the tick exits and the next one may enter.
@@ -53,7 +54,7 @@ def common_param_problems(p: Any) -> list[str]:
 
 
 class CandleStrategy(Strategy):
-    """Base of rsi and momentum; a subclass makes its indicators and reads each in-session candle."""
+    """Base of rsi, momentum and rules; a subclass makes its indicators and reads each in-session candle."""
 
     state_version: ClassVar[int] = 1
 
@@ -189,15 +190,26 @@ class CandleStrategy(Strategy):
         entry, entry_note, exit_note = self.read_candle(candle)
         if self.position is not None and exit_note:
             self._exit_note = exit_note
-        if entry == 0 or atr is None:
+        if entry == 0:
+            return None
+        levels = self.entry_levels(entry, candle.close, atr)
+        if levels is None:
+            return None
+        self._entry = entry
+        self._entry_stop, self._entry_target, how = levels
+        self._entry_note = f"{entry_note}; {how}"
+        return None
+
+    def entry_levels(self, entry: int, close: float, atr: float | None) -> tuple[float, float, str] | None:
+        """Stop and target (0.0: none) of an entry (+1 long / -1 short) wanted at the candle `close`, and a note
+        on how they were set; None: no entry on this candle. This default: atr_multiple and take_profit_atr
+        ATRs from the close, no entry before the ATR is ready. The rules kind overrides it."""
+        if atr is None:
             return None
         p = self.params
-        close = candle.close
-        self._entry = entry
-        self._entry_stop = close - entry * p.atr_multiple * atr
-        self._entry_target = close + entry * p.take_profit_atr * atr if p.take_profit_atr > 0 else 0.0
-        self._entry_note = f"{entry_note}; ATR({p.atr_period}) {atr:.4f}"
-        return None
+        stop = close - entry * p.atr_multiple * atr
+        target = close + entry * p.take_profit_atr * atr if p.take_profit_atr > 0 else 0.0
+        return stop, target, f"ATR({p.atr_period}) {atr:.4f}"
 
     # ------------------------------------------------------------------ ticks
     def on_tick(self, tick: Tick) -> Signal | None:
