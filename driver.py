@@ -649,8 +649,12 @@ class Driver:
         last_dispatched = 0
         silence_reported = False
         lock = self.pipe_lock  # never held while the TradeManager works: the supervisor restarts meanwhile
+        broker = getattr(processor, "io", None)  # its threads' answers wake the loop too (an order's ack)
+        if not hasattr(broker, "wake_fd"):
+            broker = None
+        waitables = [out_q._reader, feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])  # noqa: SLF001
         while not self.stop_requested.is_set():
-            wait([out_q._reader, feed.wake_fd], timeout=0.02)  # noqa: SLF001 - the workers, or the feed's reports
+            wait(waitables, timeout=0.02)  # the workers, the feed's reports, or the broker threads' answers
             with lock:
                 for cycle in feed.take_delivered():
                     sequencer.delivered(*cycle)
@@ -681,6 +685,8 @@ class Driver:
                     clock.advance(w)
                 now = clock.now()
             processor.on_clock(now)
+            if broker is not None:
+                broker.take_wakes()  # before the events are applied: one arriving meanwhile wakes the next wait
             processor.poll()
             mono = time.monotonic()
             if mono - self.live_at >= LIVE_EVERY_S:  # positions and P&L for `status`, a few times a second

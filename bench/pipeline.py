@@ -8,12 +8,16 @@ the TradeManager in signals_only mode (no broker, so the figure is the pipeline'
   2. as fast as possible with every tick written to SQLite  -> ticks_per_s_persisted
   source_ticks_per_s: the feed alone (generate, validate, route, encode; no workers), measured between runs
      1 and 2, so the end-to-end figures read as a share of what the source can give
-  3. paced at --rate ticks/s for --latency-seconds from the open -> p50/p99_tick_to_signal_ms, from a tick's
-     arrival in the feed process to its signal on the signal queue; signals from ticks held for the previous
-     signal's outcome are counted apart (held_signals, p50/p99_held_tick_to_signal_ms)
+  3. paced at --rate ticks/s from the open, through the strategies' warm-up (no strategy can signal before its
+     opening range or its slow average is in: --warmup-minutes of feed time, from config.yaml by default) and
+     then --latency-seconds more -> p50/p99_tick_to_signal_ms over every signal, from a tick's arrival in the
+     feed process to its signal on the signal queue; signals from ticks held for the previous signal's outcome
+     are also shown apart (held_signals, p50/p99_held_tick_to_signal_ms) beside the straight ones
 Memory: the summed RSS of the driver, its Manager, its feed process and its workers is sampled every 0.5 s;
 peak_rss_mb is the largest sum, and rss_mb_by_quarter shows whether it grows over the run. cpu_us_per_tick
 splits the CPU time by process (driver, feed, workers): unlike ticks/s it barely moves with the machine's load.
+The driver's figure is the CPU this process used during that run alone (the driver runs in it, and so do the
+source measurement and the earlier runs), less the sampler's own thread.
 """
 from __future__ import annotations
 
@@ -82,30 +86,44 @@ def cpu_s(pid: int) -> float | None:
 
 
 class RssSampler:
-    """Summed RSS of this process tree every 0.5 s, and the latest CPU time seen of each process."""
+    """Summed RSS of this process tree every 0.5 s, and the latest CPU time seen of each process. This
+    process's own entry is its CPU time during the sampled run only, less the sampler thread's."""
 
     def __init__(self) -> None:
         self.samples: list[float] = []
         self.cpu: dict[int, float] = {}
+        self.own_cpu_s = 0.0  # the sampler thread's CPU time: the bench's, not the driver's
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
+        self._cpu0 = 0.0
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
             pids = tree(os.getpid())
             self.samples.append(rss_mb(pids))
             for pid in pids:
+                if pid == os.getpid():
+                    continue
                 c = cpu_s(pid)
                 if c is not None:
                     self.cpu[pid] = c
+            self.own_cpu_s = time.thread_time()
 
     def __enter__(self) -> RssSampler:
+        self._cpu0 = _own_cpu_s()
         self._t.start()
         return self
 
     def __exit__(self, *a: object) -> None:
         self._stop.set()
         self._t.join()
+        self.cpu[os.getpid()] = _own_cpu_s() - self._cpu0 - self.own_cpu_s
+
+
+def _own_cpu_s() -> float:
+    """This process's user + system CPU seconds, all threads (finer than /proc's clock ticks)."""
+    t = os.times()
+    return t.user + t.system
 
 
 def make_config(tmp: Path, n: int, persist: str) -> Path:
@@ -129,13 +147,20 @@ def run(tmp: Path, n: int, persist: str, speed: float | None, stop_after_s: floa
     args = argparse.Namespace(replay="synthetic", date=DAY, speed="max" if speed is None else str(speed))
     driver = Driver(cfg, secrets, RunOptions.from_args(cfg, secrets, args), db_url=db_url)
     if stop_after_s is not None:
-        threading.Timer(stop_after_s, driver.stop_requested.set).start()
+        threading.Thread(target=_stop_after, args=(driver, stop_after_s), daemon=True).start()
     with RssSampler() as rss:
         code = driver.run()
     if code != 0:
         raise SystemExit(f"daemon exited with {code}")
-    rss.cpu[os.getpid()] = cpu_s(os.getpid()) or 0.0
     return driver.summary, rss, driver
+
+
+def _stop_after(driver: Driver, seconds: float) -> None:
+    """Ask the driver to stop `seconds` after its feed started (start-up, a few seconds, is not counted)."""
+    while not driver.started and not driver.stop_requested.wait(0.05):
+        pass
+    driver.stop_requested.wait(max(0.0, seconds - (time.monotonic() - driver.t_feed)))
+    driver.stop_requested.set()
 
 
 def cpu_us_per_tick(rss: RssSampler, drv: Driver, ticks: int) -> dict[str, float]:
@@ -145,9 +170,23 @@ def cpu_us_per_tick(rss: RssSampler, drv: Driver, ticks: int) -> dict[str, float
     return {"driver": us([os.getpid()]), "feed": us([drv.pids["feed"]]), "workers": us(drv.pids["workers"])}
 
 
-def paced_speed(n: int, rate: float, seconds: float) -> float:
-    """The replay speed at which the first `seconds` of wall time dispatch `rate` ticks/s on average: the
-    session's average density would overshoot, since the open is the busiest part of the day."""
+def warmup_s(cfg: object) -> float:
+    """Feed seconds from the open before every configured strategy can signal: an opening range's minutes,
+    or a moving average's slow window of candles; plus a minute for the first candle to close."""
+    need = 0.0
+    for spec in cfg.strategies.values():  # type: ignore[attr-defined]
+        p = spec.params
+        if "range_minutes" in p:
+            need = max(need, 60.0 * p["range_minutes"])
+        if "slow" in p:
+            need = max(need, float(p["slow"]) * p.get("candle_seconds", 60))
+    return need + 60.0
+
+
+def paced_speed(n: int, rate: float, seconds: float, warm_s: float = 0.0) -> tuple[float, float]:
+    """The replay speed at which a run from the open through `warm_s` feed seconds and then `seconds` of wall
+    time dispatches `rate` ticks/s on average (the session's average density would overshoot, since the open
+    is the busiest part of the day), and that run's wall time."""
     from datetime import date
 
     from feeds.synthetic import default_tickers, generate_day
@@ -166,10 +205,11 @@ def paced_speed(n: int, rate: float, seconds: float) -> float:
     for c in per_s:
         cum.append(cum[-1] + c)
     speed = rate / (cum[-1] / horizon)
-    for _ in range(20):  # fixed point: the feed window the run covers depends on the speed
-        window = min(horizon, int(speed * seconds))
+    window = horizon
+    for _ in range(50):  # fixed point: the feed window the run covers depends on the speed
+        window = min(horizon, int(warm_s + speed * seconds))
         speed = rate * window / max(cum[window], 1)
-    return speed
+    return speed, window / speed
 
 
 def source_ticks_per_s(n: int) -> tuple[float, int]:
@@ -209,7 +249,9 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=200)
     ap.add_argument("--rate", type=float, default=5000.0, help="paced load for the latency run, ticks/s")
     ap.add_argument("--latency-seconds", type=float, default=150.0,
-                    help="length of the paced run from the open; signals start once the opening range is in")
+                    help="wall seconds of the paced run after the strategies' warm-up")
+    ap.add_argument("--warmup-minutes", type=float, default=None,
+                    help="feed minutes from the open before strategies can signal (default: from config.yaml)")
     a = ap.parse_args()
     out: dict = {"bench": "pipeline", "symbols": a.symbols, "workers": 8, "python": platform.python_version(),
                  "cpus": os.cpu_count()}
@@ -233,18 +275,26 @@ def main() -> None:
         out["rows_persisted"] = s2["dispatched"]
         out["cpu_us_per_tick_persisted"] = cpu_us_per_tick(sampler2, drv2, s2["dispatched"])
         out["peak_rss_mb_persisted"] = round(max(sampler2.samples), 1)
-        speed = paced_speed(a.symbols, a.rate, a.latency_seconds)
-        s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=a.latency_seconds)
-        paced = s3["dispatched"] / max(s3.get("feed_wall_s", a.latency_seconds), 1e-9)
+        warm = 60.0 * a.warmup_minutes if a.warmup_minutes is not None else warmup_s(load_config(ROOT / "config.yaml"))
+        speed, wall = paced_speed(a.symbols, a.rate, a.latency_seconds, warm)
+        s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=wall)
+        paced = s3["dispatched"] / max(s3.get("feed_wall_s", wall), 1e-9)
         out["paced_speed"] = round(speed, 2)
+        out["paced_wall_s"] = round(wall, 1)
+        out["paced_warmup_feed_min"] = round(warm / 60, 1)
         out["paced_ticks_per_s"] = round(paced)
+        every = drv.latencies_ms + drv.held_latencies_ms
+        out["tick_to_signal_signals"] = len(every)
+        out["tick_to_signal_p50_ms"] = pct(every, 0.50)
+        out["tick_to_signal_p99_ms"] = pct(every, 0.99)
+        out["tick_to_signal_max_ms"] = pct(every, 1.0)
+        # apart: straight signals, and signals from ticks held back until an earlier signal's outcome was known
+        # (a strategy never sees a tick before it knows what became of its last order: they wait for the
+        # TradeManager's decision as well as for the pipeline)
         out["latency_signals"] = len(drv.latencies_ms)
         out["p50_tick_to_signal_ms"] = pct(drv.latencies_ms, 0.50)
         out["p99_tick_to_signal_ms"] = pct(drv.latencies_ms, 0.99)
         out["max_tick_to_signal_ms"] = pct(drv.latencies_ms, 1.0)
-        # signals from ticks held back until an earlier signal's outcome was known (a strategy never sees a
-        # tick before it knows what became of its last order): that wait is the TradeManager's decision, not
-        # the pipeline's, so these are counted apart
         out["held_signals"] = len(drv.held_latencies_ms)
         out["p50_held_tick_to_signal_ms"] = pct(drv.held_latencies_ms, 0.50)
         out["p99_held_tick_to_signal_ms"] = pct(drv.held_latencies_ms, 0.99)

@@ -1,7 +1,7 @@
 """The one module that talks to OpenAlgo (a real server or the paper broker): typed results, no surprises.
 
-- One kept-alive requests.Session per calling thread (requests sessions are not thread-safe), explicit
-  (connect, read) timeouts on every call.
+- One kept-alive HTTP/1.1 connection per calling thread (gateway.transport, on http.client: requests cost
+  about half of a loopback order's round trip), explicit (connect, read) timeouts on every call.
 - A client-side moving-window limit per route, below the server's, that makes callers wait for a slot
   instead of dropping anything; a 429 is retried after a short wait, since the server did not take the call.
 - One RequestBudget (optional) shared by every call: at most N requests a second to the broker in all, orders
@@ -11,14 +11,12 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
-
-import requests
-from urllib3.exceptions import ConnectTimeoutError
 
 from gateway.ratelimit import ORDERS, POLLS, MovingWindow, RequestBudget
 from gateway.results import (
@@ -39,6 +37,7 @@ from gateway.results import (
     Unknown,
     qty,
 )
+from gateway.transport import KeepAlive, NoAnswer, NotSent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,27 +63,6 @@ class _Reply:
         return self.text[:300]
 
 
-def _not_sent(exc: BaseException) -> bool:
-    """True when requests failed while connecting, i.e. the request bytes never left."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, (ConnectTimeoutError, ConnectionRefusedError)):
-            return True
-        if isinstance(e, BaseException):
-            stack.extend(a for a in e.args if isinstance(a, BaseException))
-            stack.append(getattr(e, "reason", None))
-            stack.append(e.__cause__)
-            stack.append(e.__context__)
-    return False
-
-
 def _s(x: float) -> str:
     """Numbers go out as strings, as the official client sends them (older servers accept only strings)."""
     return str(int(x)) if float(x).is_integer() else repr(float(x))
@@ -104,23 +82,12 @@ class OpenAlgoGateway:
         self._limiters: dict[str, MovingWindow] = {}
         self.budget = budget
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._http = KeepAlive(self.host, *self.timeout)
 
     def __repr__(self) -> str:
         return f"OpenAlgoGateway(host={self.host!r}, timeout={self.timeout})"
 
     # ------------------------------------------------------------ plumbing
-
-    def _session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = requests.Session()
-            s.headers["Content-Type"] = "application/json"
-            self._local.session = s
-            with self._lock:
-                self._sessions.append(s)
-        return s
 
     def _limiter(self, route: str) -> MovingWindow:
         w = self._limiters.get(route)
@@ -132,8 +99,11 @@ class OpenAlgoGateway:
 
     def _call(self, route: str, payload: Mapping[str, Any],
               budget_wait_s: float | None = None) -> _Reply | Unavailable | Unknown:
-        url = f"{self.host}/api/v1/{route}"
-        body = {"apikey": self._key, **payload}
+        path = f"/api/v1/{route}"
+        try:
+            body = json.dumps({"apikey": self._key, **payload}, allow_nan=False).encode()
+        except (TypeError, ValueError) as e:
+            return Unavailable(f"{route}: the request could not be encoded ({e}); not sent")
         give_up_429 = time.monotonic() + self.retry_429_for_s
         attempt = 0
         while True:
@@ -152,30 +122,29 @@ class OpenAlgoGateway:
             t0 = time.perf_counter()
             try:
                 try:
-                    r = self._session().post(url, json=body, timeout=self.timeout)
+                    status, raw = self._http.post(path, body)
                 finally:
                     self._release(token)
-            except requests.RequestException as e:
-                kind = type(e).__name__
-                if _not_sent(e):
-                    log.warning("%s: not sent (%s)", route, kind)
-                    return Unavailable(f"{route}: could not connect to {self.host} ({kind}); not sent")
-                log.warning("%s: sent, no usable answer (%s)", route, kind)
-                return Unknown(f"{route}: sent, then {kind}; the outcome is unknown")
+            except NotSent as e:
+                log.warning("%s: not sent (%s)", route, e.kind)
+                return Unavailable(f"{route}: could not connect to {self.host} ({e.kind}); not sent")
+            except NoAnswer as e:
+                log.warning("%s: sent, no usable answer (%s)", route, e.kind)
+                return Unknown(f"{route}: sent, then {e.kind}; the outcome is unknown")
             latency_ms = (time.perf_counter() - t0) * 1000
-            if r.status_code == 429 and time.monotonic() < give_up_429:
+            if status == 429 and time.monotonic() < give_up_429:
                 log.info("%s: HTTP 429, retrying (attempt %d)", route, attempt)
                 time.sleep(min(0.1 * attempt, 0.5))
                 continue
             try:
-                data = r.json()
-            except ValueError:
+                data = json.loads(raw)
+            except ValueError:  # not JSON, or not UTF-8
                 data = None
-            log.debug("%s: HTTP %d in %.2f ms", route, r.status_code, latency_ms)
-            if r.status_code == 429:
+            log.debug("%s: HTTP %d in %.2f ms", route, status, latency_ms)
+            if status == 429:
                 return Unavailable(f"{route}: still rate limited (HTTP 429) after {self.retry_429_for_s:.0f}s; "
                                    "not accepted")
-            return _Reply(r.status_code, data, r.text if data is None else "")
+            return _Reply(status, data, raw.decode("utf-8", "replace") if data is None else "")
 
     def _release(self, token: int | None) -> None:
         if token is not None:
@@ -347,11 +316,7 @@ class OpenAlgoGateway:
         return Ok(found, book.raw)
 
     def close(self) -> None:
-        with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
-        self._local = threading.local()
+        self._http.close()
 
 
 def _check_qty(quantity: Any) -> None:

@@ -73,3 +73,20 @@ def test_a_lone_order_uses_orderstatus_and_a_deferred_poll_is_not_reported() -> 
     gw.defer = False
     io._poll_one(1)  # noqa: SLF001
     assert seen(io)[1].status == "open"
+
+
+def test_each_answer_wakes_the_loop_until_the_wake_ups_are_taken() -> None:
+    from multiprocessing.connection import wait
+
+    gw = Books([], {"A": row("A", "open")})
+    io = BrokerIO(gw, poll_interval_s=1.0)
+    try:
+        assert wait([io.wake_fd], timeout=0) == []  # nothing to apply: the loop sleeps
+        io.track(1, "A", "t")
+        io._poll_one(1)  # noqa: SLF001
+        assert wait([io.wake_fd], timeout=5) == [io.wake_fd]
+        io.take_wakes()
+        assert wait([io.wake_fd], timeout=0) == []  # taken; the answer itself is still there to apply
+        assert seen(io)[1].status == "open"
+    finally:
+        io.stop()
