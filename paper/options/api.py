@@ -48,16 +48,15 @@ MIN_YEARS = 0.0001   # OpenAlgo's floor on time to expiry (about an hour)
 
 
 @dataclass(frozen=True)
-class Schema:
+class Schema(_Schema):
     """OpenAlgo's options routes answer a schema failure as {"status","message": title, "errors": {...}}."""
 
-    fields: dict[str, Field]
-    title: str | None                 # None: the errors dict is the message (the expiry route)
+    title: str | None = None          # None: the errors dict is the message (the expiry route)
     check_offset: bool = False        # optionsymbol validates the offset in its schema (optionsorder does not)
 
     def load(self, data: Any) -> dict[str, Any]:
         try:
-            out = _Schema(self.fields, repr_message=False).load(data)
+            out = super().load(data)
         except ApiError as e:
             if self.title is None:
                 raise
@@ -74,14 +73,16 @@ def _s(required: bool = True, **kw: Any) -> Field:
 OPTION_TYPE = _s(choices=("CE", "PE", "ce", "pe"))
 STRIKE_INT = Field("int", allow_none=True, min=1)
 EXPIRY = Schema({"apikey": APIKEY, "symbol": _s(), "exchange": _s(choices=FO_EXCHANGES),
-                 "instrumenttype": _s(choices=("futures", "options"))}, None)
+                 "instrumenttype": _s(choices=("futures", "options"))}, repr_message=False)
 OPTION_SYMBOL = Schema({"apikey": APIKEY, "strategy": _s(False, allow_none=True), "underlying": _s(),
                         "exchange": EXCHANGE, "expiry_date": _s(False), "strike_int": STRIKE_INT, "offset": _s(),
-                        "option_type": OPTION_TYPE}, "Validation error", check_offset=True)
+                        "option_type": OPTION_TYPE}, repr_message=False, title="Validation error",
+                       check_offset=True)
 OPTION_CHAIN = Schema({"apikey": APIKEY, "underlying": _s(), "exchange": EXCHANGE, "expiry_date": _s(),
                        "strike_count": Field("int", allow_none=True, min=1, max=100),
                        "with_greeks": Field("bool", default=False),
-                       "interest_rate": Field("float", allow_none=True, min=0, max=100)}, "Validation error")
+                       "interest_rate": Field("float", allow_none=True, min=0, max=100)}, repr_message=False,
+                      title="Validation error")
 OPTIONS_ORDER = Schema({
     "apikey": APIKEY, "strategy": _s(), "underlying": _s(), "exchange": EXCHANGE, "expiry_date": _s(False),
     "strike_int": STRIKE_INT, "offset": _s(), "option_type": OPTION_TYPE,
@@ -95,11 +96,11 @@ OPTIONS_ORDER = Schema({
     "trigger_price": Field("float", default=0.0, min=0, range_error="Trigger price must be a non-negative number."),
     "disclosed_quantity": Field("int", default=0, min=0,
                                 range_error="Disclosed quantity must be a non-negative integer."),
-}, "Validation error")
+}, repr_message=False, title="Validation error")
 OPTION_GREEKS = Schema({"apikey": APIKEY, "symbol": _s(), "exchange": _s(choices=FO_EXCHANGES),
                         "interest_rate": Field("float", min=0, max=100), "forward_price": Field("float", min=0),
                         "underlying_symbol": _s(False), "underlying_exchange": _s(False), "expiry_time": _s(False)},
-                       "Validation failed")
+                       repr_message=False, title="Validation failed")
 
 
 def _error(status: int, message: str) -> ApiError:
@@ -119,7 +120,7 @@ def _r(x: float, n: int) -> float:
 
 # ---------------------------------------------------------------- expiry
 
-def expiry(b: PaperBroker, d: dict) -> dict:
+def expiry(b: PaperBroker, d: dict[str, Any]) -> dict[str, Any]:
     symbol, exchange, kind = d["symbol"].strip().upper(), d["exchange"].strip().upper(), d["instrumenttype"]
     if not symbol:
         raise _error(400, "Symbol parameter is required and cannot be empty")
@@ -183,7 +184,7 @@ def _listed(desk: OptionsDesk, base: str, code: str, options_exchange: str, toda
     return u, d
 
 
-def resolve(b: PaperBroker, d: dict) -> Resolved:
+def resolve(b: PaperBroker, d: dict[str, Any]) -> Resolved:
     """OpenAlgo's get_option_symbol on the paper broker's tables; caller holds the engine lock."""
     desk = _desk(b)
     base, embedded = split_underlying(d["underlying"])
@@ -222,7 +223,7 @@ def resolve(b: PaperBroker, d: dict) -> Resolved:
     return Resolved(found[0], found[1], ltp)
 
 
-def option_symbol_route(b: PaperBroker, d: dict) -> dict:
+def option_symbol_route(b: PaperBroker, d: dict[str, Any]) -> dict[str, Any]:
     with b.engine.lock:
         r = resolve(b, d)
     u = r.underlying
@@ -232,12 +233,12 @@ def option_symbol_route(b: PaperBroker, d: dict) -> dict:
 
 # ---------------------------------------------------------------- optionsorder
 
-def options_order(b: PaperBroker, d: dict) -> dict:
+def options_order(b: PaperBroker, d: dict[str, Any]) -> dict[str, Any]:
     """Resolve the contract, then place it through the engine like placeorder (split when splitsize > 0)."""
     if OFFSET_RE.match(d["offset"].upper()) is None:
         raise _error(400, OFFSET_ERROR)
 
-    def go() -> dict:
+    def go() -> dict[str, Any]:
         e = b.engine
         r = resolve(b, d)
         order = {"strategy": d["strategy"], "exchange": r.underlying.exchange, "symbol": r.contract.symbol,
@@ -262,20 +263,20 @@ def options_order(b: PaperBroker, d: dict) -> dict:
                 results.append({"order_num": n, "quantity": qty, "status": "error",
                                 "message": err.body.get("message") or "Failed to place order"})
         return {**head, "total_quantity": total, "split_size": size, "results": results, **MODE}
-    result: dict = b._run(go)
+    result: dict[str, Any] = b._run(go)
     return result
 
 
 # ---------------------------------------------------------------- optionchain
 
-def _leg(desk: OptionsDesk, c: Contract, u: Underlying, index: Quote, label: str) -> dict:
+def _leg(desk: OptionsDesk, c: Contract, u: Underlying, index: Quote, label: str) -> dict[str, Any]:
     q = desk.option_quote(c, u, index)
     return {"symbol": c.symbol, "label": label, "ltp": q.ltp, "bid": q.bid, "ask": q.ask, "bid_qty": 0,
             "ask_qty": 0, "open": 0, "high": 0, "low": 0, "prev_close": 0, "volume": 0, "oi": 0,
             "lotsize": u.lot_size, "tick_size": u.tick_size}
 
 
-def option_chain(b: PaperBroker, d: dict) -> dict:
+def option_chain(b: PaperBroker, d: dict[str, Any]) -> dict[str, Any]:
     desk = _desk(b)
     with b.engine.lock:
         e = b.engine
@@ -297,7 +298,7 @@ def option_chain(b: PaperBroker, d: dict) -> dict:
     atm = atm_strike(index.ltp, strikes)
     i, n = strikes.index(atm), d.get("strike_count")
     shown = strikes if n is None else strikes[max(0, i - n): i + n + 1]
-    chain = []
+    chain: list[dict[str, Any]] = []
     for k in shown:
         ce_label, pe_label = labels(k, atm, strikes)
         chain.append({"strike": k,
@@ -321,11 +322,11 @@ def option_chain(b: PaperBroker, d: dict) -> dict:
             "greeks_included": bool(d.get("with_greeks")), "forward_price": forward, "chain": chain}
 
 
-def _parity_forward(chain: list[dict], atm: float, spot: float) -> float:
+def _parity_forward(chain: list[dict[str, Any]], atm: float, spot: float) -> float:
     """F = K + C - P at the at-the-money strike (OpenAlgo's synthetic future); the spot when unpriced."""
     for row in chain:
         if row["strike"] == atm and row["ce"]["ltp"] > 0 and row["pe"]["ltp"] > 0:
-            return round(atm + row["ce"]["ltp"] - row["pe"]["ltp"], 4)
+            return float(round(atm + row["ce"]["ltp"] - row["pe"]["ltp"], 4))
     return spot
 
 
@@ -341,7 +342,7 @@ def _greeks(price: float, forward: float, strike: float, years: float, rate: flo
 
 # ---------------------------------------------------------------- optiongreeks
 
-def option_greeks(b: PaperBroker, d: dict) -> dict:
+def option_greeks(b: PaperBroker, d: dict[str, Any]) -> dict[str, Any]:
     """OpenAlgo's optiongreeks: Black-76 on the parity forward of the contract's expiry (or forward_price)."""
     desk = _desk(b)
     symbol, exchange = d["symbol"], d["exchange"]
