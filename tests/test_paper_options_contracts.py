@@ -138,3 +138,22 @@ def test_engine_squares_off_an_option_at_its_model_price(tmp_path):
     p = e.positions["NFO|NIFTY23NOV2626000CE|MIS"]
     assert p["quantity"] == 0 and e.trades[-1]["action"] == "SELL" and e.trades[-1]["average_price"] == held.bid
     assert p["realized"] == pytest.approx(65 * (held.bid - o["average_price"]))
+
+
+def test_resting_option_limit_fills_when_the_index_moves(tmp_path):
+    e = Engine(Store(tmp_path / "s.sqlite"), derivatives=DESK)
+    e.reset("replay", T(9, 30), None)
+    e.push([Quote("NIFTY", "NSE_INDEX", T(10), 26012.35)], T(10))
+    now = e.book.current[("NIFTY", "NSE_INDEX")]
+    put = DESK.option_quote(Contract("NIFTY", date(2026, 11, 23), 26000.0, "PE"), NIFTY, now)
+    limit = round(put.ltp + 20, 1)                                       # a sell above the market rests
+    o = e.place({"symbol": "NIFTY23NOV2626000PE", "exchange": "NFO", "action": "SELL", "quantity": 65,
+                 "pricetype": "LIMIT", "price": limit, "product": "NRML", "strategy": "t"}, T(10))
+    assert o["order_status"] == "open"
+    with pytest.raises(ApiError, match="multiples of lot size 65"):
+        e.modify(o, {"quantity": 100, "price": limit})
+    e.push([Quote("NIFTY", "NSE_INDEX", T(10, 1), 26012.35)], T(10, 1))
+    assert o["order_status"] == "open"
+    e.push([Quote("NIFTY", "NSE_INDEX", T(10, 2), 25950.0)], T(10, 2))  # the index falls, the put rises through it
+    assert o["order_status"] == "complete" and o["average_price"] == limit
+    assert e.positions["NFO|NIFTY23NOV2626000PE|NRML"]["quantity"] == -65
