@@ -83,7 +83,7 @@ ROUTES: dict[str, Route] = {
     "gttorderbook": Route(S.APIKEY_ONLY, lambda b, d, x: b.gtt_orderbook()),
     "quotes": Route(S.QUOTES, lambda b, d, x: _option_aware(b, d, b.quotes)),
     "depth": Route(S.DEPTH, lambda b, d, x: _option_aware(b, d, b.depth)),
-    "margin": Route(S.MARGIN, lambda b, d, x: b.margin(d["positions"])),
+    "margin": Route(S.MARGIN, lambda b, d, x: _margin(b, d)),
     "market/holidays": Route(S.HOLIDAYS, lambda b, d, x: b.holidays(d.get("year")), check_key=False),
     "market/timings": Route(S.TIMINGS, lambda b, d, x: b.timings(d["date"]), check_key=False),
     "search": Route(S.SEARCH, lambda b, d, x: b.search(d["query"], d.get("exchange"))),
@@ -100,6 +100,12 @@ ROUTES: dict[str, Route] = {
     "optionsorder": Route(O.OPTIONS_ORDER, lambda b, d, x: O.options_order(b, d), "order"),
     "optiongreeks": Route(O.OPTION_GREEKS, lambda b, d, x: O.option_greeks(b, d), key_status=401),
 }
+
+
+def _margin(b: PaperBroker, d: dict) -> dict:
+    for p in d["positions"]:
+        O.refresh_quote(b, p["symbol"], p["exchange"])
+    return b.margin(d["positions"])
 
 
 def _option_aware(b: PaperBroker, d: dict, call: Callable[[str, str], dict]) -> dict:

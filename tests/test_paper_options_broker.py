@@ -52,6 +52,15 @@ def test_expiry_symbol_order_positions_and_funds(broker):
     # the premium in full (blocked at the LTP, as the sandbox blocks margin), not a fifth of it as MIS equity would
     assert cash0 - cash1 == pytest.approx(130 * quote["ltp"], abs=0.01)
 
+    m = ok(broker.post("margin", {"positions": [
+        {"symbol": "NIFTY23NOV2625900CE", "exchange": "NFO", "action": "BUY", "quantity": "65", "product": "MIS",
+         "pricetype": "MARKET"}]}))
+    assert m["data"]["total_margin_required"] == pytest.approx(65 * quote["ltp"], abs=0.01)
+    far = ok(broker.post("margin", {"positions": [        # a contract not traded yet is priced from the index too
+        {"symbol": "NIFTY29DEC2626000PE", "exchange": "NFO", "action": "BUY", "quantity": "65", "product": "NRML",
+         "pricetype": "MARKET"}]}))
+    assert far["data"]["total_margin_required"] > 65 * 100
+
     push_index(broker, SPOT + 100, T(10, 5))            # the held option follows its index
     moved = [p for p in ok(broker.post("positionbook"))["data"] if p["exchange"] == "NFO"][0]
     assert moved["ltp"] > order["average_price"] + 50 and moved["unrealized_pnl"] > 0
