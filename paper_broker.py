@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-rate", type=float, default=50.0, help="every other /api/v1 call per second per IP")
     p.add_argument("--instruments", default=None,
                    help="instrument master CSV (default paper/nse_instruments.csv; see paper/instruments.py)")
+    p.add_argument("--options-table", default=None,
+                   help="index options table (default paper/options/underlyings.csv: strikes, lots, freeze, smile)")
+    p.add_argument("--options-expiries", default=None,
+                   help="options expiry calendar (default paper/options/expiries.csv)")
     p.add_argument("--history-seed", type=int, default=7,
                    help="seed of the synthetic candles /api/v1/history serves (default 7, config's replay.seed)")
     p.add_argument("--reset", action="store_true", help="wipe orders, trades, positions and quotes at start")
@@ -106,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     from paper.instance import AlreadyRunning, InstanceLock
     from paper.instruments import DEFAULT_FILE, InstrumentFileError
     from paper.instruments import load as load_instruments
+    from paper.options.contracts import EXPIRIES_FILE, UNDERLYINGS_FILE, OptionsTableError
+    from paper.options.contracts import load as load_options
+    from paper.options.desk import OptionsDesk
     from paper.server import App, Housekeeper, Limits, PaperHTTPServer
     from paper.service import PaperBroker
     from paper.store import Store
@@ -129,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paper_broker: --instruments: {e}", file=sys.stderr)
         return EXIT_USAGE
 
+    try:
+        desk = OptionsDesk(load_options(args.options_table or UNDERLYINGS_FILE, args.options_expiries or EXPIRIES_FILE))
+    except OptionsTableError as e:
+        print(f"paper_broker: options tables: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
     state = Path(args.state_file)
     state = state if state.is_absolute() else ROOT / state
     # before the state file is opened: a second broker must not even load (or --reset) the first one's books
@@ -143,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         store = Store(state)
-        engine = Engine(store, leverage=args.leverage, starting_funds=args.funds, instruments=instruments)
+        engine = Engine(store, leverage=args.leverage, starting_funds=args.funds, instruments=instruments,
+                        derivatives=desk)
     except Exception as e:  # noqa: BLE001 - a corrupt or unreadable state file is the user's to fix
         print(f"paper_broker: cannot open state file {state}: {e}", file=sys.stderr)
         return EXIT_ERROR

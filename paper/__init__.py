@@ -5,7 +5,8 @@ Modules: server (HTTP, routing, rate limits, faults), schemas (OpenAlgo's reques
 replay clock), market_hours (IST square-off and session rules), session (the 03:00 IST session and the
 00:00 settlement boundaries), settlement (T+1 holdings), gtt (GTT orders), store (SQLite persistence),
 faults (fault injection), client (admin client), launcher (start it as a subprocess), instruments (the NSE
-instrument master in nse_instruments.csv: symbols, tick sizes, refresh), instance (one broker per state file).
+instrument master in nse_instruments.csv: symbols, tick sizes, refresh), instance (one broker per state file),
+options (index options priced from the index quotes: expiry, optionsymbol, optionchain, optionsorder, optiongreeks).
 
 Admin routes (POST JSON with "apikey", except health):
   /paper/v1/market  {"clock": epoch|null, "quotes": [[symbol, exchange, ts, ltp, bid, ask, high, low, open,

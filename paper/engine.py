@@ -27,10 +27,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import time as dtime
-from typing import Any
+from typing import Any, Protocol
 
 from core.clock import to_ist
 from paper.errors import ApiError, analyze_error
@@ -70,6 +70,20 @@ class FillFaults:
         return self.delay_s > 0 or self.parts > 1
 
 
+class Derivatives(Protocol):
+    """What the engine asks about instruments priced from another one (paper.options.desk.OptionsDesk)."""
+
+    quote_exchanges: frozenset[str]
+
+    def prepare(self, symbol: str, exchange: str, quantity: int, t: float, quotes: QuoteBook) -> bool: ...
+
+    def quantity_rule(self, symbol: str, exchange: str, quantity: int, t: float) -> None: ...
+
+    def leverage(self, symbol: str, exchange: str) -> float | None: ...
+
+    def derived(self, index: Quote, held: Iterable[tuple[str, str]]) -> list[Quote]: ...
+
+
 def stamp(t: float) -> str:
     return to_ist(t).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -90,8 +104,10 @@ def split_quantity(total: int, parts: int) -> list[int]:
 
 class Engine:
     def __init__(self, store: Store, *, leverage: float = 5.0, starting_funds: float = 10_000_000.0,
-                 wall: Callable[[], float] = time.time, instruments: InstrumentMaster | None = None):
+                 wall: Callable[[], float] = time.time, instruments: InstrumentMaster | None = None,
+                 derivatives: Derivatives | None = None):
         self.lock = threading.RLock()
+        self.derivatives = derivatives
         self.instruments = instruments if instruments is not None else InstrumentMaster()
         self.leverage = float(leverage)
         self.default_funds = float(starting_funds)
@@ -259,13 +275,22 @@ class Engine:
         p = self.positions.get(pos_key(symbol, exchange, product))
         return p["quantity"] if p else 0
 
-    def _margin_for(self, product: str, action: str, qty: int, ref_price: float, cur: int) -> float:
+    def _order_lev(self, symbol: str, exchange: str, product: str) -> float:
+        """An option's premium is paid in full (the sandbox's option leverage, 1x); everything else by product."""
+        if self.derivatives is not None and exchange in DERIVATIVE_EXCHANGES:
+            lev = self.derivatives.leverage(symbol, exchange)
+            if lev is not None:
+                return lev
+        return self._lev(product)
+
+    def _margin_for(self, product: str, action: str, qty: int, ref_price: float, cur: int,
+                    lev: float | None = None) -> float:
         """Margin a new order blocks: none for the part that reduces the position (sandbox rule)."""
         if product == "CNC" and action == "SELL":
             return 0.0
         if (cur > 0 and action == "SELL") or (cur < 0 and action == "BUY"):
             qty = max(0, qty - abs(cur))
-        return qty * ref_price / self._lev(product)
+        return qty * ref_price / (self._lev(product) if lev is None else lev)
 
     def _ltp(self, p: dict) -> float:
         q = self.book.current.get((p["symbol"], p["exchange"]))
@@ -338,6 +363,8 @@ class Engine:
         if pt in ("SL", "SL-M") and trig <= 0:
             raise analyze_error(400, f"{pt} orders require trigger_price")
         key = (symbol, exchange)
+        if self.derivatives is not None and exchange in DERIVATIVE_EXCHANGES:
+            self.derivatives.prepare(symbol, exchange, qty, t, self.book)  # lots, freeze; its quote into the book
         if self.instruments.get(symbol, exchange) is None and not self.book.known(key):
             raise analyze_error(400, f"Symbol {symbol} not found on {exchange}")
         self.instruments.check_prices(symbol, exchange, pt, price, trig)
@@ -364,7 +391,7 @@ class Engine:
             ref = q.ltp
         else:
             ref = price if pt == "LIMIT" else trig
-        margin = self._margin_for(product, action, qty, ref, cur)
+        margin = self._margin_for(product, action, qty, ref, cur, self._order_lev(symbol, exchange, product))
         if margin > 0 and reason is None:
             avail = self.available()
             if avail < margin - 1e-9:
@@ -532,6 +559,8 @@ class Engine:
         if o.get("_plan"):
             raise analyze_error(400, "Cannot modify order while it is being filled")
         new_qty = int(d["quantity"])
+        if self.derivatives is not None and o["exchange"] in DERIVATIVE_EXCHANGES:
+            self.derivatives.quantity_rule(o["symbol"], o["exchange"], new_qty, self.now())
         if new_qty <= o["filled_quantity"]:
             raise analyze_error(400, f"Quantity must be greater than the filled quantity {o['filled_quantity']}")
         pt = o["pricetype"]
@@ -544,7 +573,8 @@ class Engine:
         self.instruments.check_prices(o["symbol"], o["exchange"], o["pricetype"], price, trig)
         ref = {"LIMIT": price, "SL": trig, "SL-M": trig}.get(o["pricetype"], o["price"])
         cur = self._position_qty(o["symbol"], o["exchange"], o["product"])
-        margin = self._margin_for(o["product"], o["action"], new_qty - o["filled_quantity"], ref, cur)
+        margin = self._margin_for(o["product"], o["action"], new_qty - o["filled_quantity"], ref, cur,
+                                  self._order_lev(o["symbol"], o["exchange"], o["product"]))
         extra = margin - o["_margin"]
         if extra > 0:
             avail = self.available()
@@ -596,6 +626,17 @@ class Engine:
         for g in self.gtt.active() if self.gtt.gtts else ():
             if (g["symbol"], g["exchange"]) == q.key:
                 self._gtt_check(g, q.ltp, t)
+        if self.derivatives is not None and q.exchange in self.derivatives.quote_exchanges:
+            for dq in self.derivatives.derived(q, self._held_derivatives()):
+                if self.book.offer(dq):
+                    self.on_quote(dq, t)
+
+    def _held_derivatives(self) -> set[tuple[str, str]]:
+        """Derivative contracts with an open position or a live order: the ones whose price must follow."""
+        held = {(p["symbol"], p["exchange"]) for p in self.positions.values()
+                if p["quantity"] and p["exchange"] in DERIVATIVE_EXCHANGES}
+        held.update(k for k in self._resting if k[1] in DERIVATIVE_EXCHANGES)
+        return held
 
     # ------------------------------------------------------------ GTT (paper.gtt has the rules)
 

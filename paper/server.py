@@ -28,6 +28,7 @@ from paper.engine import FillFaults
 from paper.errors import INVALID_APIKEY, RATE_LIMITED_BODY, ApiError
 from paper.faults import PLACEMENT_ROUTES, FaultConfig, FaultInjector
 from paper.market import parse_rows
+from paper.options import api as O
 from paper.service import PaperBroker
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Route:
     call: Callable[[PaperBroker, dict, Extras], dict]
     group: str = "api"            # order | smart | api
     check_key: bool = True
+    key_status: int = 403         # optiongreeks answers a wrong key with 401
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,9 @@ ROUTES: dict[str, Route] = {
     "modifygttorder": Route(G.MODIFY_GTT, lambda b, d, x: b.modify_gtt(d), "order"),
     "cancelgttorder": Route(G.CANCEL_GTT, lambda b, d, x: b.cancel_gtt(d["trigger_id"]), "order"),
     "gttorderbook": Route(S.APIKEY_ONLY, lambda b, d, x: b.gtt_orderbook()),
-    "quotes": Route(S.QUOTES, lambda b, d, x: b.quotes(d["symbol"], d["exchange"])),
-    "depth": Route(S.DEPTH, lambda b, d, x: b.depth(d["symbol"], d["exchange"])),
-    "margin": Route(S.MARGIN, lambda b, d, x: b.margin(d["positions"])),
+    "quotes": Route(S.QUOTES, lambda b, d, x: _option_aware(b, d, b.quotes)),
+    "depth": Route(S.DEPTH, lambda b, d, x: _option_aware(b, d, b.depth)),
+    "margin": Route(S.MARGIN, lambda b, d, x: _margin(b, d)),
     "market/holidays": Route(S.HOLIDAYS, lambda b, d, x: b.holidays(d.get("year")), check_key=False),
     "market/timings": Route(S.TIMINGS, lambda b, d, x: b.timings(d["date"]), check_key=False),
     "search": Route(S.SEARCH, lambda b, d, x: b.search(d["query"], d.get("exchange"))),
@@ -91,7 +93,25 @@ ROUTES: dict[str, Route] = {
     "ping": Route(S.APIKEY_ONLY, lambda b, d, x: b.ping()),
     "analyzer": Route(S.APIKEY_ONLY, lambda b, d, x: b.analyzer_status()),
     "analyzer/toggle": Route(S.ANALYZER_TOGGLE, lambda b, d, x: b.analyzer_toggle(d["mode"])),
+    # index options (paper.options): contracts, prices and greeks from the index quotes pushed
+    "expiry": Route(O.EXPIRY, lambda b, d, x: O.expiry(b, d)),
+    "optionsymbol": Route(O.OPTION_SYMBOL, lambda b, d, x: O.option_symbol_route(b, d)),
+    "optionchain": Route(O.OPTION_CHAIN, lambda b, d, x: O.option_chain(b, d)),
+    "optionsorder": Route(O.OPTIONS_ORDER, lambda b, d, x: O.options_order(b, d), "order"),
+    "optiongreeks": Route(O.OPTION_GREEKS, lambda b, d, x: O.option_greeks(b, d), key_status=401),
 }
+
+
+def _margin(b: PaperBroker, d: dict) -> dict:
+    for p in d["positions"]:
+        O.refresh_quote(b, p["symbol"], p["exchange"])
+    return b.margin(d["positions"])
+
+
+def _option_aware(b: PaperBroker, d: dict, call: Callable[[str, str], dict]) -> dict:
+    """A listed option's quote is its model price from the latest index quote, refreshed before it is read."""
+    O.refresh_quote(b, d["symbol"], d["exchange"])
+    return call(d["symbol"], d["exchange"])
 
 
 class _Dropped(Exception):
@@ -131,7 +151,7 @@ class App:
             return 429, dict(RATE_LIMITED_BODY)
         data = route.schema.load(_json(raw))
         if route.check_key and not self.key_ok(data.get("apikey")):
-            raise INVALID_APIKEY
+            raise INVALID_APIKEY if route.key_status == 403 else ApiError(route.key_status, dict(INVALID_APIKEY.body))
         self.broker.count_request()
         cfg = self.faults.config
         decision = self.faults.decide(name)

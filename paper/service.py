@@ -353,7 +353,7 @@ class PaperBroker:
                         raise ApiError(400, {"status": "error", "message":
                                              f"No price available for {p['symbol']} on {p['exchange']}"})
                     price = q.ltp
-                total += abs(n) * price / e._lev(p["product"])
+                total += abs(n) * price / e._order_lev(p["symbol"], p["exchange"], p["product"])
             return {"status": "success", "data": {"total_margin_required": r2(total), "span_margin": 0.0,
                                                   "exposure_margin": r2(total)}}
         return self._run(go)
