@@ -44,14 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def signal_from_row(row: StockSignal) -> Signal:
-    return Signal(symbol=row.symbol, time=int(row.time), price=float(row.price), type=SignalType(row.type),
-                  current_position=PositionSide(row.current_position), strategy=row.strategy,
-                  stop_loss=row.stop_loss, take_profit_price=row.take_profit_price,
-                  position_size=row.position_size or 0, close_fraction=row.close_fraction or 1.0,
-                  note=row.note or "", attempt_count=row.attempt_count or 1)
-
-
 class Reconciler:
     def __init__(self, tm: TradeManager):
         self.tm = tm
@@ -134,7 +126,7 @@ class Reconciler:
                 self.findings.append(f"order {o.id} ({o.side} {o.quantity} {o.symbol}) was never sent: failed")
                 continue
             row = signals.get(o.signal_id) if o.signal_id else None
-            sig = signal_from_row(row) if row is not None else None
+            sig = Signal.from_row(row) if row is not None else None
             purpose = OrderPurpose(o.purpose)
             if sig is not None and purpose is not OrderPurpose.ENTRY and sig.type is SignalType.ENTRY:
                 sig = sig.replace(forced=True)
