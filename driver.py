@@ -50,6 +50,7 @@ from pipeline.messages import (
     StrategyTurnedOff,
     WatermarkReached,
     WorkerEvent,
+    WorkerEventQueue,
     WorkerReady,
     WorkerStopped,
 )
@@ -387,7 +388,7 @@ class Driver:
         self.processor = processor
         broker = processor.quote_sink_target() if hasattr(processor, "quote_sink_target") else None
 
-        out_q = ctx.Queue()
+        out_q = WorkerEventQueue(ctx)
         self.log_sink = LogSink(cfg.resolve_path(cfg.monitoring.log_dir),  # the workers' and the feed's logs
                                 echo=[h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler])
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
@@ -645,7 +646,7 @@ class Driver:
         silence_reported = False
         lock = self.pipe_lock  # never held while the TradeManager works: the supervisor restarts meanwhile
         while not self.stop_requested.is_set():
-            wait([out_q._reader, feed.wake_fd], timeout=0.02)  # noqa: SLF001 - the workers, or the feed's reports
+            wait([out_q.reader, feed.wake_fd], timeout=0.02)  # the workers, or the feed's reports
             with lock:
                 for cycle in feed.take_delivered():
                     sequencer.delivered(*cycle)
