@@ -52,6 +52,7 @@ from pipeline.messages import (
     StrategyTurnedOff,
     WatermarkReached,
     WorkerEvent,
+    WorkerEventQueue,
     WorkerReady,
     WorkerStopped,
 )
@@ -394,7 +395,7 @@ class Driver:
         self.processor = processor
         broker = processor.quote_sink_target() if hasattr(processor, "quote_sink_target") else None
 
-        out_q = ctx.Queue()
+        out_q = WorkerEventQueue(ctx)
         self.log_sink = LogSink(cfg.resolve_path(cfg.monitoring.log_dir),  # the workers' and the feed's logs
                                 echo=[h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler])
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
@@ -652,7 +653,7 @@ class Driver:
         broker = getattr(processor, "io", None)  # its threads' answers wake the loop too (an order's ack)
         if not hasattr(broker, "wake_fd"):
             broker = None
-        waitables = [out_q._reader, feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])  # noqa: SLF001
+        waitables = [out_q.reader, feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])
         while not self.stop_requested.is_set():
             wait(waitables, timeout=0.02)  # the workers, the feed's reports, or the broker threads' answers
             with lock:

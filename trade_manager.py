@@ -442,7 +442,7 @@ class TradeManager:
         if self.shared is not None:
             self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, reason))
         return sig.replace(type=SignalType.EXIT, current_position=trade.side, forced=True, note=reason,
-                           extra={**sig.extra, "origin_id": sig.signal_id, "origin_type": sig.type.value})
+                           origin_id=sig.signal_id, origin_type=sig.type)
 
     def _entry(self, sig: Signal) -> None:
         side = OrderSide.BUY if sig.current_position is PositionSide.LONG else OrderSide.SELL
@@ -537,7 +537,7 @@ class TradeManager:
         attempt = self.signal_orders.get(base, 0) + 1
         order = self.orders.create(
             s=self._s, client_order_id=f"{base}#{attempt}",
-            signal_id=sig.extra.get("origin_id", sig.signal_id) if sig is not None else None,
+            signal_id=sig.emitted_id if sig is not None else None,
             trade_id=trade.trade_id if trade is not None else None, trading_date=self.day, symbol=symbol,
             exchange=self.cfg.exchange, side=side.value, purpose=purpose.value, quantity=qty,
             product=self.cfg.product.value, price_type="MARKET", price=None if price is None else D(price),
@@ -785,7 +785,7 @@ class TradeManager:
                               None if profit is None else float(profit), trade.entry_time if self.replay else 0)
         self.notify(symbol, msg)
         if self.replay and sig is not None:
-            self._record_control(lambda: self.controls.caps_sent(sig.extra.get("origin_id", sig.signal_id), msg))
+            self._record_control(lambda: self.controls.caps_sent(sig.emitted_id, msg))
         elif self.replay and at is not None:
             self._record_control(lambda: self.controls.sent_at(at, msg))
 
@@ -854,8 +854,8 @@ class TradeManager:
     def _outcome(self, sig: Signal, status: OutcomeStatus, note: str = "", incomplete: dict | None = None) -> None:
         """Tell the worker what became of the signal it emitted (under the id it emitted, even when the
         TradeManager turned it into a forced exit)."""
-        sid = sig.extra.get("origin_id", sig.signal_id)
-        out = Outcome(sid, sig.symbol, sig.extra.get("origin_type", sig.type.value), status, force_exit=sig.forced,
+        sid = sig.emitted_id
+        out = Outcome(sid, sig.symbol, sig.emitted_type.value, status, force_exit=sig.forced,
                       incomplete=incomplete, note=note)
 
         def record(s: Session) -> None:

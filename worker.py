@@ -42,6 +42,7 @@ from pipeline.messages import (
     UseTickPipe,
     Watch,
     WatermarkReached,
+    WorkerEventQueue,
     WorkerProgress,
     WorkerReady,
     WorkerStopped,
@@ -124,7 +125,7 @@ class QuoteSink:
         return self.first_pending[0] - 1, self.first_pending[1] - 1
 
 
-def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_q: mp.Queue, out_q: mp.Queue,
+def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_q: mp.Queue, out_q: WorkerEventQueue,
                db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
                restore: dict[str, Any] | None = None, disabled: dict[str, str] | None = None,
                log_sink: Any = None) -> None:
@@ -206,9 +207,12 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
         report(*last_marker)
         if time.monotonic() - last_ckpt >= CHECKPOINT_EVERY_S:
             last_ckpt = time.monotonic()
-            out_q.put(CheckpointTaken(worker_id, seq, {
-                "handler": handler.state(), "watched": sorted(sink.watched) if sink else [], "ctl_seq": ctl_seq,
-                "marker": last_marker}))
+            try:
+                out_q.put(CheckpointTaken(worker_id, seq, {
+                    "handler": handler.state(), "watched": sorted(sink.watched) if sink else [], "ctl_seq": ctl_seq,
+                    "marker": last_marker}))
+            except TypeError as e:  # a strategy's state that is not JSON-safe: a restart uses the last one sent
+                log.error("worker %d: checkpoint at frame %d not taken: %s", worker_id, seq, e)
 
     while not (stop_by is not None and (seen_end or ticks_in is None or time.monotonic() > stop_by)):
         try:

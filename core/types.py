@@ -2,10 +2,8 @@
 daemon works with, and a Signal."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import msgspec
 
@@ -118,29 +116,70 @@ if Tick.__struct_fields__ != TICK_FIELDS:  # the wire order is the field order
     raise RuntimeError("core.types.Tick fields must follow TICK_FIELDS")
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
+class SignalRow(Protocol):
+    """The columns of a StockSignals row (db.StockSignal) that Signal.from_row reads; nullable ones may be None."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def strategy(self) -> str: ...
+    @property
+    def time(self) -> int: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def current_position(self) -> str: ...
+    @property
+    def stop_loss(self) -> float | None: ...
+    @property
+    def take_profit_price(self) -> float | None: ...
+    @property
+    def position_size(self) -> int | None: ...
+    @property
+    def close_fraction(self) -> float | None: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def attempt_count(self) -> int | None: ...
+
+
+class Signal(msgspec.Struct, frozen=True):
     """What a strategy wants done for one symbol; the TradeManager decides whether and how much.
 
-    `symbol` is the OpenAlgo name (e.g. SBIN). `time` is the epoch second of the tick that produced it.
-    `position_size` is a requested quantity (0: let the RiskManager size it); `close_fraction` is the
-    share of the open quantity a take-profit closes.
+    `symbol` is the OpenAlgo name (e.g. SBIN). `time` is the feed second of the tick that produced it and
+    `price` its LTP. Numbers are Num, kept as computed (an int stays an int): signal_id is built from `time`,
+    so the id the driver answers under must be the one the worker computed, and a decoder that made 600 into
+    600.0 would change what the far side prints and computes. `position_size` is a requested quantity (0: let
+    the RiskManager size it); `close_fraction` is the share of the open quantity a take-profit closes.
+    `forced`: a per-symbol cap turned it into an exit (in the worker on the crossing tick, or in the
+    TradeManager). `origin_id`/`origin_type`: the TradeManager rewrote a signal the worker emitted (a cap
+    crossed: an entry or take-profit became a forced exit); the worker waits on that original id and type
+    (emitted_id, emitted_type). `extra`: the strategy's own figures behind the signal, for tests and the
+    record (opening_range_breakout: range_high, range_low; ma_crossover: atr); nothing decides on them.
+
+    One definition, three forms, each mapped once: the StockSignals row (to_row/from_row), JSON-safe state in
+    a strategy's checkpoint (to_state/from_state), and the msgpack wire between processes (SignalRaised in
+    pipeline.messages), the last two by msgspec from the field types, so no field list is written twice.
     """
 
     symbol: str
-    time: int
-    price: float
+    time: Num
+    price: Num
     type: SignalType
     current_position: PositionSide
     strategy: str
-    stop_loss: float | None = None
-    take_profit_price: float | None = None
+    stop_loss: Num | None = None
+    take_profit_price: Num | None = None
     position_size: int = 0
-    close_fraction: float = 1.0
+    close_fraction: Num = 1.0
     note: str = ""
     attempt_count: int = 1
     forced: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    origin_id: str | None = None
+    origin_type: SignalType | None = None
+    extra: dict[str, Num] = {}
 
     @property
     def signal_id(self) -> str:
@@ -148,23 +187,43 @@ class Signal:
         day recognises signals it has already acted on."""
         return f"{self.strategy}:{self.symbol}:{self.time}:{self.type.value}:{self.current_position.value}"
 
+    @property
+    def emitted_id(self) -> str:
+        """The id the worker emitted this signal under, and waits on for its outcome."""
+        return self.signal_id if self.origin_id is None else self.origin_id
+
+    @property
+    def emitted_type(self) -> SignalType:
+        """The type the worker emitted this signal as (its outcome goes to that type's book)."""
+        return self.type if self.origin_type is None else self.origin_type
+
     def replace(self, **changes: Any) -> Signal:
-        return dataclasses.replace(self, **changes)
+        return msgspec.structs.replace(self, **changes)
 
     def to_row(self) -> dict[str, Any]:
-        """Columns of the StockSignals table."""
-        return {
-            "signal_id": self.signal_id,
-            "symbol": self.symbol,
-            "strategy": self.strategy,
-            "time": self.time,
-            "price": self.price,
-            "type": self.type.value,
-            "current_position": self.current_position.value,
-            "stop_loss": self.stop_loss,
-            "take_profit_price": self.take_profit_price,
-            "position_size": self.position_size,
-            "close_fraction": self.close_fraction,
-            "note": self.note,
-            "attempt_count": self.attempt_count,
-        }
+        """Columns of the StockSignals table (forced, origin and extra are not kept there)."""
+        return {"signal_id": self.signal_id, "symbol": self.symbol, "strategy": self.strategy, "time": self.time,
+                "price": self.price, "type": self.type.value, "current_position": self.current_position.value,
+                "stop_loss": self.stop_loss, "take_profit_price": self.take_profit_price,
+                "position_size": self.position_size, "close_fraction": self.close_fraction, "note": self.note,
+                "attempt_count": self.attempt_count}
+
+    @classmethod
+    def from_row(cls, row: SignalRow) -> Signal:
+        """The signal a StockSignals row recorded (the Reconciler's view after a restart): to_row's inverse,
+        with a nullable column's default where the row has none."""
+        return cls(symbol=row.symbol, time=int(row.time), price=float(row.price), type=SignalType(row.type),
+                   current_position=PositionSide(row.current_position), strategy=row.strategy,
+                   stop_loss=row.stop_loss, take_profit_price=row.take_profit_price,
+                   position_size=row.position_size or 0, close_fraction=row.close_fraction or 1.0,
+                   note=row.note or "", attempt_count=row.attempt_count or 1)
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe data (enums as their values) for a strategy's saved state."""
+        state: dict[str, Any] = msgspec.to_builtins(self)
+        return state
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Signal:
+        """to_state's inverse; a ValueError (msgspec.ValidationError) if it does not describe a Signal."""
+        return msgspec.convert(state, cls)

@@ -116,15 +116,6 @@ class HeldTrade:
         return self.remaining if self.side is PositionSide.LONG else -self.remaining
 
 
-def signal_from_row(row: StockSignal) -> Signal:
-    """The Signal a stored signal row records."""
-    return Signal(symbol=row.symbol, time=int(row.time), price=float(row.price), type=SignalType(row.type),
-                  current_position=PositionSide(row.current_position), strategy=row.strategy,
-                  stop_loss=row.stop_loss, take_profit_price=row.take_profit_price,
-                  position_size=row.position_size or 0, close_fraction=row.close_fraction or 1.0,
-                  note=row.note or "", attempt_count=row.attempt_count or 1)
-
-
 class Reconciler:
     """Compares today's records with the broker's books and says what it found; it changes nothing itself."""
 
@@ -177,7 +168,7 @@ class Reconciler:
                 events.append(OrderNeverSent(o.id, o.side, o.quantity, o.symbol))
                 continue
             row = by_id.get(o.signal_id) if o.signal_id else None
-            sig = signal_from_row(row) if row is not None else None
+            sig = Signal.from_row(row) if row is not None else None
             if sig is not None and o.purpose != OrderPurpose.ENTRY.value and sig.type is SignalType.ENTRY:
                 sig = sig.replace(forced=True)
             events.append(OrderResumed(o, sig))

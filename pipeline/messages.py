@@ -15,8 +15,12 @@ Signal queue (workers -> driver), events:    WorkerReady, SignalRaised, MarksTak
 Report pipe (feed process -> driver), events: FeedStarted, FeedFailed, CycleDelivered, TicksResent.
 Command pipe (driver -> feed process):       SetLowWatermark, ForgetThrough, MarkWorkerDown, ReplaceTickPipe,
                                              StopFeed.
-These go through multiprocessing queues and pipes, which pickle them; a Struct pickles compactly. All are
-frozen: change one with msgspec.structs.replace.
+These go through multiprocessing queues and pipes, which pickle them; a Struct pickles compactly. The signal
+queue is the exception: its events cross as msgpack (WorkerEventQueue encodes each one in the worker and
+decodes it in the driver), about a tenth of pickle's cost for a SignalRaised, whose Signal's enums would
+otherwise be looked up by value on every unpickle. Numbers a tick carried stay Num (int or float) on that
+wire: msgpack keeps the two apart, where a float field would turn 600 into 600.0. All are frozen: change
+one with msgspec.structs.replace.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from core.types import Signal, Tick
+from core.types import Num, Signal, Tick
 
 FRAME = struct.Struct("<qqqd")
 
@@ -144,7 +148,7 @@ class Marks(msgspec.Struct, frozen=True):
     """Prices of open positions at data-second `time`, for the global caps (RiskManager.price_tracker)."""
 
     time: int
-    prices: dict[str, float]
+    prices: dict[str, Num]  # each LTP as its tick carried it
 
 
 class WorkerProgress(NamedTuple):
@@ -190,12 +194,12 @@ class StopWorker(msgspec.Struct, frozen=True):
 
 
 # -------------------------------------------------------------------------------- signal queue (events)
-class WorkerReady(msgspec.Struct, frozen=True):
+class WorkerReady(msgspec.Struct, frozen=True, tag=True):
     worker: int
     pid: int
 
 
-class SignalRaised(msgspec.Struct, frozen=True):
+class SignalRaised(msgspec.Struct, frozen=True, tag=True):
     """A strategy's signal. pos: its tick's feed position; held: the tick waited for an earlier signal's
     outcome; latency_ms: from the batch's arrival in the feed process."""
 
@@ -206,7 +210,7 @@ class SignalRaised(msgspec.Struct, frozen=True):
     pos: int
 
 
-class MarksTaken(msgspec.Struct, frozen=True):
+class MarksTaken(msgspec.Struct, frozen=True, tag=True):
     """An open position's price on its first tick of a data-second, sequenced with signals at that tick's pos."""
 
     worker: int
@@ -214,41 +218,90 @@ class MarksTaken(msgspec.Struct, frozen=True):
     pos: int
 
 
-class WatermarkReached(msgspec.Struct, frozen=True):
+class WatermarkReached(msgspec.Struct, frozen=True, tag=True):
     """Echo of frame seq's marker once everything before it is processed, held back to cap_ts/cap_pos (the
     earliest signal awaiting its outcome, or quotes not yet at the paper broker; inf when none)."""
 
     worker: int
     seq: int
-    through_ts: float
-    through_pos: float
-    cap_ts: float
-    cap_pos: float
+    through_ts: Num  # a feed time or position (int), or inf
+    through_pos: Num
+    cap_ts: Num
+    cap_pos: Num
     progress: WorkerProgress
 
 
-class CheckpointTaken(msgspec.Struct, frozen=True):
-    """Strategy and handler state as of frame seq, to restart the worker from."""
+class CheckpointTaken(msgspec.Struct, frozen=True, tag=True):
+    """Strategy and handler state as of frame seq, to restart the worker from. JSON-safe data (str, numbers,
+    None, bool, lists, str-keyed dicts): it crosses as msgpack, which has one array type (a tuple comes back a
+    list) and refuses objects it does not know (WorkerEventQueue.put raises TypeError)."""
 
     worker: int
     seq: int
     state: dict[str, Any]
 
 
-class StrategyTurnedOff(msgspec.Struct, frozen=True):
+class StrategyTurnedOff(msgspec.Struct, frozen=True, tag=True):
     """A symbol's strategy raised and is off for the day (sent once)."""
 
     worker: int
     event: StrategyDisabled
 
 
-class WorkerStopped(msgspec.Struct, frozen=True):
+class WorkerStopped(msgspec.Struct, frozen=True, tag=True):
     worker: int
     stats: dict[str, Any]
 
 
 WorkerEvent = (WorkerReady | SignalRaised | MarksTaken | WatermarkReached | CheckpointTaken | StrategyTurnedOff |
                WorkerStopped)
+
+_event_encoder = msgspec.msgpack.Encoder()
+_event_decoder: msgspec.msgpack.Decoder[WorkerEvent] = msgspec.msgpack.Decoder(WorkerEvent)
+
+
+def encode_event(event: WorkerEvent) -> bytes:
+    """A worker's event as it crosses the signal queue (tagged by its class name)."""
+    return _event_encoder.encode(event)
+
+
+def decode_event(buf: bytes) -> WorkerEvent:
+    """encode_event's inverse. MessageError if the bytes are not one of the WorkerEvents."""
+    try:
+        return _event_decoder.decode(buf)
+    except msgspec.DecodeError as e:
+        raise MessageError(f"signal queue: {len(buf)} bytes that are no worker event ({e})") from None
+
+
+class WorkerEventQueue:
+    """The signal queue (workers -> driver): a multiprocessing queue that carries each event as msgpack bytes
+    (encode_event), so the queue pickles only bytes. Handed to the workers when they are spawned."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._q = ctx.Queue()
+
+    @property
+    def reader(self) -> Any:
+        """The connection the driver waits on (multiprocessing.connection.wait) for the next event."""
+        return self._q._reader  # noqa: SLF001 - the queue has no public handle to wait on
+
+    def put(self, event: WorkerEvent) -> None:
+        """Encoded here, on the caller's thread: an event that cannot be encoded raises (TypeError) where it
+        was made, rather than being dropped by the queue's feeder thread."""
+        self._q.put(encode_event(event))
+
+    def get(self, timeout: float | None = None) -> WorkerEvent:
+        """The next event (queue.Empty after timeout seconds)."""
+        return decode_event(self._q.get(timeout=timeout))
+
+    def get_nowait(self) -> WorkerEvent:
+        return decode_event(self._q.get_nowait())
+
+    def close(self) -> None:
+        self._q.close()
+
+    def cancel_join_thread(self) -> None:
+        self._q.cancel_join_thread()
 
 
 # -------------------------------------------------------------------------------- feed process's reports

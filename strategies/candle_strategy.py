@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import Candle, SessionHours, Strategy, tick_time_and_price
-from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state, signal_state
+from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 from strategies.indicators import Atr, Indicator
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class CandleStrategy(Strategy):
             "entry_stop": self._entry_stop, "entry_target": self._entry_target, "exit_note": self._exit_note,
             "position": None if self.position is None else self.position.value,
             "entry_price": self._entry_price, "entry_time": self._entry_time, "stop": self._stop,
-            "target": self._target, "pending": signal_state(self.pending),
+            "target": self._target, "pending": None if self.pending is None else self.pending.to_state(),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -178,7 +178,7 @@ class CandleStrategy(Strategy):
         self._entry_price, self._entry_time = float(state["entry_price"]), int(state["entry_time"])
         self._stop, self._target = float(state["stop"]), float(state["target"])
         self._exit_note = str(state["exit_note"])
-        self.pending = signal_from_state(state["pending"])
+        self.pending = None if state["pending"] is None else Signal.from_state(state["pending"])
 
     # ------------------------------------------------------------------ candles
     def on_candle(self, candle: Candle) -> Signal | None:

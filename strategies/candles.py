@@ -13,8 +13,8 @@ from datetime import time as dtime
 from typing import Any
 
 from core.clock import ist_date, ist_epoch
-from core.enums import PositionSide, SignalType
-from core.types import Signal, Tick
+from core.enums import PositionSide
+from core.types import Tick
 from strategies.base import Candle
 
 _MIDNIGHT = dtime(0, 0)
@@ -158,26 +158,6 @@ def hhmm_problem(name: str, value: Any) -> list[str]:
     if parse_hhmm(value) is None:
         return [f"{name}: {value!r} is not allowed -- expected an IST time \"HH:MM\" such as \"15:05\""]
     return []
-
-
-def signal_state(sig: Signal | None) -> dict[str, Any] | None:
-    """A Signal as JSON-safe data (enums as their values)."""
-    if sig is None:
-        return None
-    return {"symbol": sig.symbol, "time": sig.time, "price": sig.price, "type": sig.type.value,
-            "current_position": sig.current_position.value, "strategy": sig.strategy,
-            "stop_loss": sig.stop_loss, "take_profit_price": sig.take_profit_price,
-            "position_size": sig.position_size, "close_fraction": sig.close_fraction, "note": sig.note,
-            "attempt_count": sig.attempt_count, "forced": sig.forced, "extra": dict(sig.extra)}
-
-
-def signal_from_state(d: Mapping[str, Any] | None) -> Signal | None:
-    if d is None:
-        return None
-    kw = dict(d)
-    kw["type"] = SignalType(kw["type"])
-    kw["current_position"] = PositionSide(kw["current_position"])
-    return Signal(**kw)
 
 
 def side_from_state(v: str | None) -> PositionSide | None:

@@ -28,7 +28,7 @@ from typing import Any
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import Candle, SessionHours, Strategy, tick_time_and_price
-from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state, signal_state
+from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class MovingAverageCrossover(Strategy):
             "cross": self._cross, "cross_stop": self._cross_stop, "cross_note": self._cross_note,
             "position": None if self.position is None else self.position.value,
             "entry_price": self._entry_price, "entry_time": self._entry_time, "stop": self._stop,
-            "pending": signal_state(self.pending),
+            "pending": None if self.pending is None else self.pending.to_state(),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -162,7 +162,7 @@ class MovingAverageCrossover(Strategy):
         self.position = side_from_state(state["position"])
         self._entry_price, self._entry_time = float(state["entry_price"]), int(state["entry_time"])
         self._stop = float(state["stop"])
-        self.pending = signal_from_state(state["pending"])
+        self.pending = None if state["pending"] is None else Signal.from_state(state["pending"])
 
     # ------------------------------------------------------------------ candles
     def on_candle(self, candle: Candle) -> Signal | None:

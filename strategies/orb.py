@@ -28,7 +28,7 @@ from typing import Any
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import SessionHours, Strategy, tick_time_and_price
-from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state, signal_from_state, signal_state
+from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,8 @@ class OpeningRangeBreakout(Strategy):
             "entries": self._entries, "armed_long": self._armed_long, "armed_short": self._armed_short,
             "position": None if self.position is None else self.position.value,
             "entry_price": self._entry_price, "entry_time": self._entry_time, "stop": self._stop,
-            "tp_price": self._tp_price, "tp_done": self._tp_done, "pending": signal_state(self.pending),
+            "tp_price": self._tp_price, "tp_done": self._tp_done,
+            "pending": None if self.pending is None else self.pending.to_state(),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -163,7 +164,7 @@ class OpeningRangeBreakout(Strategy):
         self._entry_price, self._entry_time = float(state["entry_price"]), int(state["entry_time"])
         self._stop, self._tp_price = float(state["stop"]), float(state["tp_price"])
         self._tp_done = bool(state["tp_done"])
-        self.pending = signal_from_state(state["pending"])
+        self.pending = None if state["pending"] is None else Signal.from_state(state["pending"])
 
     # ------------------------------------------------------------------ ticks
     def on_tick(self, tick: Tick) -> Signal | None:

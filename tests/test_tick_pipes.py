@@ -23,6 +23,7 @@ from pipeline.messages import (
     MarkWorkerDown,
     ReplaceTickPipe,
     WatermarkReached,
+    WorkerEventQueue,
     WorkerStopped,
 )
 from pipeline.sequencer import SignalSequencer
@@ -97,7 +98,7 @@ class Watermarks:
 
 def test_a_new_feed_process_takes_over_with_new_pipes_after_the_old_one_died_mid_frame(tmp_path):
     ctx = mp.get_context("spawn")
-    out_q = ctx.Queue()
+    out_q = WorkerEventQueue(ctx)
     pool = WorkerPool(ctx, config(tmp_path), [["SBIN"], ["LT"]], out_q, f"sqlite:///{tmp_path / 'd.sqlite'}", [], None)
     wm = Watermarks(out_q, pool)
     try:
@@ -124,7 +125,7 @@ def test_a_new_feed_process_takes_over_with_new_pipes_after_the_old_one_died_mid
 
 def test_a_killed_worker_gets_the_frames_since_its_checkpoint_in_a_new_pipe(tmp_path):
     ctx = mp.get_context("spawn")
-    out_q = ctx.Queue()
+    out_q = WorkerEventQueue(ctx)
     pool = WorkerPool(ctx, config(tmp_path), [["SBIN"], ["LT"]], out_q, f"sqlite:///{tmp_path / 'd.sqlite'}", [], None)
     wm = Watermarks(out_q, pool)
     ts = [T0]
