@@ -17,10 +17,12 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+import notify
 from core.config import Config
 from core.costs import NO_CHARGES, Charges
 from core.enums import PositionSide, TradingState
 from db import ActiveTrade, CapitalLog, DBHandler, TradeLog
+from notify.events import PositionClosed, PositionOpened
 
 log = logging.getLogger(__name__)
 
@@ -371,6 +373,7 @@ class RiskManager:
             self.price_tracker.setdefault(symbol, price)
         log.info("entry registered: trade %d %s %s %d @ %s (margin %s)", trade.trade_id, side.value, symbol,
                  quantity, price, trade.allocated)
+        notify.emit(PositionOpened(symbol, side.value, quantity, price, strategy))
         return trade.trade_id
 
     def add_to_entry(self, trade_id: int, quantity: int, price: Any,
@@ -454,6 +457,9 @@ class RiskManager:
             self.save_state()
         log.info("%s exit registered: trade %d %s %d @ %s, net %s (gross %s, costs %s); capital %s",
                  "full" if full else "partial", trade_id, t.symbol, quantity, price, net, gross, costs, capital)
+        if full:
+            notify.emit(PositionClosed(t.symbol, t.side.value, t.quantity, t.entry_price, price, t.realized_tp + net,
+                                       reason, capital))
         return Exit(trade_id, quantity, price, gross, costs, net, full, capital, charges)
 
     # the seed's names for the two kinds of exit

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+import notify
 from core.costs import NO_CHARGES
 from core.enums import (
     ExitReason,
@@ -36,6 +37,7 @@ from db import Order, StockSignal
 from execution.order_events import OrderAdopted, OrderFailed
 from execution.pending import Pending
 from gateway.results import Ok, OrderInfo
+from notify.events import ReconciliationMismatched
 from pipeline.messages import Outcome
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ class Reconciler:
             self._positions()
         if self.findings:
             log.warning("reconciliation found %d issue(s):\n  %s", len(self.findings), "\n  ".join(self.findings))
+            notify.emit(ReconciliationMismatched(tuple(self.findings)))
         else:
             log.info("reconciliation: database and broker agree (%d open trade(s), %d order(s) still working)",
                      len(tm.rm.active_trades), len(tm.pending))
