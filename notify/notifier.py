@@ -82,6 +82,7 @@ class Notifier:
         self._lock = threading.Lock()
         self._closed = False
         self._stop = threading.Event()
+        self._abandoned = threading.Event()
         self._storm_thread: threading.Thread | None = None
 
     @property
@@ -89,8 +90,17 @@ class Notifier:
         return {s.channel.name: s.stats for s in self._senders}
 
     def start(self) -> None:
+        """Build each URL's client here, before trading starts (importing Apprise's plugins takes a while), then
+        start the senders."""
         for s in self._senders:
-            s.thread = threading.Thread(target=self._run, args=(s,), name=f"notify {s.channel.name}", daemon=True)
+            try:
+                send = self._make_send(s.channel)
+            except Exception as e:  # noqa: BLE001 - a channel that cannot start must not stop the daemon
+                log.error("notifications: %s cannot be used (%s); its messages are not sent", s.channel.name,
+                          type(e).__name__)
+                continue
+            s.thread = threading.Thread(target=self._run, args=(s, send), name=f"notify {s.channel.name}",
+                                        daemon=True)
             s.thread.start()
         self._storm_thread = threading.Thread(target=self._storms, name="notify storms", daemon=True)
         self._storm_thread.start()
@@ -152,16 +162,10 @@ class Notifier:
                         self._summarise(w)
 
     # ------------------------------------------------------------------ each channel's thread
-    def _run(self, s: _Sender) -> None:
-        try:
-            send = self._make_send(s.channel)
-        except Exception as e:  # noqa: BLE001 - a channel that cannot start must not stop the daemon
-            log.error("notifications: %s cannot be used (%s); its messages are not sent", s.channel.name,
-                      type(e).__name__)
-            return
+    def _run(self, s: _Sender, send: Callable[[str, str, Level], bool]) -> None:
         while True:
             item = s.q.get()
-            if item is _STOP:
+            if item is _STOP or self._abandoned.is_set():  # closed, or close gave up waiting: send no more
                 return
             with s.lock:
                 dropped, s.to_report = s.to_report, 0
@@ -202,6 +206,7 @@ class Notifier:
             if s.thread is not None:
                 s.thread.join(max(0.0, deadline - time.monotonic()))
                 if s.thread.is_alive():
-                    s.stats.unsent_at_close = max(0, s.q.qsize() - 1)
-                    log.warning("notifications: %s did not finish within %.0fs; %d message(s) not sent", s.channel.name,
-                                timeout_s, s.stats.unsent_at_close)
+                    self._abandoned.set()
+                    s.stats.unsent_at_close = max(0, s.q.qsize() - 1) + 1  # the one in flight too, not the stop
+                    log.warning("notifications: %s did not finish within %gs; about %d message(s) not sent",
+                                s.channel.name, timeout_s, s.stats.unsent_at_close)

@@ -101,7 +101,8 @@ def test_a_hanging_endpoint_never_delays_the_caller(receiver):
     finally:
         receiver.release.set()
     assert statistics.median(took) < 50e-6, f"median emit {statistics.median(took) * 1e6:.1f} us"
-    assert max(took) < 0.01, f"slowest emit {max(took) * 1e3:.2f} ms"
+    # never the endpoint's time (it hangs; Apprise gives up after 4 s): at worst a thread switch on a loaded machine
+    assert max(took) < 0.5, f"slowest emit {max(took) * 1e3:.2f} ms"
     assert n.stats["urls[0] (json)"].unsent_at_close > 0
 
 
