@@ -31,6 +31,7 @@ class Event:
     kind: ClassVar[str] = ""
     default_level: ClassVar[Level] = Level.INFO
     noun: ClassVar[str] = "notifications"  # for a storm summary: "12 more <noun> in the last 60 s"
+    ends_storms: ClassVar[bool] = False  # the storms' summaries are sent before it (the day's summary comes last)
 
     def title(self) -> str:
         raise NotImplementedError
@@ -311,6 +312,7 @@ class DayClosed(Event):
 
     kind: ClassVar[str] = "day_closed"
     noun: ClassVar[str] = "day summaries"
+    ends_storms: ClassVar[bool] = True
     day: str
     exits: int
     wins: int

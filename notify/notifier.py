@@ -113,6 +113,8 @@ class Notifier:
         level = ev.level if isinstance(ev, StormSummarized) else self.cfg.level_of(ev.kind)
         if level is None:
             return
+        if ev.ends_storms:
+            self.flush_storms(all_windows=True)
         if not isinstance(ev, StormSummarized):
             now = self.clock()
             with self._lock:

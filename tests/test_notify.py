@@ -200,3 +200,16 @@ def test_day_closed_from_the_report_summary():
     assert ev.title() == "Day 2026-11-20: net -19,964.72"
     assert ev.text().startswith("25 exits (4 won, 21 lost): net -19,964.72 after costs 8,893.27; capital "
                                 "1,000,000.00 -> 980,035.28 (-2.00%)")
+
+
+def test_the_day_summary_comes_after_the_storms_it_ends(receiver):
+    n = make(NotificationsConfig(storm_limit=3, storm_window_s=600), (receiver.url(), Level.INFO))
+    day = DayClosed("2026-11-20", 1, 1, 0, Decimal(5), Decimal(1), Decimal(100), Decimal(105), 5.0, Decimal(0), 0)
+    try:
+        for i in range(8):
+            n.emit(rejected(i))
+        n.emit(day)
+        receiver.wait_for(lambda: len(receiver.messages()) == 5)
+    finally:
+        n.close()
+    assert [m["title"] for m in receiver.messages()][3:] == ["5 more order rejections", "Day 2026-11-20: net +5.00"]

@@ -50,3 +50,23 @@ def test_a_replayed_day_notifies_start_positions_and_summary(tmp_path, paper):
     net = rows(db_url, "SELECT SUM(net_pnl) FROM trade_log")[0][0]
     assert last["title"] == f"Day 2026-11-20: net {Decimal(net):+,.2f}"
     assert f"{len(rows(db_url, 'SELECT id FROM trade_log'))} exits" in last["message"]
+
+
+def test_a_feed_that_goes_silent_and_comes_back_is_notified_both_ways(tmp_path, paper):
+    """The replay's socket drops at 09:45 for 15 minutes of feed time (3 s of wall time at 300x), as in
+    test_feed_recovery; with a 1 s silence limit the trader hears "Feed silent", then "Feed back"."""
+    with Receiver() as receiver:
+        cfg = short_day_config(tmp_path, monitoring={"feed_silence_seconds": 1},
+                               notifications={"urls": [receiver.url()],
+                                              "events": {"position_opened": "off", "position_closed": "off"}})
+        db_url = f"sqlite:///{tmp_path / 'day.sqlite'}"
+        run = run_daemon(cfg, db_url, {"HOST_SERVER": paper.url, "APP_KEY": paper.key,
+                                       "DAEMON_FEED_DROP_AT": "09:45:00/900"}, args=["--speed", "300"])
+        assert run.returncode == 0, run.output[-3000:]
+        got = receiver.messages()
+    titles = [m["title"] for m in got]
+    assert not any(t.startswith(("Opened ", "Closed ")) for t in titles)  # turned off in config
+    assert "Feed silent" in titles and "Feed back" in titles, titles
+    assert titles.index("Feed silent") < titles.index("Feed back")
+    assert got[titles.index("Feed silent")]["type"] == "failure"  # critical by default
+    assert titles[-1].startswith("Day 2026-11-20: net ")
