@@ -26,6 +26,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+import notify
 from core.clock import Clock, ReplayClock, ist_epoch, to_ist
 from core.config import (
     DEFAULT_CONFIG_PATH,
@@ -41,6 +42,9 @@ from core.enums import ExecutionMode
 from core.errors import StartupError
 from core.logs import LogSink, setup_logging
 from db import DatabaseError
+from notify.config import channels as notify_channels
+from notify.config import env_values
+from notify.events import DaemonReady, DaemonStarted, DayClosed, FeedResumed, FeedSilent
 from pipeline.feed_process import FeedProcess
 from pipeline.live_view import LIVE_EVERY_S, remove_key, start_manager, trading_view
 from pipeline.messages import (
@@ -100,6 +104,7 @@ def load_everything(config_path: Path, need_secrets: bool = True) -> tuple[Confi
         problems.extend(e.problems)
     if cfg is not None and need_secrets:
         problems.extend(check_secrets_for_mode(cfg, secrets))
+        problems.extend(notify_channels(cfg.notifications, env_values())[1])  # a missing ${NAME}: named, exit 2
     return cfg, secrets, problems
 
 
@@ -342,6 +347,13 @@ class Driver:
         if self.opts.scan is not None:
             from feeds.replay_check import log_findings
             log_findings(self.opts.scan)
+        try:
+            notify.start(cfg.notifications)  # sender threads: nothing on the trading thread waits for an endpoint
+        except ValueError as e:
+            log.error("notifications: %s", e)
+            return EXIT_CONFIG
+        notify.emit(DaemonStarted(self.opts.day.isoformat(), cfg.mode.value,
+                                  "Fyers" if self.opts.live_data else f"replay of {self.opts.source}"))
         code = EXIT_ERROR
         try:
             code = self._run()
@@ -350,6 +362,7 @@ class Driver:
             log.error("cannot run: %s", e)
             return EXIT_ERROR
         finally:  # however the run ended (a holiday, a start-up error, a bug): `status` says it is not running
+            notify.stop(timeout_s=10)  # what is queued (the day's summary) goes out first, for at most 10 s
             remove_key(self.live_where)
             if self.log_sink is not None:
                 self.log_sink.close()
@@ -423,6 +436,8 @@ class Driver:
             log.info("daemon running: %d symbols on %d workers, feed %s, mode %s", len(symbols), len(worker_ids),
                      "Fyers" if opts.live_data else f"replay of {opts.source} for {opts.day} at {speed}",
                      cfg.mode.value)
+            notify.emit(DaemonReady(len(symbols), len(worker_ids), processor.rm.state.value
+                                    if getattr(processor, "rm", None) is not None else "n/a"))
 
             def publish() -> None:  # on the supervisor's thread: health, then one round trip with every change
                 shared.set(health=self.supervisor.health())
@@ -467,6 +482,7 @@ class Driver:
                                          lambda: write_report(self.db_url, self.cfg, self.opts.day, ticks=ticks))
             if res is not None:
                 log.info("report written to %s\n%s", res.out_dir, format_summary(res))
+                notify.emit(DayClosed.from_summary(res.summary))
         active = step("reading shared state", lambda: shared.get("active_trades", 0))
         step("stopping the manager", manager.shutdown)
         step("removing the live view's key", lambda: remove_key(self.live_where))
@@ -709,8 +725,11 @@ class Driver:
                     if not silence_reported:
                         log.warning("feed silent: no tick for %.0fs during market hours",
                                     cfg.monitoring.feed_silence_seconds)
+                        notify.emit(FeedSilent(cfg.monitoring.feed_silence_seconds))
                         silence_reported = True
                 else:
+                    if silence_reported:
+                        notify.emit(FeedResumed())
                     silence_reported = False
                 last_dispatched = feed.dispatched
             if not self.opts.live_data and feed.finished and "feed_s" not in self.summary:

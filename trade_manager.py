@@ -26,6 +26,7 @@ import msgspec
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+import notify
 from core.clock import fmt_ist
 from core.config import Config, OrdersConfig, Secrets
 from core.enums import (
@@ -84,6 +85,7 @@ from execution.reconcile_events import (
 from gateway.openalgo import OpenAlgoGateway
 from gateway.ratelimit import RequestBudget
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
+from notify.events import CapCrossed, ExitsForced, TradingHalted
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
 from risk_manager import D, Denied, RiskManager, money
@@ -368,6 +370,8 @@ class TradeManager:
                 s.add(self._signal_row)
                 if sig.forced and self.shared is not None:  # a worker saw a cap crossed on a tick
                     self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
+                if sig.forced:
+                    self._later(lambda: notify.emit(CapCrossed(sig.symbol, sig.note, sig.price)))
                 forced = self._apply_symbol_caps(sig)
                 if forced.type is SignalType.ENTRY:
                     self._entry(forced)
@@ -439,6 +443,7 @@ class TradeManager:
         if reason is None:
             return sig
         log.warning("%s: %s (%.2f%% on margin); forcing an exit", sig.symbol, reason.replace("_", " "), ret)
+        self._later(lambda: notify.emit(CapCrossed(sig.symbol, reason, sig.price)))
         if self.shared is not None:
             self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, reason))
         return sig.replace(type=SignalType.EXIT, current_position=trade.side, forced=True, note=reason,
@@ -928,6 +933,8 @@ class TradeManager:
         if self.rm.state is TradingState.HALTED:
             return
         halted, reason = self.rm.halt_trading_check()
+        if halted:  # new: an earlier halt returned above
+            notify.emit(TradingHalted(reason))
         if halted and self.rm.halt_is_loss and self.cfg.risk.flatten_on_halt:
             self.flatten(now, reason)
 
@@ -942,6 +949,7 @@ class TradeManager:
         if self.mode is ExecutionMode.SIGNALS_ONLY or not trades:
             return
         log.warning("%s: closing %d open position(s) at %s", why, len(trades), fmt_ist(now))
+        notify.emit(ExitsForced(why, tuple(t.symbol for t in trades)))
         for t in trades:
             self._close_forced(t, now)
 

@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 
 from core.costs import DEFAULT_RATES, RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
 from core.enums import ExecutionMode, Product, TickPersistence, UnknownPositionPolicy
+from notify.config import NotificationsConfig, parse_notifications
 from strategies import STRATEGY_KINDS, kind_problem, validate_params
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -188,6 +189,7 @@ class Config:
     reconcile: ReconcileConfig
     monitoring: MonitoringConfig
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     path: Path = PROJECT_ROOT / "config.yaml"
 
     def symbol(self, name: str) -> SymbolSpec:
@@ -293,7 +295,8 @@ _SECTIONS: dict[str, type] = {
     "market_data": MarketDataConfig, "replay": ReplayConfig, "paper_broker": PaperBrokerConfig,
     "reconcile": ReconcileConfig, "monitoring": MonitoringConfig, "backtest": BacktestConfig,
 }
-_TOP_KEYS = {"mode", "exchange", "product", "workers", "strategies", "default_strategy", "symbols", *_SECTIONS}
+_TOP_KEYS = {"mode", "exchange", "product", "workers", "strategies", "default_strategy", "symbols", "notifications",
+             *_SECTIONS}
 
 
 def _type_name(t: Any) -> str:
@@ -498,10 +501,11 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
     if isinstance(raw.get("costs"), dict) and "rates" in raw["costs"]:
         sections["costs"] = dataclasses.replace(sections["costs"], rates=_cost_rates(raw["costs"]["rates"], problems))
     problems.extend(_cross_checks(sections))
+    notifications = parse_notifications(raw.get("notifications"), problems)
     if problems:
         raise ConfigError(problems)
     return Config(mode=mode, exchange=exchange, product=product, workers=workers, strategies=strategies,
-                  symbols=tuple(symbols), path=path, **sections)
+                  symbols=tuple(symbols), path=path, notifications=notifications, **sections)
 
 
 def _cost_rates(raw: Any, problems: list[str]) -> tuple[ChargeRates, ...]:

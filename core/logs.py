@@ -62,6 +62,12 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def add_secrets(values: Iterable[str]) -> None:
+    """More values to mask from now on: secrets known only after logging was set up (notification URLs)."""
+    if _redactor is not None:
+        _redactor.secrets = sorted({*_redactor.secrets, *(v for v in values if v)}, key=len, reverse=True)
+
+
 def redact(text: str) -> str:
     """Mask secrets in text bound for a user, a file or a database row."""
     return _redactor.redact(text) if _redactor else text

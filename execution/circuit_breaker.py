@@ -4,6 +4,9 @@ from __future__ import annotations
 import logging
 import time
 
+import notify
+from notify.events import BreakerClosed, BreakerOpened
+
 log = logging.getLogger(__name__)
 
 
@@ -26,10 +29,12 @@ class CircuitBreaker:
             self.opened_at = time.monotonic()
             log.error("broker circuit breaker OPEN after %d consecutive failures (last: %s): new entries stop "
                       "until the broker answers again; exits continue", self.failures, reason)
+            notify.emit(BreakerOpened(self.failures, reason))
 
     def success(self) -> None:
         if self.opened_at is not None:
             log.warning("broker answering again: circuit breaker closed, entries resume")
+            notify.emit(BreakerClosed())
         self.failures = 0
         self.opened_at = None
 

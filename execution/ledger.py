@@ -18,11 +18,13 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+import notify
 from core.costs import NO_CHARGES, Charges, CostTable
 from core.enums import PositionSide
 from db import ActiveTrade, CapitalLog, DBHandler, TradeLog
 from execution.order_events import OrderFilled
 from execution.orders import OrderStore
+from notify.events import PositionClosed, PositionOpened
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +267,7 @@ class Ledger:
         self._prices.setdefault(f.symbol, price)
         log.info("entry registered: trade %d %s %s %d @ %s (margin %s)", trade.trade_id, f.side.value, f.symbol,
                  f.quantity, price, trade.allocated)
+        notify.emit(PositionOpened(f.symbol, f.side.value, f.quantity, price, f.strategy))
         return trade
 
     def _add(self, trade_id: int, f: EntryFilled) -> OpenTrade:
@@ -346,6 +349,9 @@ class Ledger:
         self._prices[t.symbol] = price
         log.info("%s exit registered: trade %d %s %d @ %s, net %s (gross %s, costs %s); capital %s",
                  "full" if full else "partial", t.trade_id, t.symbol, quantity, price, net, gross, costs, capital)
+        if full:
+            notify.emit(PositionClosed(t.symbol, t.side.value, t.quantity, t.entry_price, price, t.realized_tp + net,
+                                       fill.reason, capital))
         return ExitBooked(t.trade_id, t.symbol, quantity, price, gross, costs, net, full, capital, charges)
 
 

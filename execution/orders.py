@@ -12,10 +12,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import notify
 from core.enums import FINAL_ORDER_STATUSES
 from core.enums import OrderStatus as S
 from db import DBHandler, Order, OrderEvent
-from execution.order_events import TRANSITIONS, IllegalTransition, OrderEventType, check
+from execution.order_events import TRANSITIONS, IllegalTransition, OrderEventType, OrderFailed, OrderRejected, check
+from notify.events import OrderFailed as OrderFailedNote
+from notify.events import OrderRejected as OrderRejectedNote
 
 __all__ = ["IllegalTransition", "OrderStore", "TRANSITIONS", "check", "fill_delta"]
 
@@ -51,8 +54,13 @@ class OrderStore:
             return o
         if s is not None:
             return go(s)
-        return self.db.transaction(f"order {order if isinstance(order, int) else order.id}: "
-                                   f"{type(event).__name__}", go)
+        o = self.db.transaction(f"order {order if isinstance(order, int) else order.id}: "
+                                f"{type(event).__name__}", go)
+        if isinstance(event, (OrderRejected, OrderFailed)):  # recorded: tell the trader
+            note = OrderRejectedNote if isinstance(event, OrderRejected) else OrderFailedNote
+            notify.emit(note(o.symbol, o.side, o.quantity, o.purpose,
+                             event.message if isinstance(event, OrderRejected) else event.reason))
+        return o
 
     def non_final(self, day: date | None = None) -> list[Order]:
         def go(s: Session) -> list[Order]:

@@ -24,6 +24,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import notify
 from core.enums import (
     ExitReason,
     OrderPurpose,
@@ -55,6 +56,7 @@ from execution.reconcile_events import (
     TradeClosedInBooks,
 )
 from gateway.results import CallResult, Ok, OrderInfo, PositionInfo
+from notify.events import ReconciliationMismatched
 from pipeline.messages import Outcome
 
 log = logging.getLogger(__name__)
@@ -271,6 +273,7 @@ def report(found: list[str], open_trades: int, working: int) -> None:
     """Log what reconciliation found, or that the database and the broker agree."""
     if found:
         log.warning("reconciliation found %d issue(s):\n  %s", len(found), "\n  ".join(found))
+        notify.emit(ReconciliationMismatched(tuple(found)))
     else:
         log.info("reconciliation: database and broker agree (%d open trade(s), %d order(s) still working)",
                  open_trades, working)

@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import notify
+from notify.events import WorkerRestarted
+
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 0.25
@@ -75,6 +78,7 @@ class Supervisor:
             with self.pipe_lock:
                 self.summary["worker_restarts"] += 1
                 self.pool.restart(i, self.feed, self.sequencer)
+            notify.emit(WorkerRestarted(f"worker {i}", self.pool.restarts[i]))
         feed = self.feed
         if feed.failed and not self._stop.is_set():
             if not self.live_data:
@@ -86,6 +90,7 @@ class Supervisor:
                 self.failed = "the feed process keeps dying"
                 return
             feed.restart()  # its own locks: the trading thread only reads cycles it reported and sends commands
+            notify.emit(WorkerRestarted("the feed process", feed.restarts))
 
     def health(self) -> dict[str, Any]:
         """Worker and feed health for the live view."""

@@ -14,3 +14,9 @@ def test_fyers_sdk_and_openalgo_client_import_at_the_chosen_versions():
     assert md.version("websocket-client") == "1.6.1"
     major = int(md.version("setuptools").split(".")[0])
     assert major < 82, "setuptools 82+ removed pkg_resources, which the Fyers SDK imports"
+
+
+def test_apprise_is_in_the_range_requirements_give():
+    """notify/ relies on Apprise 2's json:// payload (title, message, type) and Apprise.instantiate."""
+    major, minor = (int(x) for x in md.version("apprise").split(".")[:2])
+    assert (2, 2) <= (major, minor) < (3, 0)
