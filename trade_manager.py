@@ -141,6 +141,20 @@ class TradeManager:
         self.flattening = False  # a loss halt closed every position: an entry filling after it is closed too
 
     # ------------------------------------------------------------------ wiring
+    @property
+    def broker(self) -> BrokerIO:
+        """The broker threads; every caller is on a path that only a mode with a broker reaches."""
+        if self.io is None:
+            raise RuntimeError(f"no broker in {self.mode.value} mode")
+        return self.io
+
+    @property
+    def books(self) -> OpenAlgoGateway:
+        """The gateway, for reads on this thread (start-up checks); absent only in signals_only mode."""
+        if self.gateway is None:
+            raise RuntimeError(f"no broker in {self.mode.value} mode")
+        return self.gateway
+
     def set_notify(self, fn: Callable[[str, Any], None]) -> None:
         """How feedback reaches the worker that owns a symbol."""
         self.notify = fn
@@ -226,8 +240,8 @@ class TradeManager:
             elif isinstance(ev, StatusSeen):
                 p = self.pending[ev.order_id]
                 self._on_status(p, ev.result)
-                if p.order_id in self.pending:
-                    self.io.track(p.order_id, p.broker_order_id, self.tag)
+                if p.order_id in self.pending and p.broker_order_id:
+                    self.broker.track(p.order_id, p.broker_order_id, self.tag)
             elif isinstance(ev, PositionMismatch):
                 log.error("POSITION MISMATCH %s (policy: %s)", ev.what, ev.policy.value)
             elif isinstance(ev, HaltHeld):
@@ -318,8 +332,8 @@ class TradeManager:
     def _rewind_paper_clock(self) -> None:
         """A replayed day needs the paper broker's clock at that day's start. Its clock never goes back while
         it holds positions or open orders, so only an idle broker is reset."""
-        positions = self.gateway.positionbook()
-        orders = self.gateway.orderbook()
+        positions = self.books.positionbook()
+        orders = self.books.orderbook()
         if not isinstance(positions, Ok) or not isinstance(orders, Ok):
             bad = orders if isinstance(positions, Ok) else positions
             host = self.secrets.host_server
@@ -329,12 +343,13 @@ class TradeManager:
                         "(another checkout?) is listening there -- stop it, or put its key in .env")
             raise StartupError(f"the paper broker at {host} did not answer positionbook/orderbook "
                                f"({_describe(bad)}){hint}; cannot start the replay")
-        busy = [p for p in positions.value if p.quantity] or [o for o in orders.value if not o.is_final]
+        busy = any(p.quantity for p in positions.value) or any(not o.is_final for o in orders.value)
         start = self.session.pre_open
         # handed over (sent_at) counts too: a crash before the acknowledgement leaves no broker id, but the order
         # may be at the broker, and reconciliation (next) looks it up and adopts it
-        ours = self.db.execute_sql("SELECT COUNT(*) FROM orders WHERE trading_date = :d AND "
-                                   "(broker_order_id IS NOT NULL OR sent_at IS NOT NULL)", {"d": self.day})[0][0]
+        rows = self.db.execute_sql("SELECT COUNT(*) FROM orders WHERE trading_date = :d AND "
+                                   "(broker_order_id IS NOT NULL OR sent_at IS NOT NULL)", {"d": self.day}) or [(0,)]
+        ours = rows[0][0]
         if ours:
             return  # this day was (partly) traded already: continue it on the broker's books, never wipe them
         if busy:
@@ -362,14 +377,15 @@ class TradeManager:
         try:
             self.rm.track_prices(sig.symbol, sig.price)
             if sig.type is SignalType.ENTRY:
-                self._check_halt(sig.time)  # may write the trading state: not inside the unit below
+                self._check_halt(int(sig.time))  # may write the trading state: not inside the unit below
                 self._learn_margin(sig.symbol, sig.price)
 
             def decide(s: Session) -> None:
                 self._signal_row = StockSignal(**sig.to_row())
                 s.add(self._signal_row)
-                if sig.forced and self.shared is not None:  # a worker saw a cap crossed on a tick
-                    self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
+                shared = self.shared
+                if sig.forced and shared is not None:  # a worker saw a cap crossed on a tick
+                    self._later(lambda: shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
                 if sig.forced:
                     self._later(lambda: notify.emit(CapCrossed(sig.symbol, sig.note, sig.price)))
                 forced = self._apply_symbol_caps(sig)
@@ -444,14 +460,15 @@ class TradeManager:
             return sig
         log.warning("%s: %s (%.2f%% on margin); forcing an exit", sig.symbol, reason.replace("_", " "), ret)
         self._later(lambda: notify.emit(CapCrossed(sig.symbol, reason, sig.price)))
-        if self.shared is not None:
-            self._later(lambda: self.shared.update_entry("force_exit_triggered_symbols", sig.symbol, reason))
+        shared = self.shared
+        if shared is not None:
+            self._later(lambda: shared.update_entry("force_exit_triggered_symbols", sig.symbol, reason))
         return sig.replace(type=SignalType.EXIT, current_position=trade.side, forced=True, note=reason,
                            origin_id=sig.signal_id, origin_type=sig.type)
 
     def _entry(self, sig: Signal) -> None:
         side = OrderSide.BUY if sig.current_position is PositionSide.LONG else OrderSide.SELL
-        now = sig.time
+        now = int(sig.time)
         block: tuple[str, str] | None = None
         units, allocated = 0, Decimal(0)
         if not (self.session.open <= now < self.session.entry_cutoff):
@@ -521,7 +538,7 @@ class TradeManager:
             qty = max(1, math.floor(trade.remaining * sig.close_fraction))
             if qty >= trade.remaining:
                 purpose = OrderPurpose.EXIT
-        self._place_exit(trade, qty, purpose, reason, sig, sig.time)
+        self._place_exit(trade, qty, purpose, reason, sig, int(sig.time))
 
     def _place_exit(self, trade: Any, qty: int, purpose: OrderPurpose, reason: str, sig: Signal | None,
                     now: int) -> None:
@@ -546,7 +563,7 @@ class TradeManager:
             trade_id=trade.trade_id if trade is not None else None, trading_date=self.day, symbol=symbol,
             exchange=self.cfg.exchange, side=side.value, purpose=purpose.value, quantity=qty,
             product=self.cfg.product.value, price_type="MARKET", price=None if price is None else D(price),
-            strategy_tag=self.tag, decision_time=int(sig.time if sig is not None else now))
+            strategy_tag=self.tag, decision_time=int(sig.time if sig is not None else now or 0))
         self.signal_orders[base] = attempt
         return order
 
@@ -573,7 +590,7 @@ class TradeManager:
             if self.replay and self.admin is not None and p.decision_time > self.broker_clock:
                 self._push_clock(p.decision_time)
             crash_point("order_committed")
-            self.io.send(req)
+            self.broker.send(req)
             self._publish()
         self._later(go)
 
@@ -611,7 +628,7 @@ class TradeManager:
                 log.warning("order %d (%s) unfilled after %.0fs: cancelling it", p.order_id, p.broker_order_id,
                             self.cfg.orders.fill_timeout_s)
                 self.orders.apply(p.order_id, OrderNoted("fill timeout: cancel requested"))
-                self.io.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
+                self.broker.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
             if p.broker_order_id is None and p.lookups and mono >= p.next_lookup > 0:
                 p.next_lookup = 0
                 self._lookup(p)
@@ -641,7 +658,7 @@ class TradeManager:
             self._on_lookup(p, ev.result)
         elif isinstance(ev, CancelAnswered):
             self.orders.apply(p.order_id, OrderNoted(f"cancel answered: {_describe(ev.result)}"))
-            self.io.poll_now(p.order_id)
+            self.broker.poll_now(p.order_id)
 
     def _on_placed(self, p: Pending, res: Any) -> None:
         if isinstance(res, Accepted):
@@ -649,7 +666,7 @@ class TradeManager:
             self.breaker.success()
             p.broker_order_id = res.broker_order_id
             self.orders.apply(p.order_id, OrderAccepted(res.broker_order_id, utcnow()))
-            self.io.track(p.order_id, res.broker_order_id, self.tag)
+            self.broker.track(p.order_id, res.broker_order_id, self.tag)
         elif isinstance(res, Rejected):
             self.breaker.success()  # the broker answered; it said no
             self.orders.apply(p.order_id, OrderRejected(res.message))
@@ -672,7 +689,7 @@ class TradeManager:
     def _lookup(self, p: Pending) -> None:
         known = [q.broker_order_id for q in self.pending.values() if q.broker_order_id]
         placed_after = p.decision_time if self.replay else time.time() - (time.monotonic() - p.sent_mono)
-        self.io.send(FindOrder(p.order_id, dict(symbol=p.symbol, exchange=self.cfg.exchange, side=p.side.value,
+        self.broker.send(FindOrder(p.order_id, dict(symbol=p.symbol, exchange=self.cfg.exchange, side=p.side.value,
                                                 quantity=p.quantity, strategy=self.tag,
                                                 placed_after_epoch=placed_after - 5,
                                                 exclude_broker_ids=known + self._adopted_ids())))
@@ -681,7 +698,8 @@ class TradeManager:
         from sqlalchemy import select
 
         return self.db.transaction("known broker ids", lambda s: [x for x in s.scalars(
-            select(Order.broker_order_id).where(Order.trading_date == self.day, Order.broker_order_id.isnot(None)))])
+            select(Order.broker_order_id).where(Order.trading_date == self.day, Order.broker_order_id.isnot(None)))
+            if x is not None])
 
     def _on_lookup(self, p: Pending, res: Any) -> None:
         if isinstance(res, Ok):
@@ -692,7 +710,7 @@ class TradeManager:
                 self.orders.apply(p.order_id, OrderAdopted(
                     found.orderid, f"found in the orderbook as {found.orderid} ({found.status}); adopted"))
                 log.info("order %d found in the orderbook as %s; adopted", p.order_id, found.orderid)
-                self.io.track(p.order_id, found.orderid, self.tag)
+                self.broker.track(p.order_id, found.orderid, self.tag)
                 return
             if p.lookups >= 3:
                 self.orders.apply(p.order_id, OrderFailed(
@@ -758,7 +776,7 @@ class TradeManager:
             is_buy = p.side is OrderSide.BUY
             charges = (self.ledger.order_charges(is_buy, cum_avg, cum_qty)
                        - self.ledger.order_charges(is_buy, p.avg, p.filled))
-            ex = self.ledger.exit(ExitFilled(p.trade_id, delta, price, when, p.exit_reason, charges, reading))
+            ex = self.ledger.exit(ExitFilled(_exit_trade(p), delta, price, when, p.exit_reason, charges, reading))
             if ex is not None:
                 self.rm.note_exit(ex, when)
                 if ex.full:
@@ -768,7 +786,7 @@ class TradeManager:
             self.notify(p.symbol, Watch(p.symbol, watch))
         # before the Outcome that releases the symbol's held ticks
         self._send_cap_triggers(p.symbol, p.signal, p.decision_time)
-        if new_trade and self.flattening and p.trade_id in self.rm.active_trades:
+        if new_trade and self.flattening and p.trade_id is not None and p.trade_id in self.rm.active_trades:
             self._close_forced(self.rm.active_trades[p.trade_id], p.decision_time if self.replay else int(time.time()))
 
     def _send_cap_triggers(self, symbol: str, sig: Signal | None = None, at: int | None = None) -> None:
@@ -825,24 +843,25 @@ class TradeManager:
                 self._count_failure(sig.symbol)
                 self._outcome(sig, OutcomeStatus.FAILED, note=status.value)
             return
-        trade = self.rm.active_trades.get(p.trade_id)
+        tid = _exit_trade(p)
+        trade = self.rm.active_trades.get(tid)
         complete = p.filled >= p.quantity
         if trade is not None and p.filled == 0:
             # the worker disarmed them when it forced an exit: re-arm
             self._send_cap_triggers(trade.symbol, sig, p.decision_time)
         if trade is not None and not complete and p.purpose is not OrderPurpose.TAKE_PROFIT:
-            n = self.exit_attempts.get(p.trade_id, 0) + 1
-            self.exit_attempts[p.trade_id] = n
+            n = self.exit_attempts.get(tid, 0) + 1
+            self.exit_attempts[tid] = n
             if n < self.cfg.risk.max_incomplete_attempts:
                 delay = min(2.0 ** n, 30.0)
-                self.retry_at[p.trade_id] = (time.monotonic() + delay, p.exit_reason)
+                self.retry_at[tid] = (time.monotonic() + delay, p.exit_reason)
                 log.warning("exit of trade %d (%s) incomplete (%s, filled %d/%d); retry %d in %.0fs", p.trade_id,
                             trade.symbol, status.value, p.filled, p.quantity, n + 1, delay)
             else:
                 log.error("exit of trade %d (%s) failed %d times; the position stays open: check the broker. "
                           "It will be squared off with the session.", p.trade_id, trade.symbol, n)
         elif trade is None:
-            self.exit_attempts.pop(p.trade_id, None)
+            self.exit_attempts.pop(tid, None)
         if sig is None:
             return
         if complete:
@@ -856,7 +875,8 @@ class TradeManager:
                       "attempt_count": sig.attempt_count}
             self._outcome(sig, OutcomeStatus.INCOMPLETE, note=status.value, incomplete=record)
 
-    def _outcome(self, sig: Signal, status: OutcomeStatus, note: str = "", incomplete: dict | None = None) -> None:
+    def _outcome(self, sig: Signal, status: OutcomeStatus, note: str = "",
+                 incomplete: dict[str, Any] | None = None) -> None:
         """Tell the worker what became of the signal it emitted (under the id it emitted, even when the
         TradeManager turned it into a forced exit)."""
         sid = sig.emitted_id
@@ -902,15 +922,14 @@ class TradeManager:
             for p in list(self.pending.values()):
                 if p.purpose is OrderPurpose.ENTRY and p.broker_order_id and not p.cancel_requested:
                     p.cancel_requested = True
-                    self.io.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
+                    self.broker.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
         if now >= st.square_off and not self.squared_off:
             # decided at the scheduled time, not whenever the clock was next seen: a replay squares off alike
             self.square_off_all(st.square_off if self.replay else int(now), ExitReason.SQUARE_OFF.value)
         mono = time.monotonic()
         if self.replay and self.admin is not None and mono - self._last_clock_push >= 0.2:
             self._last_clock_push = mono
-            inflight = [p.decision_time for p in self.pending.values()]
-            target = min([now] + inflight)
+            target = min([now, *(p.decision_time for p in self.pending.values())])
             if target > self.broker_clock:
                 self._push_clock(target)
         if mono - self._last_halt_check >= 1.0:
@@ -918,7 +937,7 @@ class TradeManager:
             if not self.replay:  # a replay checks at marks and signals only: the same tick every run
                 self._check_halt(int(now))
             if self.io is not None and self.breaker.probe_due():
-                self.io.send(ProbeBroker())
+                self.broker.send(ProbeBroker())
 
     def on_marks(self, marks: Marks) -> None:
         """Open positions' prices from the ticks (in feed order, at most once per data-second per position):
@@ -944,7 +963,7 @@ class TradeManager:
         for p in list(self.pending.values()):
             if p.purpose is OrderPurpose.ENTRY and p.broker_order_id and not p.cancel_requested and self.io:
                 p.cancel_requested = True
-                self.io.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
+                self.broker.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
         trades = list(self.rm.active_trades.values())
         if self.mode is ExecutionMode.SIGNALS_ONLY or not trades:
             return
@@ -998,6 +1017,13 @@ class TradeManager:
         self.shared.set(active_trades=len(self.rm.active_trades),
                         active_order_ids=[p.broker_order_id or f"local-{p.order_id}" for p in self.pending.values()],
                         trading_state=self.rm.state.value)
+
+
+def _exit_trade(p: Pending) -> int:
+    """The trade an exit order closes: every exit is placed for an open trade, so a missing id is a bug."""
+    if p.trade_id is None:
+        raise ValueError(f"exit order {p.order_id} names no trade")
+    return p.trade_id
 
 
 def _request_budget(o: OrdersConfig) -> RequestBudget:
