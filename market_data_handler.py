@@ -234,11 +234,11 @@ class MarketDataHandler:
         if sym in self.force_exit_triggered_symbols:
             self.force_exit_triggered_symbols.discard(sym)
             log.info("%s: force exit triggered; strategy reset", sym)
-            strat._discard_signal()
-            strat._reset_position_tracking()
+            strat.discard_signal()
+            strat.reset_position_tracking()
         if sym in self.incomplete_entry_trades:
-            strat._discard_signal()
-            strat._reset_position_tracking()
+            strat.discard_signal()
+            strat.reset_position_tracking()
             return None
         signal = None
         agg = self.candles.get(sym)
@@ -301,7 +301,7 @@ class MarketDataHandler:
             strat = self.strategies.get(msg.symbol)
             if strat is not None:
                 self._call(msg.symbol, "force exit",
-                           lambda: (strat._discard_signal(), strat._reset_position_tracking()))
+                           lambda: (strat.discard_signal(), strat.reset_position_tracking()))
             return
         sym = msg.symbol
         strat = self.strategies.get(sym)
@@ -317,7 +317,7 @@ class MarketDataHandler:
         if msg.force_exit:
             self.force_exit_triggered_symbols.add(sym)
         if msg.status == "failed" and kind == SignalType.ENTRY.value and strat is not None:
-            self._call(sym, "outcome", lambda: (strat._discard_signal(), strat._reset_position_tracking()))
+            self._call(sym, "outcome", lambda: (strat.discard_signal(), strat.reset_position_tracking()))
         book = {SignalType.ENTRY.value: self.incomplete_entry_trades,
                 SignalType.EXIT.value: self.incomplete_exit_trades,
                 SignalType.TAKE_PROFIT.value: self.incomplete_takeprofit_trades}.get(kind)

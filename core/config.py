@@ -24,7 +24,7 @@ from dotenv import dotenv_values
 from core.costs import DEFAULT_RATES, RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
 from core.enums import ExecutionMode, Product, TickPersistence, UnknownPositionPolicy
 from notify.config import NotificationsConfig, parse_notifications
-from strategies import STRATEGY_KINDS, kind_problem, validate_params
+from strategies import STRATEGY_KINDS, kind_problem, resolve_kind, validate_params
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yaml"
@@ -56,7 +56,7 @@ def _f(default: Any, *, minimum: float | None = None, maximum: float | None = No
 @dataclass(frozen=True)
 class StrategySpec:
     name: str
-    kind: str
+    kind: str          # a strategy file's kind is stored with its path made absolute (workers load it from anywhere)
     params: Mapping[str, Any]
 
 
@@ -428,10 +428,11 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
         for k in spec:
             if k not in ("kind", "params"):
                 problems.append(f"strategies.{name}.{k}: unknown key -- allowed keys are kind, params")
-        kind = spec.get("kind")
+        written = spec.get("kind")
+        kind = resolve_kind(written, path.resolve().parent)  # a strategy file: relative to this config's folder
         why = kind_problem(kind)
         if why:
-            problems.append(f"strategies.{name}.kind: {kind!r} is not allowed -- {why}")
+            problems.append(f"strategies.{name}.kind: {written!r} is not allowed -- {why}")
             continue
         params = spec.get("params") or {}
         if not isinstance(params, dict):

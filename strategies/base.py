@@ -1,9 +1,29 @@
-"""The interface every strategy implements (the seed's `run(tick)`, `_discard_signal`,
-`_reset_position_tracking`), plus parameter validation and candle support.
+"""The contract between the framework and a strategy: the base class every strategy derives from.
 
 A strategy instance belongs to one symbol in one worker process. It must be deterministic: the same
 ticks in the same order give the same signals, whatever the wall clock says. It never sees capital or
 order state; the TradeManager decides what is traded.
+
+What a strategy implements (the framework calls these; none starts with an underscore):
+- `Params`: a frozen dataclass whose fields (with defaults) are its parameters; `check_params` adds rules
+  across them. `--check` validates a config's params with `validate_params` before anything runs.
+- `on_tick(tick)`: every valid tick of the symbol, in time order; return a Signal to emit it, else None.
+- `candle_seconds` and `on_candle(candle)`: candles of that many seconds, each delivered when it closes,
+  just before the tick that closed it is run (None: ticks only).
+- `state_dict()` / `load_state(state)`: what it remembers, as JSON-safe data, saved while it runs and loaded
+  into a fresh instance when a worker restarts mid-day; `load_state` raises ValueError for state it cannot use
+  (the strategy then starts fresh).
+- `discard_signal()` / `reset_position_tracking()`: the framework's feedback. The last signal was not acted on
+  (an entry failed), and the symbol is flat again (entry failed, or the TradeManager force-exited it).
+  Override to forget more, and call super().
+
+What it calls: `self.signal(...)` builds a Signal; returning it from on_tick or on_candle emits it (one per
+tick: a tick's own signal wins over its candle's). `self.position` is what it believes it holds, its own to
+keep. strategies.candle_strategy.CandleStrategy does most of this for a candle-driven strategy (stops, targets,
+the day, state): a subclass writes make_indicators and read_candle (`python driver.py strategy new` writes one).
+
+An exception raised by a strategy is contained (market_data_handler): that symbol's strategy is off for the
+day, its position stays managed and squared off, every other symbol carries on.
 """
 from __future__ import annotations
 
@@ -61,9 +81,19 @@ def tick_time_and_price(tick: Tick) -> tuple[int, float] | None:
     return t, price
 
 
+@dataclass(frozen=True)
+class NoParams:
+    """The parameters of a strategy that takes none."""
+
+
 class Strategy(ABC):
-    kind: ClassVar[str]
-    Params: ClassVar[type]  # a frozen dataclass whose fields (with defaults) are the strategy's parameters
+    kind: ClassVar[str]        # a name for the class, saved with its state; defaults to the class name
+    Params: ClassVar[type] = NoParams  # a frozen dataclass whose fields (with defaults) are the parameters
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "kind" not in cls.__dict__:
+            cls.kind = cls.__name__
 
     def __init__(self, symbol: str, name: str, params: Mapping[str, Any], session: SessionHours):
         self.symbol = symbol
@@ -73,9 +103,9 @@ class Strategy(ABC):
         self.position: PositionSide | None = None  # what the strategy believes it holds
         self.pending: Signal | None = None          # last signal emitted, until the next one
 
-    # ---- the seed's interface
+    # ---- called by the framework
     def run(self, tick: Tick) -> Signal | None:
-        """Called for every valid tick of this symbol, in time order."""
+        """Called for every valid tick of this symbol, in time order: on_tick, remembering what it emitted."""
         signal = self.on_tick(tick)
         if signal is not None:
             self.pending = signal
@@ -87,23 +117,33 @@ class Strategy(ABC):
 
     @abstractmethod
     def on_tick(self, tick: Tick) -> Signal | None:
-        ...
+        """Decide on this tick: the Signal to emit (built with self.signal), or None."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything this strategy remembers, JSON-safe, so that a restarted worker continues where it was."""
+
+    @abstractmethod
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Rebuild from state_dict() in a fresh instance; ValueError if the state does not fit (start fresh)."""
 
     @property
     def candle_seconds(self) -> int | None:
         """Aggregation resolution this strategy wants, or None for ticks only."""
         return None
 
-    def _discard_signal(self) -> None:
+    def discard_signal(self) -> None:
         """Forget the last emitted signal (it was not acted on)."""
         self.pending = None
 
-    def _reset_position_tracking(self) -> None:
+    def reset_position_tracking(self) -> None:
         """Believe we are flat again: an entry failed, or the TradeManager force-exited the symbol."""
         self.position = None
 
-    # ---- helpers for subclasses
+    # ---- called by a strategy
     def signal(self, tick_time: int, price: float, type_: SignalType, side: PositionSide, **kw: Any) -> Signal:
+        """A signal of this strategy on this symbol; `side` is the position entered or exited. Keywords are the
+        Signal's optional fields (stop_loss, take_profit_price, close_fraction, note, ...)."""
         return Signal(symbol=self.symbol, time=tick_time, price=price, type=type_, current_position=side,
                       strategy=self.name, **kw)
 

@@ -134,16 +134,16 @@ class CandleStrategy(Strategy):
         self._clear_position()
         return stale
 
-    def _reset_position_tracking(self) -> None:
+    def reset_position_tracking(self) -> None:
         """Flat again (entry failed or force-exited): no exits for the old position; a new entry needs a new
         decision from a candle."""
         self._clear_position()
 
-    def _discard_signal(self) -> None:
+    def discard_signal(self) -> None:
         """A discarded entry was never a position: believe flat. Discarded exits keep their effect (the
         TradeManager retries incomplete exits)."""
         sig = self.pending
-        super()._discard_signal()
+        super().discard_signal()
         if (sig is not None and sig.type is _ENTRY and self.position is not None
                 and sig.time == self._entry_time):
             self._clear_position()

@@ -120,16 +120,16 @@ class OpeningRangeBreakout(Strategy):
         self._first_ts = t
         return stale
 
-    def _reset_position_tracking(self) -> None:
+    def reset_position_tracking(self) -> None:
         """Flat again (entry failed or force-exited): no exits for the old position; the breakout direction
         stays used until the price re-arms it."""
         self._clear_position()
 
-    def _discard_signal(self) -> None:
+    def discard_signal(self) -> None:
         """A discarded entry was never a position: believe flat. Discarded exits and take-profits keep their
         effect (the TradeManager retries incomplete exits; re-emitting them per tick would flood)."""
         sig = self.pending
-        super()._discard_signal()
+        super().discard_signal()
         if (sig is not None and sig.type is _ENTRY and self.position is not None
                 and sig.time == self._entry_time):
             self._clear_position()

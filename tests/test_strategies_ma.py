@@ -190,8 +190,8 @@ def test_pre_open_candles_do_not_count():
 def test_reset_position_tracking_stops_exits():
     w = warmed()
     w.at(at(9, 20), 102.1)
-    w.s._discard_signal()
-    w.s._reset_position_tracking()
+    w.s.discard_signal()
+    w.s.reset_position_tracking()
     assert w.s.position is None and w.s.pending is None
     assert w.at(at(9, 20, 10), 90.0) is None      # through the old stop: no exit
     assert w.at(at(15, 5), 90.0) is None          # exit_at: no exit
@@ -200,7 +200,7 @@ def test_reset_position_tracking_stops_exits():
 def test_discarded_entry_alone_means_flat():
     w = warmed()
     w.at(at(9, 20), 102.1)
-    w.s._discard_signal()
+    w.s.discard_signal()
     assert w.s.position is None and w.at(at(9, 20, 10), 90.0) is None
 
 

@@ -54,7 +54,7 @@ def test_long_with_the_trend_then_trend_lost_then_short():
 def test_a_condition_that_stays_true_does_not_enter_again():
     w = warmed()
     w.at(at(9, 19), 102.1)
-    w.s._discard_signal()                           # the entry was refused: flat
+    w.s.discard_signal()                           # the entry was refused: flat
     # candle 5 closes 103: still ROC > 1% and above the EMA, but no new entry
     assert only(w.feed(candle_ticks([(102.1, 103, 102.1, 103)], at(9, 19))[1:] + [tick(at(9, 20), 103)])) == []
 

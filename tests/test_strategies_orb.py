@@ -208,8 +208,8 @@ def test_position_left_open_overnight_is_exited_on_the_first_tick_of_the_new_day
 def test_reset_position_tracking_stops_exits():
     s = opened()
     s.run(tick(at(9, 31), 101.5))
-    s._discard_signal()
-    s._reset_position_tracking()
+    s.discard_signal()
+    s.reset_position_tracking()
     assert s.position is None and s.pending is None
     assert run(s, [(at(9, 32), 104.5), (at(9, 33), 98.0), (at(15, 5), 100.0)]) == [None] * 3
 
@@ -218,14 +218,14 @@ def test_force_exit_after_take_profit_stops_exits():
     s = opened()
     s.run(tick(at(9, 31), 101.5))
     s.run(tick(at(9, 32), 104.0))
-    s._reset_position_tracking()                             # TradeManager force-exited the rest
+    s.reset_position_tracking()                             # TradeManager force-exited the rest
     assert run(s, [(at(9, 33), 101.0), (at(9, 34), 98.0), (at(15, 5), 100.0)]) == [None] * 3
 
 
 def test_discarded_entry_alone_means_flat():
     s = opened(max_entries_per_day=2)
     s.run(tick(at(9, 31), 101.5))
-    s._discard_signal()
+    s.discard_signal()
     assert s.position is None and s.pending is None
     assert s.run(tick(at(9, 32), 98.0)).type is SignalType.ENTRY  # not an exit of the discarded long
 

@@ -119,11 +119,11 @@ def test_pre_open_candles_do_not_count_and_a_new_day_starts_cold():
 def test_reset_and_discard_mean_flat():
     w = warmed()
     w.at(at(9, 20), 99.1)
-    w.s._discard_signal()
+    w.s.discard_signal()
     assert w.s.position is None and w.at(at(9, 20, 10), 90.0) is None
     w = warmed()
     w.at(at(9, 20), 99.1)
-    w.s._reset_position_tracking()
+    w.s.reset_position_tracking()
     assert w.at(at(9, 20, 10), 90.0) is None and w.at(at(15, 5), 90.0) is None
 
 

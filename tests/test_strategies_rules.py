@@ -324,8 +324,8 @@ def _trade_identically(cls_kind: str, cls_params: dict, rules_params: dict, days
         if sa is not None and sa.type is ENTRY:   # the TradeManager refused some entries: both forget them
             n += 1
             if n in refuse:
-                a.s._discard_signal()
-                b.s._discard_signal()
+                a.s.discard_signal()
+                b.s.discard_signal()
 
 
 CANDLES = st.lists(st.tuples(st.integers(-8, 8), st.integers(0, 4), st.integers(0, 4)), min_size=40, max_size=200)
