@@ -183,8 +183,8 @@ def _scoring(key: str, raw: Any, problems: list[str]) -> Scoring:
     if not isinstance(w, dict):
         problems.append(f"{key}.weights: {w!r} is not allowed -- expected a mapping of {', '.join(_WEIGHT_KEYS)}")
         return Scoring(Weights(), n)
-    _unknown(f"{key}.weights", w, _WEIGHT_KEYS, problems)
     before = len(problems)
+    _unknown(f"{key}.weights", w, _WEIGHT_KEYS, problems)
     vals: dict[str, float] = {}
     for name in _WEIGHT_KEYS:
         if name in w:
