@@ -2,12 +2,15 @@
 allowed (core/config.py's style)."""
 from __future__ import annotations
 
+import copy
 from datetime import time as dtime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from core.config import ConfigError, parse_config
 from options.spec import ExpiryChoice, Filters, OptionsSpec, PremiumLevel, Scoring, Weights, parse_options
 
 KEY = "symbols[0].options"
@@ -112,3 +115,30 @@ def test_premium_levels():
     assert parsed({"stop": "30%", "target": "150 %"}).target == PremiumLevel(150.0, True)   # a target may be >100%
     assert PremiumLevel(30, True).distance(80.0) == 24.0 and PremiumLevel(12.5, False).distance(80.0) == 12.5
     assert str(PremiumLevel(30, True)) == "30%" and str(PremiumLevel(12.5, False)) == "12.5"
+
+
+def test_the_config_checks_an_options_symbol_in_full_then_refuses_it_until_execution_is_wired():
+    base = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yaml").read_text())
+
+    def problems_with(entry: dict[str, Any]) -> list[str]:
+        raw = copy.deepcopy(base)
+        raw["symbols"] = [*raw["symbols"], entry]
+        with pytest.raises(ConfigError) as e:
+            parse_config(raw)
+        return e.value.problems
+
+    n = len(base["symbols"])
+    nifty = {"symbol": "NIFTY", "fyers": "NSE:NIFTY50-INDEX", "strategy": next(iter(base["strategies"])),
+             "instrument": "options"}
+    refused = (f"symbols[{n}].instrument: 'options' is not allowed yet -- the daemon trades cash equities only until "
+               "options execution (issue 18) is wired; the options block was checked")
+    assert problems_with({**nifty, "options": {"expiry": "nearest_weekly", "offset": "ATM", "lots": 1}}) == [refused]
+    assert problems_with({**nifty, "options": {"offset": "OTM0", "lots": 0}}) == [
+        f"symbols[{n}].options.offset: 'OTM0' is not allowed -- expected ATM, ITM1-ITM50, OTM1-OTM50 or score",
+        f"symbols[{n}].options.lots: 0 is not allowed -- expected a whole number of lots (1 or more) or premium_risk",
+        refused]
+    equity = {**nifty, "symbol": "SBIN2", "fyers": "NSE:SBIN2-EQ"}
+    assert problems_with({**equity, "instrument": "future"}) == [
+        f"symbols[{n}].instrument: 'future' is not allowed -- expected one of equity, options"]
+    assert problems_with({**equity, "instrument": "equity", "options": {}}) == [
+        f"symbols[{n}].options: allowed only with instrument: options"]
