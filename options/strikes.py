@@ -144,11 +144,13 @@ def _relative(value: float, low: float, high: float) -> float:
 
 
 def select_scored(chain: Chain, option_type: str, scoring: Scoring, filters: Filters) -> StrikePick | NoStrike:
+    w = scoring.weights
+    if not w.total > 0:
+        raise ValueError(f"scoring weights {w} must have at least one above 0")
     strikes = chain.strikes
     atm = chain_atm(chain)
     ai = strikes.index(atm)
     n = scoring.max_strikes_from_atm
-    w = scoring.weights
     passed: list[tuple[int, Leg]] = []
     rejected: list[Rejection] = []
     for i in range(max(0, ai - n), min(len(strikes), ai + n + 1)):

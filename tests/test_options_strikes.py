@@ -264,3 +264,8 @@ def test_chain_parsing_sorts_rows_and_refuses_what_it_cannot_read():
         parse_chain(body([rows[0], rows[0]]))
     with pytest.raises(ChainDataError, match="not a non-empty list"):
         parse_chain(body([]))
+
+
+def test_scoring_with_no_weight_is_a_programming_error():
+    with pytest.raises(ValueError, match="at least one above 0"):
+        select_scored(parse_chain(scored_chain()), "CE", Scoring(Weights(0, 0, 0, 0, 0), 2), Filters())
