@@ -115,12 +115,15 @@ def _unknown(key: str, raw: dict[Any, Any], allowed: tuple[str, ...], problems: 
 
 
 def _time(key: str, v: Any, problems: list[str]) -> dtime | None:
+    text = v
     if _whole(v):                      # YAML 1.1 reads an unquoted 14:30 as the sexagesimal number 870
-        v = f"{v // 60:02d}:{v % 60:02d}"
-    m = re.match(r"^(\d{1,2}):(\d{2})$", v) if isinstance(v, str) else None
+        text = f"{v // 60:02d}:{v % 60:02d}"
+    m = re.match(r"^(\d{1,2}):(\d{2})$", text) if isinstance(text, str) else None
     t = dtime(int(m.group(1)), int(m.group(2))) if m and int(m.group(1)) < 24 and int(m.group(2)) < 60 else None
     if t is None or not MARKET_OPEN <= t <= MARKET_CLOSE:
-        problems.append(f"{key}: {v!r} is not allowed -- expected a time HH:MM from 09:15 to 15:30 (IST)")
+        shown = f"{v!r} (read by YAML as {text})" if text != v else repr(v)
+        problems.append(f"{key}: {shown} is not allowed -- expected a time HH:MM from 09:15 to 15:30 (IST), "
+                        "quoted")
         return None
     return t
 

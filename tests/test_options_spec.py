@@ -72,9 +72,11 @@ def test_offsets_and_scoring():
     ({"expiry": "weekly"}, f"{KEY}.expiry: 'weekly' is not allowed -- expected one of nearest_weekly, next_weekly, "
                            "monthly"),
     ({"roll_after": "16:00"}, f"{KEY}.roll_after: '16:00' is not allowed -- expected a time HH:MM from 09:15 to "
-                              "15:30 (IST)"),
+                              "15:30 (IST), quoted"),
     ({"roll_after": "2pm"}, f"{KEY}.roll_after: '2pm' is not allowed -- expected a time HH:MM from 09:15 to 15:30 "
-                            "(IST)"),
+                            "(IST), quoted"),
+    ({"roll_after": 1430}, f"{KEY}.roll_after: 1430 (read by YAML as 23:50) is not allowed -- expected a time HH:MM "
+                           "from 09:15 to 15:30 (IST), quoted"),
     ({"offset": "OTM51"}, f"{KEY}.offset: 'OTM51' is not allowed -- expected ATM, ITM1-ITM50, OTM1-OTM50 or score"),
     ({"offset": "ITM0"}, f"{KEY}.offset: 'ITM0' is not allowed -- expected ATM, ITM1-ITM50, OTM1-OTM50 or score"),
     ({"offset": 1}, f"{KEY}.offset: 1 is not allowed -- expected ATM, ITM1-ITM50, OTM1-OTM50 or score"),
