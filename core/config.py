@@ -24,6 +24,7 @@ from dotenv import dotenv_values
 from core.costs import DEFAULT_RATES, RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
 from core.enums import ExecutionMode, Product, TickPersistence, UnknownPositionPolicy
 from notify.config import NotificationsConfig, parse_notifications
+from options.spec import parse_options
 from strategies import STRATEGY_KINDS, kind_problem, resolve_kind, validate_params
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yaml"
 DEFAULT_ENV_PATH = PROJECT_ROOT / ".env"
 
 EXCHANGES = ("NSE", "BSE")
+INSTRUMENTS = ("equity", "options")
 COSTED_EXCHANGES = ("NSE",)  # exchanges whose charges costs.rates holds (BSE's transaction charge differs)
 _SYMBOL_RE = re.compile(r"^[A-Z0-9&_\-]{1,32}$")
 _FYERS_RE = re.compile(r"^[A-Z]+:[A-Z0-9&_\-]+$")
@@ -459,8 +461,10 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
             problems.append(f"{key}: {entry!r} is not allowed -- expected a symbol name or a mapping with symbol")
             continue
         for k in entry:
-            if k not in ("symbol", "fyers", "strategy"):
-                problems.append(f"{key}.{k}: unknown key -- allowed keys are symbol, fyers, strategy")
+            if k not in ("symbol", "fyers", "strategy", "instrument", "options"):
+                problems.append(f"{key}.{k}: unknown key -- allowed keys are symbol, fyers, strategy, instrument, "
+                                "options")
+        _instrument(entry, key, problems)
         sym = entry.get("symbol")
         if not isinstance(sym, str) or not _SYMBOL_RE.match(sym):
             problems.append(f"{key}.symbol: {sym!r} is not allowed -- expected an OpenAlgo symbol such as SBIN "
@@ -507,6 +511,20 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
         raise ConfigError(problems)
     return Config(mode=mode, exchange=exchange, product=product, workers=workers, strategies=strategies,
                   symbols=tuple(symbols), path=path, notifications=notifications, **sections)
+
+
+def _instrument(entry: dict, key: str, problems: list[str]) -> None:
+    """instrument: equity (the default) or options with its options block, checked in full; an options symbol is
+    then refused, since the daemon does not trade options yet (issue 18) and must not trade an index as a share."""
+    instrument = entry.get("instrument", "equity")
+    if instrument not in INSTRUMENTS:
+        problems.append(f"{key}.instrument: {instrument!r} is not allowed -- expected one of {', '.join(INSTRUMENTS)}")
+    elif instrument == "options":
+        parse_options(entry.get("options"), f"{key}.options", problems)
+        problems.append(f"{key}.instrument: 'options' is not allowed yet -- the daemon trades cash equities only "
+                        "until options execution (issue 18) is wired; the options block was checked")
+    if "options" in entry and instrument != "options":
+        problems.append(f"{key}.options: allowed only with instrument: options")
 
 
 def _cost_rates(raw: Any, problems: list[str]) -> tuple[ChargeRates, ...]:
