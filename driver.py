@@ -54,6 +54,7 @@ from pipeline.messages import (
     CheckpointTaken,
     Marks,
     MarksTaken,
+    MessageError,
     SignalRaised,
     StrategyTurnedOff,
     WatermarkReached,
@@ -686,6 +687,8 @@ class Driver:
                         self._handle(out_q.get_nowait(), feed, sequencer, pool)
                     except queue.Empty:
                         break
+                    except MessageError as e:  # workers check their signals first: this is a bug, not input
+                        log.error("a worker event could not be read and is skipped: %s", e)
                 released = list(sequencer.release())
             for sig in released:
                 if not self.opts.live_data:  # session events (cut-off, square-off) in time order with signals

@@ -211,6 +211,8 @@ class MarketDataHandler:
             return
         try:
             signal = self._strategy_step(sym, strat, tick)
+            if signal is not None:
+                signal = signal.checked()
         except Exception as e:  # noqa: BLE001 - contained: this symbol's strategy stops, nothing else does
             self._disable(sym, "run", e, ts)
             return

@@ -179,7 +179,7 @@ class Signal(msgspec.Struct, frozen=True):
     forced: bool = False
     origin_id: str | None = None
     origin_type: SignalType | None = None
-    extra: dict[str, Num] = {}
+    extra: dict[str, Num | None] = {}
 
     @property
     def signal_id(self) -> str:
@@ -199,6 +199,16 @@ class Signal(msgspec.Struct, frozen=True):
 
     def replace(self, **changes: Any) -> Signal:
         return msgspec.structs.replace(self, **changes)
+
+    def checked(self) -> Signal:
+        """This signal as the driver will decode it. A strategy can put any Python value in a field (a numpy
+        number, a Decimal, None where a price belongs) and the Struct does not check at construction; the wire
+        does. A ValueError naming the field, raised in the worker inside the strategy's containment, stops that
+        strategy instead of the driver's loop."""
+        try:
+            return _SIGNAL_DECODER.decode(_SIGNAL_ENCODER.encode(self))
+        except (TypeError, msgspec.ValidationError) as e:
+            raise ValueError(f"{self.symbol}: the signal from strategy {self.strategy!r} cannot be sent: {e}") from None
 
     def to_row(self) -> dict[str, Any]:
         """Columns of the StockSignals table (forced, origin and extra are not kept there)."""
@@ -227,3 +237,7 @@ class Signal(msgspec.Struct, frozen=True):
     def from_state(cls, state: Mapping[str, Any]) -> Signal:
         """to_state's inverse; a ValueError (msgspec.ValidationError) if it does not describe a Signal."""
         return msgspec.convert(state, cls)
+
+
+_SIGNAL_ENCODER = msgspec.msgpack.Encoder()
+_SIGNAL_DECODER = msgspec.msgpack.Decoder(Signal)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 from core.enums import PositionSide, SignalType
@@ -21,6 +22,7 @@ class StrategyBug(RuntimeError):
 class Params:
     enter_on_tick: int = 20
     raise_on_tick: int = 100
+    decimal_stop: bool = False  # the entry's stop as a Decimal: a value the signal queue cannot carry
 
 
 class EnterThenRaise(Strategy):
@@ -39,7 +41,8 @@ class EnterThenRaise(Strategy):
         if self.ticks == self.params.enter_on_tick and self.position is None and tp is not None:
             t, price = tp
             self.position = PositionSide.LONG
-            return self.signal(int(t), price, SignalType.ENTRY, PositionSide.LONG, stop_loss=round(price * 0.99, 2))
+            stop: Any = Decimal(str(round(price * 0.99, 2))) if self.params.decimal_stop else round(price * 0.99, 2)
+            return self.signal(int(t), price, SignalType.ENTRY, PositionSide.LONG, stop_loss=stop)
         return None
 
     def state_dict(self) -> dict[str, Any]:

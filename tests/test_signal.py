@@ -117,3 +117,21 @@ def test_a_signal_is_frozen():
     with pytest.raises(AttributeError):
         sig.price = 601.0
     assert sig.replace(price=601.0).price == 601.0 and sig.price == 600.5
+
+
+def test_checked_passes_what_the_wire_carries_and_names_what_it_cannot() -> None:
+    """A strategy's signal is checked in the worker (inside its containment) before it is sent: an ATR not yet
+    known (None) travels; a Decimal price or a numpy integer would stop the driver's loop, so they are refused
+    there, naming the symbol and strategy."""
+    from decimal import Decimal
+
+    import numpy as np
+
+    ok = Signal(symbol="SBIN", time=1_763_609_400, price=601.5, type=SignalType.ENTRY,
+                current_position=PositionSide.LONG, strategy="rules", stop_loss=600.0, extra={"atr": None})
+    assert ok.checked() == ok and isinstance(ok.checked().time, int)
+    for bad in (msgspec.structs.replace(ok, price=Decimal("601.5")),
+                msgspec.structs.replace(ok, position_size=np.int64(5)),
+                msgspec.structs.replace(ok, stop_loss="600")):
+        with pytest.raises(ValueError, match="SBIN: the signal from strategy 'rules' cannot be sent"):
+            bad.checked()

@@ -103,3 +103,21 @@ def test_a_disabled_strategy_stays_disabled_across_a_worker_restart(tmp_path):
         h2.process(tick("SBIN", i))
     assert "SBIN" not in h2.strategies and h2.disabled == h.disabled
     assert len(told) == 1 and signals == []
+
+
+def test_a_signal_the_queue_cannot_carry_disables_that_strategy_in_the_worker(tmp_path):
+    """A Decimal stop (or a numpy number, or None where a price belongs) would fail to decode in the driver and stop
+    its loop; the worker checks the signal inside the strategy's containment, so only that strategy stops."""
+    from market_data_handler import MarketDataHandler
+
+    strategies = {**BASE_CONFIG["strategies"],
+                  "faulty": {"kind": FAULTY, "params": {"raise_on_tick": 0, "decimal_stop": True}}}
+    cfg = load_config(short_day_config(tmp_path, symbols=[{"symbol": "SBIN", "strategy": "faulty"}, *SYMBOLS[1:]],
+                                       strategies=strategies))
+    t0 = ist_epoch(date.fromisoformat(DAY), dtime(9, 16))
+    told, signals = [], []
+    h = MarketDataHandler(cfg, ["SBIN"], lambda *a: signals.append(a), on_disabled=told.append)
+    for i in range(25):
+        h.process(Tick(symbol="NSE:SBIN-EQ", ltp=100.0 + i, exch_feed_time=t0 + i))
+    assert signals == [] and [e.symbol for e in told] == ["SBIN"]
+    assert "cannot be sent" in h.disabled["SBIN"] and "stop_loss" in h.disabled["SBIN"]
