@@ -89,8 +89,10 @@ class KeepAlive:
                                                context=self._context())
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout_s)
-        try:
+        try:  # nothing is sent until the socket is set up: any failure here is NotSent
             conn.connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.sock.settimeout(self.read_timeout_s)
         except TimeoutError as e:
             conn.close()
             raise NotSent("ConnectTimeout", str(e)) from e
@@ -100,8 +102,6 @@ class KeepAlive:
         except OSError as e:
             conn.close()
             raise NotSent("ConnectionError", str(e)) from e
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.sock.settimeout(self.read_timeout_s)
         with self._lock:
             self._conns.add(conn)
         return conn

@@ -146,3 +146,33 @@ def test_read_timeout_is_no_answer(server):
 def test_only_http_urls():
     with pytest.raises(ValueError):
         KeepAlive("ftp://127.0.0.1:1", 1.0, 1.0)
+
+
+def test_a_socket_that_fails_while_being_set_up_is_not_sent(server, monkeypatch):
+    """A reset between connect() and the first byte (here: setting the read timeout fails) sends nothing, so it
+    must be NotSent, never a raw OSError that leaves the order without an answer."""
+    import http.client
+
+    real_connect = http.client.HTTPConnection.connect
+
+    def connect_then_break(self: http.client.HTTPConnection) -> None:
+        real_connect(self)
+
+        class Broken:
+            def __init__(self, sock: socket.socket) -> None:
+                self._sock = sock
+
+            def setsockopt(self, *a: object) -> None:
+                raise ConnectionResetError("reset by peer")
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(self._sock, name)
+
+        self.sock = Broken(self.sock)
+
+    srv = server(lambda n: "answer")
+    monkeypatch.setattr(http.client.HTTPConnection, "connect", connect_then_break)
+    t = KeepAlive(f"http://127.0.0.1:{srv.port}", 1.0, 1.0)
+    with pytest.raises(NotSent) as e:
+        t.post("/api/v1/placeorder", b"{}")
+    assert e.value.kind == "ConnectionError" and srv.requests == 0
