@@ -19,7 +19,7 @@ from typing import Any
 
 from execution.commands import BrokerCommand, CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from gateway.openalgo import OpenAlgoGateway
-from gateway.results import Deferred, Ok
+from gateway.results import Deferred, Ok, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,11 @@ class BrokerIO:
         for t in self._threads:
             if t.ident is not None:  # a start-up that failed early never started them
                 t.join(timeout=2)
+        if any(t.is_alive() for t in self._threads):
+            # a thread still inside an HTTP call writes a wake-up when it returns: closing the pipe now could let
+            # that byte land in whatever file reuses the descriptor, so the pipe is left to the process's exit
+            log.debug("broker threads still in a call at stop; the wake pipe stays open")
+            return
         for fd in (self.wake_fd, self._wake_w):
             try:
                 os.close(fd)
@@ -172,6 +177,9 @@ class BrokerIO:
                     raise TypeError(f"not a broker command: {item!r}")
             except Exception as e:  # noqa: BLE001 - a bug here must not kill the thread; the order stays tracked
                 log.exception("broker call failed unexpectedly: %s", e)
+                if isinstance(item, SubmitOrder):  # it may have reached the broker: looked up, never sent again
+                    self._report(Placed(item.order_id, Unknown(f"placeorder: {type(e).__name__}: {e}; "
+                                                               "the outcome is unknown")))
 
     def _poller(self) -> None:
         """Follow every tracked order: one orderbook call covers them all when several are open, orderstatus

@@ -90,3 +90,25 @@ def test_each_answer_wakes_the_loop_until_the_wake_ups_are_taken() -> None:
         assert seen(io)[1].status == "open"
     finally:
         io.stop()
+
+
+def test_a_placement_that_fails_unexpectedly_is_reported_as_unknown_not_lost() -> None:
+    """A bug or an OS error inside the sender must not leave an order without an answer: it may have reached the
+    broker, so the TradeManager hears Unknown and looks it up in the orderbook (never sends it again)."""
+    from execution.broker_io import Placed
+    from execution.commands import SubmitOrder
+    from gateway.results import Unknown
+
+    class Exploding(Books):
+        def place_order(self, **kw: Any) -> Any:
+            raise OSError("connection reset while sending")
+
+    io = BrokerIO(Exploding([], {}), poll_interval_s=1.0)
+    io.start()
+    try:
+        io.send(SubmitOrder(7, "SBIN", "NSE", "BUY", 10, "MIS", "MARKET", "t"))
+        ev = io.events.get(timeout=10)
+    finally:
+        io.stop()
+    assert isinstance(ev, Placed) and ev.order_id == 7
+    assert isinstance(ev.result, Unknown) and "OSError" in ev.result.reason
