@@ -259,6 +259,8 @@ class TradeManager:
                 trade = self.ledger.entry(EntryFilled(
                     symbol=ev.symbol, side=ev.side, quantity=ev.quantity, price=D(ev.average_price), time=now,
                     margin_multiplier=self.rm.margin_for(ev.symbol), strategy="adopted"))
+                log.warning("reconciliation: the broker's %s %s %d adopted as trade %d", ev.side.value, ev.symbol,
+                            ev.quantity, trade.trade_id)
                 if ev.flatten:
                     self._place_exit(trade, trade.remaining, OrderPurpose.SQUARE_OFF, ExitReason.RECONCILIATION.value,
                                      None, now)
