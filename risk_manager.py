@@ -114,6 +114,8 @@ class RiskManager:
             self.high_water = D(saved.get("high_water", self.capital))
             if saved.get("state") == TradingState.HALTED.value and saved.get("sticky"):
                 self._halted_earlier = saved.get("reason", "risk: halted earlier today")
+            elif saved.get("held"):  # a restart stopped during reconciliation, whose halt stood in for this one
+                self._halted_earlier = str(saved["held"])
         self.high_water = max(self.high_water, self.capital)
         log.info("risk state: capital %s (day start %s), %d open trades", self.capital, self.start_capital,
                  len(self.active_trades))
@@ -126,8 +128,11 @@ class RiskManager:
         return dict(doc)
 
     def _state_doc(self, state: TradingState, reason: str, since: str | None) -> dict[str, Any]:
+        # "held": a risk halt from earlier today that start-up is keeping while another reason shows (the
+        # reconciliation's HALTED), so a crash before start-up ends cannot drop it
+        held = self._halted_earlier if self._halted_earlier and self._halted_earlier.startswith("risk:") else None
         return {"state": state.value, "reason": reason, "since": since, "day": self.day.isoformat(),
-                "sticky": state is TradingState.HALTED and reason.startswith("risk:"),
+                "sticky": state is TradingState.HALTED and reason.startswith("risk:"), "held": held,
                 "high_water": str(self.high_water), "cooldown_until": self.cooldown_until}
 
     def save_state(self) -> None:

@@ -123,6 +123,10 @@ def test_daily_loss_limit_halts_and_the_halt_is_sticky(tmp_path):
     rm.ledger.exit(ExitFilled(tid, 100, Decimal(990), 5, "signal", rm.order_charges(True, 990, 100)))  # never blocked
     assert rm.active_trades == {}
     assert make_rm(tmp_path).halted_earlier == why  # a restart today keeps the risk halt
+    # a restart shows HALTED for reconciliation before the risk halt is set again; a crash then keeps it too
+    rm2 = make_rm(tmp_path)
+    rm2.set_state(TradingState.HALTED, "reconciling with the broker after start-up")
+    assert make_rm(tmp_path).halted_earlier == why
 
 
 def test_an_entry_whose_charges_eat_its_risk_is_refused(tmp_path):
