@@ -757,7 +757,7 @@ class TradeManager:
         if delta <= 0:
             return
         reading = FillReading(p.order_id, cum_qty, cum_avg)
-        new_trade = p.purpose is OrderPurpose.ENTRY and p.trade_id is None
+        new_trade = p.purpose is OrderPurpose.ENTRY and (p.trade_id is None or p.trade_id not in self.rm.active_trades)
         when = p.decision_time if self.replay else int(time.time())
         watch: bool | None = None
         if p.purpose is OrderPurpose.ENTRY:

@@ -242,6 +242,11 @@ class Ledger:
         average price. Returns the trade as booked."""
         if fill.trade_id is None:
             return self._open(fill)
+        if fill.trade_id not in self._trades:  # its trade was closed (a forced exit) while the order still filled
+            log.warning("entry order %s filled %d %s more after its trade %d closed: booked as a new trade",
+                        None if fill.reading is None else fill.reading.order_id, fill.quantity, fill.symbol,
+                        fill.trade_id)
+            return self._open(fill)
         return self._add(fill.trade_id, fill)
 
     def _open(self, f: EntryFilled) -> OpenTrade:

@@ -157,6 +157,19 @@ def test_an_exit_fill_of_a_closed_trade_is_recorded_and_books_nothing(tmp_path):
     assert fills(ledger, late) == [(10, 10, Decimal(502))]
 
 
+def test_an_entry_that_fills_more_after_its_trade_closed_opens_a_new_trade(tmp_path):
+    """A partly filled entry whose trade a forced exit closed can still fill: that quantity is held at the broker,
+    so it is booked (a new trade, managed and squared off like any other), not an error retried forever."""
+    ledger = make_ledger(tmp_path)
+    oid = sent_order(ledger, "BUY", 100)
+    t = ledger.entry(entry(40, "500", FillReading(oid, 40, Decimal(500))))
+    assert ledger.exit(ExitFilled(t.trade_id, 40, Decimal(499), 2, "risk_halt")) is not None
+    late = ledger.entry(entry(60, "501", FillReading(oid, 100, Decimal("500.6")), trade_id=t.trade_id))
+    assert late.trade_id == t.trade_id + 1 and (late.remaining, late.entry_price) == (60, Decimal(501))
+    assert set(ledger.trades) == {late.trade_id}
+    assert fills(ledger, oid) == [(40, 40, Decimal(500)), (100, 60, Decimal(501))]
+
+
 def test_a_restart_loads_the_books_and_continues_the_trade_ids(tmp_path):
     ledger = make_ledger(tmp_path)
     a = ledger.entry(entry(10, "500"))
