@@ -41,6 +41,7 @@ from strategies.base import Strategy
 from strategies.candles import CandleAggregator
 
 log = logging.getLogger(__name__)
+_STATE_WIRE = msgspec.msgpack.Encoder()  # what a checkpoint crosses as (pipeline.messages.CheckpointTaken)
 
 # Keys an exit or take-profit signal inherits from the incomplete one it retries (seed chart 2).
 MERGE_KEYS = ("stop_loss", "take_profit_price", "position_size", "close_fraction", "note")
@@ -70,6 +71,7 @@ class MarketDataHandler:
         self.candles: dict[str, CandleAggregator] = {}
         self.by_fyers: dict[str, str] = {}
         self.disabled: dict[str, str] = {}  # symbol -> why its strategy is off for the day
+        self.unsaved: set[str] = set()  # symbols whose strategy state cannot be checkpointed (told once)
         self.last_ts: dict[str, float] = {}
         for sym in symbols:
             spec = cfg.symbol(sym)
@@ -379,9 +381,21 @@ class MarketDataHandler:
         saved = {}
         for s, st in list(self.strategies.items()):
             try:
-                saved[s] = st.state_dict()
+                one = st.state_dict()
             except Exception as e:  # noqa: BLE001 - strategy code: contained like any other call into it
                 self._disable(s, "state_dict", e, self.last_ts.get(s, 0.0))
+                continue
+            try:
+                _STATE_WIRE.encode(one)
+            except (TypeError, ValueError, OverflowError) as e:
+                # One strategy's state the wire cannot carry must not stop every checkpoint: the worker's frames
+                # would then be kept since the last good one, for the rest of the day.
+                if s not in self.unsaved:
+                    self.unsaved.add(s)
+                    log.error("%s: strategy %s's state_dict() is not JSON-safe (%s); it is left out of checkpoints, "
+                              "so a restarted worker starts this strategy fresh", s, st.name, e)
+                continue
+            saved[s] = one
         return {
             "strategies": saved,
             "disabled": dict(self.disabled),

@@ -4,6 +4,7 @@ square-off, and raises on its `raise_on_tick`-th tick (0: never), so a run with 
 should trade exactly alike."""
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -23,6 +24,7 @@ class Params:
     enter_on_tick: int = 20
     raise_on_tick: int = 100
     decimal_stop: bool = False  # the entry's stop as a Decimal: a value the signal queue cannot carry
+    unsafe_state: bool = False  # state_dict() holds a deque: a value a checkpoint cannot carry
 
 
 class EnterThenRaise(Strategy):
@@ -46,8 +48,11 @@ class EnterThenRaise(Strategy):
         return None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"params": asdict(self.params), "ticks": self.ticks,
-                "position": None if self.position is None else self.position.value}
+        state: dict[str, Any] = {"params": asdict(self.params), "ticks": self.ticks,
+                                 "position": None if self.position is None else self.position.value}
+        if self.params.unsafe_state:
+            state["recent"] = deque([self.ticks], maxlen=20)
+        return state
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.ticks = int(state["ticks"])

@@ -121,3 +121,27 @@ def test_a_signal_the_queue_cannot_carry_disables_that_strategy_in_the_worker(tm
         h.process(Tick(symbol="NSE:SBIN-EQ", ltp=100.0 + i, exch_feed_time=t0 + i))
     assert signals == [] and [e.symbol for e in told] == ["SBIN"]
     assert "cannot be sent" in h.disabled["SBIN"] and "stop_loss" in h.disabled["SBIN"]
+
+
+def test_a_state_the_checkpoint_cannot_carry_leaves_out_only_that_strategy(tmp_path, caplog):
+    """Without this every checkpoint of the worker failed, and its frames were kept for the rest of the day."""
+    import msgspec
+
+    from market_data_handler import MarketDataHandler
+    from pipeline.messages import CheckpointTaken
+
+    strategies = {**BASE_CONFIG["strategies"],
+                  "faulty": {"kind": FAULTY, "params": {"raise_on_tick": 0, "unsafe_state": True}}}
+    cfg = load_config(short_day_config(tmp_path, symbols=[{"symbol": "SBIN", "strategy": "faulty"}, *SYMBOLS[1:]],
+                                       strategies=strategies))
+    t0 = ist_epoch(date.fromisoformat(DAY), dtime(9, 16))
+    h = MarketDataHandler(cfg, ["SBIN", "RELIANCE"], lambda *a: None)
+    for i in range(5):
+        h.process(Tick(symbol="NSE:SBIN-EQ", ltp=100.0 + i, exch_feed_time=t0 + i))
+        h.process(Tick(symbol="NSE:RELIANCE-EQ", ltp=100.0 + i, exch_feed_time=t0 + i))
+    first, second = h.state(), h.state()
+    assert set(first["strategies"]) == {"RELIANCE"} and second == first
+    assert "SBIN" in h.strategies and not h.disabled  # it still trades; only a restart would start it fresh
+    msgspec.msgpack.decode(msgspec.msgpack.encode(CheckpointTaken(0, 7, first)))
+    told = [r.getMessage() for r in caplog.records if "not JSON-safe" in r.getMessage()]
+    assert len(told) == 1 and told[0].startswith("SBIN: strategy faulty")
