@@ -37,6 +37,7 @@ from sqlalchemy import (
     create_engine,
     event,
     exc,
+    insert,
     inspect,
     text,
 )
@@ -116,19 +117,26 @@ class Order(Base):
         """The only way an order changes: `event` is checked against the transition table, the columns it
         names are set, and the rows that record it (an OrderEvent, or a Fill) are returned for the caller's
         transaction. Raises IllegalTransition, changing nothing, when the order's status does not allow it."""
+        return self.applied(event)[1]
+
+    def applied(self, event: OrderEventType) -> tuple[dict[str, Any], list[Base]]:
+        """`apply`, also returning the columns it set: what an UPDATE of the order's row by its id writes
+        (execution.orders writes an order so, without loading it)."""
         current = OrderStatus(self.status)
         change = plan(current, self.filled_quantity or 0, event)
-        for name, value in change.fields.items():
+        values = {**change.fields, "status": change.status.value, "updated_at": utcnow()}
+        for name, value in values.items():
             setattr(self, name, value)
-        self.status = change.status.value
-        self.updated_at = utcnow()
+        return values, self._records(event, current, change.status, change.record, change.detail)
+
+    def _records(self, event: OrderEventType, current: OrderStatus, status: OrderStatus, record: bool,
+                 detail: str | None) -> list[Base]:
         if isinstance(event, OrderFilled):
             return [Fill(order=self, cumulative_quantity=event.cumulative_quantity, quantity=event.quantity,
                          price=event.price)]
-        if not change.record:
+        if not record:
             return []
-        return [OrderEvent(order=self, from_status=current.value, to_status=change.status.value,
-                           detail=change.detail)]
+        return [OrderEvent(order=self, from_status=current.value, to_status=status.value, detail=detail)]
 
 
 class OrderEvent(Base):
@@ -309,6 +317,19 @@ def disabled_strategies_key(day: date) -> str:
 
 
 MARKET_DATA_COLUMNS: tuple[str, ...] = tuple(c.name for c in MarketData.__table__.columns if c.name != "id")
+
+def insert_row(s: Session, model: type[Base], values: dict[str, Any]) -> int:
+    """One row through SQLAlchemy Core in `s`'s transaction (no unit-of-work bookkeeping): a None value is left
+    out, so the column's default applies as the ORM would; returns the new primary key."""
+    table = model.__table__
+    stmt = _INSERTS.get(model)
+    if stmt is None:
+        stmt = _INSERTS[model] = insert(table)  # type: ignore[arg-type]
+    res = s.connection().execute(stmt, {k: v for k, v in values.items() if v is not None})
+    return int(res.inserted_primary_key[0])
+
+
+_INSERTS: dict[type[Base], Any] = {}
 
 # ------------------------------------------------------------------------------------------ engines
 
