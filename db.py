@@ -41,7 +41,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from core.enums import OrderStatus
@@ -641,6 +641,14 @@ class DBHandler:
     def transaction(self, what: str, fn: Callable[[Session], T]) -> T:
         """Run fn(session) in one transaction with the handler's retry and error policy."""
         return self._run(what, fn)
+
+    def core(self, what: str, fn: Callable[[Connection], T]) -> T:
+        """fn(connection) in one transaction of Core statements, without an ORM Session (whose bookkeeping
+        costs more than a small write): the same retry and error policy as `transaction`."""
+        def once() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn)
+        return self._retry(what, once)
 
     def bulk_insert_tuples(self, model: type[Base], columns: Sequence[str], rows: Sequence[tuple]) -> int:
         """The hot path for ticks: rows already as tuples in `columns` order, no per-row dicts."""

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 import notify
@@ -45,7 +45,7 @@ class OrderStore:
         if s is not None:
             _drafts(s).append((o, rows))
             return o
-        self.db.transaction(f"create order {fields.get('client_order_id')}", lambda sess: self._insert(sess, o, rows))
+        self.db.core(f"create order {fields.get('client_order_id')}", lambda conn: self._insert(conn, o, rows))
         return o
 
     def flush(self, s: Session) -> None:
@@ -53,40 +53,38 @@ class OrderStore:
         drafts = _drafts(s)
         while drafts:
             o, rows = drafts.pop(0)
-            self._insert(s, o, rows)
+            self._insert(s.connection(), o, rows)
 
     def apply(self, order: int | Order, event: OrderEventType, s: Session | None = None) -> Order:
         """Apply one event to an order (db.Order.apply: checked against the transition table) and write the
         rows that record it; in `s` if given, else in its own transaction. `order`: its id, or the row
         itself when it belongs to `s` (created in it, maybe not yet written)."""
-        def go(sess: Session) -> Order:
-            if isinstance(order, Order) and order.id is None:  # created in this unit, not yet written
-                rows = next(r for o, r in _drafts(sess) if o is order)
-                rows.extend(order.apply(event))
-                return order
-            return self._update(sess, order if isinstance(order, int) else order.id, event)
+        if isinstance(order, Order) and order.id is None:  # created in a unit, not yet written
+            if s is None:
+                raise ValueError(f"order {order.client_order_id} is not written yet: apply it in its unit")
+            rows = next(r for o, r in _drafts(s) if o is order)
+            rows.extend(order.apply(event))
+            return order
+        oid = order if isinstance(order, int) else order.id
         if s is not None:
-            return go(s)
-        o = self.db.transaction(f"order {order if isinstance(order, int) else order.id}: "
-                                f"{type(event).__name__}", go)
+            return self._update(s.connection(), oid, event)
+        o = self.db.core(f"order {oid}: {type(event).__name__}", lambda conn: self._update(conn, oid, event))
         if isinstance(event, (OrderRejected, OrderFailed)):  # recorded: tell the trader
             note = OrderRejectedNote if isinstance(event, OrderRejected) else OrderFailedNote
             notify.emit(note(o.symbol, o.side, o.quantity, o.purpose,
                              event.message if isinstance(event, OrderRejected) else event.reason))
         return o
 
-    def _insert(self, s: Session, o: Order, rows: list[Base]) -> None:
-        conn = s.connection()
+    def _insert(self, conn: Connection, o: Order, rows: list[Base]) -> None:
         values = {k: v for k, v in o.__dict__.items() if k in _ORDER_COLUMNS and v is not None}
         key = conn.execute(_INSERT, values).inserted_primary_key
         if key is None:
             raise RuntimeError(f"the database gave no id for order {o.client_order_id}")
         o.id = int(key[0])
         self._remember(o)
-        _write_records(s, o.id, rows)
+        _write_records(conn, o.id, rows)
 
-    def _update(self, s: Session, order_id: int, event: OrderEventType) -> Order:
-        conn = s.connection()
+    def _update(self, conn: Connection, order_id: int, event: OrderEventType) -> Order:
         known = self._known.get(order_id)
         for _ in range(2):
             if known is None:
@@ -101,13 +99,16 @@ class OrderStore:
                                           "was_filled": known.filled})
             if done.rowcount == 1:
                 self._remember(o)
-                _write_records(s, order_id, rows)
+                _write_records(conn, order_id, rows)
                 return o
             known = None  # the row moved since this store saw it: read it and plan again
         raise RuntimeError(f"order {order_id} changed while it was being updated")
 
     def _remember(self, o: Order) -> None:
-        self._known[o.id] = _Known(o.status, o.filled_quantity or 0, o.symbol, o.side, o.quantity, o.purpose)
+        if S(o.status) in FINAL_ORDER_STATUSES:  # nothing moves it any more: a late note reads it again
+            self._known.pop(o.id, None)
+        else:
+            self._known[o.id] = _Known(o.status, o.filled_quantity or 0, o.symbol, o.side, o.quantity, o.purpose)
 
     def non_final(self, day: date | None = None) -> list[Order]:
         def go(s: Session) -> list[Order]:
@@ -146,9 +147,8 @@ def _drafts(s: Session) -> list[tuple[Order, list[Base]]]:
     return drafts
 
 
-def _write_records(s: Session, order_id: int, rows: list[Base]) -> None:
+def _write_records(conn: Connection, order_id: int, rows: list[Base]) -> None:
     """The OrderEvent and Fill rows that Order.apply returned, as Core INSERTs (in order)."""
-    conn = s.connection()
     events = [{"order_id": order_id, "from_status": r.from_status, "to_status": r.to_status, "detail": r.detail}
               for r in rows if isinstance(r, OrderEvent)]
     if events:
