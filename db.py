@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -318,7 +318,28 @@ def disabled_strategies_key(day: date) -> str:
 
 MARKET_DATA_COLUMNS: tuple[str, ...] = tuple(c.name for c in MarketData.__table__.columns if c.name != "id")
 
-def insert_row(s: Session, model: type[Base], values: dict[str, Any]) -> int:
+class Unit(Protocol):
+    """A transaction that Core statements run in, with a place for rows not written yet: a Session, or a
+    CoreUnit (a plain Connection's, cheaper where no ORM object is involved)."""
+
+    @property
+    def info(self) -> dict[Any, Any]: ...
+
+    def connection(self) -> Connection: ...
+
+
+class CoreUnit:
+    """A Connection's transaction seen as a Unit (DBHandler.unit)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.info: dict[Any, Any] = {}
+
+    def connection(self) -> Connection:
+        return self.conn
+
+
+def insert_row(s: Unit, model: type[Base], values: dict[str, Any]) -> int:
     """One row through SQLAlchemy Core in `s`'s transaction (no unit-of-work bookkeeping): a None value is left
     out, so the column's default applies as the ORM would; returns the new primary key."""
     table = model.__table__
@@ -649,6 +670,10 @@ class DBHandler:
             with self.engine.begin() as conn:
                 return fn(conn)
         return self._retry(what, once)
+
+    def unit(self, what: str, fn: Callable[[CoreUnit], T]) -> T:
+        """`core`, with the connection as a Unit (rows waiting in its `info` die with a failed attempt)."""
+        return self.core(what, lambda conn: fn(CoreUnit(conn)))
 
     def bulk_insert_tuples(self, model: type[Base], columns: Sequence[str], rows: Sequence[tuple]) -> int:
         """The hot path for ticks: rows already as tuples in `columns` order, no per-row dicts."""

@@ -24,7 +24,6 @@ from urllib.parse import urlparse
 
 import msgspec
 from sqlalchemy import Table, bindparam, update
-from sqlalchemy.orm import Session
 
 import notify
 from core.clock import fmt_ist
@@ -44,7 +43,7 @@ from core.errors import StartupError
 from core.faults import crash_point
 from core.session import SessionTimes, in_market_hours
 from core.types import Signal
-from db import DBHandler, Order, StockSignal, disabled_strategies_key, insert_row, utcnow
+from db import DBHandler, Order, StockSignal, Unit, disabled_strategies_key, insert_row, utcnow
 from execution.broker_io import BrokerIO, CancelAnswered, LookedUp, Placed, Probed, StatusSeen
 from execution.circuit_breaker import CircuitBreaker
 from execution.commands import CancelOrder, FindOrder, ProbeBroker, SubmitOrder
@@ -130,7 +129,7 @@ class TradeManager:
         self.failed_trades: dict[str, int] = {}
         self.disabled: dict[str, dict[str, Any]] = {}  # symbol -> {strategy, reason, time}: strategies off today
         self.margin_asked: set[str] = set()
-        self._s: Session | None = None  # the open unit of work, while a decision is being recorded
+        self._s: Unit | None = None  # the open unit (one transaction), while a decision is being recorded
         self._signal_row: dict[str, Any] | None = None  # the signal recorded in that unit, its outcome set on it
         self._after: list[Callable[[], None]] | None = None
         self.squared_off = False
@@ -382,7 +381,7 @@ class TradeManager:
                 self._check_halt(int(sig.time))  # may write the trading state: not inside the unit below
                 self._learn_margin(sig.symbol, sig.price)
 
-            def decide(s: Session) -> None:
+            def decide(s: Unit) -> None:
                 self._signal_row = sig.to_row()  # written with the unit's end, its outcome set on it by then
                 shared = self.shared
                 if sig.forced and shared is not None:  # a worker saw a cap crossed on a tick
@@ -420,7 +419,7 @@ class TradeManager:
             lev = self.rm.use_broker_margin(symbol, mult)
             log.info("%s: broker margin %s per share at %s: leverage %sx", symbol, required, price, lev)
 
-    def _unit(self, what: str, fn: Callable[[Session], None]) -> None:
+    def _unit(self, what: str, fn: Callable[[Unit], None]) -> None:
         """Run one decision's writes in one transaction; what it does in memory or sends (pending orders,
         feedback, HTTP) waits in `_after` and happens only once the transaction has committed."""
         if self._s is not None:
@@ -428,7 +427,7 @@ class TradeManager:
             return
         after: list[Callable[[], None]] = []
 
-        def go(s: Session) -> None:
+        def go(s: Unit) -> None:
             after.clear()
             self._s, self._after = s, after
             try:
@@ -438,7 +437,7 @@ class TradeManager:
                     insert_row(s, StockSignal, self._signal_row)
             finally:
                 self._s, self._after, self._signal_row = None, None, None
-        self.db.transaction(what, go)
+        self.db.unit(what, go)
         for action in after:
             action()
 
@@ -548,7 +547,7 @@ class TradeManager:
                     now: int) -> None:
         side = OrderSide.SELL if trade.side is PositionSide.LONG else OrderSide.BUY
 
-        def go(s: Session) -> None:
+        def go(s: Unit) -> None:
             order = self._create_order(sig, purpose, side, qty, self.rm.price_tracker.get(trade.symbol), trade=trade,
                                        now=now)
             self._send(order, lambda oid: Pending(oid, trade.symbol, sig, purpose, side, qty, now,
@@ -891,7 +890,7 @@ class TradeManager:
         out = Outcome(sid, sig.symbol, sig.emitted_type.value, status, force_exit=sig.forced,
                       incomplete=incomplete, note=note)
 
-        def record(s: Session) -> None:
+        def record(s: Unit) -> None:
             row = self._signal_row
             if row is not None and row["signal_id"] == sid:  # recorded in this unit: written with it, at its end
                 row["outcome"], row["outcome_note"] = status.value, note or None

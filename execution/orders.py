@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import notify
 from core.enums import FINAL_ORDER_STATUSES
 from core.enums import OrderStatus as S
-from db import Base, DBHandler, Fill, Order, OrderEvent
+from db import Base, DBHandler, Fill, Order, OrderEvent, Unit
 from execution.order_events import TRANSITIONS, IllegalTransition, OrderEventType, OrderFailed, OrderRejected, check
 from notify.events import OrderFailed as OrderFailedNote
 from notify.events import OrderRejected as OrderRejectedNote
@@ -29,14 +29,14 @@ class OrderStore:
     """Writes orders with SQLAlchemy Core statements, never loading a row to change it: the status and filled
     quantity an event is planned on (Order.apply) come from what this store last wrote or read, and the UPDATE
     names them, so a row that moved since (another writer, a rolled-back transaction) changes nothing and is
-    read again and planned anew. New orders of a transaction wait in its Session's `info` until `flush`, so
+    read again and planned anew. New orders of a transaction wait in its unit's `info` until `flush`, so
     an order created and decided in one unit is one INSERT with its final columns (same rows as before)."""
 
     def __init__(self, db: DBHandler):
         self.db = db
         self._known: dict[int, _Known] = {}  # order id -> what the row held when this store last wrote or read it
 
-    def create(self, s: Session | None = None, **fields: Any) -> Order:
+    def create(self, s: Unit | None = None, **fields: Any) -> Order:
         """Record a new order as CREATED (the write-ahead step), in `s` if given, else in its own transaction.
         In `s` the row is written by the transaction's next `flush` (its id is known from then on)."""
         o = Order(status=S.CREATED.value, filled_quantity=0, **fields)
@@ -48,14 +48,14 @@ class OrderStore:
         self.db.core(f"create order {fields.get('client_order_id')}", lambda conn: self._insert(conn, o, rows))
         return o
 
-    def flush(self, s: Session) -> None:
+    def flush(self, s: Unit) -> None:
         """Write the orders created in `s` and not written yet (in creation order), with their events."""
         drafts = _drafts(s)
         while drafts:
             o, rows = drafts.pop(0)
             self._insert(s.connection(), o, rows)
 
-    def apply(self, order: int | Order, event: OrderEventType, s: Session | None = None) -> Order:
+    def apply(self, order: int | Order, event: OrderEventType, s: Unit | None = None) -> Order:
         """Apply one event to an order (db.Order.apply: checked against the transition table) and write the
         rows that record it; in `s` if given, else in its own transaction. `order`: its id, or the row
         itself when it belongs to `s` (created in it, maybe not yet written)."""
@@ -141,8 +141,8 @@ _INSERT_FILL = insert(cast(Table, Fill.__table__))
 _DRAFTS = "execution.orders.drafts"
 
 
-def _drafts(s: Session) -> list[tuple[Order, list[Base]]]:
-    """The orders created in `s` and not yet written (kept with the Session, so a rolled-back unit drops them)."""
+def _drafts(s: Unit) -> list[tuple[Order, list[Base]]]:
+    """The orders created in `s` and not yet written (kept with the unit, so a rolled-back one drops them)."""
     drafts: list[tuple[Order, list[Base]]] = s.info.setdefault(_DRAFTS, [])
     return drafts
 

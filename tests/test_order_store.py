@@ -28,12 +28,13 @@ def new(store: OrderStore, cid: str, s=None) -> db.Order:
 
 
 def row(h: db.DBHandler, oid: int) -> tuple:
-    return h.execute_sql("SELECT status, broker_order_id, filled_quantity FROM orders WHERE id = :i", {"i": oid})[0]
+    rows = h.execute_sql("SELECT status, broker_order_id, filled_quantity FROM orders WHERE id = :i", {"i": oid})
+    return (rows or [()])[0]
 
 
 def events(h: db.DBHandler, oid: int) -> list[tuple]:
     return h.execute_sql("SELECT from_status, to_status FROM order_events WHERE order_id = :i ORDER BY id",
-                         {"i": oid})
+                         {"i": oid}) or []
 
 
 def test_a_row_another_writer_moved_is_read_again_not_overwritten(handler):
