@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -37,10 +37,11 @@ from sqlalchemy import (
     create_engine,
     event,
     exc,
+    insert,
     inspect,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from core.enums import OrderStatus
@@ -116,19 +117,26 @@ class Order(Base):
         """The only way an order changes: `event` is checked against the transition table, the columns it
         names are set, and the rows that record it (an OrderEvent, or a Fill) are returned for the caller's
         transaction. Raises IllegalTransition, changing nothing, when the order's status does not allow it."""
+        return self.applied(event)[1]
+
+    def applied(self, event: OrderEventType) -> tuple[dict[str, Any], list[Base]]:
+        """`apply`, also returning the columns it set: what an UPDATE of the order's row by its id writes
+        (execution.orders writes an order so, without loading it)."""
         current = OrderStatus(self.status)
         change = plan(current, self.filled_quantity or 0, event)
-        for name, value in change.fields.items():
+        values = {**change.fields, "status": change.status.value, "updated_at": utcnow()}
+        for name, value in values.items():
             setattr(self, name, value)
-        self.status = change.status.value
-        self.updated_at = utcnow()
+        return values, self._records(event, current, change.status, change.record, change.detail)
+
+    def _records(self, event: OrderEventType, current: OrderStatus, status: OrderStatus, record: bool,
+                 detail: str | None) -> list[Base]:
         if isinstance(event, OrderFilled):
             return [Fill(order=self, cumulative_quantity=event.cumulative_quantity, quantity=event.quantity,
                          price=event.price)]
-        if not change.record:
+        if not record:
             return []
-        return [OrderEvent(order=self, from_status=current.value, to_status=change.status.value,
-                           detail=change.detail)]
+        return [OrderEvent(order=self, from_status=current.value, to_status=status.value, detail=detail)]
 
 
 class OrderEvent(Base):
@@ -309,6 +317,40 @@ def disabled_strategies_key(day: date) -> str:
 
 
 MARKET_DATA_COLUMNS: tuple[str, ...] = tuple(c.name for c in MarketData.__table__.columns if c.name != "id")
+
+class Unit(Protocol):
+    """A transaction that Core statements run in, with a place for rows not written yet: a Session, or a
+    CoreUnit (a plain Connection's, cheaper where no ORM object is involved)."""
+
+    @property
+    def info(self) -> dict[Any, Any]: ...
+
+    def connection(self) -> Connection: ...
+
+
+class CoreUnit:
+    """A Connection's transaction seen as a Unit (DBHandler.unit)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.info: dict[Any, Any] = {}
+
+    def connection(self) -> Connection:
+        return self.conn
+
+
+def insert_row(s: Unit, model: type[Base], values: dict[str, Any]) -> int:
+    """One row through SQLAlchemy Core in `s`'s transaction (no unit-of-work bookkeeping): a None value is left
+    out, so the column's default applies as the ORM would; returns the new primary key."""
+    table = model.__table__
+    stmt = _INSERTS.get(model)
+    if stmt is None:
+        stmt = _INSERTS[model] = insert(table)  # type: ignore[arg-type]
+    res = s.connection().execute(stmt, {k: v for k, v in values.items() if v is not None})
+    return int(res.inserted_primary_key[0])
+
+
+_INSERTS: dict[type[Base], Any] = {}
 
 # ------------------------------------------------------------------------------------------ engines
 
@@ -620,6 +662,18 @@ class DBHandler:
     def transaction(self, what: str, fn: Callable[[Session], T]) -> T:
         """Run fn(session) in one transaction with the handler's retry and error policy."""
         return self._run(what, fn)
+
+    def core(self, what: str, fn: Callable[[Connection], T]) -> T:
+        """fn(connection) in one transaction of Core statements, without an ORM Session (whose bookkeeping
+        costs more than a small write): the same retry and error policy as `transaction`."""
+        def once() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn)
+        return self._retry(what, once)
+
+    def unit(self, what: str, fn: Callable[[CoreUnit], T]) -> T:
+        """`core`, with the connection as a Unit (rows waiting in its `info` die with a failed attempt)."""
+        return self.core(what, lambda conn: fn(CoreUnit(conn)))
 
     def bulk_insert_tuples(self, model: type[Base], columns: Sequence[str], rows: Sequence[tuple]) -> int:
         """The hot path for ticks: rows already as tuples in `columns` order, no per-row dicts."""

@@ -19,12 +19,11 @@ import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import msgspec
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, update
 
 import notify
 from core.clock import fmt_ist
@@ -44,7 +43,7 @@ from core.errors import StartupError
 from core.faults import crash_point
 from core.session import SessionTimes, in_market_hours
 from core.types import Signal
-from db import DBHandler, Order, StockSignal, disabled_strategies_key, utcnow
+from db import DBHandler, Order, StockSignal, Unit, disabled_strategies_key, insert_row, utcnow
 from execution.broker_io import BrokerIO, CancelAnswered, LookedUp, Placed, Probed, StatusSeen
 from execution.circuit_breaker import CircuitBreaker
 from execution.commands import CancelOrder, FindOrder, ProbeBroker, SubmitOrder
@@ -62,7 +61,7 @@ from execution.order_events import (
     OrderWorking,
     broker_final,
 )
-from execution.orders import OrderStore, fill_delta
+from execution.orders import fill_delta
 from execution.pending import Pending
 from execution.reconcile import HeldTrade, Reconciler, RestartRecords, report
 from execution.reconcile_events import (
@@ -107,7 +106,7 @@ class TradeManager:
         self.tag = cfg.orders.strategy_tag
         self.ledger = Ledger(db, day, D(cfg.risk.capital), cfg.costs.table)  # the only writer of the books
         self.rm = RiskManager(cfg, db, day, self.ledger)
-        self.orders = OrderStore(db)
+        self.orders = self.ledger.orders  # one store: it knows each order's last written state
         self.session = SessionTimes.for_day(cfg.session, day)
         self.breaker = CircuitBreaker(cfg.orders.circuit_breaker_failures, cfg.orders.circuit_breaker_cooldown_s)
         self.gateway: OpenAlgoGateway | None = None
@@ -130,8 +129,8 @@ class TradeManager:
         self.failed_trades: dict[str, int] = {}
         self.disabled: dict[str, dict[str, Any]] = {}  # symbol -> {strategy, reason, time}: strategies off today
         self.margin_asked: set[str] = set()
-        self._s: Session | None = None  # the open unit of work, while a decision is being recorded
-        self._signal_row: StockSignal | None = None  # the signal recorded in that unit, its outcome set on it
+        self._s: Unit | None = None  # the open unit (one transaction), while a decision is being recorded
+        self._signal_row: dict[str, Any] | None = None  # the signal recorded in that unit, its outcome set on it
         self._after: list[Callable[[], None]] | None = None
         self.squared_off = False
         self.cutoff_done = False
@@ -382,9 +381,8 @@ class TradeManager:
                 self._check_halt(int(sig.time))  # may write the trading state: not inside the unit below
                 self._learn_margin(sig.symbol, sig.price)
 
-            def decide(s: Session) -> None:
-                self._signal_row = StockSignal(**sig.to_row())
-                s.add(self._signal_row)
+            def decide(s: Unit) -> None:
+                self._signal_row = sig.to_row()  # written with the unit's end, its outcome set on it by then
                 shared = self.shared
                 if sig.forced and shared is not None:  # a worker saw a cap crossed on a tick
                     self._later(lambda: shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
@@ -421,7 +419,7 @@ class TradeManager:
             lev = self.rm.use_broker_margin(symbol, mult)
             log.info("%s: broker margin %s per share at %s: leverage %sx", symbol, required, price, lev)
 
-    def _unit(self, what: str, fn: Callable[[Session], None]) -> None:
+    def _unit(self, what: str, fn: Callable[[Unit], None]) -> None:
         """Run one decision's writes in one transaction; what it does in memory or sends (pending orders,
         feedback, HTTP) waits in `_after` and happens only once the transaction has committed."""
         if self._s is not None:
@@ -429,14 +427,17 @@ class TradeManager:
             return
         after: list[Callable[[], None]] = []
 
-        def go(s: Session) -> None:
+        def go(s: Unit) -> None:
             after.clear()
             self._s, self._after = s, after
             try:
                 fn(s)
+                self.orders.flush(s)
+                if self._signal_row is not None:
+                    insert_row(s, StockSignal, self._signal_row)
             finally:
                 self._s, self._after, self._signal_row = None, None, None
-        self.db.transaction(what, go)
+        self.db.unit(what, go)
         for action in after:
             action()
 
@@ -507,7 +508,7 @@ class TradeManager:
             return
         order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
         self._later(lambda: self.ledger.reserve(order.id, allocated))
-        self._send(order, Pending(self._written(order), sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
+        self._send(order, lambda oid: Pending(oid, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
         if self.mode is ExecutionMode.SIGNALS_ONLY:
@@ -546,11 +547,11 @@ class TradeManager:
                     now: int) -> None:
         side = OrderSide.SELL if trade.side is PositionSide.LONG else OrderSide.BUY
 
-        def go(s: Session) -> None:
+        def go(s: Unit) -> None:
             order = self._create_order(sig, purpose, side, qty, self.rm.price_tracker.get(trade.symbol), trade=trade,
                                        now=now)
-            self._send(order, Pending(self._written(order), trade.symbol, sig, purpose, side, qty, now,
-                                      trade_id=trade.trade_id, exit_reason=reason))
+            self._send(order, lambda oid: Pending(oid, trade.symbol, sig, purpose, side, qty, now,
+                                                  trade_id=trade.trade_id, exit_reason=reason))
         self._unit(f"exit {trade.symbol}", go)
 
     # ------------------------------------------------------------------ order helpers
@@ -572,7 +573,9 @@ class TradeManager:
     def _written(self, order: Order) -> int:
         """The order's id, writing the unit's rows so far if it has none yet (it is about to be sent)."""
         if order.id is None:
-            self._s.flush()
+            if self._s is None:
+                raise RuntimeError("an order is written inside a decision's unit only")
+            self.orders.flush(self._s)
         return order.id
 
     def _fail(self, order: int | Order, tag: str, reason: str) -> None:
@@ -581,9 +584,11 @@ class TradeManager:
         self._later(lambda: log.info("order %d not sent: %s (%s)", order if isinstance(order, int) else order.id,
                                      tag, reason))
 
-    def _send(self, order: Order, p: Pending) -> None:
-        # committed as SENT_TO_BROKER before the request leaves: a crash in between is found by reconciliation
+    def _send(self, order: Order, pending: Callable[[int], Pending]) -> None:
+        # committed as SENT_TO_BROKER before the request leaves: a crash in between is found by reconciliation.
+        # Marked before its first write, so the order is one INSERT (with its CREATED and SENT events)
         self.orders.apply(order, OrderSent(utcnow()), s=self._s)
+        p = pending(self._written(order))
         req = SubmitOrder(order.id, order.symbol, order.exchange, order.side, order.quantity, order.product,
                           "MARKET", self.tag)
 
@@ -885,14 +890,12 @@ class TradeManager:
         out = Outcome(sid, sig.symbol, sig.emitted_type.value, status, force_exit=sig.forced,
                       incomplete=incomplete, note=note)
 
-        def record(s: Session) -> None:
+        def record(s: Unit) -> None:
             row = self._signal_row
-            if row is not None and row.signal_id == sid:  # recorded in this unit: written with it, in one flush
-                row.outcome, row.outcome_note = status.value, note or None
+            if row is not None and row["signal_id"] == sid:  # recorded in this unit: written with it, at its end
+                row["outcome"], row["outcome_note"] = status.value, note or None
                 return
-            s.flush()  # the signal's own row may still be pending in this unit
-            s.execute(update(StockSignal).where(StockSignal.signal_id == sid)
-                      .values(outcome=status.value, outcome_note=note or None))
+            s.connection().execute(_SET_OUTCOME, {"sid": sid, "outcome": status.value, "outcome_note": note or None})
 
         def tell() -> None:
             self.outcomes[sid] = out
@@ -1019,6 +1022,10 @@ class TradeManager:
         self.shared.set(active_trades=len(self.rm.active_trades),
                         active_order_ids=[p.broker_order_id or f"local-{p.order_id}" for p in self.pending.values()],
                         trading_state=self.rm.state.value)
+
+
+# a signal's outcome, set on every row recorded under its id (the SET clause is the other parameters)
+_SET_OUTCOME = update(cast(Table, StockSignal.__table__)).where(StockSignal.__table__.c.signal_id == bindparam("sid"))
 
 
 def _exit_trade(p: Pending) -> int:
