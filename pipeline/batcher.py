@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.types import Tick
+from core.types import records, tick_values
 from pipeline.messages import END_OF_FEED, encode_batch
 from pipeline.tick_validator import TickValidator
 
@@ -61,7 +61,7 @@ class TickBatcher:
         # (latency), long for a replay at full speed (fewer, fuller cycles: throughput)
         self.max_age_s = max_age_s
         self.lock = threading.Lock()
-        self.buffers: list[list] = [[] for _ in range(n_workers)]
+        self.buffers: list[list[tuple]] = [[] for _ in range(n_workers)]  # each tick's tick_values()
         self.positions: list[list[int]] = [[] for _ in range(n_workers)]
         self.first_pos = first_pos  # a restarted feed process numbers its ticks on from its predecessor's
         self.first_wall = [0.0] * n_workers
@@ -99,18 +99,19 @@ class TickBatcher:
                 self._route_locked(tick)
 
     def _route_locked(self, msg: dict) -> None:
-        i = self.worker_of.get(msg.get("symbol"))
+        sym = msg.get("symbol")
+        i = self.worker_of.get(sym)
         if i is None:
             self.unroutable += 1
             if self._warned < 5:
                 self._warned += 1
-                log.warning("no worker for symbol %.60r; tick counted as unroutable", msg.get("symbol"))
+                log.warning("no worker for symbol %.60r; tick counted as unroutable", sym)
             return
         ts = msg.get("exch_feed_time")
         buf = self.buffers[i]
         if not buf:
             self.first_wall[i] = time.time()
-        buf.append(Tick.from_feed(msg))
+        buf.append(tick_values(msg))  # its Tick record is built with the batch's (records(), one C call)
         self.dispatched += 1
         self.positions[i].append(self.first_pos + self.dispatched)
         if type(ts) is int and ts > self.max_ts:
@@ -152,7 +153,8 @@ class TickBatcher:
                 rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
                                  if n != self._reported.get(r, 0))
                 self._reported = dict(counts)
-        batches = tuple(encode_batch(b, p) if b else None for b, p in zip(self.buffers, self.positions, strict=False))
+        batches = tuple(encode_batch(records(b), p) if b else None
+                        for b, p in zip(self.buffers, self.positions, strict=False))
         counts = tuple(len(b) for b in self.buffers)
         self.buffers = [[] for _ in range(self.n)]
         self.positions = [[] for _ in range(self.n)]
