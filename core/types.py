@@ -100,7 +100,12 @@ class Tick(msgspec.Struct, array_like=True, frozen=True, gc=False):
         try:
             return msgspec.convert(values, cls)  # checked in C: the common case costs no more than building it
         except msgspec.ValidationError:
-            return cls(*(v if _fits(v, f) else None for v, f in zip(values, TICK_FIELDS, strict=False)))
+            return cls.fitted(values)
+
+    @classmethod
+    def fitted(cls, values: tuple[Any, ...]) -> Tick:
+        """The record with every value that cannot stand in its field, or cross a pipe, as None."""
+        return cls(*(v if _fits(v, f) else None for v, f in zip(values, TICK_FIELDS, strict=False)))
 
     def time(self) -> Num | None:
         """The tick's feed time: exch_feed_time, else last_traded_time (None if neither came)."""

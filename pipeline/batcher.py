@@ -1,9 +1,9 @@
 """TickBatcher: the feed's side of the DataDispatcher. Sorts each tick into its worker's buffer and hands
 out a Cycle when the buffers are full, a few milliseconds old, or the feed pauses.
 
-It runs where the feed runs (the feed process), so the per-tick work -- turning each admitted Fyers dict into
-its Tick record (the feed edge: nothing past here sees the dict), routing, and encoding each batch once -- is
-off the driver's GIL. A Cycle carries each worker's batch already encoded (pipeline.messages.encode_batch);
+It runs where the feed runs (the feed process), so the per-tick work -- taking each admitted Fyers dict's
+values in Tick field order (the feed edge: nothing past here sees the dict; the worker decodes them as Tick
+records), routing, and encoding each batch once -- is off the driver's GIL. A Cycle carries each worker's batch already encoded (pipeline.messages.encode_batch);
 the DataDispatcher (pipeline.dispatcher) writes it into that worker's pipe.
 
 Seed chart 1 puts one tick per queue `put`; that caps the daemon near 85,000 ticks/s and costs a pickle and a
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.types import TICK_FIELDS, records, tick_values
+from core.types import TICK_FIELDS, tick_values
 from pipeline.messages import END_OF_FEED, encode_batch
 from pipeline.tick_validator import TickValidator
 
@@ -114,7 +114,7 @@ class TickBatcher:
         buf = self.buffers[i]
         if not buf:
             self.first_wall[i] = time.time()
-        try:  # tick_values(msg), inlined; its Tick record is built with the batch's (records(), one C call)
+        try:  # tick_values(msg), inlined; its Tick record is built with the batch's (the worker's decode_frame)
             buf.append(_all_fields(msg))
         except KeyError:
             buf.append(tick_values(msg))
@@ -159,7 +159,7 @@ class TickBatcher:
                 rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
                                  if n != self._reported.get(r, 0))
                 self._reported = dict(counts)
-        batches = tuple(encode_batch(records(b), p) if b else None
+        batches = tuple(encode_batch(b, p) if b else None  # values: the workers build the records
                         for b, p in zip(self.buffers, self.positions, strict=False))
         counts = tuple(len(b) for b in self.buffers)
         self.buffers = [[] for _ in range(self.n)]
