@@ -3,8 +3,9 @@ out a Cycle when the buffers are full, a few milliseconds old, or the feed pause
 
 It runs where the feed runs (the feed process), so the per-tick work -- taking each admitted Fyers dict's
 values in Tick field order (the feed edge: nothing past here sees the dict; the worker decodes them as Tick
-records), routing, and encoding each batch once -- is off the driver's GIL. A Cycle carries each worker's batch already encoded (pipeline.messages.encode_batch);
-the DataDispatcher (pipeline.dispatcher) writes it into that worker's pipe.
+records), routing, and encoding each batch once -- is off the driver's GIL. A Cycle carries each worker's
+batch already encoded (pipeline.messages.encode_batch); the DataDispatcher (pipeline.dispatcher) writes it
+into that worker's pipe.
 
 Seed chart 1 puts one tick per queue `put`; that caps the daemon near 85,000 ticks/s and costs a pickle and a
 pipe write per tick. A batch per worker per cycle costs one of each per cycle.
