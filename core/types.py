@@ -2,6 +2,7 @@
 daemon works with, and a Signal."""
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from typing import Any, Protocol, TypedDict
 
@@ -90,11 +91,21 @@ class Tick(msgspec.Struct, array_like=True, frozen=True, gc=False):
         """The record of a Fyers tick dict; keys the record does not have are dropped. A value of the wrong
         kind (a string or bool where a number belongs: nothing the feed's TickValidator judges) becomes None,
         so one odd field cannot make a whole batch undecodable in the worker."""
-        values = list(map(msg.get, TICK_FIELDS))
+        return cls.from_values(tick_values(msg))
+
+    @classmethod
+    def from_values(cls, values: tuple[Any, ...]) -> Tick:
+        """The record of tick_values(msg): from_feed in two steps, so the feed can take the values per tick and
+        build the records a batch at a time (records())."""
         try:
             return msgspec.convert(values, cls)  # checked in C: the common case costs no more than building it
         except msgspec.ValidationError:
-            return cls(*(v if _fits(v, f) else None for v, f in zip(values, TICK_FIELDS, strict=False)))
+            return cls.fitted(values)
+
+    @classmethod
+    def fitted(cls, values: tuple[Any, ...]) -> Tick:
+        """The record with every value that cannot stand in its field, or cross a pipe, as None."""
+        return cls(*(v if _fits(v, f) else None for v, f in zip(values, TICK_FIELDS, strict=False)))
 
     def time(self) -> Num | None:
         """The tick's feed time: exch_feed_time, else last_traded_time (None if neither came)."""
@@ -114,6 +125,25 @@ def _fits(v: Any, field_name: str) -> bool:
 
 if Tick.__struct_fields__ != TICK_FIELDS:  # the wire order is the field order
     raise RuntimeError("core.types.Tick fields must follow TICK_FIELDS")
+
+_all_fields = operator.itemgetter(*TICK_FIELDS)
+_tick_list = list[Tick]
+
+
+def tick_values(msg: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A Fyers tick dict's values in TICK_FIELDS order, None for a key it lacks (other keys are dropped)."""
+    try:
+        return _all_fields(msg)  # type: ignore[no-any-return]  # one C call when every key came, as it does
+    except KeyError:
+        return tuple(map(msg.get, TICK_FIELDS))
+
+
+def records(rows: list[tuple[Any, ...]]) -> list[Tick]:
+    """[Tick.from_values(v) for v in rows], checked in C in one call when every value fits (the common case)."""
+    try:
+        return msgspec.convert(rows, _tick_list)
+    except msgspec.ValidationError:
+        return [Tick.from_values(v) for v in rows]
 
 
 class SignalRow(Protocol):

@@ -1,10 +1,11 @@
 """TickBatcher: the feed's side of the DataDispatcher. Sorts each tick into its worker's buffer and hands
 out a Cycle when the buffers are full, a few milliseconds old, or the feed pauses.
 
-It runs where the feed runs (the feed process), so the per-tick work -- turning each admitted Fyers dict into
-its Tick record (the feed edge: nothing past here sees the dict), routing, and encoding each batch once -- is
-off the driver's GIL. A Cycle carries each worker's batch already encoded (pipeline.messages.encode_batch);
-the DataDispatcher (pipeline.dispatcher) writes it into that worker's pipe.
+It runs where the feed runs (the feed process), so the per-tick work -- taking each admitted Fyers dict's
+values in Tick field order (the feed edge: nothing past here sees the dict; the worker decodes them as Tick
+records), routing, and encoding each batch once -- is off the driver's GIL. A Cycle carries each worker's
+batch already encoded (pipeline.messages.encode_batch); the DataDispatcher (pipeline.dispatcher) writes it
+into that worker's pipe.
 
 Seed chart 1 puts one tick per queue `put`; that caps the daemon near 85,000 ticks/s and costs a pickle and a
 pipe write per tick. A batch per worker per cycle costs one of each per cycle.
@@ -12,17 +13,20 @@ pipe write per tick. A batch per worker per cycle costs one of each per cycle.
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.types import Tick
+from core.types import TICK_FIELDS, tick_values
 from pipeline.messages import END_OF_FEED, encode_batch
 from pipeline.tick_validator import TickValidator
 
 log = logging.getLogger(__name__)
+
+_all_fields = operator.itemgetter(*TICK_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,7 @@ class TickBatcher:
         # (latency), long for a replay at full speed (fewer, fuller cycles: throughput)
         self.max_age_s = max_age_s
         self.lock = threading.Lock()
-        self.buffers: list[list] = [[] for _ in range(n_workers)]
+        self.buffers: list[list[tuple]] = [[] for _ in range(n_workers)]  # each tick's tick_values()
         self.positions: list[list[int]] = [[] for _ in range(n_workers)]
         self.first_pos = first_pos  # a restarted feed process numbers its ticks on from its predecessor's
         self.first_wall = [0.0] * n_workers
@@ -99,18 +103,22 @@ class TickBatcher:
                 self._route_locked(tick)
 
     def _route_locked(self, msg: dict) -> None:
-        i = self.worker_of.get(msg.get("symbol"))
+        sym = msg.get("symbol")
+        i = self.worker_of.get(sym)
         if i is None:
             self.unroutable += 1
             if self._warned < 5:
                 self._warned += 1
-                log.warning("no worker for symbol %.60r; tick counted as unroutable", msg.get("symbol"))
+                log.warning("no worker for symbol %.60r; tick counted as unroutable", sym)
             return
         ts = msg.get("exch_feed_time")
         buf = self.buffers[i]
         if not buf:
             self.first_wall[i] = time.time()
-        buf.append(Tick.from_feed(msg))
+        try:  # tick_values(msg), inlined; its Tick record is built with the batch's (the worker's decode_frame)
+            buf.append(_all_fields(msg))
+        except KeyError:
+            buf.append(tick_values(msg))
         self.dispatched += 1
         self.positions[i].append(self.first_pos + self.dispatched)
         if type(ts) is int and ts > self.max_ts:
@@ -152,7 +160,8 @@ class TickBatcher:
                 rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
                                  if n != self._reported.get(r, 0))
                 self._reported = dict(counts)
-        batches = tuple(encode_batch(b, p) if b else None for b, p in zip(self.buffers, self.positions, strict=False))
+        batches = tuple(encode_batch(b, p) if b else None  # values: the workers build the records
+                        for b, p in zip(self.buffers, self.positions, strict=False))
         counts = tuple(len(b) for b in self.buffers)
         self.buffers = [[] for _ in range(self.n)]
         self.positions = [[] for _ in range(self.n)]

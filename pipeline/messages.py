@@ -6,7 +6,9 @@ read by the worker (decode_frame): a TickFrame. Its header (FRAME: seq, through_
 the cycle's marker: every tick with time <= through_ts, and every tick numbered <= through_pos, has been
 dispatched; t_wall: when the batch's first tick reached the feed process (latency figures). Behind it, the
 worker's batch for the cycle if it has one, msgpack-encoded (encode_batch): the Tick records (core.types.Tick,
-each a bare array) in feed order and their feed positions. The batch is encoded once per cycle in the
+each a bare array) in feed order and their feed positions. The feed writes each tick's values in field order,
+which encode as its record would, and the worker decodes them into records in one C call (a tick with a field
+of the wrong kind gets it as None there, as Tick.from_feed would have). The batch is encoded once per cycle in the
 feed process and kept as bytes, since a restarted worker is sent the same frames again.
 
 Control queue (driver -> worker), commands:  ApplyFeedback, UseTickPipe, StopWorker.
@@ -25,12 +27,13 @@ one with msgspec.structs.replace.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import msgspec
 
-from core.types import Num, Signal, Tick
+from core.types import TICK_FIELDS, Num, Signal, Tick
 
 FRAME = struct.Struct("<qqqd")
 
@@ -57,9 +60,17 @@ _batch_encoder = msgspec.msgpack.Encoder()
 _batch_decoder = msgspec.msgpack.Decoder(tuple[list[Tick], list[int]])
 
 
-def encode_batch(ticks: list[Tick], positions: list[int]) -> bytes:
-    """A worker's ticks of one cycle and their feed positions, as the body of its frame."""
-    return _batch_encoder.encode((ticks, positions))
+def encode_batch(ticks: Sequence[Tick | tuple[Any, ...]], positions: list[int]) -> bytes:
+    """A worker's ticks of one cycle and their feed positions, as the body of its frame. A tick is its Tick
+    record or its values in field order (core.types.tick_values): they encode alike, since a record is a bare
+    array, so the feed sends the values and only the worker builds the records (decode_frame). Values that
+    cannot be encoded at all (an object msgpack has no type for, an int past 64 bits) make the batch go as
+    records with such a value None (Tick.fitted)."""
+    try:
+        return _batch_encoder.encode((ticks, positions))
+    except (TypeError, ValueError, OverflowError):
+        return _batch_encoder.encode(([Tick.fitted(t if isinstance(t, tuple) else msgspec.structs.astuple(t))
+                                       for t in ticks], positions))
 
 
 def encode_frame(seq: int, through_ts: int, through_pos: int, t_wall: float, batch: bytes | None) -> bytes:
@@ -76,14 +87,39 @@ def decode_frame(buf: bytes | memoryview) -> TickFrame:
     seq, through_ts, through_pos, t_wall = FRAME.unpack_from(buf)
     if len(buf) == FRAME.size:
         return TickFrame(seq, through_ts, through_pos, t_wall)
+    body = memoryview(buf)[FRAME.size:]
     try:
-        ticks, positions = _batch_decoder.decode(memoryview(buf)[FRAME.size:])
+        ticks, positions = _batch_decoder.decode(body)
     except msgspec.DecodeError as e:
-        raise MessageError(f"tick frame {seq}: its batch is not a list of tick records with their positions "
-                           f"({e})") from None
+        ticks, positions = _with_odd_fields(seq, body, e)
     if len(ticks) != len(positions):
         raise MessageError(f"tick frame {seq}: {len(ticks)} ticks but {len(positions)} positions")
     return TickFrame(seq, through_ts, through_pos, t_wall, ticks, positions)
+
+
+_values_decoder = msgspec.msgpack.Decoder(tuple[list[tuple[Any, ...]], list[int]])
+
+
+def _with_odd_fields(seq: int, body: memoryview, err: msgspec.DecodeError) -> tuple[list[Tick], list[int]]:
+    """A batch that is not all Tick records: the feed sends each tick's values as they came, so a field of
+    the wrong kind (a string where a number belongs: nothing the feed's validator judges) arrives as is and
+    becomes None here, as Tick.from_feed would have made it. A batch that is no list of whole ticks (every
+    field, the symbol and price among them) is refused: MessageError."""
+    refused = MessageError(f"tick frame {seq}: its batch is not a list of tick records with their positions "
+                           f"({err})")
+    try:
+        rows, positions = _values_decoder.decode(body)
+    except msgspec.DecodeError:
+        raise refused from None
+    ticks: list[Tick] = []
+    for v in rows:
+        if len(v) != len(TICK_FIELDS):
+            raise refused
+        t = Tick.from_values(v)
+        if t.symbol is None or t.ltp is None:
+            raise refused
+        ticks.append(t)
+    return ticks, positions
 
 
 class Outcome(msgspec.Struct, frozen=True):

@@ -59,14 +59,14 @@ class TickValidator:
         self.max_move = max_price_move_pct / 100.0
         self.clock = float(start) if start is not None else None
         self.wall = wall
-        self.last: dict[str, dict] = {}          # each symbol's last accepted tick
-        self.last_ts: dict[str, float] = {}
-        self.last_price: dict[str, float] = {}
+        # each symbol's last accepted tick: (its time, its price, the tick), one lookup per tick
+        self.last: dict[str, tuple[float, float, dict]] = {}
         self.counts: dict[str, int] = {}
         self.accepted = 0
         # quarantined ticks in a row, held (at most gap_confirm_ticks - 1) until they prove a gap or are dropped
         self._held: list[tuple[dict, str, float]] = []
         self._ts = 0.0              # the timestamp _judge read
+        self._sym = ""              # the symbol _judge read (when it got that far)
         self._verdict: str | None = None  # the last tick's verdict, for check()
 
     @property
@@ -80,7 +80,11 @@ class TickValidator:
         if reason is None:
             if self._held:
                 self._drop_held()
-            self._accept(tick)
+            ts = self._ts  # _accept, inlined: this is every good tick's path
+            self.accepted += 1
+            self.last[self._sym] = (ts, tick["ltp"], tick)
+            if self.clock is None or ts > self.clock:
+                self.clock = ts
             return [tick]
         if reason != AHEAD:
             self._count(reason, tick)
@@ -99,12 +103,13 @@ class TickValidator:
                     held[0][2] - (self._clock() or held[0][2]), len(held))
         out = []
         for t, s, ts in held:
-            if ts < self.last_ts.get(s, 0):
+            last = self.last.get(s)
+            if last is not None and ts < last[0]:
                 self._count(BACKWARDS, t)
-            elif t == self.last.get(s):
+            elif last is not None and t == last[2]:
                 self._count(DUPLICATE, t)
             else:
-                self._accept(t)
+                self._accept(t, s, ts)
                 out.append(t)
         held.clear()
         return out
@@ -131,15 +136,10 @@ class TickValidator:
             log.warning("tick rejected (%s): %.200r%s", reason, tick,
                         " (further ones of this kind are counted, not logged)" if n == LOGGED_PER_REASON else "")
 
-    def _accept(self, tick: dict) -> None:
-        sym = tick["symbol"]
-        ts = tick.get("exch_feed_time")
-        if ts is None:
-            ts = tick["last_traded_time"]
+    def _accept(self, tick: dict, sym: str, ts: float) -> None:
+        """`sym` and `ts` as _judge read them from the tick."""
         self.accepted += 1
-        self.last[sym] = tick
-        self.last_ts[sym] = ts
-        self.last_price[sym] = tick["ltp"]
+        self.last[sym] = (ts, tick["ltp"], tick)
         if self.clock is None or ts > self.clock:
             self.clock = ts
 
@@ -152,14 +152,16 @@ class TickValidator:
             return MISSING_SYMBOL
         if sym not in self.symbols:
             return UNKNOWN_SYMBOL
+        self._sym = sym
         ltp = tick.get("ltp")
         if type(ltp) not in _NUM:
             return NON_NUMERIC_PRICE
         if not 0 < ltp < math.inf:  # also false for NaN
             return BAD_PRICE
+        last = self.last.get(sym)
         ref = tick.get("prev_close_price")
         if type(ref) not in _NUM or not 0 < ref < math.inf:
-            ref = self.last_price.get(sym)
+            ref = None if last is None else last[1]
         if ref is not None and abs(ltp - ref) > ref * self.max_move:
             return PRICE_OUT_OF_RANGE
         ts = tick.get("exch_feed_time")  # as the workers read it: else last_traded_time
@@ -167,13 +169,14 @@ class TickValidator:
             ts = tick.get("last_traded_time")
         if type(ts) not in _NUM or not 0 < ts < math.inf:
             return BAD_TIMESTAMP
-        if ts < self.last_ts.get(sym, 0):
+        if last is not None and ts < last[0]:
             return BACKWARDS
+        self._ts = ts
         clock = self.clock if self.wall is None else self._clock()
         if clock is not None and ts > clock + self.max_ahead_s:
-            self._ts = ts
             return AHEAD
-        if tick == self.last.get(sym):
+        # equal dicts have equal times: only a tick of the last one's time can be its duplicate
+        if last is not None and ts == last[0] and tick == last[2]:
             return DUPLICATE
         return None
 

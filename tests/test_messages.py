@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from core.enums import PositionSide, SignalType
-from core.types import TICK_FIELDS, Signal, Tick
+from core.types import TICK_FIELDS, Signal, Tick, tick_values
 from pipeline import messages as m
 
 T0 = 1_795_140_900  # 2026-11-20 09:15 IST
@@ -122,6 +122,22 @@ def test_a_field_of_the_wrong_kind_becomes_none_at_the_feed_edge_and_the_batch_s
     assert f.ticks[0] == t and math.isnan(f.ticks[1].ch)
 
 
+def test_the_feed_sends_tick_values_and_the_worker_gets_the_records_from_feed_would_make():
+    """The feed's batch holds each tick's values as they came (core.types.tick_values); the worker's records
+    equal Tick.from_feed's, an odd field included (None), and a value msgpack cannot carry at all (an int
+    past 64 bits, an object) makes the batch go as records with that value None."""
+    odd = {**FYERS, "bid_price": "n/a", "ask_size": True, "type": 5, "junk": object()}
+    short = {"symbol": "NSE:LT-EQ", "ltp": 3500, "exch_feed_time": T0 + 1}
+    for batch in ([FYERS, short], [FYERS, odd, short], [odd, {**FYERS, "open_price": object()}, FYERS]):
+        f = m.decode_frame(m.encode_frame(1, T0, 2, 0.0, m.encode_batch([tick_values(t) for t in batch],
+                                                                        list(range(len(batch))))))
+        assert f.ticks == [Tick.from_feed(t) for t in batch] and f.positions == list(range(len(batch)))
+        assert all(type(t) is Tick for t in f.ticks)
+    big = m.decode_frame(m.encode_frame(1, T0, 2, 0.0, m.encode_batch([tick_values({**FYERS, "tot_buy_qty": 2**70})],
+                                                                      [1])))
+    assert big.ticks == [Tick.from_feed({**FYERS, "tot_buy_qty": None})]
+
+
 @pytest.mark.parametrize("buf, says", [
     (b"", "shorter than its 32-byte header"),
     (m.FRAME.pack(1, T0, 2, 0.0)[:20], "shorter than its 32-byte header"),
@@ -130,6 +146,9 @@ def test_a_field_of_the_wrong_kind_becomes_none_at_the_feed_edge_and_the_batch_s
     (m.FRAME.pack(5, T0, 2, 0.0) + msgspec.msgpack.encode(([Tick.from_feed(FYERS)], [1, 2])),
      "frame 5: 1 ticks but 2 positions"),
     (m.encode_frame(6, T0, 2, 0.0, m.encode_batch([Tick.from_feed(FYERS)], [1]))[:-3], "frame 6: its batch"),
+    (m.FRAME.pack(7, T0, 2, 0.0) + msgspec.msgpack.encode(([[None] * 21 + ["x"]], [1])), "frame 7: its batch"),
+    (m.FRAME.pack(8, T0, 2, 0.0) + msgspec.msgpack.encode(([tick_values({**FYERS, "ltp": "x"})], [1])),
+     "frame 8: its batch"),
 ])
 def test_a_malformed_frame_is_refused_with_a_clear_error(buf, says):
     with pytest.raises(m.MessageError, match=says):
