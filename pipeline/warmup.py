@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MINUTE = Interval("1m", 60)
 CACHE = "data/history"
+GIVE_UP_AFTER = 3  # symbols in a row whose history failed: the rest start cold without asking
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,12 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
     s = cfg.session
     session_s = ist_epoch(day, s.close) - ist_epoch(day, s.open)
     out: dict[str, list[Candle]] = {}
+    failed = 0
     for need in wanted:
+        if failed >= GIVE_UP_AFTER:  # the source is down: do not make the start wait on each symbol's retries
+            log.warning("%s: no history for strategy %s (%d symbols in a row failed before it)", need.symbol,
+                        need.strategy, failed)
+            continue
         first = day - timedelta(days=_lookback_days(need, session_s))
         earlier: list[Candle] = []
         today: list[Candle] = []
@@ -125,8 +131,10 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
                 else:
                     today = resample(in_session, need.seconds, now)
         except Exception as e:  # noqa: BLE001 - no history is a cold start, never a failed start
+            failed += 1
             log.warning("%s: no history for strategy %s (%s)", need.symbol, need.strategy, e)
             continue
+        failed = 0
         out[need.symbol] = earlier[-need.candles:] + today
     return out
 

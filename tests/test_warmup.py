@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 from datetime import time as dtime
-from pathlib import Path
 
 import pytest
 
@@ -122,7 +121,7 @@ def test_a_strategy_without_enough_history_is_named_with_when_it_becomes_ready(c
     assert "ITC" not in text and "1 of 2 strategies start warm" in text
 
 
-def test_history_that_fails_is_a_cold_start_not_a_failed_start(cfg, caplog):
+def test_history_that_fails_is_a_cold_start_not_a_failed_start(cfg, caplog, tmp_path):
     class Down:
         key, requests = "down", 0
 
@@ -136,7 +135,13 @@ def test_history_that_fails_is_a_cold_start_not_a_failed_start(cfg, caplog):
             return None
 
         def fetch(self, *a):
+            self.requests += 1
             raise ConnectionError("refused")
 
-    got = load(cfg, Down(), DAY, OPEN, [Need("LT", "mac", 60, 22)], cache_root=str(Path("/nonexistent/x")))
-    assert got == {}
+    down = Down()
+    needs = [Need(s, "mac", 60, 22) for s in ("LT", "ITC", "WIPRO", "MARUTI", "SBIN")]
+    caplog.set_level(logging.WARNING, "pipeline.warmup")
+    assert load(cfg, down, DAY, OPEN, needs, cache_root=str(tmp_path)) == {}
+    assert down.requests == 3, "a source that is down is not asked for every symbol"
+    assert "LT: no history for strategy mac (refused)" in caplog.text
+    assert "SBIN: no history for strategy mac (3 symbols in a row failed before it)" in caplog.text
