@@ -168,7 +168,13 @@ def plan(cfg: Config, secrets: Secrets, live_data: bool, replay_source: str, day
     wanted = needs(cfg)
     if not wanted:
         return {}, now
-    source, why = source_for(cfg, secrets, live_data, replay_source)
-    got = {} if source is None else load(cfg, source, day, now, wanted)
+    got: dict[str, list[Candle]] = {}
+    try:
+        source, why = source_for(cfg, secrets, live_data, replay_source)
+        if source is not None:
+            got = load(cfg, source, day, now, wanted)
+    except Exception as e:  # noqa: BLE001 - no history (a cache that cannot be written, ...) is a cold start
+        log.warning("warm-up from history failed: %s", e)
+        why = f"history failed: {e}"
     report(wanted, got, day, now, ist_epoch(day, cfg.session.open), why)
     return got, now
