@@ -119,6 +119,10 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
             log.warning("%s: no history for strategy %s (%d symbols in a row failed before it)", need.symbol,
                         need.strategy, failed)
             continue
+        if need.seconds % MINUTE.seconds:
+            log.warning("%s: strategy %s has candles of %d s and history has 1-minute ones: no warm-up",
+                        need.symbol, need.strategy, need.seconds)
+            continue
         first = day - timedelta(days=_lookback_days(need, session_s))
         earlier: list[Candle] = []
         today: list[Candle] = []

@@ -110,6 +110,10 @@ def test_history_candles_are_the_candles_the_replayed_ticks_make(history, cfg):
     assert len(key) == 9 and key[:-1] == [(c.start, c.open, c.high, c.low, c.close) for c in built]
 
 
+def test_candles_shorter_than_a_minute_get_no_warm_up(history):
+    assert history([Need("LT", "s", 15, 10)], OPEN + 3600) == {}
+
+
 def test_a_strategy_without_enough_history_is_named_with_when_it_becomes_ready(caplog):
     caplog.set_level(logging.INFO, "pipeline.warmup")
     needs = [Need("LT", "mac", 60, 22), Need("ITC", "mac", 60, 22)]
