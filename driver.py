@@ -418,8 +418,14 @@ class Driver:
         out_q = WorkerEventQueue(ctx)
         self.log_sink = LogSink(cfg.resolve_path(cfg.monitoring.log_dir),  # the workers' and the feed's logs
                                 echo=[h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler])
+        warmup = None
+        if cfg.market_data.warmup_from_history:
+            from pipeline.warmup import plan
+
+            warmup = plan(cfg, self.secrets, opts.live_data, opts.source, opts.day,
+                          None if opts.start is None else ist_epoch(opts.day, opts.start))
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
-                          self.secrets.secret_values(), broker, log_channel=self.log_sink.channel)
+                          self.secrets.secret_values(), broker, log_channel=self.log_sink.channel, warmup=warmup)
         processor.set_notify(lambda sym, ctl: pool.send_control(symbol_to_worker[sym], ctl))
         sequencer = SignalSequencer(len(worker_ids))
         self.summary = {"signals": 0, "worker_restarts": 0}

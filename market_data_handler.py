@@ -26,7 +26,7 @@ import operator
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -37,7 +37,7 @@ from core.types import Signal, Tick
 from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, WorkerStats
 from strategies import strategy_class
-from strategies.base import Strategy
+from strategies.base import Candle, Strategy
 from strategies.candles import CandleAggregator
 
 log = logging.getLogger(__name__)
@@ -290,6 +290,16 @@ class MarketDataHandler:
         log.info("%s: retrying %s signal, attempt %d (merged %s)", sym, signal.type.value, attempt,
                  ", ".join(changes) or "nothing")
         return signal.replace(attempt_count=attempt, **changes)
+
+    # ------------------------------------------------------------------ warm-up
+    def warm_up(self, candles: Mapping[str, Sequence[Candle]], now: int) -> None:
+        """Before the first tick: each strategy takes its history candles (pipeline.warmup), all in one go."""
+        for sym, strat in list(self.strategies.items()):
+            got = candles.get(sym)
+            if got:
+                self._call(sym, "warm_up", lambda: strat.warm_up(got, now))  # noqa: B023 - called at once
+        if candles:
+            log.info("warmed up %d strategies from history", sum(1 for s in candles if s in self.strategies))
 
     # ------------------------------------------------------------------ feedback
     def apply_control(self, msg: Outcome | ForceExit | CapTriggers) -> None:

@@ -131,6 +131,8 @@ class MarketDataConfig:
     max_ahead_s: float = _f(60.0, minimum=1)
     gap_confirm_ticks: int = _f(3, minimum=2)
     max_price_move_pct: float = _f(40.0, minimum=0, min_exclusive=True)
+    # strategies take the candles they need from history before the first tick (pipeline.warmup)
+    warmup_from_history: bool = _f(True)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ What a strategy implements (the framework calls these; none starts with an under
 - `state_dict()` / `load_state(state)`: what it remembers, as JSON-safe data, saved while it runs and loaded
   into a fresh instance when a worker restarts mid-day; `load_state` raises ValueError for state it cannot use
   (the strategy then starts fresh).
+- `warmup_candles` and `warm_up(candles, now)`: how many candles of `candle_seconds` it needs before it can
+  decide, and taking them from history (previous days' session candles, then the day's own up to `now`) before
+  the first tick, at start and at a restart mid-day (pipeline/warmup.py); nothing is emitted from them.
 - `discard_signal()` / `reset_position_tracking()`: the framework's feedback. The last signal was not acted on
   (an entry failed), and the symbol is flat again (entry failed, or the TradeManager force-exited it).
   Override to forget more, and call super().
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time as dtime
 from typing import Any, ClassVar, Protocol
@@ -130,6 +133,17 @@ class Strategy(ABC):
     @property
     def candle_seconds(self) -> int | None:
         """Aggregation resolution this strategy wants, or None for ticks only."""
+        return None
+
+    @property
+    def warmup_candles(self) -> int:
+        """Candles of `candle_seconds` this strategy needs from history before the first tick (0: none)."""
+        return 0
+
+    def warm_up(self, candles: Sequence[Candle], now: int) -> None:
+        """Take history before the first tick: closed candles in time order, the last `warmup_candles` of earlier
+        days' sessions, then today's that ended by `now` (epoch s; the day is now's IST date). No signal comes of
+        them. This default ignores them."""
         return None
 
     def discard_signal(self) -> None:

@@ -3,8 +3,10 @@ target, and acting on a candle's decision with the tick that closed it.
 
 Rules (times IST, compared as epoch ints computed once per day), as the MA crossover's:
 - Indicators see only candles that start within today's session [session.open, session.close) and are
-  reset at each new IST date (the overnight gap and the pre-open auction would otherwise dominate them), so
-  each day warms up afresh.
+  reset at each new IST date (the pre-open auction would otherwise dominate them), so a day met in the tick
+  stream warms up afresh. At start, warm_up() feeds them history instead (pipeline/warmup.py): the last
+  `warmup_candles` session candles of earlier days, then the day's own up to the restart, so they are ready
+  at the open (the overnight gap then counts in the first true range, as it does on a daily chart).
 - A subclass reads each such candle and may want an entry (long or short, with a note) and/or an exit of
   the position held. Both are acted on by the tick that closed the candle (the worker calls on_candle just
   before run(tick)), so a signal carries that tick's time and price. An unused entry lapses when the next
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -133,6 +135,25 @@ class CandleStrategy(Strategy):
         self._reset_indicators()
         self._clear_position()
         return stale
+
+    @property
+    def warmup_candles(self) -> int:
+        """The longest indicator warm-up, and one candle more: a cross needs the candle before it."""
+        return max(ind.warmup for ind in self._indicators.values()) + 1
+
+    def warm_up(self, candles: Sequence[Candle], now: int) -> None:
+        """Start the day of `now` with indicators fed `candles` (earlier days' included: with history the
+        indicators carry over the night instead of starting cold at the open). Flat, nothing wanted: a decision
+        of the last history candle lapses, as a live candle's does when no tick acts on it."""
+        self._day.move_to(now)
+        self._set_day_epochs()
+        self._reset_indicators()
+        self._clear_position()
+        atr, read = self._atr.update, self.read_candle
+        for candle in candles:
+            atr(candle)
+            read(candle)
+        self._entry, self._exit_note = 0, ""
 
     def reset_position_tracking(self) -> None:
         """Flat again (entry failed or force-exited): no exits for the old position; a new entry needs a new

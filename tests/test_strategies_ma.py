@@ -16,7 +16,7 @@ from core.config import SessionConfig
 from core.enums import PositionSide, SignalType
 from core.types import Tick
 from strategies import strategy_class
-from strategies.base import Strategy
+from strategies.base import Candle, Strategy
 from strategies.candles import CandleAggregator
 from strategies.ma_crossover import MovingAverageCrossover
 
@@ -303,3 +303,18 @@ def test_load_state_refuses_other_params():
     w = warmed()
     with pytest.raises(ValueError, match="different params"):
         make(slow=5).load_state(w.s.state_dict())
+
+
+def test_averages_exactly_equal_are_no_cross_where_float_sums_differ():
+    """These closes have fast and slow means both exactly 199.0; summed as floats they come out 198.99999999999997
+    and 199.0, which the hand-computed averages read as fast below slow (a sign, so a cross later). The exact
+    SMAs see them equal: no sign is taken from this candle."""
+    closes = [198.9, 198.35, 199.05, 199.6, 199.35, 199.6, 198.6, 198.95, 198.9, 199.85, 199.55, 197.3, 198.7, 199.45,
+              198.9, 198.05, 199.3, 199.75, 198.3, 198.55, 200.0]
+    assert sum(closes[-9:]) / 9 != sum(closes) / 21
+    s = MovingAverageCrossover("LT", "mac", {}, SESSION)
+    day = date(2026, 11, 20)
+    open_ = ist_epoch(day, SESSION.open)
+    s.warm_up([Candle("LT", open_ - 3600 + 60 * i, 60, c, c, c, c, 1) for i, c in enumerate(closes)], open_)
+    assert s._fast.value == s._slow.value == 199.0
+    assert s._last_sign == 0

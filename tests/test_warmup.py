@@ -1,0 +1,151 @@
+"""Warm-up from history (pipeline/warmup.py, Strategy.warm_up): what a strategy is fed before its first tick, and
+that a strategy warmed at a restart mid-day is where an uninterrupted one is."""
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from datetime import time as dtime
+
+import pytest
+
+from core.clock import ist_epoch
+from core.config import SessionConfig, load_config
+from core.types import Tick
+from history.synthetic import SyntheticSource
+from pipeline.warmup import Need, load, report, resample
+from strategies.base import Candle
+from strategies.candles import CandleAggregator
+from strategies.ma_crossover import MovingAverageCrossover
+from strategies.rsi_reversion import RsiReversion
+
+DAY = date(2026, 11, 20)
+SESSION = SessionConfig()
+OPEN = ist_epoch(DAY, SESSION.open)
+
+
+def minutes(start: int, closes: list[float]) -> list[Candle]:
+    return [Candle("LT", start + 60 * i, 60, c, c + 1, c - 1, c, 10) for i, c in enumerate(closes)]
+
+
+def test_resample_buckets_as_the_aggregator_and_keeps_only_buckets_ended_by_now():
+    ones = minutes(OPEN, [100 + i for i in range(12)])
+    five = resample(ones, 300, now=OPEN + 660)  # 09:26: the 09:25 bucket has not ended
+    assert [c.start for c in five] == [OPEN, OPEN + 300]
+    a = five[0]
+    assert (a.open, a.high, a.low, a.close, a.volume, a.seconds) == (100, 105, 99, 104, 50, 300)
+    assert resample(ones, 60, now=OPEN + 120) == ones[:2]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config()
+
+
+@pytest.fixture(scope="module")
+def history(cfg, tmp_path_factory):
+    """Synthetic history (the replay's own data), cached in a folder of this module's."""
+    root = tmp_path_factory.mktemp("history")
+    source = SyntheticSource(cfg.replay.seed, cfg.session)
+
+    def get(needs: list[Need], now: int) -> dict[str, list[Candle]]:
+        return load(cfg, source, DAY, now, needs, cache_root=str(root))
+    return get
+
+
+def test_an_ma_crossover_fed_earlier_days_is_ready_at_the_open(history):
+    need = Need("LT", "mac", 60, MovingAverageCrossover("LT", "mac", {}, SESSION).warmup_candles)
+    got = history([need], ist_epoch(DAY, SESSION.pre_open))["LT"]
+    assert need.candles == 22 and len(got) == 22
+    assert all(c.start < OPEN and ist_epoch(DAY - timedelta(days=7), SESSION.open) < c.start for c in got)
+    assert [c.start for c in got] == sorted(c.start for c in got)
+    warm = MovingAverageCrossover("LT", "mac", {}, SESSION)
+    warm.warm_up(got, ist_epoch(DAY, SESSION.pre_open))
+    assert warm._slow.ready and warm._fast.ready and warm._atr.ready and warm._last_sign != 0
+    cold = MovingAverageCrossover("LT", "mac", {}, SESSION)
+    assert not cold._slow.ready
+
+
+def test_a_strategy_warmed_at_a_restart_mid_day_is_where_an_uninterrupted_one_is(history):
+    """Uninterrupted: warmed at the pre-open, then the day's candles as they close. Restarted at 11:00: warmed
+    with the earlier days and the day's candles up to 11:00. The indicators and what the strategy remembers
+    are the same, bit for bit."""
+    restart = ist_epoch(DAY, dtime(11, 0))
+    for cls, need_n in ((MovingAverageCrossover, 22), (RsiReversion, 16)):
+        n = cls("LT", "s", {}, SESSION).warmup_candles
+        assert n == need_n
+        need = Need("LT", "s", 60, n)
+        early = history([need], ist_epoch(DAY, SESSION.pre_open))["LT"]
+        late = history([need], restart)["LT"]
+        today = late[len(early):]
+        assert late[:len(early)] == early and today and today[-1].start + 60 == restart
+        a = cls("LT", "s", {}, SESSION)
+        a.warm_up(early, ist_epoch(DAY, SESSION.pre_open))
+        for c in today:
+            a.on_candle(c)
+        b = cls("LT", "s", {}, SESSION)
+        b.warm_up(late, restart)
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa["indicators"] == sb["indicators"] and sa["extra"] == sb["extra"]
+        assert sb["day"] == DAY.isoformat() and sb["position"] is None
+
+
+def test_history_candles_are_the_candles_the_replayed_ticks_make(history, cfg):
+    """The warm-up of a synthetic replay is the replay's own data: 5-minute candles from history equal the
+    aggregator's from the replayed ticks (volume aside: history counts the opening trade)."""
+    from feeds.synthetic import day_columns
+    from history.synthetic import ticker_of
+
+    now = ist_epoch(DAY, dtime(10, 0))
+    got = history([Need("SBIN", "x", 300, 5)], now)["SBIN"]
+    today = [c for c in got if c.start >= OPEN]
+    agg = CandleAggregator("SBIN", 300)
+    built: list[Candle] = []
+    for part in day_columns([ticker_of("SBIN", cfg.exchange)], DAY, cfg.replay.seed, cfg.session):
+        for t, p, v in zip(part["exch_feed_time"], part["ltp"], part["vol_traded_today"], strict=True):
+            if OPEN <= t < now:
+                built += agg.update(Tick(symbol="NSE:SBIN-EQ", ltp=float(p), exch_feed_time=int(t),
+                                         vol_traded_today=int(v)))
+    key = [(c.start, c.open, c.high, c.low, c.close) for c in today]
+    # the aggregator closes a candle on the next bucket's first tick: its 09:55 candle is still open at 10:00
+    assert len(key) == 9 and key[:-1] == [(c.start, c.open, c.high, c.low, c.close) for c in built]
+
+
+def test_candles_shorter_than_a_minute_get_no_warm_up(history):
+    assert history([Need("LT", "s", 15, 10)], OPEN + 3600) == {}
+
+
+def test_a_strategy_without_enough_history_is_named_with_when_it_becomes_ready(caplog):
+    caplog.set_level(logging.INFO, "pipeline.warmup")
+    needs = [Need("LT", "mac", 60, 22), Need("ITC", "mac", 60, 22)]
+    report(needs, {"ITC": minutes(OPEN - 3600, [1.0] * 22)}, DAY, ist_epoch(DAY, SESSION.pre_open), OPEN,
+           "the replayed file x.csv has no history of earlier days")
+    text = caplog.text
+    assert ("LT: strategy mac starts cold (the replayed file x.csv has no history of earlier days): 0 of the 22 "
+            "candles of 60 s it needs; ready at about 09:37 IST") in text
+    assert "ITC" not in text and "1 of 2 strategies start warm" in text
+
+
+def test_history_that_fails_is_a_cold_start_not_a_failed_start(cfg, caplog, tmp_path):
+    class Down:
+        key, requests = "down", 0
+
+        def check_interval(self, interval):
+            return None
+
+        def chunk_days(self, interval):
+            return 30
+
+        def fingerprint(self, symbol, exchange):
+            return None
+
+        def fetch(self, *a):
+            self.requests += 1
+            raise ConnectionError("refused")
+
+    down = Down()
+    needs = [Need(s, "mac", 60, 22) for s in ("LT", "ITC", "WIPRO", "MARUTI", "SBIN")]
+    caplog.set_level(logging.WARNING, "pipeline.warmup")
+    assert load(cfg, down, DAY, OPEN, needs, cache_root=str(tmp_path)) == {}
+    assert down.requests == 3, "a source that is down is not asked for every symbol"
+    assert "LT: no history for strategy mac (refused)" in caplog.text
+    assert "SBIN: no history for strategy mac (3 symbols in a row failed before it)" in caplog.text
