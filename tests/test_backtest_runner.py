@@ -79,8 +79,8 @@ def test_fill_is_the_decision_price_moved_against_the_order_by_the_slippage():
 
 
 def _day(symbol: str, rows: list[tuple[int, float, float, float, float]]) -> HistoryDay:
-    cols = CandleColumns(np.array([r[0] for r in rows], dtype=np.int64), *(np.array([r[i] for r in rows])
-                                                                         for i in range(1, 5)),
+    o, h, lo, c = (np.array([r[i] for r in rows], dtype=np.float64) for i in range(1, 5))
+    cols = CandleColumns(np.array([r[0] for r in rows], dtype=np.int64), o, h, lo, c,
                          np.array([100] * len(rows), dtype=np.int64))
     return HistoryDay(symbol, date(2025, 3, 3), 60, cols, DayReport(symbol, date(2025, 3, 3), len(rows)))
 
