@@ -1,7 +1,7 @@
 """`python driver.py backtest ...`: run a backtest, or compare two runs.
 
     backtest --from D --to D [--symbols A,B] [--config FILE] [--source S] [--data DIR] [--interval 1m]
-             [--slippage PCT] [--cache DIR] [--out DIR] [--run-id ID]
+             [--slippage PCT] [--cache DIR] [--out DIR] [--run-id ID] [--workers N]
     backtest compare RUN_A RUN_B [--per-symbol]
 
 Bad input (a date, a symbol the config does not list, a missing data folder, an unknown source or interval)
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help=f"history cache folder (default {DEFAULT_CACHE})")
     p.add_argument("--out", type=Path, default=None, help=f"reports folder (default {DEFAULT_OUT})")
     p.add_argument("--run-id", default=None, help="name of the run (default: bt-<UTC time>)")
+    p.add_argument("--workers", type=int, default=1, help="processes over blocks of days (default 1)")
     return p
 
 
@@ -98,6 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.data is not None and not args.data.is_dir():
         raise _Usage(f"--data {str(args.data)!r} is not a folder -- name the folder holding SYMBOL.csv or "
                      "SYMBOL.parquet")
+    if not 1 <= args.workers <= 64:
+        raise _Usage(f"--workers {args.workers!r} is not allowed -- a whole number from 1 to 64")
     if args.slippage is not None and not 0 <= args.slippage <= 5:
         raise _Usage(f"--slippage {args.slippage!r} is not allowed -- a percentage from 0 to 5")
     try:
@@ -145,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
     spec = BacktestSpec(cfg=cfg, source=source, interval=interval, first=first, last=last, symbols=tuple(symbols),
                         cache_dir=args.cache or cfg.resolve_path(DEFAULT_CACHE), out_root=out_root, run_id=run_id,
                         slippage_pct=args.slippage, config_text=Path(config_path).read_text(encoding="utf-8"),
-                        progress=sys.stderr)
+                        progress=sys.stderr, workers=args.workers)
     logging.getLogger().setLevel(logging.WARNING)  # the runner's day-by-day info would drown the summary
     try:
         result = run_backtest(spec)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from backtest import report_html
 from backtest.metrics import Summary, daily_equity, positions, session_length_s, summarize
-from backtest.runner import BacktestResult, BacktestSpec
-from db import TradeLog
+from backtest.runner import BacktestResult, BacktestSpec, TradeRecord
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def summary_of(spec: BacktestSpec, result: BacktestResult) -> tuple[Summary, lis
     return s, equity
 
 
-def write_trades(path: Path, trades: Sequence[TradeLog]) -> None:
+def write_trades(path: Path, trades: Sequence[TradeRecord]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -63,6 +63,45 @@ class BacktestSpec:
     config_text: str = ""                 # the config file as read, for the run's config hash
     progress: TextIO | None = None        # where the progress bar goes (None: no progress)
     skip_bad_days: bool = True            # a symbol-day with quality findings is not traded (and is reported)
+    workers: int = 1                      # processes over blocks of days (days are independent, as live)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    """One trade_log row of the run, as plain values (it crosses from a worker process)."""
+
+    trade_id: int
+    trade_date: date
+    symbol: str
+    strategy: str
+    side: str
+    trade_type: str
+    quantity: int
+    entry_time: int
+    entry_price: Decimal
+    exit_time: int
+    exit_price: Decimal
+    gross_pnl: Decimal
+    costs: Decimal
+    net_pnl: Decimal
+    capital_employed: Decimal
+    capital_at_exit: Decimal
+    percent_change: float
+    exit_reason: str
+    exit_order_id: int | None
+    instrument: str
+    brokerage: Decimal
+    stt: Decimal
+    exchange_txn: Decimal
+    sebi: Decimal
+    stamp_duty: Decimal
+    gst: Decimal
+
+    @classmethod
+    def of(cls, row: TradeLog, id_offset: int = 0) -> TradeRecord:
+        values = {f: getattr(row, f) for f in cls.__dataclass_fields__}
+        values["trade_id"] = row.trade_id + id_offset
+        return cls(**values)
 
 
 @dataclass
@@ -71,7 +110,7 @@ class BacktestResult:
     out_dir: Path
     db_path: Path
     days: list[date]
-    trades: list[TradeLog]
+    trades: list[TradeRecord]
     candles: int
     elapsed_s: float
     config_hash: str
@@ -199,11 +238,11 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None) -> tuple[lis
     return days, candles, skipped, signals
 
 
-def trades_of(db: DBHandler) -> list[TradeLog]:
+def trades_of(db: DBHandler, id_offset: int = 0) -> list[TradeRecord]:
     from sqlalchemy import select
 
-    return list(db.transaction("read the run's trades", lambda s: list(
-        s.scalars(select(TradeLog).order_by(TradeLog.exit_time, TradeLog.id)))))
+    return db.transaction("read the run's trades", lambda s: [TradeRecord.of(r, id_offset) for r in
+                                                              s.scalars(select(TradeLog).order_by(TradeLog.id))])
 
 
 def open_run_db(path: Path) -> DBHandler:
@@ -222,7 +261,6 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
     t0 = time.perf_counter()
     out_dir = spec.out_root / spec.run_id
     db_path = out_dir / "run.sqlite"
-    db = open_run_db(db_path)
     progress = None if spec.progress is None else CountProgress(count_days(spec), f"backtest {spec.run_id}",
                                                                 stream=spec.progress)
     seen: list[date] = []
@@ -232,15 +270,67 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
             progress.advance((d - (seen[-1] if seen else spec.first)).days + (0 if seen else 1), note=str(d))
         seen.append(d)
     try:
-        days, candles, skipped, signals = run_days(spec, db, on_day)
+        if spec.workers > 1:
+            days, candles, skipped, signals, trades = _run_pool(spec, out_dir, progress)
+        else:
+            db = open_run_db(db_path)
+            days, candles, skipped, signals = run_days(spec, db, on_day)
+            trades = trades_of(db)
     finally:
         if progress is not None:
             progress.done = progress.total
             progress.close()
-    trades = trades_of(db)
     slippage = spec.cfg.costs.slippage_pct if spec.slippage_pct is None else spec.slippage_pct
     return BacktestResult(spec.run_id, out_dir, db_path, days, trades, candles, time.perf_counter() - t0,
                           config_hash(spec.config_text, slippage), skipped, signals)
+
+
+def day_blocks(first: date, last: date, blocks: int) -> list[tuple[date, date]]:
+    """The range cut into at most `blocks` contiguous runs of days, in order."""
+    n = (last - first).days + 1
+    blocks = max(1, min(blocks, n))
+    out = []
+    for k in range(blocks):
+        a, b = first + timedelta(days=k * n // blocks), first + timedelta(days=(k + 1) * n // blocks - 1)
+        out.append((a, b))
+    return out
+
+
+def _run_block(args: tuple[BacktestSpec, Path]) -> tuple[list[date], int, list[str], list[Signal],
+                                                          list[TradeRecord]]:
+    spec, path = args
+    db = open_run_db(path)
+    days, candles, skipped, signals = run_days(spec, db)
+    return days, candles, skipped, signals, trades_of(db)
+
+
+def _run_pool(spec: BacktestSpec, out_dir: Path, progress: Any) -> tuple[list[date], int, list[str], list[Signal],
+                                                                         list[TradeRecord]]:
+    """Blocks of days in worker processes, each on its own database, merged in date order. Every day starts
+    from the configured capital and fresh strategies, as live, so the merged run is the sequential run: trade
+    ids are renumbered to continue from the blocks before (the ledger numbers them in order)."""
+    import multiprocessing as mp
+
+    n = (spec.last - spec.first).days + 1  # blocks of about 20 days or more: each pays for a database
+    blocks = day_blocks(spec.first, spec.last, max(spec.workers, min(spec.workers * 8, n // 20)))
+    jobs = [(replace(spec, first=a, last=b, progress=None, workers=1), out_dir / f"part-{k:03d}.sqlite")
+            for k, (a, b) in enumerate(blocks)]
+    days: list[date] = []
+    skipped: list[str] = []
+    signals: list[Signal] = []
+    trades: list[TradeRecord] = []
+    candles = 0
+    with mp.get_context("fork").Pool(spec.workers) as pool:
+        for (a, b), (d, c, sk, sig, tr) in zip(blocks, pool.imap(_run_block, jobs), strict=True):
+            offset = max((t.trade_id for t in trades), default=0)
+            trades.extend(replace(t, trade_id=t.trade_id + offset) for t in tr)
+            days += d
+            candles += c
+            skipped += sk
+            signals += sig
+            if progress is not None:
+                progress.advance((b - a).days + 1, note=str(b))
+    return days, candles, skipped, signals, trades
 
 
 def equity_of(start: Decimal, trades: Sequence[TradeLog], days: Sequence[date]) -> list[tuple[date, Decimal]]:

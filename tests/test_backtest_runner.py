@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date, timedelta
 from datetime import time as dtime
 from decimal import Decimal
@@ -269,3 +270,11 @@ def test_bad_input_exits_2_naming_the_value(tmp_path, args, needle):
     r = _driver(tmp_path, *args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_two_workers_over_blocks_of_days_give_the_sequential_run(runs, tmp_path):
+    a, _ = runs
+    pooled = run_backtest(replace(_spec(tmp_path, "pool"), workers=2))
+    assert pooled.days == a.days and pooled.candles == a.candles
+    assert _rows(pooled) == _rows(a)
+    assert [signal_key(s) for s in pooled.signals] == [signal_key(s) for s in a.signals]
