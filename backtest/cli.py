@@ -3,6 +3,8 @@
     backtest --from D --to D [--symbols A,B] [--config FILE] [--source S] [--data DIR] [--interval 1m]
              [--slippage PCT] [--cache DIR] [--out DIR] [--run-id ID] [--workers N]
     backtest compare RUN_A RUN_B [--per-symbol]
+    backtest lookahead (the run's flags): exit 1 naming the strategy and time of a signal that changes when the
+             data is cut at its time
 
 Bad input (a date, a symbol the config does not list, a missing data folder, an unknown source or interval)
 exits 2 with a message naming the flag, the value and what is allowed.
@@ -15,13 +17,21 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from history.cli import DEFAULT_CACHE, SOURCES, _source, _Usage
+
+if TYPE_CHECKING:
+    from backtest.runner import BacktestSpec
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = "reports/backtest"
+
+
+class _Failed(Exception):
+    """The history source failed (exit 1)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +68,8 @@ def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["compare"]:
             return _compare(argv[1:])
+        if argv[:1] == ["lookahead"]:
+            return _lookahead(build_parser().parse_args(argv[1:]))
         return _run(build_parser().parse_args(argv))
     except _Usage as e:
         print(f"backtest: {e} (python driver.py backtest --help)", file=sys.stderr)
@@ -84,9 +96,9 @@ def _compare(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _run(args: argparse.Namespace) -> int:
-    from backtest.outputs import write_outputs
-    from backtest.runner import BacktestSpec, run_backtest
+def _spec(args: argparse.Namespace) -> BacktestSpec:
+    """The run the flags describe, every value checked (_Usage naming the flag otherwise)."""
+    from backtest.runner import BacktestSpec
     from core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
     from history.intervals import parse_interval
     from history.sources import HistoryError
@@ -139,16 +151,29 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise _Usage(f"--interval: {e}") from None
     except HistoryError as e:
-        print(f"backtest: {e}", file=sys.stderr)
-        return EXIT_FAILED
+        raise _Failed(str(e)) from None
     run_id = args.run_id or time.strftime("bt-%Y%m%d-%H%M%S", time.gmtime())
     out_root = args.out or cfg.resolve_path(DEFAULT_OUT)
     if (out_root / run_id).exists():
         raise _Usage(f"--run-id {run_id!r} is taken ({out_root / run_id} exists) -- choose another")
-    spec = BacktestSpec(cfg=cfg, source=source, interval=interval, first=first, last=last, symbols=tuple(symbols),
+    return BacktestSpec(cfg=cfg, source=source, interval=interval, first=first, last=last, symbols=tuple(symbols),
                         cache_dir=args.cache or cfg.resolve_path(DEFAULT_CACHE), out_root=out_root, run_id=run_id,
                         slippage_pct=args.slippage, config_text=Path(config_path).read_text(encoding="utf-8"),
                         progress=sys.stderr, workers=args.workers)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from backtest.outputs import write_outputs
+    from backtest.runner import run_backtest
+    from history.sources import HistoryError
+
+    try:
+        spec = _spec(args)
+    except _Failed as e:
+        print(f"backtest: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    run_id, symbols, first, last, interval, source = (spec.run_id, spec.symbols, spec.first, spec.last,
+                                                      spec.interval, spec.source)
     logging.getLogger().setLevel(logging.WARNING)  # the runner's day-by-day info would drown the summary
     try:
         result = run_backtest(spec)
@@ -165,4 +190,38 @@ def _run(args: argparse.Namespace) -> int:
     if result.skipped:
         print(f"  {len(result.skipped)} symbol-day(s) not traded for their data's findings (summary.json lists them)")
     print(f"  reports in {result.out_dir} (summary.json, trades.csv, report.html)")
+    return EXIT_OK
+
+
+def _lookahead(args: argparse.Namespace) -> int:
+    from backtest.lookahead import check
+    from history.sources import HistoryError
+    from ops.progress import CountProgress
+
+    try:
+        spec = _spec(args)
+    except _Failed as e:
+        print(f"backtest: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    logging.getLogger().setLevel(logging.ERROR)
+    progress: CountProgress | None = None
+
+    def on_cut(done: int, total: int) -> None:
+        nonlocal progress
+        if progress is None:
+            progress = CountProgress(total, "lookahead", stream=sys.stderr)
+        progress.advance(1)
+    try:
+        report = check(spec, on_cut=on_cut)
+    except HistoryError as e:
+        print(f"backtest: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if progress is not None:
+            progress.close()
+    if report.found is not None:
+        print(f"lookahead: {report.found}")
+        return EXIT_FAILED
+    print(f"lookahead: none found: {report.signals} signal(s) at {report.cuts} time(s), each rerun with the data "
+          "cut at its time, unchanged")
     return EXIT_OK

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -30,8 +30,9 @@ from backtest.ticks import day_ticks
 from core.clock import ReplayClock, ist_epoch
 from core.config import Config, Secrets
 from core.enums import ExecutionMode
-from core.types import Signal
+from core.types import Signal, Tick
 from db import DBHandler, TradeLog, initialize_database
+from history.frames import CandleColumns
 from history.intervals import Interval
 from history.sources import HistorySource
 from history.store import HistoryDay, HistoryStore
@@ -40,6 +41,9 @@ from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome
 from trade_manager import TradeManager
 
 log = logging.getLogger(__name__)
+
+TickBuilder = Callable[[Sequence[HistoryDay], Mapping[str, str], Callable[[str], Any]],
+                      Iterator[tuple[int, str, float, Tick]]]
 
 # a backtest talks to no server: nothing secret is read or needed
 NO_SECRETS = Secrets(app_key=None, host_server="", live_data=False, database_url=None, fyers_app_id=None,
@@ -196,10 +200,10 @@ class DayRun:
         self.tm.stop()
 
 
-def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None) -> tuple[list[date], int, list[str],
-                                                                              list[Signal]]:
+def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int | None = None,
+             ticks: TickBuilder = day_ticks) -> tuple[list[date], int, list[str], list[Signal]]:
     """Trade every day of the spec into `db`; returns the days traded, candles run, symbol-days skipped and
-    the signals emitted."""
+    the signals emitted. `cut_at`: only candles starting at or before this time exist (backtest.lookahead)."""
     cfg = with_symbols(spec.cfg, spec.symbols)
     slippage = cfg.costs.slippage_pct if spec.slippage_pct is None else spec.slippage_pct
     broker = BacktestBroker(FillModel(slippage))
@@ -219,11 +223,14 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None) -> tuple[lis
                 good.append(h)
         if on_day is not None:
             on_day(d)
+        if cut_at is not None:
+            good = [cut(h, cut_at) for h in good]
+            good = [h for h in good if len(h.columns)]
         if not good:
             continue
         run = DayRun(cfg, db, broker, d, signals)
         broker.new_day()
-        for t, sym, price, tick in day_ticks(good, fyers, run.tm.rm.trade_for):
+        for t, sym, price, tick in ticks(good, fyers, run.tm.rm.trade_for):
             if t > run.clock.now():
                 run.clock.advance(t)
                 run.tm.on_clock(t)
@@ -238,6 +245,14 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None) -> tuple[lis
     return days, candles, skipped, signals
 
 
+def cut(h: HistoryDay, at: int) -> HistoryDay:
+    """The symbol-day with only its candles starting at or before `at`."""
+    c = h.columns
+    keep = c.start <= at
+    return replace(h, columns=CandleColumns(c.start[keep], c.open[keep], c.high[keep], c.low[keep], c.close[keep],
+                                            c.volume[keep]))
+
+
 def trades_of(db: DBHandler, id_offset: int = 0) -> list[TradeRecord]:
     from sqlalchemy import select
 
@@ -246,6 +261,8 @@ def trades_of(db: DBHandler, id_offset: int = 0) -> list[TradeRecord]:
 
 
 def open_run_db(path: Path) -> DBHandler:
+    """A new, empty run database at `path` (a path not used before by this process: db.setup keeps one engine
+    per process and URL)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         p.unlink(missing_ok=True)

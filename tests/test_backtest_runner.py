@@ -15,9 +15,11 @@ from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
+from backtest.lookahead import check as check_lookahead
 from backtest.runner import BacktestSpec, run_backtest, signal_key
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
@@ -278,3 +280,36 @@ def test_two_workers_over_blocks_of_days_give_the_sequential_run(runs, tmp_path)
     assert pooled.days == a.days and pooled.candles == a.candles
     assert _rows(pooled) == _rows(a)
     assert [signal_key(s) for s in pooled.signals] == [signal_key(s) for s in a.signals]
+
+
+def _peeking_ticks(days, fyers, position):
+    """A broken feed: each candle's open tick carries the next candle's open (data from the future)."""
+    ticks = list(day_ticks(days, fyers, position))
+    opens: dict[str, list[int]] = {}
+    for i, (t, s, _p, _tick) in enumerate(ticks):
+        if t % 60 == 0:
+            opens.setdefault(s, []).append(i)
+    out = list(ticks)
+    for idx in opens.values():
+        for a, b in zip(idx, idx[1:], strict=False):
+            t, s, _p, tick = ticks[a]
+            p = ticks[b][2]
+            out[a] = (t, s, p, msgspec.structs.replace(tick, ltp=p))
+    yield from out
+
+
+def test_lookahead_finds_none_in_the_live_path_and_names_a_peeking_feed(tmp_path):
+    spec = _spec(tmp_path, "la", FIRST, FIRST)
+    clean = check_lookahead(spec)
+    assert clean.found is None and clean.cuts > 0 and clean.signals >= clean.cuts
+    bad = check_lookahead(spec, ticks=_peeking_ticks)
+    assert bad.found is not None
+    text = str(bad.found)
+    assert bad.found.strategy in ("orb", "mac") and bad.found.strategy in text and "IST" in text
+
+
+def test_lookahead_command_exits_0_when_clean(tmp_path):
+    r = _driver(tmp_path, "lookahead", "--from", FIRST.isoformat(), "--to", FIRST.isoformat(), "--symbols", "LT",
+                "--source", "synthetic", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert "lookahead: none found" in r.stdout
