@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from backtest.runner import BacktestSpec, TickBuilder, open_run_db, run_days, signal_key
+from backtest.runner import BacktestSpec, TickBuilder, lead_in, open_run_db, run_days, signal_key
 from backtest.ticks import day_ticks
 from core.clock import fmt_ist, ist_date
 from core.types import Signal
@@ -57,7 +57,7 @@ def check(spec: BacktestSpec, ticks: TickBuilder = day_ticks,
         times = sorted({int(s.time) for s in signals})
         for n, t in enumerate(times):
             d = ist_date(t)
-            day_spec = replace(spec, first=d, last=d)
+            day_spec = replace(spec, first=lead_in(spec, d), last=d, trade_from=d)
             db = open_run_db(Path(tmp) / f"cut-{n}.sqlite")  # a fresh file: a path's engine is kept per process
             _d, _c2, _s2, cut_signals = run_days(day_spec, db, cut_at=t, ticks=ticks)
             db.engine.dispose()

@@ -68,6 +68,7 @@ class BacktestSpec:
     progress: TextIO | None = None        # where the progress bar goes (None: no progress)
     skip_bad_days: bool = True            # a symbol-day with quality findings is not traded (and is reported)
     workers: int = 1                      # processes over blocks of days (days are independent, as live)
+    trade_from: date | None = None        # days before it are read (the quality checks' previous close), not run
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,8 @@ def _aligned_days(store: HistoryStore, spec: BacktestSpec, exchange: str) -> Ite
         today = [h for h in live if h.day == d]
         for h in today:
             heads[h.symbol] = next(gens[h.symbol], None)
-        yield d, today
+        if spec.trade_from is None or d >= spec.trade_from:
+            yield d, today
 
 
 def count_days(spec: BacktestSpec) -> int:
@@ -313,6 +315,12 @@ def day_blocks(first: date, last: date, blocks: int) -> list[tuple[date, date]]:
     return out
 
 
+def lead_in(spec: BacktestSpec, d: date) -> date:
+    """Where a run of the spec's days from `d` starts reading, so that d's quality checks see the previous
+    trading day's close as the whole run does (a week back covers weekends and holidays)."""
+    return max(spec.first, d - timedelta(days=7))
+
+
 def _run_block(args: tuple[BacktestSpec, Path]) -> tuple[list[date], int, list[str], list[Signal],
                                                           list[TradeRecord]]:
     spec, path = args
@@ -330,8 +338,8 @@ def _run_pool(spec: BacktestSpec, out_dir: Path, progress: Any) -> tuple[list[da
 
     n = (spec.last - spec.first).days + 1  # blocks of about 20 days or more: each pays for a database
     blocks = day_blocks(spec.first, spec.last, max(spec.workers, min(spec.workers * 8, n // 20)))
-    jobs = [(replace(spec, first=a, last=b, progress=None, workers=1), out_dir / f"part-{k:03d}.sqlite")
-            for k, (a, b) in enumerate(blocks)]
+    jobs = [(replace(spec, first=lead_in(spec, a), last=b, trade_from=a, progress=None, workers=1),
+             out_dir / f"part-{k:03d}.sqlite") for k, (a, b) in enumerate(blocks)]
     days: list[date] = []
     skipped: list[str] = []
     signals: list[Signal] = []

@@ -44,6 +44,7 @@ class BacktestBroker:
         self.now = 0                          # its time (epoch seconds)
         self._orders: dict[str, dict[str, Any]] = {}  # broker order id -> the order's raw book row
         self._net: dict[str, tuple[int, float]] = {}  # symbol -> (signed quantity, average price)
+        self._where: dict[str, tuple[str, str]] = {}  # symbol -> (exchange, product) of its orders
         self._seq = 0
 
     # ---------------------------------------------------------------- the runner
@@ -100,8 +101,8 @@ class BacktestBroker:
         return Ok([OrderInfo.from_raw(r) for r in self._orders.values()])
 
     def positionbook(self) -> CallResult[list[PositionInfo]]:
-        return Ok([PositionInfo.from_raw({"symbol": s, "exchange": "", "product": "", "quantity": q,
-                                          "average_price": a}) for s, (q, a) in self._net.items() if q])
+        return Ok([PositionInfo.from_raw({"symbol": s, "exchange": self._where[s][0], "product": self._where[s][1],
+                                          "quantity": q, "average_price": a}) for s, (q, a) in self._net.items() if q])
 
     def find_order(self, *, symbol: str, exchange: str, side: str, quantity: int, strategy: str,
                    placed_after_epoch: float, exclude_broker_ids: Iterable[str] = ()) -> CallResult[list[OrderInfo]]:
@@ -124,6 +125,7 @@ class BacktestBroker:
                              "filled_quantity": cmd.quantity, "average_price": price, "price": 0,
                              "pricetype": cmd.pricetype, "product": cmd.product, "strategy": cmd.strategy,
                              "timestamp": self.now}
+        self._where[cmd.symbol] = (cmd.exchange, cmd.product)
         q, avg = self._net.get(cmd.symbol, (0, 0.0))
         dq = cmd.quantity if buy else -cmd.quantity
         nq = q + dq

@@ -78,7 +78,8 @@ def test_fill_is_the_decision_price_moved_against_the_order_by_the_slippage():
     info = seen.result.value
     # 812.4 x 1.0005 = 812.8062, to the paisa
     assert (info.status, info.filled_quantity, info.average_price) == ("complete", 10, 812.81)
-    assert broker.positionbook().value[0].quantity == 10
+    pos = broker.positionbook().value[0]
+    assert (pos.symbol, pos.quantity, pos.product, pos.exchange) == ("SBIN", 10, "MIS", "NSE")
 
 
 def _day(symbol: str, rows: list[tuple[int, float, float, float, float]]) -> HistoryDay:
