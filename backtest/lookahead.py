@@ -52,7 +52,7 @@ def check(spec: BacktestSpec, ticks: TickBuilder = day_ticks,
           on_cut: Callable[[int, int], None] | None = None) -> LookaheadReport:
     """Run the spec, then each cut; stops at the first difference. `on_cut(done, total)` reports progress."""
     with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp:
-        spec = replace(spec, workers=1, progress=None)
+        spec = replace(spec, workers=1, progress=None, keep_signals=True)
         _days, _c, _s, signals = run_days(spec, open_run_db(Path(tmp) / "full.sqlite"), ticks=ticks)
         times = sorted({int(s.time) for s in signals})
         for n, t in enumerate(times):

@@ -69,6 +69,7 @@ class BacktestSpec:
     skip_bad_days: bool = True            # a symbol-day with quality findings is not traded (and is reported)
     workers: int = 1                      # processes over blocks of days (days are independent, as live)
     trade_from: date | None = None        # days before it are read (the quality checks' previous close), not run
+    keep_signals: bool = False            # keep every emitted signal in the result (lookahead, tests): memory grows
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ class BacktestResult:
     elapsed_s: float
     config_hash: str
     skipped: list[str] = field(default_factory=list)  # symbol-days not traded, with why
-    signals: list[Signal] = field(default_factory=list)  # every signal the strategies emitted, in order
+    signals: list[Signal] = field(default_factory=list)  # the signals emitted, in order (spec.keep_signals)
 
 
 def config_hash(text: str, slippage_pct: float) -> str:
@@ -158,7 +159,7 @@ def count_days(spec: BacktestSpec) -> int:
 class DayRun:
     """One trading day: a TradeManager and a MarketDataHandler on the run's database, fed the day's ticks."""
 
-    def __init__(self, cfg: Config, db: DBHandler, broker: BacktestBroker, day: date, signals: list[Signal]):
+    def __init__(self, cfg: Config, db: DBHandler, broker: BacktestBroker, day: date, signals: list[Signal] | None):
         self.cfg = cfg
         self.broker = broker
         self.clock = ReplayClock(ist_epoch(day, cfg.session.pre_open))
@@ -173,7 +174,8 @@ class DayRun:
 
     def _emit(self, sig: Signal, latency_ms: float, held: bool, pos: int) -> None:
         self.inbox.append((sig, pos))
-        self.all_signals.append(sig)
+        if self.all_signals is not None:
+            self.all_signals.append(sig)
 
     def drain(self) -> None:
         """Carry signals, marks, broker answers and feedback until nothing is left moving (the symbol's held
@@ -230,7 +232,7 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
             good = [h for h in good if len(h.columns)]
         if not good:
             continue
-        run = DayRun(cfg, db, broker, d, signals)
+        run = DayRun(cfg, db, broker, d, signals if spec.keep_signals else None)
         broker.new_day()
         for t, sym, price, tick in ticks(good, fyers, run.tm.rm.trade_for):
             if t > run.clock.now():

@@ -46,7 +46,7 @@ def _spec(tmp: Path, run_id: str, first: date = FIRST, last: date = LAST,
     cfg = load_config(ROOT / "config.yaml")
     return BacktestSpec(cfg=cfg, source=SyntheticSource(cfg.replay.seed, cfg.session), interval=M1, first=first,
                         last=last, symbols=SYMBOLS, cache_dir=tmp / "cache", out_root=tmp / "out", run_id=run_id,
-                        slippage_pct=slippage)
+                        slippage_pct=slippage, keep_signals=True)
 
 
 def _rows(result) -> list[tuple]:
