@@ -1,7 +1,7 @@
 """`python driver.py backtest ...`: run a backtest, or compare two runs.
 
     backtest --from D --to D [--symbols A,B] [--config FILE] [--source S] [--data DIR] [--interval 1m]
-             [--slippage PCT] [--cache DIR] [--out DIR] [--run-id ID] [--workers N]
+             [--slippage PCT] [--cache DIR] [--out DIR] [--run-id ID] [--workers N] [--trade-flagged]
     backtest compare RUN_A RUN_B [--per-symbol]
     backtest lookahead (the run's flags): exit 1 naming the strategy and time of a signal that changes when the
              data is cut at its time
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help=f"reports folder (default {DEFAULT_OUT})")
     p.add_argument("--run-id", default=None, help="name of the run (default: bt-<UTC time>)")
     p.add_argument("--workers", type=int, default=1, help="processes over blocks of days (default 1)")
+    p.add_argument("--trade-flagged", action="store_true",
+                   help="trade symbol-days whose data has quality findings (listed in summary.json); default: skip")
     return p
 
 
@@ -159,7 +161,7 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
     return BacktestSpec(cfg=cfg, source=source, interval=interval, first=first, last=last, symbols=tuple(symbols),
                         cache_dir=args.cache or cfg.resolve_path(DEFAULT_CACHE), out_root=out_root, run_id=run_id,
                         slippage_pct=args.slippage, config_text=Path(config_path).read_text(encoding="utf-8"),
-                        progress=sys.stderr, workers=args.workers)
+                        progress=sys.stderr, workers=args.workers, skip_bad_days=not args.trade_flagged)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -188,7 +190,10 @@ def _run(args: argparse.Namespace) -> int:
           f"{'-' if t.win_rate is None else f'{t.win_rate * 100:.1f}%'}, charges {t.costs:,.2f}, max drawdown "
           f"{s.drawdown.pct * 100:.2f}%, sharpe {'-' if s.sharpe is None else f'{s.sharpe:.2f}'}")
     if result.skipped:
-        print(f"  {len(result.skipped)} symbol-day(s) not traded for their data's findings (summary.json lists them)")
+        print(f"  {len(result.skipped)} symbol-day(s) not traded for their data's findings (summary.json lists "
+              "them; --trade-flagged trades them)")
+    if result.flagged:
+        print(f"  {len(result.flagged)} symbol-day(s) traded despite their data's findings (summary.json lists them)")
     print(f"  reports in {result.out_dir} (summary.json, trades.csv, report.html)")
     return EXIT_OK
 

@@ -53,13 +53,13 @@ def check(spec: BacktestSpec, ticks: TickBuilder = day_ticks,
     """Run the spec, then each cut; stops at the first difference. `on_cut(done, total)` reports progress."""
     with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp:
         spec = replace(spec, workers=1, progress=None, keep_signals=True)
-        _days, _c, _s, signals = run_days(spec, open_run_db(Path(tmp) / "full.sqlite"), ticks=ticks)
+        signals = run_days(spec, open_run_db(Path(tmp) / "full.sqlite"), ticks=ticks).signals
         times = sorted({int(s.time) for s in signals})
         for n, t in enumerate(times):
             d = ist_date(t)
             day_spec = replace(spec, first=lead_in(spec, d), last=d, trade_from=d)
             db = open_run_db(Path(tmp) / f"cut-{n}.sqlite")  # a fresh file: a path's engine is kept per process
-            _d, _c2, _s2, cut_signals = run_days(day_spec, db, cut_at=t, ticks=ticks)
+            cut_signals = run_days(day_spec, db, cut_at=t, ticks=ticks).signals
             db.engine.dispose()
             want = [s for s in signals if ist_date(int(s.time)) == d and int(s.time) <= t]
             got = [s for s in cut_signals if int(s.time) <= t]

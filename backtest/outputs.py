@@ -51,7 +51,8 @@ def write_outputs(spec: BacktestSpec, result: BacktestResult, main_db_url: str |
     d["run"] = {"run_id": result.run_id, "symbols": list(spec.symbols), "from": spec.first.isoformat(),
                 "to": spec.last.isoformat(), "interval": spec.interval.name, "source": spec.source.key,
                 "config_hash": result.config_hash, "candles": result.candles,
-                "elapsed_s": round(result.elapsed_s, 3), "skipped_symbol_days": result.skipped}
+                "elapsed_s": round(result.elapsed_s, 3), "skipped_symbol_days": result.skipped,
+                "flagged_symbol_days_traded": result.flagged}
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out / "summary.json")

@@ -121,6 +121,7 @@ class BacktestResult:
     elapsed_s: float
     config_hash: str
     skipped: list[str] = field(default_factory=list)  # symbol-days not traded, with why
+    flagged: list[str] = field(default_factory=list)  # symbol-days traded despite findings (skip_bad_days off)
     signals: list[Signal] = field(default_factory=list)  # the signals emitted, in order (spec.keep_signals)
 
 
@@ -204,10 +205,29 @@ class DayRun:
         self.tm.stop()
 
 
+@dataclass
+class DaysRun:
+    """What run_days did: the days traded, candles run, symbol-days skipped or traded despite findings, and the
+    signals emitted (when the spec keeps them)."""
+
+    days: list[date] = field(default_factory=list)
+    candles: int = 0
+    skipped: list[str] = field(default_factory=list)
+    flagged: list[str] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+
+    def add(self, other: DaysRun) -> None:
+        self.days += other.days
+        self.candles += other.candles
+        self.skipped += other.skipped
+        self.flagged += other.flagged
+        self.signals += other.signals
+
+
 def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int | None = None,
-             ticks: TickBuilder = day_ticks) -> tuple[list[date], int, list[str], list[Signal]]:
-    """Trade every day of the spec into `db`; returns the days traded, candles run, symbol-days skipped and
-    the signals emitted. `cut_at`: only candles starting at or before this time exist (backtest.lookahead)."""
+             ticks: TickBuilder = day_ticks) -> DaysRun:
+    """Trade every day of the spec into `db`. `cut_at`: only candles starting at or before this time exist
+    (backtest.lookahead)."""
     cfg = with_symbols(spec.cfg, spec.symbols)
     slippage = cfg.costs.slippage_pct if spec.slippage_pct is None else spec.slippage_pct
     broker = BacktestBroker(FillModel(slippage))
@@ -215,15 +235,20 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
     fyers = {s.symbol: s.fyers for s in cfg.symbols}
     days: list[date] = []
     skipped: list[str] = []
+    flagged: list[str] = []
     signals: list[Signal] = []
     candles = 0
     for d, hdays in _aligned_days(store, spec, cfg.exchange):
         good = []
         for h in hdays:
-            if spec.skip_bad_days and not h.report.ok:
+            if not h.report.ok and spec.skip_bad_days:
                 skipped.append(str(h.report))
                 log.warning("not traded: %s", h.report)
-            elif len(h.columns):
+                continue
+            if not h.report.ok:
+                flagged.append(str(h.report))
+                log.warning("traded despite findings: %s", h.report)
+            if len(h.columns):
                 good.append(h)
         if on_day is not None:
             on_day(d)
@@ -246,7 +271,7 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
         run.close()
         candles += sum(len(h.columns) for h in good)
         days.append(d)
-    return days, candles, skipped, signals
+    return DaysRun(days, candles, skipped, flagged, signals)
 
 
 def cut(h: HistoryDay, at: int) -> HistoryDay:
@@ -292,18 +317,19 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
         seen.append(d)
     try:
         if spec.workers > 1:
-            days, candles, skipped, signals, trades = _run_pool(spec, out_dir, progress)
+            run, trades = _run_pool(spec, out_dir, progress)
         else:
             db = open_run_db(db_path)
-            days, candles, skipped, signals = run_days(spec, db, on_day)
+            run = run_days(spec, db, on_day)
             trades = trades_of(db)
     finally:
         if progress is not None:
             progress.done = progress.total
             progress.close()
     slippage = spec.cfg.costs.slippage_pct if spec.slippage_pct is None else spec.slippage_pct
-    return BacktestResult(spec.run_id, out_dir, db_path, days, trades, candles, time.perf_counter() - t0,
-                          config_hash(spec.config_text, slippage), skipped, signals)
+    return BacktestResult(spec.run_id, out_dir, db_path, run.days, trades, run.candles, time.perf_counter() - t0,
+                          config_hash(spec.config_text, slippage), skipped=run.skipped, flagged=run.flagged,
+                          signals=run.signals)
 
 
 def day_blocks(first: date, last: date, blocks: int) -> list[tuple[date, date]]:
@@ -323,16 +349,13 @@ def lead_in(spec: BacktestSpec, d: date) -> date:
     return max(spec.first, d - timedelta(days=7))
 
 
-def _run_block(args: tuple[BacktestSpec, Path]) -> tuple[list[date], int, list[str], list[Signal],
-                                                          list[TradeRecord]]:
+def _run_block(args: tuple[BacktestSpec, Path]) -> tuple[DaysRun, list[TradeRecord]]:
     spec, path = args
     db = open_run_db(path)
-    days, candles, skipped, signals = run_days(spec, db)
-    return days, candles, skipped, signals, trades_of(db)
+    return run_days(spec, db), trades_of(db)
 
 
-def _run_pool(spec: BacktestSpec, out_dir: Path, progress: Any) -> tuple[list[date], int, list[str], list[Signal],
-                                                                         list[TradeRecord]]:
+def _run_pool(spec: BacktestSpec, out_dir: Path, progress: Any) -> tuple[DaysRun, list[TradeRecord]]:
     """Blocks of days in worker processes, each on its own database, merged in date order. Every day starts
     from the configured capital and fresh strategies, as live, so the merged run is the sequential run: trade
     ids are renumbered to continue from the blocks before (the ledger numbers them in order)."""
@@ -342,22 +365,16 @@ def _run_pool(spec: BacktestSpec, out_dir: Path, progress: Any) -> tuple[list[da
     blocks = day_blocks(spec.first, spec.last, max(spec.workers, min(spec.workers * 8, n // 20)))
     jobs = [(replace(spec, first=lead_in(spec, a), last=b, trade_from=a, progress=None, workers=1),
              out_dir / f"part-{k:03d}.sqlite") for k, (a, b) in enumerate(blocks)]
-    days: list[date] = []
-    skipped: list[str] = []
-    signals: list[Signal] = []
+    run = DaysRun()
     trades: list[TradeRecord] = []
-    candles = 0
     with mp.get_context("fork").Pool(spec.workers) as pool:
-        for (a, b), (d, c, sk, sig, tr) in zip(blocks, pool.imap(_run_block, jobs), strict=True):
+        for (a, b), (part, tr) in zip(blocks, pool.imap(_run_block, jobs), strict=True):
             offset = max((t.trade_id for t in trades), default=0)
             trades.extend(replace(t, trade_id=t.trade_id + offset) for t in tr)
-            days += d
-            candles += c
-            skipped += sk
-            signals += sig
+            run.add(part)
             if progress is not None:
                 progress.advance((b - a).days + 1, note=str(b))
-    return days, candles, skipped, signals, trades
+    return run, trades
 
 
 def equity_of(start: Decimal, trades: Sequence[TradeLog], days: Sequence[date]) -> list[tuple[date, Decimal]]:

@@ -314,3 +314,13 @@ def test_lookahead_command_exits_0_when_clean(tmp_path):
                 "--source", "synthetic", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     assert "lookahead: none found" in r.stdout
+
+
+def test_a_symbol_day_with_findings_is_skipped_and_listed_unless_asked_to_trade_it(tmp_path):
+    gap_day = date(2025, 3, 10)  # the synthetic LT day has a one-minute gap (history.quality reports it)
+    spec = _spec(tmp_path, "gap", gap_day, gap_day)
+    skipped = run_backtest(spec)
+    assert len(skipped.skipped) == 1 and skipped.skipped[0].startswith("LT 2025-03-10") and "gap" in skipped.skipped[0]
+    assert skipped.candles == 375 and {t.symbol for t in skipped.trades} <= {"SBIN"}
+    traded = run_backtest(replace(spec, run_id="gap2", skip_bad_days=False))
+    assert traded.skipped == [] and traded.flagged == skipped.skipped and traded.candles == 375 + 374
