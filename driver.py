@@ -9,6 +9,7 @@
     python driver.py backtest --from D --to D [--symbols A,B] [--source S] [--data DIR] [--interval 1m]
                                   backtest the configured strategies over history (backtest/cli.py)
     python driver.py backtest compare RUN_A RUN_B
+    python driver.py backtest lookahead --from D --to D ...   a signal that changes with the data cut at its time
     python driver.py strategy new NAME
                                   write user_strategies/NAME.py, a working strategy of your own to start from
 """

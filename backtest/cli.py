@@ -78,6 +78,14 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
 
 
+def _main_db() -> str | None:
+    """The daemon's database (DATABASE_URL from the environment or .env; unset: the SQLite file), where runs
+    are recorded."""
+    from core.config import load_secrets
+
+    return load_secrets()[0].database_url
+
+
 def _compare(argv: list[str]) -> int:
     from backtest.compare import compare, format_table
     from backtest.metrics import Summary
@@ -90,7 +98,7 @@ def _compare(argv: list[str]) -> int:
     args = p.parse_args(argv)
     summaries = []
     for rid in (args.run_a, args.run_b):
-        rec = load(None, rid)
+        rec = load(_main_db(), rid)
         if rec is None:
             raise _Usage(f"run {rid!r} is not in the backtest_runs table -- name a run id a backtest printed")
         summaries.append(Summary.from_dict(rec.summary))
@@ -182,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
     except HistoryError as e:
         print(f"backtest: {e}", file=sys.stderr)
         return EXIT_FAILED
-    s = write_outputs(spec, result)
+    s = write_outputs(spec, result, _main_db())
     t = s.trades
     print(f"backtest {run_id}: {', '.join(symbols)} {first}..{last} ({interval.name}, {source.key}), "
           f"{len(result.days)} day(s), {result.candles:,} candles in {result.elapsed_s:.1f}s")
