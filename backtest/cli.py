@@ -166,6 +166,10 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
     out_root = args.out or cfg.resolve_path(DEFAULT_OUT)
     if (out_root / run_id).exists():
         raise _Usage(f"--run-id {run_id!r} is taken ({out_root / run_id} exists) -- choose another")
+    from backtest.runs import load
+
+    if load(_main_db(), run_id) is not None:
+        raise _Usage(f"--run-id {run_id!r} is taken (recorded in backtest_runs) -- choose another")
     return BacktestSpec(cfg=cfg, source=source, interval=interval, first=first, last=last, symbols=tuple(symbols),
                         cache_dir=args.cache or cfg.resolve_path(DEFAULT_CACHE), out_root=out_root, run_id=run_id,
                         slippage_pct=args.slippage, config_text=Path(config_path).read_text(encoding="utf-8"),

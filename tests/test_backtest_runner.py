@@ -237,6 +237,9 @@ def test_command_over_files_writes_the_reports_and_records_the_run(tmp_path):
     # a second run with more slippage, compared side by side
     r2 = _driver(tmp_path, *common, "--run-id", "files2", "--slippage", "0.5")
     assert r2.returncode == 0, r2.stderr
+    (tmp_path / "out" / "files2").rename(tmp_path / "files2-moved")  # its folder gone, its record stays
+    taken = _driver(tmp_path, *common, "--run-id", "files2")
+    assert taken.returncode == 2 and "'files2' is taken (recorded in backtest_runs)" in taken.stderr
     c = _driver(tmp_path, "compare", "files1", "files2")
     assert c.returncode == 0, c.stderr
     assert "files1" in c.stdout and "files2" in c.stdout and "net" in c.stdout.lower()
