@@ -25,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy import event
+
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
 from core.clock import ReplayClock, ist_epoch
@@ -296,7 +298,16 @@ def open_run_db(path: Path) -> DBHandler:
     for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         p.unlink(missing_ok=True)
     engine = initialize_database(f"sqlite:///{path}")
+    # a run's database is rebuilt by running again: no fsync per commit (the daemon's own keeps synchronous=NORMAL)
+    event.listen(engine, "connect", _no_sync)
+    engine.dispose()  # connections made from now on carry it
     return DBHandler(engine)
+
+
+def _no_sync(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA synchronous=OFF")
+    cur.close()
 
 
 def run_backtest(spec: BacktestSpec) -> BacktestResult:
