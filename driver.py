@@ -6,6 +6,10 @@
     python driver.py fyers-login  log in to Fyers and write today's FYERS_ACCESS_TOKEN into .env
     python driver.py history fetch --from D --to D [--symbols A,B] [--source S] [--interval 1m]
                                   fill the local candle cache for the backtest (history/cli.py)
+    python driver.py backtest --from D --to D [--symbols A,B] [--source S] [--data DIR] [--interval 1m]
+                                  backtest the configured strategies over history (backtest/cli.py)
+    python driver.py backtest compare RUN_A RUN_B
+    python driver.py backtest lookahead --from D --to D ...   a signal that changes with the data cut at its time
     python driver.py strategy new NAME
                                   write user_strategies/NAME.py, a working strategy of your own to start from
 """
@@ -177,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         from history.cli import main as history_main
 
         return history_main(argv[1:])
+    if argv[:1] == ["backtest"]:  # backtest/cli.py
+        from backtest.cli import main as backtest_main
+
+        return backtest_main(argv[1:])
     if argv[:1] == ["strategy"]:  # strategies/new_strategy.py
         from strategies.new_strategy import main as strategy_main
 

@@ -45,6 +45,7 @@ from core.session import SessionTimes, in_market_hours
 from core.types import Signal
 from db import DBHandler, Order, StockSignal, Unit, disabled_strategies_key, insert_row, utcnow
 from execution.broker_io import BrokerIO, CancelAnswered, LookedUp, Placed, Probed, StatusSeen
+from execution.broker_port import BrokerPort, SimulatedBroker
 from execution.circuit_breaker import CircuitBreaker
 from execution.commands import CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from execution.control_log import ControlLog
@@ -94,7 +95,9 @@ log = logging.getLogger(__name__)
 
 class TradeManager:
     def __init__(self, cfg: Config, secrets: Secrets, db: DBHandler, shared: SharedState | None, clock: Any,
-                 replay: bool, day: date):
+                 replay: bool, day: date, broker: SimulatedBroker | None = None):
+        """`broker`: an in-process broker (a backtest's fill model) that takes the gateway's and the broker
+        threads' place; None: the OpenAlgo gateway at HOST_SERVER, as configured."""
         self.cfg = cfg
         self.secrets = secrets
         self.db = db
@@ -109,10 +112,13 @@ class TradeManager:
         self.orders = self.ledger.orders  # one store: it knows each order's last written state
         self.session = SessionTimes.for_day(cfg.session, day)
         self.breaker = CircuitBreaker(cfg.orders.circuit_breaker_failures, cfg.orders.circuit_breaker_cooldown_s)
-        self.gateway: OpenAlgoGateway | None = None
-        self.io: BrokerIO | None = None
+        self.gateway: OpenAlgoGateway | SimulatedBroker | None = None
+        self.io: BrokerIO | BrokerPort | None = None
         self.admin: Any = None
-        if self.mode is not ExecutionMode.SIGNALS_ONLY:
+        self.simulated = broker is not None
+        if broker is not None:
+            self.gateway, self.io = broker, broker
+        elif self.mode is not ExecutionMode.SIGNALS_ONLY:
             self.gateway = OpenAlgoGateway(secrets.host_server, secrets.app_key or "", cfg.orders.request_timeout_s,
                                            order_rate_per_s=cfg.orders.rate_limit_per_s,
                                            budget=_request_budget(cfg.orders))
@@ -141,14 +147,14 @@ class TradeManager:
 
     # ------------------------------------------------------------------ wiring
     @property
-    def broker(self) -> BrokerIO:
+    def broker(self) -> BrokerIO | BrokerPort:
         """The broker threads; every caller is on a path that only a mode with a broker reaches."""
         if self.io is None:
             raise RuntimeError(f"no broker in {self.mode.value} mode")
         return self.io
 
     @property
-    def books(self) -> OpenAlgoGateway:
+    def books(self) -> OpenAlgoGateway | SimulatedBroker:
         """The gateway, for reads on this thread (start-up checks); absent only in signals_only mode."""
         if self.gateway is None:
             raise RuntimeError(f"no broker in {self.mode.value} mode")
@@ -171,7 +177,7 @@ class TradeManager:
         self.disabled = dict(self.db.get_state(disabled_strategies_key(self.day)) or {})
         if self.disabled:
             log.warning("strategies disabled earlier today stay off: %s", ", ".join(sorted(self.disabled)))
-        if self.mode is ExecutionMode.PAPER:
+        if self.mode is ExecutionMode.PAPER and not self.simulated:
             self._ensure_paper_broker()
         if self.io is not None:
             self.io.start()

@@ -1,0 +1,329 @@
+"""The backtest runner with real parts: the live worker handler, TradeManager, ledger and cost table over
+synthetic history in-process; `driver.py backtest` as a process over CSV files and over a real paper broker's
+/api/v1/history; the fill model by hand; exit 2 for bad input."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import date, timedelta
+from datetime import time as dtime
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from backtest.lookahead import check as check_lookahead
+from backtest.runner import BacktestSpec, run_backtest, signal_key
+from backtest.sim_broker import BacktestBroker, FillModel
+from backtest.ticks import day_ticks
+from core.clock import ist_epoch
+from core.config import load_config
+from core.enums import PositionSide
+from execution.broker_io import Placed, StatusSeen
+from execution.commands import SubmitOrder
+from history.frames import CandleColumns
+from history.intervals import parse_interval
+from history.quality import DayReport
+from history.store import HistoryDay
+from history.synthetic import SyntheticSource, synthetic_day
+from tests.paper_fixtures import DAY, broker, broker_proc  # noqa: F401 - fixtures
+
+ROOT = Path(__file__).resolve().parent.parent
+M1 = parse_interval("1m")
+FIRST, LAST = date(2025, 3, 3), date(2025, 3, 5)   # Monday to Wednesday
+SYMBOLS = ("SBIN", "LT")                             # orb and mac in config.yaml
+
+
+def _spec(tmp: Path, run_id: str, first: date = FIRST, last: date = LAST,
+          slippage: float | None = None) -> BacktestSpec:
+    cfg = load_config(ROOT / "config.yaml")
+    return BacktestSpec(cfg=cfg, source=SyntheticSource(cfg.replay.seed, cfg.session), interval=M1, first=first,
+                        last=last, symbols=SYMBOLS, cache_dir=tmp / "cache", out_root=tmp / "out", run_id=run_id,
+                        slippage_pct=slippage, keep_signals=True)
+
+
+def _rows(result) -> list[tuple]:
+    return [(t.trade_id, t.symbol, t.strategy, t.side, t.quantity, t.entry_time, t.entry_price, t.exit_time,
+             t.exit_price, t.gross_pnl, t.costs, t.net_pnl, t.exit_reason) for t in result.trades]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bt")
+    a = run_backtest(_spec(tmp, "a"))
+    b = run_backtest(_spec(tmp, "b"))
+    return a, b
+
+
+# ---------------------------------------------------------------------------------------------- fill model
+
+def test_fill_is_the_decision_price_moved_against_the_order_by_the_slippage():
+    fills = FillModel(0.05)
+    assert fills.price(1000.0, buy=True) == 1000.5 and fills.price(1000.0, buy=False) == 999.5
+    broker = BacktestBroker(fills)
+    broker.mark("SBIN", 812.4, 100)
+    broker.send(SubmitOrder(7, "SBIN", "NSE", "BUY", 10, "MIS", "MARKET", "t"))
+    placed = broker.events.get_nowait()
+    assert isinstance(placed, Placed) and placed.result.broker_order_id
+    broker.track(7, placed.result.broker_order_id, "t")
+    seen = broker.events.get_nowait()
+    assert isinstance(seen, StatusSeen)
+    info = seen.result.value
+    # 812.4 x 1.0005 = 812.8062, to the paisa
+    assert (info.status, info.filled_quantity, info.average_price) == ("complete", 10, 812.81)
+    pos = broker.positionbook().value[0]
+    assert (pos.symbol, pos.quantity, pos.product, pos.exchange) == ("SBIN", 10, "MIS", "NSE")
+
+
+def _day(symbol: str, rows: list[tuple[int, float, float, float, float]]) -> HistoryDay:
+    o, h, lo, c = (np.array([r[i] for r in rows], dtype=np.float64) for i in range(1, 5))
+    cols = CandleColumns(np.array([r[0] for r in rows], dtype=np.int64), o, h, lo, c,
+                         np.array([100] * len(rows), dtype=np.int64))
+    return HistoryDay(symbol, date(2025, 3, 3), 60, cols, DayReport(symbol, date(2025, 3, 3), len(rows)))
+
+
+class _Held:
+    def __init__(self, side: PositionSide):
+        self.side = side
+
+
+def test_candle_ticks_put_the_worse_extreme_first_for_the_position_held():
+    t0 = ist_epoch(date(2025, 3, 3), dtime(10, 0))
+    day = _day("SBIN", [(t0, 100.0, 103.0, 98.0, 101.0)])
+    fy = {"SBIN": "NSE:SBIN-EQ"}
+    # long: the low (its stop's side) comes before the high, whatever the open is nearer to
+    ticks = [(t, p) for t, _s, p, _ in day_ticks([day], fy, lambda s: _Held(PositionSide.LONG))]
+    assert ticks == [(t0, 100.0), (t0 + 20, 98.0), (t0 + 40, 103.0), (t0 + 59, 101.0)]
+    ticks = [p for _t, _s, p, _ in day_ticks([day], fy, lambda s: _Held(PositionSide.SHORT))]
+    assert ticks == [100.0, 103.0, 98.0, 101.0]
+    # flat: the extreme nearer the open first (the low, 2 away, before the high, 3 away)
+    ticks = [p for _t, _s, p, _ in day_ticks([day], fy, lambda s: None)]
+    assert ticks == [100.0, 98.0, 103.0, 101.0]
+
+
+def test_two_symbols_interleave_in_time_order():
+    t0 = ist_epoch(date(2025, 3, 3), dtime(10, 0))
+    a = _day("SBIN", [(t0, 10.0, 11.0, 9.0, 10.5), (t0 + 60, 10.5, 10.6, 10.4, 10.5)])
+    b = _day("LT", [(t0, 20.0, 21.0, 19.0, 20.5)])
+    out = [(t, s) for t, s, _p, _ in day_ticks([a, b], {"SBIN": "x", "LT": "y"}, lambda s: None)]
+    assert [t for t, _ in out] == sorted(t for t, _ in out)
+    assert out[:2] == [(t0, "SBIN"), (t0, "LT")] and out[-1] == (t0 + 119, "SBIN")
+
+
+# ---------------------------------------------------------------------------------------------- whole runs
+
+def test_same_input_twice_gives_identical_trades_and_signals(runs):
+    a, b = runs
+    assert a.trades, "the synthetic days should trade"
+    assert _rows(a) == _rows(b)
+    assert [signal_key(s) for s in a.signals] == [signal_key(s) for s in b.signals]
+    assert a.days == [FIRST, FIRST + timedelta(days=1), LAST]
+
+
+def test_signal_on_a_candle_close_fills_at_the_next_open_plus_slippage(runs):
+    a, _ = runs
+    cfg = load_config(ROOT / "config.yaml")
+    slip = cfg.costs.slippage_pct / 100
+    cols = {s: {d: {c.start: c for c in synthetic_day(s, "NSE", d, 60, cfg.replay.seed, cfg.session)}
+                for d in a.days} for s in SYMBOLS}
+    con = sqlite3.connect(a.db_path)
+    checked = 0
+    for sym, side, t, avg in con.execute(
+            "SELECT symbol, side, decision_time, average_price FROM orders WHERE purpose = 'entry' "
+            "AND status = 'EXECUTED'"):
+        day = date.fromtimestamp(t)
+        candle = cols[sym].get(day, {}).get(t)
+        if candle is None:
+            continue  # decided on an extreme or a close inside a candle, not at a candle's open
+        expect = round(candle.open * (1 + slip if side == "BUY" else 1 - slip), 2)
+        assert float(avg) == pytest.approx(expect, abs=1e-9), (sym, t)
+        checked += 1
+    assert checked > 0
+
+
+def test_costs_are_the_dated_cost_table_for_each_order(runs):
+    a, _ = runs
+    cfg = load_config(ROOT / "config.yaml")
+    table = cfg.costs.table
+    con = sqlite3.connect(a.db_path)
+    fills = {oid: (side, Decimal(str(avg)), qty, day) for oid, side, avg, qty, day in con.execute(
+        "SELECT id, side, average_price, filled_quantity, trading_date FROM orders WHERE status = 'EXECUTED'")}
+    entries = {tid: oid for tid, oid in con.execute("SELECT trade_id, id FROM orders WHERE purpose = 'entry' "
+                                                    "AND trade_id IS NOT NULL")}
+    for t in a.trades:
+        assert t.trade_type == "full"
+        ex_side, ex_avg, ex_qty, day = fills[t.exit_order_id]
+        en_side, en_avg, en_qty, _ = fills[entries[t.trade_id]]
+        d = date.fromisoformat(day)
+        want = (table.order(en_side == "BUY", en_avg, en_qty, d) + table.order(ex_side == "BUY", ex_avg, ex_qty, d))
+        assert t.costs == want.total, t.trade_id
+        assert (t.brokerage, t.stt, t.gst) == (want.brokerage, want.stt, want.gst)
+
+
+def test_flat_at_the_end_of_each_day_and_no_entry_after_the_cutoff(runs):
+    a, _ = runs
+    cfg = load_config(ROOT / "config.yaml")
+    con = sqlite3.connect(a.db_path)
+    assert con.execute("SELECT COUNT(*) FROM active_trades").fetchone() == (0,)
+    for t in a.trades:
+        d = date.fromtimestamp(t.entry_time)
+        assert date.fromtimestamp(t.exit_time) == d
+        assert t.exit_time <= ist_epoch(d, cfg.session.square_off)
+        assert t.entry_time < ist_epoch(d, cfg.session.entry_cutoff)
+    for d in a.days:  # every day's orders net to zero per symbol
+        for (sym,) in con.execute("SELECT DISTINCT symbol FROM orders WHERE trading_date = ?", (d.isoformat(),)):
+            net = con.execute("SELECT SUM(CASE side WHEN 'BUY' THEN filled_quantity ELSE -filled_quantity END) "
+                              "FROM orders WHERE trading_date = ? AND symbol = ?", (d.isoformat(), sym)).fetchone()
+            assert net == (0,), (d, sym)
+
+
+def test_more_slippage_costs_money(runs, tmp_path):
+    a, _ = runs
+    worse = run_backtest(_spec(tmp_path, "slip", slippage=0.5))
+    assert sum(t.net_pnl for t in worse.trades) < sum(t.net_pnl for t in a.trades)
+
+
+# ---------------------------------------------------------------------------------------------- the command
+
+def _env(tmp: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'main.sqlite'}", **extra}
+
+
+def _driver(tmp: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "driver.py", "backtest", *args], cwd=ROOT, env=env or _env(tmp),
+                          capture_output=True, text=True, timeout=300)
+
+
+def _write_csvs(folder: Path, days: list[date]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(ROOT / "config.yaml")
+    for s in SYMBOLS:
+        with (folder / f"{s}.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["timestamp", "open", "high", "low", "close", "volume"])
+            for d in days:
+                for c in synthetic_day(s, "NSE", d, 60, cfg.replay.seed, cfg.session):
+                    w.writerow([c.start, c.open, c.high, c.low, c.close, c.volume])
+
+
+def test_command_over_files_writes_the_reports_and_records_the_run(tmp_path):
+    data = tmp_path / "data"
+    _write_csvs(data, [FIRST, FIRST + timedelta(days=1)])
+    common = ["--from", FIRST.isoformat(), "--to", (FIRST + timedelta(days=1)).isoformat(), "--symbols", "SBIN,LT",
+              "--source", "files", "--data", str(data), "--cache", str(tmp_path / "cache"), "--out",
+              str(tmp_path / "out")]
+    r = _driver(tmp_path, *common, "--run-id", "files1")
+    assert r.returncode == 0, r.stderr
+    assert "backtest files1: SBIN, LT" in r.stdout and "2 day(s)" in r.stdout
+    assert "100.0%" in r.stderr  # progress, one line per percent when not on a terminal
+    out = tmp_path / "out" / "files1"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trading_days"] == 2 and summary["run"]["config_hash"]
+    with (out / "trades.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == summary["trades"]["exits"] > 0
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<svg" in html
+    con = sqlite3.connect(tmp_path / "main.sqlite")
+    (rid, syms, chash) = con.execute("SELECT run_id, symbols, config_hash FROM backtest_runs").fetchone()
+    assert (rid, syms, chash) == ("files1", "SBIN,LT", summary["run"]["config_hash"])
+    # a second run with more slippage, compared side by side
+    r2 = _driver(tmp_path, *common, "--run-id", "files2", "--slippage", "0.5")
+    assert r2.returncode == 0, r2.stderr
+    (tmp_path / "out" / "files2").rename(tmp_path / "files2-moved")  # its folder gone, its record stays
+    taken = _driver(tmp_path, *common, "--run-id", "files2")
+    assert taken.returncode == 2 and "'files2' is taken (recorded in backtest_runs)" in taken.stderr
+    c = _driver(tmp_path, "compare", "files1", "files2")
+    assert c.returncode == 0, c.stderr
+    assert "files1" in c.stdout and "files2" in c.stdout and "net" in c.stdout.lower()
+    # the same data as the synthetic source's: the same trades
+    again = run_backtest(_spec(tmp_path, "syn", FIRST, FIRST + timedelta(days=1)))
+    assert [(t.symbol, t.entry_time, str(Decimal(t.entry_price)), t.exit_time) for t in again.trades] == \
+        [(x["symbol"], int(x["entry_time"]), x["entry_price"], int(x["exit_time"])) for x in rows]
+
+
+def test_command_over_the_paper_brokers_history(broker, tmp_path):
+    first, last = DAY - timedelta(days=3), DAY - timedelta(days=1)
+    env = _env(tmp_path, HOST_SERVER=broker.url, APP_KEY=broker.key)
+    r = _driver(tmp_path, "--from", first.isoformat(), "--to", last.isoformat(), "--symbols", "SBIN,LT",
+                "--source", "openalgo", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
+                "--run-id", "paper1", env=env)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "out" / "paper1" / "summary.json").read_text())
+    assert summary["trading_days"] == 3 and summary["run"]["source"] == "openalgo"
+    assert summary["run"]["candles"] == 3 * 2 * 375
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--from", "2025-13-01", "--to", "2025-03-05"], "--from: '2025-13-01' is not a date"),
+    (["--from", "2025-03-05", "--to", "2025-03-03"], "is after --to"),
+    (["--from", "2025-03-03", "--to", "2025-03-05", "--symbols", "NOPE"], "NOPE not in the config's symbols"),
+    (["--from", "2025-03-03", "--to", "2025-03-05", "--source", "files", "--data", "/nonexistent/dir"],
+     "is not a folder"),
+    (["--from", "2025-03-03", "--to", "2025-03-05", "--source", "files"], "--source files needs --data"),
+    (["--from", "2025-03-03", "--to", "2025-03-05", "--source", "nowhere"], "--source 'nowhere' is not allowed"),
+    (["--from", "2025-03-03", "--to", "2025-03-05", "--interval", "7x"], "--interval"),
+    (["compare", "nope-a", "nope-b"], "run 'nope-a' is not in the backtest_runs table"),
+])
+def test_bad_input_exits_2_naming_the_value(tmp_path, args, needle):
+    r = _driver(tmp_path, *args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_two_workers_over_blocks_of_days_give_the_sequential_run(runs, tmp_path):
+    a, _ = runs
+    pooled = run_backtest(replace(_spec(tmp_path, "pool"), workers=2))
+    assert pooled.days == a.days and pooled.candles == a.candles
+    assert _rows(pooled) == _rows(a)
+    assert [signal_key(s) for s in pooled.signals] == [signal_key(s) for s in a.signals]
+
+
+def _peeking_ticks(days, fyers, position):
+    """A broken feed: each candle's open tick carries the next candle's open (data from the future)."""
+    ticks = list(day_ticks(days, fyers, position))
+    opens: dict[str, list[int]] = {}
+    for i, (t, s, _p, _tick) in enumerate(ticks):
+        if t % 60 == 0:
+            opens.setdefault(s, []).append(i)
+    out = list(ticks)
+    for idx in opens.values():
+        for a, b in zip(idx, idx[1:], strict=False):
+            t, s, _p, tick = ticks[a]
+            p = ticks[b][2]
+            out[a] = (t, s, p, msgspec.structs.replace(tick, ltp=p))
+    yield from out
+
+
+def test_lookahead_finds_none_in_the_live_path_and_names_a_peeking_feed(tmp_path):
+    spec = _spec(tmp_path, "la", FIRST, FIRST)
+    clean = check_lookahead(spec)
+    assert clean.found is None and clean.cuts > 0 and clean.signals >= clean.cuts
+    bad = check_lookahead(spec, ticks=_peeking_ticks)
+    assert bad.found is not None
+    text = str(bad.found)
+    assert bad.found.strategy in ("orb", "mac") and bad.found.strategy in text and "IST" in text
+
+
+def test_lookahead_command_exits_0_when_clean(tmp_path):
+    r = _driver(tmp_path, "lookahead", "--from", FIRST.isoformat(), "--to", FIRST.isoformat(), "--symbols", "LT",
+                "--source", "synthetic", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert "lookahead: none found" in r.stdout
+
+
+def test_a_symbol_day_with_findings_is_skipped_and_listed_unless_asked_to_trade_it(tmp_path):
+    gap_day = date(2025, 3, 10)  # the synthetic LT day has a one-minute gap (history.quality reports it)
+    spec = _spec(tmp_path, "gap", gap_day, gap_day)
+    skipped = run_backtest(spec)
+    assert len(skipped.skipped) == 1 and skipped.skipped[0].startswith("LT 2025-03-10") and "gap" in skipped.skipped[0]
+    assert skipped.candles == 375 and {t.symbol for t in skipped.trades} <= {"SBIN"}
+    traded = run_backtest(replace(spec, run_id="gap2", skip_bad_days=False))
+    assert traded.skipped == [] and traded.flagged == skipped.skipped and traded.candles == 375 + 374
