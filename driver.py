@@ -6,6 +6,8 @@
     python driver.py fyers-login  log in to Fyers and write today's FYERS_ACCESS_TOKEN into .env
     python driver.py history fetch --from D --to D [--symbols A,B] [--source S] [--interval 1m]
                                   fill the local candle cache for the backtest (history/cli.py)
+    python driver.py backtest optimize --from D --to D --param mac.fast=5:20:1 [--grid | --trials N] ...
+                                  search strategy parameters over backtests (backtest/optimize_cli.py)
     python driver.py strategy new NAME
                                   write user_strategies/NAME.py, a working strategy of your own to start from
 """
@@ -177,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         from history.cli import main as history_main
 
         return history_main(argv[1:])
+    if argv[:2] == ["backtest", "optimize"]:  # backtest/optimize_cli.py
+        from backtest.optimize_cli import main as optimize_main
+
+        return optimize_main(argv[2:])
     if argv[:1] == ["strategy"]:  # strategies/new_strategy.py
         from strategies.new_strategy import main as strategy_main
 
