@@ -73,7 +73,7 @@ def test_min_trades_rejects_and_objectives_read_the_summary(cfg, specs):
     assert all(r.value == float(evaluate(r.point, FOLD).summary.net_pnl) for r in strict if r.status == "ok")
     for objective in ("sortino", "calmar", "profit_factor"):
         r = judge(0, {"mac.fast": 3, "mac.slow": 20}, evaluate({"mac.fast": 3, "mac.slow": 20}, FOLD),
-                  Settings(objective))   # type: ignore[arg-type]
+                  Settings(objective))
         s = evaluate({"mac.fast": 3, "mac.slow": 20}, FOLD).summary
         want = {"sortino": s.sortino, "calmar": s.calmar, "profit_factor": s.trades.profit_factor}[objective]
         assert (r.value, r.status) == (want, "ok" if want is not None else "undefined")
