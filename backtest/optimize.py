@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HOST = f"{socket.gethostname()}:{os.getpid()}"     # which host and process ran a trial of a shared study
 OBJECTIVES = ("sharpe", "sortino", "calmar", "profit_factor", "net")
 Objective = Literal["sharpe", "sortino", "calmar", "profit_factor", "net"]
 Status = Literal["ok", "invalid", "few_trades", "undefined"]
@@ -220,8 +221,8 @@ def new_study(specs: Sequence[ParamSpec], *, grid_mode: bool, seed: int, storage
         # hosts sharing a TPE study must not all draw the same first points: mix the host into the seed
         host_seed = seed if storage is None else zlib.crc32(f"{seed}:{socket.gethostname()}:{os.getpid()}".encode())
         sampler = optuna.samplers.TPESampler(seed=host_seed)
-    study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, direction="maximize",
-                                load_if_exists=storage is not None)
+    study = optuna.create_study(storage=None if storage is None else open_storage(storage), study_name=study_name,
+                                sampler=sampler, direction="maximize", load_if_exists=storage is not None)
     if meta is not None:
         settled = study.user_attrs.get("sweep")
         want = json.loads(json.dumps(dict(meta)))
@@ -231,6 +232,40 @@ def new_study(specs: Sequence[ParamSpec], *, grid_mode: bool, seed: int, storage
             raise StudyMismatch(f"--study {study_name!r} is not allowed -- that study sweeps {settled}, not {want}; "
                                 "give the same flags as the host that created it, or a new --study name")
     return study
+
+
+def open_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage (its tables created on first use). Hosts starting together may race to create
+    them: a failed attempt is retried after a short pause."""
+    import time
+
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except SQLAlchemyError as e:
+            if attempt == attempts:
+                raise
+            log.info("storage not ready (%s); attempt %d of %d", type(e).__name__, attempt, attempts)
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
+def wait_for_others(study: optuna.Study, timeout_s: float) -> int:
+    """Wait until no trial of the study is running (another host's last points), up to timeout_s; returns
+    how many still run. A host that died leaves its trial running: the deadline bounds the wait."""
+    import time
+
+    from optuna.trial import TrialState
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if running == 0 or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.2)
 
 
 def _grid_sampler(space: dict[str, list[Value]], seed: int) -> optuna.samplers.GridSampler:
@@ -252,10 +287,11 @@ class StudyMismatch(ValueError):
 
 def optuna_search(evaluate: Evaluate, specs: Sequence[ParamSpec], fold: Fold, settings: Settings,
                   problems: Callable[[Point], list[str]], study: optuna.Study, *, trials: int | None,
-                  pool: Executor | None = None) -> list[PointResult]:
+                  pool: Executor | None = None, wait_s: float = 0.0) -> list[PointResult]:
     """Ask/tell in batches of `workers`: each batch is evaluated on the pool, then told, so TPE learns from
     everything before the next batch. `trials`: the study's total (None with a grid: until it is exhausted).
-    A repeated point is not backtested twice. Returns every finished trial of the study (other hosts' too)."""
+    A repeated point is not backtested twice. Returns every finished trial of the study (other hosts' too,
+    after waiting up to wait_s for those still running)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -283,6 +319,7 @@ def optuna_search(evaluate: Evaluate, specs: Sequence[ParamSpec], fold: Fold, se
                     continue
                 point: dict[str, Value] = {s.key: _suggest(trial, s) for s in specs}
                 trial.set_user_attr("point", dict(point))
+                trial.set_user_attr("host", HOST)
                 asked.append((trial, point))
             todo: list[tuple[int, Point]] = []
             for trial, asked_point in asked:
@@ -300,6 +337,11 @@ def optuna_search(evaluate: Evaluate, specs: Sequence[ParamSpec], fold: Fold, se
                 _tell(study, by_number[r.index], r)
             if not asked:
                 break
+    if wait_s > 0:
+        running = wait_for_others(study, wait_s)
+        if running:
+            log.warning("%d trial(s) of study %s still running on other hosts after %.0f s; not in these results",
+                        running, study.study_name, wait_s)
     return study_results(study, specs)
 
 

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None, metavar="URL",
                    help="a shared Optuna study in this database (postgresql://...); needs --study")
     p.add_argument("--study", default=None, metavar="NAME", help="the shared study's name (with --storage)")
+    p.add_argument("--wait-others", type=float, default=600.0, metavar="S",
+                   help="--storage: wait up to S seconds for other hosts' running points before reporting "
+                        "(default 600)")
     p.add_argument("--symbols", default=None, help="comma-separated symbols (default: config.yaml's)")
     p.add_argument("--source", default=None, help="history source for the backtest (default: the runner's)")
     p.add_argument("--interval", default="1m", help="candle interval (default 1m)")
@@ -273,7 +276,8 @@ def _run(args: argparse.Namespace) -> int:
             study = new_study(specs, grid_mode=args.grid, seed=args.seed, storage=args.storage, study_name=name,
                               meta={**meta_base, "from": str(fold.start), "to": str(fold.end)})
             return optuna_search(plan.evaluate, specs, fold, settings, problems, study,
-                                 trials=None if args.grid else (args.trials or DEFAULT_TRIALS), pool=pool)
+                                 trials=None if args.grid else (args.trials or DEFAULT_TRIALS), pool=pool,
+                                 wait_s=args.wait_others if args.storage else 0.0)
         return search
 
     cuts = None
