@@ -32,7 +32,6 @@ from backtest.optimize import (
     Evaluate,
     Fold,
     Objective,
-    Outcome,
     PointResult,
     Settings,
     StudyMismatch,
@@ -45,7 +44,7 @@ from backtest.optimize import (
     worker_pool,
     write_csv,
 )
-from backtest.sweep_params import ParamError, ParamSpec, Point, apply_point, grid_size, parse_params, point_problems
+from backtest.sweep_params import ParamError, ParamSpec, Point, grid_size, parse_params, point_problems
 from backtest.walk_forward import FoldResult, Stitched, WalkForwardError, split, stitch
 from backtest.walk_forward import run as walk_forward_run
 from core.config import Config
@@ -95,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--storage: wait up to S seconds for other hosts' running points before reporting "
                         "(default 600)")
     p.add_argument("--symbols", default=None, help="comma-separated symbols (default: config.yaml's)")
-    p.add_argument("--source", default=None, help="history source for the backtest (default: the runner's)")
+    p.add_argument("--source", default=None, help="history source: openalgo (default), fyers, files, synthetic")
     p.add_argument("--interval", default="1m", help="candle interval (default 1m)")
     p.add_argument("--data", type=Path, default=None, help="--source files: the folder of SYMBOL.csv/parquet")
     p.add_argument("--config", type=Path, default=None, help="config file (default config.yaml)")
@@ -108,27 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ----------------------------------------------------------------------------- the runner seam
 
-@dataclass(frozen=True)
-class RunnerEvaluate:
-    """The runner as an Evaluate: config.yaml with the point's values, over the fold's dates. Picklable (only
-    paths and names), so each pool process loads the config once and runs its points."""
-
-    config_path: str
-    symbols: tuple[str, ...] | None
-    source: str | None
-    interval: str
-    data: str | None
-
-    def __call__(self, point: Point, fold: Fold) -> Outcome:
-        from backtest.runner import BacktestSpec, run_backtest  # type: ignore[import-not-found, unused-ignore]
-
-        cfg = apply_point(_config(self.config_path), point)
-        spec = BacktestSpec(config=cfg, start=fold.start, end=fold.end, symbols=self.symbols,
-                            source=self.source, interval=self.interval, data=self.data)
-        result = run_backtest(spec)
-        return Outcome(result.summary, tuple(result.equity))
-
-
 def runner_available() -> str | None:
     """None when backtest.runner imports, else why not."""
     try:
@@ -136,13 +114,6 @@ def runner_available() -> str | None:
     except ImportError as e:
         return f"the backtest runner (backtest/runner.py) is not available: {e}"
     return None
-
-
-@functools.cache
-def _config(path: str) -> Config:
-    from core.config import load_config
-
-    return load_config(path)
 
 
 def load_evaluate(text: str) -> Evaluate:
@@ -220,8 +191,13 @@ def _plan(args: argparse.Namespace) -> Plan:
     if args.evaluate:
         evaluate = load_evaluate(args.evaluate)
     else:
-        evaluate = RunnerEvaluate(str(Path(config_path).resolve()), symbols, args.source, args.interval,
-                                  str(args.data) if args.data else None)
+        from backtest.optimize_runner import RunnerEvaluate, problems
+
+        evaluate = RunnerEvaluate(str(Path(config_path).resolve()), symbols, args.source or "openalgo",
+                                  args.interval, str(args.data) if args.data else None)
+        bad = problems(evaluate)
+        if bad:
+            raise _Usage("; ".join(bad))
     workers = args.workers or os.cpu_count() or 1
     out = args.out or cfg.resolve_path(cfg.monitoring.reports_dir) / "optimize" / time.strftime("%Y%m%d-%H%M%S")
     return Plan(cfg, specs, Settings(cast(Objective, args.objective), args.min_trades, workers), evaluate,
@@ -259,6 +235,18 @@ def _run(args: argparse.Namespace) -> int:
         missing = runner_available()
         if missing:
             print(f"backtest optimize: {missing}", file=sys.stderr)
+            return EXIT_FAILED
+    prefetch = getattr(plan.evaluate, "prefetch", None)
+    if prefetch is not None:    # the runner: the candle cache filled once, here, before the workers read it
+        from history.cli import _Usage as HistoryUsage
+        from history.sources import HistoryError
+
+        try:
+            prefetch(plan.first, plan.last)
+        except HistoryUsage as e:
+            raise _Usage(str(e)) from None
+        except HistoryError as e:
+            print(f"backtest optimize: history: {e}", file=sys.stderr)
             return EXIT_FAILED
     cfg, specs, settings = plan.cfg, plan.specs, plan.settings
     problems: Callable[[Point], list[str]] = functools.partial(point_problems, cfg=cfg)
