@@ -146,8 +146,16 @@ def worker_pool(workers: int) -> Iterator[Executor | None]:
     if workers <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=logging_like,
+                             initargs=(logging.getLogger().level,)) as pool:
         yield pool
+
+
+def logging_like(level: int) -> None:
+    """A pool process logs as its parent does (to stderr at the parent's level): without this the runner's
+    warnings of every backtest (one per day each) would all reach the terminal."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
 
 
 def evaluate_points(evaluate: Evaluate, items: Sequence[tuple[int, Point]], fold: Fold, settings: Settings,
@@ -340,7 +348,7 @@ def optuna_search(evaluate: Evaluate, specs: Sequence[ParamSpec], fold: Fold, se
     if wait_s > 0:
         running = wait_for_others(study, wait_s)
         if running:
-            log.warning("%d trial(s) of study %s still running on other hosts after %.0f s; not in these results",
+            log.error("%d trial(s) of study %s still running on other hosts after %.0f s; not in these results",
                         running, study.study_name, wait_s)
     return study_results(study, specs)
 

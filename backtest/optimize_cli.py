@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="history source: openalgo (default), fyers, files, synthetic")
     p.add_argument("--interval", default="1m", help="candle interval (default 1m)")
     p.add_argument("--data", type=Path, default=None, help="--source files: the folder of SYMBOL.csv/parquet")
+    p.add_argument("--cache", type=Path, default=None, help="candle cache folder (default data/history)")
     p.add_argument("--config", type=Path, default=None, help="config file (default config.yaml)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default reports/optimize/<run-id>)")
     p.add_argument("--verbose", action="store_true", help="log progress, and a failure's traceback")
@@ -133,7 +134,9 @@ def load_evaluate(text: str) -> Evaluate:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+        # a sweep runs hundreds of backtests: their day-by-day warnings (halts, cut-offs, skipped days) are
+        # each run's own business, in its figures; the terminal gets errors only unless --verbose
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return _run(args)
     except (_Usage, ParamError, WalkForwardError, StudyMismatch) as e:
@@ -194,7 +197,8 @@ def _plan(args: argparse.Namespace) -> Plan:
         from backtest.optimize_runner import RunnerEvaluate, problems
 
         evaluate = RunnerEvaluate(str(Path(config_path).resolve()), symbols, args.source or "openalgo",
-                                  args.interval, str(args.data) if args.data else None)
+                                  args.interval, str(args.data) if args.data else None,
+                                  str(args.cache) if args.cache else None)
         bad = problems(evaluate)
         if bad:
             raise _Usage("; ".join(bad))
