@@ -60,6 +60,7 @@ class Outcome:
 
     summary: Summary
     equity: tuple[tuple[date, Decimal], ...] = ()
+    candles: int = 0            # candles the backtest ran (for the sweep benchmark); 0 when not counted
 
 
 Evaluate = Callable[[Point, Fold], Outcome]

@@ -54,7 +54,7 @@ class RunnerEvaluate:
             summary, equity = summary_of(spec, result)
         finally:
             shutil.rmtree(scratch / run_id, ignore_errors=True)
-        return Outcome(summary, tuple((d, Decimal(e)) for d, e in equity))
+        return Outcome(summary, tuple((d, Decimal(e)) for d, e in equity), int(result.candles))
 
     def prefetch(self, first: date, last: date) -> None:
         """Fill the candle cache for the whole range here, once, so pool processes only read it."""

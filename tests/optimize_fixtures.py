@@ -83,7 +83,7 @@ def evaluate(point: Mapping[str, object], fold: Fold) -> Outcome:
 
     equity = daily_equity(CAPITAL, rows, days)
     summary = summarize(rows, equity, CAPITAL, risk_free_rate=0.0, session_seconds=375 * 60)
-    return Outcome(summary, tuple(equity))
+    return Outcome(summary, tuple(equity), 375 * len(days))
 
 
 def _row(n: int, base: int, entry: tuple[int, float], i: int, price: float) -> Row:
