@@ -134,3 +134,23 @@ def test_table_csv_and_report(cfg, specs, tmp_path):
     heat = page[page.index('<table class="heat">'):]
     heat = heat[:heat.index("</table>")]
     assert heat.count("<tr>") == 4 and heat.count("<td></td>") == 1      # 3 slow rows + head; the invalid cell
+
+
+def test_tpe_on_two_processes_repeats_with_the_same_seed(cfg, specs):
+    def run():
+        study = new_study(specs, grid_mode=False, seed=3)
+        with worker_pool(2) as pool:
+            return optuna_search(evaluate, specs, FOLD, Settings("net", workers=2), _problems(cfg), study, trials=6,
+                                 pool=pool)
+
+    a = run()
+    assert a == run() and all(r.status in ("ok", "invalid") for r in a)
+
+
+def test_heatmap_over_three_parameters_keeps_the_best_of_the_third(cfg):
+    specs3 = parse_params(["mac.fast=3,6", "mac.slow=20,30", "mac.atr_multiple=1.0,2.0"], cfg)
+    results = grid_search(evaluate, specs3, FOLD, Settings("net"), _problems(cfg))
+    html = optimize_report.heatmap_section(results, specs3[0], specs3[1], "net")
+    assert "(the best over the other parameters)" in html
+    best_3_20 = max(r.value for r in results if r.point["mac.fast"] == 3 and r.point["mac.slow"] == 20)
+    assert f">{best_3_20:.2f}</td>" in html
