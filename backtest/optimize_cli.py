@@ -178,6 +178,8 @@ def _plan(args: argparse.Namespace) -> Plan:
         raise _Usage("--trials is not allowed with --grid -- a grid tries every point")
     if (args.storage is None) != (args.study is None):
         raise _Usage("--storage and --study go together -- the shared study's database URL and its name")
+    if args.storage is not None:
+        _check_storage(args.storage)
     config_path = args.config or DEFAULT_CONFIG_PATH
     try:
         cfg = load_config(config_path)
@@ -206,6 +208,22 @@ def _plan(args: argparse.Namespace) -> Plan:
     out = args.out or cfg.resolve_path(cfg.monitoring.reports_dir) / "optimize" / time.strftime("%Y%m%d-%H%M%S")
     return Plan(cfg, specs, Settings(cast(Objective, args.objective), args.min_trades, workers), evaluate,
                 first, last, out)
+
+
+def _check_storage(url: str) -> None:
+    """A database URL SQLAlchemy can parse, PostgreSQL's for several hosts. The URL is never echoed: it may
+    hold a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise _Usage("--storage is not allowed -- not a database URL; expected postgresql://USER:PASSWORD@HOST/DB "
+                     "(the URL is not shown: it may hold a password)") from None
+    if backend not in ("postgresql", "sqlite"):
+        raise _Usage(f"--storage is not allowed -- a {backend} database; expected postgresql://... (several "
+                     "hosts) or sqlite:///FILE (one host)")
 
 
 def _heat(args: argparse.Namespace, specs: Sequence[ParamSpec]) -> tuple[ParamSpec, ParamSpec] | None:

@@ -55,10 +55,12 @@ def test_walk_forward_writes_folds_and_stitched_equity(tmp_path):
                                                              "sharpe, sortino, calmar, profit_factor, net"),
     (["--param", "mac.fast=0:5:5", "--grid"], "mac.fast = 0 is valid in no combination"),
     (["--param", "mac.fast=5", "--storage", "postgresql://x/y"], "--storage and --study go together"),
+    (["--param", "mac.fast=5", "--storage", "nonsense:secret@x", "--study", "s"], "--storage is not allowed -- not a "
+                                                                                "database URL"),
     (["--param", "mac.fast=5", "--heatmap", "mac.fast,mac.slow"], "--heatmap 'mac.fast,mac.slow' is not allowed"),
     (["--param", "mac.fast=5", "--walk-forward", "500"], "--walk-forward: 500 folds are not allowed"),
 ])
 def test_bad_flags_exit_2_naming_them(args, says):
     p = optimize("--from", "2025-01-01", "--to", "2025-01-31", "--evaluate", EVAL, *args)
     assert p.returncode == 2, p.stdout + p.stderr
-    assert says in p.stderr and "Traceback" not in p.stderr
+    assert says in p.stderr and "Traceback" not in p.stderr and "secret" not in p.stderr
