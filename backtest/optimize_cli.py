@@ -273,8 +273,10 @@ def _run(args: argparse.Namespace) -> int:
     cfg, specs, settings = plan.cfg, plan.specs, plan.settings
     problems: Callable[[Point], list[str]] = functools.partial(point_problems, cfg=cfg)
     mode = "grid" if args.grid else f"TPE, {args.trials or DEFAULT_TRIALS} trials, seed {args.seed}"
+    # what a joining host must share; not --trials (a later run may extend a TPE study: it runs until the
+    # study holds its --trials) nor the seed
     meta_base: dict[str, Any] = {"params": [s.flag for s in specs], "objective": settings.objective,
-                                 "min_trades": settings.min_trades, "mode": mode}
+                                 "min_trades": settings.min_trades, "search": "grid" if args.grid else "tpe"}
 
     def search_on(pool: Any) -> Callable[[Fold], list[PointResult]]:
         def search(fold: Fold) -> list[PointResult]:
