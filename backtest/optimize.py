@@ -21,7 +21,7 @@ import os
 import socket
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -159,19 +159,32 @@ def logging_like(level: int) -> None:
     logging.getLogger().setLevel(level)
 
 
+OnResult = Callable[[PointResult], None]
+"""Told of each verdict as it comes (progress); in this process, in completion order."""
+
+
 def evaluate_points(evaluate: Evaluate, items: Sequence[tuple[int, Point]], fold: Fold, settings: Settings,
-                    pool: Executor | None) -> list[PointResult]:
+                    pool: Executor | None, on_result: OnResult | None = None) -> list[PointResult]:
     """Each point's verdict, in the order given whatever finishes first."""
     if pool is None:
-        return [_run_one(evaluate, i, p, fold, settings) for i, p in items]
+        out = []
+        for i, p in items:
+            out.append(_run_one(evaluate, i, p, fold, settings))
+            if on_result is not None:
+                on_result(out[-1])
+        return out
     futures: list[Future[PointResult]] = [pool.submit(_run_one, evaluate, i, p, fold, settings) for i, p in items]
+    if on_result is not None:
+        for f in as_completed(futures):
+            on_result(f.result())
     return [f.result() for f in futures]
 
 
 # ----------------------------------------------------------------------------- the grid
 
 def grid_search(evaluate: Evaluate, specs: Sequence[ParamSpec], fold: Fold, settings: Settings,
-                problems: Callable[[Point], list[str]], pool: Executor | None = None) -> list[PointResult]:
+                problems: Callable[[Point], list[str]], pool: Executor | None = None,
+                on_result: OnResult | None = None) -> list[PointResult]:
     """Every point of the grid, in grid order: invalid ones (the strategy's own checks) skipped with the
     reason, the rest backtested on the pool."""
     results: dict[int, PointResult] = {}
@@ -180,11 +193,13 @@ def grid_search(evaluate: Evaluate, specs: Sequence[ParamSpec], fold: Fold, sett
         why = problems(point)
         if why:
             results[i] = PointResult(i, point, "invalid", None, "; ".join(why))
+            if on_result is not None:
+                on_result(results[i])
         else:
             todo.append((i, point))
     log.info("grid of %d points: %d to backtest, %d invalid", len(todo) + len(results), len(todo), len(results))
     with _own_pool(pool, settings.workers) as p:
-        for r in evaluate_points(evaluate, todo, fold, settings, p):
+        for r in evaluate_points(evaluate, todo, fold, settings, p, on_result):
             results[r.index] = r
     return [results[i] for i in sorted(results)]
 
@@ -296,7 +311,8 @@ class StudyMismatch(ValueError):
 
 def optuna_search(evaluate: Evaluate, specs: Sequence[ParamSpec], fold: Fold, settings: Settings,
                   problems: Callable[[Point], list[str]], study: optuna.Study, *, trials: int | None,
-                  pool: Executor | None = None, wait_s: float = 0.0) -> list[PointResult]:
+                  pool: Executor | None = None, wait_s: float = 0.0,
+                  on_result: OnResult | None = None) -> list[PointResult]:
     """Ask/tell in batches of `workers`: each batch is evaluated on the pool, then told, so TPE learns from
     everything before the next batch. `trials`: the study's total (None with a grid: until it is exhausted).
     A repeated point is not backtested twice. Returns every finished trial of the study (other hosts' too,
@@ -334,14 +350,19 @@ def optuna_search(evaluate: Evaluate, specs: Sequence[ParamSpec], fold: Fold, se
             for trial, asked_point in asked:
                 key = tuple(asked_point.values())
                 why = problems(asked_point)
+                told = None
                 if why:
-                    _tell(study, trial, PointResult(trial.number, asked_point, "invalid", None, "; ".join(why)))
+                    told = PointResult(trial.number, asked_point, "invalid", None, "; ".join(why))
                 elif key in seen:
-                    _tell(study, trial, _renumbered(seen[key], trial.number))
+                    told = _renumbered(seen[key], trial.number)
                 else:
                     todo.append((trial.number, asked_point))
+                if told is not None:
+                    _tell(study, trial, told)
+                    if on_result is not None:
+                        on_result(told)
             by_number = {t.number: t for t, _ in asked}
-            for r in evaluate_points(evaluate, todo, fold, settings, p):
+            for r in evaluate_points(evaluate, todo, fold, settings, p, on_result):
                 seen[tuple(r.point.values())] = r
                 _tell(study, by_number[r.index], r)
             if not asked:

@@ -44,10 +44,19 @@ from backtest.optimize import (
     worker_pool,
     write_csv,
 )
-from backtest.sweep_params import ParamError, ParamSpec, Point, grid_size, parse_params, point_problems
+from backtest.sweep_params import (
+    ParamError,
+    ParamSpec,
+    Point,
+    grid_size,
+    parse_params,
+    point_label,
+    point_problems,
+)
 from backtest.walk_forward import FoldResult, Stitched, WalkForwardError, split, stitch
 from backtest.walk_forward import run as walk_forward_run
 from core.config import Config
+from ops.progress import CountProgress
 
 log = logging.getLogger(__name__)
 
@@ -278,10 +287,16 @@ def _run(args: argparse.Namespace) -> int:
     meta_base: dict[str, Any] = {"params": [s.flag for s in specs], "objective": settings.objective,
                                  "min_trades": settings.min_trades, "search": "grid" if args.grid else "tpe"}
 
+    per_search = grid_size(specs) if args.grid else (args.trials or DEFAULT_TRIALS)
+    progress = CountProgress(per_search * (args.walk_forward or 1), "optimize")
+
+    def tick(r: PointResult) -> None:
+        progress.advance(1, note=f"{r.status} {point_label(r.point)}")
+
     def search_on(pool: Any) -> Callable[[Fold], list[PointResult]]:
         def search(fold: Fold) -> list[PointResult]:
             if args.storage is None and args.grid:
-                return grid_search(plan.evaluate, specs, fold, settings, problems, pool)
+                return grid_search(plan.evaluate, specs, fold, settings, problems, pool, tick)
             name = None
             if args.study is not None:
                 name = args.study if fold.index < 0 else f"{args.study}.fold{fold.index + 1}"
@@ -289,7 +304,7 @@ def _run(args: argparse.Namespace) -> int:
                               meta={**meta_base, "from": str(fold.start), "to": str(fold.end)})
             return optuna_search(plan.evaluate, specs, fold, settings, problems, study,
                                  trials=None if args.grid else (args.trials or DEFAULT_TRIALS), pool=pool,
-                                 wait_s=args.wait_others if args.storage else 0.0)
+                                 wait_s=args.wait_others if args.storage else 0.0, on_result=tick)
         return search
 
     cuts = None
@@ -309,11 +324,14 @@ def _run(args: argparse.Namespace) -> int:
                 results = [r for f in folds for r in f.results]
                 stitched = stitch(folds, cfg.backtest.risk_free_rate)
     except StudyMismatch:
+        progress.close()
         raise
     except Exception as e:  # noqa: BLE001 - a storage or runner failure: one line (--verbose: the traceback)
+        progress.close()
         log.error("optimisation failed", exc_info=args.verbose)
         print(f"backtest optimize: failed: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAILED
+    progress.close()
     took = time.monotonic() - started
     plan.out.mkdir(parents=True, exist_ok=True)
     _write(plan, args, results if not folds else [], folds, stitched, heat, mode)
