@@ -52,6 +52,8 @@ class Fold:
     end: date
     index: int = -1
     sample: Literal["full", "in", "out"] = "full"
+    read_from: date | None = None   # history read from here (not traded) so the first day's data checks see the
+    #                                 previous close, as in a run of the whole range (walk-forward folds)
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,10 @@ class RunnerEvaluate:
         cfg = apply_point(_config(self.config_path), point)
         scratch = _scratch()
         run_id = f"opt-{next(_RUNS)}"
-        spec = BacktestSpec(cfg=cfg, source=self._source(), interval=self._interval(), first=fold.start,
-                            last=fold.end, symbols=self._symbols(cfg), cache_dir=self._cache(cfg), out_root=scratch,
-                            run_id=run_id, workers=1)
+        spec = BacktestSpec(cfg=cfg, source=self._source(), interval=self._interval(),
+                            first=fold.read_from or fold.start, last=fold.end, trade_from=fold.start,
+                            symbols=self._symbols(cfg), cache_dir=self._cache(cfg), out_root=scratch, run_id=run_id,
+                            workers=1)
         try:
             result = run_backtest(spec)
             summary, equity = summary_of(spec, result)

@@ -15,13 +15,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from backtest.metrics import cagr, daily_returns, drawdown, ratios
 from backtest.optimize import Evaluate, Fold, Outcome, PointResult, Settings, best_point, judge
 
 log = logging.getLogger(__name__)
+
+
+LEAD_IN_DAYS = 7   # a fold reads a week before its first day (not past the range's start), as the runner's blocks do
 
 
 class WalkForwardError(ValueError):
@@ -68,11 +71,15 @@ def split(days: Sequence[date], k: int, in_sample_ratio: float, anchored: bool) 
         raise WalkForwardError(f"--walk-forward: {k} folds are not allowed over {n} trading days at in-sample "
                                f"ratio {in_sample_ratio} -- each out-of-sample window would be empty; "
                                "use fewer folds or a longer range")
+    def lead(d: date) -> date | None:
+        back = max(ds[0], d - timedelta(days=LEAD_IN_DAYS))
+        return back if back < d else None
+
     out = []
     for j in range(k):
         o0, o1 = first + j * oos, first + (j + 1) * oos - 1
         i0 = 0 if anchored else o0 - first
-        out.append((Fold(ds[i0], ds[o0 - 1], j, "in"), Fold(ds[o0], ds[o1], j, "out")))
+        out.append((Fold(ds[i0], ds[o0 - 1], j, "in", lead(ds[i0])), Fold(ds[o0], ds[o1], j, "out", lead(ds[o0]))))
     return out
 
 

@@ -27,6 +27,10 @@ def test_rolling_split_tiles_the_range_after_one_in_sample_window():
         assert oos.start == DAYS[first + k * oos_len] and oos.end == DAYS[first + (k + 1) * oos_len - 1]
         assert ins.end == DAYS[DAYS.index(oos.start) - 1]                   # in-sample ends the day before
         assert DAYS.index(ins.end) - DAYS.index(ins.start) + 1 == first     # the same length every fold
+    assert folds[0][0].read_from is None                                    # the range's first day: no lead-in
+    for ins, _ in folds[1:]:                                                # a week before, not traded
+        assert ins.read_from == max(DAYS[0], date.fromordinal(ins.start.toordinal() - 7))
+    assert all(oos.read_from == date.fromordinal(oos.start.toordinal() - 7) for _, oos in folds)
     for (_, a), (_, b) in zip(folds, folds[1:], strict=False):
         assert DAYS.index(b.start) == DAYS.index(a.end) + 1                 # out-of-sample windows abut
 
