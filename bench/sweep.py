@@ -8,7 +8,9 @@ backtest, run with each worker count; `sweep_candle_runs_per_s` is candles run p
 points (a point over a year of 1-minute candles is about 94,000). The backtest is backtest.runner when it
 imports (the output says "runner"), else the pure stand-in of tests/optimize_fixtures.py (the output says so
 and why): then the figure measures the pool, not the trading code. The results of every worker count are
-compared: `identical` is false if any point's net P&L or trade count differs.
+compared: `identical` is false if any point's net P&L or trade count differs. `candle_runs_per_cpu_s` divides
+by the CPU time the backtests themselves used: on a busy machine, where the wall-clock figure cannot show
+scaling, equal figures for 1 and 2 workers say the pool adds no work per point.
 """
 from __future__ import annotations
 
@@ -36,10 +38,11 @@ def points(n: int) -> list[Point]:
     return grid[:n]
 
 
-def one(evaluate: Evaluate, point: Point, fold: Fold) -> tuple[int, str, int]:
-    """(candles, net P&L, positions) of one point: only these cross back."""
+def one(evaluate: Evaluate, point: Point, fold: Fold) -> tuple[int, str, int, float]:
+    """(candles, net P&L, positions, CPU seconds) of one point: only these cross back."""
+    c0 = time.process_time()
     o: Outcome = evaluate(point, fold)
-    return o.candles, str(o.summary.net_pnl), o.summary.trades.positions
+    return o.candles, str(o.summary.net_pnl), o.summary.trades.positions, time.process_time() - c0
 
 
 def warm() -> int:
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, float] = {}
     seconds: dict[str, float] = {}
     outcomes: list[list[tuple[int, str, int]]] = []
+    per_cpu: dict[str, float] = {}
     candles = 0
     startup: dict[str, float] = {}
     for w in counts:
@@ -108,12 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 got = [f.result() for f in [pool.submit(one, evaluate, pt, fold) for pt in pts]]
         took = time.perf_counter() - t0
-        candles = sum(c for c, _, _ in got)
+        candles = sum(g[0] for g in got)
         rates[str(w)] = round(candles / took, 1)
         seconds[str(w)] = round(took, 2)
-        outcomes.append(got)
+        per_cpu[str(w)] = round(candles / max(sum(g[3] for g in got), 1e-9), 1)
+        outcomes.append([g[:3] for g in got])
     out: dict[str, Any] = {
-        "sweep_candle_runs_per_s": rates, "seconds": seconds, "pool_startup_s": startup, "points": len(pts),
+        "sweep_candle_runs_per_s": rates, "seconds": seconds, "pool_startup_s": startup,
+        "candle_runs_per_cpu_s": per_cpu, "points": len(pts),
         "candles": candles,
         "from": args.first, "to": args.last, "symbol": args.symbol,
         "evaluate": "runner" if why is None else "stand-in", "identical": all(o == outcomes[0] for o in outcomes),
