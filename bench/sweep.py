@@ -52,6 +52,10 @@ def warm() -> int:
     import backtest.optimize_runner  # noqa: F401
     import tests.optimize_fixtures  # noqa: F401
 
+    try:
+        import backtest.runner  # noqa: F401  # the trading code's modules, as the parent has them
+    except ImportError:
+        pass
     return os.getpid()
 
 
