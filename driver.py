@@ -10,6 +10,8 @@
                                   backtest the configured strategies over history (backtest/cli.py)
     python driver.py backtest compare RUN_A RUN_B
     python driver.py backtest lookahead --from D --to D ...   a signal that changes with the data cut at its time
+    python driver.py backtest optimize --from D --to D --param mac.fast=5:20:1 [--grid | --trials N] ...
+                                  search strategy parameters over backtests (backtest/optimize_cli.py)
     python driver.py strategy new NAME
                                   write user_strategies/NAME.py, a working strategy of your own to start from
 """
@@ -181,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         from history.cli import main as history_main
 
         return history_main(argv[1:])
+    if argv[:2] == ["backtest", "optimize"]:  # backtest/optimize_cli.py
+        from backtest.optimize_cli import main as optimize_main
+
+        return optimize_main(argv[2:])
     if argv[:1] == ["backtest"]:  # backtest/cli.py
         from backtest.cli import main as backtest_main
 

@@ -56,6 +56,17 @@ def render(summary: Summary, equity: Sequence[tuple[date, Decimal]], positions: 
     return "\n".join(parts) + "\n"
 
 
+def page(title: str, sections: Sequence[tuple[str, str]]) -> str:
+    """A self-contained page of (heading, HTML) sections in this report's style: what other reports (the
+    optimisation's) are built from."""
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{_e(title)}</h1>"]
+    for heading, body in sections:
+        parts += [f"<h2>{_e(heading)}</h2>" if heading else "", body]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
 def write(path: Path, summary: Summary, equity: Sequence[tuple[date, Decimal]], positions: Sequence[Position],
           title: str = "Backtest") -> Path:
     """Write report.html through a temporary name, so a crash never leaves half a page."""
