@@ -186,9 +186,7 @@ class Hub:
             return
         self.high = max(self.high, equity)
         dd = (self.high - equity) / self.high * 100 if self.high else 0.0
-        point = [float(t), equity, round(dd, 4)]
-        if self.curve and self.curve[-1][1:] == point[1:]:
-            return
+        point = [float(t), equity, round(dd, 4)]  # every pass: a flat stretch draws flat, not as a slope
         if self.curve and point[0] <= self.curve[-1][0]:
             self.curve[-1] = point
         else:

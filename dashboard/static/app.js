@@ -17,6 +17,11 @@ function ist(epoch) {
   return new Date(epoch * 1000).toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour12: false });
 }
 
+function istIso(iso) {
+  if (!iso) return "–";
+  return new Date(iso).toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour12: false });
+}
+
 function signed(el, v) {
   el.textContent = fmt(v);
   el.className = el.className.replace(/\b(pos|neg)\b/g, "").trim();
@@ -24,17 +29,31 @@ function signed(el, v) {
 }
 
 function fill(tableId, rows, cells) {
+  // update the table in place: a row's button stays the same element (a click in progress is not lost to a
+  // redraw), text changes only where it changed
   const body = document.querySelector(`#${tableId} tbody`);
-  body.replaceChildren();
-  for (const r of rows) {
-    const tr = document.createElement("tr");
-    for (const c of cells(r)) {
-      const td = document.createElement("td");
-      if (c instanceof Node) td.appendChild(c); else td.textContent = c === null || c === undefined ? "–" : String(c);
-      tr.appendChild(td);
-    }
-    body.appendChild(tr);
-  }
+  rows.forEach((r, i) => {
+    let tr = body.rows[i];
+    if (!tr) { tr = document.createElement("tr"); body.appendChild(tr); }
+    const cs = cells(r);
+    cs.forEach((c, j) => {
+      let td = tr.cells[j];
+      if (!td) { td = document.createElement("td"); tr.appendChild(td); }
+      if (c instanceof Node) {
+        const old = td.firstElementChild;
+        if (old && c.id && old.id === c.id) {
+          old.disabled = c.disabled;
+        } else {
+          td.replaceChildren(c);
+        }
+      } else {
+        const text = c === null || c === undefined ? "–" : String(c);
+        if (td.firstElementChild || td.textContent !== text) td.textContent = text;
+      }
+    });
+    while (tr.cells.length > cs.length) tr.deleteCell(-1);
+  });
+  while (body.rows.length > rows.length) body.deleteRow(-1);
 }
 
 function distance(p, at, kind) {
@@ -62,7 +81,7 @@ function render(s) {
   fill("caps", s.caps || [], (c) => [c.cap, c.limit, c.now, c.headroom]);
 
   for (const b of document.querySelectorAll("button[data-action]")) b.disabled = s.read_only;
-  fill("controls", s.controls || [], (c) => [c.id, c.requested_at, c.action, c.symbol, c.status, c.note, c.who]);
+  fill("controls", s.controls || [], (c) => [c.id, istIso(c.requested_at), c.action, c.symbol, c.status, c.note, c.who]);
 
   const positions = s.positions || [];
   document.getElementById("no-positions").style.display = positions.length ? "none" : "block";
@@ -83,7 +102,7 @@ function render(s) {
   fill("orders", s.orders || [], (o) => {
     const h = document.createElement("div");
     h.className = "history";
-    h.textContent = (o.history || []).map((e) => `${(e.ts || "").slice(11, 19)} ${e.from || ""}→${e.to}` +
+    h.textContent = (o.history || []).map((e) => `${istIso(e.ts)} ${e.from || ""}→${e.to}` +
       (e.detail ? ` (${e.detail})` : "")).join("; ");
     return [o.id, o.symbol, o.side, o.purpose, o.quantity, o.filled, fmt(o.average_price), o.status, h];
   });
