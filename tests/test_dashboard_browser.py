@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import secrets
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import requests
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Ok
 from tests.conftest import free_port, wait_for
-from tests.daemon_harness import ROOT, rows, short_day_config, start_daemon
+from tests.daemon_harness import DAY, ROOT, daemon_env, rows, short_day_config, start_daemon
 from tests.paper_fixtures import Broker
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -100,3 +102,40 @@ def test_flatten_from_the_browser_closes_the_position_at_the_broker(tmp_path, pa
     assert ("operator",) in reasons
     assert token not in out.read_text()  # never logged
     assert all((shots / f).stat().st_size > 10_000 for f in ("1-loaded.png", "2-position.png", "3-flattened.png"))
+
+    # the finished day, read-only, from its database: the same page, the control and the trade it closed, and
+    # no control that works
+    ro_port = free_port()
+    ro = subprocess.Popen([sys.executable, str(ROOT / "driver.py"), "dashboard", "--config", str(cfg), "--date", DAY,
+                           "--dashboard-port", str(ro_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=daemon_env(db_url, {"DASHBOARD_TOKEN": token}), cwd=ROOT)
+    ro_base = f"http://127.0.0.1:{ro_port}"
+    try:
+        def ro_up() -> bool:
+            try:
+                return requests.get(ro_base + "/api/state", headers={"Authorization": f"Bearer {token}"},
+                                    timeout=2).status_code == 200
+            except requests.ConnectionError:
+                assert ro.poll() is None, ro.stdout.read() if ro.stdout else ""
+                return False
+        wait_for(ro_up, timeout=30, interval=0.1, what="the read-only dashboard")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                         args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(f"{ro_base}/?token={token}")
+            page.wait_for_function("document.getElementById('day').textContent.includes('read-only')")
+            page.wait_for_function("[...document.querySelectorAll('#trades tbody tr')].some(r => "
+                                   "r.cells[7].textContent === 'operator')")
+            assert page.is_disabled("#btn-halt") and page.is_disabled("#btn-flatten-all")
+            assert "flatten" in page.inner_text("#controls tbody")
+            page.screenshot(path=str(shots / "4-read-only.png"), full_page=True)
+            browser.close()
+        r = requests.post(ro_base + "/api/control", json={"action": "halt"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert r.status_code == 403
+    finally:
+        ro.send_signal(signal.SIGINT)
+        out_ro, _ = ro.communicate(timeout=30)
+    assert ro.returncode == 0, out_ro
+    assert token not in out_ro
