@@ -2,7 +2,7 @@
 
     GET  /                the page (static/index.html with its script and style, vendored: no CDN)
     GET  /api/state       the current snapshot as JSON
-    GET  /api/events      server-sent events: the snapshot whenever it changes (the hub's version)
+    GET  /api/events      server-sent events: each part of the snapshot ("live", "rows") whenever it changes
     POST /api/control     {"action": pause|resume|flatten|flatten_all|halt, "symbol": ...}: recorded, queued
                           for the trading thread; 202 with the control's row (its outcome follows in the stream)
 
@@ -37,17 +37,19 @@ def build_app(hub: Hub, desk: OperatorDesk | None, token: str) -> TokenGate:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
 
     async def state(_: Request) -> Response:
-        return Response(hub.latest()[1], media_type="application/json", headers={"cache-control": "no-store"})
+        return Response(hub.snapshot_json(), media_type="application/json", headers={"cache-control": "no-store"})
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
-            seen, quiet = -1, 0.0
+            seen, quiet = {"rows": -1, "live": -1}, 0.0
             while not await request.is_disconnected():
-                version, payload = hub.latest()
-                if version != seen:
-                    seen, quiet = version, 0.0
-                    yield f"event: snapshot\ndata: {payload}\n\n"
-                elif quiet >= KEEPALIVE_S:
+                sent = False
+                for part in ("rows", "live"):
+                    version, payload = hub.latest(part)
+                    if version != seen[part]:
+                        seen[part], quiet, sent = version, 0.0, True
+                        yield f"event: {part}\ndata: {payload}\n\n"
+                if not sent and quiet >= KEEPALIVE_S:
                     quiet = 0.0
                     yield ": keep-alive\n\n"
                 await asyncio.sleep(STREAM_EVERY_S)

@@ -1,11 +1,12 @@
 """One snapshot of everything the dashboard shows, rebuilt on the hub's own thread and shared by every client.
 
-Live, the hub reads the Manager's live view (one round trip, off the trading thread) every PUSH_EVERY_S, reads
-the day's orders, signals and trades from the database only when the live view says something changed (signals
-counted, working orders, positions, capital, trading state) or at most every ROWS_EVERY_S, keeps the intraday
-equity curve in memory, and takes the log tail and the operator's controls from this process. Every client's
-event stream sends the same prepared JSON when its version changes: n clients cost n small writes, not n reads.
-On a finished day (read-only) it builds the snapshot once from the database.
+Live, the hub reads the Manager's live view (one round trip, off the trading thread) every PUSH_EVERY_S and
+publishes it with the log tail and the operator's controls as the small "live" part. The day's orders, signals
+and trades come from the database, with the intraday equity curve kept in memory, as the larger "rows" part:
+read when the live view says something changed (signals counted, working orders, positions, capital, trading
+state), at most every ROWS_MIN_S and at least every ROWS_EVERY_S. Each part is serialised once per change, and
+every client's event stream sends the same prepared JSON when that part's version changes: n clients cost n
+writes, not n reads. On a finished day (read-only) it builds both parts once from the database.
 """
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ from execution.operator import OperatorDesk
 log = logging.getLogger(__name__)
 
 PUSH_EVERY_S = 0.5
-ROWS_EVERY_S = 5.0
+ROWS_MIN_S = 2.0
+ROWS_EVERY_S = 10.0
 MAX_POINTS = 2000  # the equity curve keeps at most this many points (every second one is dropped beyond)
-LOG_LINES = 200
+LOG_LINES = 100
 
 
 class LogTail(logging.Handler):
@@ -107,14 +109,12 @@ class Hub:
         self.cfg, self.day, self.db, self.desk = cfg, day, db, desk
         self.read_view, self.logs = read_view, logs
         self.read_only = read_view is None
-        self.version = 0
-        self.payload = "{}"
+        self.parts: dict[str, tuple[int, str]] = {"live": (0, "{}"), "rows": (0, "{}")}
         self.rows: dict[str, Any] = {"orders": [], "signals": [], "trades": [], "capital": []}
         self.rows_key: Any = None
         self.rows_at = float("-inf")
         self.curve: list[list[float]] = []  # [feed time, equity, drawdown %]
         self.high = 0.0
-        self.error: str | None = None
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -134,33 +134,43 @@ class Hub:
         while not self.stop_event.wait(PUSH_EVERY_S):
             self.refresh()
 
-    def latest(self) -> tuple[int, str]:
+    def latest(self, part: str) -> tuple[int, str]:
+        """(version, JSON) of a part: "live" or "rows"."""
         with self.lock:
-            return self.version, self.payload
+            return self.parts[part]
+
+    def snapshot_json(self) -> str:
+        """Both parts as one JSON object (GET /api/state)."""
+        with self.lock:
+            live, rows = self.parts["live"][1], self.parts["rows"][1]
+        return json.dumps({**json.loads(live), **json.loads(rows)})
+
+    def _publish(self, part: str, doc: dict[str, Any]) -> None:
+        payload = json.dumps(doc, default=_json_default)
+        with self.lock:
+            version, old = self.parts[part]
+            if payload != old:
+                self.parts[part] = (version + 1, payload)
 
     def refresh(self) -> None:
-        """Rebuild the snapshot; a failure shows on the page and the next pass tries again."""
+        """Rebuild the parts that changed; a failure is logged (debug) and the next pass tries again."""
         try:
-            snap = self._build()
-            self.error = None
-        except Exception as e:  # noqa: BLE001 - the daemon stopping, a database hiccup: shown, retried
-            self.error = f"{type(e).__name__}: {e}"
-            log.debug("dashboard snapshot failed: %s", self.error)
-            return
-        payload = json.dumps(snap, default=_json_default)
-        with self.lock:
-            if payload != self.payload:
-                self.payload, self.version = payload, self.version + 1
+            if self.read_view is None:
+                view = finished_view(self.db, self.day)
+                self.rows = view.pop("rows")
+                self._curve_from_capital()
+                rows_due = True
+            else:
+                view = self.read_view()
+                self._sample(view)
+                rows_due = self._rows_if_changed(view)
+            self._publish("live", self._live(view))
+            if rows_due:
+                self._publish("rows", {**self.rows, "curve": self.curve})
+        except Exception as e:  # noqa: BLE001 - the daemon stopping, a database hiccup: retried
+            log.debug("dashboard snapshot failed: %s: %s", type(e).__name__, e)
 
-    def _build(self) -> dict[str, Any]:
-        if self.read_view is None:
-            view = finished_view(self.db, self.day)
-            self.rows = view.pop("rows")
-            self._curve_from_capital()
-        else:
-            view = self.read_view()
-            self._rows_if_changed(view)
-            self._sample(view)
+    def _live(self, view: dict[str, Any]) -> dict[str, Any]:
         pnl = view.get("pnl") or {}
         return {"day": self.day.isoformat(), "read_only": self.read_only, "mode": self.cfg.mode.value,
                 "now": time.time(), "feed_time": view.get("feed_time"), "live_at": view.get("live_at"),
@@ -169,16 +179,21 @@ class Hub:
                 "caps": caps_and_headroom(self.cfg, pnl), "symbol_caps": {
                     "loss_pct": self.cfg.risk.symbol_max_loss_pct, "profit_pct": self.cfg.risk.symbol_max_profit_pct},
                 "health": view.get("health"), "signal_count": view.get("signals"),
-                "symbols": [s.symbol for s in self.cfg.symbols], **self.rows, "curve": self.curve,
+                "symbols": [s.symbol for s in self.cfg.symbols],
                 "controls": self.desk.recent() if self.desk is not None else [], "log": self.logs()}
 
-    def _rows_if_changed(self, view: dict[str, Any]) -> None:
+    def _rows_if_changed(self, view: dict[str, Any]) -> bool:
+        """Read the day's rows if the live view says they changed (or it is long since); True if read."""
         key = (view.get("signals"), tuple(view.get("active_order_ids") or ()), view.get("active_trades"),
-               (view.get("pnl") or {}).get("capital"), view.get("trading_state"))
+               (view.get("pnl") or {}).get("capital"), view.get("trading_state"), len(self.desk.recent())
+               if self.desk is not None else 0)
         mono = time.monotonic()
-        if key != self.rows_key or mono - self.rows_at >= ROWS_EVERY_S:
+        since = mono - self.rows_at
+        if (key != self.rows_key and since >= ROWS_MIN_S) or since >= ROWS_EVERY_S:
             self.rows = day_rows(self.db, self.day)
             self.rows_key, self.rows_at = key, mono
+            return True
+        return False
 
     def _sample(self, view: dict[str, Any]) -> None:
         equity, t = _f((view.get("pnl") or {}).get("equity")), view.get("feed_time")

@@ -1,5 +1,5 @@
 // The dashboard's script: written for this project, plain JavaScript, no third-party code.
-// It listens to /api/events (server-sent events: one snapshot whenever something changed) and draws each
+// It listens to /api/events (server-sent events: the parts of the snapshot that changed) and draws each
 // section from it; controls POST to /api/control and their outcome arrives with the next snapshot.
 "use strict";
 
@@ -190,10 +190,14 @@ for (const b of document.querySelectorAll("button[data-action]")) {
 function connect() {
   const conn = document.getElementById("conn");
   const es = new EventSource("/api/events");
-  es.addEventListener("snapshot", (e) => {
-    conn.textContent = `updated ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
-    render(JSON.parse(e.data));
-  });
+  const merged = {};
+  for (const part of ["live", "rows"]) {  // the small part every half second, the day's rows when they change
+    es.addEventListener(part, (e) => {
+      Object.assign(merged, JSON.parse(e.data));
+      conn.textContent = `updated ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
+      if (merged.day) render(merged);
+    });
+  }
   es.onerror = () => { conn.textContent = "disconnected: retrying…"; };
 }
 connect();
