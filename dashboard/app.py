@@ -5,6 +5,8 @@
     GET  /api/events      server-sent events: each part of the snapshot ("live", "rows") whenever it changes
     POST /api/control     {"action": pause|resume|flatten|flatten_all|halt, "symbol": ...}: recorded, queued
                           for the trading thread; 202 with the control's row (its outcome follows in the stream)
+    GET  /api/backtest    the backtest runs under <reports_dir>/backtest/ that have a summary.json (read-only)
+    GET  /api/backtest/ID that run's summary.json as written by the backtest
 
 Everything sits behind dashboard.auth.TokenGate.
 """
@@ -30,8 +32,17 @@ STREAM_EVERY_S = 0.25  # how often a stream looks at the hub's version (in memor
 KEEPALIVE_S = 15.0
 
 
-def build_app(hub: Hub, desk: OperatorDesk | None, token: str) -> TokenGate:
-    """The Starlette app behind the token gate; `desk` None: read-only (controls answer 403)."""
+def backtest_runs(folder: Path) -> list[str]:
+    """Run ids (folder names) that hold a summary.json, newest first by the file's time."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("*/summary.json") if p.is_file()]
+    return [p.parent.name for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def build_app(hub: Hub, desk: OperatorDesk | None, token: str, backtests: Path | None = None) -> TokenGate:
+    """The Starlette app behind the token gate; `desk` None: read-only (controls answer 403). `backtests`:
+    the folder of backtest runs (reports/backtest), shown read-only."""
 
     async def page(_: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
@@ -75,7 +86,17 @@ def build_app(hub: Hub, desk: OperatorDesk | None, token: str) -> TokenGate:
             return JSONResponse({"error": str(e)}, status_code=400)
         return JSONResponse(rec, status_code=202)
 
+    async def runs(_: Request) -> Response:
+        return JSONResponse({"runs": backtest_runs(backtests) if backtests is not None else []})
+
+    async def run(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        if backtests is None or run_id not in backtest_runs(backtests):  # only a listed folder: no path from input
+            return JSONResponse({"error": f"no backtest run {run_id!r}"}, status_code=404)
+        return FileResponse(backtests / run_id / "summary.json", media_type="application/json")
+
     app = Starlette(routes=[
+        Route("/api/backtest", runs), Route("/api/backtest/{run_id}", run),
         Route("/", page), Route("/api/state", state), Route("/api/events", events),
         Route("/api/control", control, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

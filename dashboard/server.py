@@ -53,6 +53,11 @@ def loopback(host: str) -> bool:
         return False
 
 
+def backtest_folder(cfg: Config) -> Path:
+    """Where backtest runs write their reports (<reports_dir>/backtest/<run-id>/summary.json)."""
+    return cfg.resolve_path(cfg.monitoring.reports_dir) / "backtest"
+
+
 class DashboardServer:
     """uvicorn on a thread of its own; `start` returns once it listens (or says why it does not)."""
 
@@ -93,7 +98,8 @@ class LiveDashboard:
         self.desk = OperatorDesk(db, day, {s.symbol for s in cfg.symbols})
         self.tail = LogTail()
         self.hub = Hub(cfg, day, db, self.desk, read_view, self.tail.tail)
-        self.server = DashboardServer(build_app(self.hub, self.desk, token), cfg.dashboard.host, port)
+        self.server = DashboardServer(build_app(self.hub, self.desk, token, backtest_folder(cfg)),
+                                      cfg.dashboard.host, port)
 
     def start(self) -> bool:
         logging.getLogger().addHandler(self.tail)
@@ -145,7 +151,7 @@ def serve_finished_day(cfg: Config, db: DBHandler, day: date, port: int, stop: t
     log_file = cfg.resolve_path(cfg.monitoring.log_dir) / "daemon.log"
     hub = Hub(cfg, day, db, desk, None, lambda: file_tail(log_file))
     hub.start()
-    server = DashboardServer(build_app(hub, None, token), cfg.dashboard.host, port)
+    server = DashboardServer(build_app(hub, None, token, backtest_folder(cfg)), cfg.dashboard.host, port)
     if not server.start():
         log.error("dashboard: could not listen on %s:%d (%s)", cfg.dashboard.host, port, server.failure)
         return 1

@@ -35,7 +35,11 @@ def served(tmp_path):
     desk = OperatorDesk(handler, DAY, set())
     hub = Hub(cfg, DAY, handler, desk, None, lambda: [])
     hub.start()
-    server = DashboardServer(build_app(hub, None, token), "127.0.0.1", free_port())
+    runs = tmp_path / "backtest"
+    (runs / "run-1").mkdir(parents=True)
+    (runs / "run-1" / "summary.json").write_text('{"net_pnl": 1234.5, "trades": 7}')
+    (runs / "no-summary").mkdir()
+    server = DashboardServer(build_app(hub, None, token, runs), "127.0.0.1", free_port())
     assert server.start(), server.failure
     yield f"http://127.0.0.1:{server.port}", token
     server.stop()
@@ -125,3 +129,14 @@ def test_the_token_never_reaches_a_log_line(tmp_path, monkeypatch, capfd):
     assert "dashboard (read-only, 2026-11-20) on http://127.0.0.1:" in logged
     assert "a line naming the token ***" in logged
     assert token not in logged
+
+
+def test_backtest_runs_are_listed_and_read_only(served):
+    """The hook for the backtest runner: runs with a summary.json, each readable by its listed id only."""
+    base, token = served
+    h = {"Authorization": f"Bearer {token}"}
+    assert requests.get(base + "/api/backtest", timeout=5).status_code == 401
+    assert requests.get(base + "/api/backtest", headers=h, timeout=5).json() == {"runs": ["run-1"]}
+    assert requests.get(base + "/api/backtest/run-1", headers=h, timeout=5).json() == {"net_pnl": 1234.5, "trades": 7}
+    for bad in ("no-summary", "..%2F..%2Fetc", "run-2"):
+        assert requests.get(base + "/api/backtest/" + bad, headers=h, timeout=5).status_code == 404

@@ -187,6 +187,23 @@ for (const b of document.querySelectorAll("button[data-action]")) {
   b.addEventListener("click", () => control(b.dataset.action));
 }
 
+async function backtests() {
+  // read-only: the runs under reports/backtest/ and the chosen run's summary.json (its scalar figures)
+  const sel = document.getElementById("backtest-runs");
+  const r = await fetch("/api/backtest", { credentials: "same-origin" });
+  if (!r.ok) return;
+  const { runs } = await r.json();
+  if (!runs.length) return;
+  sel.replaceChildren(...runs.map((id) => { const o = document.createElement("option"); o.value = o.textContent = id; return o; }));
+  const show = async () => {
+    const s = await (await fetch(`/api/backtest/${encodeURIComponent(sel.value)}`, { credentials: "same-origin" })).json();
+    const flat = Object.entries(s).filter(([, v]) => v === null || typeof v !== "object");
+    fill("backtest", flat, ([k, v]) => [k, typeof v === "number" ? fmt(v, 4) : v]);
+  };
+  sel.addEventListener("change", show);
+  show();
+}
+
 function connect() {
   const conn = document.getElementById("conn");
   const es = new EventSource("/api/events");
@@ -201,3 +218,4 @@ function connect() {
   es.onerror = () => { conn.textContent = "disconnected: retrying…"; };
 }
 connect();
+backtests();
