@@ -80,8 +80,8 @@ MAX_WORKER_RESTARTS = 5  # a worker (or live feed) that keeps dying (a bug, a br
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="driver.py", description="Intraday trading daemon for NSE equities.")
     p.add_argument("command", nargs="?", default="run", choices=("run", "status", "fyers-login", "dashboard"),
-                   help="run the daemon (default), print its status from the database, or log in to Fyers "
-                        "and write today's access token into .env")
+                   help="run the daemon (default), print its status from the database, log in to Fyers "
+                        "and write today's access token into .env, or serve a finished day's dashboard")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="config file (default: config.yaml)")
     p.add_argument("--check", action="store_true", help="validate config, .env and database, then exit")
     p.add_argument("--replay", metavar="SOURCE", help="replay source: synthetic or a recorded file")

@@ -982,6 +982,8 @@ class TradeManager:
             return "no open position"
         if self.mode is ExecutionMode.SIGNALS_ONLY:
             return "signals_only: no broker position to close"
+        if any(p.trade_id == trade.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
+            return "an exit order for it is already working"
         self._close_forced(trade, now, reason)
         return f"exit order for {trade.remaining} placed"
 

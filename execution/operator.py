@@ -160,7 +160,7 @@ def apply_control(tm: TradeManager, c: ControlRequested, now: int) -> tuple[str,
     if c.action == "flatten":
         assert c.symbol is not None  # request() refuses a flatten without one
         note = tm.close_symbol(c.symbol, ExitReason.OPERATOR.value, now)
-        return ("REFUSED" if note.startswith(("no open", "signals_only")) else "DONE"), note
+        return ("REFUSED" if note.startswith(("no open", "signals_only", "an exit order")) else "DONE"), note
     if c.action == "flatten_all":
         cancelled = tm.cancel_entries()
         symbols = sorted({t.symbol for t in rm.active_trades.values()})
