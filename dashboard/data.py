@@ -17,45 +17,54 @@ from sqlalchemy.orm import Session
 from core.clock import ist_epoch
 from db import ActiveTrade, CapitalLog, DBHandler, Order, OrderEvent, StockSignal, TradeLog
 
-LIMIT = 200  # rows of each kind the page shows (the newest)
+LIMIT = 100  # rows of each kind the page shows (the newest)
 
 
 def _iso(v: Any) -> str | None:
     return None if v is None else v.isoformat(timespec="seconds")
 
 
-def day_rows(db: DBHandler, day: date) -> dict[str, Any]:
-    """Orders (newest first, each with its events), signals, closed trades and capital changes of the day."""
+def day_rows(db: DBHandler, day: date, with_capital: bool = True) -> dict[str, Any]:
+    """Orders (newest first, each with its events), signals, closed trades and (`with_capital`) capital changes
+    of the day. Plain column selects, no ORM objects: the hub runs this beside the trading thread, every few
+    seconds while signals come, and it should cost that thread as little of the interpreter as it can."""
     t0 = ist_epoch(day, dtime(0, 0))
     t1 = ist_epoch(day + timedelta(days=1), dtime(0, 0))
 
     def read(s: Session) -> dict[str, Any]:
-        orders = list(s.scalars(select(Order).where(Order.trading_date == day).order_by(Order.id.desc())
-                                .limit(LIMIT)))
+        orders = s.execute(select(Order.id, Order.symbol, Order.side, Order.purpose, Order.quantity, Order.status,
+                                  Order.filled_quantity, Order.average_price, Order.failure_tag, Order.decision_time,
+                                  Order.created_at)
+                           .where(Order.trading_date == day).order_by(Order.id.desc()).limit(LIMIT)).all()
         events: dict[int, list[dict[str, Any]]] = {}
         if orders:
-            for e in s.scalars(select(OrderEvent).where(OrderEvent.order_id.in_([o.id for o in orders]))
-                               .order_by(OrderEvent.id)):
-                events.setdefault(e.order_id, []).append({"ts": _iso(e.ts), "from": e.from_status,
-                                                          "to": e.to_status, "detail": e.detail})
-        signals = s.scalars(select(StockSignal).where(StockSignal.time >= t0, StockSignal.time < t1)
-                            .order_by(StockSignal.id.desc()).limit(LIMIT))
-        trades = s.scalars(select(TradeLog).where(TradeLog.trade_date == day).order_by(TradeLog.id.desc())
-                           .limit(LIMIT))
-        capital = s.scalars(select(CapitalLog).where(CapitalLog.trading_date == day).order_by(CapitalLog.id))
+            for oid, ts, frm, to, detail in s.execute(
+                    select(OrderEvent.order_id, OrderEvent.ts, OrderEvent.from_status, OrderEvent.to_status,
+                           OrderEvent.detail).where(OrderEvent.order_id.in_([o[0] for o in orders]))
+                    .order_by(OrderEvent.id)):
+                events.setdefault(oid, []).append({"ts": _iso(ts), "from": frm, "to": to, "detail": detail})
+        signals = s.execute(select(StockSignal.signal_id, StockSignal.symbol, StockSignal.strategy, StockSignal.time,
+                                   StockSignal.type, StockSignal.current_position, StockSignal.price,
+                                   StockSignal.note, StockSignal.outcome, StockSignal.outcome_note)
+                            .where(StockSignal.time >= t0, StockSignal.time < t1)
+                            .order_by(StockSignal.id.desc()).limit(LIMIT)).all()
+        trades = s.execute(select(TradeLog.trade_id, TradeLog.symbol, TradeLog.side, TradeLog.quantity,
+                                  TradeLog.entry_price, TradeLog.exit_price, TradeLog.exit_time, TradeLog.net_pnl,
+                                  TradeLog.exit_reason)
+                           .where(TradeLog.trade_date == day).order_by(TradeLog.id.desc()).limit(LIMIT)).all()
+        capital = s.execute(select(CapitalLog.ts, CapitalLog.capital, CapitalLog.starting_capital, CapitalLog.reason)
+                            .where(CapitalLog.trading_date == day).order_by(CapitalLog.id)).all() \
+            if with_capital else []
+        order_keys = ("id", "symbol", "side", "purpose", "quantity", "status", "filled", "average_price", "failure",
+                      "decision_time", "created_at")
         return {
-            "orders": [{"id": o.id, "symbol": o.symbol, "side": o.side, "purpose": o.purpose, "quantity": o.quantity,
-                        "status": o.status, "filled": o.filled_quantity, "average_price": o.average_price,
-                        "failure": o.failure_tag, "decision_time": o.decision_time, "created_at": _iso(o.created_at),
-                        "history": events.get(o.id, [])} for o in orders],
-            "signals": [{"signal_id": g.signal_id, "symbol": g.symbol, "strategy": g.strategy, "time": g.time,
-                         "type": g.type, "position": g.current_position, "price": g.price, "note": g.note,
-                         "outcome": g.outcome, "outcome_note": g.outcome_note} for g in signals],
-            "trades": [{"trade_id": t.trade_id, "symbol": t.symbol, "side": t.side, "quantity": t.quantity,
-                        "entry_price": t.entry_price, "exit_price": t.exit_price, "exit_time": t.exit_time,
-                        "net_pnl": t.net_pnl, "exit_reason": t.exit_reason} for t in trades],
-            "capital": [{"ts": _iso(c.ts), "capital": c.capital, "starting": c.starting_capital, "reason": c.reason}
-                        for c in capital],
+            "orders": [{**dict(zip(order_keys, (*o[:10], _iso(o[10])), strict=True)), "history": events.get(o[0], [])}
+                       for o in orders],
+            "signals": [dict(zip(("signal_id", "symbol", "strategy", "time", "type", "position", "price", "note",
+                                  "outcome", "outcome_note"), g, strict=True)) for g in signals],
+            "trades": [dict(zip(("trade_id", "symbol", "side", "quantity", "entry_price", "exit_price", "exit_time",
+                                 "net_pnl", "exit_reason"), t, strict=True)) for t in trades],
+            "capital": [{"ts": _iso(c[0]), "capital": c[1], "starting": c[2], "reason": c[3]} for c in capital],
         }
     result: dict[str, Any] = db.transaction("reading the day for the dashboard", read)
     return result

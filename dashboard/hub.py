@@ -190,7 +190,7 @@ class Hub:
         mono = time.monotonic()
         since = mono - self.rows_at
         if (key != self.rows_key and since >= ROWS_MIN_S) or since >= ROWS_EVERY_S:
-            self.rows = day_rows(self.db, self.day)
+            self.rows = day_rows(self.db, self.day, with_capital=False)  # the curve is sampled live
             self.rows_key, self.rows_at = key, mono
             return True
         return False
