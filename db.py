@@ -311,6 +311,23 @@ class KeyValue(Base):
                                                  onupdate=utcnow)
 
 
+class OperatorControl(Base):
+    """A control an operator gave (pause, resume, flatten, halt): recorded before the trading thread acts on
+    it, then its outcome. An older database gets the table at start-up (create_all makes missing tables)."""
+
+    __tablename__ = "controls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trading_date: Mapped[date] = mapped_column(Date, nullable=False, index=True)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)   # pause / resume / flatten / flatten_all / halt
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    who: Mapped[str] = mapped_column(String(128), nullable=False)     # where it came from (dashboard and client)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="REQUESTED")  # DONE / REFUSED / FAILED
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_time: Mapped[int | None] = mapped_column(BigInteger)    # epoch s on the daemon clock (replay: data time)
+
+
 def disabled_strategies_key(day: date) -> str:
     """The daemon_state row of a day's disabled strategies: {symbol: {strategy, reason, time}}."""
     return f"disabled_strategies:{day.isoformat()}"

@@ -35,6 +35,7 @@ setup() {
     echo "dev.sh: wrote .env from .env.example" >&2
   fi
   .venv/bin/python -m core.env_file fill-app-key .env  # a blank APP_KEY gets a random key, an existing one stays
+  .venv/bin/python -m core.env_file fill-dashboard-token .env  # likewise DASHBOARD_TOKEN, the dashboard's key
   mkdir -p data logs
 }
 

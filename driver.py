@@ -12,6 +12,8 @@
     python driver.py backtest lookahead --from D --to D ...   a signal that changes with the data cut at its time
     python driver.py backtest optimize --from D --to D --param mac.fast=5:20:1 [--grid | --trials N] ...
                                   search strategy parameters over backtests (backtest/optimize_cli.py)
+    python driver.py dashboard --date D
+                                  the dashboard of a finished day, read-only, from its database (dashboard/)
     python driver.py strategy new NAME
                                   write user_strategies/NAME.py, a working strategy of your own to start from
 """
@@ -83,9 +85,9 @@ MAX_WORKER_RESTARTS = 5  # a worker (or live feed) that keeps dying (a bug, a br
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="driver.py", description="Intraday trading daemon for NSE equities.")
-    p.add_argument("command", nargs="?", default="run", choices=("run", "status", "fyers-login"),
-                   help="run the daemon (default), print its status from the database, or log in to Fyers "
-                        "and write today's access token into .env")
+    p.add_argument("command", nargs="?", default="run", choices=("run", "status", "fyers-login", "dashboard"),
+                   help="run the daemon (default), print its status from the database, log in to Fyers "
+                        "and write today's access token into .env, or serve a finished day's dashboard")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="config file (default: config.yaml)")
     p.add_argument("--check", action="store_true", help="validate config, .env and database, then exit")
     p.add_argument("--replay", metavar="SOURCE", help="replay source: synthetic or a recorded file")
@@ -95,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", metavar="HH:MM", help="replay: start the day at this IST time (default: the open)")
     p.add_argument("--record", metavar="PATH", type=Path,
                    help="also write every tick received to PATH (.csv, .jsonl, optionally .gz) to replay it later")
+    p.add_argument("--dashboard-port", metavar="PORT", type=int, default=None,
+                   help="serve the dashboard on this loopback port (0: off; default: dashboard.port in config)")
     p.add_argument("--json", action="store_true", help="status: print one JSON object")
     p.add_argument("--env-file", metavar="PATH", type=Path, default=None,
                    help="fyers-login: the .env file to write the token into (default: the project's .env)")
@@ -203,7 +207,14 @@ def main(argv: list[str] | None = None) -> int:
         from ops.fyers_login import run as fyers_login
 
         return fyers_login(args.env_file or DEFAULT_ENV_PATH)
-    cfg, secrets, problems = load_everything(args.config, need_secrets=args.command != "status")
+    cfg, secrets, problems = load_everything(args.config, need_secrets=args.command not in ("status", "dashboard"))
+    if cfg is not None and args.dashboard_port is not None:
+        if not 0 <= args.dashboard_port <= 65535:
+            print(f"--dashboard-port: {args.dashboard_port!r} is not allowed -- use 0 (off) or 1-65535",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        import dataclasses
+        cfg = dataclasses.replace(cfg, dashboard=dataclasses.replace(cfg.dashboard, port=args.dashboard_port))
     if not problems and args.command == "run":  # before any process starts: a refusal now, not mid-morning
         try:  # the local input first (a replay file's pre-scan): what is refused there never needs the broker
             opts = RunOptions.from_args(cfg, secrets, args)
@@ -217,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "dashboard":
+        return _finished_day_dashboard(cfg, secrets, args.date)
     if args.command == "status":
         from ops.status import print_status  # noqa: PLC0415
 
@@ -345,6 +358,7 @@ class Driver:
         self.live_where: dict[str, Any] | None = None  # the Manager's address and key file, once it runs
         self.live_at = float("-inf")
         self.log_sink: LogSink | None = None  # writes the children's log files, once they start
+        self.dashboard: Any = None  # the operator's dashboard (dashboard.server.LiveDashboard), when served
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -473,11 +487,17 @@ class Driver:
             self.supervisor = Supervisor(pool, feed, sequencer, self.pipe_lock, opts.live_data, self.summary,
                                          MAX_WORKER_RESTARTS, on_pass=publish)
             self.supervisor.start()
+            if cfg.dashboard.port:  # its own threads: reads the live view, queues controls for this loop
+                from dashboard.server import start_live
+                self.dashboard = start_live(cfg, opts.day, handler, lambda: dict(shared.d.copy()),
+                                            cfg.dashboard.port)
             code = self._loop(pool, sequencer, processor, feed, clock, out_q)
         finally:
             if self.supervisor is not None:
                 self.supervisor.stop()  # before the workers are stopped on purpose
             self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0, code)
+            if self.dashboard is not None:
+                self.dashboard.stop()
         return code
 
     def _shutdown(self, feed: Any, pool: Any, processor: Any, shared: SharedState,
@@ -734,6 +754,8 @@ class Driver:
             if broker is not None:
                 broker.take_wakes()  # before the events are applied: one arriving meanwhile wakes the next wait
             processor.poll()
+            if self.dashboard is not None:  # the operator's controls, in order, between signals
+                self.dashboard.desk.drain(processor, int(now))
             mono = time.monotonic()
             if mono - self.live_at >= LIVE_EVERY_S:  # positions and P&L for `status`, a few times a second
                 self.live_at = mono
@@ -772,6 +794,34 @@ class Driver:
                 processor.close_session(clock.now())
                 return EXIT_OK
         return EXIT_OK
+
+
+def _finished_day_dashboard(cfg: Config, secrets: Secrets, raw_day: str | None) -> int:
+    """`driver.py dashboard --date D`: a finished day's pages from its database, read-only, until Ctrl-C."""
+    import db as dbm
+    from dashboard.server import serve_finished_day
+
+    try:
+        day = date.fromisoformat(raw_day or "")
+    except ValueError:
+        print(f"--date: {raw_day!r} is not allowed -- the dashboard of a finished day needs --date YYYY-MM-DD",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    port = cfg.dashboard.port
+    if port == 0:
+        print("--dashboard-port: 0 is not allowed here -- give the port to serve the day on", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(cfg.monitoring.log_level, None, secrets.secret_values())
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        dbm.initialize_database(secrets.database_url)
+        handler = dbm.DBHandler(dbm.setup(secrets.database_url)[0])
+    except DatabaseError as e:
+        print(f"DATABASE_URL: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    return serve_finished_day(cfg, handler, day, port, stop)
 
 
 def _ignore_interrupts() -> None:

@@ -983,8 +983,30 @@ class TradeManager:
         for t in trades:
             self._close_forced(t, now)
 
-    def _close_forced(self, t: Any, now: int) -> None:
-        reason = ExitReason.RISK_HALT.value
+    def close_symbol(self, symbol: str, reason: str, now: int) -> str:
+        """An operator's flatten of one symbol (execution.operator): a forced exit decided now, written ahead
+        like any order; what happened, in a few words."""
+        trade = self.rm.trade_for(symbol)
+        if trade is None:
+            return "no open position"
+        if self.mode is ExecutionMode.SIGNALS_ONLY:
+            return "signals_only: no broker position to close"
+        if any(p.trade_id == trade.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
+            return "an exit order for it is already working"
+        self._close_forced(trade, now, reason)
+        return f"exit order for {trade.remaining} placed"
+
+    def cancel_entries(self) -> int:
+        """Cancel the working entry orders at the broker (an operator's flatten-all); how many were asked."""
+        n = 0
+        for p in list(self.pending.values()):
+            if p.purpose is OrderPurpose.ENTRY and p.broker_order_id and not p.cancel_requested and self.io:
+                p.cancel_requested = True
+                self.broker.send(CancelOrder(p.order_id, p.broker_order_id, self.tag))
+                n += 1
+        return n
+
+    def _close_forced(self, t: Any, now: int, reason: str = ExitReason.RISK_HALT.value) -> None:
         if not any(p.trade_id == t.trade_id and p.purpose is not OrderPurpose.ENTRY for p in self.pending.values()):
             self._place_exit(t, t.remaining, OrderPurpose.EXIT, reason, None, now)
         self._force_exit(t.symbol, reason, now)

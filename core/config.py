@@ -169,6 +169,12 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class DashboardConfig:
+    host: str = _f("127.0.0.1")  # loopback only: refused otherwise, like the paper broker
+    port: int = _f(0, minimum=0)  # 0: no dashboard
+
+
+@dataclass(frozen=True)
 class BacktestConfig:
     # the yearly risk-free rate Sharpe and Sortino subtract, as a fraction (0.065 = 6.5%, about India's 91-day
     # T-bill yield); its range is checked in _cross_checks so the message can say "a fraction"
@@ -194,6 +200,7 @@ class Config:
     monitoring: MonitoringConfig
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     path: Path = PROJECT_ROOT / "config.yaml"
 
     def symbol(self, name: str) -> SymbolSpec:
@@ -298,6 +305,7 @@ _SECTIONS: dict[str, type] = {
     "risk": RiskConfig, "costs": CostsConfig, "orders": OrdersConfig, "session": SessionConfig,
     "market_data": MarketDataConfig, "replay": ReplayConfig, "paper_broker": PaperBrokerConfig,
     "reconcile": ReconcileConfig, "monitoring": MonitoringConfig, "backtest": BacktestConfig,
+    "dashboard": DashboardConfig,
 }
 _TOP_KEYS = {"mode", "exchange", "product", "workers", "strategies", "default_strategy", "symbols", "notifications",
              *_SECTIONS}
@@ -582,8 +590,25 @@ def _cost_rates(raw: Any, problems: list[str]) -> tuple[ChargeRates, ...]:
     return tuple(out)
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _cross_checks(s: dict[str, Any]) -> list[str]:
     p: list[str] = []
+    dash: DashboardConfig = s["dashboard"]
+    if not _is_loopback(dash.host):
+        p.append(f"dashboard.host: {dash.host!r} is not allowed -- the dashboard listens on loopback only "
+                 "(127.0.0.1, ::1 or localhost)")
+    if dash.port > 65535:
+        p.append(f"dashboard.port: {dash.port!r} is not allowed -- use 0 (off) or a port from 1 to 65535")
     risk: RiskConfig = s["risk"]
     for key, sign in (("symbol_max_loss_pct", -1), ("global_max_loss_pct", -1),
                       ("symbol_max_profit_pct", 1), ("global_max_profit_pct", 1)):

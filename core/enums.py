@@ -121,3 +121,4 @@ class ExitReason(StrEnum):
     SQUARE_OFF = "square_off"
     END_OF_DAY = "end_of_day"
     RECONCILIATION = "reconciliation"
+    OPERATOR = "operator"  # flattened from the dashboard

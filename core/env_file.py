@@ -5,6 +5,7 @@ the day's Fyers token with it, and neither may lose what the user wrote in the f
 dev.sh can run it before anything else is known to work. Values written here are secrets: never printed.
 
     python -m core.env_file fill-app-key .env    # a random APP_KEY if the line is missing or blank
+    python -m core.env_file fill-dashboard-token .env    # the same for DASHBOARD_TOKEN (the dashboard's key)
 """
 from __future__ import annotations
 
@@ -85,14 +86,25 @@ def fill_app_key(path: Path) -> bool:
     return True
 
 
+def fill_dashboard_token(path: Path) -> bool:
+    """Give a blank or missing DASHBOARD_TOKEN a fresh random token; True if written. One already there stays
+    (a browser holds it as a cookie)."""
+    if read_value(path, "DASHBOARD_TOKEN"):
+        return False
+    set_value(path, "DASHBOARD_TOKEN", secrets.token_urlsafe(32))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] != "fill-app-key":
-        print("usage: python -m core.env_file fill-app-key PATH", file=sys.stderr)
+    if len(args) != 2 or args[0] not in ("fill-app-key", "fill-dashboard-token"):
+        print("usage: python -m core.env_file fill-app-key|fill-dashboard-token PATH", file=sys.stderr)
         return 2
     path = Path(args[1])
-    if fill_app_key(path):
+    if args[0] == "fill-app-key" and fill_app_key(path):
         print(f"dev.sh: wrote a new random APP_KEY for the paper broker into {path}", file=sys.stderr)
+    if args[0] == "fill-dashboard-token" and fill_dashboard_token(path):
+        print(f"dev.sh: wrote a new random DASHBOARD_TOKEN for the dashboard into {path}", file=sys.stderr)
     return 0
 
 

@@ -94,7 +94,9 @@ def trading_view(rm: Any, feed_time: float, signals: int) -> dict[str, Any]:
     """Positions, P&L and trading state from the RiskManager's books, as plain values (trading thread)."""
     positions = []
     unrealized, unpriced = Decimal(0), 0
+    cap_prices = getattr(rm, "cap_prices", None)  # the dashboard's distance to each symbol cap
     for t in rm.active_trades.values():
+        loss_at, profit_at = cap_prices(t) if cap_prices is not None else (None, None)
         price = rm.price_tracker.get(t.symbol)
         upnl = None if price is None else t.pnl(price, t.remaining)
         if upnl is None:
@@ -105,12 +107,14 @@ def trading_view(rm: Any, feed_time: float, signals: int) -> dict[str, Any]:
                           "side": t.side.value, "quantity": t.remaining, "entry_quantity": t.quantity,
                           "entry_price": t.entry_price, "allocated": t.allocated, "stop_loss": t.stop_loss,
                           "take_profit_price": t.take_profit_price, "entry_time": t.entry_time,
-                          "last_price": price, "unrealized_pnl": upnl})
+                          "last_price": price, "unrealized_pnl": upnl, "loss_cap_price": loss_at,
+                          "profit_cap_price": profit_at})
     return {"positions": positions,
             "pnl": {"capital": rm.capital, "starting_capital": rm.start_capital,
                     "realized": rm.capital - rm.start_capital,
                     "unrealized": None if positions and unpriced == len(positions) else unrealized,
-                    "unpriced_positions": unpriced, "equity": rm.capital + unrealized},
+                    "unpriced_positions": unpriced, "equity": rm.capital + unrealized,
+                    "high_water": getattr(rm, "high_water", None)},
             "trading_state": rm.state.value, "state_reason": rm.state_reason, "feed_time": feed_time,
             "signals": signals, "live_at": time.time()}
 

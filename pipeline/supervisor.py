@@ -103,5 +103,6 @@ class Supervisor:
         return {"workers": workers, "feed": {"alive": f.proc is not None and f.proc.is_alive(),
                                              "pid": None if f.proc is None else f.proc.pid,
                                              "restarts": f.restarts, "finished": f.finished,
-                                             "dispatched": f.dispatched},
-                "checked_at": now, "failed": self.failed}
+                                             "dispatched": f.dispatched,
+                                             "rejected_by_reason": dict(getattr(f, "rejected", {}))},
+                "bad_at_workers": self.pool.bad_ticks(), "checked_at": now, "failed": self.failed}

@@ -31,6 +31,7 @@ def short_day_config(tmp: Path, **overrides: Any) -> Path:
                        max_drawdown_pct=None, cooldown_minutes=5)
     cfg["monitoring"].update(log_dir=str(tmp / "logs"), reports_dir=str(tmp / "reports"), log_level="INFO")
     cfg["paper_broker"]["state_file"] = str(tmp / "paper.sqlite")
+    cfg["dashboard"] = {"port": 0}  # a test that wants one gives it a free port
     for section, values in overrides.items():
         if isinstance(values, dict):
             cfg.setdefault(section, {}).update(values)

@@ -63,7 +63,7 @@ def project_copy(tmp: Path) -> Path:
 
 def setup(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(root / "dev.sh"), "setup"], capture_output=True, text=True, timeout=60,
-                          env={k: v for k, v in os.environ.items() if k != "APP_KEY"})
+                          env={k: v for k, v in os.environ.items() if k not in ("APP_KEY", "DASHBOARD_TOKEN")})
 
 
 def test_dev_sh_setup_fills_a_blank_app_key_in_an_existing_env(tmp_path):
@@ -74,9 +74,14 @@ def test_dev_sh_setup_fills_a_blank_app_key_in_an_existing_env(tmp_path):
     assert run.returncode == 0, run.stderr
     key = dotenv_values(env)["APP_KEY"]
     assert key and len(key) == 64
-    assert env.read_text() == f"# mine\nAPP_KEY={key}\nHOST_SERVER=http://127.0.0.1:5123\nLIVE_DATA=false\n"
+    token = dotenv_values(env)["DASHBOARD_TOKEN"]  # an existing .env that lacks it gets one too
+    assert token and len(token) >= 40
+    assert env.read_text() == (f"# mine\nAPP_KEY={key}\nHOST_SERVER=http://127.0.0.1:5123\nLIVE_DATA=false\n"
+                               f"DASHBOARD_TOKEN={token}\n")
     assert "wrote a new random APP_KEY" in run.stderr and key not in run.stdout + run.stderr
-    assert setup(root).returncode == 0 and dotenv_values(env)["APP_KEY"] == key  # idempotent
+    assert "wrote a new random DASHBOARD_TOKEN" in run.stderr and token not in run.stdout + run.stderr
+    assert setup(root).returncode == 0  # idempotent
+    assert dotenv_values(env)["APP_KEY"] == key and dotenv_values(env)["DASHBOARD_TOKEN"] == token
 
 
 def test_dev_sh_setup_writes_a_new_env_with_a_key(tmp_path):
@@ -88,5 +93,7 @@ def test_dev_sh_setup_writes_a_new_env_with_a_key(tmp_path):
     vals = dotenv_values(env)
     assert vals["APP_KEY"] and len(vals["APP_KEY"]) == 64
     example = (ROOT / ".env.example").read_text()
-    assert env.read_text() == example.replace("APP_KEY=\n", f"APP_KEY={vals['APP_KEY']}\n")
+    assert vals["DASHBOARD_TOKEN"] and len(vals["DASHBOARD_TOKEN"]) >= 40
+    assert env.read_text() == example.replace("APP_KEY=\n", f"APP_KEY={vals['APP_KEY']}\n").replace(
+        "DASHBOARD_TOKEN=\n", f"DASHBOARD_TOKEN={vals['DASHBOARD_TOKEN']}\n")
     assert (root / "data").is_dir() and (root / "logs").is_dir()

@@ -1,0 +1,221 @@
+// The dashboard's script: written for this project, plain JavaScript, no third-party code.
+// It listens to /api/events (server-sent events: the parts of the snapshot that changed) and draws each
+// section from it; controls POST to /api/control and their outcome arrives with the next snapshot.
+"use strict";
+
+let snap = null;
+
+function fmt(v, digits = 2) {
+  if (v === null || v === undefined || v === "") return "–";
+  const n = Number(v);
+  if (Number.isNaN(n)) return String(v);
+  return n.toLocaleString("en-IN", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function ist(epoch) {
+  if (!epoch) return "–";
+  return new Date(epoch * 1000).toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour12: false });
+}
+
+function istIso(iso) {
+  if (!iso) return "–";
+  return new Date(iso).toLocaleTimeString("en-GB", { timeZone: "Asia/Kolkata", hour12: false });
+}
+
+function signed(el, v) {
+  el.textContent = fmt(v);
+  el.className = el.className.replace(/\b(pos|neg)\b/g, "").trim();
+  if (v !== null && v !== undefined) el.classList.add(Number(v) >= 0 ? "pos" : "neg");
+}
+
+function fill(tableId, rows, cells) {
+  // update the table in place: a row's button stays the same element (a click in progress is not lost to a
+  // redraw), text changes only where it changed
+  const body = document.querySelector(`#${tableId} tbody`);
+  rows.forEach((r, i) => {
+    let tr = body.rows[i];
+    if (!tr) { tr = document.createElement("tr"); body.appendChild(tr); }
+    const cs = cells(r);
+    cs.forEach((c, j) => {
+      let td = tr.cells[j];
+      if (!td) { td = document.createElement("td"); tr.appendChild(td); }
+      if (c instanceof Node) {
+        const old = td.firstElementChild;
+        if (old && c.id && old.id === c.id) {
+          old.disabled = c.disabled;
+        } else {
+          td.replaceChildren(c);
+        }
+      } else {
+        const text = c === null || c === undefined ? "–" : String(c);
+        if (td.firstElementChild || td.textContent !== text) td.textContent = text;
+      }
+    });
+    while (tr.cells.length > cs.length) tr.deleteCell(-1);
+  });
+  while (body.rows.length > rows.length) body.deleteRow(-1);
+}
+
+function distance(p, at, kind) {
+  // room left before the symbol cap acts: price points and % of the last price (negative: crossed)
+  if (at === null || at === undefined || p.last_price === null || p.last_price === undefined) return "–";
+  const last = Number(p.last_price), cap = Number(at);
+  const long = p.side === "long";
+  const room = (kind === "loss") === long ? last - cap : cap - last;
+  return `${fmt(room)} (${fmt((room / last) * 100)}%)`;
+}
+
+function render(s) {
+  snap = s;
+  document.getElementById("day").textContent = s.day + (s.read_only ? " (finished day, read-only)" : "");
+  document.getElementById("badge").textContent = s.mode;
+  const st = document.getElementById("state");
+  st.textContent = s.trading_state || "–";
+  st.className = "big " + (s.trading_state || "");
+  document.getElementById("reason").textContent = s.state_reason || "";
+  const pnl = s.pnl || {};
+  document.getElementById("equity").textContent = fmt(pnl.equity);
+  signed(document.getElementById("realized"), pnl.realized);
+  signed(document.getElementById("unrealized"), pnl.unrealized);
+  document.getElementById("feedtime").textContent = ist(s.feed_time);
+  fill("caps", s.caps || [], (c) => [c.cap, c.limit, c.now, c.headroom]);
+
+  for (const b of document.querySelectorAll("button[data-action]")) b.disabled = s.read_only;
+  fill("controls", s.controls || [], (c) => [c.id, istIso(c.requested_at), c.action, c.symbol, c.status, c.note, c.who]);
+
+  const positions = s.positions || [];
+  document.getElementById("no-positions").style.display = positions.length ? "none" : "block";
+  fill("positions", positions, (p) => {
+    const pl = document.createElement("span");
+    signed(pl, p.unrealized_pnl);
+    const btn = document.createElement("button");
+    btn.textContent = "Flatten";
+    btn.className = "danger";
+    btn.dataset.symbol = p.symbol;
+    btn.id = `flatten-${p.symbol}`;
+    btn.disabled = s.read_only;
+    btn.addEventListener("click", () => control("flatten", p.symbol));
+    return [p.symbol, p.side, p.quantity, fmt(p.entry_price), fmt(p.last_price), pl, fmt(p.loss_cap_price),
+            distance(p, p.loss_cap_price, "loss"), fmt(p.profit_cap_price), distance(p, p.profit_cap_price, "profit"), p.strategy, btn];
+  });
+
+  fill("orders", s.orders || [], (o) => {
+    const h = document.createElement("div");
+    h.className = "history";
+    h.textContent = (o.history || []).map((e) => `${istIso(e.ts)} ${e.from || ""}→${e.to}` +
+      (e.detail ? ` (${e.detail})` : "")).join("; ");
+    return [o.id, o.symbol, o.side, o.purpose, o.quantity, o.filled, fmt(o.average_price), o.status, h];
+  });
+  fill("signals", s.signals || [], (g) => [ist(g.time), g.symbol, g.strategy, `${g.type} ${g.position}`, fmt(g.price),
+    g.outcome || "pending", g.outcome_note || g.note]);
+  fill("trades", s.trades || [], (t) => {
+    const net = document.createElement("span");
+    signed(net, t.net_pnl);
+    return [t.trade_id, t.symbol, t.side, t.quantity, fmt(t.entry_price), fmt(t.exit_price), net, t.exit_reason];
+  });
+
+  const h = s.health || {};
+  const f = h.feed || {};
+  const rejected = Object.entries(f.rejected_by_reason || {}).map(([k, v]) => `${k}: ${v}`).join(", ") || "none";
+  const lag = s.read_only || !s.live_at ? "–" : `${fmt(s.now - s.live_at, 1)} s`;
+  document.getElementById("feed").textContent = s.read_only ? "finished day: no process health" :
+    `feed ${f.alive ? "alive" : "down"}${f.finished ? " (finished)" : ""}, ticks dispatched ${f.dispatched ?? "–"}, ` +
+    `${tickRate(f.dispatched)} ticks/s, restarts ${f.restarts ?? 0}, bad ticks rejected by reason: ${rejected}, ` +
+    `bad at workers ${h.bad_at_workers ?? 0}, live view age ${lag}`;
+  fill("workers", Object.entries(h.workers || {}), ([id, w]) => [id, w.alive ? "yes" : "NO", w.pid, w.restarts]);
+  const log = document.getElementById("log");
+  const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  log.textContent = (s.log || []).join("\n");
+  if (atBottom) log.scrollTop = log.scrollHeight;
+  drawCurve(s.curve || []);
+}
+
+let lastCount = null, lastAt = null, rate = "–";
+function tickRate(count) {
+  const now = Date.now() / 1000;
+  if (count !== undefined && lastCount !== null && now - lastAt >= 1) {
+    rate = fmt((count - lastCount) / (now - lastAt), 0);
+    lastCount = count; lastAt = now;
+  } else if (lastCount === null && count !== undefined) { lastCount = count; lastAt = now; }
+  return rate;
+}
+
+function drawCurve(points) {
+  const svg = document.getElementById("curve");
+  svg.replaceChildren();
+  const label = document.getElementById("curve-label");
+  if (points.length < 2) { label.textContent = "not enough points yet"; return; }
+  const W = 800, H = 220, top = 150;
+  const xs = points.map((p) => p[0]), eq = points.map((p) => p[1]), dd = points.map((p) => p[2]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), e0 = Math.min(...eq), e1 = Math.max(...eq);
+  const dmax = Math.max(0.01, ...dd);
+  const X = (x) => ((x - x0) / Math.max(1e-9, x1 - x0)) * W;
+  const Y = (e) => top - ((e - e0) / Math.max(1e-9, e1 - e0)) * (top - 10);
+  const D = (d) => top + 10 + (d / dmax) * (H - top - 15);
+  const line = (pts, color) => {
+    const pl = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    pl.setAttribute("points", pts.join(" "));
+    pl.setAttribute("fill", "none");
+    pl.setAttribute("stroke", color);
+    pl.setAttribute("stroke-width", "1.5");
+    pl.setAttribute("vector-effect", "non-scaling-stroke");
+    svg.appendChild(pl);
+  };
+  line(points.map((p) => `${X(p[0])},${Y(p[1])}`), "#1f5fbf");
+  line(points.map((p) => `${X(p[0])},${D(p[2])}`), "#b00020");
+  label.textContent = `equity ${fmt(e0)} – ${fmt(e1)} (blue), drawdown up to ${fmt(dmax)}% (red), ` +
+    `${ist(x0)} – ${ist(x1)} IST`;
+}
+
+async function control(action, symbol) {
+  const msg = document.getElementById("control-msg");
+  const what = symbol ? `${action} ${symbol}` : action;
+  if (["flatten_all", "halt"].includes(action) && !window.confirm(`Really ${what.replace("_", " ")}?`)) return;
+  msg.textContent = `${what}: sending…`;
+  try {
+    const r = await fetch("/api/control", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ action, symbol }), credentials: "same-origin" });
+    const body = await r.json();
+    msg.textContent = r.ok ? `${what}: recorded as control ${body.id}, waiting for the trading thread` :
+      `${what}: refused (${body.error || r.status})`;
+  } catch (e) {
+    msg.textContent = `${what}: not sent (${e})`;
+  }
+}
+
+for (const b of document.querySelectorAll("button[data-action]")) {
+  b.addEventListener("click", () => control(b.dataset.action));
+}
+
+async function backtests() {
+  // read-only: the runs under reports/backtest/ and the chosen run's summary.json (its scalar figures)
+  const sel = document.getElementById("backtest-runs");
+  const r = await fetch("/api/backtest", { credentials: "same-origin" });
+  if (!r.ok) return;
+  const { runs } = await r.json();
+  if (!runs.length) return;
+  sel.replaceChildren(...runs.map((id) => { const o = document.createElement("option"); o.value = o.textContent = id; return o; }));
+  const show = async () => {
+    const s = await (await fetch(`/api/backtest/${encodeURIComponent(sel.value)}`, { credentials: "same-origin" })).json();
+    const flat = Object.entries(s).filter(([, v]) => v === null || typeof v !== "object");
+    fill("backtest", flat, ([k, v]) => [k, typeof v === "number" ? fmt(v, 4) : v]);
+  };
+  sel.addEventListener("change", show);
+  show();
+}
+
+function connect() {
+  const conn = document.getElementById("conn");
+  const es = new EventSource("/api/events");
+  const merged = {};
+  for (const part of ["live", "rows"]) {  // the small part every half second, the day's rows when they change
+    es.addEventListener(part, (e) => {
+      Object.assign(merged, JSON.parse(e.data));
+      conn.textContent = `updated ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
+      if (merged.day) render(merged);
+    });
+  }
+  es.onerror = () => { conn.textContent = "disconnected: retrying…"; };
+}
+connect();
+backtests();
