@@ -144,3 +144,32 @@ def test_the_config_checks_an_options_symbol_in_full_then_refuses_it_until_execu
         f"symbols[{n}].instrument: 'future' is not allowed -- expected one of equity, options"]
     assert problems_with({**equity, "instrument": "equity", "options": {}}) == [
         f"symbols[{n}].options: allowed only with instrument: options"]
+
+
+def test_a_symbols_own_exchange_names_an_index_for_its_options_only():
+    from core.config import SymbolSpec
+    from options.spec import OptionsSpec as Spec
+
+    base = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yaml").read_text())
+    n = len(base["symbols"])
+    strategy = next(iter(base["strategies"]))
+
+    def problems_with(entry: dict[str, Any]) -> list[str]:
+        raw = copy.deepcopy(base)
+        raw["symbols"] = [*raw["symbols"], entry]
+        with pytest.raises(ConfigError) as e:
+            parse_config(raw)
+        return e.value.problems
+
+    assert problems_with({"symbol": "NIFTY", "strategy": strategy, "exchange": "NSE_INDEX"}) == [
+        f"symbols[{n}].exchange: 'NSE_INDEX' is not allowed without instrument: options -- an index cannot be "
+        "bought as a share"]
+    assert problems_with({"symbol": "SBIN2", "strategy": strategy, "exchange": "NFO"}) == [
+        f"symbols[{n}].exchange: 'NFO' is not allowed -- expected one of NSE, NSE_INDEX"]
+    raw = copy.deepcopy(base)
+    raw["symbols"] = [*raw["symbols"], {"symbol": "SBIN2", "strategy": strategy, "exchange": "NSE"}]
+    cfg = parse_config(raw)
+    assert cfg.symbol("SBIN2") == SymbolSpec("SBIN2", "NSE:SBIN2-EQ", strategy, "NSE", None)
+    assert cfg.quote_exchange("SBIN2") == "NSE" and cfg.quote_exchange("NIFTY23NOV2626000CE") == cfg.exchange
+    spec = SymbolSpec("NIFTY", "NSE:NIFTY50-INDEX", strategy, "NSE_INDEX", Spec())
+    assert spec.is_options and not cfg.symbol("SBIN2").is_options
