@@ -776,8 +776,8 @@ class TradeManager:
         else:
             # charges are per order: this fill adds what the order's charges grew by
             is_buy = p.side is OrderSide.BUY
-            charges = (self.ledger.order_charges(is_buy, cum_avg, cum_qty)
-                       - self.ledger.order_charges(is_buy, p.avg, p.filled))
+            charges = (self.ledger.order_charges(is_buy, cum_avg, cum_qty, p.symbol)
+                       - self.ledger.order_charges(is_buy, p.avg, p.filled, p.symbol))
             ex = self.ledger.exit(ExitFilled(_exit_trade(p), delta, price, when, p.exit_reason, charges, reading))
             if ex is not None:
                 self.rm.note_exit(ex, when)
