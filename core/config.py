@@ -33,7 +33,7 @@ DEFAULT_ENV_PATH = PROJECT_ROOT / ".env"
 
 EXCHANGES = ("NSE", "BSE")
 INSTRUMENTS = ("equity", "options")
-OPTIONS_WIRED = False  # instrument: options is refused until the daemon trades options (issue 18)
+OPTIONS_WIRED = True  # instrument: options is traded (issue 18)
 SYMBOL_EXCHANGES = ("NSE", "NSE_INDEX")  # a symbol's own `exchange:`: its shares, or an index (options only)
 COSTED_EXCHANGES = ("NSE",)  # exchanges whose charges costs.rates holds (BSE's transaction charge differs)
 _SYMBOL_RE = re.compile(r"^[A-Z0-9&_\-]{1,32}$")

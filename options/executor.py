@@ -172,6 +172,8 @@ class OptionsExecutor:
             if self.resolver is None:
                 block = ("OPTIONS_NO_BROKER", "no broker to resolve the contract from")
             else:
+                if tm.replay and tm.admin is not None and now > tm.broker_clock:
+                    tm._push_clock(now)  # the paper broker prices the chain at its clock: the signal's time
                 risk = float(tm.rm.capital) * tm.cfg.risk.risk_per_trade
                 funds = float(tm.rm.available_capital)
                 plan = self.resolver.plan(sig.symbol, spec, sig.current_position, now, risk, funds)
