@@ -163,8 +163,9 @@ class TradeManager:
         self.notify = self.options.route(fn)
 
     def quote_sink_target(self) -> tuple[str, str] | None:
-        """Workers send the paper broker the quotes it fills at (paper mode only)."""
-        if self.mode is ExecutionMode.PAPER:
+        """Workers send the paper broker the quotes it fills at (paper mode), or prices options from (a replay
+        with options symbols, signals_only too: the contract it records is priced there)."""
+        if self.mode is ExecutionMode.PAPER or self._replays_options:
             return (self.secrets.host_server, self.secrets.app_key or "")
         return None
 
@@ -175,7 +176,7 @@ class TradeManager:
         self.disabled = dict(self.db.get_state(disabled_strategies_key(self.day)) or {})
         if self.disabled:
             log.warning("strategies disabled earlier today stay off: %s", ", ".join(sorted(self.disabled)))
-        if self.mode is ExecutionMode.PAPER:
+        if self.mode is ExecutionMode.PAPER or self._replays_options:
             self._ensure_paper_broker()
         if self.io is not None:
             self.io.start()
@@ -302,6 +303,7 @@ class TradeManager:
         return in_market_hours(self.cfg.session, now)
 
     def stop(self) -> None:
+        self.options.stop()
         if self.io is not None:
             self.io.stop()
         if self.gateway is not None:
@@ -334,11 +336,16 @@ class TradeManager:
         if self.replay:
             self._rewind_paper_clock()
 
+    @property
+    def _replays_options(self) -> bool:
+        return self.replay and bool(self.options.specs)
+
     def _rewind_paper_clock(self) -> None:
         """A replayed day needs the paper broker's clock at that day's start. Its clock never goes back while
         it holds positions or open orders, so only an idle broker is reset."""
-        positions = self.books.positionbook()
-        orders = self.books.orderbook()
+        books = self.gateway if self.gateway is not None else self.options.gateway
+        positions = books.positionbook()
+        orders = books.orderbook()
         if not isinstance(positions, Ok) or not isinstance(orders, Ok):
             bad = orders if isinstance(positions, Ok) else positions
             host = self.secrets.host_server
@@ -936,6 +943,7 @@ class TradeManager:
         if self.replay:  # a rerun: the square-offs and halts an earlier run of the day forced, at their time
             for msg in self.controls.due(now):
                 self.notify(msg.symbol, msg)
+        self.options.on_clock(self, now)  # held options: premium stop and target, expiry roll
         if now >= st.entry_cutoff and not self.cutoff_done:
             self.cutoff_done = True
             if self.rm.state is TradingState.ACTIVE:
@@ -950,7 +958,7 @@ class TradeManager:
         mono = time.monotonic()
         if self.replay and self.admin is not None and mono - self._last_clock_push >= 0.2:
             self._last_clock_push = mono
-            target = min([now, *(p.decision_time for p in self.pending.values())])
+            target = min([now, *(p.decision_time for p in self.pending.values()), self.options.next_due()])
             if target > self.broker_clock:
                 self._push_clock(target)
         if mono - self._last_halt_check >= 1.0:

@@ -30,6 +30,7 @@ from options.chain import ChainDataError, parse_chain
 from options.contract import parse_option_symbol
 from options.expiry import ExpiryDataError, NoExpiry, choose_expiry, parse_expiry_list
 from options.plan import NoTrade, OptionOrderPlan, plan_order
+from options.premium import CHECK_EVERY_S, EXPIRY_ROLL, PremiumPoller, exit_reason, expiry_rolled, levels, next_check
 from options.spec import OptionsSpec
 from options.strikes import NoStrike, select_strike
 from pipeline.messages import CapTriggers, ForceExit, Watch
@@ -127,10 +128,14 @@ class ContractResolver:
 class OptionsExecutor:
     """The TradeManager's options path: entries and exits of index symbols traded as options."""
 
-    def __init__(self, specs: Mapping[str, OptionsSpec], resolver: ContractResolver | None):
+    def __init__(self, specs: Mapping[str, OptionsSpec], resolver: ContractResolver | None, gateway: Any = None):
         self.specs = dict(specs)
         self.resolver = resolver
+        self.gateway = gateway  # reads of its own: a replay's premiums, signals_only's contracts
         self.plans: dict[str, OptionOrderPlan] = {}  # signal id -> the contract its entry bought
+        self.next_at: dict[int, int] = {}  # trade id -> the next premium check point (replay)
+        self.poller: PremiumPoller | None = None  # live: the held contracts' quotes, read off the trading thread
+        self._held_now: frozenset[str] = frozenset()
 
     def handles(self, symbol: str) -> bool:
         return symbol in self.specs
@@ -154,9 +159,9 @@ class OptionsExecutor:
                 send(index, msg)
         return go
 
-    def held(self, tm: Any, index: str) -> list[Any]:
-        """The open trades on `index`'s contracts, oldest first."""
-        return [t for t in tm.rm.active_trades.values() if self.underlying(t.symbol) == index]
+    def open_for(self, tm: Any, index: str) -> list[Any]:
+        """The open trades on `index`'s contracts with no exit working, oldest first."""
+        return [t for t in self._watched(tm) if self.underlying(t.symbol) == index]
 
     # ------------------------------------------------------------------ entries
     def entry(self, tm: Any, sig: Signal) -> None:
@@ -225,8 +230,11 @@ class OptionsExecutor:
         until = rm.cooldown_until.get(sig.symbol, 0.0)
         if now < until:
             return ("RISK_COOLDOWN", f"cooling down after a losing exit for {int(until - now)}s more")
-        if self.held(tm, sig.symbol) or sig.symbol in tm.virtual or any(
-                p.signal is not None and p.signal.symbol == sig.symbol for p in tm.pending.values()):
+        # a contract already being sold does not count: when its sale is booked depends on the broker's timing,
+        # and a replay must decide alike every run
+        if self.open_for(tm, sig.symbol) or sig.symbol in tm.virtual or any(
+                p.purpose is OrderPurpose.ENTRY and p.signal is not None and p.signal.symbol == sig.symbol
+                for p in tm.pending.values()):
             return ("EXEC_GUARD_POSITION_OR_ORDER_OPEN", "the index already has a contract held or an order pending")
         pending_entries = sum(1 for p in tm.pending.values() if p.purpose is OrderPurpose.ENTRY)
         if len(rm.active_trades) + pending_entries >= tm.cfg.risk.max_active_trades:
@@ -234,6 +242,102 @@ class OptionsExecutor:
         if tm.breaker.is_open:
             return ("BROKER_CIRCUIT_OPEN", f"broker failing: {tm.breaker.last_reason}")
         return None
+
+    # ------------------------------------------------------------------ the premium
+    def next_due(self) -> float:
+        """The earliest premium check not yet made (replay): the paper broker's clock is held there."""
+        return min(self.next_at.values(), default=float("inf"))
+
+    def _watched(self, tm: Any) -> list[Any]:
+        """Held contracts of the configured indexes with no exit already working, oldest first."""
+        exiting = {p.trade_id for p in tm.pending.values() if p.purpose is not OrderPurpose.ENTRY}
+        return [t for t in tm.rm.active_trades.values()
+                if self.underlying(t.symbol) is not None and t.trade_id not in exiting]
+
+    def on_clock(self, tm: Any, now: float) -> None:
+        """Check the held options' premiums against their stop and target, and their expiry against the roll.
+        Replay: at every check point up to `now`, the broker's clock moved there first; live: the poller's
+        latest readings."""
+        if not self.specs or tm.mode is ExecutionMode.SIGNALS_ONLY or tm.squared_off:
+            return
+        trades = self._watched(tm)
+        ids = {t.trade_id for t in trades}
+        for tid in [k for k in self.next_at if k not in ids]:
+            del self.next_at[tid]
+        if not trades:
+            self._held_now = frozenset()
+            return
+        if not tm.replay:
+            self._live(tm, trades)
+            return
+        for t in trades:
+            self.next_at.setdefault(t.trade_id, next_check(t.entry_time, self._every(t.symbol)))
+        end = tm.session.square_off
+        while True:
+            at = min((self.next_at[t.trade_id] for t in self._watched(tm) if t.trade_id in self.next_at),
+                     default=None)
+            if at is None or at > now or at >= end:
+                return
+            if tm.admin is not None and at > tm.broker_clock:
+                tm._push_clock(at)
+            quotes: dict[str, float | None] = {}
+            for t in self._watched(tm):
+                if self.next_at.get(t.trade_id) != at:
+                    continue
+                self.next_at[t.trade_id] = at + self._every(t.symbol)
+                if t.symbol not in quotes:
+                    quotes[t.symbol] = self._quote(tm, t.symbol)
+                self._decide(tm, t, quotes[t.symbol], at)
+
+    def _every(self, symbol: str) -> int:
+        index = self.underlying(symbol)
+        return self.specs[index].check_every_s if index is not None else CHECK_EVERY_S
+
+    def _quote(self, tm: Any, symbol: str) -> float | None:
+        """Replay: the premium at the paper broker's clock, read outside the daemon's request budget (it models
+        the live broker's limit per wall second; a replay's seconds pass faster)."""
+        res = self.gateway.quotes(symbol, FO_EXCHANGE)
+        if not isinstance(res, Ok):
+            log.warning("could not read the premium of %s: %s", symbol, _why_not("quotes", res))
+            return None
+        return float(res.value.ltp)
+
+    def _live(self, tm: Any, trades: list[Any]) -> None:
+        self._held_now = frozenset(t.symbol for t in trades)
+        if self.poller is None:
+            gw = tm.gateway or self.gateway
+            every = min(self._every(t.symbol) for t in trades)
+            self.poller = PremiumPoller(lambda s: _ltp(gw.quotes(s, FO_EXCHANGE)), lambda: self._held_now,
+                                        tm.clock.now, every)
+            self.poller.start()
+        for seen in self.poller.take():
+            for t in self._watched(tm):
+                if t.symbol == seen.symbol:
+                    self._decide(tm, t, seen.ltp, int(seen.time))
+
+    def _decide(self, tm: Any, t: Any, ltp: float | None, at: int) -> None:
+        index = self.underlying(t.symbol)
+        c = parse_option_symbol(t.symbol)
+        if index is None or c is None:
+            return
+        spec = self.specs[index]
+        reason = None
+        if expiry_rolled(c.expiry, to_ist(at), spec.roll_after):
+            reason = EXPIRY_ROLL
+        elif ltp is not None:
+            reason = exit_reason(ltp, levels(spec, float(t.entry_price), None))
+        if reason is None:
+            return
+        log.info("%s (trade %d, %s): %s at premium %s", t.symbol, t.trade_id, index, reason.replace("_", " "), ltp)
+        # the index's strategy is not reset: its view stands (it enters again only after its own exit), and a
+        # replay must not depend on when a reset would reach the worker
+        tm._place_exit(t, t.remaining, OrderPurpose.EXIT, reason, None, at)
+
+    def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+        if self.gateway is not None:
+            self.gateway.close()
 
     # ------------------------------------------------------------------ exits
     def exit(self, tm: Any, sig: Signal, reason: str) -> None:
@@ -247,13 +351,10 @@ class OptionsExecutor:
             tm._later(lambda: tm.virtual.pop(sig.symbol, None))
             tm._outcome(sig, OutcomeStatus.EXECUTED, note="signals_only: the contract would be sold")
             return
-        trades = self.held(tm, sig.symbol)
-        if not trades:
-            tm._outcome(sig, OutcomeStatus.IGNORED, note="no open position for this exit")
-            return
-        ids = {t.trade_id for t in trades}
-        if any(p.trade_id in ids and p.purpose is not OrderPurpose.ENTRY for p in tm.pending.values()):
-            tm._outcome(sig, OutcomeStatus.IGNORED, note="an exit for this position is already pending")
+        trades = self.open_for(tm, sig.symbol)
+        if not trades:  # one note whether its contract was sold or is being sold: a replay records alike
+            tm._outcome(sig, OutcomeStatus.IGNORED, note="no open position for this exit (no contract held, or "
+                                                         "its sale is already decided)")
             return
         for i, t in enumerate(trades):
             # a take-profit closes the whole contract: a fraction of it need not be whole lots
@@ -262,12 +363,18 @@ class OptionsExecutor:
                            int(sig.time))
 
 
-def options_executor(cfg: Any, secrets: Any, gateway: Any) -> OptionsExecutor:
-    """The executor for `cfg`'s options symbols; its broker is the TradeManager's gateway, or (signals_only, which
-    has none) a gateway of its own for the read calls that resolve the contract it records."""
-    specs = {s.symbol: s.options for s in cfg.symbols if s.options is not None}
-    if specs and gateway is None:
-        from gateway.openalgo import OpenAlgoGateway
+def _ltp(res: Any) -> float | None:
+    return float(res.value.ltp) if isinstance(res, Ok) else None
 
-        gateway = OpenAlgoGateway(secrets.host_server, secrets.app_key or "", cfg.orders.request_timeout_s)
-    return OptionsExecutor(specs, ContractResolver(gateway) if specs else None)
+
+def options_executor(cfg: Any, secrets: Any, gateway: Any) -> OptionsExecutor:
+    """The executor for `cfg`'s options symbols. Contracts are resolved through the TradeManager's gateway (within
+    its request budget), or in signals_only mode, which has none, through a gateway of the executor's own; that
+    one also reads a replay's premiums."""
+    specs = {s.symbol: s.options for s in cfg.symbols if s.options is not None}
+    if not specs:
+        return OptionsExecutor({}, None)
+    from gateway.openalgo import OpenAlgoGateway
+
+    own = OpenAlgoGateway(secrets.host_server, secrets.app_key or "", cfg.orders.request_timeout_s)
+    return OptionsExecutor(specs, ContractResolver(gateway or own), own)

@@ -119,27 +119,29 @@ def test_premium_levels():
     assert str(PremiumLevel(30, True)) == "30%" and str(PremiumLevel(12.5, False)) == "12.5"
 
 
-def test_the_config_checks_an_options_symbol_in_full_then_refuses_it_until_execution_is_wired():
+def test_the_config_checks_an_options_symbol_in_full():
     base = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yaml").read_text())
 
-    def problems_with(entry: dict[str, Any]) -> list[str]:
+    def with_symbol(entry: dict[str, Any]) -> dict[str, Any]:
         raw = copy.deepcopy(base)
         raw["symbols"] = [*raw["symbols"], entry]
+        return raw
+
+    def problems_with(entry: dict[str, Any]) -> list[str]:
         with pytest.raises(ConfigError) as e:
-            parse_config(raw)
+            parse_config(with_symbol(entry))
         return e.value.problems
 
     n = len(base["symbols"])
-    nifty = {"symbol": "NIFTY", "fyers": "NSE:NIFTY50-INDEX", "strategy": next(iter(base["strategies"])),
-             "instrument": "options"}
-    refused = (f"symbols[{n}].instrument: 'options' is not allowed yet -- the daemon trades cash equities only until "
-               "options execution (issue 18) is wired; the options block was checked")
-    assert problems_with({**nifty, "options": {"expiry": "nearest_weekly", "offset": "ATM", "lots": 1}}) == [refused]
+    nifty = {"symbol": "NIFTY", "fyers": "NSE:NIFTY50-INDEX", "exchange": "NSE_INDEX",
+             "strategy": next(iter(base["strategies"])), "instrument": "options"}
+    cfg = parse_config(with_symbol({**nifty, "options": {"expiry": "nearest_weekly", "offset": "ATM", "lots": 1}}))
+    assert cfg.symbol("NIFTY").options == OptionsSpec() and cfg.quote_exchange("NIFTY") == "NSE_INDEX"
     assert problems_with({**nifty, "options": {"offset": "OTM0", "lots": 0}}) == [
         f"symbols[{n}].options.offset: 'OTM0' is not allowed -- expected ATM, ITM1-ITM50, OTM1-OTM50 or score",
-        f"symbols[{n}].options.lots: 0 is not allowed -- expected a whole number of lots (1 or more) or premium_risk",
-        refused]
+        f"symbols[{n}].options.lots: 0 is not allowed -- expected a whole number of lots (1 or more) or premium_risk"]
     equity = {**nifty, "symbol": "SBIN2", "fyers": "NSE:SBIN2-EQ"}
+    del equity["exchange"]
     assert problems_with({**equity, "instrument": "future"}) == [
         f"symbols[{n}].instrument: 'future' is not allowed -- expected one of equity, options"]
     assert problems_with({**equity, "instrument": "equity", "options": {}}) == [
