@@ -33,7 +33,6 @@ DEFAULT_ENV_PATH = PROJECT_ROOT / ".env"
 
 EXCHANGES = ("NSE", "BSE")
 INSTRUMENTS = ("equity", "options")
-OPTIONS_WIRED = True  # instrument: options is traded (issue 18)
 SYMBOL_EXCHANGES = ("NSE", "NSE_INDEX")  # a symbol's own `exchange:`: its shares, or an index (options only)
 COSTED_EXCHANGES = ("NSE",)  # exchanges whose charges costs.rates holds (BSE's transaction charge differs)
 _SYMBOL_RE = re.compile(r"^[A-Z0-9&_\-]{1,32}$")
@@ -537,9 +536,6 @@ def _instrument(entry: dict, key: str, problems: list[str]) -> OptionsSpec | Non
         problems.append(f"{key}.instrument: {instrument!r} is not allowed -- expected one of {', '.join(INSTRUMENTS)}")
     elif instrument == "options":
         spec = parse_options(entry.get("options"), f"{key}.options", problems)
-        if not OPTIONS_WIRED:
-            problems.append(f"{key}.instrument: 'options' is not allowed yet -- the daemon trades cash equities "
-                            "only until options execution (issue 18) is wired; the options block was checked")
     if "options" in entry and instrument != "options":
         problems.append(f"{key}.options: allowed only with instrument: options")
     return spec

@@ -16,7 +16,8 @@ from tests.paper_fixtures import Broker
 from tests.test_daemon_replay import SESSION_EPOCH
 
 NIFTY = {"symbol": "NIFTY", "fyers": "NSE:NIFTY50-INDEX", "exchange": "NSE_INDEX", "strategy": "mac",
-         "instrument": "options", "options": {"expiry": "nearest_weekly", "offset": "ATM", "lots": 2}}
+         "instrument": "options", "options": {"expiry": "nearest_weekly", "offset": "ATM", "lots": 2, "stop": "20%",
+                                              "target": "30%", "check_every_s": 5}}
 
 
 def options_day(d: Path, **overrides) -> Path:
@@ -54,7 +55,8 @@ def test_an_index_day_is_traded_as_calls_and_puts_booked_with_premium_and_charge
         assert all(r[0].startswith("NIFTY23NOV26") for r in o)  # the nearest weekly on 2026-11-20
         lot = entries[0][4] // 2
         assert all(r[4] == 2 * lot for r in o)  # two whole lots in, the same out
-        # every contract bought was sold: by the index's exit signal or at the square-off, on NFO
+        # every contract bought was sold: at its premium stop or target, by the index's exit signal or at the
+        # square-off, on NFO
         exits = [r for r in o if r[3] != "entry"]
         assert all(r[1] == "NFO" and r[2] == "SELL" and r[5] == "EXECUTED" for r in exits)
         assert sorted(r[0] for r in exits) == sorted(r[0] for r in entries)
@@ -64,6 +66,9 @@ def test_an_index_day_is_traded_as_calls_and_puts_booked_with_premium_and_charge
         table, day = CostTable(DEFAULT_RATES), date.fromisoformat(DAY)
         t = trades(db_url)
         assert len(t) == len(entries)
+        reasons = {r[10] for r in t}
+        assert reasons & {"premium_stop", "premium_target"} and reasons <= {
+            "premium_stop", "premium_target", "signal", "square_off", "end_of_day"}, reasons
         for sym, side, qty, _et, entry, _xt, exit_, gross, costs, _net, _why in t:
             assert side == "long"
             assert Decimal(str(gross)).quantize(Decimal("0.01")) == ((Decimal(str(exit_)) - Decimal(str(entry)))
