@@ -66,9 +66,11 @@ def test_offsets_and_scoring():
 
 @pytest.mark.parametrize(("raw", "problem"), [
     ("ATM", f"{KEY}: 'ATM' is not allowed -- expected a mapping of expiry, roll_after, offset, scoring, filters, "
-            "lots, max_lots, stop, target"),
+            "lots, max_lots, stop, target, check_every_s"),
     ({"strike": "ATM"}, f"{KEY}.strike: unknown key -- allowed keys are expiry, roll_after, offset, scoring, "
-                        "filters, lots, max_lots, stop, target"),
+                        "filters, lots, max_lots, stop, target, check_every_s"),
+    ({"check_every_s": 0}, f"{KEY}.check_every_s: 0 is not allowed -- expected whole seconds from 1 to 300 between "
+                           "two reads of a held option's premium"),
     ({"expiry": "weekly"}, f"{KEY}.expiry: 'weekly' is not allowed -- expected one of nearest_weekly, next_weekly, "
                            "monthly"),
     ({"roll_after": "16:00"}, f"{KEY}.roll_after: '16:00' is not allowed -- expected a time HH:MM from 09:15 to "
