@@ -219,17 +219,15 @@ class OptionsExecutor:
         return note if plan is None else f"{note} {plan.symbol} {plan.exchange}; {plan.why}"
 
     def _blocker(self, tm: Any, sig: Signal, now: int) -> tuple[str, str] | None:
-        """The TradeManager's entry checks, for an option buy: session, trading state, cool-down, one position or
-        order per index, max active trades, the circuit breaker."""
+        """The TradeManager's entry checks, for an option buy: session, trading state, one position or order per
+        index, max active trades, the circuit breaker. (The cool-down after a losing exit is kept per traded
+        symbol, the contract, so it does not apply to the index's next entry.)"""
         s = tm.session
         if not (s.open <= now < s.entry_cutoff):
             return ("SESSION_NO_ENTRIES", "entries are allowed from the open to the entry cut-off")
         rm = tm.rm
         if rm.state is not TradingState.ACTIVE:
             return (f"RISK_TRADING_{rm.state.value}", f"trading {rm.state.value}: {rm.state_reason}")
-        until = rm.cooldown_until.get(sig.symbol, 0.0)
-        if now < until:
-            return ("RISK_COOLDOWN", f"cooling down after a losing exit for {int(until - now)}s more")
         # a contract already being sold does not count: when its sale is booked depends on the broker's timing,
         # and a replay must decide alike every run
         if self.open_for(tm, sig.symbol) or sig.symbol in tm.virtual or any(
