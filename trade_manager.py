@@ -788,7 +788,7 @@ class TradeManager:
             lv = None if option else sig
             trade = self.ledger.entry(EntryFilled(
                 symbol=p.symbol, side=side, quantity=delta, price=price, time=when,
-                margin_multiplier=self.rm.margin_for(p.symbol),
+                margin_multiplier=D(1) if option else self.rm.margin_for(p.symbol),  # a premium is paid in full
                 strategy=sig.strategy if sig is not None else "recovered",
                 stop_loss=None if lv is None or lv.stop_loss is None else D(lv.stop_loss),
                 take_profit_price=None if lv is None or lv.take_profit_price is None else D(lv.take_profit_price),

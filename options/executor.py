@@ -203,7 +203,6 @@ class OptionsExecutor:
             tm._later(lambda: tm.virtual.__setitem__(sig.symbol, (sig.current_position, plan.quantity)))
             tm._outcome(sig, OutcomeStatus.EXECUTED, note=f"signals_only: {what}; {plan.why}")
             return
-        tm.rm.use_broker_margin(plan.symbol, Decimal(1))  # a bought option's premium is paid in full
         tm._later(lambda: tm.rm.track_prices(plan.symbol, plan.premium))
         for qty in plan.children:
             order = tm._create_order(sig, OrderPurpose.ENTRY, side, qty, plan.premium, symbol=plan.symbol)
