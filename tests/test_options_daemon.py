@@ -122,3 +122,29 @@ def test_signals_only_records_the_contract_it_would_have_bought_and_why(tmp_path
     notes = rows(run.db_url, "SELECT outcome, outcome_note FROM stock_signals WHERE type = 'entry'")
     assert notes and all(outcome == "executed" and n.startswith("signals_only: NIFTY23NOV26") and "expiry 2026-11-23"
                          in n for outcome, n in notes), notes
+
+
+def test_an_entry_above_the_freeze_quantity_goes_as_child_orders_each_recorded_and_booked(tmp_path):
+    d = tmp_path
+    b = Broker(d / "broker.sqlite", secrets.token_hex(16), args=["--order-rate", "10"],
+               log_file=d / "broker.log").start()
+    try:
+        big = {**NIFTY, "options": {**NIFTY["options"], "lots": 30}}  # NIFTY: lot 65, freeze 1800 = 27 lots
+        run = run_daemon(short_day_config(d, symbols=[big]), f"sqlite:///{d / 'd.sqlite'}",
+                         {"HOST_SERVER": b.url, "APP_KEY": b.key})
+        assert run.returncode == 0, run.output[-3000:]
+        o = orders(run.db_url)
+        entries = [r for r in o if r[3] == "entry"]
+        assert entries, o
+        by_time: dict[int, list[int]] = {}
+        for r in entries:
+            by_time.setdefault(r[8], []).append(r[4])
+        assert all(sorted(q) == [195, 1755] for q in by_time.values()), by_time  # 27 lots + 3 lots
+        assert all(r[5] == "EXECUTED" for r in o) and all(r[4] <= 1800 for r in o)
+        assert rows(run.db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0
+        assert len(trades(run.db_url)) == len(entries)  # each child is its own trade, each sold
+        # one outcome per signal, written once both children were final
+        notes = [n for (n,) in rows(run.db_url, "SELECT outcome_note FROM stock_signals WHERE type = 'entry'")]
+        assert len(notes) == len(by_time) and all("2 order(s)" in n for n in notes), notes
+    finally:
+        b.stop()
