@@ -86,6 +86,8 @@ from gateway.openalgo import OpenAlgoGateway
 from gateway.ratelimit import RequestBudget
 from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
 from notify.events import CapCrossed, ExitsForced, TradingHalted
+from options.contract import is_option_symbol
+from options.executor import FO_EXCHANGE, options_executor
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
 from risk_manager import D, Denied, RiskManager, money
@@ -124,6 +126,7 @@ class TradeManager:
                                            budget=_request_budget(cfg.orders))
             self.io = BrokerIO(self.gateway, cfg.orders.poll_interval_s)
         self.notify: Callable[[str, Any], None] = lambda sym, ctl: None
+        self.options = options_executor(cfg, secrets, self.gateway)  # instrument: options symbols (issue 18)
         self.events = EventApplier()  # broker events whose application failed wait here, in order
         self.pending: dict[int, Pending] = {}
         self.outcomes: dict[str, Outcome] = {}
@@ -161,12 +164,13 @@ class TradeManager:
         return self.gateway
 
     def set_notify(self, fn: Callable[[str, Any], None]) -> None:
-        """How feedback reaches the worker that owns a symbol."""
-        self.notify = fn
+        """How feedback reaches the worker that owns a symbol (an option contract's, its index's worker)."""
+        self.notify = self.options.route(fn)
 
     def quote_sink_target(self) -> tuple[str, str] | None:
-        """Workers send the paper broker the quotes it fills at (paper mode only)."""
-        if self.mode is ExecutionMode.PAPER:
+        """Workers send the paper broker the quotes it fills at (paper mode), or prices options from (a replay
+        with options symbols, signals_only too: the contract it records is priced there)."""
+        if (self.mode is ExecutionMode.PAPER or self._replays_options) and not self.simulated:
             return (self.secrets.host_server, self.secrets.app_key or "")
         return None
 
@@ -177,7 +181,7 @@ class TradeManager:
         self.disabled = dict(self.db.get_state(disabled_strategies_key(self.day)) or {})
         if self.disabled:
             log.warning("strategies disabled earlier today stay off: %s", ", ".join(sorted(self.disabled)))
-        if self.mode is ExecutionMode.PAPER and not self.simulated:
+        if (self.mode is ExecutionMode.PAPER or self._replays_options) and not self.simulated:
             self._ensure_paper_broker()
         if self.io is not None:
             self.io.start()
@@ -204,7 +208,7 @@ class TradeManager:
             held = [HeldTrade(t.trade_id, t.symbol, t.side, t.remaining) for t in self.rm.active_trades.values()]
             found += self.apply_reconciliation(rec.positions(
                 held, {p.symbol for p in self.pending.values()}, self.cfg.product.value, self.cfg.exchange,
-                self.cfg.reconcile.unknown_position_policy))
+                self.cfg.reconcile.unknown_position_policy, FO_EXCHANGE if self.options.specs else None))
         report(found, len(self.rm.active_trades), len(self.pending))
 
     def apply_reconciliation(self, events: list[Reconciled]) -> list[str]:
@@ -304,6 +308,7 @@ class TradeManager:
         return in_market_hours(self.cfg.session, now)
 
     def stop(self) -> None:
+        self.options.stop()
         if self.io is not None:
             self.io.stop()
         if self.gateway is not None:
@@ -336,11 +341,16 @@ class TradeManager:
         if self.replay:
             self._rewind_paper_clock()
 
+    @property
+    def _replays_options(self) -> bool:
+        return self.replay and bool(self.options.specs)
+
     def _rewind_paper_clock(self) -> None:
         """A replayed day needs the paper broker's clock at that day's start. Its clock never goes back while
         it holds positions or open orders, so only an idle broker is reset."""
-        positions = self.books.positionbook()
-        orders = self.books.orderbook()
+        books = self.gateway if self.gateway is not None else self.options.gateway
+        positions = books.positionbook()
+        orders = books.orderbook()
         if not isinstance(positions, Ok) or not isinstance(orders, Ok):
             bad = orders if isinstance(positions, Ok) else positions
             host = self.secrets.host_server
@@ -409,7 +419,7 @@ class TradeManager:
     def _learn_margin(self, symbol: str, price: float) -> None:
         """Margin per symbol from the broker where it can tell (OpenAlgo /margin), once a day per symbol;
         else the configured margin_multiplier stays in force."""
-        if self.gateway is None or symbol in self.margin_asked:
+        if self.gateway is None or symbol in self.margin_asked or self.options.handles(symbol):
             return
         self.margin_asked.add(symbol)
         res = self.gateway.margin([{"symbol": symbol, "exchange": self.cfg.exchange, "action": "BUY", "quantity": 1,
@@ -476,6 +486,9 @@ class TradeManager:
                            origin_id=sig.signal_id, origin_type=sig.type)
 
     def _entry(self, sig: Signal) -> None:
+        if self.options.handles(sig.symbol):
+            self.options.entry(self, sig)
+            return
         side = OrderSide.BUY if sig.current_position is PositionSide.LONG else OrderSide.SELL
         now = int(sig.time)
         block: tuple[str, str] | None = None
@@ -517,6 +530,9 @@ class TradeManager:
         self._send(order, lambda oid: Pending(oid, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
+        if self.options.handles(sig.symbol):
+            self.options.exit(self, sig, reason)
+            return
         if self.mode is ExecutionMode.SIGNALS_ONLY:
             held = self.virtual.get(sig.symbol)
             if held is None:
@@ -562,19 +578,23 @@ class TradeManager:
 
     # ------------------------------------------------------------------ order helpers
     def _create_order(self, sig: Signal | None, purpose: OrderPurpose, side: OrderSide, qty: int, price: Any,
-                      trade: Any = None, now: int | None = None) -> Order:
-        symbol = sig.symbol if sig is not None else trade.symbol
+                      trade: Any = None, now: int | None = None, symbol: str | None = None) -> Order:
+        symbol = symbol or (trade.symbol if trade is not None else sig.symbol if sig is not None else "")
         base = sig.signal_id if sig is not None else f"{purpose.value}:{symbol}:{now}"
         attempt = self.signal_orders.get(base, 0) + 1
         order = self.orders.create(
             s=self._s, client_order_id=f"{base}#{attempt}",
             signal_id=sig.emitted_id if sig is not None else None,
             trade_id=trade.trade_id if trade is not None else None, trading_date=self.day, symbol=symbol,
-            exchange=self.cfg.exchange, side=side.value, purpose=purpose.value, quantity=qty,
+            exchange=self._exchange_of(symbol), side=side.value, purpose=purpose.value, quantity=qty,
             product=self.cfg.product.value, price_type="MARKET", price=None if price is None else D(price),
             strategy_tag=self.tag, decision_time=int(sig.time if sig is not None else now or 0))
         self.signal_orders[base] = attempt
         return order
+
+    def _exchange_of(self, symbol: str) -> str:
+        """Where `symbol` is ordered: an option contract on NFO, the rest on the config's exchange."""
+        return FO_EXCHANGE if is_option_symbol(symbol) else self.cfg.exchange
 
     def _written(self, order: Order) -> int:
         """The order's id, writing the unit's rows so far if it has none yet (it is about to be sent)."""
@@ -702,8 +722,8 @@ class TradeManager:
     def _lookup(self, p: Pending) -> None:
         known = [q.broker_order_id for q in self.pending.values() if q.broker_order_id]
         placed_after = p.decision_time if self.replay else time.time() - (time.monotonic() - p.sent_mono)
-        self.broker.send(FindOrder(p.order_id, dict(symbol=p.symbol, exchange=self.cfg.exchange, side=p.side.value,
-                                                quantity=p.quantity, strategy=self.tag,
+        self.broker.send(FindOrder(p.order_id, dict(symbol=p.symbol, exchange=self._exchange_of(p.symbol),
+                                                side=p.side.value, quantity=p.quantity, strategy=self.tag,
                                                 placed_after_epoch=placed_after - 5,
                                                 exclude_broker_ids=known + self._adopted_ids())))
 
@@ -773,22 +793,24 @@ class TradeManager:
         watch: bool | None = None
         if p.purpose is OrderPurpose.ENTRY:
             sig = p.signal
-            side = (sig.current_position if sig is not None else
+            option = is_option_symbol(p.symbol)  # bought whatever the view; the signal's levels are the index's
+            side = (PositionSide.LONG if option else sig.current_position if sig is not None else
                     PositionSide.LONG if p.side is OrderSide.BUY else PositionSide.SHORT)
+            lv = None if option else sig
             trade = self.ledger.entry(EntryFilled(
                 symbol=p.symbol, side=side, quantity=delta, price=price, time=when,
-                margin_multiplier=self.rm.margin_for(p.symbol),
+                margin_multiplier=D(1) if option else self.rm.margin_for(p.symbol),  # a premium is paid in full
                 strategy=sig.strategy if sig is not None else "recovered",
-                stop_loss=None if sig is None or sig.stop_loss is None else D(sig.stop_loss),
-                take_profit_price=None if sig is None or sig.take_profit_price is None else D(sig.take_profit_price),
+                stop_loss=None if lv is None or lv.stop_loss is None else D(lv.stop_loss),
+                take_profit_price=None if lv is None or lv.take_profit_price is None else D(lv.take_profit_price),
                 reading=reading, trade_id=p.trade_id))
             p.trade_id = trade.trade_id
             watch = True if new_trade else None
         else:
             # charges are per order: this fill adds what the order's charges grew by
             is_buy = p.side is OrderSide.BUY
-            charges = (self.ledger.order_charges(is_buy, cum_avg, cum_qty)
-                       - self.ledger.order_charges(is_buy, p.avg, p.filled))
+            charges = (self.ledger.order_charges(is_buy, cum_avg, cum_qty, p.symbol)
+                       - self.ledger.order_charges(is_buy, p.avg, p.filled, p.symbol))
             ex = self.ledger.exit(ExitFilled(_exit_trade(p), delta, price, when, p.exit_reason, charges, reading))
             if ex is not None:
                 self.rm.note_exit(ex, when)
@@ -806,8 +828,9 @@ class TradeManager:
         """The symbol's books changed: tell its worker the prices that cross its caps (or that it is flat),
         so a cap acts on the crossing tick rather than on the next signal. `sig`: the signal whose outcome
         follows (`at`: the order's decision time, when no signal did); a replay records the triggers, so a
-        rerun that answers the signal from the database, or reaches that time, arms the worker alike."""
-        if self.mode is ExecutionMode.SIGNALS_ONLY:
+        rerun that answers the signal from the database, or reaches that time, arms the worker alike. An option
+        contract's caps are not its index worker's (it sees the index, not the premium)."""
+        if self.mode is ExecutionMode.SIGNALS_ONLY or is_option_symbol(symbol):
             return
         trade = self.rm.trade_for(symbol)
         if trade is None:
@@ -850,8 +873,11 @@ class TradeManager:
         if p.purpose is OrderPurpose.ENTRY:
             if sig is None:
                 return
+            if any(q.signal is not None and q.signal.signal_id == sig.signal_id for q in self.pending.values()):
+                return  # an option entry's other child orders are working: the outcome follows the last
             if p.filled > 0:
-                self._outcome(sig, OutcomeStatus.EXECUTED, note=f"filled {p.filled}/{p.quantity}")
+                self._outcome(sig, OutcomeStatus.EXECUTED,
+                              note=self.options.outcome_note(sig, f"filled {p.filled}/{p.quantity}"))
             else:
                 self._count_failure(sig.symbol)
                 self._outcome(sig, OutcomeStatus.FAILED, note=status.value)
@@ -926,6 +952,7 @@ class TradeManager:
         if self.replay:  # a rerun: the square-offs and halts an earlier run of the day forced, at their time
             for msg in self.controls.due(now):
                 self.notify(msg.symbol, msg)
+        self.options.on_clock(self, now)  # held options: premium stop and target, expiry roll
         if now >= st.entry_cutoff and not self.cutoff_done:
             self.cutoff_done = True
             if self.rm.state is TradingState.ACTIVE:
@@ -940,7 +967,7 @@ class TradeManager:
         mono = time.monotonic()
         if self.replay and self.admin is not None and mono - self._last_clock_push >= 0.2:
             self._last_clock_push = mono
-            target = min([now, *(p.decision_time for p in self.pending.values())])
+            target = min([now, *(p.decision_time for p in self.pending.values()), self.options.next_due()])
             if target > self.broker_clock:
                 self._push_clock(target)
         if mono - self._last_halt_check >= 1.0:

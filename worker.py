@@ -20,6 +20,7 @@ import os
 import queue
 import signal as signals
 import time
+from collections.abc import Mapping
 from multiprocessing.connection import wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
@@ -64,9 +65,10 @@ class QuoteSink:
 
     PUSH_EVERY_S = 0.02
 
-    def __init__(self, host: str, api_key: str, exchange: str):
+    def __init__(self, host: str, api_key: str, exchange: str, exchanges: Mapping[str, str] | None = None):
         self.admin = PaperBrokerAdmin(host, api_key)
         self.exchange = exchange
+        self.exchanges = dict(exchanges or {})  # symbols quoted elsewhere: an index on NSE_INDEX
         self.watched: set[str] = set()
         self.rows: list[list[Any]] = []
         self.first_pending: tuple[float, int] | None = None  # feed time and position of the oldest unsent quote
@@ -78,7 +80,8 @@ class QuoteSink:
     def add(self, sym: str, tick: Tick, ts: float, pos: int) -> None:
         """A quote from an accepted tick (its LTP and time are checked); a missing, negative or non-finite
         side value goes as 0, which the broker reads as 'none' (a NaN would make the batch unsendable)."""
-        self.rows.append([sym, self.exchange, int(ts), tick.ltp, _num(tick.bid_price), _num(tick.ask_price),
+        self.rows.append([sym, self.exchanges.get(sym, self.exchange), int(ts), tick.ltp, _num(tick.bid_price),
+                          _num(tick.ask_price),
                           _num(tick.high_price), _num(tick.low_price), _num(tick.open_price),
                           _num(tick.prev_close_price), _num(tick.vol_traded_today)])
         if self.first_pending is None:
@@ -142,7 +145,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), secrets,
                   filename=f"worker-{worker_id}.log", sink=log_sink)
     db = DBHandler(setup(db_url)[0])
-    sink = QuoteSink(broker[0], broker[1], cfg.exchange) if broker else None
+    sink = QuoteSink(broker[0], broker[1], cfg.exchange, {s: cfg.quote_exchange(s) for s in symbols}) \
+        if broker else None
+    if sink is not None:  # an options index prices its chain at the broker from the first tick, not the first order
+        sink.watched.update(s for s in symbols if cfg.symbol(s).is_options)
 
     def emit(sig: Signal, latency_ms: float, held: bool, pos: int) -> None:
         if sink is not None:  # the order for this signal will need this symbol's current price

@@ -24,7 +24,7 @@ from dotenv import dotenv_values
 from core.costs import DEFAULT_RATES, RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
 from core.enums import ExecutionMode, Product, TickPersistence, UnknownPositionPolicy
 from notify.config import NotificationsConfig, parse_notifications
-from options.spec import parse_options
+from options.spec import OptionsSpec, parse_options
 from strategies import STRATEGY_KINDS, kind_problem, resolve_kind, validate_params
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,7 @@ DEFAULT_ENV_PATH = PROJECT_ROOT / ".env"
 
 EXCHANGES = ("NSE", "BSE")
 INSTRUMENTS = ("equity", "options")
+SYMBOL_EXCHANGES = ("NSE", "NSE_INDEX")  # a symbol's own `exchange:`: its shares, or an index (options only)
 COSTED_EXCHANGES = ("NSE",)  # exchanges whose charges costs.rates holds (BSE's transaction charge differs)
 _SYMBOL_RE = re.compile(r"^[A-Z0-9&_\-]{1,32}$")
 _FYERS_RE = re.compile(r"^[A-Z]+:[A-Z0-9&_\-]+$")
@@ -67,6 +68,12 @@ class SymbolSpec:
     symbol: str        # OpenAlgo name, e.g. SBIN
     fyers: str         # Fyers ticker, e.g. NSE:SBIN-EQ
     strategy: str      # name of a StrategySpec
+    exchange: str | None = None     # the symbol's own quote exchange (NSE_INDEX for an index); None: the config's
+    options: OptionsSpec | None = None  # instrument: options -- signals on this index are traded as its options
+
+    @property
+    def is_options(self) -> bool:
+        return self.options is not None
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,12 @@ class Config:
 
     def symbol(self, name: str) -> SymbolSpec:
         return self._by_symbol[name]
+
+    def quote_exchange(self, name: str) -> str:
+        """Where `name`'s quotes belong at the broker: its own exchange (NSE_INDEX for an index), else the
+        config's; a name not in config (an option contract) gets the config's."""
+        spec = self._by_symbol.get(name)
+        return spec.exchange if spec is not None and spec.exchange else self.exchange
 
     @property
     def _by_symbol(self) -> dict[str, SymbolSpec]:
@@ -394,8 +407,8 @@ def _section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
     return cls(**values)
 
 
-def _derive_fyers(symbol: str, exchange: str) -> str:
-    return f"{exchange}:{symbol}-EQ"
+def _derive_fyers(symbol: str, exchange: str, index: bool = False) -> str:
+    return f"{exchange}:{symbol}-INDEX" if index else f"{exchange}:{symbol}-EQ"
 
 
 def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
@@ -471,10 +484,11 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
             problems.append(f"{key}: {entry!r} is not allowed -- expected a symbol name or a mapping with symbol")
             continue
         for k in entry:
-            if k not in ("symbol", "fyers", "strategy", "instrument", "options"):
-                problems.append(f"{key}.{k}: unknown key -- allowed keys are symbol, fyers, strategy, instrument, "
-                                "options")
-        _instrument(entry, key, problems)
+            if k not in ("symbol", "fyers", "strategy", "exchange", "instrument", "options"):
+                problems.append(f"{key}.{k}: unknown key -- allowed keys are symbol, fyers, strategy, exchange, "
+                                "instrument, options")
+        opts = _instrument(entry, key, problems)
+        sym_exchange = _symbol_exchange(entry, key, opts is not None, problems)
         sym = entry.get("symbol")
         if not isinstance(sym, str) or not _SYMBOL_RE.match(sym):
             problems.append(f"{key}.symbol: {sym!r} is not allowed -- expected an OpenAlgo symbol such as SBIN "
@@ -484,7 +498,8 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
             problems.append(f"{key}.symbol: {sym!r} is not allowed -- duplicate symbol; each symbol appears once")
             continue
         seen.add(sym)
-        fy = entry.get("fyers") or _derive_fyers(sym, exchange if isinstance(exchange, str) else "NSE")
+        fy = entry.get("fyers") or _derive_fyers(sym, exchange if isinstance(exchange, str) else "NSE",
+                                                 sym_exchange == "NSE_INDEX")
         if not isinstance(fy, str) or not _FYERS_RE.match(fy):
             problems.append(f"{key}.fyers: {fy!r} is not allowed -- expected a Fyers ticker such as NSE:SBIN-EQ")
         strat = entry.get("strategy", default_strategy)
@@ -495,7 +510,7 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
             problems.append(f"{key}.strategy: {strat!r} is not allowed -- unknown strategy; "
                             f"expected one of {', '.join(map(str, raw_strats)) or '(none defined)'}")
             continue
-        symbols.append(SymbolSpec(sym, fy, str(strat)))
+        symbols.append(SymbolSpec(sym, fy, str(strat), sym_exchange, opts))
     fy_seen: dict[str, str] = {}
     for s in symbols:
         if s.fyers in fy_seen:
@@ -523,18 +538,33 @@ def parse_config(raw: Any, path: Path = DEFAULT_CONFIG_PATH) -> Config:
                   symbols=tuple(symbols), path=path, notifications=notifications, **sections)
 
 
-def _instrument(entry: dict, key: str, problems: list[str]) -> None:
-    """instrument: equity (the default) or options with its options block, checked in full; an options symbol is
-    then refused, since the daemon does not trade options yet (issue 18) and must not trade an index as a share."""
+def _instrument(entry: dict, key: str, problems: list[str]) -> OptionsSpec | None:
+    """instrument: equity (the default, None) or options with its options block, checked in full (its spec)."""
     instrument = entry.get("instrument", "equity")
+    spec = None
     if instrument not in INSTRUMENTS:
         problems.append(f"{key}.instrument: {instrument!r} is not allowed -- expected one of {', '.join(INSTRUMENTS)}")
     elif instrument == "options":
-        parse_options(entry.get("options"), f"{key}.options", problems)
-        problems.append(f"{key}.instrument: 'options' is not allowed yet -- the daemon trades cash equities only "
-                        "until options execution (issue 18) is wired; the options block was checked")
+        spec = parse_options(entry.get("options"), f"{key}.options", problems)
     if "options" in entry and instrument != "options":
         problems.append(f"{key}.options: allowed only with instrument: options")
+    return spec
+
+
+def _symbol_exchange(entry: dict, key: str, options: bool, problems: list[str]) -> str | None:
+    """A symbol's own `exchange:` (where its quotes come from): NSE_INDEX names an index, which is only traded
+    through its options; None when not written (the config's exchange)."""
+    ex = entry.get("exchange")
+    if ex is None:
+        return None
+    if ex not in SYMBOL_EXCHANGES:
+        problems.append(f"{key}.exchange: {ex!r} is not allowed -- expected one of {', '.join(SYMBOL_EXCHANGES)}")
+        return None
+    if ex == "NSE_INDEX" and not options:
+        problems.append(f"{key}.exchange: 'NSE_INDEX' is not allowed without instrument: options -- an index "
+                        "cannot be bought as a share")
+        return None
+    return str(ex)
 
 
 def _cost_rates(raw: Any, problems: list[str]) -> tuple[ChargeRates, ...]:

@@ -1,5 +1,5 @@
-"""What an executed NSE intraday (MIS) equity order costs: brokerage and the statutory charges, at the rates in
-force on the trading day.
+"""What an executed NSE intraday (MIS) equity order, or an index option order, costs: brokerage and the statutory
+charges, at the rates in force on the trading day.
 
 Pure arithmetic, no I/O: the RiskManager sizes with it and the TradeManager charges fills with it. Rates come
 from the dated table in config.yaml (`costs.rates`), so a replay of an old day is charged that day's rates.
@@ -83,12 +83,15 @@ NO_CHARGES = Charges()
 
 
 class CostTable:
-    """The dated rate table; `order` prices one executed order, `round_trip` a planned trade."""
+    """The dated rate table; `order` prices one executed order, `round_trip` a planned trade. Option orders are
+    priced from `option_periods` (their rates are on the premium: STT on the sell, exchange charge both sides)."""
 
-    def __init__(self, periods: Sequence[ChargeRates]):
+    def __init__(self, periods: Sequence[ChargeRates], option_periods: Sequence[ChargeRates] | None = None):
         if not periods:
             raise ValueError("the cost table needs at least one period")
         self.periods = tuple(sorted(periods, key=lambda p: p.start))
+        self.option_periods = tuple(sorted(OPTION_RATES if option_periods is None else option_periods,
+                                           key=lambda p: p.start))
 
     @property
     def first_day(self) -> date:
@@ -97,23 +100,26 @@ class CostTable:
     def covers(self, day: date) -> bool:
         return day >= self.first_day
 
-    def rates_for(self, day: date) -> ChargeRates:
+    def rates_for(self, day: date, option: bool = False) -> ChargeRates:
         """The last period starting on or before `day`; a day before the table is an error, never a guess."""
         found = None
-        for p in self.periods:
+        for p in self.option_periods if option else self.periods:
             if p.start <= day:
                 found = p
             else:
                 break
         if found is None:
-            raise ValueError(f"no charge rates for {day.isoformat()}: costs.rates starts {self.first_day.isoformat()}")
+            table = "the option charge table" if option else "costs.rates"
+            first = (self.option_periods if option else self.periods)[0].start
+            raise ValueError(f"no charge rates for {day.isoformat()}: {table} starts {first.isoformat()}")
         return found
 
-    def order(self, is_buy: bool, price: Any, quantity: int, day: date) -> Charges:
-        """The charges of one executed order of `quantity` at average `price` on `day`."""
+    def order(self, is_buy: bool, price: Any, quantity: int, day: date, option: bool = False) -> Charges:
+        """The charges of one executed order of `quantity` at average `price` on `day` (`option`: an option
+        contract, `price` its premium)."""
         if quantity <= 0:
             return NO_CHARGES
-        r = self.rates_for(day)
+        r = self.rates_for(day, option)
         turnover = _dec(price) * quantity
         brokerage = _paisa(min(turnover * r.brokerage_pct / HUNDRED, r.brokerage_max))
         stt = ZERO if is_buy else _paisa(turnover * r.stt_sell_pct / HUNDRED)
@@ -153,3 +159,17 @@ DEFAULT_RATES = _periods(
     ("2024-10-01", {"exchange_txn_pct": "0.00297"}),
 )
 
+
+# Index options, bought and sold intraday: the same charges on the premium turnover. Brokerage is a flat Rs 20 per
+# executed order (brokerage_pct 100 caps it at the turnover of a tiny order). STT on the sell side: 0.05% until
+# March 2023, 0.0625% from 1 Apr 2023 (Finance Act 2023), 0.1% from 1 Oct 2024 (Union Budget 2024). NSE's
+# transaction charge on premium: 0.053% until 30 Sep 2024, 0.03503% from 1 Oct 2024 (the earlier rate is as
+# brokers published it; verify before charging an old day). IPFT on options is folded into the exchange charge.
+OPTION_RATES = _periods(
+    ("2020-07-01", {"brokerage_pct": "100", "brokerage_max": "20", "stt_sell_pct": "0.05",
+                    "exchange_txn_pct": "0.053", "ipft_per_crore": "0", "sebi_per_crore": "5",
+                    "stamp_duty_buy_pct": "0.003", "gst_pct": "18"}),
+    ("2021-04-01", {"sebi_per_crore": "10"}),
+    ("2023-04-01", {"stt_sell_pct": "0.0625"}),
+    ("2024-10-01", {"stt_sell_pct": "0.1", "exchange_txn_pct": "0.03503"}),
+)

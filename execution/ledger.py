@@ -25,6 +25,7 @@ from db import ActiveTrade, CapitalLog, DBHandler, TradeLog
 from execution.order_events import OrderFilled
 from execution.orders import OrderStore
 from notify.events import PositionClosed, PositionOpened
+from options.contract import is_option_symbol
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +189,12 @@ class Ledger:
                 total += t.pnl(price, t.remaining)
         return total
 
-    def order_charges(self, is_buy: bool, price: Any, quantity: int) -> Charges:
-        """The charges of one executed order of `quantity` at average `price` today."""
+    def order_charges(self, is_buy: bool, price: Any, quantity: int, symbol: str = "") -> Charges:
+        """The charges of one executed order of `quantity` at average `price` today; an option contract's
+        (by its symbol) from the option rates, on the premium."""
         if quantity <= 0:
             return NO_CHARGES
-        return self.cost_table.order(is_buy, D(price), quantity, self.day)
+        return self.cost_table.order(is_buy, D(price), quantity, self.day, option=is_option_symbol(symbol))
 
     # ------------------------------------------------------------------ state from the database
     def load(self) -> None:
@@ -255,7 +257,7 @@ class Ledger:
                           entry_time=int(f.time), entry_price=price, quantity=f.quantity, remaining=f.quantity,
                           allocated=money(f.quantity * price / margin_val), margin_multiplier=margin_val,
                           stop_loss=f.stop_loss, take_profit_price=f.take_profit_price,
-                          charges=self.order_charges(f.side is PositionSide.LONG, price, f.quantity),
+                          charges=self.order_charges(f.side is PositionSide.LONG, price, f.quantity, f.symbol),
                           entry_order_id=None if f.reading is None else f.reading.order_id)
 
         def go(s: Session) -> None:
@@ -284,7 +286,7 @@ class Ledger:
         remaining = t.remaining + f.quantity
         allocated = money(remaining * avg / t.margin_multiplier)
         order_avg = avg if f.reading is None else f.reading.average_price
-        charges = self.order_charges(t.side is PositionSide.LONG, order_avg, new_qty)
+        charges = self.order_charges(t.side is PositionSide.LONG, order_avg, new_qty, t.symbol)
 
         def go(s: Session) -> None:
             row = s.get_one(ActiveTrade, trade_id)  # the trade is open: its row exists

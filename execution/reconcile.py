@@ -57,6 +57,7 @@ from execution.reconcile_events import (
 )
 from gateway.results import CallResult, Ok, OrderInfo, PositionInfo
 from notify.events import ReconciliationMismatched
+from options.contract import is_option_symbol
 from pipeline.messages import Outcome
 
 log = logging.getLogger(__name__)
@@ -210,16 +211,18 @@ class Reconciler:
 
     # ------------------------------------------------------------------ positions
     def positions(self, held: Sequence[HeldTrade], working: Collection[str], product: str, exchange: str,
-                  policy: UnknownPositionPolicy) -> list[Reconciled]:
-        """The broker's positions (of this product and exchange) against the open trades `held`, once the
-        orders are reconciled; a symbol with an order still `working` is left to that order."""
+                  policy: UnknownPositionPolicy, option_exchange: str | None = None) -> list[Reconciled]:
+        """The broker's positions (of this product and exchange, and option contracts on `option_exchange` when
+        options are traded) against the open trades `held`, once the orders are reconciled; a symbol with an
+        order still `working` is left to that order."""
         book = self._books().positionbook()
         if not isinstance(book, Ok):
             return [PositionsUnread(book), HaltHeld("reconciliation: the broker's positions could not be read")]
         broker: dict[str, int] = defaultdict(int)
         avg: dict[str, float] = {}
         for pos in book.value:
-            if pos.quantity and pos.product == product and (not pos.exchange or pos.exchange == exchange):
+            if pos.quantity and pos.product == product and (not pos.exchange or pos.exchange in (
+                    exchange, option_exchange if is_option_symbol(pos.symbol) else exchange)):
                 broker[pos.symbol] += pos.quantity
                 avg[pos.symbol] = pos.average_price
         ours: dict[str, int] = defaultdict(int)

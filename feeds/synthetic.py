@@ -38,9 +38,11 @@ def _h64(*parts: object) -> int:
 
 
 def base_price(ticker: str, seed: int) -> float:
-    """The symbol's price level in rupees (100-4000, log-uniform), stable across days."""
+    """The symbol's price level in rupees (100-4000, log-uniform; an index, NSE:...-INDEX, 10000-60000 as NSE's
+    traded indexes are, so its options are priced at a realistic level), stable across days."""
     u = (_h64("base", seed, ticker) >> 11) / float(1 << 53)
-    paise = round(np.exp(np.log(100.0) + u * (np.log(4000.0) - np.log(100.0))) * 100 / TICK_PAISE) * TICK_PAISE
+    low, high = (10_000.0, 60_000.0) if ticker.endswith("-INDEX") else (100.0, 4000.0)
+    paise = round(np.exp(np.log(low) + u * (np.log(high) - np.log(low))) * 100 / TICK_PAISE) * TICK_PAISE
     return paise / 100
 
 

@@ -267,6 +267,29 @@ class OpenAlgoGateway:
                 for p in positions]
         return self._request("margin", {"positions": rows}, lambda d: dict(d["data"]))
 
+    # ------------------------------------------------------------ options (the raw body; options.* reads it)
+
+    def expiry(self, symbol: str, exchange: str, instrumenttype: str = "options") -> CallResult[dict]:
+        """The listed expiries of `symbol`'s contracts on `exchange` (NFO): data ["23-NOV-26", ...]."""
+        return self._request("expiry", {"symbol": symbol, "exchange": exchange, "instrumenttype": instrumenttype},
+                             dict)
+
+    def option_chain(self, underlying: str, exchange: str, expiry_date: str, strike_count: int,
+                     with_greeks: bool = False) -> CallResult[dict]:
+        """The chain of one expiry (DDMMMYY) around the at-the-money strike, quotes per leg."""
+        payload: dict[str, Any] = {"underlying": underlying, "exchange": exchange, "expiry_date": expiry_date,
+                                   "strike_count": int(strike_count)}
+        if with_greeks:
+            payload["with_greeks"] = True
+        return self._request("optionchain", payload, dict)
+
+    def option_symbol(self, underlying: str, exchange: str, expiry_date: str, offset: str,
+                      option_type: str) -> CallResult[dict]:
+        """One contract by its offset from ATM: symbol, exchange, lotsize, tick_size, freeze_qty."""
+        return self._request("optionsymbol", {"underlying": underlying, "exchange": exchange,
+                                              "expiry_date": expiry_date, "offset": offset,
+                                              "option_type": option_type}, dict)
+
     def holidays(self, year: int | None = None) -> CallResult[list[dict]]:
         payload = {} if year is None else {"year": int(year)}
         return self._request("market/holidays", payload, lambda d: list(d["data"]))

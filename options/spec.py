@@ -94,9 +94,12 @@ class OptionsSpec:
     max_lots: int | None = None            # the cap of premium-risk sizing
     stop: PremiumLevel | None = None
     target: PremiumLevel | None = None
+    check_every_s: int = 5                 # seconds between two reads of a held option's premium
 
 
-_KEYS = ("expiry", "roll_after", "offset", "scoring", "filters", "lots", "max_lots", "stop", "target")
+_KEYS = ("expiry", "roll_after", "offset", "scoring", "filters", "lots", "max_lots", "stop", "target",
+         "check_every_s")
+MAX_CHECK_EVERY_S = 300
 _WEIGHT_KEYS = ("distance", "delta", "iv_rank", "liquidity", "spread")
 
 
@@ -258,4 +261,11 @@ def parse_options(raw: Any, key: str, problems: list[str]) -> OptionsSpec:
     for name in ("stop", "target"):
         if raw.get(name) is not None:
             out[name] = _level(f"{key}.{name}", raw[name], problems, stop=name == "stop")
+    if "check_every_s" in raw:
+        v = raw["check_every_s"]
+        if not _whole(v) or not 1 <= v <= MAX_CHECK_EVERY_S:
+            problems.append(f"{key}.check_every_s: {v!r} is not allowed -- expected whole seconds from 1 to "
+                            f"{MAX_CHECK_EVERY_S} between two reads of a held option's premium")
+        else:
+            out["check_every_s"] = v
     return OptionsSpec(**out)

@@ -61,3 +61,31 @@ def test_each_charge_is_rounded_to_the_paisa_half_up_per_order():
 def test_a_day_before_the_table_is_an_error_not_a_guess():
     with pytest.raises(ValueError, match="no charge rates for 2019-12-31: costs.rates starts 2020-07-01"):
         TABLE.order(True, 100, 1, date(2019, 12, 31))
+
+
+def test_an_option_order_pays_the_option_rates_on_its_premium():
+    day = date(2026, 11, 23)
+    # 1 lot of 75 bought at 100 (premium Rs 7,500) and sold at 120 (Rs 9,000). Brokerage flat Rs 20 per order;
+    # exchange 0.03503% of premium: 2.627 -> 2.63 and 3.153 -> 3.15; SEBI Rs 10/crore: 0.0075 -> 0.01 and
+    # 0.009 -> 0.01; stamp 0.003% on the buy: 0.225 -> 0.23; STT 0.1% on the sell: 9.00; GST 18% of
+    # (20 + 2.63 + 0.01) = 4.0752 -> 4.08 and of (20 + 3.15 + 0.01) = 4.1688 -> 4.17
+    assert TABLE.order(True, 100, 75, day, option=True) == Charges(D("20.00"), D(0), D("2.63"), D("0.01"),
+                                                                    D("0.23"), D("4.08"))
+    assert TABLE.order(False, 120, 75, day, option=True) == Charges(D("20.00"), D("9.00"), D("3.15"), D("0.01"),
+                                                                     D(0), D("4.17"))
+    # the equity rates would have charged 0.03% brokerage (2.25) and 0.025% STT: a different order
+    assert TABLE.order(True, 100, 75, day) != TABLE.order(True, 100, 75, day, option=True)
+    # dated: STT on an option sell was 0.0625% before 1 Oct 2024, 0.05% before 1 Apr 2023
+    assert TABLE.rates_for(date(2024, 9, 30), option=True).stt_sell_pct == D("0.0625")
+    assert TABLE.rates_for(date(2024, 10, 1), option=True).exchange_txn_pct == D("0.03503")
+    assert TABLE.rates_for(date(2023, 3, 31), option=True).stt_sell_pct == D("0.05")
+    with pytest.raises(ValueError, match="the option charge table starts 2020-07-01"):
+        TABLE.rates_for(date(2020, 6, 30), option=True)
+
+
+def test_the_ledger_charges_an_option_contract_from_the_option_rates():
+    from options.contract import ContractName, is_option_symbol, parse_option_symbol
+
+    assert parse_option_symbol("NIFTY23NOV2626000CE") == ContractName("NIFTY", "23NOV26", 26000.0, "CE")
+    assert parse_option_symbol("BANKNIFTY30DEC2652500.5PE") == ContractName("BANKNIFTY", "30DEC26", 52500.5, "PE")
+    assert not any(map(is_option_symbol, ("SBIN", "NIFTY", "NIFTY23NOV26FUT", "M&M", "NIFTY23XYZ2626000CE")))

@@ -66,9 +66,11 @@ def test_offsets_and_scoring():
 
 @pytest.mark.parametrize(("raw", "problem"), [
     ("ATM", f"{KEY}: 'ATM' is not allowed -- expected a mapping of expiry, roll_after, offset, scoring, filters, "
-            "lots, max_lots, stop, target"),
+            "lots, max_lots, stop, target, check_every_s"),
     ({"strike": "ATM"}, f"{KEY}.strike: unknown key -- allowed keys are expiry, roll_after, offset, scoring, "
-                        "filters, lots, max_lots, stop, target"),
+                        "filters, lots, max_lots, stop, target, check_every_s"),
+    ({"check_every_s": 0}, f"{KEY}.check_every_s: 0 is not allowed -- expected whole seconds from 1 to 300 between "
+                           "two reads of a held option's premium"),
     ({"expiry": "weekly"}, f"{KEY}.expiry: 'weekly' is not allowed -- expected one of nearest_weekly, next_weekly, "
                            "monthly"),
     ({"roll_after": "16:00"}, f"{KEY}.roll_after: '16:00' is not allowed -- expected a time HH:MM from 09:15 to "
@@ -119,8 +121,42 @@ def test_premium_levels():
     assert str(PremiumLevel(30, True)) == "30%" and str(PremiumLevel(12.5, False)) == "12.5"
 
 
-def test_the_config_checks_an_options_symbol_in_full_then_refuses_it_until_execution_is_wired():
+def test_the_config_checks_an_options_symbol_in_full():
     base = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yaml").read_text())
+
+    def with_symbol(entry: dict[str, Any]) -> dict[str, Any]:
+        raw = copy.deepcopy(base)
+        raw["symbols"] = [*raw["symbols"], entry]
+        return raw
+
+    def problems_with(entry: dict[str, Any]) -> list[str]:
+        with pytest.raises(ConfigError) as e:
+            parse_config(with_symbol(entry))
+        return e.value.problems
+
+    n = len(base["symbols"])
+    nifty = {"symbol": "NIFTY", "fyers": "NSE:NIFTY50-INDEX", "exchange": "NSE_INDEX",
+             "strategy": next(iter(base["strategies"])), "instrument": "options"}
+    cfg = parse_config(with_symbol({**nifty, "options": {"expiry": "nearest_weekly", "offset": "ATM", "lots": 1}}))
+    assert cfg.symbol("NIFTY").options == OptionsSpec() and cfg.quote_exchange("NIFTY") == "NSE_INDEX"
+    assert problems_with({**nifty, "options": {"offset": "OTM0", "lots": 0}}) == [
+        f"symbols[{n}].options.offset: 'OTM0' is not allowed -- expected ATM, ITM1-ITM50, OTM1-OTM50 or score",
+        f"symbols[{n}].options.lots: 0 is not allowed -- expected a whole number of lots (1 or more) or premium_risk"]
+    equity = {**nifty, "symbol": "SBIN2", "fyers": "NSE:SBIN2-EQ"}
+    del equity["exchange"]
+    assert problems_with({**equity, "instrument": "future"}) == [
+        f"symbols[{n}].instrument: 'future' is not allowed -- expected one of equity, options"]
+    assert problems_with({**equity, "instrument": "equity", "options": {}}) == [
+        f"symbols[{n}].options: allowed only with instrument: options"]
+
+
+def test_a_symbols_own_exchange_names_an_index_for_its_options_only():
+    from core.config import SymbolSpec
+    from options.spec import OptionsSpec as Spec
+
+    base = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yaml").read_text())
+    n = len(base["symbols"])
+    strategy = next(iter(base["strategies"]))
 
     def problems_with(entry: dict[str, Any]) -> list[str]:
         raw = copy.deepcopy(base)
@@ -129,18 +165,15 @@ def test_the_config_checks_an_options_symbol_in_full_then_refuses_it_until_execu
             parse_config(raw)
         return e.value.problems
 
-    n = len(base["symbols"])
-    nifty = {"symbol": "NIFTY", "fyers": "NSE:NIFTY50-INDEX", "strategy": next(iter(base["strategies"])),
-             "instrument": "options"}
-    refused = (f"symbols[{n}].instrument: 'options' is not allowed yet -- the daemon trades cash equities only until "
-               "options execution (issue 18) is wired; the options block was checked")
-    assert problems_with({**nifty, "options": {"expiry": "nearest_weekly", "offset": "ATM", "lots": 1}}) == [refused]
-    assert problems_with({**nifty, "options": {"offset": "OTM0", "lots": 0}}) == [
-        f"symbols[{n}].options.offset: 'OTM0' is not allowed -- expected ATM, ITM1-ITM50, OTM1-OTM50 or score",
-        f"symbols[{n}].options.lots: 0 is not allowed -- expected a whole number of lots (1 or more) or premium_risk",
-        refused]
-    equity = {**nifty, "symbol": "SBIN2", "fyers": "NSE:SBIN2-EQ"}
-    assert problems_with({**equity, "instrument": "future"}) == [
-        f"symbols[{n}].instrument: 'future' is not allowed -- expected one of equity, options"]
-    assert problems_with({**equity, "instrument": "equity", "options": {}}) == [
-        f"symbols[{n}].options: allowed only with instrument: options"]
+    assert problems_with({"symbol": "NIFTY", "strategy": strategy, "exchange": "NSE_INDEX"}) == [
+        f"symbols[{n}].exchange: 'NSE_INDEX' is not allowed without instrument: options -- an index cannot be "
+        "bought as a share"]
+    assert problems_with({"symbol": "SBIN2", "strategy": strategy, "exchange": "NFO"}) == [
+        f"symbols[{n}].exchange: 'NFO' is not allowed -- expected one of NSE, NSE_INDEX"]
+    raw = copy.deepcopy(base)
+    raw["symbols"] = [*raw["symbols"], {"symbol": "SBIN2", "strategy": strategy, "exchange": "NSE"}]
+    cfg = parse_config(raw)
+    assert cfg.symbol("SBIN2") == SymbolSpec("SBIN2", "NSE:SBIN2-EQ", strategy, "NSE", None)
+    assert cfg.quote_exchange("SBIN2") == "NSE" and cfg.quote_exchange("NIFTY23NOV2626000CE") == cfg.exchange
+    spec = SymbolSpec("NIFTY", "NSE:NIFTY50-INDEX", strategy, "NSE_INDEX", Spec())
+    assert spec.is_options and not cfg.symbol("SBIN2").is_options

@@ -35,3 +35,16 @@ def test_nan_or_negative_side_values_are_sent_as_none(broker):
     assert sink.rows == [] and sink.refused == 0 and sink.failures == 0
     buy = broker.post("placeorder", ORDER).json()
     assert status(broker, buy["orderid"])["average_price"] == 500.0  # no ask: the LTP
+
+
+def test_an_index_goes_to_the_broker_under_its_own_exchange(broker):
+    sink = QuoteSink(broker.url, broker.key, "NSE", {"NIFTY": "NSE_INDEX"})
+    sink.add("NIFTY", Tick(symbol="NSE:NIFTY50-INDEX", ltp=26012.35), T(10), 1)
+    sink.add("SBIN", tick(500.0), T(10), 2)
+    assert [r[:2] for r in sink.rows] == [["NIFTY", "NSE_INDEX"], ["SBIN", "NSE"]]
+    sink.flush(force=True)
+    assert sink.rows == [] and sink.refused == 0
+    broker.admin().set_clock(T(10))
+    chain = broker.post("optionchain", {"underlying": "NIFTY", "exchange": "NSE_INDEX", "expiry_date": "23NOV26",
+                                        "strike_count": 1}).json()
+    assert chain["status"] == "success" and chain["underlying_ltp"] == 26012.35

@@ -216,6 +216,23 @@ def test_pure_positions_that_agree_or_have_an_order_working_or_are_another_produ
     assert positions(gw, held, UnknownPositionPolicy.HALT, working=frozenset({"INFY"})) == []
 
 
+def test_pure_option_contracts_on_nfo_are_compared_only_when_options_are_traded():
+    gw = FakeGateway()
+    ce = "NIFTY23NOV2626000CE"
+    gw.positions = [PositionInfo.from_raw({"symbol": ce, "exchange": "NFO", "product": "MIS", "quantity": 130,
+                                           "average_price": 120.5}),
+                    PositionInfo.from_raw({"symbol": "SBIN", "exchange": "NFO", "product": "MIS", "quantity": 3})]
+    held = [HeldTrade(3, ce, PositionSide.LONG, 130)]
+    # with options traded, the contract held on NFO agrees with the trade; a non-option NFO row is not ours
+    assert reconciler(gw, []).positions(held, frozenset(), "MIS", "NSE", UnknownPositionPolicy.HALT, "NFO") == []
+    # a contract the database does not know is found like any other position
+    unknown = reconciler(gw, []).positions([], frozenset(), "MIS", "NSE", UnknownPositionPolicy.ADOPT, "NFO")
+    assert unknown == [PositionMismatch(ce, 130, 0, 120.5, UnknownPositionPolicy.ADOPT),
+                       PositionAdopted(ce, PositionSide.LONG, 130, 120.5, False)]
+    # without options, NFO is another exchange: left alone, as before
+    assert positions(gw, [], UnknownPositionPolicy.HALT) == []
+
+
 def test_pure_an_unreadable_positionbook_keeps_trading_halted():
     gw = FakeGateway()
     gw.positions = None
