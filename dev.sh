@@ -49,11 +49,21 @@ ensure_postgres_tools() {
   fi
 }
 
+ensure_browser() {
+  # The dashboard's browser test drives Debian's chromium (Playwright's own download cannot be fetched here).
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dev.sh: installing chromium (Debian package) for the dashboard's browser test" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "dev.sh: could not install chromium; the browser test will be skipped" >&2
+  fi
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   setup) setup ;;
   run)   setup; exec .venv/bin/python driver.py "$@" ;;
-  test)  setup; [ -n "${TEST_DATABASE_URL:-}" ] || ensure_postgres_tools; exec .venv/bin/python -m pytest "$@" ;;
+  test)  setup; [ -n "${TEST_DATABASE_URL:-}" ] || ensure_postgres_tools; ensure_browser; exec .venv/bin/python -m pytest "$@" ;;
   *) echo "usage: ./dev.sh run [driver args] | ./dev.sh test [pytest args] | ./dev.sh setup" >&2; exit 2 ;;
 esac
