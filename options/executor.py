@@ -209,7 +209,7 @@ class OptionsExecutor:
             reserved = Decimal(str(round(qty * plan.premium, 2)))
             order.reserved = reserved  # persisted with the order: a restart holds the same premium for it
             tm._later(lambda o=order, r=reserved: tm.ledger.reserve(o.id, r))
-            tm._send(order, Pending(tm._written(order), plan.symbol, sig, OrderPurpose.ENTRY, side, qty, now))
+            tm._send(order, lambda oid, q=qty: Pending(oid, plan.symbol, sig, OrderPurpose.ENTRY, side, q, now))
         self.plans[sig.signal_id] = plan
 
     def outcome_note(self, sig: Signal, note: str) -> str:

@@ -14,6 +14,9 @@ CROSS = re.compile(r"fast SMA\(\d+\) [\d.]+ crossed (?:above|below) slow SMA\(\d
                    r"[\d.]+")
 
 
+WARM = {"warmup_from_history": True}  # config.yaml ships it off
+
+
 def mac_signals(db_url: str, since: int = 0) -> list[tuple]:
     return rows(db_url, "SELECT symbol, time, type, note FROM stock_signals WHERE strategy = 'mac' AND time >= :t "
                         "ORDER BY time, symbol", t=since)
@@ -26,7 +29,7 @@ def test_a_replayed_day_with_warm_up_trades_identically_on_every_run(tmp_path):
         d.mkdir()
         b = Broker(d / "broker.sqlite", secrets.token_hex(16), args=["--order-rate", "10"]).start()
         try:
-            run = run_daemon(short_day_config(d), f"sqlite:///{d / 'd.sqlite'}", env_for(b))
+            run = run_daemon(short_day_config(d, market_data=WARM), f"sqlite:///{d / 'd.sqlite'}", env_for(b))
             assert run.returncode == 0, run.output[-3000:]
             assert "strategies start warm" in run.output and "starts cold" not in run.output
             results.append((trades(run.db_url), mac_signals(run.db_url)))
@@ -44,7 +47,7 @@ def test_a_replay_started_mid_day_continues_where_the_uninterrupted_day_was(tmp_
     for name, args in (("whole", []), ("from10", ["--start", "10:00"])):
         d = tmp_path / name
         d.mkdir()
-        cfg = short_day_config(d, mode="signals_only")
+        cfg = short_day_config(d, mode="signals_only", market_data=WARM)
         run = run_daemon(cfg, f"sqlite:///{d / 'd.sqlite'}", {"HOST_SERVER": "http://127.0.0.1:9"}, args)
         assert run.returncode == 0, run.output[-3000:]
         crosses.append({(sym, CROSS.search(note).group(0)) for sym, t, _type, note in
