@@ -9,13 +9,14 @@ and paper/faults.py for the fault flags.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
+
+from core.net import is_loopback
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 ROOT = Path(__file__).resolve().parent
@@ -63,13 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_api_key() -> str | None:

@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 
 from core.costs import DEFAULT_RATES, RATE_KEYS, ChargeRates, CostTable, rates_from_mapping
 from core.enums import ExecutionMode, Product, TickPersistence, UnknownPositionPolicy
+from core.net import is_loopback
 from notify.config import NotificationsConfig, parse_notifications
 from options.spec import OptionsSpec, parse_options
 from strategies import STRATEGY_KINDS, kind_problem, resolve_kind, validate_params
@@ -620,21 +621,12 @@ def _cost_rates(raw: Any, problems: list[str]) -> tuple[ChargeRates, ...]:
     return tuple(out)
 
 
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _cross_checks(s: dict[str, Any]) -> list[str]:
     p: list[str] = []
     dash: DashboardConfig = s["dashboard"]
-    if not _is_loopback(dash.host):
+    if not is_loopback(dash.host):
         p.append(f"dashboard.host: {dash.host!r} is not allowed -- the dashboard listens on loopback only "
                  "(127.0.0.1, ::1 or localhost)")
     if dash.port > 65535:

@@ -21,6 +21,7 @@ from dotenv import dotenv_values
 
 from core.config import DEFAULT_ENV_PATH, Config
 from core.logs import add_secrets
+from core.net import is_loopback
 from dashboard.app import build_app
 from dashboard.hub import Hub, LogTail, file_tail
 from db import DBHandler
@@ -42,15 +43,6 @@ def load_token(env_path: Path | None = None) -> str | None:
     return value or None
 
 
-def loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def backtest_folder(cfg: Config) -> Path:
@@ -62,7 +54,7 @@ class DashboardServer:
     """uvicorn on a thread of its own; `start` returns once it listens (or says why it does not)."""
 
     def __init__(self, app: Any, host: str, port: int):
-        if not loopback(host):
+        if not is_loopback(host):
             raise ValueError(f"dashboard.host: {host!r} is not allowed -- the dashboard listens on loopback only")
         self.host, self.port = host, port
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,

@@ -9,18 +9,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
-try:
-    import backtest.runner  # noqa: F401
-    RUNNER = None
-except ImportError as e:
-    RUNNER = f"backtest.runner does not import here ({e}); this test runs once the runner is merged"
-
-
-@pytest.mark.skipif(RUNNER is not None, reason=RUNNER or "")
 def test_grid_on_the_runner_is_the_same_on_one_and_two_workers(tmp_path):
     from backtest.optimize import Fold
     from backtest.optimize_runner import RunnerEvaluate
