@@ -11,11 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
+from datetime import time as dtime
 from pathlib import Path
 
 import pytest
 import requests
 
+from core.clock import ist_epoch
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Ok
 from tests.conftest import free_port, wait_for
@@ -107,9 +110,15 @@ def test_flatten_from_the_browser_closes_the_position_at_the_broker(tmp_path, pa
             except Exception:  # noqa: BLE001 - the test's verdict stands; the process must not outlive it
                 proc.kill()
                 proc.wait()
-    (control,) = rows(db_url, "SELECT action, symbol, status, note, who FROM controls")
+    (control,) = rows(db_url, "SELECT action, symbol, status, note, who, decision_time FROM controls")
     assert control[:3] == ("flatten", symbol, "DONE") and control[3].startswith("exit order for")
     assert control[4].startswith("dashboard 127.0.0.1")
+    # acted on at the replay's data time (the short day's session), not the wall clock's
+    assert ist_epoch(date.fromisoformat(DAY), dtime(9, 15)) <= control[5] <= ist_epoch(date.fromisoformat(DAY),
+                                                                                        dtime(10, 45))
+    # the operator's exit order carries the same data time
+    assert rows(db_url, "SELECT COUNT(*) FROM orders WHERE symbol = :s AND purpose = 'exit' AND decision_time = :t",
+                s=symbol, t=control[5]) == [(1,)]
     reasons = rows(db_url, "SELECT exit_reason FROM trade_log WHERE symbol = :s ORDER BY id", s=symbol)
     assert ("operator",) in reasons
     assert token not in out.read_text()  # never logged
