@@ -13,6 +13,7 @@ Fill model (README "Backtest"):
 from __future__ import annotations
 
 import logging
+import math
 import queue
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,13 +26,16 @@ log = logging.getLogger(__name__)
 
 
 class FillModel:
-    """Market orders at the last price of their symbol, slippage against the order, to the paisa."""
+    """Market orders at the last price of their symbol, slippage against the order, to the paisa. A tick that
+    carries the touch (recorded days) fills a buy at its ask and a sell at its bid, as the paper broker does."""
 
     def __init__(self, slippage_pct: float):
         self.slip = slippage_pct / 100.0
 
-    def price(self, last: float, buy: bool) -> float:
-        return round(last * (1.0 + self.slip) if buy else last * (1.0 - self.slip), 2)
+    def price(self, last: float, buy: bool, bid: float | None = None, ask: float | None = None) -> float:
+        side = ask if buy else bid
+        base = side if side is not None and 0 < side < math.inf else last
+        return round(base * (1.0 + self.slip) if buy else base * (1.0 - self.slip), 2)
 
 
 class BacktestBroker:
@@ -41,6 +45,7 @@ class BacktestBroker:
         self.fills = fills
         self.events: queue.SimpleQueue[BrokerAnswer] = queue.SimpleQueue()
         self.last: dict[str, float] = {}      # symbol -> price of the data point being run
+        self.touch: dict[str, tuple[float | None, float | None]] = {}  # symbol -> its (bid, ask), if it had them
         self.now = 0                          # its time (epoch seconds)
         self._orders: dict[str, dict[str, Any]] = {}  # broker order id -> the order's raw book row
         self._net: dict[str, tuple[int, float]] = {}  # symbol -> (signed quantity, average price)
@@ -48,9 +53,10 @@ class BacktestBroker:
         self._seq = 0
 
     # ---------------------------------------------------------------- the runner
-    def mark(self, symbol: str, price: float, t: int) -> None:
+    def mark(self, symbol: str, price: float, t: int, bid: float | None = None, ask: float | None = None) -> None:
         """The data point about to be run: what an order decided on it fills at."""
         self.last[symbol] = price
+        self.touch[symbol] = (bid, ask)
         self.now = t
 
     def pending(self) -> bool:
@@ -117,7 +123,7 @@ class BacktestBroker:
         if last is None:
             return Rejected(f"no price for {cmd.symbol} yet", 400)
         buy = cmd.action == "BUY"
-        price = self.fills.price(last, buy)
+        price = self.fills.price(last, buy, *self.touch.get(cmd.symbol, (None, None)))
         self._seq += 1
         oid = f"BT{self._seq}"
         self._orders[oid] = {"orderid": oid, "order_status": "complete", "symbol": cmd.symbol,
