@@ -1,8 +1,9 @@
 """The backtest's broker: an in-process fill model behind the TradeManager's broker port (execution.broker_port).
 
 Fill model (README "Backtest"):
-- A market order fills in full at the price of the data point it was decided on, moved against the order by
-  the slippage (a buy pays price x (1 + slippage), a sell gets price x (1 - slippage)), rounded to the paisa.
+- A market order fills in full at the price of the data point it was decided on (at its ask for a buy, its bid
+  for a sell, when the tick carries them, as the paper broker fills), moved against the order by the slippage
+  (a buy pays price x (1 + slippage), a sell gets price x (1 - slippage)), rounded to the paisa.
   The runner feeds a 1-minute candle as the ticks open, the two extremes, close (backtest.ticks); a strategy
   acts on a closed candle at the first tick after it, which is the next candle's open: so a signal on a
   candle's close fills at the next candle's open plus slippage, and a stop or target seen at an extreme fills
