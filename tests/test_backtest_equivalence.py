@@ -21,9 +21,12 @@ import pytest
 import yaml
 
 from backtest.runner import BacktestSpec, open_run_db, run_days
+from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
 from core.config import load_config
 from core.types import TICK_FIELDS, Tick
+from execution.broker_io import Placed
+from execution.commands import SubmitOrder
 from feeds.recorded import write_ticks
 from history.intervals import parse_interval
 from history.store import HistoryDay
@@ -183,3 +186,16 @@ def test_bad_recorded_files_exit_2_naming_the_file_and_line(tmp_path):
         write_ticks(two / n, good)
     run = backtest_cmd(cfg_path, two, tmp_path)
     assert run.returncode == 2 and "both hold" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_tick_with_a_touch_fills_at_it_as_the_paper_broker_does():
+    fills = FillModel(0.0)
+    assert fills.price(100.0, True, 99.95, 100.05) == 100.05 and fills.price(100.0, False, 99.95, 100.05) == 99.95
+    assert fills.price(100.0, True, 99.95, 0.0) == 100.0 and fills.price(100.0, False, None, None) == 100.0
+    assert FillModel(0.1).price(100.0, True, 99.95, 100.05) == 100.15  # the slippage on top of the touch
+    broker = BacktestBroker(fills)
+    broker.mark("SBIN", 812.4, 100, 812.35, 812.5)
+    broker.send(SubmitOrder(7, "SBIN", "NSE", "SELL", 10, "MIS", "MARKET", "t"))
+    placed = broker.events.get_nowait()
+    assert isinstance(placed, Placed)
+    assert broker.order_status(placed.result.broker_order_id, "t").value.average_price == 812.35
