@@ -66,6 +66,9 @@ class MarketDataHandler:
         self.emit_marks = emit_marks
         self.db = db
         self.on_disabled = on_disabled or (lambda ev: None)
+        # called with (symbol, tick, time, position) once a tick has run, held ones when released: what the
+        # worker sends the paper broker as quotes, so an order never fills at a tick its strategy has not seen
+        self.on_ran: Callable[[str, Tick, float, int], None] | None = None
         self.stats = WorkerStats()
         self.strategies: dict[str, Strategy] = {}
         self.candles: dict[str, CandleAggregator] = {}
@@ -194,6 +197,11 @@ class MarketDataHandler:
         return None
 
     def _run(self, sym: str, tick: Tick, ts: float, t_wall: float, pos: int) -> None:
+        self._step(sym, tick, ts, t_wall, pos)
+        if self.on_ran is not None:
+            self.on_ran(sym, tick, ts, pos)
+
+    def _step(self, sym: str, tick: Tick, ts: float, t_wall: float, pos: int) -> None:
         trig = self.triggers.get(sym)
         if trig is not None and ts >= trig[3]:  # caps act on every tick, whatever the strategy does
             ltp = tick.ltp

@@ -163,6 +163,13 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
 
     handler = MarketDataHandler(cfg, symbols, emit, db, emit_marks=emit_marks, on_disabled=strategy_disabled,
                                 disabled=disabled)
+    if sink is not None:
+        def quote(sym: str, tick: Tick, ts: float, pos: int) -> None:
+            """A tick that has run (not one held behind a pending signal: the order of that signal must fill at
+            the tick it was decided on, not at a later one its strategy has not seen) prices the broker."""
+            if sym in sink.watched:
+                sink.add(sym, tick, ts, pos)
+        handler.on_ran = quote
     if restore:
         handler.restore(restore.get("handler", {}))
         if sink is not None:
@@ -202,14 +209,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
         nonlocal last_marker, last_ckpt, seen_end
         frame = decode_frame(buf)  # a malformed frame raises: this worker must not go on without its ticks
         seq, through, through_pos, t_wall = frame.seq, frame.through_ts, frame.through_pos, frame.t_wall
-        if frame.ticks:
-            if sink is None:
-                handler.process_batch(frame.ticks, t_wall, frame.positions)
-            else:
-                for tick, pos in zip(frame.ticks, frame.positions, strict=False):
-                    sym = handler.process(tick, t_wall, pos)
-                    if sym in sink.watched:  # only a tick the handler accepted is a price the broker may use
-                        sink.add(sym, tick, handler.last_ts[sym], pos)
+        if frame.ticks:  # quotes go to the broker from handler.on_ran, as each tick runs
+            handler.process_batch(frame.ticks, t_wall, frame.positions)
         last_marker = (seq, through, through_pos)
         seen_end = through >= END_OF_FEED
         handler.flush()

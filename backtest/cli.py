@@ -2,6 +2,8 @@
 
     backtest --from D --to D [--symbols A,B] [--config FILE] [--source S] [--data DIR] [--interval 1m]
              [--slippage PCT] [--cache DIR] [--out DIR] [--run-id ID] [--workers N] [--trade-flagged]
+    backtest --source recorded --data DIR --from D --to D ...: the recorded tick days (one file a day, the
+             replay format) in the range, at tick resolution
     backtest compare RUN_A RUN_B [--per-symbol]
     backtest lookahead (the run's flags): exit 1 naming the strategy and time of a signal that changes when the
              data is cut at its time
@@ -23,11 +25,13 @@ from history.cli import DEFAULT_CACHE, SOURCES, _source, _Usage
 
 if TYPE_CHECKING:
     from backtest.runner import BacktestSpec
+    from history.sources import HistorySource
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = "reports/backtest"
+BACKTEST_SOURCES = (*SOURCES, "recorded")  # recorded: tick days in the replay format (backtest.recorded)
 
 
 class _Failed(Exception):
@@ -45,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="last", required=True, metavar="YYYY-MM-DD", help="last day (IST), included")
     p.add_argument("--symbols", help="comma-separated symbols from the config (default: all it lists)")
     p.add_argument("--config", type=Path, default=None, help="config file (default config.yaml)")
-    p.add_argument("--source", default="openalgo", help=f"one of {', '.join(SOURCES)} (default openalgo)")
-    p.add_argument("--data", type=Path, help="files: the folder holding SYMBOL.csv or SYMBOL.parquet")
+    p.add_argument("--source", default="openalgo",
+                   help=f"one of {', '.join(BACKTEST_SOURCES)} (default openalgo)")
+    p.add_argument("--data", type=Path, help="files: the folder holding SYMBOL.csv or SYMBOL.parquet; recorded: the "
+                   "folder of recorded tick files")
     p.add_argument("--interval", default="1m", help="candle interval (default 1m)")
     p.add_argument("--slippage", type=float, default=None, metavar="PCT",
                    help="slippage in percent against each fill (default costs.slippage_pct)")
@@ -116,11 +122,11 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
     first, last = _day(args.first, "--from"), _day(args.last, "--to")
     if first > last:
         raise _Usage(f"--from {first} is after --to {last}")
-    if args.source not in SOURCES:
-        raise _Usage(f"--source {args.source!r} is not allowed -- use one of {', '.join(SOURCES)}")
+    if args.source not in BACKTEST_SOURCES:
+        raise _Usage(f"--source {args.source!r} is not allowed -- use one of {', '.join(BACKTEST_SOURCES)}")
     if args.data is not None and not args.data.is_dir():
-        raise _Usage(f"--data {str(args.data)!r} is not a folder -- name the folder holding SYMBOL.csv or "
-                     "SYMBOL.parquet")
+        raise _Usage(f"--data {str(args.data)!r} is not a folder -- name the folder holding "
+                     + ("recorded tick files" if args.source == "recorded" else "SYMBOL.csv or SYMBOL.parquet"))
     if not 1 <= args.workers <= 64:
         raise _Usage(f"--workers {args.workers!r} is not allowed -- a whole number from 1 to 64")
     if args.slippage is not None and not 0 <= args.slippage <= 5:
@@ -154,8 +160,11 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
             raise _Usage(f"--data {args.data}: no {missing[0]}.csv or {missing[0]}.parquet "
                          f"({len(missing)} symbol(s) without a file)")
     tickers = {s.symbol: s.fyers for s in cfg.symbols}
-    source = _source(args.source, args, cfg.replay.seed, cfg.session, tickers,
-                     cfg.resolve_path(cfg.monitoring.log_dir))
+    if args.source == "recorded":
+        source: HistorySource = _recorded(args.data, [tickers[s] for s in symbols], cfg.replay.max_bad_row_share)
+    else:
+        source = _source(args.source, args, cfg.replay.seed, cfg.session, tickers,
+                         cfg.resolve_path(cfg.monitoring.log_dir))
     try:
         source.check_interval(interval)
     except ValueError as e:
@@ -174,6 +183,19 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
                         cache_dir=args.cache or cfg.resolve_path(DEFAULT_CACHE), out_root=out_root, run_id=run_id,
                         slippage_pct=args.slippage, config_text=Path(config_path).read_text(encoding="utf-8"),
                         progress=sys.stderr, workers=args.workers, skip_bad_days=not args.trade_flagged)
+
+
+def _recorded(folder: Path | None, tickers: list[str], max_bad_share: float) -> HistorySource:
+    """The recorded days of --data, each file scanned as --replay scans it (exit 2 naming a bad file's line)."""
+    from backtest.recorded import scan_folder
+    from feeds.replay_check import ReplayInputError
+
+    if folder is None:
+        raise _Usage("--source recorded needs --data DIR (the folder of recorded tick files, one day each)")
+    try:
+        return scan_folder(folder, tickers, max_bad_share)
+    except ReplayInputError as e:
+        raise _Usage(str(e)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -196,8 +218,10 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     s = write_outputs(spec, result, _main_db())
     t = s.trades
-    print(f"backtest {run_id}: {', '.join(symbols)} {first}..{last} ({interval.name}, {source.key}), "
-          f"{len(result.days)} day(s), {result.candles:,} candles in {result.elapsed_s:.1f}s")
+    unit = "ticks" if args.source == "recorded" else "candles"
+    print(f"backtest {run_id}: {', '.join(symbols)} {first}..{last} "
+          f"({'ticks' if args.source == 'recorded' else interval.name}, {source.key}), "
+          f"{len(result.days)} day(s), {result.candles:,} {unit} in {result.elapsed_s:.1f}s")
     print(f"  net P&L {s.net_pnl:,.2f} ({s.total_return * 100:.2f}%), {t.positions} trade(s), win rate "
           f"{'-' if t.win_rate is None else f'{t.win_rate * 100:.1f}%'}, charges {t.costs:,.2f}, max drawdown "
           f"{s.drawdown.pct * 100:.2f}%, sharpe {'-' if s.sharpe is None else f'{s.sharpe:.2f}'}")
@@ -215,6 +239,9 @@ def _lookahead(args: argparse.Namespace) -> int:
     from history.sources import HistoryError
     from ops.progress import CountProgress
 
+    if args.source == "recorded":
+        raise _Usage("lookahead: --source recorded is not allowed -- the check cuts candles at a signal's time; "
+                     "recorded ticks are run as they came")
     try:
         spec = _spec(args)
     except _Failed as e:

@@ -49,8 +49,10 @@ def write_outputs(spec: BacktestSpec, result: BacktestResult, main_db_url: str |
     out.mkdir(parents=True, exist_ok=True)
     d = summary.to_dict()
     d["run"] = {"run_id": result.run_id, "symbols": list(spec.symbols), "from": spec.first.isoformat(),
-                "to": spec.last.isoformat(), "interval": spec.interval.name, "source": spec.source.key,
-                "config_hash": result.config_hash, "candles": result.candles,
+                "to": spec.last.isoformat(), "source": spec.source.key, "config_hash": result.config_hash,
+                # recorded days run at tick resolution: no interval, and the count is of ticks
+                **({"interval": "ticks", "ticks": result.candles} if spec.source.key.startswith("recorded:")
+                   else {"interval": spec.interval.name, "candles": result.candles}),
                 "elapsed_s": round(result.elapsed_s, 3), "skipped_symbol_days": result.skipped,
                 "flagged_symbol_days_traded": result.flagged}
     tmp = out / "summary.json.tmp"

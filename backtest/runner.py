@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import event
 
+from backtest.recorded import RecordedSource, recorded_ticks
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
 from core.clock import ReplayClock, ist_epoch
@@ -230,6 +231,10 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
              ticks: TickBuilder = day_ticks) -> DaysRun:
     """Trade every day of the spec into `db`. `cut_at`: only candles starting at or before this time exist
     (backtest.lookahead)."""
+    if isinstance(spec.source, RecordedSource):
+        if cut_at is not None:
+            raise ValueError("recorded tick days cannot be cut at a time: the lookahead check is for candles")
+        return run_recorded(spec, db, spec.source, on_day)
     cfg = with_symbols(spec.cfg, spec.symbols)
     slippage = cfg.costs.slippage_pct if spec.slippage_pct is None else spec.slippage_pct
     broker = BacktestBroker(FillModel(slippage))
@@ -260,20 +265,47 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
         if not good:
             continue
         run = DayRun(cfg, db, broker, d, signals if spec.keep_signals else None)
-        broker.new_day()
-        for t, sym, price, tick in ticks(good, fyers, run.tm.rm.trade_for):
-            if t > run.clock.now():
-                run.clock.advance(t)
-                run.tm.on_clock(t)
-                run.drain()
-            broker.mark(sym, price, t)
-            run.mdh.process(tick)
-            if run.inbox or run.controls:
-                run.drain()
-        run.close()
+        trade_day(run, ticks(good, fyers, run.tm.rm.trade_for))
         candles += sum(len(h.columns) for h in good)
         days.append(d)
     return DaysRun(days, candles, skipped, flagged, signals)
+
+
+def trade_day(run: DayRun, ticks: Iterable[tuple[int, str, float, Tick]]) -> int:
+    """Run one day's ticks, in time order, through the day's handler, TradeManager and fill model, then close
+    its session; the number of ticks run. The clock moves with the data, as the replay's feed moves it."""
+    broker = run.broker
+    broker.new_day()
+    n = 0
+    for t, sym, price, tick in ticks:
+        if t > run.clock.now():
+            run.clock.advance(t)
+            run.tm.on_clock(t)
+            run.drain()
+        broker.mark(sym, price, t, tick.bid_price, tick.ask_price)
+        run.mdh.process(tick)
+        n += 1
+        if run.inbox or run.controls:
+            run.drain()
+    run.close()
+    return n
+
+
+def run_recorded(spec: BacktestSpec, db: DBHandler, source: RecordedSource, on_day: Any = None) -> DaysRun:
+    """Trade the spec's recorded days at tick resolution (backtest.recorded): each file's ticks as the replay's
+    feed passes them, through the same day loop as candle days. `candles` counts the ticks run."""
+    cfg = with_symbols(spec.cfg, spec.symbols)
+    slippage = cfg.costs.slippage_pct if spec.slippage_pct is None else spec.slippage_pct
+    broker = BacktestBroker(FillModel(slippage))
+    names = {s.fyers: s.symbol for s in cfg.symbols}
+    out = DaysRun()
+    for rec in source.between(spec.trade_from or spec.first, spec.last):
+        if on_day is not None:
+            on_day(rec.day)
+        run = DayRun(cfg, db, broker, rec.day, out.signals if spec.keep_signals else None)
+        out.candles += trade_day(run, recorded_ticks(rec, cfg, names))
+        out.days.append(rec.day)
+    return out
 
 
 def cut(h: HistoryDay, at: int) -> HistoryDay:

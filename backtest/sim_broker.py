@@ -1,8 +1,9 @@
 """The backtest's broker: an in-process fill model behind the TradeManager's broker port (execution.broker_port).
 
 Fill model (README "Backtest"):
-- A market order fills in full at the price of the data point it was decided on, moved against the order by
-  the slippage (a buy pays price x (1 + slippage), a sell gets price x (1 - slippage)), rounded to the paisa.
+- A market order fills in full at the price of the data point it was decided on (at its ask for a buy, its bid
+  for a sell, when the tick carries them, as the paper broker fills), moved against the order by the slippage
+  (a buy pays price x (1 + slippage), a sell gets price x (1 - slippage)), rounded to the paisa.
   The runner feeds a 1-minute candle as the ticks open, the two extremes, close (backtest.ticks); a strategy
   acts on a closed candle at the first tick after it, which is the next candle's open: so a signal on a
   candle's close fills at the next candle's open plus slippage, and a stop or target seen at an extreme fills
@@ -13,6 +14,7 @@ Fill model (README "Backtest"):
 from __future__ import annotations
 
 import logging
+import math
 import queue
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,13 +27,16 @@ log = logging.getLogger(__name__)
 
 
 class FillModel:
-    """Market orders at the last price of their symbol, slippage against the order, to the paisa."""
+    """Market orders at the last price of their symbol, slippage against the order, to the paisa. A tick that
+    carries the touch (recorded days) fills a buy at its ask and a sell at its bid, as the paper broker does."""
 
     def __init__(self, slippage_pct: float):
         self.slip = slippage_pct / 100.0
 
-    def price(self, last: float, buy: bool) -> float:
-        return round(last * (1.0 + self.slip) if buy else last * (1.0 - self.slip), 2)
+    def price(self, last: float, buy: bool, bid: float | None = None, ask: float | None = None) -> float:
+        side = ask if buy else bid
+        base = side if side is not None and 0 < side < math.inf else last
+        return round(base * (1.0 + self.slip) if buy else base * (1.0 - self.slip), 2)
 
 
 class BacktestBroker:
@@ -41,6 +46,7 @@ class BacktestBroker:
         self.fills = fills
         self.events: queue.SimpleQueue[BrokerAnswer] = queue.SimpleQueue()
         self.last: dict[str, float] = {}      # symbol -> price of the data point being run
+        self.touch: dict[str, tuple[float | None, float | None]] = {}  # symbol -> its (bid, ask), if it had them
         self.now = 0                          # its time (epoch seconds)
         self._orders: dict[str, dict[str, Any]] = {}  # broker order id -> the order's raw book row
         self._net: dict[str, tuple[int, float]] = {}  # symbol -> (signed quantity, average price)
@@ -48,9 +54,10 @@ class BacktestBroker:
         self._seq = 0
 
     # ---------------------------------------------------------------- the runner
-    def mark(self, symbol: str, price: float, t: int) -> None:
+    def mark(self, symbol: str, price: float, t: int, bid: float | None = None, ask: float | None = None) -> None:
         """The data point about to be run: what an order decided on it fills at."""
         self.last[symbol] = price
+        self.touch[symbol] = (bid, ask)
         self.now = t
 
     def pending(self) -> bool:
@@ -117,7 +124,7 @@ class BacktestBroker:
         if last is None:
             return Rejected(f"no price for {cmd.symbol} yet", 400)
         buy = cmd.action == "BUY"
-        price = self.fills.price(last, buy)
+        price = self.fills.price(last, buy, *self.touch.get(cmd.symbol, (None, None)))
         self._seq += 1
         oid = f"BT{self._seq}"
         self._orders[oid] = {"orderid": oid, "order_status": "complete", "symbol": cmd.symbol,
