@@ -139,10 +139,12 @@ class StageStamps:
     written ahead and committed); handoff: to the sender thread calling the gateway (queue, thread wake-up);
     http: the gateway's placeorder (JSON, loopback round trip, the broker's own work); answer_to_applied: the
     answer reported, the loop woken, the answer taken off the queue and the acknowledgement committed (the
-    order handed to the status poller). CPU figures are the stage's thread CPU time (time.thread_time) on the
-    thread that runs it; answer_to_applied's is from the answer taken to the acknowledgement committed."""
+    order handed to the status poller); applied_to_seen: from there to the caller's wait returning (the rest
+    of that poll, and any wait for the interpreter lock while the poller, woken for the order, holds it).
+    CPU figures are the stage's thread CPU time (time.thread_time) on the thread that runs it;
+    answer_to_applied's is from the answer taken to the acknowledgement committed."""
 
-    STAGES = ("decide_write", "handoff", "http", "answer_to_applied")
+    STAGES = ("decide_write", "handoff", "http", "answer_to_applied", "applied_to_seen")
 
     def __init__(self, tm: Any):
         from execution.broker_io import Placed
@@ -198,12 +200,15 @@ class StageStamps:
         self._on = True
 
     def end(self) -> None:
+        """Called as soon as the signal's wait for its acknowledgement returned."""
+        done = time.perf_counter()
         self._on = False
         t = self._t
         if not all(k in t for k in ("send", "http0", "applied", "taken_cpu")):
             return  # an order that was not placed (denied): no stages
         for k, v in (("decide_write", t["send"] - t["t0"]), ("handoff", t["http0"] - t["send"]),
-                     ("http", t["http1"] - t["http0"]), ("answer_to_applied", t["applied"] - t["http1"])):
+                     ("http", t["http1"] - t["http0"]), ("answer_to_applied", t["applied"] - t["http1"]),
+                     ("applied_to_seen", done - t["applied"])):
             self.wall[k].append(v)
         self.cpu["decide_write"].append(t["send_cpu"] - t["cpu0"])
         self.cpu["http"].append(t["http_cpu"])
