@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_S = 0.5
 AUTOCHECKPOINT_PAGES = 10_000  # ~40 MB of log: a commit checkpoints only when the thread fell this far behind
+GIVE_UP_MISSING_S = 30.0  # a database file missing this long (removed with its folder) ends its checkpointer
 
 
 class WalCheckpointer:
@@ -42,8 +43,16 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
+        missing = 0  # checks in a row that found no file
         try:
             while not self._stop.wait(self.every_s):
+                if not Path(self.path).exists():  # not created yet, or removed (a test's folder): stop after a while
+                    missing += 1
+                    if missing * self.every_s >= GIVE_UP_MISSING_S:
+                        log.debug("%s has been missing for %.0fs: checkpointer stopped", self.path, GIVE_UP_MISSING_S)
+                        return
+                    continue
+                missing = 0
                 if conn is None:
                     conn = self._connect()
                 if conn is not None:
@@ -53,9 +62,7 @@ class WalCheckpointer:
                 conn.close()
 
     def _connect(self) -> sqlite3.Connection | None:
-        """A connection of the thread's own; None while the file does not exist (never created from here)."""
-        if not Path(self.path).exists():
-            return None
+        """A connection of the thread's own (mode=rw: the file is never created from here)."""
         try:
             return sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=0, isolation_level=None,
                                    check_same_thread=False)
