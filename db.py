@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from core.enums import OrderStatus
+from db_wal import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from execution.order_events import OrderEventType, OrderFilled, plan
 
 log = logging.getLogger(__name__)
@@ -373,6 +374,7 @@ _INSERTS: dict[type[Base], Any] = {}
 
 _engines: dict[tuple[int, str], tuple[Engine, sessionmaker]] = {}
 _engines_lock = threading.Lock()
+_checkpointers: dict[tuple[int, str], WalCheckpointer] = {}  # one per SQLite file engine (db_wal)
 
 
 def database_url(url: str | None = None) -> str:
@@ -404,13 +406,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=15000")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # db_wal's thread checkpoints instead
     cur.close()
 
 
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front, so a read-then-write transaction waits on busy_timeout
-    # instead of failing at once with "database is locked" when another process writes.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # instead of failing at once with "database is locked" when another process writes. Sent on the driver's
+    # connection itself: through exec_driver_sql it cost 15 us more per transaction, on every order's path
+    # (a failure raises sqlite3's OperationalError, which transient_kind reads as SQLAlchemy's).
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
 
 def setup(url: str | None = None, echo: bool = False) -> tuple[Engine, sessionmaker]:
@@ -425,6 +430,10 @@ def setup(url: str | None = None, echo: bool = False) -> tuple[Engine, sessionma
                 engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "begin", _sqlite_begin)
+                path = engine.url.database
+                if path and path != ":memory:" and not path.startswith("file:"):
+                    _checkpointers[key] = WalCheckpointer(str(Path(path).resolve()))
+                    _checkpointers[key].start()
             else:
                 engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_timeout=30,
                                        pool_recycle=1800, pool_pre_ping=True,
@@ -442,6 +451,10 @@ def dispose_engines() -> None:
             if pid == os.getpid():
                 engine.dispose()
         _engines.clear()
+        for (pid, _), ck in list(_checkpointers.items()):
+            if pid == os.getpid():
+                ck.stop()
+        _checkpointers.clear()
 
 
 def _add_missing_columns(engine: Engine) -> list[str]:

@@ -697,8 +697,10 @@ class TradeManager:
         if isinstance(res, Accepted):
             crash_point("order_acknowledged")
             self.breaker.success()
-            p.broker_order_id = res.broker_order_id
             self.orders.apply(p.order_id, OrderAccepted(res.broker_order_id, utcnow()))
+            # only once committed: a held acknowledgement (the database away) must not look acknowledged to
+            # the fill-timeout cancel or to the caller waiting for it
+            p.broker_order_id = res.broker_order_id
             self.broker.track(p.order_id, res.broker_order_id, self.tag)
         elif isinstance(res, Rejected):
             self.breaker.success()  # the broker answered; it said no

@@ -14,9 +14,11 @@ import json
 import os
 import platform
 import secrets
+import select
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,6 +131,99 @@ def market_push(ctx: BenchContext) -> dict[str, Any]:
     return {"push_rows_per_s": round(batch * batches / total)}
 
 
+class StageStamps:
+    """Where a signal's time to acknowledgement goes, stamped from outside the production code: the bench wraps
+    public methods of this one TradeManager's broker threads (instance attributes, so nothing else pays).
+
+    decide_write: process_signal's start to the command handed to the sender threads (the decision, the order
+    written ahead and committed); handoff: to the sender thread calling the gateway (queue, thread wake-up);
+    http: the gateway's placeorder (JSON, loopback round trip, the broker's own work); answer_to_applied: the
+    answer reported, the loop woken, the answer taken off the queue and the acknowledgement committed (the
+    order handed to the status poller); applied_to_seen: from there to the caller's wait returning (the rest
+    of that poll, and any wait for the interpreter lock while the poller, woken for the order, holds it).
+    CPU figures are the stage's thread CPU time (time.thread_time) on the thread that runs it;
+    answer_to_applied's is from the answer taken to the acknowledgement committed."""
+
+    STAGES = ("decide_write", "handoff", "http", "answer_to_applied", "applied_to_seen")
+
+    def __init__(self, tm: Any):
+        from execution.broker_io import Placed
+
+        self.io, self.gw = tm.io, tm.io.gw
+        self.wall: dict[str, list[float]] = {k: [] for k in self.STAGES}
+        self.cpu: dict[str, list[float]] = {k: [] for k in self.STAGES}
+        self._t: dict[str, float] = {}
+        self._on = False
+        send, place, track, answers = self.io.send, self.gw.place_order, self.io.track, self.io.events
+        stamps = self
+
+        def stamped_send(cmd: Any) -> None:
+            if self._on and "send" not in self._t:
+                self._t["send"], self._t["send_cpu"] = time.perf_counter(), time.thread_time()
+            send(cmd)
+
+        def stamped_place(**kw: Any) -> Any:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            res = place(**kw)
+            if self._on and "http0" not in self._t:
+                self._t["http0"], self._t["http1"] = t0, time.perf_counter()
+                self._t["http_cpu"] = time.thread_time() - c0
+            return res
+
+        class StampedAnswers:
+            def put(self, ev: Any) -> None:
+                answers.put(ev)
+
+            def get_nowait(self) -> Any:
+                ev = answers.get_nowait()
+                if stamps._on and isinstance(ev, Placed):
+                    stamps._t["taken_cpu"] = time.thread_time()
+                return ev
+
+        def stamped_track(order_id: int, broker_order_id: str, strategy: str) -> None:
+            if self._on and "applied" not in self._t:
+                self._t["applied"], self._t["applied_cpu"] = time.perf_counter(), time.thread_time()
+            track(order_id, broker_order_id, strategy)
+
+        self.io.send, self.gw.place_order, self.io.track = stamped_send, stamped_place, stamped_track
+        self.io.events = StampedAnswers()
+        self._answers = answers
+
+    def detach(self) -> None:
+        for obj, name in ((self.io, "send"), (self.gw, "place_order"), (self.io, "track")):
+            obj.__dict__.pop(name, None)
+        self.io.events = self._answers
+
+    def begin(self) -> None:
+        assert threading.current_thread() is threading.main_thread()
+        self._t = {"t0": time.perf_counter(), "cpu0": time.thread_time()}
+        self._on = True
+
+    def end(self) -> None:
+        """Called as soon as the signal's wait for its acknowledgement returned."""
+        done = time.perf_counter()
+        self._on = False
+        t = self._t
+        if not all(k in t for k in ("send", "http0", "applied", "taken_cpu")):
+            return  # an order that was not placed (denied): no stages
+        for k, v in (("decide_write", t["send"] - t["t0"]), ("handoff", t["http0"] - t["send"]),
+                     ("http", t["http1"] - t["http0"]), ("answer_to_applied", t["applied"] - t["http1"]),
+                     ("applied_to_seen", done - t["applied"])):
+            self.wall[k].append(v)
+        self.cpu["decide_write"].append(t["send_cpu"] - t["cpu0"])
+        self.cpu["http"].append(t["http_cpu"])
+        self.cpu["answer_to_applied"].append(t["applied_cpu"] - t["taken_cpu"])
+
+    def summary(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k in self.STAGES:
+            if self.wall[k]:
+                out[f"{k}_p50_ms"] = round(statistics.median(self.wall[k]) * 1000, 3)
+            if self.cpu[k]:
+                out[f"{k}_cpu_p50_ms"] = round(statistics.median(self.cpu[k]) * 1000, 3)
+        return out
+
+
 @measurement
 def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
     """Through the TradeManager: signal -> risk -> order recorded -> sent -> acknowledged, and a burst of 50
@@ -169,27 +264,32 @@ def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
                       strategy="bench", stop_loss=495.0)
 
     def wait_acked(order_ids: set[int]) -> None:
+        """As the driver's loop does: apply the broker threads' events when their wake-up byte arrives."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            tm.io.take_wakes()
             tm.poll()
             if all(tm.pending.get(i) is None or tm.pending[i].broker_order_id for i in order_ids):
                 return
-            time.sleep(0.0002)
+            select.select([tm.io.wake_fd], [], [], 0.02)
         raise RuntimeError("orders not acknowledged within 60 s")
 
     def new_orders(before: set[int]) -> set[int]:
         return set(tm.pending) - before
 
     lat = []
+    stages = StageStamps(tm)
     try:
-        for i in range(60):  # two orders per round, spaced so the 8/s rate limit never queues them
+        for i in range(ctx.args.ack_signals):  # two orders per round, spaced so the 8/s rate limit never queues them
             t_round = time.perf_counter()
             sym = names[i % 5]
             before = set(tm.pending)
+            stages.begin()
             t0 = time.perf_counter()
             tm.process_signal(signal(sym, SignalType.ENTRY, t_sig + 2 * i))
             wait_acked(new_orders(before))
             lat.append(time.perf_counter() - t0)
+            stages.end()
             while tm.pending:  # let the entry fill, then flatten (not timed)
                 tm.poll()
                 time.sleep(0.0005)
@@ -199,6 +299,10 @@ def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
                 time.sleep(0.0005)
             time.sleep(max(0.0, 0.3 - (time.perf_counter() - t_round)))
         out = percentiles(lat, "signal_to_ack")
+        out.update(stages.summary())
+        stages.detach()
+        if ctx.args.no_burst:
+            return out
         ctx.admin.set_faults(open_delay_s=120)  # the burst's orders stay open: 50 orders to follow meanwhile
         ctx.admin.requests_seen(clear=True)
         before = set(tm.pending)
@@ -279,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=2000, help="placeorder calls through the gateway")
     p.add_argument("--official-n", type=int, default=200, help="placeorder calls through the official client")
     p.add_argument("--decisions", type=int, default=1000, help="signals_only decisions timed")
+    p.add_argument("--ack-signals", type=int, default=60, help="signals timed to their acknowledgement")
+    p.add_argument("--no-burst", action="store_true", help="trade_manager_path without the 50-order burst")
     p.add_argument("--only", action="append", default=[], help="run only this measurement (repeatable)")
     p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
     args = p.parse_args(argv)

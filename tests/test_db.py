@@ -7,6 +7,7 @@ import pytest
 
 import db
 from db import DatabaseError, DBHandler, MarketData, Order, StockSignal, TradeLog
+from db_wal import AUTOCHECKPOINT_PAGES, CHECKPOINT_EVERY_S
 from tests.db_rows import insert, select_rows
 
 
@@ -92,6 +93,30 @@ def test_sqlite_defaults_wal_and_foreign_keys(sqlite_url):
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
+        # a commit checkpoints only when the background checkpointer fell far behind (db_wal)
+        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == AUTOCHECKPOINT_PAGES
+
+
+def test_sqlite_log_is_checkpointed_off_the_committing_thread(sqlite_url):
+    """Far fewer pages than the commits' own threshold reach the database file anyway, from the checkpointer's
+    thread; the rows are all there."""
+    import os
+    import time
+
+    engine = db.initialize_database(sqlite_url)
+    path = sqlite_url.removeprefix("sqlite:///")
+    h = DBHandler(engine)
+    size0 = os.path.getsize(path)
+    rows = [("CKPT", 100.0 + i / 100, i, i, 99.9, 100.1, 101.0, 99.0) for i in range(3000)]
+    h.bulk_insert_tuples(MarketData, ["symbol", "ltp", "vol_traded_today", "exch_feed_time", "bid_price",
+                                      "ask_price", "high_price", "low_price"], rows)
+    wal_pages = os.path.getsize(path + "-wal") // 4096
+    assert 10 < wal_pages < AUTOCHECKPOINT_PAGES
+    deadline = time.monotonic() + 10 * CHECKPOINT_EVERY_S + 5
+    while os.path.getsize(path) <= size0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.getsize(path) > size0, "the log was not checkpointed into the database file"
+    assert h.execute_sql("SELECT COUNT(*) FROM market_data WHERE symbol = 'CKPT'") == [(3000,)]
 
 
 def test_sqlite_locked_database_is_retried_not_lost(sqlite_url, caplog):
