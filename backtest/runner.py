@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import event
 
+from backtest.day_db import DayUnitDB, day_unit
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
 from core.clock import ReplayClock, ist_epoch
@@ -44,8 +45,8 @@ from trade_manager import TradeManager
 
 log = logging.getLogger(__name__)
 
-TickBuilder = Callable[[Sequence[HistoryDay], Mapping[str, str], Callable[[str], Any]],
-                      Iterator[tuple[int, str, float, Tick]]]
+# a day's ticks as (time, symbol, price, vol_traded_today), given the day's candles and each symbol's open trade
+TickBuilder = Callable[[Sequence[HistoryDay], Callable[[str], Any]], Iterator[tuple[int, str, float, int]]]
 
 # a backtest talks to no server: nothing secret is read or needed
 NO_SECRETS = Secrets(app_key=None, host_server="", live_data=False, database_url=None, fyers_app_id=None,
@@ -259,21 +260,33 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
             good = [h for h in good if len(h.columns)]
         if not good:
             continue
-        run = DayRun(cfg, db, broker, d, signals if spec.keep_signals else None)
-        broker.new_day()
-        for t, sym, price, tick in ticks(good, fyers, run.tm.rm.trade_for):
-            if t > run.clock.now():
-                run.clock.advance(t)
-                run.tm.on_clock(t)
-                run.drain()
-            broker.mark(sym, price, t)
-            run.mdh.process(tick)
-            if run.inbox or run.controls:
-                run.drain()
-        run.close()
+        with day_unit(db):
+            _run_day(DayRun(cfg, db, broker, d, signals if spec.keep_signals else None), good, fyers, ticks)
         candles += sum(len(h.columns) for h in good)
         days.append(d)
     return DaysRun(days, candles, skipped, flagged, signals)
+
+
+def _run_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str], ticks: TickBuilder) -> None:
+    """Feed the day's ticks to the day's handler and TradeManager, then close the day."""
+    broker = run.broker
+    broker.new_day()
+    mdh, clock, mark, fold = run.mdh, run.clock, broker.mark, run.mdh.fold_quiet
+    for t, sym, price, cum in ticks(good, run.tm.rm.trade_for):
+        if t > clock.now():
+            clock.advance(t)
+            run.tm.on_clock(t)
+            run.drain()
+        mark(sym, price, t)
+        # a flat candle strategy with nothing wanted: the tick only grows its candle (exact, and the
+        # strategy is not called); every other tick runs the worker's whole path
+        if fold(sym, t, price, cum):
+            continue
+        mdh.process(Tick(ltp=price, vol_traded_today=cum, last_traded_time=t, exch_feed_time=t,
+                         symbol=fyers[sym]))
+        if run.inbox or run.controls:
+            run.drain()
+    run.close()
 
 
 def cut(h: HistoryDay, at: int) -> HistoryDay:
@@ -301,7 +314,7 @@ def open_run_db(path: Path) -> DBHandler:
     # a run's database is rebuilt by running again: no fsync per commit (the daemon's own keeps synchronous=NORMAL)
     event.listen(engine, "connect", _no_sync)
     engine.dispose()  # connections made from now on carry it
-    return DBHandler(engine)
+    return DayUnitDB(engine)  # a transaction per day, the live code's units savepoints in it
 
 
 def _no_sync(dbapi_conn: Any, _record: Any) -> None:
