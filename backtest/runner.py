@@ -123,6 +123,7 @@ class BacktestResult:
     candles: int
     elapsed_s: float
     config_hash: str
+    ticks_run: int = 0  # ticks through the worker's whole path; the other 4 x candles - ticks_run were folded
     skipped: list[str] = field(default_factory=list)  # symbol-days not traded, with why
     flagged: list[str] = field(default_factory=list)  # symbol-days traded despite findings (skip_bad_days off)
     signals: list[Signal] = field(default_factory=list)  # the signals emitted, in order (spec.keep_signals)
@@ -215,6 +216,7 @@ class DaysRun:
 
     days: list[date] = field(default_factory=list)
     candles: int = 0
+    ticks_run: int = 0     # ticks run through the worker's whole path (the rest were folded into quiet candles)
     skipped: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
@@ -222,6 +224,7 @@ class DaysRun:
     def add(self, other: DaysRun) -> None:
         self.days += other.days
         self.candles += other.candles
+        self.ticks_run += other.ticks_run
         self.skipped += other.skipped
         self.flagged += other.flagged
         self.signals += other.signals
@@ -240,7 +243,7 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
     skipped: list[str] = []
     flagged: list[str] = []
     signals: list[Signal] = []
-    candles = 0
+    candles = ticks_run = 0
     for d, hdays in _aligned_days(store, spec, cfg.exchange):
         good = []
         for h in hdays:
@@ -261,17 +264,20 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
         if not good:
             continue
         with day_unit(db):
-            _run_day(DayRun(cfg, db, broker, d, signals if spec.keep_signals else None), good, fyers, ticks)
+            ticks_run += _run_day(DayRun(cfg, db, broker, d, signals if spec.keep_signals else None), good, fyers,
+                                  ticks)
         candles += sum(len(h.columns) for h in good)
         days.append(d)
-    return DaysRun(days, candles, skipped, flagged, signals)
+    return DaysRun(days, candles, ticks_run, skipped, flagged, signals)
 
 
-def _run_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str], ticks: TickBuilder) -> None:
-    """Feed the day's ticks to the day's handler and TradeManager, then close the day."""
+def _run_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str], ticks: TickBuilder) -> int:
+    """Feed the day's ticks to the day's handler and TradeManager, then close the day; returns how many ticks
+    ran the whole path."""
     broker = run.broker
     broker.new_day()
     mdh, clock, mark, fold = run.mdh, run.clock, broker.mark, run.mdh.fold_quiet
+    ran = 0
     for t, sym, price, cum in ticks(good, run.tm.rm.trade_for):
         if t > clock.now():
             clock.advance(t)
@@ -282,11 +288,13 @@ def _run_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str], tick
         # strategy is not called); every other tick runs the worker's whole path
         if fold(sym, t, price, cum):
             continue
+        ran += 1
         mdh.process(Tick(ltp=price, vol_traded_today=cum, last_traded_time=t, exch_feed_time=t,
                          symbol=fyers[sym]))
         if run.inbox or run.controls:
             run.drain()
     run.close()
+    return ran
 
 
 def cut(h: HistoryDay, at: int) -> HistoryDay:
@@ -352,7 +360,8 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
             progress.close()
     slippage = spec.cfg.costs.slippage_pct if spec.slippage_pct is None else spec.slippage_pct
     return BacktestResult(spec.run_id, out_dir, db_path, run.days, trades, run.candles, time.perf_counter() - t0,
-                          config_hash(spec.config_text, slippage), skipped=run.skipped, flagged=run.flagged,
+                          config_hash(spec.config_text, slippage), ticks_run=run.ticks_run, skipped=run.skipped,
+                          flagged=run.flagged,
                           signals=run.signals)
 
 
