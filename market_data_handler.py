@@ -141,7 +141,13 @@ class MarketDataHandler:
         Strategy.quiet_at) and the tick closes no candle; the caller then runs it as a Tick through process().
         The backtest's way to skip the strategy call per tick where it cannot matter."""
         strat = self.strategies.get(sym)
-        if strat is None or not strat.quiet_at(t):
+        if strat is None:
+            return False
+        try:
+            if not strat.quiet_at(t):
+                return False
+        except Exception as e:  # noqa: BLE001 - strategy code: contained as in _run; the tick then runs as usual
+            self._disable(sym, "quiet_at", e, t)
             return False
         if self.persist_ticks or sym in self.awaiting or sym in self.triggers:
             return False

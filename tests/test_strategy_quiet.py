@@ -54,3 +54,17 @@ def test_a_quiet_strategy_is_unmoved_by_any_tick_inside_its_candle(name):
                 strat.on_candle(c)
             strat.run(tick(p))
     assert quiet > 100 and loud > 100, (quiet, loud)  # both paths were exercised
+
+
+def test_a_quiet_at_that_raises_disables_the_strategy_like_any_strategy_call():
+    from market_data_handler import MarketDataHandler
+
+    cfg = load_config(ROOT / "config.yaml")
+    sym = cfg.symbols[0].symbol
+    mdh = MarketDataHandler(cfg, [sym], emit=lambda *a: None)
+
+    def broken(t):
+        raise RuntimeError("user code")
+    mdh.strategies[sym].quiet_at = broken
+    assert mdh.fold_quiet(sym, 1_741_000_000, 100.0, 0) is False
+    assert sym not in mdh.strategies and "quiet_at" in mdh.disabled[sym]
