@@ -137,6 +137,36 @@ class MarketDataHandler:
         self._run(sym, tick, ts, t_wall, pos)
         return sym
 
+    def fold_quiet(self, sym: str, t: int, price: float, cum: int) -> bool:
+        """A tick of `sym` as plain values (whole epoch seconds, price, vol_traded_today) that provably does
+        nothing but grow the open candle: folded into it, counted, and True. False (nothing done) unless the
+        symbol is neither held, capped nor flagged, its strategy says it is quiet at `t` (strategies.base
+        Strategy.quiet_at) and the tick closes no candle; the caller then runs it as a Tick through process().
+        The backtest's way to skip the strategy call per tick where it cannot matter."""
+        strat = self.strategies.get(sym)
+        if strat is None:
+            return False
+        try:
+            if not strat.quiet_at(t):
+                return False
+        except Exception as e:  # noqa: BLE001 - strategy code: contained as in _run; the tick then runs as usual
+            self._disable(sym, "quiet_at", e, t)
+            return False
+        if self.persist_ticks or sym in self.awaiting or sym in self.triggers:
+            return False
+        if not 0 < price < math.inf or t < self.last_ts.get(sym, 0):
+            return False
+        if sym in self.force_exit_triggered_symbols or sym in self.incomplete_entry_trades:
+            return False
+        agg = self.candles.get(sym)
+        if agg is not None and not agg.in_open_candle(t):
+            return False
+        if agg is not None:
+            agg.add(t, price, cum)
+        self.stats.ticks += 1
+        self.last_ts[sym] = t
+        return True
+
     def _validate(self, tick: Any) -> tuple[str | None, str, float]:
         """A cheap second look: every tick was judged in the feed process (pipeline.tick_validator), so nothing
         that passed there trips these; they guard a worker fed by anything else."""

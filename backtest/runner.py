@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import event
 
+from backtest.day_db import DayUnitDB, day_unit
 from backtest.recorded import RecordedSource, recorded_ticks
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
@@ -45,8 +46,8 @@ from trade_manager import TradeManager
 
 log = logging.getLogger(__name__)
 
-TickBuilder = Callable[[Sequence[HistoryDay], Mapping[str, str], Callable[[str], Any]],
-                      Iterator[tuple[int, str, float, Tick]]]
+# a day's ticks as (time, symbol, price, vol_traded_today), given the day's candles and each symbol's open trade
+TickBuilder = Callable[[Sequence[HistoryDay], Callable[[str], Any]], Iterator[tuple[int, str, float, int]]]
 
 # a backtest talks to no server: nothing secret is read or needed
 NO_SECRETS = Secrets(app_key=None, host_server="", live_data=False, database_url=None, fyers_app_id=None,
@@ -123,6 +124,7 @@ class BacktestResult:
     candles: int
     elapsed_s: float
     config_hash: str
+    ticks_run: int = 0  # ticks through the worker's whole path; the other 4 x candles - ticks_run were folded
     skipped: list[str] = field(default_factory=list)  # symbol-days not traded, with why
     flagged: list[str] = field(default_factory=list)  # symbol-days traded despite findings (skip_bad_days off)
     signals: list[Signal] = field(default_factory=list)  # the signals emitted, in order (spec.keep_signals)
@@ -215,6 +217,7 @@ class DaysRun:
 
     days: list[date] = field(default_factory=list)
     candles: int = 0
+    ticks_run: int = 0     # ticks run through the worker's whole path (the rest were folded into quiet candles)
     skipped: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
@@ -222,6 +225,7 @@ class DaysRun:
     def add(self, other: DaysRun) -> None:
         self.days += other.days
         self.candles += other.candles
+        self.ticks_run += other.ticks_run
         self.skipped += other.skipped
         self.flagged += other.flagged
         self.signals += other.signals
@@ -244,7 +248,7 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
     skipped: list[str] = []
     flagged: list[str] = []
     signals: list[Signal] = []
-    candles = 0
+    candles = ticks_run = 0
     for d, hdays in _aligned_days(store, spec, cfg.exchange):
         good = []
         for h in hdays:
@@ -264,11 +268,38 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
             good = [h for h in good if len(h.columns)]
         if not good:
             continue
-        run = DayRun(cfg, db, broker, d, signals if spec.keep_signals else None)
-        trade_day(run, ticks(good, fyers, run.tm.rm.trade_for))
+        with day_unit(db):
+            ticks_run += _run_day(DayRun(cfg, db, broker, d, signals if spec.keep_signals else None), good, fyers,
+                                  ticks)
         candles += sum(len(h.columns) for h in good)
         days.append(d)
-    return DaysRun(days, candles, skipped, flagged, signals)
+    return DaysRun(days, candles, ticks_run, skipped, flagged, signals)
+
+
+def _run_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str], ticks: TickBuilder) -> int:
+    """Feed the day's ticks to the day's handler and TradeManager, then close the day; returns how many ticks
+    ran the whole path."""
+    broker = run.broker
+    broker.new_day()
+    mdh, clock, mark, fold = run.mdh, run.clock, broker.mark, run.mdh.fold_quiet
+    ran = 0
+    for t, sym, price, cum in ticks(good, run.tm.rm.trade_for):
+        if t > clock.now():
+            clock.advance(t)
+            run.tm.on_clock(t)
+            run.drain()
+        mark(sym, price, t)
+        # a flat candle strategy with nothing wanted: the tick only grows its candle (exact, and the
+        # strategy is not called); every other tick runs the worker's whole path
+        if fold(sym, t, price, cum):
+            continue
+        ran += 1
+        mdh.process(Tick(ltp=price, vol_traded_today=cum, last_traded_time=t, exch_feed_time=t,
+                         symbol=fyers[sym]))
+        if run.inbox or run.controls:
+            run.drain()
+    run.close()
+    return ran
 
 
 def trade_day(run: DayRun, ticks: Iterable[tuple[int, str, float, Tick]]) -> int:
@@ -303,7 +334,10 @@ def run_recorded(spec: BacktestSpec, db: DBHandler, source: RecordedSource, on_d
         if on_day is not None:
             on_day(rec.day)
         run = DayRun(cfg, db, broker, rec.day, out.signals if spec.keep_signals else None)
-        out.candles += trade_day(run, recorded_ticks(rec, cfg, names))
+        with day_unit(db):
+            n = trade_day(run, recorded_ticks(rec, cfg, names))
+        out.candles += n
+        out.ticks_run += n
         out.days.append(rec.day)
     return out
 
@@ -333,7 +367,7 @@ def open_run_db(path: Path) -> DBHandler:
     # a run's database is rebuilt by running again: no fsync per commit (the daemon's own keeps synchronous=NORMAL)
     event.listen(engine, "connect", _no_sync)
     engine.dispose()  # connections made from now on carry it
-    return DBHandler(engine)
+    return DayUnitDB(engine)  # a transaction per day, the live code's units savepoints in it
 
 
 def _no_sync(dbapi_conn: Any, _record: Any) -> None:
@@ -371,7 +405,8 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
             progress.close()
     slippage = spec.cfg.costs.slippage_pct if spec.slippage_pct is None else spec.slippage_pct
     return BacktestResult(spec.run_id, out_dir, db_path, run.days, trades, run.candles, time.perf_counter() - t0,
-                          config_hash(spec.config_text, slippage), skipped=run.skipped, flagged=run.flagged,
+                          config_hash(spec.config_text, slippage), ticks_run=run.ticks_run, skipped=run.skipped,
+                          flagged=run.flagged,
                           signals=run.signals)
 
 

@@ -11,20 +11,20 @@ these ticks (strategies.candles.CandleAggregator) have the source's open, high, 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from core.enums import PositionSide
-from core.types import Tick
 from history.store import HistoryDay
 
 
-def day_ticks(days: Sequence[HistoryDay], fyers: Mapping[str, str],
-              position: Callable[[str], Any]) -> Iterator[tuple[int, str, float, Tick]]:
-    """(time, symbol, price, tick) for the day's candles of every symbol in `days`, in time order.
-    `position(symbol)`: the open trade (with .side) or None, read when a candle's extremes are ordered."""
+def day_ticks(days: Sequence[HistoryDay], position: Callable[[str], Any]) -> Iterator[tuple[int, str, float, int]]:
+    """(time, symbol, price, vol_traded_today) for the day's candles of every symbol in `days`, in time order:
+    plain values, so that a tick the runner folds into a quiet candle costs no Tick (backtest.runner builds the
+    Tick of those it runs). `position(symbol)`: the open trade (with .side) or None, read when a candle's
+    extremes are ordered."""
     if not days:
         return
     seconds = days[0].seconds
@@ -38,7 +38,6 @@ def day_ticks(days: Sequence[HistoryDay], fyers: Mapping[str, str],
     o_l, h_l, lo_l, c_l = (c[order].tolist() for c in cols)
     v_l = vol[order].tolist()
     names = [h.symbol for h in days]
-    tickers = [fyers[n] for n in names]
     cum = [0] * len(days)
     tc_off = max(seconds - 1, 0)
     t2_off = min(2 * seconds // 3, tc_off)
@@ -54,8 +53,7 @@ def day_ticks(days: Sequence[HistoryDay], fyers: Mapping[str, str],
         group = range(i, j)
         for k in group:
             s, p = idx_l[k], o_l[k]
-            yield t0, names[s], p, Tick(ltp=p, vol_traded_today=cum[s], last_traded_time=t0, exch_feed_time=t0,
-                                        symbol=tickers[s])
+            yield t0, names[s], p, cum[s]
         firsts = []
         for k in group:
             s = idx_l[k]
@@ -69,12 +67,10 @@ def day_ticks(days: Sequence[HistoryDay], fyers: Mapping[str, str],
         for step, t in ((0, t0 + t1_off), (1, t0 + t2_off)):
             for k, pair in zip(group, firsts, strict=True):
                 s, p = idx_l[k], pair[step]
-                yield t, names[s], p, Tick(ltp=p, vol_traded_today=cum[s], last_traded_time=t, exch_feed_time=t,
-                                           symbol=tickers[s])
+                yield t, names[s], p, cum[s]
         tc = t0 + tc_off
         for k in group:
             s, p = idx_l[k], c_l[k]
             cum[s] += int(v_l[k])
-            yield tc, names[s], p, Tick(ltp=p, vol_traded_today=cum[s], last_traded_time=tc, exch_feed_time=tc,
-                                        symbol=tickers[s])
+            yield tc, names[s], p, cum[s]
         i = j

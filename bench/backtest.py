@@ -9,7 +9,9 @@ ledger on the run's SQLite database, the cost table and the fill model.
 - candles: candles run; candles_per_s: over the run's wall time (reading the cache included; with --workers N,
   N processes over blocks of days, each on its own database, merged);
 - candles_per_cpu_s: over the CPU time of the process and its workers (steadier on a shared machine);
-- trades: closed trades; peak_rss_mb: the process's peak resident memory.
+- trades: closed trades; peak_rss_mb: the process's peak resident memory;
+- ticks_run / ticks_folded: of the four ticks per candle, those run through the worker's whole path and those
+  folded into a quiet strategy's candle without calling it (backtest.runner).
 """
 from __future__ import annotations
 
@@ -71,7 +73,8 @@ def main() -> None:
     print(json.dumps({"candles": res.candles, "candles_per_s": round(res.candles / elapsed),
                       "symbols": args.symbols, "days": len(res.days), "trades": len(res.trades),
                       "workers": args.workers, "elapsed_s": round(elapsed, 2), "cpu_s": round(cpu, 2),
-                      "candles_per_cpu_s": round(res.candles / cpu),
+                      "candles_per_cpu_s": round(res.candles / cpu), "ticks_run": res.ticks_run,
+                      "ticks_folded": 4 * res.candles - res.ticks_run,
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 

@@ -54,12 +54,14 @@ class ControlLog:
         self.forced_outcomes: list[str] = []  # signals the TradeManager turned into a forced exit
         self.timed: list[list[Any]] = []  # [time, *row] of controls no signal carried, in the order sent
         self.replayed: set[str] = set()  # timed entries this run has sent (or sent itself)
+        self.earlier: list[list[Any]] = []  # timed entries of an earlier run not yet sent by this one
 
     def load(self) -> None:
         doc = self.db.get_state(self.key) or {}
         self.caps = dict(doc.get("caps") or {})
         self.forced_outcomes = list(doc.get("forced_outcomes") or [])
         self.timed = [list(t) for t in doc.get("timed") or []]
+        self.earlier = list(self.timed)
         if self.caps or self.timed:
             log.info("rerun of a replayed day: %d signal(s) with cap triggers and %d control(s) at set times "
                      "recorded earlier will be sent to the workers again in their place", len(self.caps),
@@ -99,10 +101,19 @@ class ControlLog:
             self._save()
 
     def due(self, now: float) -> list[Control]:
-        """Controls of an earlier run of the day whose time has come and that this run has not sent."""
-        out = []
-        for entry in self.timed:
-            if entry[0] <= now and repr(entry) not in self.replayed:
-                self.replayed.add(repr(entry))
+        """Controls of an earlier run of the day whose time has come and that this run has not sent. Called on
+        every clock step: only the earlier run's entries still waiting are looked at (none on a first run)."""
+        if not self.earlier:
+            return []
+        out, waiting = [], []
+        for entry in self.earlier:
+            key = repr(entry)
+            if key in self.replayed:
+                continue  # sent by this run itself meanwhile: never again
+            if entry[0] <= now:
+                self.replayed.add(key)
                 out.append(_msg(entry[1:]))
+            else:
+                waiting.append(entry)
+        self.earlier = waiting
         return out

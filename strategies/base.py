@@ -114,6 +114,12 @@ class Strategy(ABC):
             self.pending = signal
         return signal
 
+    def quiet_at(self, t: int) -> bool:
+        """Whether a tick at `t` that closes none of this strategy's candles would change nothing in it and
+        signal nothing, whatever its price: the backtest then folds such ticks into the candle without running
+        the strategy (backtest.runner). False unless a strategy proves it; this default never does."""
+        return False
+
     def on_candle(self, candle: Candle) -> Signal | None:
         """Called when a candle of `candle_seconds` closes, before the tick that closed it is run."""
         return None

@@ -233,6 +233,13 @@ class CandleStrategy(Strategy):
         return stop, target, f"ATR({p.atr_period}) {atr:.4f}"
 
     # ------------------------------------------------------------------ ticks
+    def quiet_at(self, t: int) -> bool:
+        """Flat with no entry wanted, within the strategy's day: on_tick below returns None and changes nothing
+        until a candle closes (a class that overrides on_tick or run proves nothing here)."""
+        cls = type(self)
+        return (self.position is None and not self._entry and self._day.start <= t < self._day.end
+                and cls.on_tick is CandleStrategy.on_tick and cls.run is Strategy.run)
+
     def on_tick(self, tick: Tick) -> Signal | None:
         tp = tick_time_and_price(tick)
         if tp is None:

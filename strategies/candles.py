@@ -57,7 +57,15 @@ class CandleAggregator:
             return []
         if t.__class__ is not int:
             t = int(t)
-        cum = tick.vol_traded_today
+        return self.add(t, price, tick.vol_traded_today)
+
+    def in_open_candle(self, t: int) -> bool:
+        """Whether a tick at `t` falls in the open candle (so it closes none)."""
+        return self._start >= 0 and t - t % self.seconds == self._start
+
+    def add(self, t: int, price: float, cum: int | None) -> list[Candle]:
+        """Feed one tick as plain values (whole epoch seconds, price, vol_traded_today); what update() does with
+        a Tick, for a caller that has no Tick to build (the backtest's quiet candles)."""
         dv = 0
         if cum is not None:
             last = self._last_cum

@@ -167,6 +167,17 @@ class OpeningRangeBreakout(Strategy):
         self.pending = None if state["pending"] is None else Signal.from_state(state["pending"])
 
     # ------------------------------------------------------------------ ticks
+    def quiet_at(self, t: int) -> bool:
+        """Flat, within the day, the range over, both sides armed and no entry possible any more (cut-off passed,
+        entries used up, or no range): _flat below then changes nothing and enters nothing, whatever the price
+        (a class that overrides on_tick or run proves nothing here)."""
+        cls = type(self)
+        return (self.position is None and self._day.start <= t < self._day.end and t >= self._range_end
+                and self._armed_long and self._armed_short
+                and (t >= self._no_entry_after or self._entries >= self.params.max_entries_per_day
+                     or self._range_high is None)
+                and cls.on_tick is OpeningRangeBreakout.on_tick and cls.run is Strategy.run)
+
     def on_tick(self, tick: Tick) -> Signal | None:
         tp = tick_time_and_price(tick)
         if tp is None:

@@ -16,7 +16,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import yaml
 
@@ -24,7 +23,7 @@ from backtest.runner import BacktestSpec, open_run_db, run_days
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
 from core.config import load_config
-from core.types import TICK_FIELDS, Tick
+from core.types import TICK_FIELDS
 from execution.broker_io import Placed
 from execution.commands import SubmitOrder
 from feeds.recorded import write_ticks
@@ -42,13 +41,15 @@ TRADES = ("SELECT symbol, side, quantity, entry_time, entry_price, exit_time, ex
           "exit_reason FROM trade_log ORDER BY exit_time, symbol, trade_id, id")
 
 
-def recording(into: list[dict[str, Any]]) -> Callable[..., Iterator[tuple[int, str, float, Tick]]]:
-    """backtest.ticks.day_ticks, keeping each tick as the feed dict it stands for (the fields it has)."""
-    def ticks(days: Sequence[HistoryDay], fyers: Mapping[str, str],
-              position: Callable[[str], Any]) -> Iterator[tuple[int, str, float, Tick]]:
-        for t, sym, price, tick in day_ticks(days, fyers, position):
-            into.append({k: v for k, v in msgspec.structs.asdict(tick).items() if v is not None})
-            yield t, sym, price, tick
+def recording(into: list[dict[str, Any]],
+              fyers: Mapping[str, str]) -> Callable[..., Iterator[tuple[int, str, float, int]]]:
+    """backtest.ticks.day_ticks, keeping each tick as the feed dict it stands for (the fields the runner's Tick
+    has), whether the runner runs it or folds it into a quiet candle."""
+    def ticks(days: Sequence[HistoryDay], position: Callable[[str], Any]) -> Iterator[tuple[int, str, float, int]]:
+        for t, sym, price, cum in day_ticks(days, position):
+            into.append({"ltp": price, "vol_traded_today": cum, "last_traded_time": t, "exch_feed_time": t,
+                         "symbol": fyers[sym]})
+            yield t, sym, price, cum
     return ticks
 
 
@@ -61,7 +62,7 @@ def backtest_day(tmp: Path, cfg_path: Path) -> tuple[str, list[dict[str, Any]]]:
                         run_id="eq", slippage_pct=0.0)
     ticks: list[dict[str, Any]] = []
     db_path = tmp / "backtest.sqlite"
-    run = run_days(spec, open_run_db(db_path), ticks=recording(ticks))
+    run = run_days(spec, open_run_db(db_path), ticks=recording(ticks, {s.symbol: s.fyers for s in cfg.symbols}))
     assert run.days == [date.fromisoformat(DAY)]
     return f"sqlite:///{db_path}", ticks
 

@@ -15,7 +15,6 @@ from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 
-import msgspec
 import numpy as np
 import pytest
 
@@ -33,6 +32,7 @@ from history.intervals import parse_interval
 from history.quality import DayReport
 from history.store import HistoryDay
 from history.synthetic import SyntheticSource, synthetic_day
+from market_data_handler import MarketDataHandler
 from tests.paper_fixtures import DAY, broker, broker_proc  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,14 +97,13 @@ class _Held:
 def test_candle_ticks_put_the_worse_extreme_first_for_the_position_held():
     t0 = ist_epoch(date(2025, 3, 3), dtime(10, 0))
     day = _day("SBIN", [(t0, 100.0, 103.0, 98.0, 101.0)])
-    fy = {"SBIN": "NSE:SBIN-EQ"}
     # long: the low (its stop's side) comes before the high, whatever the open is nearer to
-    ticks = [(t, p) for t, _s, p, _ in day_ticks([day], fy, lambda s: _Held(PositionSide.LONG))]
+    ticks = [(t, p) for t, _s, p, _ in day_ticks([day], lambda s: _Held(PositionSide.LONG))]
     assert ticks == [(t0, 100.0), (t0 + 20, 98.0), (t0 + 40, 103.0), (t0 + 59, 101.0)]
-    ticks = [p for _t, _s, p, _ in day_ticks([day], fy, lambda s: _Held(PositionSide.SHORT))]
+    ticks = [p for _t, _s, p, _ in day_ticks([day], lambda s: _Held(PositionSide.SHORT))]
     assert ticks == [100.0, 103.0, 98.0, 101.0]
     # flat: the extreme nearer the open first (the low, 2 away, before the high, 3 away)
-    ticks = [p for _t, _s, p, _ in day_ticks([day], fy, lambda s: None)]
+    ticks = [p for _t, _s, p, _ in day_ticks([day], lambda s: None)]
     assert ticks == [100.0, 98.0, 103.0, 101.0]
 
 
@@ -112,7 +111,7 @@ def test_two_symbols_interleave_in_time_order():
     t0 = ist_epoch(date(2025, 3, 3), dtime(10, 0))
     a = _day("SBIN", [(t0, 10.0, 11.0, 9.0, 10.5), (t0 + 60, 10.5, 10.6, 10.4, 10.5)])
     b = _day("LT", [(t0, 20.0, 21.0, 19.0, 20.5)])
-    out = [(t, s) for t, s, _p, _ in day_ticks([a, b], {"SBIN": "x", "LT": "y"}, lambda s: None)]
+    out = [(t, s) for t, s, _p, _ in day_ticks([a, b], lambda s: None)]
     assert [t for t, _ in out] == sorted(t for t, _ in out)
     assert out[:2] == [(t0, "SBIN"), (t0, "LT")] and out[-1] == (t0 + 119, "SBIN")
 
@@ -146,6 +145,27 @@ def test_signal_on_a_candle_close_fills_at_the_next_open_plus_slippage(runs):
         assert float(avg) == pytest.approx(expect, abs=1e-9), (sym, t)
         checked += 1
     assert checked > 0
+
+
+def test_quiet_ticks_folded_into_the_candle_trade_as_if_every_tick_ran_the_strategy(runs, tmp_path, monkeypatch):
+    """The runner folds a tick of a flat candle strategy that wants nothing into its candle without calling
+    the strategy (MarketDataHandler.fold_quiet): the same run with every tick through the whole worker path
+    trades and signals identically, and the folding did happen."""
+    a, _ = runs
+    real, folded = MarketDataHandler.fold_quiet, []
+
+    def counted(self, *args):
+        done = real(self, *args)
+        folded.append(done)
+        return done
+    monkeypatch.setattr(MarketDataHandler, "fold_quiet", counted)
+    seen = run_backtest(_spec(tmp_path, "counted"))
+    assert sum(folded) > len(folded) // 10, "a mac symbol is flat most of the day: its ticks should fold"
+    monkeypatch.setattr(MarketDataHandler, "fold_quiet", lambda self, *args: False)
+    full = run_backtest(_spec(tmp_path, "full"))
+    for other in (seen, full):
+        assert _rows(other) == _rows(a)
+        assert [signal_key(s) for s in other.signals] == [signal_key(s) for s in a.signals]
 
 
 def test_costs_are_the_dated_cost_table_for_each_order(runs):
@@ -286,9 +306,9 @@ def test_two_workers_over_blocks_of_days_give_the_sequential_run(runs, tmp_path)
     assert [signal_key(s) for s in pooled.signals] == [signal_key(s) for s in a.signals]
 
 
-def _peeking_ticks(days, fyers, position):
+def _peeking_ticks(days, position):
     """A broken feed: each candle's open tick carries the next candle's open (data from the future)."""
-    ticks = list(day_ticks(days, fyers, position))
+    ticks = list(day_ticks(days, position))
     opens: dict[str, list[int]] = {}
     for i, (t, s, _p, _tick) in enumerate(ticks):
         if t % 60 == 0:
@@ -296,9 +316,8 @@ def _peeking_ticks(days, fyers, position):
     out = list(ticks)
     for idx in opens.values():
         for a, b in zip(idx, idx[1:], strict=False):
-            t, s, _p, tick = ticks[a]
-            p = ticks[b][2]
-            out[a] = (t, s, p, msgspec.structs.replace(tick, ltp=p))
+            t, s, _p, cum = ticks[a]
+            out[a] = (t, s, ticks[b][2], cum)
     yield from out
 
 
