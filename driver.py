@@ -138,6 +138,24 @@ def _fyers_problems(cfg: Config, secrets: Secrets) -> list[str]:
                           log_dir=cfg.resolve_path(cfg.monitoring.log_dir))
 
 
+def _dashboard_problems(cfg: Config) -> list[str]:
+    """With the dashboard on, DASHBOARD_TOKEN must be usable: the daemon would otherwise trade on without it, and
+    `--check` is where the operator learns that before the open rather than from a log line."""
+    if cfg.dashboard.port == 0:
+        return []
+    from dashboard.server import TOKEN_KEY, load_token
+
+    fix = ("run ./dev.sh setup, which writes a random one into .env, or set dashboard.port: 0 in config.yaml to run "
+           "without a dashboard")
+    token = load_token()
+    if token is None:
+        return [f"{TOKEN_KEY}: missing or blank in .env while the dashboard is on (dashboard.port: "
+                f"{cfg.dashboard.port}) -- {fix}"]
+    if len(token) < 16:
+        return [f"{TOKEN_KEY}: too short ({len(token)} characters; at least 16 are allowed) -- {fix}"]
+    return []
+
+
 def check(config_path: Path, args: argparse.Namespace | None = None) -> int:
     """--check: report what was checked, or every problem; exit 0 or 2. With warm-up from history on, also which
     strategies would start cold for want of history on the day a run with these `args` would trade, and when
@@ -166,6 +184,11 @@ def check(config_path: Path, args: argparse.Namespace | None = None) -> int:
         problems.extend(fyers)
         if not fyers:
             checked.append("Fyers: the API accepts FYERS_APP_ID and today's FYERS_ACCESS_TOKEN (profile call)")
+    if cfg is not None:
+        dash = _dashboard_problems(cfg)
+        problems.extend(dash)
+        if not dash and cfg.dashboard.port:
+            checked.append(f"dashboard: DASHBOARD_TOKEN set for http://{cfg.dashboard.host}:{cfg.dashboard.port}/")
     try:
         where = db.check_connection(secrets.database_url)
         db.initialize_database(secrets.database_url)

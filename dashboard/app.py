@@ -7,6 +7,8 @@
                           for the trading thread; 202 with the control's row (its outcome follows in the stream)
     GET  /api/backtest    the backtest runs under <reports_dir>/backtest/ that have a summary.json (read-only)
     GET  /api/backtest/ID that run's summary.json as written by the backtest
+    GET  /api/backtest/ID/equity   equity and drawdown after each of its exits (from trades.csv)
+    GET  /api/backtest/ID/trades   a page of its trades: ?sort=exit_time|net_pnl&order=asc|desc&page=N&size=N
 
 Everything sits behind dashboard.auth.TokenGate.
 """
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +26,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from dashboard import backtests as bt
 from dashboard.auth import TokenGate
 from dashboard.hub import Hub
 from execution.operator import OperatorDesk
@@ -30,14 +34,6 @@ from execution.operator import OperatorDesk
 STATIC = Path(__file__).resolve().parent / "static"
 STREAM_EVERY_S = 0.25  # how often a stream looks at the hub's version (in memory: no read)
 KEEPALIVE_S = 15.0
-
-
-def backtest_runs(folder: Path) -> list[str]:
-    """Run ids (folder names) that hold a summary.json, newest first by the file's time."""
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.glob("*/summary.json") if p.is_file()]
-    return [p.parent.name for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
 def build_app(hub: Hub, desk: OperatorDesk | None, token: str, backtests: Path | None = None) -> TokenGate:
@@ -87,16 +83,57 @@ def build_app(hub: Hub, desk: OperatorDesk | None, token: str, backtests: Path |
         return JSONResponse(rec, status_code=202)
 
     async def runs(_: Request) -> Response:
-        return JSONResponse({"runs": backtest_runs(backtests) if backtests is not None else []})
+        found = await asyncio.to_thread(bt.list_runs, backtests) if backtests is not None else []
+        return JSONResponse({"runs": found})
+
+    def listed(request: Request) -> Path:
+        if backtests is None:
+            raise bt.RunNotFound(request.path_params["run_id"])
+        return bt.run_dir(backtests, request.path_params["run_id"])
 
     async def run(request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        if backtests is None or run_id not in backtest_runs(backtests):  # only a listed folder: no path from input
-            return JSONResponse({"error": f"no backtest run {run_id!r}"}, status_code=404)
-        return FileResponse(backtests / run_id / "summary.json", media_type="application/json")
+        try:
+            folder = await asyncio.to_thread(listed, request)
+        except bt.RunNotFound as e:
+            return JSONResponse({"error": f"no backtest run {str(e)!r}"}, status_code=404)
+        return FileResponse(folder / "summary.json", media_type="application/json")
+
+    async def run_part(request: Request, read: Callable[[Path], dict[str, Any]]) -> Response:
+        try:
+            folder = await asyncio.to_thread(listed, request)
+            body = await asyncio.to_thread(read, folder)
+        except bt.RunNotFound as e:
+            return JSONResponse({"error": f"no backtest run {str(e)!r}"}, status_code=404)
+        except bt.BadRunFile as e:
+            return JSONResponse({"error": f"backtest run {request.path_params['run_id']!r}: {e}"}, status_code=422)
+        except ValueError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse(body, headers={"cache-control": "no-store"})
+
+    async def run_equity(request: Request) -> Response:
+        return await run_part(request, bt.equity_curve)
+
+    async def run_trades(request: Request) -> Response:
+        q = request.query_params
+
+        def number(key: str, default: int) -> int:
+            raw = q.get(key, str(default))
+            try:
+                return int(raw)
+            except ValueError:
+                raise ValueError(f"{key}: {raw!r} is not a whole number") from None
+
+        def read(folder: Path) -> dict[str, Any]:
+            order = q.get("order", "asc")
+            if order not in ("asc", "desc"):
+                raise ValueError(f"order: {order!r} is not asc or desc")
+            return bt.trades_page(folder, q.get("sort", "exit_time"), order == "desc", number("page", 1),
+                                  number("size", 50))
+        return await run_part(request, read)
 
     app = Starlette(routes=[
         Route("/api/backtest", runs), Route("/api/backtest/{run_id}", run),
+        Route("/api/backtest/{run_id}/equity", run_equity), Route("/api/backtest/{run_id}/trades", run_trades),
         Route("/", page), Route("/api/state", state), Route("/api/events", events),
         Route("/api/control", control, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -34,9 +34,10 @@ START_TIMEOUT_S = 10.0
 
 
 def load_token(env_path: Path | None = None) -> str | None:
-    """DASHBOARD_TOKEN from the environment, else from .env; None if unset or blank."""
+    """DASHBOARD_TOKEN from the environment, else from .env; None if unset or blank. A variable set in the
+    environment wins even when blank, as for every other secret (core.config.load_secrets)."""
     value = os.environ.get(TOKEN_KEY)
-    if not value:
+    if value is None:
         path = DEFAULT_ENV_PATH if env_path is None else env_path
         value = dotenv_values(path).get(TOKEN_KEY) if path.exists() else None
     value = (value or "").strip()

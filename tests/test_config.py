@@ -156,6 +156,7 @@ def run_driver(*args, env_extra=None, cwd=ROOT):
     import os
     env = {k: v for k, v in os.environ.items() if k not in ("APP_KEY", "DATABASE_URL", "LIVE_DATA")}
     env["HOST_SERVER"] = "http://127.0.0.1:9"  # nothing listens there: never whatever broker runs on this machine
+    env["DASHBOARD_TOKEN"] = "t" * 32  # config.yaml serves the dashboard; --check wants its token
     env.update(env_extra or {})
     return subprocess.run([sys.executable, str(ROOT / "driver.py"), *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=60)
@@ -167,6 +168,29 @@ def test_check_passes_on_a_valid_setup(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "all checks passed" in r.stdout and "database: connected" in r.stdout
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("token", "says"), [
+    ("", "DASHBOARD_TOKEN: missing or blank in .env while the dashboard is on (dashboard.port: 8780)"),
+    ("   ", "DASHBOARD_TOKEN: missing or blank in .env while the dashboard is on (dashboard.port: 8780)"),
+    ("short", "DASHBOARD_TOKEN: too short (5 characters; at least 16 are allowed)"),
+])
+def test_check_names_a_missing_dashboard_token_and_how_to_fix_it(tmp_path, token, says):
+    """The environment's value wins over .env's (even blank), so the project's own .env plays no part here."""
+    cfg = copy.deepcopy(BASE)
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    env = {"APP_KEY": "k" * 32, "DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}", "DASHBOARD_TOKEN": token}
+    r = run_driver("--check", "--config", str(p), env_extra=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    fix = "run ./dev.sh setup, which writes a random one into .env, or set dashboard.port: 0"
+    assert f"FAIL {says} -- {fix}" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+    cfg["dashboard"] = {"port": 0}  # no dashboard, no token needed
+    p.write_text(yaml.safe_dump(cfg))
+    r = run_driver("--check", "--config", str(p), env_extra=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "DASHBOARD_TOKEN" not in r.stdout
 
 
 def test_check_and_start_fail_with_exit_2_and_list_every_problem(tmp_path):

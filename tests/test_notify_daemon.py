@@ -22,9 +22,18 @@ def paper(tmp_path):
     b.stop()
 
 
+TRADES = ("SELECT trade_id, symbol, side, quantity, entry_time, entry_price, exit_time, exit_price, net_pnl, "
+          "exit_reason FROM trade_log ORDER BY trade_id, exit_time, exit_reason, quantity")
+ORDERS = ("SELECT symbol, side, purpose, quantity, status, filled_quantity, average_price, decision_time FROM orders "
+          "ORDER BY decision_time, symbol, purpose, quantity")
+
+
 def test_a_replayed_day_notifies_start_positions_and_summary(tmp_path, paper):
+    """Beside the webhook that answers, a second URL that never does: the day's orders and trades are those of
+    the same day run without notifications (a hanging endpoint delays no order)."""
     with Receiver() as receiver:
-        cfg = short_day_config(tmp_path, notifications={"urls": ["${NOTIFY_URL}"], "storm_limit": 1000})
+        cfg = short_day_config(tmp_path, notifications={"urls": ["${NOTIFY_URL}", receiver.url("hang")],
+                                                        "storm_limit": 1000})
         db_url = f"sqlite:///{tmp_path / 'day.sqlite'}"
         run = run_daemon(cfg, db_url, {"HOST_SERVER": paper.url, "APP_KEY": paper.key,
                                        "NOTIFY_URL": receiver.url()})
@@ -50,6 +59,13 @@ def test_a_replayed_day_notifies_start_positions_and_summary(tmp_path, paper):
     net = rows(db_url, "SELECT SUM(net_pnl) FROM trade_log")[0][0]
     assert last["title"] == f"Day 2026-11-20: net {Decimal(net):+,.2f}"
     assert f"{len(rows(db_url, 'SELECT id FROM trade_log'))} exits" in last["message"]
+
+    (tmp_path / "quiet").mkdir()
+    quiet = short_day_config(tmp_path / "quiet", notifications={"urls": []})
+    base_url = f"sqlite:///{tmp_path / 'quiet.sqlite'}"
+    base = run_daemon(quiet, base_url, {"HOST_SERVER": paper.url, "APP_KEY": paper.key})
+    assert base.returncode == 0, base.output[-3000:]
+    assert rows(db_url, TRADES) == rows(base_url, TRADES) and rows(db_url, ORDERS) == rows(base_url, ORDERS)
 
 
 def test_a_feed_that_goes_silent_and_comes_back_is_notified_both_ways(tmp_path, paper):

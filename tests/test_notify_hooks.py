@@ -1,5 +1,6 @@
-"""The places in the daemon that emit notifications, each with a notifier installed whose sender records what it
-would send (an in-process fake: the delivery itself is tested against a real webhook in test_notify.py)."""
+"""The places in the daemon that emit notifications, each with a notifier installed that delivers through Apprise
+to a real local JSON webhook (tests/notify_receiver.py): the circuit breaker, the order store and the supervisor,
+whose events a whole-daemon run cannot bring about on demand (tests/test_notify_faults.py has the rest)."""
 from __future__ import annotations
 
 import threading
@@ -15,31 +16,25 @@ from execution.orders import OrderStore
 from notify.config import Channel, NotificationsConfig
 from notify.events import Level
 from notify.notifier import Notifier
+from tests.notify_receiver import Receiver
+
+LEVELS = {"info": Level.INFO, "warning": Level.WARNING, "failure": Level.CRITICAL}  # Apprise's json "type"
 
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Install a notifier; yields a function that waits for and returns the (title, body, level) sent."""
-    got: list[tuple[str, str, Level]] = []
-    cond = threading.Condition()
+    """Install a notifier sending to a webhook; yields a function that waits for and returns the (title, body,
+    level) received there."""
+    with Receiver() as receiver:
+        n = Notifier(NotificationsConfig(), [Channel("urls[0] (json)", receiver.url(), Level.INFO, ())])
+        n.start()
+        monkeypatch.setattr(notify, "_current", n)
 
-    def make_send(_ch: Channel):
-        def send(title: str, body: str, level: Level) -> bool:
-            with cond:
-                got.append((title, body, level))
-                cond.notify_all()
-            return True
-        return send
-    n = Notifier(NotificationsConfig(), [Channel("urls[0] (fake)", "fake://", Level.INFO, ())], make_send=make_send)
-    n.start()
-    monkeypatch.setattr(notify, "_current", n)
-
-    def wait(count: int) -> list[tuple[str, str, Level]]:
-        with cond:
-            assert cond.wait_for(lambda: len(got) >= count, timeout=10), got
-            return list(got)
-    yield wait
-    n.close()
+        def wait(count: int) -> list[tuple[str, str, Level]]:
+            receiver.wait_for(lambda: len(receiver.messages()) >= count)
+            return [(m["title"], m["message"], LEVELS[m["type"]]) for m in receiver.messages()]
+        yield wait
+        n.close()
 
 
 def test_the_circuit_breaker_notifies_opening_and_closing(sent):

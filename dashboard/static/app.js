@@ -127,7 +127,7 @@ function render(s) {
   const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
   log.textContent = (s.log || []).join("\n");
   if (atBottom) log.scrollTop = log.scrollHeight;
-  drawCurve(s.curve || []);
+  drawCurve(s.curve || [], "curve", "curve-label", ist);
 }
 
 let lastCount = null, lastAt = null, rate = "–";
@@ -140,10 +140,17 @@ function tickRate(count) {
   return rate;
 }
 
-function drawCurve(points) {
-  const svg = document.getElementById("curve");
+function istDay(epoch) {
+  if (!epoch) return "–";
+  return new Date(epoch * 1000).toLocaleString("en-GB", { timeZone: "Asia/Kolkata", hour12: false,
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+}
+
+function drawCurve(points, svgId, labelId, when) {
+  // points: [epoch, equity, drawdown %]; equity above (blue), drawdown below (red)
+  const svg = document.getElementById(svgId);
   svg.replaceChildren();
-  const label = document.getElementById("curve-label");
+  const label = document.getElementById(labelId);
   if (points.length < 2) { label.textContent = "not enough points yet"; return; }
   const W = 800, H = 220, top = 150;
   const xs = points.map((p) => p[0]), eq = points.map((p) => p[1]), dd = points.map((p) => p[2]);
@@ -164,7 +171,7 @@ function drawCurve(points) {
   line(points.map((p) => `${X(p[0])},${Y(p[1])}`), "#1f5fbf");
   line(points.map((p) => `${X(p[0])},${D(p[2])}`), "#b00020");
   label.textContent = `equity ${fmt(e0)} – ${fmt(e1)} (blue), drawdown up to ${fmt(dmax)}% (red), ` +
-    `${ist(x0)} – ${ist(x1)} IST`;
+    `${when(x0)} – ${when(x1)} IST`;
 }
 
 async function control(action, symbol) {
@@ -187,21 +194,73 @@ for (const b of document.querySelectorAll("button[data-action]")) {
   b.addEventListener("click", () => control(b.dataset.action));
 }
 
+const bt = { run: null, page: 1, pages: 1 };
+
+async function getJson(url) {
+  const r = await fetch(url, { credentials: "same-origin" });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || String(r.status));
+  return body;
+}
+
+async function backtestTrades() {
+  // one page of the chosen run's trades, sorted by the server (a long run never comes to the page whole)
+  const sort = document.getElementById("backtest-sort").value;
+  const order = document.getElementById("backtest-order").value;
+  const id = encodeURIComponent(bt.run);
+  const p = await getJson(`/api/backtest/${id}/trades?sort=${sort}&order=${order}&page=${bt.page}&size=50`);
+  bt.pages = p.pages;
+  document.getElementById("backtest-page").textContent = `page ${p.page} of ${p.pages} (${p.total} trades)`;
+  document.getElementById("backtest-prev").disabled = p.page <= 1;
+  document.getElementById("backtest-next").disabled = p.page >= p.pages;
+  fill("backtest-trades", p.trades, (t) => {
+    const net = document.createElement("span");
+    signed(net, t.net_pnl);
+    return [t.trade_id, t.trade_date, t.symbol, t.strategy, t.side, t.quantity, istDay(Number(t.entry_time)),
+            fmt(t.entry_price), istDay(Number(t.exit_time)), fmt(t.exit_price), fmt(t.costs), net, t.exit_reason];
+  });
+}
+
+async function showBacktest(runId) {
+  // read-only: the run's figures (summary.json), its equity after each exit and its trades (trades.csv)
+  const msg = document.getElementById("backtest-msg");
+  bt.run = runId; bt.page = 1;
+  try {
+    const id = encodeURIComponent(runId);
+    const s = await getJson(`/api/backtest/${id}`);
+    const flat = [];
+    const walk = (prefix, o) => {
+      for (const [k, v] of Object.entries(o)) {
+        const key = prefix ? `${prefix}.${k}` : k;
+        if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+          if (!["by_symbol", "by_strategy"].includes(key)) walk(key, v);
+        } else flat.push([key, Array.isArray(v) ? v.join(", ") : v]);
+      }
+    };
+    walk("", s);
+    fill("backtest", flat, ([k, v]) => [k, typeof v !== "number" ? v : Number.isInteger(v) ? String(v) : fmt(v, 4)]);
+    const eq = await getJson(`/api/backtest/${id}/equity`);
+    drawCurve(eq.points, "backtest-curve", "backtest-curve-label", istDay);
+    await backtestTrades();
+    msg.textContent = "";
+  } catch (e) {
+    msg.textContent = `run ${runId}: ${e.message}`;
+  }
+}
+
 async function backtests() {
-  // read-only: the runs under reports/backtest/ and the chosen run's summary.json (its scalar figures)
   const sel = document.getElementById("backtest-runs");
-  const r = await fetch("/api/backtest", { credentials: "same-origin" });
-  if (!r.ok) return;
-  const { runs } = await r.json();
+  let runs = [];
+  try { ({ runs } = await getJson("/api/backtest")); } catch (e) { return; }
   if (!runs.length) return;
   sel.replaceChildren(...runs.map((id) => { const o = document.createElement("option"); o.value = o.textContent = id; return o; }));
-  const show = async () => {
-    const s = await (await fetch(`/api/backtest/${encodeURIComponent(sel.value)}`, { credentials: "same-origin" })).json();
-    const flat = Object.entries(s).filter(([, v]) => v === null || typeof v !== "object");
-    fill("backtest", flat, ([k, v]) => [k, typeof v === "number" ? fmt(v, 4) : v]);
-  };
-  sel.addEventListener("change", show);
-  show();
+  sel.addEventListener("change", () => showBacktest(sel.value));
+  const again = () => { bt.page = 1; backtestTrades(); };
+  document.getElementById("backtest-sort").addEventListener("change", again);
+  document.getElementById("backtest-order").addEventListener("change", again);
+  document.getElementById("backtest-prev").addEventListener("click", () => { bt.page -= 1; backtestTrades(); });
+  document.getElementById("backtest-next").addEventListener("click", () => { bt.page += 1; backtestTrades(); });
+  showBacktest(sel.value);
 }
 
 function connect() {
