@@ -118,6 +118,7 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
     session_s = ist_epoch(day, s.close) - ist_epoch(day, s.open)
     out: dict[str, list[Candle]] = {}
     failed = 0
+    last = day if now > ist_epoch(day, s.open) else day - timedelta(days=1)  # before the open: none of today's
     for need in wanted:
         if failed >= GIVE_UP_AFTER:  # the source is down: do not make the start wait on each symbol's retries
             log.warning("%s: no history for strategy %s (%d symbols in a row failed before it)", need.symbol,
@@ -131,7 +132,7 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
         earlier: list[Candle] = []
         today: list[Candle] = []
         try:
-            for hd in store.days(need.symbol, cfg.exchange, MINUTE, first, day):
+            for hd in store.days(need.symbol, cfg.exchange, MINUTE, first, last):
                 lo, hi = ist_epoch(hd.day, s.open), ist_epoch(hd.day, s.close)
                 in_session = [c for c in hd.candles if lo <= c.start < hi]
                 if hd.day < day:
