@@ -191,3 +191,14 @@ def test_check_forecasts_which_strategies_start_cold_and_when_they_are_ready(tmp
         "warm-up from history for 2026-11-20 (replay of synthetic): 3 of 4 strategies would start warm",
         "MARUTI: strategy fast_mac starts cold (history had too few candles): 0 of the 22 candles of 30 s it needs; "
         "ready at about 09:26 IST"]
+
+
+def test_synthetic_history_of_another_session_is_cached_apart():
+    """A short test session's synthetic days are other data than the NSE day's: one must never be read for the
+    other from the project's cache."""
+    from core.config import SessionConfig as S
+
+    assert SyntheticSource(7, S()).key == "synthetic-seed7"  # the caches already written stay valid
+    short = SyntheticSource(7, S(open=dtime(9, 15), entry_cutoff=dtime(10, 30), square_off=dtime(10, 40),
+                                 close=dtime(10, 45)))
+    assert short.key == "synthetic-seed7-0915-1045"
