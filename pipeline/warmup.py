@@ -256,7 +256,10 @@ def plan(cfg: Config, secrets: Secrets, live_data: bool, replay_source: str, day
     if wanted:
         report(wanted, got, day, now, ist_epoch(day, cfg.session.open), why)
     if record is not None:
-        save(record, got, now, day)
+        try:
+            save(record, got, now, day)
+        except OSError as e:  # the recording goes on; its replay will start its strategies cold
+            log.error("could not keep the warm-up candles beside the recording (%s): its replay starts cold", e)
     return got, now
 
 
