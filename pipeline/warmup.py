@@ -272,8 +272,8 @@ def _from_recording(source: str, day: date, wanted: Sequence[Need], start_ts: in
     try:
         got, saved_now = load_saved(source, day, wanted)
     except FileNotFoundError:
-        raise _NoHistory(f"the replayed file {source} has no history of earlier days (no "
-                         f"{saved_path(source).name} beside it)") from None
+        raise _NoHistory(f"the replayed file {source} has no history of earlier days: no "
+                         f"{saved_path(source).name} beside it") from None
     except ValueError as e:
         raise _NoHistory(str(e)) from None
     if start_ts is not None and start_ts != saved_now:

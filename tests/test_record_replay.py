@@ -41,8 +41,8 @@ def test_a_recording_without_its_warm_up_candles_replays_cold_and_says_so(tmp_pa
     again = run_daemon(cfg, f"sqlite:///{tmp_path / 'b.sqlite'}", env, ["--replay", str(rec)])
     assert again.returncode == 0, again.output[-3000:]
     assert "LT: strategy mac starts cold (the replayed file" in again.output
-    assert "day.csv.gz.warmup.json beside it): 0 of the 22 candles of 60 s it needs; ready at about 09:37 IST" \
-        in again.output
+    assert "has no history of earlier days: no day.csv.gz.warmup.json beside it): 0 of the 22 candles of 60 s it " \
+        "needs; ready at about 09:37 IST" in again.output
 
 
 def test_record_to_an_unknown_file_type_is_refused_before_start(tmp_path):
