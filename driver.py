@@ -156,8 +156,10 @@ def _dashboard_problems(cfg: Config) -> list[str]:
     return []
 
 
-def check(config_path: Path) -> int:
-    """--check: report what was checked, or every problem; exit 0 or 2."""
+def check(config_path: Path, args: argparse.Namespace | None = None) -> int:
+    """--check: report what was checked, or every problem; exit 0 or 2. With warm-up from history on, also which
+    strategies would start cold for want of history on the day a run with these `args` would trade, and when
+    each becomes ready (notes: a cold start is allowed)."""
     import db
 
     cfg, secrets, problems = load_everything(config_path)
@@ -193,8 +195,11 @@ def check(config_path: Path) -> int:
         checked.append(f"database: connected to {where}, tables ready")
     except db.DatabaseError as e:
         problems.append(f"DATABASE_URL: {e}")
+    notes = _warmup_forecast(cfg, secrets, args) if cfg is not None and not problems else []
     for line in checked:
         print(f"ok   {line}")
+    for line in notes:
+        print(f"note {line}")
     for line in problems:
         print(f"FAIL {line}")
     if problems:
@@ -202,6 +207,25 @@ def check(config_path: Path) -> int:
         return EXIT_CONFIG
     print("all checks passed")
     return EXIT_OK
+
+
+def _warmup_forecast(cfg: Config, secrets: Secrets, args: argparse.Namespace | None) -> list[str]:
+    """What warm-up from history would find for a run started now with `args` (history is read, and cached, as at
+    start): a line saying how many strategies start warm, and one per strategy that would start cold."""
+    if not cfg.market_data.warmup_from_history:
+        return []
+    from pipeline.warmup import cold, gather
+
+    try:
+        opts = RunOptions.from_args(cfg, secrets, args or build_parser().parse_args([]))
+    except ValueError as e:
+        return [f"warm-up: not forecast ({e})"]
+    start_ts = None if opts.start is None else ist_epoch(opts.day, opts.start)
+    wanted, got, now, why = gather(cfg, secrets, opts.live_data, opts.source, opts.day, start_ts)
+    lines = cold(wanted, got, now, ist_epoch(opts.day, cfg.session.open), why)
+    where = "Fyers (live)" if opts.live_data else f"replay of {opts.source}"
+    return [f"warm-up from history for {opts.day} ({where}): {len(wanted) - len(lines)} of {len(wanted)} "
+            "strategies would start warm", *lines]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         return strategy_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.check:
-        return check(args.config)
+        return check(args.config, args)
     if args.command == "fyers-login":
         from core.config import DEFAULT_ENV_PATH
         from ops.fyers_login import run as fyers_login
@@ -469,12 +493,12 @@ class Driver:
         out_q = WorkerEventQueue(ctx)
         self.log_sink = LogSink(cfg.resolve_path(cfg.monitoring.log_dir),  # the workers' and the feed's logs
                                 echo=[h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler])
+        from pipeline.warmup import plan, start_time
+
+        start_ts = None if opts.start is None else ist_epoch(opts.day, opts.start)
         warmup = None
         if cfg.market_data.warmup_from_history:
-            from pipeline.warmup import plan
-
-            warmup = plan(cfg, self.secrets, opts.live_data, opts.source, opts.day,
-                          None if opts.start is None else ist_epoch(opts.day, opts.start))
+            warmup = plan(cfg, self.secrets, opts.live_data, opts.source, opts.day, start_ts, opts.record)
         pool = WorkerPool(ctx, cfg, [assignment[w] for w in worker_ids], out_q, self.db_url,
                           self.secrets.secret_values(), broker, log_channel=self.log_sink.channel, warmup=warmup)
         processor.set_notify(lambda sym, ctl: pool.send_control(symbol_to_worker[sym], ctl))
@@ -486,6 +510,8 @@ class Driver:
         try:
             processor.start()
             pool.disabled.update(getattr(processor, "disabled_strategies", lambda: {})())
+            now = warmup[1] if warmup is not None else start_time(cfg, opts.live_data, opts.day, start_ts)
+            pool.resume = (self._held_positions(processor, now), now)  # the books, settled by reconciliation
             pool.start()
             pool.wait_ready(timeout_s=60)
             self.t_feed = time.monotonic()
@@ -586,6 +612,25 @@ class Driver:
         log.warning("the replay delivered no tick to the strategies: the report of an earlier run in %s is kept",
                     out)
         return True
+
+    def _held_positions(self, processor: Any, now: int) -> dict[str, Any]:
+        """The ledger's open positions from before `now` that the strategies resume (pipeline.resume), each with
+        its entry signal's note."""
+        from pipeline.resume import held_positions
+
+        ledger = getattr(processor, "ledger", None)
+        if ledger is None:
+            return {}
+
+        def note(t: Any) -> str:
+            if t.entry_order_id is None:
+                return ""
+            got = self.state_db.execute_sql(
+                "SELECT s.note FROM orders o JOIN stock_signals s ON s.signal_id = o.signal_id WHERE o.id = :i "
+                "ORDER BY s.id LIMIT 1", {"i": t.entry_order_id})
+            return str(got[0][0] or "") if got else ""
+
+        return held_positions(ledger.trades.values(), self.cfg, now, note)
 
     def _session_for_day(self) -> Any:
         """The day's session from the market calendar; None when the daemon should not run today (a holiday,
@@ -730,8 +775,10 @@ class Driver:
     def _loop_body(self, pool: Any, sequencer: SignalSequencer, processor: Any,
                    feed: Any, clock: Clock, out_q: Any, progress: Any, rates: Any) -> int:
         cfg = self.cfg
+        from core.faults import kill_now, kill_time
         from ops.liveness import ALIVE_EVERY_S
 
+        kill_at = None if self.opts.live_data else kill_time(self.opts.day)  # DAEMON_KILL_AT: tests only
         last_tick_check = last_heartbeat = last_alive = time.monotonic()
         last_dispatched = 0
         silence_reported = False
@@ -756,6 +803,8 @@ class Driver:
             for sig in released:
                 if not self.opts.live_data:  # session events (cut-off, square-off) in time order with signals
                     clock.advance(sig.time)
+                    if kill_at is not None and clock.now() >= kill_at:
+                        kill_now()
                     processor.on_clock(clock.now())
                 if isinstance(sig, Marks):  # open positions' prices: the global caps, in feed order
                     if hasattr(processor, "on_marks"):
@@ -774,6 +823,8 @@ class Driver:
                     clock.advance(w)
                 now = clock.now()
             processor.on_clock(now)
+            if kill_at is not None and now >= kill_at:
+                kill_now()
             if broker is not None:
                 broker.take_wakes()  # before the events are applied: one arriving meanwhile wakes the next wait
             processor.poll()

@@ -31,13 +31,14 @@ from typing import Any
 
 import msgspec
 
+from core.clock import to_ist
 from core.config import Config
 from core.enums import ExitReason, PositionSide, SignalType, TickPersistence
 from core.types import Signal, Tick
 from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, WorkerStats
 from strategies import strategy_class
-from strategies.base import Candle, Strategy
+from strategies.base import Candle, HeldPosition, Strategy
 from strategies.candles import CandleAggregator
 
 log = logging.getLogger(__name__)
@@ -338,6 +339,18 @@ class MarketDataHandler:
                 self._call(sym, "warm_up", lambda: strat.warm_up(got, now))  # noqa: B023 - called at once
         if candles:
             log.info("warmed up %d strategies from history", sum(1 for s in candles if s in self.strategies))
+
+    def resume_positions(self, held: Mapping[str, HeldPosition], now: int) -> None:
+        """After warm-up, before the first tick: each strategy takes up the open position the books hold for its
+        symbol from before the run started (pipeline.resume), so its own exits manage it."""
+        for sym, h in held.items():
+            strat = self.strategies.get(sym)
+            if strat is None:
+                continue  # disabled for the day, or not this worker's: the TradeManager manages it
+            if self._call(sym, "resume_position", lambda: strat.resume_position(h, now)):  # noqa: B023 - at once
+                log.info("%s: strategy %s resumed its %s position of %d from %s at %s (stop %s, target %s)",
+                         sym, strat.name, h.side.value, h.remaining, f"{to_ist(h.entry_time):%H:%M:%S}",
+                         h.entry_price, h.stop_loss, h.take_profit_price)
 
     # ------------------------------------------------------------------ feedback
     def apply_control(self, msg: Outcome | ForceExit | CapTriggers) -> None:

@@ -131,12 +131,14 @@ class QuoteSink:
 def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_q: mp.Queue, out_q: WorkerEventQueue,
                db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
                restore: dict[str, Any] | None = None, disabled: dict[str, str] | None = None,
-               log_sink: Any = None, warmup: tuple[dict[str, list[Any]], int] | None = None) -> None:
+               log_sink: Any = None, warmup: tuple[dict[str, list[Any]], int] | None = None,
+               held: tuple[dict[str, Any], int] | None = None) -> None:
     """Process entry point (spawned). Feedback (ctl_q) is read before ticks: a symbol held for its signal's
     outcome should not wait behind the backlog of every other symbol's ticks. `disabled`: symbols whose
     strategy is off for the day (symbol -> reason), not run again. `log_sink`: the driver's log pipe for
     this worker (core.logs.LogSink), or None to write its own file. `warmup`: history candles by symbol and
-    the time they end at, fed to the strategies before the first tick (pipeline.warmup)."""
+    the time they end at, fed to the strategies before the first tick (pipeline.warmup). `held`: the open
+    positions by symbol the strategies take up after that, and the run's start (pipeline.resume)."""
     from db import DBHandler, setup
     from market_data_handler import MarketDataHandler
 
@@ -175,8 +177,13 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
         if sink is not None:
             sink.watched.update(restore.get("watched", ()))
         log.info("worker %d restored %d symbols from checkpoint %s", worker_id, len(symbols), restore.get("seq"))
-    elif warmup is not None:
-        handler.warm_up(*warmup)
+    else:
+        if warmup is not None:
+            handler.warm_up(*warmup)
+        if held is not None:
+            handler.resume_positions(*held)
+            if sink is not None:  # the broker prices the positions' exits from the first tick
+                sink.watched.update(held[0])
     def report(seq: int, through: float, through_pos: float, again: bool = False) -> None:
         """Echo a marker: how far this worker has really got (held symbols and unsent quotes hold it back).
         `again`: the same marker once more, if what holds it back has changed."""

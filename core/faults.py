@@ -8,6 +8,9 @@ it, its id not yet recorded), fill_seen (a fill read from the broker, not yet ap
 reaches that IST time of the replayed day, for that many feed seconds (deterministic at any speed); the
 socket then reconnects and the client must resubscribe, as with the live Fyers socket.
 
+`DAEMON_KILL_AT=HH:MM:SS` (replay only) kills the driver with SIGKILL once its replay clock reaches that IST time
+of the replayed day (deterministic at any speed): a daemon killed mid-day with positions open, for the restart tests.
+
 `DAEMON_FEED_STARTED_DELAY_S=SECONDS` makes the feed process report "started" that long after its feed began,
 so its first cycles reach the driver before that report (the start-up ordering the driver must accept).
 `DAEMON_INJECT_TICKS=PATH` (replay only) hands the feed process's tick handler extra messages, as if the socket
@@ -77,6 +80,25 @@ def feed_drops(day: date, spec: str | None = None) -> list[tuple[int, float]]:
                                "e.g. 09:45:00/120") from None
         drops.append((int(ist_epoch(day, when)), down))
     return drops
+
+
+def kill_time(day: date) -> int | None:
+    """DAEMON_KILL_AT as epoch seconds on `day`; None when unset. A malformed value stops start-up with a message
+    naming the variable."""
+    from core.clock import ist_epoch
+    from core.errors import StartupError
+
+    spec = os.environ.get("DAEMON_KILL_AT", "").strip()
+    if not spec:
+        return None
+    try:
+        return int(ist_epoch(day, dtime.fromisoformat(spec)))
+    except ValueError:
+        raise StartupError(f"DAEMON_KILL_AT: {spec!r} is not allowed -- use HH:MM:SS, e.g. 10:05:00") from None
+
+
+def kill_now() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def started_report_delay() -> None:

@@ -61,7 +61,12 @@ class SyntheticSource:
     def __init__(self, seed: int = DEFAULT_SEED, session: SessionConfig | None = None):
         self.seed = seed
         self.session = session or SessionConfig()
-        self.key = f"synthetic-seed{seed}"
+        # a day's ticks depend on the session's hours: another session's days are other data, cached apart (a
+        # short test session's must never stand in for the NSE day's)
+        s = self.session
+        hours = "" if (s.open, s.close) == (NSE_SESSION.open, NSE_SESSION.close) else \
+            f"-{s.open:%H%M}-{s.close:%H%M}"
+        self.key = f"synthetic-seed{seed}{hours}"
         self.requests = 0
 
     def check_interval(self, interval: Interval) -> None:

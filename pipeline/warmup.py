@@ -10,17 +10,21 @@ restarted from a checkpoint does not: its strategies' state is in the checkpoint
 What a strategy gets: the last `warmup_candles` session candles of earlier trading days, then every session
 candle of the day that ended by `now` (the replay's start, or the wall clock at a live start). The source: a
 synthetic replay's own generator (the same candles its ticks make), else OpenAlgo's /api/v1/history at
-HOST_SERVER (the paper broker in paper mode). A recorded replay file has no history of its earlier days: its
-strategies start cold. A strategy that gets fewer candles than it needs is named in the log with when it
-becomes ready.
+HOST_SERVER (the paper broker in paper mode). A recorded replay file has no history of its earlier days, so
+`--record PATH` also writes the candles its run fed the strategies beside the recording (`PATH.warmup.json`), and
+a replay of that file feeds the same candles, cut at the same time: a recorded day replays as its run traded. A
+file without one starts its strategies cold. A strategy that gets fewer candles than it needs is named in the log
+with when it becomes ready.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from core.clock import ist_epoch, to_ist
 from core.config import Config, Secrets
@@ -114,6 +118,7 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
     session_s = ist_epoch(day, s.close) - ist_epoch(day, s.open)
     out: dict[str, list[Candle]] = {}
     failed = 0
+    last = day if now > ist_epoch(day, s.open) else day - timedelta(days=1)  # before the open: none of today's
     for need in wanted:
         if failed >= GIVE_UP_AFTER:  # the source is down: do not make the start wait on each symbol's retries
             log.warning("%s: no history for strategy %s (%d symbols in a row failed before it)", need.symbol,
@@ -127,7 +132,7 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
         earlier: list[Candle] = []
         today: list[Candle] = []
         try:
-            for hd in store.days(need.symbol, cfg.exchange, MINUTE, first, day):
+            for hd in store.days(need.symbol, cfg.exchange, MINUTE, first, last):
                 lo, hi = ist_epoch(hd.day, s.open), ist_epoch(hd.day, s.close)
                 in_session = [c for c in hd.candles if lo <= c.start < hi]
                 if hd.day < day:
@@ -143,42 +148,136 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
     return out
 
 
-def report(wanted: Sequence[Need], got: dict[str, list[Candle]], day: date, now: int, open_ts: int,
-           why_none: str = "") -> None:
-    """Say which strategies start warm, and for each that starts cold, when it becomes ready."""
-    warm = 0
+def cold(wanted: Sequence[Need], got: dict[str, list[Candle]], now: int, open_ts: int,
+         why_none: str = "") -> list[str]:
+    """For each strategy that starts cold: what it lacks and when it becomes ready, one line each."""
+    out = []
     for need in wanted:
         have = len(got.get(need.symbol, ()))
         if have >= need.candles:
-            warm += 1
             continue
         base = max(now, open_ts)
         ready = base - base % need.seconds + (need.candles - have) * need.seconds
-        log.warning("%s: strategy %s starts cold (%s): %d of the %d candles of %d s it needs; ready at about "
-                    "%s IST", need.symbol, need.strategy, why_none or "history had too few candles", have,
-                    need.candles, need.seconds, f"{to_ist(ready):%H:%M}")
+        out.append(f"{need.symbol}: strategy {need.strategy} starts cold ({why_none or 'history had too few candles'})"
+                   f": {have} of the {need.candles} candles of {need.seconds} s it needs; ready at about "
+                   f"{to_ist(ready):%H:%M} IST")
+    return out
+
+
+def report(wanted: Sequence[Need], got: dict[str, list[Candle]], day: date, now: int, open_ts: int,
+           why_none: str = "") -> None:
+    """Say which strategies start warm, and for each that starts cold, when it becomes ready."""
+    lines = cold(wanted, got, now, open_ts, why_none)
+    for line in lines:
+        log.warning("%s", line)
     if wanted:
-        log.info("warm-up from history for %s: %d of %d strategies start warm", day, warm, len(wanted))
+        log.info("warm-up from history for %s: %d of %d strategies start warm", day, len(wanted) - len(lines),
+                 len(wanted))
+
+
+def saved_path(recording: Path | str) -> Path:
+    """Where a recording's warm-up candles are kept: beside it."""
+    return Path(f"{recording}.warmup.json")
+
+
+def save(recording: Path | str, got: dict[str, list[Candle]], now: int, day: date) -> None:
+    """Keep the candles this run fed its strategies beside its recording, for a replay of it (written once at
+    start, before the first tick is recorded)."""
+    doc = {"day": day.isoformat(), "now": now,
+           "candles": {sym: [[c.start, c.seconds, c.open, c.high, c.low, c.close, c.volume] for c in cs]
+                       for sym, cs in sorted(got.items())}}
+    path = saved_path(recording)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, separators=(",", ":")))
+    tmp.replace(path)
+
+
+def load_saved(recording: Path | str, day: date, wanted: Sequence[Need]) -> tuple[dict[str, list[Candle]], int]:
+    """The candles a recorded run fed its strategies, for those of `wanted` whose candle length matches, and
+    the time they were cut at. FileNotFoundError: none was kept; ValueError: the file is not one of ours."""
+    path = saved_path(recording)
+    try:
+        doc = json.loads(path.read_text())
+        if doc["day"] != day.isoformat():
+            raise ValueError(f"it is for {doc['day']}, not {day}")
+        now = int(doc["now"])
+        stored = {str(sym): [Candle(str(sym), int(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4]),
+                                    float(r[5]), int(r[6])) for r in rows] for sym, rows in doc["candles"].items()}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        raise ValueError(f"{path} is not a warm-up file written by --record ({e})") from None
+    got = {}
+    for need in wanted:
+        cs = stored.get(need.symbol)
+        if cs and all(c.seconds == need.seconds for c in cs):
+            got[need.symbol] = cs
+    return got, now
+
+
+def start_time(cfg: Config, live_data: bool, day: date, start_ts: int | None) -> int:
+    """When the run starts, for its strategies: the replay's start (its pre-open without --start), or the wall
+    clock live. History ends there, and positions opened before it are the strategies' to resume."""
+    if live_data:
+        return int(time.time())
+    return start_ts if start_ts is not None else ist_epoch(day, cfg.session.pre_open)
+
+
+def gather(cfg: Config, secrets: Secrets, live_data: bool, replay_source: str, day: date,
+           start_ts: int | None) -> tuple[list[Need], dict[str, list[Candle]], int, str]:
+    """What the strategies want, the candles found for them, the `now` they are cut at (start_time; for a
+    recorded file, the recorded run's), and why there are none when there are none."""
+    now = start_time(cfg, live_data, day, start_ts)
+    wanted = needs(cfg)
+    got: dict[str, list[Candle]] = {}
+    why = ""
+    if wanted:
+        try:
+            if not live_data and replay_source != "synthetic":
+                got, now = _from_recording(replay_source, day, wanted, start_ts, now)
+                why = f"{saved_path(replay_source).name} has no candles of its length for it"
+            else:
+                source, why = source_for(cfg, secrets, live_data, replay_source)
+                if source is not None:
+                    got = load(cfg, source, day, now, wanted)
+        except _NoHistory as e:
+            why = str(e)
+        except Exception as e:  # noqa: BLE001 - no history (a cache that cannot be written, ...) is a cold start
+            log.warning("warm-up from history failed: %s", e)
+            why = f"history failed: {e}"
+    return wanted, got, now, why
 
 
 def plan(cfg: Config, secrets: Secrets, live_data: bool, replay_source: str, day: date,
-         start_ts: int | None) -> tuple[dict[str, list[Candle]], int]:
-    """The warm-up candles by symbol, and the `now` they were cut at: the replay's start (its pre-open
-    without --start), or the wall clock live."""
-    if live_data:
-        now = int(time.time())
-    else:
-        now = start_ts if start_ts is not None else ist_epoch(day, cfg.session.pre_open)
-    wanted = needs(cfg)
-    if not wanted:
-        return {}, now
-    got: dict[str, list[Candle]] = {}
-    try:
-        source, why = source_for(cfg, secrets, live_data, replay_source)
-        if source is not None:
-            got = load(cfg, source, day, now, wanted)
-    except Exception as e:  # noqa: BLE001 - no history (a cache that cannot be written, ...) is a cold start
-        log.warning("warm-up from history failed: %s", e)
-        why = f"history failed: {e}"
-    report(wanted, got, day, now, ist_epoch(day, cfg.session.open), why)
+         start_ts: int | None, record: Path | None = None) -> tuple[dict[str, list[Candle]], int]:
+    """The warm-up candles by symbol and the `now` they were cut at (gather), said in the log. `record`: this
+    run's recording, beside which they are kept."""
+    wanted, got, now, why = gather(cfg, secrets, live_data, replay_source, day, start_ts)
+    if wanted:
+        report(wanted, got, day, now, ist_epoch(day, cfg.session.open), why)
+    if record is not None:
+        try:
+            save(record, got, now, day)
+        except OSError as e:  # the recording goes on; its replay will start its strategies cold
+            log.error("could not keep the warm-up candles beside the recording (%s): its replay starts cold", e)
     return got, now
+
+
+class _NoHistory(Exception):
+    """Why a replayed file's strategies start cold."""
+
+
+def _from_recording(source: str, day: date, wanted: Sequence[Need], start_ts: int | None,
+                    now: int) -> tuple[dict[str, list[Candle]], int]:
+    try:
+        got, saved_now = load_saved(source, day, wanted)
+    except FileNotFoundError:
+        raise _NoHistory(f"the replayed file {source} has no history of earlier days: no "
+                         f"{saved_path(source).name} beside it") from None
+    except ValueError as e:
+        raise _NoHistory(str(e)) from None
+    if start_ts is not None and start_ts != saved_now:
+        raise _NoHistory(f"--start {to_ist(start_ts):%H:%M} is not the recorded run's start "
+                         f"({to_ist(saved_now):%H:%M}), which its warm-up candles end at")
+    log.info("warm-up candles of the recorded run from %s", saved_path(source))
+    return got, saved_now

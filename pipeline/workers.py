@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 class WorkerPool:
     def __init__(self, ctx: Any, cfg: Config, symbols: list[list[str]], out_q: Any, db_url: str | None,
                  secrets: list[str], broker: tuple[str, str] | None, log_channel: Callable[[str], Any] | None = None,
-                 warmup: tuple[dict[str, list[Any]], int] | None = None):
-        """`warmup`: history candles by symbol and the time they end at (pipeline.warmup), for a worker starting
-        without a checkpoint."""
+                 warmup: tuple[dict[str, list[Any]], int] | None = None,
+                 resume: tuple[dict[str, Any], int] | None = None):
+        """`warmup`: history candles by symbol and the time they end at (pipeline.warmup); `resume`: the open
+        positions the strategies take up, by symbol, and the run's start (pipeline.resume); both for a worker
+        starting without a checkpoint."""
         self.ctx = ctx
         self.cfg = cfg
         self.symbols = symbols
@@ -60,6 +62,7 @@ class WorkerPool:
         self.max_held_ticks = 0  # the most ticks one worker held back for pending signals (a memory figure)
         self.disabled: dict[str, str] = {}  # symbol -> reason: strategies off for the day, kept off by a restart
         self.warmup = warmup
+        self.resume = resume
 
     def _spawn(self, i: int, restore: dict | None) -> None:
         reader, self.tick_readers[i] = self.tick_readers[i], None
@@ -68,10 +71,14 @@ class WorkerPool:
         if restore is None and self.warmup is not None:  # a checkpoint carries its strategies' state instead
             got, now = self.warmup
             warm = ({s: got[s] for s in self.symbols[i] if s in got}, now)
+        held = None
+        if restore is None and self.resume is not None and self.resume[0]:  # a checkpoint has the positions
+            positions, now = self.resume
+            held = ({s: positions[s] for s in self.symbols[i] if s in positions}, now)
         p = self.ctx.Process(target=run_worker, name=f"worker-{i}",
                              args=(i, self.symbols[i], self.cfg, reader, self.control_queues[i], self.out_q,
                                    self.db_url, self.secrets, self.broker, restore, dict(self.disabled), log_conn,
-                                   warm),
+                                   warm, held),
                              daemon=True)
         try:
             p.start()

@@ -16,6 +16,9 @@ What a strategy implements (the framework calls these; none starts with an under
 - `warmup_candles` and `warm_up(candles, now)`: how many candles of `candle_seconds` it needs before it can
   decide, and taking them from history (previous days' session candles, then the day's own up to `now`) before
   the first tick, at start and at a restart mid-day (pipeline/warmup.py); nothing is emitted from them.
+- `resume_position(held, now)`: the books hold an open position for the symbol from before this run started (a
+  daemon restarted mid-day): take it up, so the strategy's own exits manage it. Called at most once, after
+  warm_up and before the first tick; never for a position the run's own ticks will open (a replay from the open).
 - `discard_signal()` / `reset_position_tracking()`: the framework's feedback. The last signal was not acted on
   (an entry failed), and the symbol is flat again (entry failed, or the TradeManager force-exited it).
   Override to forget more, and call super().
@@ -82,6 +85,24 @@ def tick_time_and_price(tick: Tick) -> tuple[int, float] | None:
     if t is None or price is None:
         return None
     return t, price
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPosition:
+    """An open position the books (execution/ledger.py, the one owner of positions) hold for a strategy's symbol
+    when a run starts: what `Strategy.resume_position` is told. Prices are the entry fill's average and the levels
+    the entry signal asked for (None: it gave none, e.g. a position adopted from the broker). `remaining` below
+    `quantity`: a take-profit already closed part of it. `entry_note`: the entry signal's note (a rules strategy
+    reads which rule opened it)."""
+
+    side: PositionSide
+    entry_price: float
+    entry_time: int
+    quantity: int
+    remaining: int
+    stop_loss: float | None = None
+    take_profit_price: float | None = None
+    entry_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,6 +172,13 @@ class Strategy(ABC):
         days' sessions, then today's that ended by `now` (epoch s; the day is now's IST date). No signal comes of
         them. This default ignores them."""
         return None
+
+    def resume_position(self, held: HeldPosition, now: int) -> None:
+        """Take up a position opened before this run started (epoch `now`, on its IST day), so that this
+        strategy's own exit rules manage it, as they would have without the restart. Called after warm_up and
+        before the first tick. This default believes it holds the side; a strategy with stops, targets or
+        per-day state overrides it (and may call super())."""
+        self.position = held.side
 
     def discard_signal(self) -> None:
         """Forget the last emitted signal (it was not acted on)."""

@@ -22,6 +22,7 @@ Rules (times IST, compared as epoch ints computed once per day), as the MA cross
 from __future__ import annotations
 
 import logging
+import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -29,7 +30,7 @@ from typing import Any, ClassVar
 
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import Candle, SessionHours, Strategy, tick_time_and_price
+from strategies.base import Candle, HeldPosition, SessionHours, Strategy, tick_time_and_price
 from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 from strategies.indicators import Atr, Indicator
 
@@ -69,6 +70,7 @@ class CandleStrategy(Strategy):
         exit_time = parse_hhmm(p.exit_at)
         assert exit_time is not None  # validated above
         self._exit_time = exit_time
+        self._warmed: Sequence[Candle] = ()  # the history candles, until resume_position reads them again
         self._day = TradingDay()
         self._open = self._close_ts = self._no_entry_after = self._exit_ts = 0
         self._atr = Atr(p.atr_period)
@@ -149,11 +151,42 @@ class CandleStrategy(Strategy):
         self._set_day_epochs()
         self._reset_indicators()
         self._clear_position()
+        self._read_history(candles)
+        self._warmed = candles  # until the first tick: resume_position reads them again with the position
+
+    def _read_history(self, candles: Sequence[Candle]) -> None:
         atr, read = self._atr.update, self.read_candle
         for candle in candles:
             atr(candle)
             read(candle)
         self._entry, self._exit_note = 0, ""
+
+    def resume_position(self, held: HeldPosition, now: int) -> None:
+        """Hold `held` as if this strategy had entered it: its stop and target are the entry signal's (a position
+        without a stop gets atr_multiple ATRs from its entry price, or none while the ATR is not ready), so the
+        stop, the target, the subclass's exit rule and exit_at manage it. The history candles that closed after
+        the entry are read again holding it, so an exit they wanted while the daemon was down (a reversal, an RSI
+        back at its level) is acted on by the first tick, as a live candle's would be. Without history the
+        indicators start cold and only the stop, the target and exit_at act until they are ready."""
+        history = [c for c in self._warmed if c.start + c.seconds <= now]
+        if history or self._day.date is None or not self._day.start <= now < self._day.end:
+            self.warm_up([c for c in history if c.start + c.seconds <= held.entry_time], now)
+        long = held.side is _LONG
+        stop = held.stop_loss
+        if stop is None:
+            atr = self._atr.value
+            stop = (held.entry_price - (1 if long else -1) * self.params.atr_multiple * atr if atr is not None
+                    else 0.0 if long else math.inf)
+        self.position = held.side
+        self._entry_price, self._entry_time = held.entry_price, held.entry_time
+        self._stop, self._target = float(stop), float(held.take_profit_price or 0.0)
+        wanted = ""
+        for candle in history:
+            if candle.start + candle.seconds > held.entry_time:
+                self._atr.update(candle)
+                wanted = wanted or self.read_candle(candle)[2]
+        self._entry, self._exit_note = 0, wanted
+        self._warmed = ()
 
     def reset_position_tracking(self) -> None:
         """Flat again (entry failed or force-exited): no exits for the old position; a new entry needs a new

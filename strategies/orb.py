@@ -21,13 +21,14 @@ Rules (all times IST, compared as epoch ints computed once per day):
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import SessionHours, Strategy, tick_time_and_price
+from strategies.base import HeldPosition, SessionHours, Strategy, tick_time_and_price
 from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,31 @@ class OpeningRangeBreakout(Strategy):
         self._reset_day_state()
         self._first_ts = t
         return stale
+
+    def resume_position(self, held: HeldPosition, now: int) -> None:
+        """Hold `held` as if this strategy had entered it: the entry signal's stop and take-profit (a position
+        whose take-profit already closed part of it has it done, and its stop at break-even if configured so),
+        exit_at. It counts as the day's entry and uses its direction; with no range seen from the open (a cold
+        restart) no further entry is taken, as for any late start."""
+        if self._day.date is None or not self._day.start <= now < self._day.end:
+            self._day.move_to(now)
+            self._set_day_epochs()
+            self._reset_day_state()
+        self._clear_position()
+        long = held.side is _LONG
+        stop = held.stop_loss if held.stop_loss is not None else 0.0 if long else math.inf
+        tp = held.take_profit_price
+        self._tp_done = tp is None or held.remaining < held.quantity
+        if self._tp_done and held.remaining < held.quantity and self.params.breakeven_after_take_profit:
+            stop = held.entry_price
+        self.position = held.side
+        self._entry_price, self._entry_time = held.entry_price, held.entry_time
+        self._stop, self._tp_price = float(stop), float(tp or 0.0)
+        self._entries = max(self._entries, 1)
+        if long:
+            self._armed_long = False
+        else:
+            self._armed_short = False
 
     def reset_position_tracking(self) -> None:
         """Flat again (entry failed or force-exited): no exits for the old position; the breakout direction

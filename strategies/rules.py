@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.enums import SignalType
+from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import Candle
+from strategies.base import Candle, HeldPosition
 from strategies.candle_strategy import CandleStrategy
 from strategies.indicators import Indicator
 from strategies.rules_expr import CANDLE_FIELDS, Node, evaluate_known, operands
@@ -149,6 +149,15 @@ class RulesStrategy(CandleStrategy):
         if atr is not None:
             how += f"; ATR({self.params.atr_period}) {atr:.4f}"
         return stop, target, how
+
+    def resume_position(self, held: HeldPosition, now: int) -> None:
+        """As CandleStrategy's, and the rule that opened it (named in its entry note, "rule NAME: ...") keeps its
+        exit; a note that names none (a position adopted from the broker) gets the first rule of that side."""
+        name = held.entry_note[5:].split(":", 1)[0] if held.entry_note.startswith("rule ") else ""
+        side = 1 if held.side is PositionSide.LONG else -1
+        rule = self._by_name.get(name) or next((r for r in self._rules if r.side == side), None)
+        self._position_rule = None if rule is None else rule.name  # before the history is read holding it
+        super().resume_position(held, now)
 
     def on_tick(self, tick: Tick) -> Signal | None:
         sig = super().on_tick(tick)

@@ -50,7 +50,8 @@ class Run:
 
 
 # set by a test for one daemon run only, never inherited from the environment the tests run in
-FAULT_VARS = ("DAEMON_CRASH_AT", "DAEMON_FEED_DROP_AT", "DAEMON_FEED_STARTED_DELAY_S", "DAEMON_INJECT_TICKS")
+FAULT_VARS = ("DAEMON_CRASH_AT", "DAEMON_KILL_AT", "DAEMON_FEED_DROP_AT",
+              "DAEMON_FEED_STARTED_DELAY_S", "DAEMON_INJECT_TICKS")
 
 
 def daemon_env(db_url: str, env_extra: dict[str, str]) -> dict[str, str]:

@@ -66,7 +66,7 @@ def test_flatten_from_the_browser_closes_the_position_at_the_broker(tmp_path, pa
     cfg = short_day_config(tmp_path, dashboard={"port": port})
     db_url = f"sqlite:///{tmp_path / 'day.sqlite'}"
     out = tmp_path / "daemon.out"
-    # from the open at 30x real time: the day's first position opens at 09:36 (about 45 s of wall time) and
+    # from the open at 30x real time: the day's first position opens at 09:16 (warm-up from history; a few s) and
     # the short day's positions stay open for 10 s to a minute of wall time
     proc = start_daemon(cfg, db_url, {"HOST_SERVER": paper.url, "APP_KEY": paper.key, "DASHBOARD_TOKEN": token},
                         args=["--speed", "30"], output=out)

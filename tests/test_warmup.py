@@ -149,3 +149,56 @@ def test_history_that_fails_is_a_cold_start_not_a_failed_start(cfg, caplog, tmp_
     assert down.requests == 3, "a source that is down is not asked for every symbol"
     assert "LT: no history for strategy mac (refused)" in caplog.text
     assert "SBIN: no history for strategy mac (3 symbols in a row failed before it)" in caplog.text
+
+
+def test_a_recording_keeps_its_warm_up_candles_and_its_replay_reads_them_back(tmp_path):
+    from pipeline.warmup import load_saved, save, saved_path
+
+    rec = tmp_path / "day.csv.gz"
+    got = {"LT": minutes(OPEN - 3600, [100.25, 101.5, 99.75]), "SBIN": minutes(OPEN - 3600, [500.0])}
+    save(rec, got, OPEN - 900, DAY)
+    assert saved_path(rec).name == "day.csv.gz.warmup.json"
+    wanted = [Need("LT", "mac", 60, 22), Need("SBIN", "five", 300, 10), Need("ITC", "mac", 60, 22)]
+    back, now = load_saved(rec, DAY, wanted)
+    assert now == OPEN - 900
+    assert back == {"LT": got["LT"]}  # SBIN's strategy now wants 5-minute candles: not these; ITC has none
+    with pytest.raises(ValueError, match="not 2026-11-21"):
+        load_saved(rec, DAY + timedelta(days=1), wanted)
+    saved_path(rec).write_text("{not json")
+    with pytest.raises(ValueError, match="not a warm-up file"):
+        load_saved(rec, DAY, wanted)
+    with pytest.raises(FileNotFoundError):
+        load_saved(tmp_path / "other.csv", DAY, wanted)
+
+
+def test_check_forecasts_which_strategies_start_cold_and_when_they_are_ready(tmp_path):
+    """`driver.py --check`'s warm-up lines, for the replayed day: synthetic history warms the MA crossovers of
+    60 s; one of 30 s candles gets none (history has 1-minute candles) and is ready 22 half-minutes after the open."""
+    import yaml
+
+    from core.config import load_secrets
+    from driver import _warmup_forecast, build_parser
+    from tests.daemon_harness import short_day_config
+
+    path = short_day_config(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["strategies"]["fast_mac"] = {"kind": "ma_crossover", "params": {"candle_seconds": 30}}
+    doc["symbols"][-1] = {"symbol": "MARUTI", "strategy": "fast_mac"}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))  # its history cache: data/history beside it
+    secrets, _ = load_secrets(tmp_path / "none.env", {"LIVE_DATA": "false", "APP_KEY": "k" * 32})
+    lines = _warmup_forecast(load_config(path), secrets, build_parser().parse_args(["--date", "2026-11-20"]))
+    assert lines == [
+        "warm-up from history for 2026-11-20 (replay of synthetic): 3 of 4 strategies would start warm",
+        "MARUTI: strategy fast_mac starts cold (history had too few candles): 0 of the 22 candles of 30 s it needs; "
+        "ready at about 09:26 IST"]
+
+
+def test_synthetic_history_of_another_session_is_cached_apart():
+    """A short test session's synthetic days are other data than the NSE day's: one must never be read for the
+    other from the project's cache."""
+    from core.config import SessionConfig as S
+
+    assert SyntheticSource(7, S()).key == "synthetic-seed7"  # the caches already written stay valid
+    short = SyntheticSource(7, S(open=dtime(9, 15), entry_cutoff=dtime(10, 30), square_off=dtime(10, 40),
+                                 close=dtime(10, 45)))
+    assert short.key == "synthetic-seed7-0915-1045"

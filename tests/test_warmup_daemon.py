@@ -14,7 +14,7 @@ CROSS = re.compile(r"fast SMA\(\d+\) [\d.]+ crossed (?:above|below) slow SMA\(\d
                    r"[\d.]+")
 
 
-WARM = {"warmup_from_history": True}  # config.yaml ships it off
+WARM = {"warmup_from_history": True}  # as config.yaml ships it; said here, as these tests are about it
 
 
 def mac_signals(db_url: str, since: int = 0) -> list[tuple]:
