@@ -301,11 +301,13 @@ GAVE_UP = textwrap.dedent("""
                      reconnect_retry=1)
     feed.start()
     sdk = feed.socket
+    def stopped():  # its retry thread ended; not merely created and about to start (ident None until started)
+        t = sdk.ws_thread
+        return sdk._FyersDataSocket__ws_object is None and t.ident is not None and not t.is_alive()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (
-            len(got) == 10 and sdk._FyersDataSocket__ws_object is None and not sdk.ws_thread.is_alive()):
+    while time.monotonic() < deadline and not (len(got) == 10 and stopped()):
         time.sleep(0.05)
-    gave_up = sdk._FyersDataSocket__ws_object is None and not sdk.ws_thread.is_alive()
+    gave_up = stopped()
     # the server comes back on the same address; only our watchdog can reconnect now
     again = FakeFyersServer(on_subscribe=lambda conn, topics: conn.send_ticks(ticks[10:]), port=server.port)
     deadline = time.monotonic() + 20
