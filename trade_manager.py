@@ -41,6 +41,7 @@ from core.enums import (
 )
 from core.errors import StartupError
 from core.faults import crash_point
+from core.net import is_loopback_url
 from core.session import SessionTimes, in_market_hours
 from core.types import Signal
 from db import DBHandler, Order, StockSignal, Unit, disabled_strategies_key, insert_row, utcnow
@@ -321,7 +322,7 @@ class TradeManager:
         self.admin = PaperBrokerAdmin(self.secrets.host_server, self.secrets.app_key or "")
         if not self.admin.is_up():
             url = urlparse(self.secrets.host_server)
-            if url.hostname not in ("127.0.0.1", "localhost", "::1"):
+            if not is_loopback_url(self.secrets.host_server):
                 raise StartupError(f"HOST_SERVER {self.secrets.host_server} is not answering, and the paper broker "
                                    "is only started on loopback")
             pb = self.cfg.paper_broker

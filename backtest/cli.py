@@ -17,11 +17,11 @@ import argparse
 import logging
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from history.cli import DEFAULT_CACHE, SOURCES, _source, _Usage
+from core.cli_args import Parser, UsageError, load_config_arg, parse_range, parse_symbols
+from history.cli import DEFAULT_CACHE, SOURCES, check_source_flags, open_source
 
 if TYPE_CHECKING:
     from backtest.runner import BacktestSpec
@@ -38,13 +38,8 @@ class _Failed(Exception):
     """The history source failed (exit 1)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _Usage(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="driver.py backtest", description="Backtest the configured strategies over candle history.")
+    p = Parser(prog="driver.py backtest", description="Backtest the configured strategies over candle history.")
     p.add_argument("--from", dest="first", required=True, metavar="YYYY-MM-DD", help="first day (IST)")
     p.add_argument("--to", dest="last", required=True, metavar="YYYY-MM-DD", help="last day (IST), included")
     p.add_argument("--symbols", help="comma-separated symbols from the config (default: all it lists)")
@@ -65,13 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _day(text: str, flag: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise _Usage(f"{flag}: {text!r} is not a date -- use YYYY-MM-DD") from None
-
-
 def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["compare"]:
@@ -79,7 +67,7 @@ def main(argv: list[str]) -> int:
         if argv[:1] == ["lookahead"]:
             return _lookahead(build_parser().parse_args(argv[1:]))
         return _run(build_parser().parse_args(argv))
-    except _Usage as e:
+    except UsageError as e:
         print(f"backtest: {e} (python driver.py backtest --help)", file=sys.stderr)
         return EXIT_USAGE
 
@@ -97,7 +85,7 @@ def _compare(argv: list[str]) -> int:
     from backtest.metrics import Summary
     from backtest.runs import load
 
-    p = _Parser(prog="driver.py backtest compare", description="Two runs' summaries side by side (B - A).")
+    p = Parser(prog="driver.py backtest compare", description="Two runs' summaries side by side (B - A).")
     p.add_argument("run_a")
     p.add_argument("run_b")
     p.add_argument("--per-symbol", action="store_true", help="add per-symbol rows")
@@ -106,82 +94,70 @@ def _compare(argv: list[str]) -> int:
     for rid in (args.run_a, args.run_b):
         rec = load(_main_db(), rid)
         if rec is None:
-            raise _Usage(f"run {rid!r} is not in the backtest_runs table -- name a run id a backtest printed")
+            raise UsageError(f"run {rid!r} is not in the backtest_runs table -- name a run id a backtest printed")
         summaries.append(Summary.from_dict(rec.summary))
     print(format_table(compare(summaries[0], summaries[1], per_symbol=args.per_symbol), args.run_a, args.run_b))
     return EXIT_OK
 
 
 def _spec(args: argparse.Namespace) -> BacktestSpec:
-    """The run the flags describe, every value checked (_Usage naming the flag otherwise)."""
+    """The run the flags describe, every value checked (UsageError naming the flag otherwise)."""
     from backtest.runner import BacktestSpec
-    from core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
     from history.intervals import parse_interval
     from history.sources import HistoryError
 
-    first, last = _day(args.first, "--from"), _day(args.last, "--to")
-    if first > last:
-        raise _Usage(f"--from {first} is after --to {last}")
+    first, last = parse_range(args.first, args.last)
     if args.source not in BACKTEST_SOURCES:
-        raise _Usage(f"--source {args.source!r} is not allowed -- use one of {', '.join(BACKTEST_SOURCES)}")
+        raise UsageError(f"--source {args.source!r} is not allowed -- use one of {', '.join(BACKTEST_SOURCES)}")
     if args.data is not None and not args.data.is_dir():
-        raise _Usage(f"--data {str(args.data)!r} is not a folder -- name the folder holding "
-                     + ("recorded tick files" if args.source == "recorded" else "SYMBOL.csv or SYMBOL.parquet"))
+        raise UsageError(f"--data {str(args.data)!r} is not a folder -- name the folder holding "
+                         + ("recorded tick files" if args.source == "recorded" else "SYMBOL.csv or SYMBOL.parquet"))
     if not 1 <= args.workers <= 64:
-        raise _Usage(f"--workers {args.workers!r} is not allowed -- a whole number from 1 to 64")
+        raise UsageError(f"--workers {args.workers!r} is not allowed -- a whole number from 1 to 64")
     if args.slippage is not None and not 0 <= args.slippage <= 5:
-        raise _Usage(f"--slippage {args.slippage!r} is not allowed -- a percentage from 0 to 5")
-    try:
-        interval = parse_interval(args.interval)
-    except ValueError as e:
-        raise _Usage(f"--interval: {e}") from None
-    config_path = args.config or DEFAULT_CONFIG_PATH
-    try:
-        cfg = load_config(config_path)
-    except ConfigError as e:
-        raise _Usage("config: " + "; ".join(e.problems)) from None
-    known = [s.symbol for s in cfg.symbols]
-    if args.symbols is not None:
-        symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-        if not symbols:
-            raise _Usage("--symbols: no symbol given")
-        unknown = [s for s in symbols if s not in known]
-        if unknown:
-            raise _Usage(f"--symbols: {', '.join(unknown)} not in the config's symbols -- allowed are "
-                         f"{', '.join(known)}")
+        raise UsageError(f"--slippage {args.slippage!r} is not allowed -- a percentage from 0 to 5")
+    if args.source == "recorded":  # tick resolution; --interval still names the candles its strategies build
+        try:
+            interval = parse_interval(args.interval)
+        except ValueError as e:
+            raise UsageError(f"--interval: {e}") from None
     else:
-        symbols = known
+        interval = check_source_flags(args.source, args.interval)
+    cfg, config_path = load_config_arg(args.config)
+    known = [s.symbol for s in cfg.symbols]
+    symbols = parse_symbols(args.symbols) or known
+    unknown = [s for s in symbols if s not in known]
+    if unknown:
+        raise UsageError(f"--symbols: {', '.join(unknown)} not in the config's symbols -- allowed are "
+                         f"{', '.join(known)}")
     if args.source == "files":
         if args.data is None:
-            raise _Usage("--source files needs --data DIR (the folder with SYMBOL.csv or SYMBOL.parquet)")
+            raise UsageError("--source files needs --data DIR (the folder with SYMBOL.csv or SYMBOL.parquet)")
         missing = [s for s in symbols if not (args.data / f"{s}.csv").exists()
                    and not (args.data / f"{s}.parquet").exists()]
         if missing:
-            raise _Usage(f"--data {args.data}: no {missing[0]}.csv or {missing[0]}.parquet "
-                         f"({len(missing)} symbol(s) without a file)")
+            raise UsageError(f"--data {args.data}: no {missing[0]}.csv or {missing[0]}.parquet "
+                             f"({len(missing)} symbol(s) without a file)")
     tickers = {s.symbol: s.fyers for s in cfg.symbols}
-    if args.source == "recorded":
-        source: HistorySource = _recorded(args.data, [tickers[s] for s in symbols], cfg.replay.max_bad_row_share)
-    else:
-        source = _source(args.source, args, cfg.replay.seed, cfg.session, tickers,
-                         cfg.resolve_path(cfg.monitoring.log_dir))
     try:
-        source.check_interval(interval)
-    except ValueError as e:
-        raise _Usage(f"--interval: {e}") from None
+        if args.source == "recorded":
+            source: HistorySource = _recorded(args.data, [tickers[s] for s in symbols],
+                                              cfg.replay.max_bad_row_share)
+        else:
+            source = open_source(args.source, args.data, cfg, interval)
     except HistoryError as e:
         raise _Failed(str(e)) from None
     run_id = args.run_id or time.strftime("bt-%Y%m%d-%H%M%S", time.gmtime())
     out_root = args.out or cfg.resolve_path(DEFAULT_OUT)
     if (out_root / run_id).exists():
-        raise _Usage(f"--run-id {run_id!r} is taken ({out_root / run_id} exists) -- choose another")
+        raise UsageError(f"--run-id {run_id!r} is taken ({out_root / run_id} exists) -- choose another")
     from backtest.runs import load
 
     if load(_main_db(), run_id) is not None:
-        raise _Usage(f"--run-id {run_id!r} is taken (recorded in backtest_runs) -- choose another")
+        raise UsageError(f"--run-id {run_id!r} is taken (recorded in backtest_runs) -- choose another")
     return BacktestSpec(cfg=cfg, source=source, interval=interval, first=first, last=last, symbols=tuple(symbols),
                         cache_dir=args.cache or cfg.resolve_path(DEFAULT_CACHE), out_root=out_root, run_id=run_id,
-                        slippage_pct=args.slippage, config_text=Path(config_path).read_text(encoding="utf-8"),
+                        slippage_pct=args.slippage, config_text=config_path.read_text(encoding="utf-8"),
                         progress=sys.stderr, workers=args.workers, skip_bad_days=not args.trade_flagged)
 
 
@@ -191,11 +167,11 @@ def _recorded(folder: Path | None, tickers: list[str], max_bad_share: float) -> 
     from feeds.replay_check import ReplayInputError
 
     if folder is None:
-        raise _Usage("--source recorded needs --data DIR (the folder of recorded tick files, one day each)")
+        raise UsageError("--source recorded needs --data DIR (the folder of recorded tick files, one day each)")
     try:
         return scan_folder(folder, tickers, max_bad_share)
     except ReplayInputError as e:
-        raise _Usage(str(e)) from None
+        raise UsageError(str(e)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -240,7 +216,7 @@ def _lookahead(args: argparse.Namespace) -> int:
     from ops.progress import CountProgress
 
     if args.source == "recorded":
-        raise _Usage("lookahead: --source recorded is not allowed -- the check cuts candles at a signal's time; "
+        raise UsageError("lookahead: --source recorded is not allowed -- the check cuts candles at a signal's time; "
                      "recorded ticks are run as they came")
     try:
         spec = _spec(args)

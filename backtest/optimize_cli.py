@@ -55,6 +55,7 @@ from backtest.sweep_params import (
 )
 from backtest.walk_forward import FoldResult, Stitched, WalkForwardError, split, stitch
 from backtest.walk_forward import run as walk_forward_run
+from core.cli_args import Parser, UsageError, load_config_arg, parse_range, parse_symbols
 from core.config import Config
 from ops.progress import CountProgress
 
@@ -64,17 +65,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_TRIALS = 100
 
 
-class _Usage(Exception):
-    """A bad argument: printed, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _Usage(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="driver.py backtest optimize",
+    p = Parser(prog="driver.py backtest optimize",
                 description="Search strategy parameters over backtests (grid or Optuna TPE), optionally "
                             "walk-forward, on local processes or a shared PostgreSQL study.")
     p.add_argument("--from", dest="first", required=True, metavar="YYYY-MM-DD", help="first day (IST)")
@@ -131,10 +123,10 @@ def load_evaluate(text: str) -> Evaluate:
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as e:
-        raise _Usage(f"--evaluate {text!r} is not allowed -- expected MODULE:FUNCTION importable from the "
-                     f"project ({type(e).__name__}: {e})") from None
+        raise UsageError(f"--evaluate {text!r} is not allowed -- expected MODULE:FUNCTION importable from the "
+                         f"project ({type(e).__name__}: {e})") from None
     if not callable(fn):
-        raise _Usage(f"--evaluate {text!r} is not allowed -- {name} is not callable")
+        raise UsageError(f"--evaluate {text!r} is not allowed -- {name} is not callable")
     return cast(Evaluate, fn)
 
 
@@ -148,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return _run(args)
-    except (_Usage, ParamError, WalkForwardError, StudyMismatch) as e:
+    except (UsageError, ParamError, WalkForwardError, StudyMismatch) as e:
         print(f"backtest optimize: {e} (python driver.py backtest optimize --help)", file=sys.stderr)
         return EXIT_USAGE
 
@@ -164,55 +156,37 @@ class Plan:
     out: Path
 
 
-def _day(text: str, flag: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise _Usage(f"{flag}: {text!r} is not allowed -- use YYYY-MM-DD") from None
-
-
 def _plan(args: argparse.Namespace) -> Plan:
-    from core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-
-    first, last = _day(args.first, "--from"), _day(args.last, "--to")
-    if first > last:
-        raise _Usage(f"--from {first} is not allowed -- it is after --to {last}")
+    first, last = parse_range(args.first, args.last)
     if args.objective not in OBJECTIVES:
-        raise _Usage(f"--objective {args.objective!r} is not allowed -- use one of {', '.join(OBJECTIVES)}")
+        raise UsageError(f"--objective {args.objective!r} is not allowed -- use one of {', '.join(OBJECTIVES)}")
     for flag, v, low in (("--trials", args.trials, 1), ("--min-trades", args.min_trades, 0), ("--top", args.top, 1),
                          ("--workers", args.workers, 1)):
         if v is not None and v < low:
-            raise _Usage(f"{flag} {v} is not allowed -- expected a whole number of at least {low}")
+            raise UsageError(f"{flag} {v} is not allowed -- expected a whole number of at least {low}")
     if args.grid and args.trials is not None:
-        raise _Usage("--trials is not allowed with --grid -- a grid tries every point")
+        raise UsageError("--trials is not allowed with --grid -- a grid tries every point")
     if (args.storage is None) != (args.study is None):
-        raise _Usage("--storage and --study go together -- the shared study's database URL and its name")
+        raise UsageError("--storage and --study go together -- the shared study's database URL and its name")
     if args.storage is not None:
         _check_storage(args.storage)
-    config_path = args.config or DEFAULT_CONFIG_PATH
-    try:
-        cfg = load_config(config_path)
-    except ConfigError as e:
-        raise _Usage("config: " + "; ".join(e.problems)) from None
+    cfg, config_path = load_config_arg(args.config)
     specs = parse_params(args.param, cfg)
     if args.grid and grid_size(specs) > 1_000_000:
-        raise _Usage(f"--grid is not allowed -- {grid_size(specs):,} points; use --trials N (TPE) instead")
-    symbols = None
-    if args.symbols is not None:
-        symbols = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
-        if not symbols:
-            raise _Usage("--symbols: no symbol given")
+        raise UsageError(f"--grid is not allowed -- {grid_size(specs):,} points; use --trials N (TPE) instead")
+    listed = parse_symbols(args.symbols)
+    symbols = None if listed is None else tuple(listed)
     if args.evaluate:
         evaluate = load_evaluate(args.evaluate)
     else:
         from backtest.optimize_runner import RunnerEvaluate, problems
 
-        evaluate = RunnerEvaluate(str(Path(config_path).resolve()), symbols, args.source or "openalgo",
+        evaluate = RunnerEvaluate(str(config_path.resolve()), symbols, args.source or "openalgo",
                                   args.interval, str(args.data) if args.data else None,
                                   str(args.cache) if args.cache else None)
         bad = problems(evaluate)
         if bad:
-            raise _Usage("; ".join(bad))
+            raise UsageError("; ".join(bad))
     workers = args.workers or os.cpu_count() or 1
     out = args.out or cfg.resolve_path(cfg.monitoring.reports_dir) / "optimize" / time.strftime("%Y%m%d-%H%M%S")
     return Plan(cfg, specs, Settings(cast(Objective, args.objective), args.min_trades, workers), evaluate,
@@ -228,11 +202,11 @@ def _check_storage(url: str) -> None:
     try:
         backend = make_url(url).get_backend_name()
     except ArgumentError:
-        raise _Usage("--storage is not allowed -- not a database URL; expected postgresql://USER:PASSWORD@HOST/DB "
-                     "(the URL is not shown: it may hold a password)") from None
+        raise UsageError("--storage is not allowed -- not a database URL; expected postgresql://USER:PASSWORD@HOST/DB "
+                         "(the URL is not shown: it may hold a password)") from None
     if backend not in ("postgresql", "sqlite"):
-        raise _Usage(f"--storage is not allowed -- a {backend} database; expected postgresql://... (several "
-                     "hosts) or sqlite:///FILE (one host)")
+        raise UsageError(f"--storage is not allowed -- a {backend} database; expected postgresql://... (several "
+                         "hosts) or sqlite:///FILE (one host)")
 
 
 def _heat(args: argparse.Namespace, specs: Sequence[ParamSpec]) -> tuple[ParamSpec, ParamSpec] | None:
@@ -241,8 +215,8 @@ def _heat(args: argparse.Namespace, specs: Sequence[ParamSpec]) -> tuple[ParamSp
     names = [n.strip() for n in args.heatmap.split(",")]
     by_key = {s.key: s for s in specs}
     if len(names) != 2 or names[0] == names[1] or any(n not in by_key for n in names):
-        raise _Usage(f"--heatmap {args.heatmap!r} is not allowed -- expected two different swept parameters "
-                     f"X,Y among {', '.join(by_key)}")
+        raise UsageError(f"--heatmap {args.heatmap!r} is not allowed -- expected two different swept parameters "
+                         f"X,Y among {', '.join(by_key)}")
     return by_key[names[0]], by_key[names[1]]
 
 
@@ -269,13 +243,10 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
     prefetch = getattr(plan.evaluate, "prefetch", None)
     if prefetch is not None:    # the runner: the candle cache filled once, here, before the workers read it
-        from history.cli import _Usage as HistoryUsage
         from history.sources import HistoryError
 
         try:
             prefetch(plan.first, plan.last)
-        except HistoryUsage as e:
-            raise _Usage(str(e)) from None
         except HistoryError as e:
             print(f"backtest optimize: history: {e}", file=sys.stderr)
             return EXIT_FAILED

@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import tempfile
-from argparse import Namespace
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -114,11 +113,9 @@ def _config(path: str) -> Config:
 
 @functools.cache
 def _history_source(config_path: str, name: str, data: str | None) -> Any:
-    from history.cli import _source
+    from history.cli import open_source
 
-    cfg = _config(config_path)
-    return _source(name, Namespace(data=Path(data) if data else None), cfg.replay.seed, cfg.session,
-                   {s.symbol: s.fyers for s in cfg.symbols}, cfg.resolve_path(cfg.monitoring.log_dir))
+    return open_source(name, Path(data) if data else None, _config(config_path))
 
 
 @functools.cache

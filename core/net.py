@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlparse
 
 
 def is_loopback(host: str) -> bool:
@@ -12,3 +13,8 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_url(url: str) -> bool:
+    """The URL names this machine (is_loopback on its host; [::1] as written in a URL counts)."""
+    return is_loopback(urlparse(url).hostname or "")

@@ -141,6 +141,7 @@ class FeedClient:
         self._auth_at = 0.0
         self.subscribed_gen = 0    # the auth_count our last subscribe call was for
         self.sub_acks = 0
+        self._acked_gen = 0        # the auth_count when the latest subscription ack arrived
         self.subscribe_calls = 0
         self.restarts = 0          # watchdog interventions
         self.errors = 0
@@ -274,6 +275,7 @@ class FeedClient:
         elif kind == "sub" and ok:
             with self._cond:
                 self.sub_acks += 1
+                self._acked_gen = self.auth_count
                 self._last_rx_change = time.monotonic()
                 self._cond.notify_all()
             log.info("%s: subscription acknowledged (%d symbols)", self.name, len(self.tickers))
@@ -460,6 +462,8 @@ class FeedClient:
             return
         if now - self._last_restart < self.stale_after_s:
             return
+        if self.auth_count > self._acked_gen and now - self._auth_at < self.connect_timeout_s + 5.0:
+            return  # this connection's subscription is not acknowledged yet (as long as start() would wait)
         action = self._force_reconnect()
         if action is None:
             return
@@ -501,6 +505,8 @@ class FyersFeed(FeedClient):
         self.reconnect_retry = reconnect_retry
         self.ws_url = ws_url
         self._expired_logged = False
+        self._ws: Any = None        # the SDK's websocket as the watchdog last saw it, and since when
+        self._ws_since = 0.0
         bare = self._token.split(":", 1)[1]
         super().__init__(self._new_sdk_socket, tickers, on_tick=on_tick, on_ticks=on_ticks,
                          stale_after_s=stale_after_s, in_market_hours=in_market_hours,
@@ -556,6 +562,9 @@ class FyersFeed(FeedClient):
                 log.error("%s: the access token expired at %s; the feed cannot reconnect until a new token "
                           "is set and the daemon restarted", self.name, fmt_ist(self.token_expires_at))
             return
+        ws = getattr(self.socket, "_FyersDataSocket__ws_object", None)
+        if ws is not self._ws:
+            self._ws, self._ws_since = ws, time.monotonic()
         super()._check()
 
     def _force_reconnect(self) -> str | None:
@@ -563,8 +572,10 @@ class FyersFeed(FeedClient):
         ws = getattr(sock, "_FyersDataSocket__ws_object", None)
         if ws is None:
             attempt = getattr(sock, "ws_thread", None)
-            if attempt is not None and attempt.is_alive():
-                return None  # a connection attempt (or the SDK's back-off before one) is under way
+            if attempt is not None and (attempt.is_alive() or attempt.ident is None):
+                # a connection attempt (or the SDK's back-off before one) is under way; a thread not started yet
+                # (ident None) is the SDK's reconnect between creating its thread and starting it, not a stop
+                return None
             # the SDK gave up reconnecting: start a fresh connection
             threading.Thread(target=sock.connect, name=f"{self.name}-connect", daemon=True).start()
             return "connecting again (the SDK had stopped reconnecting)"
@@ -572,6 +583,10 @@ class FyersFeed(FeedClient):
         raw = getattr(inner, "sock", None)
         if inner is None or raw is None or not getattr(inner, "connected", False):
             return None  # the SDK is between attempts of its own reconnect
+        if time.monotonic() - self._ws_since < (self.stale_after_s or 0.0):
+            # opened lately and not authenticated yet (authentication restarts the silence count): the silence
+            # measured so far was the previous connection's. Dropping this one would cost another back-off.
+            return None
         # Shut the TCP socket down (not ws.close() from this thread: that does not wake the SDK's reader,
         # blocked in select for up to 10 s). The reader sees the end of the stream at once and runs the
         # SDK's own reconnect, and our resubscribe follows the new authentication.

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from core.net import is_loopback_url
 from feeds.fyers import FeedError, check_token, socket_token
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def api_base(environ: dict[str, str] | None = None) -> str | None:
     if not raw:
         return None
     u = urlparse(raw)
-    loopback = u.scheme == "http" and u.hostname in ("127.0.0.1", "localhost", "::1")
+    loopback = u.scheme == "http" and is_loopback_url(raw)
     fyers = u.scheme == "https" and (u.hostname or "").endswith(".fyers.in")
     if not (loopback or fyers):
         raise FyersApiError(f"{API_URL_ENV}: {raw!r} is not allowed -- leave it unset (the Fyers API), or use "

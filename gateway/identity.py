@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from core.enums import ExecutionMode
+from core.net import is_loopback_url
 from gateway.results import Ok, Rejected, Unavailable
 
 log = logging.getLogger(__name__)
@@ -79,18 +80,12 @@ def server_problems(mode: ExecutionMode, host: str, api_key: str | None,
         return [f"HOST_SERVER: {host!r} is not allowed with mode paper -- it is a real OpenAlgo server (broker "
                 f"{ident.detail}) and would get real orders; point HOST_SERVER at the paper broker "
                 "(e.g. http://127.0.0.1:5000, started by the daemon if none runs there), or use mode live"]
-    if mode is ExecutionMode.PAPER and kind is ServerKind.UNREACHABLE and not _loopback(host):
+    if mode is ExecutionMode.PAPER and kind is ServerKind.UNREACHABLE and not is_loopback_url(host):
         return [f"HOST_SERVER: {host!r} is not answering ({ident.detail}) -- mode paper starts the paper broker "
                 "only on loopback: use http://127.0.0.1:PORT, or start the broker at that address first"]
     if kind is ServerKind.KEY_REFUSED:
         return [key_refused_problem(mode, host, ident.detail)]
     return []
-
-
-def _loopback(host: str) -> bool:
-    from urllib.parse import urlparse
-
-    return urlparse(host).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def paper_broker_pid(host: str, timeout_s: float = 2.0) -> int | None:

@@ -19,7 +19,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from core.config import SessionConfig
+from core.cli_args import Parser, UsageError, load_config_arg, parse_range, parse_symbols
+from core.config import Config, SessionConfig
 from history.intervals import Interval, parse_interval
 from history.sources import HistoryError, HistorySource
 from ops.progress import CountProgress
@@ -32,17 +33,8 @@ DEFAULT_CACHE = "data/history"
 SHOWN_FINDINGS = 20
 
 
-class _Usage(Exception):
-    """A bad argument: the message is printed and the exit code is 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _Usage(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="driver.py history", description="Candle history for the backtest.")
+    p = Parser(prog="driver.py history", description="Candle history for the backtest.")
     sub = p.add_subparsers(dest="action", required=True, metavar="fetch")
     f = sub.add_parser("fetch", help="fetch candles into the local cache")
     f.add_argument("--symbols", help="comma-separated OpenAlgo symbols (default: config.yaml's)")
@@ -57,89 +49,83 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _day(text: str, flag: str) -> date:
+def check_source_flags(source: str, interval: str) -> Interval:
+    """--source is one of SOURCES and --interval a candle interval (UsageError naming the flag otherwise)."""
+    if source not in SOURCES:
+        raise UsageError(f"--source {source!r} is not allowed -- use one of {', '.join(SOURCES)}")
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise _Usage(f"{flag}: {text!r} is not a date -- use YYYY-MM-DD") from None
+        return parse_interval(interval)
+    except ValueError as e:
+        raise UsageError(f"--interval: {e}") from None
 
 
-def _source(name: str, args: argparse.Namespace, seed: int, session: SessionConfig,
-            tickers: dict[str, str], log_dir: Path) -> HistorySource:
+def open_source(name: str, data: Path | None, cfg: Config, interval: Interval | None = None) -> HistorySource:
+    """The history source `name` for this config (files: read from `data`), asked whether it serves
+    `interval` when one is given: UsageError for what the flags got wrong, HistoryError when it cannot tell."""
+    source = _new_source(name, data, cfg)
+    if interval is not None:
+        try:
+            source.check_interval(interval)
+        except ValueError as e:
+            raise UsageError(f"--interval: {e}") from None
+    return source
+
+
+def _new_source(name: str, data: Path | None, cfg: Config) -> HistorySource:
     from core.config import load_secrets
 
     if name == "synthetic":
         from history.synthetic import SyntheticSource
 
-        return SyntheticSource(seed, session)
+        return SyntheticSource(cfg.replay.seed, cfg.session)
     if name == "files":
-        if args.data is None:
-            raise _Usage("--source files needs --data DIR (the folder with SYMBOL.csv or SYMBOL.parquet)")
+        if data is None:
+            raise UsageError("--source files needs --data DIR (the folder with SYMBOL.csv or SYMBOL.parquet)")
         from history.files import FileSource
 
         try:
-            return FileSource(args.data)
+            return FileSource(data)
         except ValueError as e:
-            raise _Usage(str(e)) from None
+            raise UsageError(str(e)) from None
     secrets, problems = load_secrets()
     if name == "openalgo":
         if problems or not secrets.app_key:
-            raise _Usage("; ".join(problems) or "APP_KEY: unset -- the OpenAlgo API key goes in .env")
+            raise UsageError("; ".join(problems) or "APP_KEY: unset -- the OpenAlgo API key goes in .env")
         from history.openalgo_source import OpenAlgoSource
 
         return OpenAlgoSource(secrets.host_server, secrets.app_key)
     if not secrets.fyers_app_id or not secrets.fyers_access_token:
-        raise _Usage("--source fyers needs FYERS_APP_ID and FYERS_ACCESS_TOKEN in .env "
-                     "(python driver.py fyers-login writes today's token)")
+        raise UsageError("--source fyers needs FYERS_APP_ID and FYERS_ACCESS_TOKEN in .env "
+                         "(python driver.py fyers-login writes today's token)")
     from history.fyers_source import FyersSource
 
     try:
         return FyersSource(secrets.fyers_app_id, secrets.fyers_access_token,
-                           data_url=os.environ.get("FYERS_DATA_URL") or None, tickers=tickers,
-                           log_dir=log_dir)  # the SDK's own fyersApi.log and fyersRequests.log
+                           data_url=os.environ.get("FYERS_DATA_URL") or None,
+                           tickers={s.symbol: s.fyers for s in cfg.symbols},
+                           # the SDK's own fyersApi.log and fyersRequests.log go there
+                           log_dir=cfg.resolve_path(cfg.monitoring.log_dir))
     except ValueError as e:
-        raise _Usage(str(e)) from None
+        raise UsageError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         return _run(build_parser().parse_args(argv))
-    except _Usage as e:
+    except UsageError as e:
         print(f"history: {e} (python driver.py history fetch --help)", file=sys.stderr)
         return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-
-    first, last = _day(args.first, "--from"), _day(args.last, "--to")
-    if first > last:
-        raise _Usage(f"--from {first} is after --to {last}")
-    if args.source not in SOURCES:
-        raise _Usage(f"--source {args.source!r} is not allowed -- use one of {', '.join(SOURCES)}")
-    try:
-        interval = parse_interval(args.interval)
-    except ValueError as e:
-        raise _Usage(f"--interval: {e}") from None
-    try:
-        cfg = load_config(args.config or DEFAULT_CONFIG_PATH)
-    except ConfigError as e:
-        raise _Usage("config: " + "; ".join(e.problems)) from None
-    if args.symbols is not None:
-        symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
-        if not symbols:
-            raise _Usage("--symbols: no symbol given")
-    else:
-        symbols = [s.symbol for s in cfg.symbols]
+    first, last = parse_range(args.first, args.last)
+    interval = check_source_flags(args.source, args.interval)
+    cfg, _ = load_config_arg(args.config)
+    symbols = parse_symbols(args.symbols) or [s.symbol for s in cfg.symbols]
     exchange = args.exchange or cfg.exchange
-    tickers = {s.symbol: s.fyers for s in cfg.symbols}
-    source = _source(args.source, args, cfg.replay.seed, cfg.session, tickers,
-                     cfg.resolve_path(cfg.monitoring.log_dir))
     cache = args.cache or cfg.resolve_path(DEFAULT_CACHE)
     try:
-        source.check_interval(interval)
-    except ValueError as e:
-        raise _Usage(f"--interval: {e}") from None
+        source = open_source(args.source, args.data, cfg, interval)
     except HistoryError as e:
         print(f"history: {e}", file=sys.stderr)
         return EXIT_FAILED

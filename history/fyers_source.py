@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from core.net import is_loopback_url
 from gateway.ratelimit import MovingWindow
 from history.intervals import Interval, fyers_chunk_days, fyers_resolution
 from history.sources import HistoryError
@@ -32,7 +33,7 @@ RETRIES = 4
 
 def check_data_url(url: str) -> str:
     u = urlparse(url)
-    if not ((u.scheme == "http" and u.hostname in ("127.0.0.1", "localhost", "::1"))
+    if not ((u.scheme == "http" and is_loopback_url(url))
             or (u.scheme == "https" and (u.hostname or "").endswith(".fyers.in"))):
         raise ValueError(f"Fyers data URL {url!r} is not allowed -- use https://...fyers.in or a loopback http URL")
     return url.rstrip("/")

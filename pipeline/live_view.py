@@ -20,6 +20,8 @@ from multiprocessing.managers import DictProxy, SyncManager
 from pathlib import Path
 from typing import Any
 
+from core.net import is_loopback
+
 log = logging.getLogger(__name__)
 
 LIVE_EVERY_S = 0.25  # how often the trading thread refreshes positions and P&L in the shared state
@@ -132,7 +134,7 @@ def read_live_view(where: dict[str, Any], timeout_s: float = READ_TIMEOUT_S) -> 
         raise LiveViewError(f"the daemon's record has no usable live view address ({e})") from None
     except OSError as e:
         raise LiveViewError(f"cannot read the live view's key: {e.strerror or e}") from None
-    if host not in ("127.0.0.1", "::1", "localhost"):
+    if not is_loopback(host):
         raise LiveViewError(f"the live view address {host} is not loopback; not connecting")
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout_s)  # the Manager's client sockets are made inside multiprocessing

@@ -12,7 +12,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import types
 from datetime import date
 
 import pytest
@@ -30,7 +32,7 @@ from feeds.fake_fyers import (
     subscribe_ok,
     update_entry,
 )
-from feeds.fyers import TICK_TYPES, FeedError, FyersFeed, check_token, socket_token, token_expiry
+from feeds.fyers import TICK_TYPES, FeedClient, FeedError, FyersFeed, check_token, socket_token, token_expiry
 from feeds.synthetic import generate_day
 from tests.conftest import ROOT, free_port
 
@@ -77,6 +79,60 @@ def test_fyers_feed_refuses_an_expired_token_before_touching_the_network(tmp_pat
     assert token not in str(e.value)
     feed = FyersFeed("ABC-100", fake_jwt(time.time() + 86400), ["NSE:SBIN-EQ"], on_tick=print, log_dir=tmp_path)
     assert "eyJ" not in repr(feed)
+
+
+# ---------------------------------------------------------------- the watchdog's rules (pure logic)
+
+class _Line:
+    """Only what the watchdog touches: a socket it can tell to drop the connection."""
+
+    def __init__(self) -> None:
+        self.drops = 0
+
+    def disconnect(self) -> None:
+        self.drops += 1
+
+
+def _silent_for(client: FeedClient, seconds: float) -> None:
+    """As if `seconds` had passed without a tick (the watchdog's clocks moved back instead of sleeping)."""
+    client._last_rx_seen = client.received
+    client._last_rx_change -= seconds
+    client._last_restart -= seconds
+    client._auth_at -= seconds
+
+
+def test_the_watchdog_leaves_a_new_connection_alone_until_its_subscription_is_acknowledged():
+    client = FeedClient(lambda **_: None, ["NSE:SBIN-EQ"], on_tick=print, stale_after_s=1.0, connect_timeout_s=5)
+    client.socket = line = _Line()
+    client._on_message({"type": "cn", "s": "ok"})
+    client.subscribed_gen = 1
+    client._on_message({"type": "sub", "s": "ok"})
+    _silent_for(client, 2)
+    client._check()
+    assert line.drops == 1                        # a subscribed line, silent: dropped
+    client._on_message({"type": "cn", "s": "ok"})  # the next connection authenticated; its subscribe is on the way
+    _silent_for(client, 2)
+    client._check()
+    assert line.drops == 1                        # not silence: it has not been asked for ticks yet
+    _silent_for(client, 9)                        # ... for longer than start() would wait for an ack
+    client._check()
+    assert line.drops == 2
+
+
+def test_a_reconnect_thread_not_started_yet_is_not_taken_for_the_sdk_giving_up(tmp_path):
+    feed = FyersFeed("ABC-100", fake_jwt(time.time() + 86400), ["NSE:SBIN-EQ"], on_tick=print, log_dir=tmp_path)
+    connects = []
+    sdk = types.SimpleNamespace(_FyersDataSocket__ws_object=None, connect=lambda: connects.append(1),
+                                ws_thread=threading.Thread(target=lambda: None))
+    feed.socket = sdk
+    assert feed._force_reconnect() is None and connects == []   # the SDK is between creating and starting it
+    sdk.ws_thread.start()
+    sdk.ws_thread.join()
+    assert feed._force_reconnect() == "connecting again (the SDK had stopped reconnecting)"
+    deadline = time.monotonic() + 5
+    while not connects and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert connects == [1]
 
 
 # ---------------------------------------------------------------- contract: the SDK's own parser
@@ -245,11 +301,13 @@ GAVE_UP = textwrap.dedent("""
                      reconnect_retry=1)
     feed.start()
     sdk = feed.socket
+    def stopped():  # its retry thread ended; not merely created and about to start (ident None until started)
+        t = sdk.ws_thread
+        return sdk._FyersDataSocket__ws_object is None and t.ident is not None and not t.is_alive()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (
-            len(got) == 10 and sdk._FyersDataSocket__ws_object is None and not sdk.ws_thread.is_alive()):
+    while time.monotonic() < deadline and not (len(got) == 10 and stopped()):
         time.sleep(0.05)
-    gave_up = sdk._FyersDataSocket__ws_object is None and not sdk.ws_thread.is_alive()
+    gave_up = stopped()
     # the server comes back on the same address; only our watchdog can reconnect now
     again = FakeFyersServer(on_subscribe=lambda conn, topics: conn.send_ticks(ticks[10:]), port=server.port)
     deadline = time.monotonic() + 20
