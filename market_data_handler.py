@@ -118,7 +118,26 @@ class MarketDataHandler:
 
     # ------------------------------------------------------------------ ticks
     def process_batch(self, ticks: list[Tick], t_wall: float, positions: list[int]) -> None:
+        """process() for each tick, with its checks inlined for a record that passes them all (nearly every
+        tick: the feed process judged it already); anything else goes through process() itself."""
+        by_fyers, last_ts, awaiting, stats = self.by_fyers, self.last_ts, self.awaiting, self.stats
+        persist, run = self.persist_ticks, self._run
+        inf = math.inf
         for tick, pos in zip(ticks, positions, strict=False):
+            if type(tick) is Tick:
+                sym = by_fyers.get(tick.symbol)  # None: no such symbol
+                ltp, ts = tick.ltp, tick.exch_feed_time
+                if (sym is not None and type(ltp) in _NUM and type(ts) in _NUM and 0 < ltp < inf
+                        and 0 < ts < inf and not ts < last_ts.get(sym, 0)):
+                    stats.ticks += 1
+                    last_ts[sym] = ts
+                    if persist:
+                        self._persist_tick(tick, sym, ts)
+                    if sym in awaiting:
+                        self.backlog[sym].append((tick, ts, t_wall, pos))
+                    else:
+                        run(sym, tick, ts, t_wall, pos)
+                    continue
             self.process(tick, t_wall, pos)
 
     def process(self, tick: Tick, t_wall: float = 0.0, pos: int = 0) -> str | None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from core.config import Config
 from core.faults import die_with_parent, parent_gone
+from core.gc_tuning import tune_for_ticks
 from core.logs import setup_logging
 from core.types import Signal, Tick
 from paper.client import PaperBrokerAdmin, PaperBrokerError
@@ -200,6 +201,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                                    WorkerProgress(st.ticks, st.bad_ticks, st.signals, len(handler.awaiting),
                                                   sum(len(q) for q in handler.backlog.values()))))
 
+    tune_for_ticks()
     out_q.put(WorkerReady(worker_id, os.getpid()))
     last_marker: tuple[int, float, float] | None = None
     reported: list[Any] = [None]  # the last watermark's (seq, caps): one held back is sent again when they move

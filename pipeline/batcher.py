@@ -90,17 +90,20 @@ class TickBatcher:
     def dispatch(self, msg: Any) -> None:
         """on_message for the feed: route one tick. Control messages are counted, not routed; so is junk, or,
         with a validator, every tick it refuses (by reason)."""
-        control = type(msg) is dict and "s" in msg
-        if control or (self.validator is None and type(msg) is not dict):
+        plain = type(msg) is dict
+        if (plain and "s" in msg) or (self.validator is None and not plain):
             with self.lock:  # the counters are reset by a flush, maybe on the flusher's thread
                 self.not_ticks += 1
             return
         with self.lock:  # one acquisition per tick: the validator's feed clock, the buffers and counters
-            if self.validator is None:
+            validator = self.validator
+            if validator is None:
                 self._route_locked(msg)
-                return
-            for tick in self.validator.admit(msg):
-                self._route_locked(tick)
+            elif plain and validator.admit_plain(msg):  # nearly every tick: judged and routed without a list
+                self._route_locked(msg)
+            else:
+                for tick in validator.admit(msg):
+                    self._route_locked(tick)
 
     def _route_locked(self, msg: dict) -> None:
         sym = msg.get("symbol")
@@ -119,15 +122,16 @@ class TickBatcher:
             buf.append(_all_fields(msg))
         except KeyError:
             buf.append(tick_values(msg))
-        self.dispatched += 1
-        self.positions[i].append(self.first_pos + self.dispatched)
+        n = self.dispatched = self.dispatched + 1
+        self.positions[i].append(self.first_pos + n)
         if type(ts) is int and ts > self.max_ts:
             self.max_ts = ts
         now = time.monotonic()
-        if not self.pending:
+        pending = self.pending
+        if not pending:
             self.first_pending = now
-        self.pending += 1
-        if self.pending >= self.cycle_ticks or now - self.first_pending >= self.max_age_s:
+        self.pending = pending = pending + 1
+        if pending >= self.cycle_ticks or now - self.first_pending >= self.max_age_s:
             self._flush_locked(final=False)
 
     def flush(self, final: bool = False) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from core.clock import ist_epoch
 from core.config import Config, Secrets
 from core.errors import StartupError
+from core.gc_tuning import tune_for_ticks
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
 from pipeline.messages import (
@@ -179,6 +180,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         if recorder is not None:
             recorder.close()
         return
+    tune_for_ticks()
     batcher.start_flusher()
     stopping = threading.Event()
 

@@ -142,3 +142,47 @@ def test_the_batcher_never_routes_or_clocks_a_rejected_tick():
     assert dict(c.rejected) == {BAD_PRICE: 1, AHEAD: 2, NOT_A_DICT: 1}  # the last one, held, counted at the end
     frame = decode_frame(encode_frame(1, T0 + 2, 1, 0.0, c.batches[0]))  # as the worker reads it
     assert [t.exch_feed_time for t in frame.ticks] == [T0 + 1] and frame.positions == [1]
+
+
+def test_the_plain_path_decides_as_admit_does_on_a_mixed_stream():
+    """admit_plain (the feed's path for nearly every tick) accepts only what admit() accepts, leaves the rest to
+    it untouched, and so ends in the same state: a seeded stream of good ticks, every bad kind, equal times,
+    bools, a gap that proves itself and stamps far ahead."""
+    import random
+
+    rnd = random.Random(14)
+    stream: list = []
+    ts = T0
+    for k in range(4000):
+        ts += rnd.choice((0, 0, 1, 1, 2, -1, 0))
+        sym = rnd.choice((SBIN, LT))
+        base = 600.0 if sym == SBIN else 3600.0
+        t = tick(sym=sym, ltp=round(base * rnd.uniform(0.7, 1.3), 2), ts=ts, vol_traded_today=k)
+        roll = rnd.random()
+        if roll < 0.03:
+            t["ltp"] = rnd.choice((None, "1", 0, -1.0, math.nan, math.inf, True, 10**9))
+        elif roll < 0.06:
+            t["exch_feed_time"] = rnd.choice((None, "x", True, math.nan, ts + 7200, ts - 30, float(ts)))
+        elif roll < 0.08:
+            t["prev_close_price"] = rnd.choice((None, 0, "590", -5.0, math.inf))
+        elif roll < 0.09:
+            t["symbol"] = rnd.choice(("", None, "NSE:NOPE-EQ"))
+        elif roll < 0.10 and stream:
+            t = dict(stream[-1])  # a duplicate, if its time is its symbol's last
+        elif roll < 0.11:
+            ts += 3600  # a real gap: the clock must jump once enough ticks agree
+        stream.append(t)
+    general, plain = validator(gap_confirm_ticks=3), validator(gap_confirm_ticks=3)
+    out_general = [t for m in stream for t in general.admit(m)]
+    out_plain = []
+    for m in stream:
+        if plain.admit_plain(m):
+            out_plain.append(m)
+        else:
+            out_plain.extend(plain.admit(m))
+    general.finish()
+    plain.finish()
+    assert [id(t) for t in out_plain] == [id(t) for t in out_general]
+    assert plain.counts == general.counts and plain.accepted == general.accepted and plain.clock == general.clock
+    assert plain.last == general.last
+    assert 0 < plain.accepted < len(stream) and len(plain.counts) >= 7
