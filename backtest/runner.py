@@ -41,6 +41,7 @@ from history.intervals import Interval
 from history.sources import HistorySource
 from history.store import HistoryDay, HistoryStore
 from market_data_handler import MarketDataHandler
+from pipeline import warmup
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome
 from trade_manager import TradeManager
 
@@ -334,12 +335,32 @@ def run_recorded(spec: BacktestSpec, db: DBHandler, source: RecordedSource, on_d
         if on_day is not None:
             on_day(rec.day)
         run = DayRun(cfg, db, broker, rec.day, out.signals if spec.keep_signals else None)
+        warm_recorded(cfg, run, rec.path, rec.day)
         with day_unit(db):
             n = trade_day(run, recorded_ticks(rec, cfg, names))
         out.candles += n
         out.ticks_run += n
         out.days.append(rec.day)
     return out
+
+
+def warm_recorded(cfg: Config, run: DayRun, path: Path, day: date) -> None:
+    """Feed the day's strategies the warm-up candles its recording run fed them (PATH.warmup.json beside the
+    file, as `--replay` does), so a recorded day backtested trades as its replay; none kept: they start cold."""
+    if not cfg.market_data.warmup_from_history:
+        return
+    wanted = warmup.needs(cfg)
+    if not wanted:
+        return
+    try:
+        got, now = warmup.load_saved(path, day, wanted)
+    except FileNotFoundError:
+        log.info("%s: no warm-up candles kept beside it; its strategies start cold", path.name)
+        return
+    except ValueError as e:
+        log.warning("%s; its strategies start cold", e)
+        return
+    run.mdh.warm_up(got, now)
 
 
 def cut(h: HistoryDay, at: int) -> HistoryDay:
