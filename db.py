@@ -418,6 +418,17 @@ def _sqlite_begin(conn: Any) -> None:
     conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
 
+def stop_checkpointer(url: str) -> None:
+    """Leave this SQLite file's log to its commits' own checkpoints (db_wal off for it): a backtest's run
+    database has one writer and no order waiting on a commit, and its folder may be removed while this process
+    lives, where the thread's next checkpoint would create a log file in a folder being deleted."""
+    key = (os.getpid(), database_url(url))
+    with _engines_lock:
+        cp = _checkpointers.pop(key, None)
+    if cp is not None:
+        cp.stop()
+
+
 def setup(url: str | None = None, echo: bool = False) -> tuple[Engine, sessionmaker]:
     """Engine and session factory for this process (cached per process and URL)."""
     url = database_url(url)

@@ -35,7 +35,7 @@ from core.clock import ReplayClock, ist_epoch
 from core.config import Config, Secrets
 from core.enums import ExecutionMode
 from core.types import Signal, Tick
-from db import DBHandler, TradeLog, initialize_database
+from db import DBHandler, TradeLog, initialize_database, stop_checkpointer
 from history.frames import CandleColumns
 from history.intervals import Interval
 from history.sources import HistorySource
@@ -384,7 +384,9 @@ def open_run_db(path: Path) -> DBHandler:
     path.parent.mkdir(parents=True, exist_ok=True)
     for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         p.unlink(missing_ok=True)
-    engine = initialize_database(f"sqlite:///{path}")
+    url = f"sqlite:///{path}"
+    engine = initialize_database(url)
+    stop_checkpointer(url)  # the commits checkpoint (wal_autocheckpoint, _no_sync); lookahead removes its folders
     # a run's database is rebuilt by running again: no fsync per commit (the daemon's own keeps synchronous=NORMAL)
     event.listen(engine, "connect", _no_sync)
     engine.dispose()  # connections made from now on carry it
@@ -394,6 +396,7 @@ def open_run_db(path: Path) -> DBHandler:
 def _no_sync(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA synchronous=OFF")
+    cur.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default: no checkpointer thread for a run database
     cur.close()
 
 
