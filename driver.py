@@ -817,8 +817,7 @@ class Driver:
             if self.opts.live_data:
                 now = clock.now()
             else:
-                if feed.finished and w >= END_OF_FEED:
-                    w = feed.last_time
+                w = replay_time(w, feed.finished, feed.last_time)
                 if w > 0:
                     clock.advance(w)
                 now = clock.now()
@@ -868,6 +867,15 @@ class Driver:
                 processor.close_session(clock.now())
                 return EXIT_OK
         return EXIT_OK
+
+
+def replay_time(low_watermark: float, feed_finished: bool, feed_last_time: float) -> float:
+    """The replay clock's next time from the workers' low watermark. Workers can see the end-of-feed marker
+    before the feed's own final report reaches this process (a separate pipe and thread): until it does, the
+    marker is no time at all, never a date some 146 billion years ahead."""
+    if low_watermark >= END_OF_FEED:
+        return feed_last_time if feed_finished else 0.0
+    return low_watermark
 
 
 def _finished_day_dashboard(cfg: Config, secrets: Secrets, raw_day: str | None) -> int:

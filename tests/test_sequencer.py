@@ -65,3 +65,13 @@ def test_a_restarted_worker_counts_from_its_checkpoint_until_it_reports():
     assert released(s) == []
     s.watermark(1, 1, 99, 10, INF, INF)  # it has caught up again
     assert released(s) == ["A"]
+
+
+def test_the_end_of_feed_marker_moves_the_replay_clock_only_once_the_feed_s_last_time_is_known():
+    from driver import replay_time
+    from pipeline.messages import END_OF_FEED
+
+    assert replay_time(1_763_612_400.0, False, 1_763_612_000.0) == 1_763_612_400.0
+    # the workers saw the marker before the feed's final report reached the driver: no time yet
+    assert replay_time(END_OF_FEED, False, 1_763_612_000.0) == 0.0
+    assert replay_time(END_OF_FEED, True, 1_763_634_600.0) == 1_763_634_600.0
