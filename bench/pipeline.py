@@ -6,7 +6,8 @@ Replays a synthetic day for N symbols through the real Driver: eight worker proc
 the TradeManager in signals_only mode (no broker, so the figure is the pipeline's own):
   1. as fast as possible with tick persistence off          -> ticks_per_s
   2. as fast as possible with every tick written to SQLite  -> ticks_per_s_persisted
-  source_ticks_per_s: the feed alone (generate, validate, route, encode; no workers), measured between runs
+  source_ticks_per_s: the feed alone (generate, validate, route, encode, in columns as the feed process does at
+     full speed; no workers), measured between runs
      1 and 2, so the end-to-end figures read as a share of what the source can give
   3. paced at --rate ticks/s from the open, through the strategies' warm-up (no strategy can signal before its
      opening range or its slow average is in: --warmup-minutes of feed time, from config.yaml by default) and
@@ -218,7 +219,7 @@ def source_ticks_per_s(n: int) -> tuple[float, int]:
     pipes (a cycle's batches are built and dropped). The end-to-end figures read as a share of this."""
     from datetime import date
 
-    from feeds.synthetic import default_tickers, generate_day
+    from feeds.synthetic import SyntheticDay, default_tickers
     from pipeline.batcher import TickBatcher
     from pipeline.feed_process import FULL_SPEED_MAX_AGE_S
     from pipeline.tick_validator import TickValidator
@@ -231,8 +232,8 @@ def source_ticks_per_s(n: int) -> tuple[float, int]:
                                                   gap_confirm_ticks=cfg.market_data.gap_confirm_ticks,
                                                   max_price_move_pct=cfg.market_data.max_price_move_pct))
     t0 = time.perf_counter()
-    for tick in generate_day(tickers, date.fromisoformat(DAY), cfg.replay.seed, cfg.session):
-        batcher.dispatch(tick)
+    for cols in SyntheticDay(tickers, date.fromisoformat(DAY), cfg.replay.seed, cfg.session).windows():
+        batcher.dispatch_columns(cols)  # as the feed process takes the synthetic day at full speed
     batcher.flush(final=True)
     return batcher.dispatched / (time.perf_counter() - t0), batcher.dispatched
 

@@ -114,13 +114,20 @@ def started_report_delay() -> None:
 def injected_ticks(on_message: Callable[[Any], None], spec: str | None = None) -> Callable[[Any], None]:
     """`on_message` with DAEMON_INJECT_TICKS's messages slipped in before the socket's N-th tick; `on_message`
     itself when unset. An unreadable file stops start-up with a message naming the variable."""
+    return injected_feed(on_message, None, spec)[0]
+
+
+def injected_feed(on_message: Callable[[Any], None], on_columns: Callable[[Any], None] | None,
+                  spec: str | None = None) -> tuple[Callable[[Any], None], Callable[[Any], None] | None]:
+    """injected_ticks for a socket that delivers ticks one by one (on_message) and as columns (on_columns, a
+    TickColumns): one count of the socket's ticks over both, the injected messages going to `on_message`."""
     import json
 
     from core.errors import StartupError
 
     path = os.environ.get("DAEMON_INJECT_TICKS", "") if spec is None else spec
     if not path:
-        return on_message
+        return on_message, on_columns
     extra: dict[int, list[Any]] = {}
     try:
         with open(path, encoding="utf-8") as f:
@@ -139,4 +146,18 @@ def injected_ticks(on_message: Callable[[Any], None], spec: str | None = None) -
                 on_message(bad)
             seen += 1
         on_message(msg)
-    return deliver
+
+    def deliver_columns(cols: Any) -> None:
+        nonlocal seen
+        assert on_columns is not None
+        n, lo = len(cols), 0
+        for at in sorted(k for k in extra if seen <= k < seen + n):
+            if at - seen > lo:
+                on_columns(cols.slice(lo, at - seen))
+                lo = at - seen
+            for bad in extra.pop(at):
+                on_message(bad)
+        if lo < n:
+            on_columns(cols.slice(lo, n))
+        seen += n
+    return deliver, (None if on_columns is None else deliver_columns)

@@ -146,6 +146,46 @@ def records(rows: list[tuple[Any, ...]]) -> list[Tick]:
         return [Tick.from_values(v) for v in rows]
 
 
+class TickColumns:
+    """A run of ticks as columns, in feed order: what the synthetic day produces a window at a time, so the feed
+    can judge, route and encode them in bulk (numpy) instead of building a FyersTick dict per tick.
+
+    `values` maps each numeric TICK_FIELDS name to an int64 or float64 column (ints stay ints, as the dicts'
+    values are); `constants` holds the fields every tick has alike (e.g. type 'sf'); `symbol` is a code per
+    tick into `names`. tick(i) is row i as the very dict the dict path would have carried.
+    """
+
+    __slots__ = ("values", "constants", "symbol", "names")
+
+    def __init__(self, values: dict[str, Any], constants: dict[str, Any], symbol: Any, names: tuple[str, ...]):
+        if set(values) | set(constants) | {"symbol"} != set(TICK_FIELDS):
+            raise ValueError("TickColumns needs every tick field once, as a column or a constant")
+        self.values = values
+        self.constants = constants
+        self.symbol = symbol
+        self.names = names
+
+    def __len__(self) -> int:
+        return int(self.symbol.shape[0])
+
+    def tick(self, i: int) -> dict[str, Any]:
+        """Row i as a FyersTick dict, keys in TICK_FIELDS order (for the per-tick paths and the validator's
+        memory of a symbol's last tick)."""
+        values, constants = self.values, self.constants
+        return {f: (self.names[int(self.symbol[i])] if f == "symbol" else
+                    constants[f] if f in constants else values[f][i].item()) for f in TICK_FIELDS}
+
+    def slice(self, lo: int, hi: int) -> TickColumns:
+        """Rows lo..hi-1 (views, no copy)."""
+        return TickColumns({k: v[lo:hi] for k, v in self.values.items()}, self.constants, self.symbol[lo:hi],
+                           self.names)
+
+    def take(self, rows: Any) -> TickColumns:
+        """The rows a numpy index or mask selects, in order (copies)."""
+        return TickColumns({k: v[rows] for k, v in self.values.items()}, self.constants, self.symbol[rows],
+                           self.names)
+
+
 class SignalRow(Protocol):
     """The columns of a StockSignals row (db.StockSignal) that Signal.from_row reads; nullable ones may be None."""
 

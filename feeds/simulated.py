@@ -27,8 +27,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
+
 from core.clock import Clock, fmt_ist
-from core.types import FyersTick
+from core.types import FyersTick, TickColumns
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,12 @@ class SimulatedWebSocket:
                  start_after: int | None = None, clock: Clock | None = None, reconnect: bool = True,
                  reconnect_delay_s: float = 5.0, on_done: Callable[[], Any] | None = None,
                  disconnects: Iterable[tuple[int, float]] = (), control_timeout_s: float = 10.0,
-                 on_idle: Callable[[int], Any] | None = None):
+                 on_idle: Callable[[int], Any] | None = None,
+                 on_columns: Callable[[TickColumns], Any] | None = None):
         self._source = source
+        # ticks as TickColumns, a window at a time, when the source can give them (feeds.synthetic.SyntheticDay)
+        # and the replay runs at full speed with no clock to move: the same ticks as on_message would get
+        self.on_columns = on_columns
         self.on_connect = on_connect
         self.on_message = on_message or (lambda msg: None)
         self.on_error = on_error or (lambda err: log.warning("simulated socket error: %s", err))
@@ -355,6 +361,15 @@ class SimulatedWebSocket:
             self.on_close(dict(CLOSED))
 
     def _replay(self) -> None:
+        if self.on_columns is not None and self.speed is None and self.clock is None:
+            src = self._source
+            if callable(src) and not hasattr(src, "__iter__"):
+                src = src()
+            windows = getattr(src, "windows", None)
+            if windows is not None:
+                self._replay_columns(windows())
+                return
+            self._source = src
         on_message, on_error = self.on_message, self.on_error
         last_state = self._last_state
         speed, clock = self.speed, self.clock
@@ -413,6 +428,56 @@ class SimulatedWebSocket:
                     self._open_again()
         finally:
             self.delivered, self.missed, self.filtered, self.skipped = delivered, missed, filtered, skipped
+
+    def _replay_columns(self, windows: Iterator[TickColumns]) -> None:
+        """_replay for a source of TickColumns at full speed: the same skipping, subscriptions, counts,
+        last states and faults, a run of rows at a time (a window is cut where a fault falls due)."""
+        sa = self.start_after
+        for cols in windows:
+            if self._ops_flag:
+                self._process_ops()
+            if self._stop:
+                return
+            eft = cols.values["exch_feed_time"]
+            n = len(cols)
+            lo = 0 if sa is None else int(np.searchsorted(eft, sa, side="right"))  # rows in time order
+            self.skipped += lo
+            while lo < n:
+                due = [t for t in (self._schedule[0][0] if self._schedule else None, self._down_until)
+                       if t is not None]
+                hi = n if not due else lo + int(np.searchsorted(eft[lo:], min(due), side="left"))
+                if hi == lo:  # a fault falls due at this row's time: as _replay, before the row goes on
+                    ts = int(eft[lo])
+                    self._now_ts = ts if self._now_ts is None else max(self._now_ts, ts)
+                    self._faults(ts)
+                    continue
+                self._deliver_columns(cols, lo, hi)
+                lo = hi
+        if self._down_until is not None and self.reconnect:
+            self._open_again()
+
+    def _deliver_columns(self, cols: TickColumns, lo: int, hi: int) -> None:
+        run = cols.slice(lo, hi)
+        top = int(run.values["exch_feed_time"].max())
+        self._now_ts = top if self._now_ts is None else max(self._now_ts, top)
+        codes = run.symbol
+        active = np.fromiter((s in self._active for s in cols.names), dtype=bool, count=len(cols.names))
+        wanted = np.fromiter((s in self._wanted for s in cols.names), dtype=bool, count=len(cols.names))
+        on = active[codes]
+        k = int(on.sum())
+        missed = int((~on & wanted[codes]).sum())
+        self.delivered += k
+        self.missed += missed
+        self.filtered += len(run) - k - missed
+        last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
+        for j in last.tolist():  # each symbol's last state, for a snapshot on a later subscribe
+            t = run.tick(j)
+            self._last_state[t["symbol"]] = t
+        if k:
+            try:
+                self.on_columns(run if k == len(run) else run.take(on))  # type: ignore[misc]
+            except Exception as e:  # noqa: BLE001 - as the SDK does with on_message
+                self.on_error(e)
 
     def _faults(self, ts: int) -> None:
         while self._schedule and self._schedule[0][0] <= ts:

@@ -24,11 +24,12 @@ import numpy as np
 
 from core.clock import ist_epoch
 from core.config import SessionConfig
-from core.types import FyersTick
+from core.types import TICK_FIELDS, FyersTick, TickColumns
 
 TICK_PAISE = 5              # NSE equity tick size: 0.05 rupees
 TRADE_SHARE = 0.6           # share of ticks that are trades; the rest are quote updates
 _EMIT_SLICE = 8192          # ticks converted to Python objects at a time
+_N_DICT_COLUMNS = 19        # _window_columns' columns that make the dicts (the symbol codes follow them)
 _BIG = 1 << 40              # offset separating symbols in grouped running max/min (prices < 2**31 paise)
 
 
@@ -145,7 +146,7 @@ def _generate(names: list[str], day: date, seed: int, t_open: int, n_seconds: in
         # the hot loop: one dict per tick, built in this frame (no nested generators); numpy columns are
         # turned into Python lists a slice at a time to keep memory low at the busy open
         for lo_i in range(0, columns[0].shape[0], _EMIT_SLICE):
-            part = [col[lo_i:lo_i + _EMIT_SLICE].tolist() for col in columns]
+            part = [col[lo_i:lo_i + _EMIT_SLICE].tolist() for col in columns[:_N_DICT_COLUMNS]]
             for (ltp, vol, ltt, eft, bs, as_, bp, ap, ltq, tb, ts, avg, lo, hi, op, pc, sym, ch,
                  chp) in zip(*part, strict=False):
                 yield {"ltp": ltp, "vol_traded_today": vol, "last_traded_time": ltt, "exch_feed_time": eft,
@@ -155,6 +156,40 @@ def _generate(names: list[str], day: date, seed: int, t_open: int, n_seconds: in
                        "prev_close_price": pc, "type": "sf", "symbol": sym, "ch": ch, "chp": chp}
             part = None
         columns = None
+
+
+class SyntheticDay:
+    """A synthetic day readable two ways, tick for tick the same: iterated, the FyersTick dicts generate_day
+    yields (what a socket delivers); windows(), the same ticks as TickColumns a window at a time, for a feed
+    that judges, routes and encodes them in bulk (pipeline.batcher.TickBatcher.dispatch_columns)."""
+
+    def __init__(self, tickers: Iterable[str], day: date, seed: int, session: SessionConfig | None = None, *,
+                 window_s: int = 300):
+        self.tickers = list(dict.fromkeys(tickers))
+        self.day, self.seed, self.session, self.window_s = day, seed, session or SessionConfig(), window_s
+
+    def __iter__(self) -> Iterator[FyersTick]:
+        return generate_day(self.tickers, self.day, self.seed, self.session, window_s=self.window_s)
+
+    def windows(self) -> Iterator[TickColumns]:
+        """The day's ticks in emission order, one TickColumns per generated window (no dict per tick)."""
+        t_open, n_seconds = _span(self.day, self.session)
+        if self.window_s < 1:
+            raise ValueError(f"window_s must be at least 1, got {self.window_s}")
+        names = tuple(self.tickers)
+        for c in _windows(self.tickers, self.day, self.seed, t_open, n_seconds, None, self.window_s):
+            values = {f: c[k] for k, f in enumerate(TICK_FIELDS[:14])}
+            values.update(open_price=c[14], prev_close_price=c[15], ch=c[17], chp=c[18])
+            yield TickColumns(values, {"lower_ckt": 0, "upper_ckt": 0, "type": "sf"}, c[19], names)
+
+
+def _span(day: date, session: SessionConfig) -> tuple[int, int]:
+    """The session's open (epoch seconds) and its length in seconds."""
+    t_open = ist_epoch(day, session.open)
+    n_seconds = int((datetime.combine(day, session.close) - datetime.combine(day, session.open)).total_seconds())
+    if n_seconds <= 0:
+        raise ValueError(f"session close {session.close} is not after open {session.open}")
+    return t_open, n_seconds
 
 
 def day_columns(tickers: Iterable[str], day: date, seed: int, session: SessionConfig | None = None, *,
@@ -314,7 +349,7 @@ def _window_columns(syms: list[_Symbol], cols: dict[str, list[np.ndarray]], name
     return [
         ltp_e / 100.0, vol[emit], ltt[emit], eft, c["bs"][emit], c["as"][emit], c["bid"][emit] / 100.0,
         c["ask"][emit] / 100.0, ltq[emit], c["tb"][emit], c["ts"][emit], avg[emit] / 100.0, low[emit] / 100.0,
-        high[emit] / 100.0, opn[emit] / 100.0, pc_e / 100.0, names_arr[se], ch, chp]
+        high[emit] / 100.0, opn[emit] / 100.0, pc_e / 100.0, names_arr[se], ch, chp, se]
 
 
 def default_tickers(n: int) -> list[str]:
@@ -322,4 +357,4 @@ def default_tickers(n: int) -> list[str]:
     return [f"NSE:SYM{i:03d}-EQ" for i in range(n)]
 
 
-__all__ = ["generate_day", "day_columns", "base_price", "default_tickers", "TICK_PAISE"]
+__all__ = ["generate_day", "SyntheticDay", "day_columns", "base_price", "default_tickers", "TICK_PAISE"]

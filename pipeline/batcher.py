@@ -20,7 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.types import TICK_FIELDS, tick_values
+import numpy as np
+
+from core.types import TICK_FIELDS, TickColumns, tick_values
+from pipeline.column_encoding import ColumnRows, rows_body
+from pipeline.column_encoding import batch as column_batch
 from pipeline.messages import END_OF_FEED, encode_batch
 from pipeline.tick_validator import TickValidator
 
@@ -67,6 +71,11 @@ class TickBatcher:
         self.lock = threading.Lock()
         self.buffers: list[list[tuple]] = [[] for _ in range(n_workers)]  # each tick's tick_values()
         self.positions: list[list[int]] = [[] for _ in range(n_workers)]
+        # rows routed in bulk (dispatch_columns), already encoded, before the tuples in buffers
+        self.parts: list[list[bytes]] = [[] for _ in range(n_workers)]
+        self.part_pos: list[list[np.ndarray]] = [[] for _ in range(n_workers)]
+        self.part_count = [0] * n_workers
+        self._col_warned = 0
         self.first_pos = first_pos  # a restarted feed process numbers its ticks on from its predecessor's
         self.first_wall = [0.0] * n_workers
         self.pending = 0
@@ -105,6 +114,111 @@ class TickBatcher:
                 for tick in validator.admit(msg):
                     self._route_locked(tick)
 
+    def dispatch_columns(self, cols: TickColumns) -> None:
+        """on_columns for a feed that delivers ticks as columns (the synthetic day): the same verdicts, counts,
+        numbering and batches as dispatch() on each row's dict, judged, routed and encoded in bulk. A row the
+        bulk check does not pass goes through dispatch() as its dict (tick(i)), so every rule stays in one place."""
+        n = len(cols)
+        with self.lock:
+            rows = ColumnRows(cols)
+            # small ints: numpy's stable sort of them (routing by worker) is a radix sort
+            workers = np.array([self.worker_of.get(s, -1) for s in cols.names],
+                               dtype=np.int16 if self.n < 1 << 15 else np.int64)
+            i = 0
+            while i < n:
+                if self.validator is None:
+                    self._route_columns_locked(cols, rows, workers, i, n)
+                    break
+                k = self.validator.admit_columns(cols, i, n)
+                if k:
+                    self._route_columns_locked(cols, rows, workers, i, i + k)
+                    i += k
+                if i < n:  # the row the bulk check did not pass: judged as its dict
+                    self._dispatch_locked(cols.tick(i))
+                    i += 1
+
+    def _dispatch_locked(self, msg: dict) -> None:
+        validator = self.validator
+        assert validator is not None
+        if validator.admit_plain(msg):
+            self._route_locked(msg)
+        else:
+            for tick in validator.admit(msg):
+                self._route_locked(tick)
+
+    def _route_columns_locked(self, cols: TickColumns, rows: ColumnRows, workers: np.ndarray, lo: int,
+                              hi: int) -> None:
+        """Rows lo..hi-1, all admitted: numbered, sorted by worker, encoded; cycles flushed as _route_locked
+        would (full, or max_age_s old)."""
+        w_all = workers[cols.symbol[lo:hi]]
+        routable = np.cumsum(w_all >= 0)  # how many of rows lo..lo+j have a worker
+        ts_col = cols.values["exch_feed_time"]
+        at = 0
+        while at < hi - lo:
+            if not self.pending:
+                self.first_pending = time.monotonic()
+            done = int(routable[at - 1]) if at else 0
+            # the cycle fills at the row that brings its routable ticks to cycle_ticks (rows without a worker
+            # are counted in the cycle they come in, as one by one)
+            end = int(np.searchsorted(routable, done + self.cycle_ticks - self.pending)) + 1
+            end = min(end, hi - lo)
+            pw_all = w_all[at:end]
+            keep = pw_all >= 0
+            lost = len(keep) - int(keep.sum())
+            if lost:
+                for j in np.flatnonzero(~keep)[:max(0, 5 - self._warned)].tolist():
+                    self._warned += 1
+                    log.warning("no worker for symbol %.60r; tick counted as unroutable",
+                                cols.names[int(cols.symbol[lo + at + j])])
+                self.unroutable += lost
+            piece = np.arange(lo + at, lo + end)[keep]
+            pw = pw_all[keep]
+            take = len(piece)
+            at = end
+            if not take:
+                continue
+            positions = np.arange(self.pos + 1, self.pos + 1 + take, dtype=np.int64)
+            self.dispatched += take
+            order = np.argsort(pw, kind="stable")
+            bounds = np.searchsorted(pw[order], np.arange(self.n + 1))
+            wall = time.time()
+            for j in range(self.n):
+                a, b = int(bounds[j]), int(bounds[j + 1])
+                if a == b:
+                    continue
+                sel = order[a:b]
+                if not self.buffers[j] and not self.part_count[j]:
+                    self.first_wall[j] = wall
+                self._tuples_to_parts(j)
+                self.parts[j].append(rows.take(piece[sel]))
+                self.part_pos[j].append(positions[sel])
+                self.part_count[j] += b - a
+            top = int(ts_col[piece].max())
+            if top > self.max_ts:
+                self.max_ts = top
+            self.pending += take
+            if self.pending >= self.cycle_ticks or time.monotonic() - self.first_pending >= self.max_age_s:
+                self._flush_locked(final=False)
+
+    def _tuples_to_parts(self, j: int) -> None:
+        """Worker j's tick values routed one by one go before what comes next in bulk, encoded."""
+        if self.buffers[j]:
+            self.parts[j].append(rows_body(self.buffers[j]))
+            self.part_pos[j].append(np.array(self.positions[j], dtype=np.int64))
+            self.part_count[j] += len(self.buffers[j])
+            self.buffers[j] = []
+            self.positions[j] = []
+
+    def _batch(self, j: int) -> bytes | None:
+        """Worker j's batch of this cycle, encoded (None: it has no ticks)."""
+        if not self.part_count[j]:
+            b = self.buffers[j]
+            return encode_batch(b, self.positions[j]) if b else None
+        self._tuples_to_parts(j)
+        out = column_batch(self.parts[j], self.part_count[j], np.concatenate(self.part_pos[j]))
+        self.parts[j], self.part_pos[j], self.part_count[j] = [], [], 0
+        return out
+
     def _route_locked(self, msg: dict) -> None:
         sym = msg.get("symbol")
         i = self.worker_of.get(sym)
@@ -116,7 +230,7 @@ class TickBatcher:
             return
         ts = msg.get("exch_feed_time")
         buf = self.buffers[i]
-        if not buf:
+        if not buf and not self.part_count[i]:
             self.first_wall[i] = time.time()
         try:  # tick_values(msg), inlined; its Tick record is built with the batch's (the worker's decode_frame)
             buf.append(_all_fields(msg))
@@ -164,9 +278,8 @@ class TickBatcher:
                 rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
                                  if n != self._reported.get(r, 0))
                 self._reported = dict(counts)
-        batches = tuple(encode_batch(b, p) if b else None  # values: the workers build the records
-                        for b, p in zip(self.buffers, self.positions, strict=False))
-        counts = tuple(len(b) for b in self.buffers)
+        counts = tuple(len(b) + k for b, k in zip(self.buffers, self.part_count, strict=True))
+        batches = tuple(self._batch(j) for j in range(self.n))  # values: the workers build the records
         self.buffers = [[] for _ in range(self.n)]
         self.positions = [[] for _ in range(self.n)]
         self.pending = 0

@@ -51,9 +51,11 @@ LOW_EVERY_S = 0.05
 
 
 def make_feed(cfg: Config, secrets: Secrets, opts: Any, on_message: Callable[[Any], None],
-              on_idle: Callable[..., None] | None = None) -> Any:
+              on_idle: Callable[..., None] | None = None,
+              on_columns: Callable[[Any], None] | None = None) -> Any:
     """The Fyers socket when LIVE_DATA=true, else a SimulatedWebSocket replaying the chosen source from the day's
-    start, or from --start (a restarted replay is answered from the database up to where it stopped)."""
+    start, or from --start (a restarted replay is answered from the database up to where it stopped). The
+    synthetic day at full speed reaches `on_columns` as columns, when given (the same ticks, in bulk)."""
     tickers = [s.fyers for s in cfg.symbols]
     if opts.live_data:
         from core.session import in_market_hours
@@ -72,10 +74,10 @@ def make_feed(cfg: Config, secrets: Secrets, opts: Any, on_message: Callable[[An
     from feeds.simulated import SimulatedWebSocket
 
     if opts.source == "synthetic":
-        from feeds.synthetic import generate_day
+        from feeds.synthetic import SyntheticDay
 
         def source() -> Any:
-            return generate_day(tickers, opts.day, cfg.replay.seed, cfg.session)
+            return SyntheticDay(tickers, opts.day, cfg.replay.seed, cfg.session)
     else:
         from feeds.recorded import read_ticks
 
@@ -83,7 +85,8 @@ def make_feed(cfg: Config, secrets: Secrets, opts: Any, on_message: Callable[[An
             return read_ticks(opts.source)
     start_after = None if opts.start is None else ist_epoch(opts.day, opts.start) - 1
     feed = ReplayFeed(SimulatedWebSocket(source, on_message=on_message, speed=opts.speed, on_idle=on_idle,
-                                         start_after=start_after, disconnects=feed_drops(opts.day)), tickers)
+                                         start_after=start_after, disconnects=feed_drops(opts.day),
+                                         on_columns=on_columns), tickers)
     feed.start()
     return feed
 
@@ -161,6 +164,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
                           max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos,
                           validator=validator)
     on_message, recorder = batcher.dispatch, None
+    on_columns: Callable[[Any], None] | None = batcher.dispatch_columns  # the synthetic day, in bulk
     if opts.record is not None:
         from feeds.recorder import TickRecorder
 
@@ -170,11 +174,12 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
             conn.send(FeedFailed(f"--record: cannot write {opts.record}: {e.strerror or e}"))
             return
         on_message = _recording(recorder.record, batcher.dispatch)
+        on_columns = None  # the recorder writes each tick as it came: the day goes one tick at a time
     try:
         if not opts.live_data:
-            from core.faults import injected_ticks  # DAEMON_INJECT_TICKS, for the bad-tick tests; off unless set
-            on_message = injected_ticks(on_message)
-        feed = make_feed(cfg, secrets, opts, on_message, batcher.idle)
+            from core.faults import injected_feed  # DAEMON_INJECT_TICKS, for the bad-tick tests; off unless set
+            on_message, on_columns = injected_feed(on_message, on_columns)
+        feed = make_feed(cfg, secrets, opts, on_message, batcher.idle, on_columns)
     except StartupError as e:
         conn.send(FeedFailed(str(e)))
         if recorder is not None:
