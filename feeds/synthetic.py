@@ -209,79 +209,92 @@ def day_columns(tickers: Iterable[str], day: date, seed: int, session: SessionCo
 
 def _windows(names: list[str], day: date, seed: int, t_open: int, n_seconds: int,
              start_after: int | None, window_s: int) -> Iterator[list[np.ndarray]]:
-    """Each window's tick columns in emission order (see _window_columns for the column order)."""
+    """Each window's tick columns in emission order (see _window_columns for the column order).
+
+    Each symbol draws from its own generator, in the same order as ever (a window's normals, its tick counts,
+    then its ticks' uniforms and normals); the arithmetic on the draws runs on every symbol at once, element
+    for element the same operations, so the day is the same to the last bit (tests/test_feeds_synthetic.py
+    pins it) at a fraction of the per-symbol cost."""
     syms = [_Symbol(n, seed, day, n_seconds) for n in names]
     rate_prof, vol_prof = _profiles(n_seconds)
     interleave = np.random.default_rng([seed & 0xFFFFFFFF, day.toordinal(), 0x1D5])
     names_arr = np.array(names, dtype=object)
     prev_arr = np.array([s.prev_close for s in syms], dtype=np.int64)
     prev_f = prev_arr / 100.0
+    if not syms:
+        return
+    # per-symbol constants, each computed as the scalar code computes it, then held as columns
+    col = lambda f: np.array([f(s) for s in syms], dtype=np.float64)  # noqa: E731
+    rate, int_a, int_sd = col(lambda s: s.rate), col(lambda s: s.int_a), col(lambda s: s.int_sd)
+    c_int = col(lambda s: np.sqrt(1.0 - s.int_a ** 2))
+    k_int = col(lambda s: 0.5 * s.int_sd ** 2)
+    damp = col(lambda s: np.exp(-0.125 * s.int_sd ** 2))
+    sigma, drift, ou_a = col(lambda s: s.sigma), col(lambda s: s.drift), col(lambda s: s.ou_a)
+    book_a, c_book = col(lambda s: s.book_a), col(lambda s: np.sqrt(1.0 - s.book_a ** 2))
+    open_log, p2, p3 = col(lambda s: s.open_log), col(lambda s: s.p2), col(lambda s: s.p3)
+    lot, lot8, lot4 = col(lambda s: s.lot_value), col(lambda s: 8 * s.lot_value), col(lambda s: 4 * s.lot_value)
+    level = col(lambda s: s.book_level)
+    trending = np.array([s.trending for s in syms], dtype=bool)
+    z_int, x0 = col(lambda s: s.z_int), col(lambda s: s.x)
+    z_buy, z_sell = col(lambda s: s.z_buy), col(lambda s: s.z_sell)
+    traded = np.zeros(len(syms), dtype=bool)
 
     for w0 in range(0, n_seconds, window_s):
         w1 = min(n_seconds, w0 + window_s)
         skip_window = start_after is not None and t_open + w1 - 1 <= start_after
         W = w1 - w0
         secs_w = np.arange(w0, w1)
-        cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-            "sym", "sec", "trade", "tp", "inc", "ltq", "bid", "ask", "bs", "as", "tb", "ts")}
-        for i, s in enumerate(syms):
-            g = s.rng
-            e = g.standard_normal((4, W))
-            # activity: bursts and quiet spells around the intraday profile
-            zi = _ar1(e[0] * np.sqrt(1.0 - s.int_a ** 2), s.int_a, s.z_int)
-            s.z_int = float(zi[-1])
-            mult = np.exp(s.int_sd * zi - 0.5 * s.int_sd ** 2)
-            counts = g.poisson(s.rate * rate_prof[w0:w1] * mult)
-            # fair log price relative to the open, per second
-            sig = s.sigma * vol_prof[w0:w1] * np.sqrt(mult) * np.exp(-0.125 * s.int_sd ** 2) * e[1]
-            if s.trending:
-                x = s.x + np.cumsum(s.drift + sig)
-            else:
-                x = _ar1(sig, s.ou_a, s.x)
-            s.x = float(x[-1])
-            zb = _ar1(e[2] * np.sqrt(1.0 - s.book_a ** 2), s.book_a, s.z_buy)
-            zs = _ar1(e[3] * np.sqrt(1.0 - s.book_a ** 2), s.book_a, s.z_sell)
-            s.z_buy, s.z_sell = float(zb[-1]), float(zs[-1])
-            n = int(counts.sum())
-            if n == 0:
-                continue
-            mid = np.exp(s.open_log + x) * 100.0                    # paise, float
-            sec = np.repeat(secs_w, counts)
-            rel = sec - w0
-            u = g.random((4, n))
-            z = g.standard_normal((6, n))
-            trade = u[0] < TRADE_SHARE
-            if not s.traded:
-                trade[0] = True                                      # the opening trade
-            spread = (1 + (u[1] < s.p2) + (u[1] < s.p3)) * TICK_PAISE
-            m = mid[rel]
-            bid = np.maximum(TICK_PAISE, np.rint((m - spread / 2.0) / TICK_PAISE).astype(np.int64) * TICK_PAISE)
-            ask = bid + spread
-            price_r = m / 100.0
-            ltq = np.maximum(1, np.rint(np.exp(np.log(s.lot_value / price_r) + 0.9 * z[0] - 0.4))).astype(np.int64)
-            extra = np.rint(np.exp(np.log(8 * s.lot_value / price_r) + 1.0 * z[1] - 0.5)).astype(np.int64)
-            inc = ltq + np.where(u[2] < 0.3, 0, extra)               # several trades between two messages
-            if not s.traded:
-                inc[0] *= 20                                         # pre-open auction volume
-            level = s.book_level
-            cols["sym"].append(np.full(n, i, dtype=np.int64))
-            cols["sec"].append(sec)
-            cols["trade"].append(trade)
-            cols["tp"].append(np.where(u[3] < 0.5, ask, bid))        # buyer lifts the ask or seller hits the bid
-            cols["inc"].append(inc)
-            cols["ltq"].append(ltq)
-            cols["bid"].append(bid)
-            cols["ask"].append(ask)
-            cols["bs"].append(np.maximum(1, np.rint(np.exp(np.log(4 * s.lot_value / price_r) + 0.8 * z[2]))
-                                         ).astype(np.int64))
-            cols["as"].append(np.maximum(1, np.rint(np.exp(np.log(4 * s.lot_value / price_r) + 0.8 * z[3]))
-                                         ).astype(np.int64))
-            cols["tb"].append(np.rint(level * np.exp(0.35 * zb[rel]) * (1.0 + 0.002 * z[4])).astype(np.int64))
-            cols["ts"].append(np.rint(level * np.exp(0.35 * zs[rel]) * (1.0 + 0.002 * z[5])).astype(np.int64))
-            s.traded = True
-        if not cols["sym"]:
+        e = np.stack([s.rng.standard_normal((4, W)) for s in syms])
+        # activity: bursts and quiet spells around the intraday profile
+        zi = _ar1_rows(e[:, 0] * c_int[:, None], int_a, z_int)
+        z_int = zi[:, -1].copy()
+        mult = np.exp(int_sd[:, None] * zi - k_int[:, None])
+        lam = rate[:, None] * rate_prof[None, w0:w1] * mult
+        counts = np.stack([s.rng.poisson(lam[i]) for i, s in enumerate(syms)])
+        # fair log price relative to the open, per second
+        sig = sigma[:, None] * vol_prof[None, w0:w1] * np.sqrt(mult) * damp[:, None] * e[:, 1]
+        x = np.empty_like(sig)
+        t = trending
+        x[t] = x0[t][:, None] + np.cumsum(drift[t][:, None] + sig[t], axis=1)
+        x[~t] = _ar1_rows(sig[~t], ou_a[~t], x0[~t])
+        x0 = x[:, -1].copy()
+        zb = _ar1_rows(e[:, 2] * c_book[:, None], book_a, z_buy)
+        zs = _ar1_rows(e[:, 3] * c_book[:, None], book_a, z_sell)
+        z_buy, z_sell = zb[:, -1].copy(), zs[:, -1].copy()
+        sizes_all = counts.sum(axis=1)
+        present = np.flatnonzero(sizes_all > 0)
+        if not len(present):
             continue
-        columns = _window_columns(syms, cols, names_arr, prev_arr, prev_f, t_open, interleave,
+        draws = [(syms[i].rng.random((4, int(sizes_all[i]))), syms[i].rng.standard_normal((6, int(sizes_all[i]))))
+                 for i in present.tolist()]
+        u = np.concatenate([d[0] for d in draws], axis=1)
+        z = np.concatenate([d[1] for d in draws], axis=1)
+        sizes = sizes_all[present]
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        row = np.repeat(present, sizes)
+        sec = np.repeat(np.tile(secs_w, len(present)), counts[present].ravel())
+        rel = sec - w0
+        fresh = starts[~traded[present]]                             # each symbol's first tick of the day
+        trade = u[0] < TRADE_SHARE
+        trade[fresh] = True                                          # the opening trade
+        spread = (1 + (u[1] < p2[row]) + (u[1] < p3[row])) * TICK_PAISE
+        m = np.exp(open_log[:, None] + x)[row, rel] * 100.0          # mid, paise, float
+        bid = np.maximum(TICK_PAISE, np.rint((m - spread / 2.0) / TICK_PAISE).astype(np.int64) * TICK_PAISE)
+        ask = bid + spread
+        price_r = m / 100.0
+        ltq = np.maximum(1, np.rint(np.exp(np.log(lot[row] / price_r) + 0.9 * z[0] - 0.4))).astype(np.int64)
+        extra = np.rint(np.exp(np.log(lot8[row] / price_r) + 1.0 * z[1] - 0.5)).astype(np.int64)
+        inc = ltq + np.where(u[2] < 0.3, 0, extra)                   # several trades between two messages
+        inc[fresh] *= 20                                             # pre-open auction volume
+        traded[present] = True
+        c = {"sym": row, "sec": sec, "trade": trade,
+             "tp": np.where(u[3] < 0.5, ask, bid),                   # buyer lifts the ask or seller hits the bid
+             "inc": inc, "ltq": ltq, "bid": bid, "ask": ask,
+             "bs": np.maximum(1, np.rint(np.exp(np.log(lot4[row] / price_r) + 0.8 * z[2]))).astype(np.int64),
+             "as": np.maximum(1, np.rint(np.exp(np.log(lot4[row] / price_r) + 0.8 * z[3]))).astype(np.int64),
+             "tb": np.rint(level[row] * np.exp(0.35 * zb[row, rel]) * (1.0 + 0.002 * z[4])).astype(np.int64),
+             "ts": np.rint(level[row] * np.exp(0.35 * zs[row, rel]) * (1.0 + 0.002 * z[5])).astype(np.int64)}
+        columns = _window_columns(syms, c, present, sizes, names_arr, prev_arr, prev_f, t_open, interleave,
                                   start_after, skip_window)
         if columns is None:
             continue
@@ -289,16 +302,21 @@ def _windows(names: list[str], day: date, seed: int, t_open: int, n_seconds: int
         columns = None
 
 
-def _window_columns(syms: list[_Symbol], cols: dict[str, list[np.ndarray]], names_arr: np.ndarray,
-                    prev_arr: np.ndarray, prev_f: np.ndarray, t_open: int, interleave: np.random.Generator,
-                    start_after: int | None, skip_window: bool) -> list[np.ndarray] | None:
+def _ar1_rows(e: np.ndarray, a: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """_ar1 for each row of e, with its own a and x0 (the same operations, element for element)."""
+    p = a[:, None] ** np.arange(1, e.shape[1] + 1)[None, :]
+    return p * (x0[:, None] + np.cumsum(e / p, axis=1))
+
+
+def _window_columns(syms: list[_Symbol], c: dict[str, np.ndarray], present: np.ndarray, sizes: np.ndarray,
+                    names_arr: np.ndarray, prev_arr: np.ndarray, prev_f: np.ndarray, t_open: int,
+                    interleave: np.random.Generator, start_after: int | None,
+                    skip_window: bool) -> list[np.ndarray] | None:
     """Compute one window's running state (volume, VWAP, day high/low, last trade) for every symbol at
-    once, update the carried state, and return the tick columns in emission order (None: nothing to emit)."""
-    c = {k: np.concatenate(v) for k, v in cols.items()}
+    once, update the carried state, and return the tick columns in emission order (None: nothing to emit).
+    `c`: the window's tick columns, symbol by symbol (`present`, in layout order, `sizes` ticks each)."""
     sym, sec, trade = c["sym"], c["sec"], c["trade"]
     N = sym.shape[0]
-    present = np.array([a[0] for a in cols["sym"]], dtype=np.int64)   # symbols with ticks, layout order
-    sizes = np.array([a.shape[0] for a in cols["sym"]], dtype=np.int64)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     ends = starts + sizes - 1
     carry = {k: np.array([getattr(syms[j], k) for j in present], dtype=np.int64)
@@ -334,7 +352,8 @@ def _window_columns(syms: list[_Symbol], cols: dict[str, list[np.ndarray]], name
     if skip_window:
         return None
     order = np.lexsort((keys, sec))
-    pos = np.argsort(sym[order], kind="stable")
+    so = sym[order]
+    pos = np.argsort(so.astype(np.uint16) if len(syms) < 1 << 16 else so, kind="stable")  # stable: radix on small ints
     emit = np.empty(N, dtype=np.int64)
     emit[pos] = np.arange(N)
     eft = sec[emit] + t_open

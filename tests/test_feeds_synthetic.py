@@ -143,3 +143,14 @@ def test_bad_arguments_are_refused_at_call_time():
     with pytest.raises(ValueError, match="not after open"):
         generate_day(TICKERS, DAY, 1, session=SessionConfig(open=time(10, 0), close=time(10, 0)))
     assert list(generate_day([], DAY, 1)) == []
+
+
+def test_the_day_is_pinned_to_the_last_bit():
+    """The generator's arithmetic runs on all symbols at once since 2026-12-03; the day it gives must not move
+    (replays, recordings and their tests depend on it): this digest is the per-symbol code's day."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in generate_day(default_tickers(12), date(2026, 11, 20), 7):
+        h.update(repr(t).encode())
+    assert h.hexdigest() == "f067296e8873b2de5cb9e396d15e6cda67da96cbe8f399fd46391b6c89cf1cc3"
