@@ -4,6 +4,7 @@
 
 - generate_ticks_per_s: a full synthetic session (09:15-15:30) for --symbols tickers, dicts built and
   consumed (the pipeline target is 100,000 ticks/s end to end, so the source must be well above it);
+- columns_ticks_per_s: the same day as TickColumns windows (what the feed process takes at full speed);
 - replay_ticks_per_s: SimulatedWebSocket at speed max delivering to a trivial on_message;
 - feed_client_ticks_per_s: the live client code (consumer thread, batches) over the simulated socket;
 - csv_gz_write/read_ticks_per_s: the recording format, on --slice ticks.
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from feeds.recorded import read_ticks, write_ticks  # noqa: E402
 from feeds.simulated import SimulatedWebSocket, simulated_feed  # noqa: E402
-from feeds.synthetic import default_tickers, generate_day  # noqa: E402
+from feeds.synthetic import SyntheticDay, default_tickers, generate_day  # noqa: E402
 
 
 def main() -> None:
@@ -42,6 +43,11 @@ def main() -> None:
         n += 1
     dt = time.perf_counter() - t
     out.update(day_ticks=n, generate_s=round(dt, 2), generate_ticks_per_s=round(n / dt))
+
+    t = time.perf_counter()
+    n = sum(len(w) for w in SyntheticDay(tickers, day, seed=7).windows())
+    dt = time.perf_counter() - t
+    out.update(columns_s=round(dt, 2), columns_ticks_per_s=round(n / dt))
 
     ticks = list(itertools.islice(generate_day(tickers, day, seed=7), args.slice))
     count = [0]

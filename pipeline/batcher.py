@@ -31,6 +31,7 @@ from pipeline.tick_validator import TickValidator
 log = logging.getLogger(__name__)
 
 _all_fields = operator.itemgetter(*TICK_FIELDS)
+BULK_ROWS = 16384  # rows judged at once by the validator's bulk check (dispatch_columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +130,12 @@ class TickBatcher:
                 if self.validator is None:
                     self._route_columns_locked(cols, rows, workers, i, n)
                     break
-                k = self.validator.admit_columns(cols, i, n)
+                hi = min(n, i + BULK_ROWS)  # bounded: the rows after a refused one are judged again
+                k = self.validator.admit_columns(cols, i, hi)
                 if k:
                     self._route_columns_locked(cols, rows, workers, i, i + k)
                     i += k
-                if i < n:  # the row the bulk check did not pass: judged as its dict
+                if i < hi:  # the row the bulk check did not pass: judged as its dict
                     self._dispatch_locked(cols.tick(i))
                     i += 1
 

@@ -87,8 +87,9 @@ def _windows_with_bad_rows(tickers: list[str]) -> list[TickColumns]:
     return ws
 
 
-@pytest.mark.parametrize("bad", [False, True])
-def test_columns_give_the_dict_paths_verdicts_numbering_and_batches(bad):
+@pytest.mark.parametrize(("bad", "bulk_rows"), [(False, 16384), (True, 16384), (True, 777)])
+def test_columns_give_the_dict_paths_verdicts_numbering_and_batches(bad, bulk_rows, monkeypatch):
+    monkeypatch.setattr("pipeline.batcher.BULK_ROWS", bulk_rows)
     tickers = default_tickers(30)
     windows = _windows_with_bad_rows(tickers) if bad else list(islice(SyntheticDay(tickers, DAY, 7).windows(), 2))
     dicts = [w.tick(i) for w in windows for i in range(len(w))]
