@@ -3,9 +3,10 @@ msgpack a list of Tick records is, without a Python object per tick or per value
 
 Why: at full speed the feed process spent about a microsecond a tick taking each dict's values and encoding
 them. Here a window's rows are laid out once as fixed-width msgpack records (a float as float64, an int as
-int64, constants and symbol names as msgspec encodes them), and a worker's share of a cycle is one gather of
-its rows. Widths differ from msgspec's compact ints, values and kinds do not: the worker's decode gives the
-same Tick records (tests/test_column_encoding.py compares them with the dict path's).
+int32 or int64 by its column's range, constants and symbol names as msgspec encodes them), and a worker's
+share of a cycle is one gather of its rows. Widths differ from msgspec's compact ints, values and kinds do
+not: the worker's decode gives the same Tick records (tests/test_column_path.py compares them with the dict
+path's).
 """
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import numpy as np
 
 from core.types import TICK_FIELDS, TickColumns
 
-_FLOAT, _INT, _UINT = 0xCB, 0xD3, 0xCF
+_FLOAT, _INT, _INT32, _UINT, _UINT32 = 0xCB, 0xD3, 0xD2, 0xCF, 0xCE
 _ROW_HEADER = bytes((0xDC, 0, len(TICK_FIELDS)))  # array16 of the Tick record's fields
 _POS = np.dtype([("tag", "u1"), ("v", ">u8")])
+_POS32 = np.dtype([("tag", "u1"), ("v", ">u4")])
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -57,9 +59,10 @@ class ColumnRows:
                 if kind == "f":
                     fields += [(f + ".t", "u1"), (f, ">f8")]
                     fill.append((f + ".t", _FLOAT))
-                elif kind in "iu":
-                    fields += [(f + ".t", "u1"), (f, ">i8")]
-                    fill.append((f + ".t", _INT))
+                elif kind in "iu":  # int32 where the whole column fits (a smaller frame), else int64
+                    narrow = not len(col) or (int(col.min()) >= -(1 << 31) and int(col.max()) < 1 << 31)
+                    fields += [(f + ".t", "u1"), (f, ">i4" if narrow else ">i8")]
+                    fill.append((f + ".t", _INT32 if narrow else _INT))
                 else:
                     raise TypeError(f"tick column {f} of dtype {col.dtype}: only ints and floats are encoded")
         layout = np.dtype(fields)
@@ -103,8 +106,9 @@ def _offset(layout: np.dtype, name: str) -> int:
 
 def positions_body(positions: np.ndarray) -> bytes:
     """Feed positions as the body of a msgpack array (each a uint64)."""
-    out = np.empty(len(positions), dtype=_POS)
-    out["tag"] = _UINT
+    narrow = not len(positions) or int(positions.max()) < 1 << 32
+    out = np.empty(len(positions), dtype=_POS32 if narrow else _POS)
+    out["tag"] = _UINT32 if narrow else _UINT
     out["v"] = positions
     return out.tobytes()
 

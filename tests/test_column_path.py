@@ -111,7 +111,8 @@ def test_rows_of_names_of_different_lengths_encode_as_msgspec_does():
     names = ("NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:M&M-EQ", "NSE:" + "X" * 40 + "-EQ")
     n = 9
     rng = np.random.default_rng(1)
-    values = {f: (rng.integers(1, 10**9, n) if f in ("vol_traded_today", "last_traded_time", "exch_feed_time")
+    values = {f: (rng.integers(1, 10**12 if f == "vol_traded_today" else 10**9, n)  # int64, int32 columns
+                  if f in ("vol_traded_today", "last_traded_time", "exch_feed_time")
                   else rng.random(n) * 1000) for f in TICK_FIELDS if f not in ("lower_ckt", "upper_ckt", "type",
                                                                               "symbol")}
     cols = TickColumns(values, {"lower_ckt": 0, "upper_ckt": 0, "type": "sf"},
