@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+import db_exec
 from core.enums import OrderStatus
 from db_wal import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from execution.order_events import OrderEventType, OrderFilled, plan
@@ -368,8 +369,10 @@ def insert_row(s: Unit, model: type[Base], values: dict[str, Any]) -> int:
     stmt = _INSERTS.get(model)
     if stmt is None:
         stmt = _INSERTS[model] = insert(table)  # type: ignore[arg-type]
-    res = s.connection().execute(stmt, {k: v for k, v in values.items() if v is not None})
-    return int(res.inserted_primary_key[0])
+    key = db_exec.run(s.connection(), stmt, {k: v for k, v in values.items() if v is not None}).primary_key
+    if key is None:
+        raise DatabaseError(f"the database gave no id for the new {table.name} row")  # type: ignore[attr-defined]
+    return key
 
 
 _INSERTS: dict[type[Base], Any] = {}
@@ -779,6 +782,6 @@ class DBHandler:
         payload = json.dumps(value, default=str)
 
         def go(conn: Connection) -> None:
-            if conn.execute(_SET_STATE, {"k": key, "value": payload, "updated_at": utcnow()}).rowcount == 0:
-                conn.execute(_NEW_STATE, {"key": key, "value": payload, "updated_at": utcnow()})
+            if db_exec.run(conn, _SET_STATE, {"k": key, "value": payload, "updated_at": utcnow()}).rowcount == 0:
+                db_exec.run(conn, _NEW_STATE, {"key": key, "value": payload, "updated_at": utcnow()})
         self.core(f"write state {key}", go)

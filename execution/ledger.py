@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+import db_exec
 import notify
 from core.costs import NO_CHARGES, Charges, CostTable
 from core.enums import PositionSide
@@ -334,7 +335,7 @@ class Ledger:
                 trading_date=self.day, trade_id=t.trade_id, starting_capital=self._start_capital, capital=capital,
                 change=net, percent_gain=gain, reason=f"exit {t.symbol} ({fill.reason})"))
             if full:
-                s.connection().execute(_DELETE_TRADE, {"tid": t.trade_id})
+                db_exec.run(s.connection(), _DELETE_TRADE, {"tid": t.trade_id})
             else:
                 _update_trade(s, t.trade_id, remaining_quantity=remaining, allocated=allocated,
                               realized_pnl_tp=t.realized_tp + net, position_closed_tp=t.closed_tp + quantity)
@@ -364,7 +365,7 @@ _DELETE_TRADE = delete(ACTIVE_TRADES).where(ACTIVE_TRADES.c.trade_id == bindpara
 
 def _update_trade(s: Unit, trade_id: int, **values: Any) -> None:
     """Change an open trade's row (it exists: the trade is open), as one Core UPDATE in `s`'s transaction."""
-    done = s.connection().execute(_UPDATE_TRADE, {**values, "tid": trade_id})
+    done = db_exec.run(s.connection(), _UPDATE_TRADE, {**values, "tid": trade_id})
     if done.rowcount != 1:
         raise RuntimeError(f"open trade {trade_id} has no row in active_trades")
 
