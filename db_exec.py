@@ -42,7 +42,8 @@ class _Plan:
     returning: bool                             # the INSERT returns its primary key (PostgreSQL)
 
 
-_PLANS: dict[tuple[int, str, tuple[str, ...]], _Plan | None] = {}
+# keyed by the statement itself (kept alive here, so an id is never reused): for statements built once, at import
+_PLANS: dict[tuple[Statement, str, tuple[str, ...]], _Plan | None] = {}
 
 
 def run(conn: Connection, stmt: Statement, params: dict[str, Any] | Sequence[dict[str, Any]]) -> Result:
@@ -52,7 +53,7 @@ def run(conn: Connection, stmt: Statement, params: dict[str, Any] | Sequence[dic
     if not rows:
         return Result(None, 0)
     keys = tuple(rows[0])
-    key = (id(stmt), conn.dialect.name, keys)
+    key = (stmt, conn.dialect.name, keys)
     try:
         plan = _PLANS[key]
     except KeyError:
