@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -32,18 +32,23 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     exc,
     insert,
     inspect,
+    select,
     text,
+    update,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
+import db_exec
 from core.enums import OrderStatus
 from db_wal import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from execution.order_events import OrderEventType, OrderFilled, plan
@@ -364,11 +369,17 @@ def insert_row(s: Unit, model: type[Base], values: dict[str, Any]) -> int:
     stmt = _INSERTS.get(model)
     if stmt is None:
         stmt = _INSERTS[model] = insert(table)  # type: ignore[arg-type]
-    res = s.connection().execute(stmt, {k: v for k, v in values.items() if v is not None})
-    return int(res.inserted_primary_key[0])
+    key = db_exec.run(s.connection(), stmt, {k: v for k, v in values.items() if v is not None}).primary_key
+    if key is None:
+        raise DatabaseError(f"the database gave no id for the new {table.name} row")  # type: ignore[attr-defined]
+    return key
 
 
 _INSERTS: dict[type[Base], Any] = {}
+_STATE = cast(Table, KeyValue.__table__)
+_GET_STATE = select(_STATE.c.value).where(_STATE.c.key == bindparam("k"))
+_SET_STATE = update(_STATE).where(_STATE.c.key == bindparam("k"))  # SET: the parameters that name columns
+_NEW_STATE = insert(_STATE)
 
 # ------------------------------------------------------------------------------------------ engines
 
@@ -762,18 +773,15 @@ class DBHandler:
 
     # ---- small state documents
     def get_state(self, key: str, default: Any = None) -> Any:
-        def go(s: Session) -> Any:
-            row = s.get(KeyValue, key)
-            return default if row is None else json.loads(row.value)
-        return self._run(f"read state {key}", go)
+        row = self.core(f"read state {key}", lambda conn: conn.execute(_GET_STATE, {"k": key}).first())
+        return default if row is None else json.loads(row[0])
 
     def set_state(self, key: str, value: Any) -> None:
+        """Write a state document: one UPDATE, or an INSERT when the key is new (a replay's control log and the
+        trading state are written on fills: no ORM session for a row that is only ever replaced)."""
         payload = json.dumps(value, default=str)
 
-        def go(s: Session) -> None:
-            row = s.get(KeyValue, key)
-            if row is None:
-                s.add(KeyValue(key=key, value=payload))
-            else:
-                row.value = payload
-        self._run(f"write state {key}", go)
+        def go(conn: Connection) -> None:
+            if db_exec.run(conn, _SET_STATE, {"k": key, "value": payload, "updated_at": utcnow()}).rowcount == 0:
+                db_exec.run(conn, _NEW_STATE, {"key": key, "value": payload, "updated_at": utcnow()})
+        self.core(f"write state {key}", go)

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import msgspec
 from sqlalchemy import Table, bindparam, update
 
+import db_exec
 import notify
 from core.clock import fmt_ist
 from core.config import Config, OrdersConfig, Secrets
@@ -930,7 +931,8 @@ class TradeManager:
             if row is not None and row["signal_id"] == sid:  # recorded in this unit: written with it, at its end
                 row["outcome"], row["outcome_note"] = status.value, note or None
                 return
-            s.connection().execute(_SET_OUTCOME, {"sid": sid, "outcome": status.value, "outcome_note": note or None})
+            db_exec.run(s.connection(), _SET_OUTCOME,
+                        {"sid": sid, "outcome": status.value, "outcome_note": note or None})
 
         def tell() -> None:
             self.outcomes[sid] = out

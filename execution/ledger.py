@@ -13,15 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+import db_exec
 import notify
 from core.costs import NO_CHARGES, Charges, CostTable
 from core.enums import PositionSide
-from db import ActiveTrade, CapitalLog, DBHandler, TradeLog
+from db import ActiveTrade, CapitalLog, DBHandler, TradeLog, Unit, insert_row
 from execution.order_events import OrderFilled
 from execution.orders import OrderStore
 from notify.events import PositionClosed, PositionOpened
@@ -232,7 +233,7 @@ class Ledger:
         self._prices[symbol] = price
 
     # ------------------------------------------------------------------ fills
-    def _record_fill(self, s: Session, reading: FillReading | None, quantity: int, price: Decimal,
+    def _record_fill(self, s: Unit, reading: FillReading | None, quantity: int, price: Decimal,
                      trade_id: int | None) -> None:
         """The order's Fill row (and its filled quantity and average), in the ledger's transaction."""
         if reading is not None:
@@ -260,15 +261,15 @@ class Ledger:
                           charges=self.order_charges(f.side is PositionSide.LONG, price, f.quantity, f.symbol),
                           entry_order_id=None if f.reading is None else f.reading.order_id)
 
-        def go(s: Session) -> None:
-            s.add(ActiveTrade(trade_id=trade.trade_id, symbol=f.symbol, strategy=f.strategy, side=f.side.value,
-                              trading_date=self.day, entry_time=trade.entry_time, entry_price=price,
-                              stop_loss=trade.stop_loss, take_profit_price=trade.take_profit_price,
-                              position_size=f.quantity, remaining_quantity=f.quantity, allocated=trade.allocated,
-                              margin_multiplier=margin_val, entry_order_id=trade.entry_order_id, costs=trade.costs,
-                              **trade.charges.as_dict()))
+        def go(s: Unit) -> None:
+            insert_row(s, ActiveTrade, dict(
+                trade_id=trade.trade_id, symbol=f.symbol, strategy=f.strategy, side=f.side.value,
+                trading_date=self.day, entry_time=trade.entry_time, entry_price=price, stop_loss=trade.stop_loss,
+                take_profit_price=trade.take_profit_price, position_size=f.quantity, remaining_quantity=f.quantity,
+                allocated=trade.allocated, margin_multiplier=margin_val, entry_order_id=trade.entry_order_id,
+                costs=trade.costs, **trade.charges.as_dict()))
             self._record_fill(s, f.reading, f.quantity, price, trade.trade_id)
-        self.db.transaction(f"register entry {f.symbol}", go)
+        self.db.unit(f"register entry {f.symbol}", go)
         self._last_trade_id = trade.trade_id
         self._trades[trade.trade_id] = trade
         self._prices.setdefault(f.symbol, price)
@@ -288,15 +289,11 @@ class Ledger:
         order_avg = avg if f.reading is None else f.reading.average_price
         charges = self.order_charges(t.side is PositionSide.LONG, order_avg, new_qty, t.symbol)
 
-        def go(s: Session) -> None:
-            row = s.get_one(ActiveTrade, trade_id)  # the trade is open: its row exists
-            row.position_size, row.remaining_quantity = new_qty, remaining
-            row.entry_price, row.allocated = avg, allocated
-            row.costs = charges.total
-            for name, value in charges.as_dict().items():
-                setattr(row, name, value)
+        def go(s: Unit) -> None:
+            _update_trade(s, trade_id, position_size=new_qty, remaining_quantity=remaining, entry_price=avg,
+                          allocated=allocated, costs=charges.total, **charges.as_dict())
             self._record_fill(s, f.reading, f.quantity, f.price, trade_id)
-        self.db.transaction(f"add fill to trade {trade_id}", go)
+        self.db.unit(f"add fill to trade {trade_id}", go)
         t.quantity, t.remaining, t.entry_price, t.allocated = new_qty, remaining, avg, allocated
         t.charges = charges
         return t
@@ -309,7 +306,7 @@ class Ledger:
         if t is None:
             log.error("order %s filled %d but its trade %s is not open; fill recorded, books unchanged",
                       None if fill.reading is None else fill.reading.order_id, fill.quantity, fill.trade_id)
-            self.db.transaction("record orphan fill", lambda s: self._record_fill(
+            self.db.unit("record orphan fill", lambda s: self._record_fill(
                 s, fill.reading, fill.quantity, fill.price, fill.trade_id))
             return None
         price = fill.price
@@ -327,25 +324,23 @@ class Ledger:
         gain = float((capital - self._start_capital) / self._start_capital * 100)
         exit_order_id = None if fill.reading is None else fill.reading.order_id
 
-        def go(s: Session) -> None:
-            s.add(TradeLog(trade_id=t.trade_id, trade_date=self.day, symbol=t.symbol, strategy=t.strategy,
-                           side=t.side.value, trade_type="full" if full else "partial", quantity=quantity,
-                           entry_time=t.entry_time, entry_price=t.entry_price, exit_time=int(fill.time),
-                           exit_price=price, gross_pnl=gross, costs=costs, net_pnl=net, capital_employed=employed,
-                           capital_at_exit=capital, percent_change=pct, exit_reason=fill.reason,
-                           exit_order_id=exit_order_id, **charges.as_dict()))
-            s.add(CapitalLog(trading_date=self.day, trade_id=t.trade_id, starting_capital=self._start_capital,
-                             capital=capital, change=net, percent_gain=gain,
-                             reason=f"exit {t.symbol} ({fill.reason})"))
+        def go(s: Unit) -> None:
+            insert_row(s, TradeLog, dict(
+                trade_id=t.trade_id, trade_date=self.day, symbol=t.symbol, strategy=t.strategy, side=t.side.value,
+                trade_type="full" if full else "partial", quantity=quantity, entry_time=t.entry_time,
+                entry_price=t.entry_price, exit_time=int(fill.time), exit_price=price, gross_pnl=gross, costs=costs,
+                net_pnl=net, capital_employed=employed, capital_at_exit=capital, percent_change=pct,
+                exit_reason=fill.reason, exit_order_id=exit_order_id, **charges.as_dict()))
+            insert_row(s, CapitalLog, dict(
+                trading_date=self.day, trade_id=t.trade_id, starting_capital=self._start_capital, capital=capital,
+                change=net, percent_gain=gain, reason=f"exit {t.symbol} ({fill.reason})"))
             if full:
-                s.execute(delete(ActiveTrade).where(ActiveTrade.trade_id == t.trade_id))
+                db_exec.run(s.connection(), _DELETE_TRADE, {"tid": t.trade_id})
             else:
-                row = s.get_one(ActiveTrade, t.trade_id)  # the trade is open: its row exists
-                row.remaining_quantity, row.allocated = remaining, allocated
-                row.realized_pnl_tp = t.realized_tp + net
-                row.position_closed_tp = t.closed_tp + quantity
+                _update_trade(s, t.trade_id, remaining_quantity=remaining, allocated=allocated,
+                              realized_pnl_tp=t.realized_tp + net, position_closed_tp=t.closed_tp + quantity)
             self._record_fill(s, fill.reading, fill.quantity, price, t.trade_id)
-        self.db.transaction(f"register exit {t.symbol}", go)
+        self.db.unit(f"register exit {t.symbol}", go)
         self._capital = capital
         if full:
             del self._trades[t.trade_id]
@@ -360,6 +355,19 @@ class Ledger:
             notify.emit(PositionClosed(t.symbol, t.side.value, t.quantity, t.entry_price, price, t.realized_tp + net,
                                        fill.reason, capital))
         return ExitBooked(t.trade_id, t.symbol, quantity, price, gross, costs, net, full, capital, charges)
+
+
+ACTIVE_TRADES = cast(Table, ActiveTrade.__table__)
+# the SET clause is the execute parameters that name columns
+_UPDATE_TRADE = update(ACTIVE_TRADES).where(ACTIVE_TRADES.c.trade_id == bindparam("tid"))
+_DELETE_TRADE = delete(ACTIVE_TRADES).where(ACTIVE_TRADES.c.trade_id == bindparam("tid"))
+
+
+def _update_trade(s: Unit, trade_id: int, **values: Any) -> None:
+    """Change an open trade's row (it exists: the trade is open), as one Core UPDATE in `s`'s transaction."""
+    done = db_exec.run(s.connection(), _UPDATE_TRADE, {**values, "tid": trade_id})
+    if done.rowcount != 1:
+        raise RuntimeError(f"open trade {trade_id} has no row in active_trades")
 
 
 def _open_trade(row: ActiveTrade) -> OpenTrade:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+import db_exec
 import notify
 from core.enums import FINAL_ORDER_STATUSES
 from core.enums import OrderStatus as S
@@ -77,10 +78,10 @@ class OrderStore:
 
     def _insert(self, conn: Connection, o: Order, rows: list[Base]) -> None:
         values = {k: v for k, v in o.__dict__.items() if k in _ORDER_COLUMNS and v is not None}
-        key = conn.execute(_INSERT, values).inserted_primary_key
+        key = db_exec.run(conn, _INSERT, values).primary_key
         if key is None:
             raise RuntimeError(f"the database gave no id for order {o.client_order_id}")
-        o.id = int(key[0])
+        o.id = key
         self._remember(o)
         _write_records(conn, o.id, rows)
 
@@ -95,7 +96,7 @@ class OrderStore:
             o = Order(id=order_id, status=known.status, filled_quantity=known.filled, symbol=known.symbol,
                       side=known.side, quantity=known.quantity, purpose=known.purpose)
             values, rows = o.applied(event)
-            done = conn.execute(_UPDATE, {**values, "oid": order_id, "was_status": known.status,
+            done = db_exec.run(conn, _UPDATE, {**values, "oid": order_id, "was_status": known.status,
                                           "was_filled": known.filled})
             if done.rowcount == 1:
                 self._remember(o)
@@ -152,10 +153,10 @@ def _write_records(conn: Connection, order_id: int, rows: list[Base]) -> None:
     events = [{"order_id": order_id, "from_status": r.from_status, "to_status": r.to_status, "detail": r.detail}
               for r in rows if isinstance(r, OrderEvent)]
     if events:
-        conn.execute(_INSERT_EVENT, events[0] if len(events) == 1 else events)
+        db_exec.run(conn, _INSERT_EVENT, events)
     for r in rows:
         if isinstance(r, Fill):
-            conn.execute(_INSERT_FILL, {
+            db_exec.run(conn, _INSERT_FILL, {
                 "order_id": order_id, "cumulative_quantity": r.cumulative_quantity, "quantity": r.quantity,
                 "price": r.price})
 
