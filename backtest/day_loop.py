@@ -59,6 +59,9 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
     start_o, idx_o, k_o = start[order].tolist(), sym_idx[order].tolist(), local[order].tolist()
     cum = [0] * len(good)
     resume = [0] * len(good)  # each symbol's first candle not folded whole
+    # where a fold stopped short: the strategy said that candle may act, so asking again there (its state unmoved
+    # since) would take nothing; the candle runs tick by tick
+    stopped = [-1] * len(good)
     long_ = PositionSide.LONG
 
     def step(t: int) -> None:
@@ -99,10 +102,10 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
             if k < resume[s]:
                 continue
             sym = names[s]
-            if k and sym not in triggers and position(sym) is None:
+            if k and k != stopped[s] and sym not in triggers and position(sym) is None:
                 n = fold_candles(sym, _from(cols[s], k - 1), seconds, ticks_from(s, k - 1))
                 if n:
-                    resume[s] = k + n
+                    resume[s] = stopped[s] = k + n
                     cum[s] += sum(v_l[s][k:k + n])
                     continue
             ran += one(s, t0, o_l[s][k], cum[s])
