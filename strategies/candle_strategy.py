@@ -287,9 +287,9 @@ class CandleStrategy(Strategy):
         bad = np.flatnonzero(~ok)
         return int(bad[0]) if len(bad) else m - 1
 
-    def absorb_common(self, run: CandleArrays, n: int) -> None:
-        """What on_candle does to this base class's state for run[:n] when none of them wants anything."""
-        self._atr.absorb(run.high[:n].tolist(), run.low[:n].tolist(), run.close[:n].tolist())
+    def absorb_common(self, run: CandleArrays, a: int, b: int) -> None:
+        """What on_candle does to this base class's state for run[a:b] when none of them wants anything."""
+        self._atr.absorb(run.high[a:b].tolist(), run.low[a:b].tolist(), run.close[a:b].tolist())
         self._entry = 0
 
     # ------------------------------------------------------------------ ticks
