@@ -38,7 +38,7 @@ from core.types import Signal, Tick
 from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, WorkerStats
 from strategies import strategy_class
-from strategies.base import Candle, HeldPosition, Strategy
+from strategies.base import Candle, CandleArrays, HeldPosition, Strategy
 from strategies.candles import CandleAggregator
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,41 @@ class MarketDataHandler:
         self.stats.ticks += 1
         self.last_ts[sym] = t
         return True
+
+    def fold_candles(self, sym: str, run: CandleArrays, seconds: int,
+                     ticks_of: Callable[[int], Sequence[tuple[int, float, int]]]) -> int:
+        """The backtest's bulk fold: at the first tick after the open candle run[0] (every tick of it seen), let
+        the symbol's strategy take as many of the next candles as it can prove change nothing but its state
+        (strategies.base Strategy.absorb_quiet); returns that n, the candles run[1..n] then being folded whole:
+        their ticks are counted, the open candle becomes run[n] (`ticks_of(n)`: its ticks as (time, price,
+        vol_traded_today)), and the caller skips them. 0 (nothing done) unless the symbol is neither held, capped
+        nor flagged, its candles (if any) are of `seconds` and the open one is run[0], value for value."""
+        strat = self.strategies.get(sym)
+        if (strat is None or self.persist_ticks or sym in self.awaiting or sym in self.triggers
+                or sym in self.force_exit_triggered_symbols or sym in self.incomplete_entry_trades):
+            return 0
+        agg = self.candles.get(sym)
+        if agg is not None and (agg.seconds != seconds or agg.open_values() != (
+                int(run.start[0]), float(run.open[0]), float(run.high[0]), float(run.low[0]), float(run.close[0]),
+                int(run.volume[0]))):
+            return 0  # the candle it built is not run[0] (a tick it missed: a cap's crossing tick runs no strategy)
+        try:
+            n = strat.absorb_quiet(run, seconds)
+            if type(n) is not int or not 0 <= n < len(run.start):
+                raise ValueError(f"absorb_quiet returned {n!r}: allowed are whole numbers 0 to {len(run.start) - 1}")
+        except Exception as e:  # noqa: BLE001 - strategy code: contained as in _run; the ticks then run as usual
+            self._disable(sym, "absorb_quiet", e, self.last_ts.get(sym, 0.0))
+            return 0
+        if n == 0:
+            return 0
+        last = ticks_of(n)
+        if agg is not None:
+            agg.restart()
+            for t, price, cum in last:
+                agg.add(t, price, cum)
+        self.stats.ticks += n * len(last)
+        self.last_ts[sym] = last[-1][0]
+        return n
 
     def _validate(self, tick: Any) -> tuple[str | None, str, float]:
         """A cheap second look: every tick was judged in the feed process (pipeline.tick_validator), so nothing

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from sqlalchemy import event
 
 from backtest.day_db import DayUnitDB, day_unit
+from backtest.day_loop import run_candle_day
 from backtest.recorded import RecordedSource, recorded_ticks
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
@@ -279,7 +280,10 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
 
 def _run_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str], ticks: TickBuilder) -> int:
     """Feed the day's ticks to the day's handler and TradeManager, then close the day; returns how many ticks
-    ran the whole path."""
+    ran the whole path. The shipped tick builder's days go through backtest.day_loop, which folds quiet
+    stretches of candles whole; any other builder (lookahead's cuts, tests) runs tick by tick here."""
+    if ticks is day_ticks:
+        return run_candle_day(run, good, fyers)
     broker = run.broker
     broker.new_day()
     mdh, clock, mark, fold = run.mdh, run.clock, broker.mark, run.mdh.fold_quiet

@@ -1,6 +1,6 @@
 """The backtest runner's speed, printed as one JSON line.
 
-    .venv/bin/python bench/backtest.py [--symbols 4] [--days 10] [--workers 1]
+    .venv/bin/python bench/backtest.py [--symbols 4] [--days 10] [--workers 1] [--out DIR]
 
 Generated 1-minute candles (the synthetic history source, cached to Parquet first and not timed) for N symbols
 over D calendar days, half of them on orb and half on mac (config.yaml's strategies), run through the whole
@@ -11,7 +11,10 @@ ledger on the run's SQLite database, the cost table and the fill model.
 - candles_per_cpu_s: over the CPU time of the process and its workers (steadier on a shared machine);
 - trades: closed trades; peak_rss_mb: the process's peak resident memory;
 - ticks_run / ticks_folded: of the four ticks per candle, those run through the worker's whole path and those
-  folded into a quiet strategy's candle without calling it (backtest.runner).
+  folded into a quiet strategy's candle without calling it, one by one or in quiet stretches of candles folded
+  whole (backtest.runner, backtest.day_loop).
+--out DIR keeps the run's summary.json, trades.csv and report.html in DIR/bench (after the timing), so two
+versions of the code can be compared file by file (summary.json's run.elapsed_s aside).
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=4)
     ap.add_argument("--days", type=int, default=10)
     ap.add_argument("--workers", type=int, default=1, help="processes over blocks of days")
+    ap.add_argument("--out", type=Path, default=None, help="keep the run's outputs in OUT/bench")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().setLevel(logging.ERROR)
@@ -70,6 +74,10 @@ def main() -> None:
         t0, c0 = time.perf_counter(), _cpu()
         res = run_backtest(spec)
         elapsed, cpu = time.perf_counter() - t0, _cpu() - c0
+        if args.out is not None:
+            from backtest.outputs import write_outputs
+
+            write_outputs(spec, replace(res, out_dir=args.out / "bench"), record_run=False)
     print(json.dumps({"candles": res.candles, "candles_per_s": round(res.candles / elapsed),
                       "symbols": args.symbols, "days": len(res.days), "trades": len(res.trades),
                       "workers": args.workers, "elapsed_s": round(elapsed, 2), "cpu_s": round(cpu, 2),

@@ -19,6 +19,8 @@ What a strategy implements (the framework calls these; none starts with an under
 - `resume_position(held, now)`: the books hold an open position for the symbol from before this run started (a
   daemon restarted mid-day): take it up, so the strategy's own exits manage it. Called at most once, after
   warm_up and before the first tick; never for a position the run's own ticks will open (a replay from the open).
+- `absorb_quiet(run)` (optional, the backtest's bulk fold): how many of a day's next candles it can take in bulk,
+  flat and acting on none of them, reaching exactly the state running their ticks one by one gives.
 - `discard_signal()` / `reset_position_tracking()`: the framework's feedback. The last signal was not acted on
   (an entry failed), and the symbol is flat again (entry failed, or the TradeManager force-exited it).
   Override to forget more, and call super().
@@ -42,6 +44,24 @@ from typing import Any, ClassVar, Protocol
 
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
+
+
+class CandleArrays(Protocol):
+    """Consecutive candles of one symbol as numpy columns (history.frames.CandleColumns is one): what
+    Strategy.absorb_quiet reads, so a stretch of candles costs array operations rather than a call per tick."""
+
+    @property
+    def start(self) -> Any: ...   # int64 epoch seconds
+    @property
+    def open(self) -> Any: ...    # float64, like high, low and close
+    @property
+    def high(self) -> Any: ...
+    @property
+    def low(self) -> Any: ...
+    @property
+    def close(self) -> Any: ...
+    @property
+    def volume(self) -> Any: ...  # int64
 
 
 class SessionHours(Protocol):
@@ -140,6 +160,15 @@ class Strategy(ABC):
         signal nothing, whatever its price: the backtest then folds such ticks into the candle without running
         the strategy (backtest.runner). False unless a strategy proves it; this default never does."""
         return False
+
+    def absorb_quiet(self, run: CandleArrays, seconds: int) -> int:
+        """The backtest's bulk fold (backtest.day_loop): `run` is the symbol's candles of `seconds` from the open
+        one (run[0], whose ticks have all been seen: the next tick closes it) to the end of the day. Return n in
+        0 .. len(run) - 1, having taken, exactly as running them would: for a strategy with candles of `seconds`,
+        on_candle(run[j]) for j < n, and the ticks of run[1..n] (any times within each candle, any prices within
+        its low..high), none of which may signal or depend on anything but this strategy's state. The runner then
+        skips those ticks. Only while flat with nothing pending; 0 (the default): nothing taken, every tick runs."""
+        return 0
 
     def on_candle(self, candle: Candle) -> Signal | None:
         """Called when a candle of `candle_seconds` closes, before the tick that closed it is run."""

@@ -28,9 +28,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, ClassVar
 
+import numpy as np
+
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import Candle, HeldPosition, SessionHours, Strategy, tick_time_and_price
+from strategies.base import Candle, CandleArrays, HeldPosition, SessionHours, Strategy, tick_time_and_price
 from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 from strategies.indicators import Atr, Indicator
 
@@ -264,6 +266,31 @@ class CandleStrategy(Strategy):
         stop = close - entry * p.atr_multiple * atr
         target = close + entry * p.take_profit_atr * atr if p.take_profit_atr > 0 else 0.0
         return stop, target, f"ATR({p.atr_period}) {atr:.4f}"
+
+    # ------------------------------------------------------------------ the backtest's bulk fold
+    def bulk_span(self, run: CandleArrays, seconds: int) -> int:
+        """How many of `run`'s leading candles on_candle may take in bulk as far as this base class goes (a
+        subclass's absorb_quiet then finds the first its own rule could act on): flat with nothing wanted, the
+        tick and candle paths this class's, candles of `seconds`, run[j] in today's session and each skipped
+        candle run[j + 1] within the day (its ticks then do nothing: on_tick is flat with no entry)."""
+        cls = type(self)
+        if (self.position is not None or self._entry or self._exit_note or self.params.candle_seconds != seconds
+                or cls.on_tick is not CandleStrategy.on_tick or cls.run is not Strategy.run
+                or cls.on_candle is not CandleStrategy.on_candle):
+            return 0
+        start = run.start
+        m = len(start)
+        if m < 2:
+            return 0
+        day, head, tail = self._day, start[:-1], start[1:]
+        ok = (head >= self._open) & (head < self._close_ts) & (tail >= day.start) & (tail + seconds <= day.end)
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if len(bad) else m - 1
+
+    def absorb_common(self, run: CandleArrays, a: int, b: int) -> None:
+        """What on_candle does to this base class's state for run[a:b] when none of them wants anything."""
+        self._atr.absorb(run.high[a:b].tolist(), run.low[a:b].tolist(), run.close[a:b].tolist())
+        self._entry = 0
 
     # ------------------------------------------------------------------ ticks
     def quiet_at(self, t: int) -> bool:

@@ -63,6 +63,21 @@ class CandleAggregator:
         """Whether a tick at `t` falls in the open candle (so it closes none)."""
         return self._start >= 0 and t - t % self.seconds == self._start
 
+    @property
+    def open_start(self) -> int:
+        """Start of the open candle; -1: none open."""
+        return self._start
+
+    def open_values(self) -> tuple[int, float, float, float, float, int]:
+        """The open candle as (start, open, high, low, close, volume) so far (start -1: none open)."""
+        return self._start, self._open, self._high, self._low, self._close, self._volume
+
+    def restart(self) -> None:
+        """Forget the open candle and the last vol_traded_today, as before the first tick: the backtest's bulk
+        fold then adds the ticks of the candle it jumped to, which leaves it as running every tick would."""
+        self._start = -1
+        self._last_cum = -1
+
     def add(self, t: int, price: float, cum: int | None) -> list[Candle]:
         """Feed one tick as plain values (whole epoch seconds, price, vol_traded_today); what update() does with
         a Tick, for a caller that has no Tick to build (the backtest's quiet candles)."""

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import time as dtime
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
@@ -244,6 +244,20 @@ class Sma(Indicator[float]):
         self._w.clear()
         self.value = None
 
+    def window(self) -> list[float]:
+        """The values in the window now, oldest first (fewer than `period` while it fills)."""
+        return list(self._w.values)
+
+    def absorb(self, values: Sequence[float]) -> float | None:
+        """update() for each of `values` (this SMA's source of consecutive candles), at the cost of the last
+        `period` of them: the window and its exact sum end as the one-by-one updates leave them."""
+        w = self._w
+        for x in values[-self.period:]:
+            w.add(x)
+        if w.full:
+            self.value = w.mean()
+        return self.value
+
     def _state(self) -> dict[str, Any]:
         return {"window": list(self._w.values)}
 
@@ -375,6 +389,18 @@ class Atr(Indicator[float]):
             n = self.period
             self.value = (v * (n - 1) + tr) / n
         return self.value
+
+    def absorb(self, highs: Sequence[float], lows: Sequence[float], closes: Sequence[float]) -> float | None:
+        """update() for each of consecutive candles given as columns: the same float operations in the same
+        order (a recursion cannot be summed out of order), without a Candle per candle."""
+        pc, v, n = self._prev_close, self.value, self.period
+        seed = self._seed
+        for high, low, close in zip(highs, lows, closes, strict=True):
+            tr = high - low if pc is None else max(high - low, abs(high - pc), abs(low - pc))
+            pc = close
+            v = seed.add(tr) if v is None else (v * (n - 1) + tr) / n
+        self._prev_close, self.value = pc, v
+        return v
 
     def reset(self) -> None:
         self._prev_close = None

@@ -26,9 +26,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import HeldPosition, SessionHours, Strategy, tick_time_and_price
+from strategies.base import CandleArrays, HeldPosition, SessionHours, Strategy, tick_time_and_price
 from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 
 log = logging.getLogger(__name__)
@@ -203,6 +205,29 @@ class OpeningRangeBreakout(Strategy):
                 and (t >= self._no_entry_after or self._entries >= self.params.max_entries_per_day
                      or self._range_high is None)
                 and cls.on_tick is OpeningRangeBreakout.on_tick and cls.run is Strategy.run)
+
+    def absorb_quiet(self, run: CandleArrays, seconds: int) -> int:
+        """Flat with both sides armed and the range over: the candles after run[0] whose every price stays within
+        the range (or that come when no entry is possible any more: cut-off passed, entries used up, no range)
+        change nothing and enter nothing; the first one that reaches past the range is run tick by tick."""
+        cls = type(self)
+        if (self.position is not None or not (self._armed_long and self._armed_short)
+                or cls.on_tick is not OpeningRangeBreakout.on_tick or cls.run is not Strategy.run
+                or cls._flat is not OpeningRangeBreakout._flat):
+            return 0
+        start = run.start
+        if len(start) < 2:
+            return 0
+        tail, day = start[1:], self._day
+        ok = (tail >= self._range_end) & (tail >= day.start) & (tail + seconds <= day.end)
+        hi, lo = self._range_high, self._range_low
+        if hi is not None and lo is not None and self._entries < self.params.max_entries_per_day:
+            o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
+            top = np.maximum(np.maximum(o, h), np.maximum(lw, c))
+            bottom = np.minimum(np.minimum(o, h), np.minimum(lw, c))
+            ok &= (tail >= self._no_entry_after) | ((top <= hi) & (bottom >= lo))
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if len(bad) else len(start) - 1
 
     def on_tick(self, tick: Tick) -> Signal | None:
         tp = tick_time_and_price(tick)

@@ -1,0 +1,142 @@
+"""A candle day's loop with quiet stretches folded whole: the backtest's fast path for backtest.ticks' four ticks
+per candle.
+
+Why: most of a day a symbol's strategy is flat and provably waiting (an MA crossover between crosses, an
+opening range breakout inside its range), and running its ticks one by one, even folded into the candle
+(MarketDataHandler.fold_quiet), costs Python steps per tick. Here, at the first tick of each candle of a flat
+symbol, the strategy is shown the rest of the day's candles as arrays (Strategy.absorb_quiet, through
+MarketDataHandler.fold_candles) and takes in bulk those it proves change nothing but its own state; their ticks
+are then not generated at all. Everything else is backtest.ticks.day_ticks run by backtest.runner's loop, tick
+for tick: the same ticks, times, extreme order and vol_traded_today, the clock stepped at every tick time of the
+day (so the TradeManager's session rules fire at the same instants), and the fill model's clock kept as running
+every tick leaves it. A symbol with an open trade, a pending signal, cap triggers or a flag is never folded.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.enums import PositionSide
+from core.types import Tick
+from history.frames import CandleColumns
+from history.store import HistoryDay
+
+if TYPE_CHECKING:
+    from backtest.runner import DayRun
+
+
+def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]) -> int:
+    """Feed the day's candles of `good` to the day's handler and TradeManager as backtest.ticks.day_ticks would,
+    folding quiet stretches whole, then close the day; returns how many ticks ran the whole path."""
+    broker = run.broker
+    broker.new_day()
+    mdh, clock, tm = run.mdh, run.clock, run.tm
+    mark, fold, process, fold_candles = broker.mark, mdh.fold_quiet, mdh.process, mdh.fold_candles
+    position, triggers = tm.rm.trade_for, mdh.triggers
+    ran = 0
+    if not good:
+        run.close()
+        return ran
+    seconds = good[0].seconds
+    tc_off = max(seconds - 1, 0)
+    t2_off = min(2 * seconds // 3, tc_off)
+    t1_off = min(seconds // 3, t2_off)
+    names = [h.symbol for h in good]
+    fy = [fyers[n] for n in names]
+    cols = [h.columns for h in good]
+    o_l = [c.open.tolist() for c in cols]
+    h_l = [c.high.tolist() for c in cols]
+    lo_l = [c.low.tolist() for c in cols]
+    c_l = [c.close.tolist() for c in cols]
+    v_l = [[int(v) for v in c.volume.tolist()] for c in cols]
+    s_l = [c.start.tolist() for c in cols]
+    sym_idx = np.concatenate([np.full(len(c), i, dtype=np.int64) for i, c in enumerate(cols)])
+    local = np.concatenate([np.arange(len(c), dtype=np.int64) for c in cols])
+    start = np.concatenate([c.start for c in cols])
+    order = np.lexsort((sym_idx, start))
+    start_o, idx_o, k_o = start[order].tolist(), sym_idx[order].tolist(), local[order].tolist()
+    cum = [0] * len(good)
+    resume = [0] * len(good)  # each symbol's first candle not folded whole
+    # where a fold stopped short: the strategy said that candle may act, so asking again there (its state unmoved
+    # since) would take nothing; the candle runs tick by tick
+    stopped = [-1] * len(good)
+    long_ = PositionSide.LONG
+
+    def step(t: int) -> None:
+        if t > clock.now():
+            clock.advance(t)
+            tm.on_clock(t)
+            run.drain()
+        broker.now = t  # as the first tick at t marks it (a symbol folded whole marks nothing)
+
+    def one(s: int, t: int, price: float, c: int) -> int:
+        sym = names[s]
+        mark(sym, price, t)
+        if fold(sym, t, price, c):
+            return 0
+        process(Tick(ltp=price, vol_traded_today=c, last_traded_time=t, exch_feed_time=t, symbol=fy[s]))
+        if run.inbox or run.controls:
+            run.drain()
+        return 1
+
+    def ticks_from(s: int, k: int) -> Callable[[int], list[tuple[int, float, int]]]:
+        """The ticks of the symbol's m-th candle after its k-th (the open one), with the volume before it."""
+        def of(m: int) -> list[tuple[int, float, int]]:
+            j = k + m
+            return _candle_ticks(s_l[s][j], o_l[s][j], h_l[s][j], lo_l[s][j], c_l[s][j],
+                                 cum[s] + sum(v_l[s][k + 1:j]), v_l[s][j], t1_off, t2_off, tc_off)
+        return of
+
+    n_all, i = len(start_o), 0
+    while i < n_all:
+        t0 = start_o[i]
+        j = i
+        while j < n_all and start_o[j] == t0:
+            j += 1
+        step(t0)
+        live = []
+        for q in range(i, j):
+            s, k = idx_o[q], k_o[q]
+            if k < resume[s]:
+                continue
+            sym = names[s]
+            if k and k != stopped[s] and sym not in triggers and position(sym) is None:
+                n = fold_candles(sym, _from(cols[s], k - 1), seconds, ticks_from(s, k - 1))
+                if n:
+                    resume[s] = stopped[s] = k + n
+                    cum[s] += sum(v_l[s][k:k + n])
+                    continue
+            ran += one(s, t0, o_l[s][k], cum[s])
+            live.append((s, k))
+        firsts = []
+        for s, k in live:
+            trade = position(names[s])
+            o, hi, lo = o_l[s][k], h_l[s][k], lo_l[s][k]
+            low_first = trade.side is long_ if trade is not None else o - lo <= hi - o
+            firsts.append((lo, hi) if low_first else (hi, lo))
+        for m, t in ((0, t0 + t1_off), (1, t0 + t2_off)):
+            step(t)
+            for (s, _k), pair in zip(live, firsts, strict=True):
+                ran += one(s, t, pair[m], cum[s])
+        tc = t0 + tc_off
+        step(tc)
+        for s, k in live:
+            cum[s] += v_l[s][k]
+            ran += one(s, tc, c_l[s][k], cum[s])
+        i = j
+    run.close()
+    return ran
+
+
+def _from(c: CandleColumns, k: int) -> CandleColumns:
+    """The symbol-day's candles from the k-th on (views, no copy)."""
+    return CandleColumns(c.start[k:], c.open[k:], c.high[k:], c.low[k:], c.close[k:], c.volume[k:])
+
+
+def _candle_ticks(t0: int, o: float, hi: float, lo: float, c: float, cum: int, v: int, t1_off: int, t2_off: int,
+                  tc_off: int) -> list[tuple[int, float, int]]:
+    """A flat symbol's four ticks of one candle as backtest.ticks makes them: (time, price, vol_traded_today)."""
+    first, second = (lo, hi) if o - lo <= hi - o else (hi, lo)
+    return [(t0, o, cum), (t0 + t1_off, first, cum), (t0 + t2_off, second, cum), (t0 + tc_off, c, cum + v)]

@@ -1,0 +1,142 @@
+"""Strategy.absorb_quiet is a promise the backtest relies on (backtest.day_loop skips the ticks of the candles a
+strategy takes in bulk): the state it reaches equals, field for field, the state running those candles' ticks
+one by one gives, and nothing it skips would have signalled. Checked for the shipped kinds that implement it
+(mac, orb) over seeded random days built to hit the edge cases: prices on a 0.05 grid with flat stretches (fast
+and slow averages exactly equal), breakouts at exactly the range's edges, entries that fail (the strategy is
+reset, as an Outcome resets it) so a day has many flat stretches. A kind that does not implement it takes
+nothing."""
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from core.clock import ist_epoch
+from core.config import load_config
+from core.enums import SignalType
+from core.types import Tick
+from history.frames import CandleColumns
+from strategies import strategy_class
+from strategies.base import Candle
+from strategies.candles import CandleAggregator
+from tests.test_backtest_runner import ROOT
+
+SECONDS = 60
+
+
+def _day(seed: int, day: date, session) -> list[Candle]:
+    """A session of 1-minute candles: a random walk on a 0.05 grid, with flat stretches and wide bars."""
+    rng = random.Random(seed)
+    t = ist_epoch(day, session.open)
+    end = ist_epoch(day, session.close)
+    price = rng.choice([100.0, 250.0, 1234.5])
+    out = []
+    flat = 0
+    while t < end:
+        if flat:
+            flat -= 1
+            o = h = lo = c = price
+        else:
+            if rng.random() < 0.03:
+                flat = rng.randint(3, 30)
+            o = price
+            c = round(max(1.0, o + 0.05 * rng.randint(-8, 8)), 2)
+            h = round(max(o, c) + 0.05 * rng.randint(0, 6 if rng.random() < 0.9 else 40), 2)
+            lo = round(max(0.05, min(o, c) - 0.05 * rng.randint(0, 6 if rng.random() < 0.9 else 40)), 2)
+            price = c
+        out.append(Candle("SYM", t, SECONDS, o, h, lo, c, rng.randint(0, 5000)))
+        t += SECONDS
+    return out
+
+
+def _ticks(c: Candle, cum: int) -> list[tuple[int, float, int]]:
+    first, second = (c.low, c.high) if c.open - c.low <= c.high - c.open else (c.high, c.low)
+    return [(c.start, c.open, cum), (c.start + 20, first, cum), (c.start + 40, second, cum),
+            (c.start + 59, c.close, cum + c.volume)]
+
+
+def _drive(make, candles: list[Candle], fail: set[int], bulk: bool):
+    """The candles' ticks through a fresh strategy as the worker runs them (candles closed before the tick that
+    closes them; an entry at a candle in `fail` is refused and the strategy reset). With `bulk`, at each candle's
+    first tick the strategy may take candles whole (absorb_quiet), as backtest.day_loop asks it. Returns the
+    signals, the state after each candle's last tick (or after a bulk take ending at that candle), and how many
+    candles were taken in bulk."""
+    strat = make()
+    seconds = strat.candle_seconds
+    agg = CandleAggregator("SYM", seconds) if seconds else None
+    cols = CandleColumns.of(candles)
+    cum = [0]
+    for c in candles:
+        cum.append(cum[-1] + c.volume)
+    signals, states, taken = [], {}, 0
+    k = 0
+    while k < len(candles):
+        if bulk and k and (agg is None or agg.open_start == candles[k - 1].start):
+            run = CandleColumns(*(getattr(cols, f)[k - 1:] for f in ("start", "open", "high", "low", "close",
+                                                                        "volume")))
+            n = strat.absorb_quiet(run, SECONDS)
+            assert 0 <= n < len(run)
+            if n:
+                last = k - 1 + n
+                if agg is not None:
+                    agg.restart()
+                    for t, p, v in _ticks(candles[last], cum[last]):
+                        agg.add(t, p, v)
+                taken += n
+                states[last] = strat.state_dict()
+                k = last + 1
+                continue
+        for t, p, v in _ticks(candles[k], cum[k]):
+            sig = None
+            for closed in agg.add(t, p, v) if agg is not None else ():
+                sig = strat.on_candle(closed) or sig
+            sig = strat.run(Tick(ltp=p, vol_traded_today=v, last_traded_time=t, exch_feed_time=t,
+                                 symbol="NSE:SYM-EQ")) or sig
+            if sig is not None:
+                signals.append((k, t, sig.type.value, sig.current_position.value, sig.price, sig.stop_loss,
+                                sig.take_profit_price, sig.note))
+                if sig.type is SignalType.ENTRY and k in fail:
+                    strat.discard_signal()
+                    strat.reset_position_tracking()
+        states[k] = strat.state_dict()
+        k += 1
+    return signals, states, taken
+
+
+@pytest.mark.parametrize("name,params", [
+    ("mac", {}), ("mac", {"fast": 2, "slow": 3, "atr_period": 3}), ("mac", {"fast": 5, "slow": 8}),
+    ("orb", {}), ("orb", {"range_minutes": 5, "max_entries_per_day": 3}),
+])
+def test_a_bulk_take_reaches_the_state_running_every_tick_reaches(name, params):
+    cfg = load_config(ROOT / "config.yaml")
+    spec = cfg.strategies[name]
+    kind = strategy_class(spec.kind)
+    p = {**spec.params, **params}
+    total = crossings = 0
+    for seed in range(8):
+        day = date(2025, 3, 3) + timedelta(days=seed)
+        candles = _day(seed, day, cfg.session)
+        fail = {k for k in range(len(candles)) if random.Random(seed * 7919 + k).random() < 0.6}
+
+        def make():
+            return kind("SYM", name, p, cfg.session)  # noqa: B023 - called within the iteration
+        want, every, _ = _drive(make, candles, fail, bulk=False)
+        got, states, taken = _drive(make, candles, fail, bulk=True)
+        assert got == want, (seed, day)
+        for k, state in states.items():
+            assert state == every[k], (seed, k, datetime.fromtimestamp(candles[k].start))
+        total += taken
+        crossings += len(want)
+    assert crossings > 10, "the days should signal: entries, exits, failed entries"
+    assert total > 200, "flat stretches should be taken in bulk"
+
+
+def test_a_kind_that_does_not_implement_it_takes_nothing():
+    cfg = load_config(ROOT / "config.yaml")
+    strat = strategy_class("rsi")("SYM", "rsi", {}, cfg.session)
+    candles = _day(1, date(2025, 3, 3), cfg.session)
+    cols = CandleColumns.of(candles)
+    assert strat.absorb_quiet(cols, SECONDS) == 0
+    assert isinstance(cols.start, np.ndarray)
