@@ -86,7 +86,8 @@ def test_flatten_from_the_browser_closes_the_position_at_the_broker(tmp_path, pa
         page = new_page(browser)
         page.goto(f"{base}/?token={token}")
         assert page.url == f"{base}/"  # the token left the address bar
-        page.wait_for_function("document.getElementById('state').textContent === 'ACTIVE'", timeout=60_000)
+        # the dashboard listens before the workers have started (and warmed up): ACTIVE comes with the trading loop
+        page.wait_for_function("document.getElementById('state').textContent === 'ACTIVE'", timeout=120_000)
         page.screenshot(path=str(shots / "1-loaded.png"), full_page=True)
         button = page.wait_for_selector("#positions tbody tr button[data-symbol]", timeout=120_000)
         symbol = button.get_attribute("data-symbol")
