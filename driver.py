@@ -509,6 +509,11 @@ class Driver:
         t0 = time.monotonic()
         try:
             processor.start()
+            if cfg.dashboard.port:  # its own threads: reads the live view, queues controls for this loop. Started
+                # before the workers and the feed: its imports and start-up never hold ticks back
+                from dashboard.server import start_live
+                self.dashboard = start_live(cfg, opts.day, handler, lambda: dict(shared.d.copy()),
+                                            cfg.dashboard.port)
             pool.disabled.update(getattr(processor, "disabled_strategies", lambda: {})())
             now = warmup[1] if warmup is not None else start_time(cfg, opts.live_data, opts.day, start_ts)
             pool.resume = (self._held_positions(processor, now), now)  # the books, settled by reconciliation
@@ -536,10 +541,6 @@ class Driver:
             self.supervisor = Supervisor(pool, feed, sequencer, self.pipe_lock, opts.live_data, self.summary,
                                          MAX_WORKER_RESTARTS, on_pass=publish)
             self.supervisor.start()
-            if cfg.dashboard.port:  # its own threads: reads the live view, queues controls for this loop
-                from dashboard.server import start_live
-                self.dashboard = start_live(cfg, opts.day, handler, lambda: dict(shared.d.copy()),
-                                            cfg.dashboard.port)
             code = self._loop(pool, sequencer, processor, feed, clock, out_q)
         finally:
             if self.supervisor is not None:

@@ -2,7 +2,8 @@
 
     GET  /                the page (static/index.html with its script and style, vendored: no CDN)
     GET  /api/state       the current snapshot as JSON
-    GET  /api/events      server-sent events: each part of the snapshot ("live", "rows") whenever it changes
+    GET  /api/events      server-sent events: each part of the snapshot ("live", "rows", "log") whenever it
+                          changes, whole ("rows") or as what changed since the version sent before ("rows_delta")
     POST /api/control     {"action": pause|resume|flatten|flatten_all|halt, "symbol": ...}: recorded, queued
                           for the trading thread; 202 with the control's row (its outcome follows in the stream)
     GET  /api/backtest    the backtest runs under <reports_dir>/backtest/ that have a summary.json (read-only)
@@ -28,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 from dashboard import backtests as bt
 from dashboard.auth import TokenGate
-from dashboard.hub import Hub
+from dashboard.hub import PARTS, Hub
 from execution.operator import OperatorDesk
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -48,14 +49,15 @@ def build_app(hub: Hub, desk: OperatorDesk | None, token: str, backtests: Path |
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
-            seen, quiet = {"rows": -1, "live": -1}, 0.0
+            seen, quiet = {part: -1 for part in PARTS}, 0.0
             while not await request.is_disconnected():
                 sent = False
-                for part in ("rows", "live"):
-                    version, payload = hub.latest(part)
-                    if version != seen[part]:
-                        seen[part], quiet, sent = version, 0.0, True
-                        yield f"event: {part}\ndata: {payload}\n\n"
+                for part in PARTS:  # the delta from the version this stream sent last, else the part whole
+                    msg = hub.message(part, seen[part])
+                    if msg is not None:
+                        seen[part], event, payload = msg
+                        quiet, sent = 0.0, True
+                        yield f"event: {event}\ndata: {payload}\n\n"
                 if not sent and quiet >= KEEPALIVE_S:
                     quiet = 0.0
                     yield ": keep-alive\n\n"

@@ -1,12 +1,15 @@
 """One snapshot of everything the dashboard shows, rebuilt on the hub's own thread and shared by every client.
 
 Live, the hub reads the Manager's live view (one round trip, off the trading thread) every PUSH_EVERY_S and
-publishes it with the log tail and the operator's controls as the small "live" part. The day's orders, signals
-and trades come from the database, with the intraday equity curve kept in memory, as the larger "rows" part:
-read when the live view says something changed (signals counted, working orders, positions, capital, trading
-state), at most every ROWS_MIN_S and at least every ROWS_EVERY_S. Each part is serialised once per change, and
-every client's event stream sends the same prepared JSON when that part's version changes: n clients cost n
-writes, not n reads. On a finished day (read-only) it builds both parts once from the database.
+publishes it with the operator's controls as the small "live" part, and the log tail as the "log" part when a
+line was added. The day's orders, signals and trades come from the database, with the intraday equity curve
+kept in memory, as the larger "rows" part: read when the live view says something changed (signals counted,
+working orders, positions, capital, trading state), at most every ROWS_MIN_S and at least every ROWS_EVERY_S.
+Each part is serialised once per change, whole and as a delta from the version before (dashboard.delta), and
+every client's event stream sends the same prepared JSON when that part's version changes: the delta to a
+client that holds the version before, the part whole otherwise. n clients cost n writes, not n reads, and a
+push costs what changed, not the day's hundred rows again. On a finished day (read-only) it builds the parts
+once from the database.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Any
 from core.config import Config
 from core.logs import ISTFormatter, redact
 from dashboard.data import day_rows, finished_view
+from dashboard.delta import doc_delta
 from db import DBHandler
 from execution.operator import OperatorDesk
 
@@ -42,11 +46,13 @@ class LogTail(logging.Handler):
     def __init__(self, lines: int = LOG_LINES):
         super().__init__(logging.INFO)
         self.lines: deque[str] = deque(maxlen=lines)
+        self.count = 0  # lines ever added: the hub publishes the tail only when this moves
         self.setFormatter(ISTFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.lines.append(redact(self.format(record)))
+            self.count += 1
         except Exception:  # noqa: BLE001 - a log line the tail cannot format is not worth an error
             pass
 
@@ -101,15 +107,22 @@ def caps_and_headroom(cfg: Config, pnl: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+PARTS = ("rows", "live", "log")
+
+
 class Hub:
     """Builds the snapshot (see the module's docstring) and hands the newest to the event streams."""
 
     def __init__(self, cfg: Config, day: date, db: DBHandler, desk: OperatorDesk | None,
-                 read_view: Callable[[], dict[str, Any]] | None, logs: Callable[[], list[str]]):
+                 read_view: Callable[[], dict[str, Any]] | None, logs: Callable[[], list[str]],
+                 log_count: Callable[[], int] | None = None):
         self.cfg, self.day, self.db, self.desk = cfg, day, db, desk
-        self.read_view, self.logs = read_view, logs
+        self.read_view, self.logs, self.log_count = read_view, logs, log_count
         self.read_only = read_view is None
-        self.parts: dict[str, tuple[int, str]] = {"live": (0, "{}"), "rows": (0, "{}")}
+        # each part: (version, whole JSON, JSON of the delta from the version before or None)
+        self.parts: dict[str, tuple[int, str, str | None]] = {p: (0, "{}", None) for p in PARTS}
+        self.docs: dict[str, dict[str, Any]] = {}  # each part's newest document, to take the next delta from
+        self.log_seen: int | None = None
         self.rows: dict[str, Any] = {"orders": [], "signals": [], "trades": [], "capital": []}
         self.rows_key: Any = None
         self.rows_at = float("-inf")
@@ -135,22 +148,46 @@ class Hub:
             self.refresh()
 
     def latest(self, part: str) -> tuple[int, str]:
-        """(version, JSON) of a part: "live" or "rows"."""
+        """(version, whole JSON) of a part: "live", "rows" or "log"."""
         with self.lock:
-            return self.parts[part]
+            version, payload, _ = self.parts[part]
+        return version, payload
+
+    def message(self, part: str, seen: int) -> tuple[int, str, str] | None:
+        """What a stream that holds version `seen` of a part sends next: (version, event, JSON), the event
+        being `<part>_delta` when the delta from `seen` will do, else `<part>`; None if it is up to date."""
+        with self.lock:
+            version, payload, delta = self.parts[part]
+        if version == seen:
+            return None
+        if delta is not None and seen == version - 1:
+            return version, f"{part}_delta", delta
+        return version, part, payload
 
     def snapshot_json(self) -> str:
-        """Both parts as one JSON object (GET /api/state)."""
+        """Every part as one JSON object (GET /api/state)."""
         with self.lock:
-            live, rows = self.parts["live"][1], self.parts["rows"][1]
-        return json.dumps({**json.loads(live), **json.loads(rows)})
+            payloads = [self.parts[p][1] for p in PARTS]
+        doc: dict[str, Any] = {}
+        for payload in payloads:
+            doc.update(json.loads(payload))
+        return json.dumps(doc)
 
     def _publish(self, part: str, doc: dict[str, Any]) -> None:
         payload = json.dumps(doc, default=_json_default)
         with self.lock:
-            version, old = self.parts[part]
-            if payload != old:
-                self.parts[part] = (version + 1, payload)
+            version, old, _ = self.parts[part]
+        if payload == old:
+            return
+        before = self.docs.get(part)
+        delta = None
+        if before is not None:
+            delta = json.dumps(doc_delta(before, doc), default=_json_default)
+            if len(delta) >= len(payload):
+                delta = None  # nothing saved: the part whole is as short
+        self.docs[part] = doc
+        with self.lock:
+            self.parts[part] = (version + 1, payload, delta)
 
     def refresh(self) -> None:
         """Rebuild the parts that changed; a failure is logged (debug) and the next pass tries again."""
@@ -165,8 +202,12 @@ class Hub:
                 self._sample(view)
                 rows_due = self._rows_if_changed(view)
             self._publish("live", self._live(view))
-            if rows_due:
-                self._publish("rows", {**self.rows, "curve": self.curve})
+            count = self.log_count() if self.log_count is not None else None
+            if count is None or count != self.log_seen:
+                self.log_seen = count
+                self._publish("log", {"log": self.logs()})
+            if rows_due:  # a copy of the curve: the published document must not move with the next sample
+                self._publish("rows", {**self.rows, "curve": list(self.curve)})
         except Exception as e:  # noqa: BLE001 - the daemon stopping, a database hiccup: retried
             log.debug("dashboard snapshot failed: %s: %s", type(e).__name__, e)
 
@@ -180,7 +221,7 @@ class Hub:
                     "loss_pct": self.cfg.risk.symbol_max_loss_pct, "profit_pct": self.cfg.risk.symbol_max_profit_pct},
                 "health": view.get("health"), "signal_count": view.get("signals"),
                 "symbols": [s.symbol for s in self.cfg.symbols],
-                "controls": self.desk.recent() if self.desk is not None else [], "log": self.logs()}
+                "controls": self.desk.recent() if self.desk is not None else []}
 
     def _rows_if_changed(self, view: dict[str, Any]) -> bool:
         """Read the day's rows if the live view says they changed (or it is long since); True if read."""

@@ -90,7 +90,7 @@ class LiveDashboard:
                  token: str):
         self.desk = OperatorDesk(db, day, {s.symbol for s in cfg.symbols})
         self.tail = LogTail()
-        self.hub = Hub(cfg, day, db, self.desk, read_view, self.tail.tail)
+        self.hub = Hub(cfg, day, db, self.desk, read_view, self.tail.tail, lambda: self.tail.count)
         self.server = DashboardServer(build_app(self.hub, self.desk, token, backtest_folder(cfg)),
                                       cfg.dashboard.host, port)
 

@@ -86,7 +86,8 @@ def test_flatten_from_the_browser_closes_the_position_at_the_broker(tmp_path, pa
         page = new_page(browser)
         page.goto(f"{base}/?token={token}")
         assert page.url == f"{base}/"  # the token left the address bar
-        page.wait_for_function("document.getElementById('state').textContent === 'ACTIVE'", timeout=60_000)
+        # the dashboard listens before the workers have started (and warmed up): ACTIVE comes with the trading loop
+        page.wait_for_function("document.getElementById('state').textContent === 'ACTIVE'", timeout=120_000)
         page.screenshot(path=str(shots / "1-loaded.png"), full_page=True)
         button = page.wait_for_selector("#positions tbody tr button[data-symbol]", timeout=120_000)
         symbol = button.get_attribute("data-symbol")
@@ -101,6 +102,18 @@ def test_flatten_from_the_browser_closes_the_position_at_the_broker(tmp_path, pa
             f"![...document.querySelectorAll('#positions tbody tr')].some(r => r.cells[0].textContent === "
             f"'{symbol}')", timeout=30_000)
         page.screenshot(path=str(shots / "3-flattened.png"), full_page=True)
+        # the rows the page built from deltas (each push carries what changed) are the server's own: the
+        # operator's trade is there, and the orders table matches GET /api/state at some moment
+        page.wait_for_function(
+            f"[...document.querySelectorAll('#trades tbody tr')].some(r => r.cells[1].textContent === '{symbol}' "
+            "&& r.cells[7].textContent === 'operator')", timeout=30_000)
+
+        def same_orders() -> bool:
+            state = requests.get(base + "/api/state", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
+            shown = page.eval_on_selector_all(
+                "#orders tbody tr", "rs => rs.map(r => [Number(r.cells[0].textContent), r.cells[7].textContent])")
+            return bool(shown) and shown == [[o["id"], o["status"]] for o in state["orders"]]
+        wait_for(same_orders, timeout=30, interval=0.2, what="the page's orders as the server has them")
         page.close()
     finally:
         if proc.poll() is None:

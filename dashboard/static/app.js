@@ -263,16 +263,32 @@ async function backtests() {
   showBacktest(sel.value);
 }
 
+function applyDelta(into, delta) {
+  // a part's next version from the one held (dashboard/delta.py says the format): a key absent is unchanged
+  for (const [k, c] of Object.entries(delta)) {
+    if ("set" in c) {
+      into[k] = c.set;
+    } else if ("ref" in c) {  // an integer: the item at that index of the list held; else a new item
+      const old = into[k] || [];
+      into[k] = c.ref.map((x) => (typeof x === "number" ? old[x] : x));
+    } else {
+      into[k] = (into[k] || []).slice(0, c.from).concat(c.add);
+    }
+  }
+}
+
 function connect() {
+  // each part comes whole first on every connection (a reconnect too), then as deltas from the version held
   const conn = document.getElementById("conn");
   const es = new EventSource("/api/events");
   const merged = {};
-  for (const part of ["live", "rows"]) {  // the small part every half second, the day's rows when they change
-    es.addEventListener(part, (e) => {
-      Object.assign(merged, JSON.parse(e.data));
-      conn.textContent = `updated ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
-      if (merged.day) render(merged);
-    });
+  const shown = () => {
+    conn.textContent = `updated ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
+    if (merged.day) render(merged);
+  };
+  for (const part of ["live", "rows", "log"]) {  // small parts every half second, the rows when they change
+    es.addEventListener(part, (e) => { Object.assign(merged, JSON.parse(e.data)); shown(); });
+    es.addEventListener(`${part}_delta`, (e) => { applyDelta(merged, JSON.parse(e.data)); shown(); });
   }
   es.onerror = () => { conn.textContent = "disconnected: retrying…"; };
 }
