@@ -131,6 +131,7 @@ class BacktestResult:
     skipped: list[str] = field(default_factory=list)  # symbol-days not traded, with why
     flagged: list[str] = field(default_factory=list)  # symbol-days traded despite findings (skip_bad_days off)
     signals: list[Signal] = field(default_factory=list)  # the signals emitted, in order (spec.keep_signals)
+    cold_starts: int = 0  # strategy-days that started cold: warm-up from history on, too few earlier candles
 
 
 def config_hash(text: str, slippage_pct: float) -> str:
@@ -224,6 +225,7 @@ class DaysRun:
     skipped: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    cold_starts: int = 0   # strategy-days whose warm-up found too few earlier candles (backtest.warm)
 
     def add(self, other: DaysRun) -> None:
         self.days += other.days
@@ -232,6 +234,7 @@ class DaysRun:
         self.skipped += other.skipped
         self.flagged += other.flagged
         self.signals += other.signals
+        self.cold_starts += other.cold_starts
 
 
 def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int | None = None,
@@ -252,7 +255,7 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
     skipped: list[str] = []
     flagged: list[str] = []
     signals: list[Signal] = []
-    candles = ticks_run = 0
+    candles = ticks_run = cold_starts = 0
     for d, hdays in _aligned_days(store, spec, cfg.exchange):
         if warm is not None:
             for h in hdays:
@@ -278,11 +281,11 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
         with day_unit(db):
             run = DayRun(cfg, db, broker, d, signals if spec.keep_signals else None)
             if warm is not None:
-                warm.feed(run.mdh, d)
+                cold_starts += warm.feed(run.mdh, d)
             ticks_run += _run_day(run, good, fyers, ticks)
         candles += sum(len(h.columns) for h in good)
         days.append(d)
-    return DaysRun(days, candles, ticks_run, skipped, flagged, signals)
+    return DaysRun(days, candles, ticks_run, skipped, flagged, signals, cold_starts)
 
 
 def _day_warmup(spec: BacktestSpec, cfg: Config, store: HistoryStore) -> DayWarmup | None:
@@ -447,7 +450,7 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
     return BacktestResult(spec.run_id, out_dir, db_path, run.days, trades, run.candles, time.perf_counter() - t0,
                           config_hash(spec.config_text, slippage), ticks_run=run.ticks_run, skipped=run.skipped,
                           flagged=run.flagged,
-                          signals=run.signals)
+                          signals=run.signals, cold_starts=run.cold_starts)
 
 
 def day_blocks(first: date, last: date, blocks: int) -> list[tuple[date, date]]:

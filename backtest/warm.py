@@ -89,10 +89,12 @@ class DayWarmup:
             out[need.symbol] = warmup.last_of(need, (cs for d, cs in self.tails[need.symbol] if first <= d < day))
         return out
 
-    def feed(self, mdh: MarketDataHandler, day: date) -> None:
+    def feed(self, mdh: MarketDataHandler, day: date) -> int:
         """Warm the day's strategies before its first tick, cut at the replay's start (the pre-open), and say
-        which start cold, in the live start's words."""
+        which start cold, in the live start's words; how many did."""
         got = self.candles(day)
         now = warmup.start_time(self.cfg, False, day, None)
-        warmup.report(self.wanted, got, day, now, ist_epoch(day, self.cfg.session.open))
+        open_ts = ist_epoch(day, self.cfg.session.open)
+        warmup.report(self.wanted, got, day, now, open_ts)
         mdh.warm_up(got, now)
+        return sum(1 for n in self.wanted if len(got[n.symbol]) < n.candles)

@@ -245,6 +245,7 @@ def test_command_over_files_writes_the_reports_and_records_the_run(tmp_path):
               str(tmp_path / "out")]
     r = _driver(tmp_path, *common, "--run-id", "files1")
     assert r.returncode == 0, r.stderr
+    assert "started cold" not in r.stdout + r.stderr  # the week before warms the first day
     assert "backtest files1: SBIN, LT" in r.stdout and "2 day(s)" in r.stdout
     assert "100.0%" in r.stderr  # progress, one line per percent when not on a terminal
     out = tmp_path / "out" / "files1"
@@ -398,6 +399,7 @@ def test_a_day_after_the_data_begins_is_warm_and_the_first_says_it_starts_cold(t
     assert cold_lines == ["LT: strategy mac starts cold (history had too few candles): 0 of the 22 candles of 60 s "
                           "it needs; ready at about 09:37 IST"]
     assert {ist_date(int(s.time)) for s in _early_mac(warm.signals)} == {FIRST + timedelta(days=1)}
+    assert warm.cold_starts == 1
     cfg = base.cfg
     off = replace(base, run_id="off", cfg=replace(cfg, market_data=replace(cfg.market_data,
                                                                             warmup_from_history=False)))
@@ -405,7 +407,13 @@ def test_a_day_after_the_data_begins_is_warm_and_the_first_says_it_starts_cold(t
     with caplog.at_level(logging.INFO, logger="pipeline.warmup"):
         cold = run_backtest(off)
     assert not [r for r in caplog.records if r.name in ("pipeline.warmup", "backtest.warm")]
-    assert cold.days == warm.days and _early_mac(cold.signals) == []
+    assert cold.days == warm.days and _early_mac(cold.signals) == [] and cold.cold_starts == 0
     # the first day, cold in both, trades alike
     assert [signal_key(s) for s in cold.signals if ist_date(int(s.time)) == FIRST] == \
         [signal_key(s) for s in warm.signals if ist_date(int(s.time)) == FIRST]
+    # the command says it in its summary, and prints the line
+    r = _driver(tmp_path, "--from", FIRST.isoformat(), "--to", (FIRST + timedelta(days=1)).isoformat(), "--symbols",
+                "SBIN,LT", "--source", "files", "--data", str(data), "--cache", str(tmp_path / "cache"), "--out",
+                str(tmp_path / "out"), "--run-id", "cold-cli")
+    assert r.returncode == 0, r.stderr
+    assert "1 strategy-day(s) started cold" in r.stdout and cold_lines[0] in r.stderr
