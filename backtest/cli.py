@@ -206,6 +206,9 @@ def _run(args: argparse.Namespace) -> int:
               "them; --trade-flagged trades them)")
     if result.flagged:
         print(f"  {len(result.flagged)} symbol-day(s) traded despite their data's findings (summary.json lists them)")
+    if result.cold_starts:
+        print(f"  {result.cold_starts} strategy-day(s) started cold: history before them had too few candles (the "
+              "log names each, with when it became ready)")
     print(f"  reports in {result.out_dir} (summary.json, trades.csv, report.html)")
     return EXIT_OK
 

@@ -4,8 +4,8 @@ The run is made once over all the data; then, for every time a signal was emitte
 only the candles that started at or before that time, and the signals up to that time must be the same (same
 symbol, strategy, time, type, side, price, stop and target). A difference means something (a strategy, or the
 way candles are fed) used data the live feed would not yet have had: the first one found is reported with the
-strategy and the time. Days are independent (each starts from the configured capital and fresh strategies),
-so a cut run needs only its own day.
+strategy and the time. Days are independent (each starts from the configured capital and fresh strategies,
+warmed only from days before it: backtest.warm), so a cut run needs only its own day.
 """
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ Why this shape: a backtest must trade exactly as the daemon would, so it runs th
   TradeManager's feedback (outcomes, forced exits, cap triggers) goes back to the handler, as the driver's
   loop carries it between processes live.
 Each run writes its own SQLite database (reports/backtest/<run-id>/run.sqlite): live data is never touched.
-As live, every day starts from the configured capital (risk.capital); the equity series is that capital plus
-the closed trades' cumulative net P&L (backtest.metrics).
+As live, every day starts from the configured capital (risk.capital), with strategies warmed from the days
+before it as a live start on that day warms them (backtest.warm); the equity series is that capital plus the
+closed trades' cumulative net P&L (backtest.metrics).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from backtest.day_loop import run_candle_day
 from backtest.recorded import RecordedSource, recorded_ticks
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
+from backtest.warm import DayWarmup
 from core.clock import ReplayClock, ist_epoch
 from core.config import Config, Secrets
 from core.enums import ExecutionMode
@@ -130,6 +132,7 @@ class BacktestResult:
     skipped: list[str] = field(default_factory=list)  # symbol-days not traded, with why
     flagged: list[str] = field(default_factory=list)  # symbol-days traded despite findings (skip_bad_days off)
     signals: list[Signal] = field(default_factory=list)  # the signals emitted, in order (spec.keep_signals)
+    cold_starts: int = 0  # strategy-days that started cold: warm-up from history on, too few earlier candles
 
 
 def config_hash(text: str, slippage_pct: float) -> str:
@@ -223,6 +226,7 @@ class DaysRun:
     skipped: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    cold_starts: int = 0   # strategy-days whose warm-up found too few earlier candles (backtest.warm)
 
     def add(self, other: DaysRun) -> None:
         self.days += other.days
@@ -231,6 +235,7 @@ class DaysRun:
         self.skipped += other.skipped
         self.flagged += other.flagged
         self.signals += other.signals
+        self.cold_starts += other.cold_starts
 
 
 def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int | None = None,
@@ -246,12 +251,16 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
     broker = BacktestBroker(FillModel(slippage))
     store = HistoryStore(spec.source, spec.cache_dir, cfg.session)
     fyers = {s.symbol: s.fyers for s in cfg.symbols}
+    warm = _day_warmup(spec, cfg, store)
     days: list[date] = []
     skipped: list[str] = []
     flagged: list[str] = []
     signals: list[Signal] = []
-    candles = ticks_run = 0
+    candles = ticks_run = cold_starts = 0
     for d, hdays in _aligned_days(store, spec, cfg.exchange):
+        if warm is not None:
+            for h in hdays:
+                warm.add(h)
         good = []
         for h in hdays:
             if not h.report.ok and spec.skip_bad_days:
@@ -271,11 +280,21 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
         if not good:
             continue
         with day_unit(db):
-            ticks_run += _run_day(DayRun(cfg, db, broker, d, signals if spec.keep_signals else None), good, fyers,
-                                  ticks)
+            run = DayRun(cfg, db, broker, d, signals if spec.keep_signals else None)
+            if warm is not None:
+                cold_starts += warm.feed(run.mdh, d)
+            ticks_run += _run_day(run, good, fyers, ticks)
         candles += sum(len(h.columns) for h in good)
         days.append(d)
-    return DaysRun(days, candles, ticks_run, skipped, flagged, signals)
+    return DaysRun(days, candles, ticks_run, skipped, flagged, signals, cold_starts)
+
+
+def _day_warmup(spec: BacktestSpec, cfg: Config, store: HistoryStore) -> DayWarmup | None:
+    """The run's warm-up from history (backtest.warm), its first day's earlier days already read; None when off."""
+    warm = DayWarmup.of(cfg, store, spec.interval)
+    if warm is not None:
+        warm.prime(spec.trade_from or spec.first)
+    return warm
 
 
 def _run_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str], ticks: TickBuilder) -> int:
@@ -435,7 +454,7 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
     return BacktestResult(spec.run_id, out_dir, db_path, run.days, trades, run.candles, time.perf_counter() - t0,
                           config_hash(spec.config_text, slippage), ticks_run=run.ticks_run, skipped=run.skipped,
                           flagged=run.flagged,
-                          signals=run.signals)
+                          signals=run.signals, cold_starts=run.cold_starts)
 
 
 def day_blocks(first: date, last: date, blocks: int) -> list[tuple[date, date]]:
@@ -463,8 +482,9 @@ def _run_block(args: tuple[BacktestSpec, Path]) -> tuple[DaysRun, list[TradeReco
 
 def _run_pool(spec: BacktestSpec, out_dir: Path, progress: Any) -> tuple[DaysRun, list[TradeRecord]]:
     """Blocks of days in worker processes, each on its own database, merged in date order. Every day starts
-    from the configured capital and fresh strategies, as live, so the merged run is the sequential run: trade
-    ids are renumbered to continue from the blocks before (the ledger numbers them in order)."""
+    from the configured capital and fresh strategies warmed from the days before it (a block reads those of its
+    first day), as live, so the merged run is the sequential run: trade ids are renumbered to continue from the
+    blocks before (the ledger numbers them in order)."""
     import multiprocessing as mp
 
     n = (spec.last - spec.first).days + 1  # blocks of about 20 days or more: each pays for a database

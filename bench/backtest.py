@@ -3,9 +3,10 @@
     .venv/bin/python bench/backtest.py [--symbols 4] [--days 10] [--workers 1] [--out DIR]
 
 Generated 1-minute candles (the synthetic history source, cached to Parquet first and not timed) for N symbols
-over D calendar days, half of them on orb and half on mac (config.yaml's strategies), run through the whole
-live path: the worker's handler and the strategies, the TradeManager with its risk checks, caps and halts, the
-ledger on the run's SQLite database, the cost table and the fill model.
+over D calendar days (and the fortnight before, which the first day's warm-up from history reads), half of
+them on orb and half on mac (config.yaml's strategies), run through the whole live path: the worker's handler
+and the strategies, the TradeManager with its risk checks, caps and halts, the ledger on the run's SQLite
+database, the cost table and the fill model.
 - candles: candles run; candles_per_s: over the run's wall time (reading the cache included; with --workers N,
   N processes over blocks of days, each on its own database, merged);
 - candles_per_cpu_s: over the CPU time of the process and its workers (steadier on a shared machine);
@@ -66,8 +67,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = SyntheticSource(cfg.replay.seed, cfg.session)
         store = HistoryStore(source, Path(tmp) / "cache", cfg.session)
-        for n in names:
-            store.prefetch(n, cfg.exchange, m1, first, last)
+        for n in names:  # with the fortnight before: the first day's warm-up from history reads it
+            store.prefetch(n, cfg.exchange, m1, first - timedelta(days=14), last)
         spec = BacktestSpec(cfg=cfg, source=source, interval=m1, first=first, last=last, symbols=tuple(names),
                             cache_dir=Path(tmp) / "cache", out_root=Path(tmp) / "out", run_id="bench",
                             workers=args.workers)

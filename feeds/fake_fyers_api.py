@@ -16,7 +16,8 @@ FYERS_API_URL=<server.base> (see feeds.fyers_api). What the SDK sends, from fyer
   "candles":[[epoch,o,h,l,c,v],...]} from the synthetic generator (history.synthetic, `seed`), range_to included;
   {"s":"no_data","candles":[]} when there are none; 400 s "error" for a bad resolution, a bad date or a range
   longer than Fyers allows (100 days intraday, 366 daily); 429 {"s":"error","code":429} past `history_per_s`
-  requests in a second. Point the SDK at it with fyersModel.Config.DATA_API = <server.data_base>.
+  requests in a second of `clock` (a test that must see the limit whatever the machine's speed gives a clock
+  that only its own pauses move). Point the SDK at it with fyersModel.Config.DATA_API = <server.data_base>.
 """
 from __future__ import annotations
 
@@ -45,12 +46,14 @@ class FakeFyersApi:
     """Issue auth codes with `new_auth_code()`; tokens it hands out (or `accept()`ed ones) pass the profile call."""
 
     def __init__(self, app_id: str, secret_key: str, token_ttl_s: float = 8 * 3600, seed: int = 7,
-                 history_per_s: int = 10, candles: Callable[[str, str, date, int], Sequence[Any]] | None = None):
+                 history_per_s: int = 10, candles: Callable[[str, str, date, int], Sequence[Any]] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.app_id = app_id
         self.secret_key = secret_key
         self.token_ttl_s = token_ttl_s
         self.seed = seed
         self.history_per_s = history_per_s
+        self._clock = clock  # the history limit's second
         self._history_times: deque[float] = deque()
         self._candles = candles  # (symbol, exchange, day, seconds) -> Candles; default: the synthetic generator
         self._lock = threading.Lock()
@@ -108,7 +111,7 @@ class FakeFyersApi:
         code, body = self._profile(auth)
         if code != 200:
             return code, body
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             while self._history_times and self._history_times[0] <= now - 1.0:
                 self._history_times.popleft()

@@ -25,13 +25,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from core.clock import ist_epoch, to_ist
-from core.config import Config, Secrets
+from core.config import Config, Secrets, SessionConfig
+from history.frames import CandleColumns
 from history.intervals import Interval
 from history.sources import HistorySource
 from strategies import strategy_class
 from strategies.base import Candle
+
+if TYPE_CHECKING:
+    from history.store import HistoryDay
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +115,54 @@ def _lookback_days(need: Need, session_s: int) -> int:
     return trading_days * 7 // 5 + 4
 
 
+def lookback_start(need: Need, session: SessionConfig, day: date) -> date:
+    """The first calendar day whose candles may warm `need` at a start on `day`: a start reads no further back,
+    so a long holiday leaves it short (and it starts cold, as a live start would)."""
+    session_s = ist_epoch(day, session.close) - ist_epoch(day, session.open)
+    return day - timedelta(days=_lookback_days(need, session_s))
+
+
+def _session_columns(hd: HistoryDay, session: SessionConfig) -> tuple[np.ndarray, int]:
+    """Indices of the day's candles inside the configured session, in the source's order, and the session end."""
+    lo, hi = ist_epoch(hd.day, session.open), ist_epoch(hd.day, session.close)
+    start = hd.columns.start
+    return np.flatnonzero((start >= lo) & (start < hi)), hi
+
+
+def _candles_at(hd: HistoryDay, idx: np.ndarray) -> list[Candle]:
+    c = hd.columns
+    return CandleColumns(c.start[idx], c.open[idx], c.high[idx], c.low[idx], c.close[idx],
+                         c.volume[idx]).candles(hd.symbol, hd.seconds)
+
+
+def earlier_candles(hd: HistoryDay, need: Need, session: SessionConfig) -> list[Candle]:
+    """An earlier day's share of a warm-up: the last `need.candles` of its session candles in the need's length
+    (of those ended by the close). Only their buckets are built when the day is in time order (a backtest reads
+    this for every symbol-day); out of order, the whole session is resampled as it comes."""
+    idx, hi = _session_columns(hd, session)
+    s = hd.columns.start[idx]
+    if len(s) > need.candles and bool(np.all(s[1:] > s[:-1])):
+        b = s - s % need.seconds
+        ended = np.unique(b[b + need.seconds <= hi])
+        if len(ended) > need.candles:
+            idx = idx[b >= ended[-need.candles]]
+    return resample(_candles_at(hd, idx), need.seconds, hi)[-need.candles:]
+
+
+def today_candles(hd: HistoryDay, need: Need, session: SessionConfig, now: int) -> list[Candle]:
+    """The start day's own session candles in the need's length that ended by `now` (a start mid-day)."""
+    idx, _hi = _session_columns(hd, session)
+    return resample(_candles_at(hd, idx), need.seconds, now)
+
+
+def last_of(need: Need, earlier: Iterable[Sequence[Candle]]) -> list[Candle]:
+    """The warm-up from earlier days' shares (earlier_candles), oldest day first: the last `need.candles`."""
+    out: list[Candle] = []
+    for cs in earlier:
+        out.extend(cs)
+    return out[-need.candles:]
+
+
 def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequence[Need],
          cache_root: str = CACHE) -> dict[str, list[Candle]]:
     """Each symbol's warm-up candles from the history layer; a symbol whose history fails is left out (logged)."""
@@ -115,7 +170,6 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
 
     store = HistoryStore(source, cfg.resolve_path(cache_root), cfg.session, today=day)  # today's: never cached
     s = cfg.session
-    session_s = ist_epoch(day, s.close) - ist_epoch(day, s.open)
     out: dict[str, list[Candle]] = {}
     failed = 0
     last = day if now > ist_epoch(day, s.open) else day - timedelta(days=1)  # before the open: none of today's
@@ -128,23 +182,20 @@ def load(cfg: Config, source: HistorySource, day: date, now: int, wanted: Sequen
             log.warning("%s: strategy %s has candles of %d s and history has 1-minute ones: no warm-up",
                         need.symbol, need.strategy, need.seconds)
             continue
-        first = day - timedelta(days=_lookback_days(need, session_s))
-        earlier: list[Candle] = []
+        earlier: list[list[Candle]] = []
         today: list[Candle] = []
         try:
-            for hd in store.days(need.symbol, cfg.exchange, MINUTE, first, last):
-                lo, hi = ist_epoch(hd.day, s.open), ist_epoch(hd.day, s.close)
-                in_session = [c for c in hd.candles if lo <= c.start < hi]
+            for hd in store.days(need.symbol, cfg.exchange, MINUTE, lookback_start(need, s, day), last):
                 if hd.day < day:
-                    earlier.extend(resample(in_session, need.seconds, hi))
+                    earlier.append(earlier_candles(hd, need, s))
                 else:
-                    today = resample(in_session, need.seconds, now)
+                    today = today_candles(hd, need, s, now)
         except Exception as e:  # noqa: BLE001 - no history is a cold start, never a failed start
             failed += 1
             log.warning("%s: no history for strategy %s (%s)", need.symbol, need.strategy, e)
             continue
         failed = 0
-        out[need.symbol] = earlier[-need.candles:] + today
+        out[need.symbol] = last_of(need, earlier) + today
     return out
 
 

@@ -2,9 +2,11 @@
 
 The day is built from the backtest's own ticks: its candles become four ticks each (backtest.ticks), which are
 also written in the recorded-tick format and replayed by the real daemon (driver.py as a process, eight
-workers, the TradeManager) against a real paper broker. What must match: every signal (symbol, strategy, time,
-type, price, stops) and every order (symbol, side, purpose, quantity, decision time, status, fill price); README
-"Backtest", fill model, says what differs by design and why."""
+workers, the TradeManager) against a real paper broker. Both start warm: the backtest from the days before in
+its candle source, the daemon from the candles its own start would load for the day, kept beside the file.
+What must match: every signal (symbol, strategy, time, type, price, stops) and every order (symbol, side,
+purpose, quantity, decision time, status, fill price); README "Backtest", fill model, says what differs by
+design and why."""
 from __future__ import annotations
 
 import os
@@ -13,15 +15,17 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from backtest.runner import BacktestSpec, open_run_db, run_days
+from backtest.runner import NO_SECRETS, BacktestSpec, open_run_db, run_days
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
+from core.clock import ist_epoch
 from core.config import load_config
 from core.types import TICK_FIELDS
 from execution.broker_io import Placed
@@ -30,6 +34,7 @@ from feeds.recorded import write_ticks
 from history.intervals import parse_interval
 from history.store import HistoryDay
 from history.synthetic import SyntheticSource
+from pipeline import warmup
 from tests.daemon_harness import DAY, ROOT, rows, run_daemon, short_day_config
 from tests.paper_fixtures import Broker
 
@@ -65,6 +70,17 @@ def backtest_day(tmp: Path, cfg_path: Path) -> tuple[str, list[dict[str, Any]]]:
     run = run_days(spec, open_run_db(db_path), ticks=recording(ticks, {s.symbol: s.fyers for s in cfg.symbols}))
     assert run.days == [date.fromisoformat(DAY)]
     return f"sqlite:///{db_path}", ticks
+
+
+def keep_live_warmup(cfg_path: Path, day_file: Path) -> None:
+    """Keep beside the day's file the warm-up candles the live daemon's own start would load for a replay of
+    DAY (pipeline.warmup.gather: the synthetic replay's history, the candles of the days before), as `--record`
+    keeps them: the replay of the file then starts as warm as that start, and the backtest must match it."""
+    cfg, day = load_config(cfg_path), date.fromisoformat(DAY)
+    assert cfg.market_data.warmup_from_history  # as config.yaml ships it: on in both
+    wanted, got, now, why = warmup.gather(cfg, NO_SECRETS, False, "synthetic", day, None)
+    assert len(wanted) == 4 and all(len(got[n.symbol]) == n.candles for n in wanted), why
+    warmup.save(day_file, got, now, day)
 
 
 @pytest.fixture
@@ -109,11 +125,16 @@ def test_a_day_backtested_and_replayed_live_gives_the_same_signals_and_orders(tm
     bt_url, ticks = backtest_day(tmp_path, cfg_path)
     day_file = tmp_path / "day.csv.gz"
     assert write_ticks(day_file, ticks) == len(ticks)
+    keep_live_warmup(cfg_path, day_file)
 
     live = run_daemon(cfg_path, f"sqlite:///{tmp_path / 'live.sqlite'}",
                       {"HOST_SERVER": paper.url, "APP_KEY": paper.key}, ["--replay", str(day_file)])
     assert live.returncode == 0, live.output[-3000:]
     assert f" {len(ticks)} ticks dispatched" in live.output
+    assert "4 of 4 strategies start warm" in live.output and "starts cold" not in live.output
+    # warm in both: the MA crossovers decide in the first 21 minutes, which a cold start could not
+    assert rows(bt_url, "SELECT COUNT(*) FROM stock_signals WHERE strategy = 'mac' AND time < :t",
+                t=ist_epoch(date.fromisoformat(DAY), dtime(9, 36)))[0][0] > 0
     if risk:
         assert "trading state ACTIVE -> HALTED: risk: drawdown" in live.output
     assert_same_day(bt_url, live.db_url)

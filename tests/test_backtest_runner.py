@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -19,20 +20,23 @@ import numpy as np
 import pytest
 
 from backtest.lookahead import check as check_lookahead
-from backtest.runner import BacktestSpec, open_run_db, run_backtest, run_days, signal_key, trades_of
+from backtest.runner import BacktestSpec, open_run_db, run_backtest, run_days, signal_key, trades_of, with_symbols
 from backtest.sim_broker import BacktestBroker, FillModel
 from backtest.ticks import day_ticks
-from core.clock import ist_epoch
+from backtest.warm import DayWarmup
+from core.clock import ist_date, ist_epoch
 from core.config import load_config
 from core.enums import PositionSide
 from execution.broker_io import Placed, StatusSeen
 from execution.commands import SubmitOrder
+from history.files import FileSource
 from history.frames import CandleColumns
 from history.intervals import parse_interval
 from history.quality import DayReport
-from history.store import HistoryDay
+from history.store import HistoryDay, HistoryStore
 from history.synthetic import SyntheticSource, synthetic_day
 from market_data_handler import MarketDataHandler
+from pipeline.warmup import load, start_time
 from tests.paper_fixtures import DAY, broker, broker_proc  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,13 +269,14 @@ def _write_csvs(folder: Path, days: list[date]) -> None:
 
 
 def test_command_over_files_writes_the_reports_and_records_the_run(tmp_path):
-    data = tmp_path / "data"
-    _write_csvs(data, [FIRST, FIRST + timedelta(days=1)])
+    data = tmp_path / "data"  # with the week before: the days the first day's warm-up reads
+    _write_csvs(data, [FIRST + timedelta(days=k) for k in range(-7, 2)])
     common = ["--from", FIRST.isoformat(), "--to", (FIRST + timedelta(days=1)).isoformat(), "--symbols", "SBIN,LT",
               "--source", "files", "--data", str(data), "--cache", str(tmp_path / "cache"), "--out",
               str(tmp_path / "out")]
     r = _driver(tmp_path, *common, "--run-id", "files1")
     assert r.returncode == 0, r.stderr
+    assert "started cold" not in r.stdout + r.stderr  # the week before warms the first day
     assert "backtest files1: SBIN, LT" in r.stdout and "2 day(s)" in r.stdout
     assert "100.0%" in r.stderr  # progress, one line per percent when not on a terminal
     out = tmp_path / "out" / "files1"
@@ -330,11 +335,14 @@ def test_bad_input_exits_2_naming_the_value(tmp_path, args, needle):
 
 
 def test_two_workers_over_blocks_of_days_give_the_sequential_run(runs, tmp_path):
+    """Each block of days warms from the days before it, so the second block's first day (4 March) starts as
+    warm as in the sequential run."""
     a, _ = runs
     pooled = run_backtest(replace(_spec(tmp_path, "pool"), workers=2))
     assert pooled.days == a.days and pooled.candles == a.candles
     assert _rows(pooled) == _rows(a)
     assert [signal_key(s) for s in pooled.signals] == [signal_key(s) for s in a.signals]
+    assert {ist_date(int(s.time)) for s in _early_mac(pooled.signals)} == set(a.days)
 
 
 def _peeking_ticks(days, position):
@@ -377,3 +385,66 @@ def test_a_symbol_day_with_findings_is_skipped_and_listed_unless_asked_to_trade_
     assert skipped.candles == 375 and {t.symbol for t in skipped.trades} <= {"SBIN"}
     traded = run_backtest(replace(spec, run_id="gap2", skip_bad_days=False))
     assert traded.skipped == [] and traded.flagged == skipped.skipped and traded.candles == 375 + 374
+
+
+# ---------------------------------------------------------------------------------------- warm-up from history
+
+def _early_mac(signals) -> list:
+    """MA crossover signals of a day's first 21 minutes: a cold start cannot give one (its 21-candle slow
+    average is ready at 09:36, its first cross a candle later)."""
+    return [s for s in signals if s.strategy == "mac"
+            and int(s.time) < ist_epoch(ist_date(int(s.time)), dtime(9, 36))]
+
+
+def test_each_day_warms_as_a_live_start_on_that_day_would(tmp_path):
+    """The candles a backtest day feeds its strategies are those pipeline.warmup.load gives a live start on that
+    day (another cache, the same source): after a weekend, after Holi (Friday 14 March 2025), over a week; all
+    of them from days before it."""
+    cfg = with_symbols(load_config(ROOT / "config.yaml"), SYMBOLS)
+    source = SyntheticSource(cfg.replay.seed, cfg.session)
+    store = HistoryStore(source, tmp_path / "run", cfg.session)
+    warm = DayWarmup.of(cfg, store, M1)
+    assert warm is not None and [(n.symbol, n.seconds, n.candles) for n in warm.wanted] == [("LT", 60, 22)]
+    first, last = date(2025, 3, 10), date(2025, 3, 18)
+    warm.prime(first)
+    days = {hd.day: hd for hd in store.days("LT", cfg.exchange, M1, first, last)}
+    for d in (first + timedelta(days=k) for k in range((last - first).days + 1)):
+        got = warm.candles(d)
+        live = load(cfg, source, d, start_time(cfg, False, d, None), warm.wanted, cache_root=str(tmp_path / "live"))
+        assert got == live and len(got["LT"]) == 22, d
+        assert all(c.start + c.seconds <= ist_epoch(d - timedelta(days=1), cfg.session.close) for c in got["LT"])
+        if d in days:
+            warm.add(days[d])
+    assert warm.tails["LT"][0][0] >= last - timedelta(days=7)  # only the days a later start can reach are kept
+
+
+def test_a_day_after_the_data_begins_is_warm_and_the_first_says_it_starts_cold(tmp_path, caplog):
+    """Files that begin on the run's first day: that day starts cold, named in the log as a live start names
+    it; its candles warm the second day, whose crossover decides from the open. Warm-up off: every day cold."""
+    data = tmp_path / "data"
+    _write_csvs(data, [FIRST, FIRST + timedelta(days=1)])
+    base = replace(_spec(tmp_path, "cold"), source=FileSource(data), last=FIRST + timedelta(days=1))
+    with caplog.at_level(logging.WARNING, logger="pipeline.warmup"):
+        warm = run_backtest(base)
+    cold_lines = [r.getMessage() for r in caplog.records if "starts cold" in r.getMessage()]
+    assert cold_lines == ["LT: strategy mac starts cold (history had too few candles): 0 of the 22 candles of 60 s "
+                          "it needs; ready at about 09:37 IST"]
+    assert {ist_date(int(s.time)) for s in _early_mac(warm.signals)} == {FIRST + timedelta(days=1)}
+    assert warm.cold_starts == 1
+    cfg = base.cfg
+    off = replace(base, run_id="off", cfg=replace(cfg, market_data=replace(cfg.market_data,
+                                                                            warmup_from_history=False)))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pipeline.warmup"):
+        cold = run_backtest(off)
+    assert not [r for r in caplog.records if r.name in ("pipeline.warmup", "backtest.warm")]
+    assert cold.days == warm.days and _early_mac(cold.signals) == [] and cold.cold_starts == 0
+    # the first day, cold in both, trades alike
+    assert [signal_key(s) for s in cold.signals if ist_date(int(s.time)) == FIRST] == \
+        [signal_key(s) for s in warm.signals if ist_date(int(s.time)) == FIRST]
+    # the command says it in its summary, and prints the line
+    r = _driver(tmp_path, "--from", FIRST.isoformat(), "--to", (FIRST + timedelta(days=1)).isoformat(), "--symbols",
+                "SBIN,LT", "--source", "files", "--data", str(data), "--cache", str(tmp_path / "cache"), "--out",
+                str(tmp_path / "out"), "--run-id", "cold-cli")
+    assert r.returncode == 0, r.stderr
+    assert "1 strategy-day(s) started cold" in r.stdout and cold_lines[0] in r.stderr

@@ -4,7 +4,6 @@ against the local fake of the Fyers API."""
 from __future__ import annotations
 
 import os
-import time
 from datetime import date, timedelta
 from datetime import time as dtime
 
@@ -326,14 +325,17 @@ def test_fyers_history_in_chunks_of_at_most_100_days_through_the_sdk(tmp_path):
     def one_a_day(symbol, exchange, day, seconds):  # cheap candles: the chunking is under test here
         return [Candle(symbol, ist_epoch(day, dtime(9, 15)), seconds, 10.0, 11.0, 9.0, 10.5, day.day)]
 
-    api = FakeFyersApi("APPID-100", "secret", history_per_s=1, candles=one_a_day).start()
+    # The fake's limit counts in a second that only the source's pauses move: on the wall clock a loaded machine
+    # spaced the three requests more than a second apart, none was refused, and the test failed.
+    now = [0.0]
+    api = FakeFyersApi("APPID-100", "secret", history_per_s=1, candles=one_a_day, clock=lambda: now[0]).start()
     try:
         token = api.new_token()
         pauses: list[float] = []
 
-        def backoff(s: float) -> None:  # the source's own pause, shortened: the fake's window is one second
+        def backoff(s: float) -> None:  # the source's own pause, taken on the fake's clock
             pauses.append(s)
-            time.sleep(s / 4)
+            now[0] += s
 
         src = FyersSource("APPID-100", token, data_url=api.data_base, log_dir=tmp_path / "logs", per_s=100,
                           sleep=backoff)
@@ -342,7 +344,8 @@ def test_fyers_history_in_chunks_of_at_most_100_days_through_the_sdk(tmp_path):
         assert store.prefetch("SBIN", "NSE", M1, first, last) == 3
         hist = [r[1] for r in api.requests if r[1].startswith("/data/history")]
         assert "range_from=2026-05-01&range_to=2026-08-08" in hist[0]  # 100 days, range_to included
-        assert len(hist) > 3 and pauses                                 # past the fake's 1/s: waited and retried
+        # each request after the first within the fake's second: refused (429), waited a second, retried
+        assert len(hist) == 5 and pauses == [1.0, 1.0]
         days = list(store.days("SBIN", "NSE", M1, first, last))
         assert days[-1].day == last and days[-1].candles == one_a_day("SBIN", "NSE", last, 60)
         assert len(hist) == len([r for r in api.requests if r[1].startswith("/data/history")])  # all cached

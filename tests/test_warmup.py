@@ -11,8 +11,11 @@ import pytest
 from core.clock import ist_epoch
 from core.config import SessionConfig, load_config
 from core.types import Tick
-from history.synthetic import SyntheticSource
-from pipeline.warmup import Need, load, report, resample
+from history.frames import CandleColumns
+from history.quality import DayReport
+from history.store import HistoryDay
+from history.synthetic import SyntheticSource, synthetic_day
+from pipeline.warmup import Need, earlier_candles, load, report, resample
 from strategies.base import Candle
 from strategies.candles import CandleAggregator
 from strategies.ma_crossover import MovingAverageCrossover
@@ -202,3 +205,27 @@ def test_synthetic_history_of_another_session_is_cached_apart():
     short = SyntheticSource(7, S(open=dtime(9, 15), entry_cutoff=dtime(10, 30), square_off=dtime(10, 40),
                                  close=dtime(10, 45)))
     assert short.key == "synthetic-seed7-0915-1045"
+
+
+def test_an_earlier_days_share_is_the_last_candles_of_its_whole_session_resampled():
+    """earlier_candles builds only the last buckets of a day in time order: the same candles as resampling the
+    whole session and keeping the last ones (buckets not ended by the close left out), and out of order the
+    whole session is resampled as it comes."""
+    day = date(2025, 3, 3)
+    cols = synthetic_day("LT", "NSE", day, 60, 7, SESSION)
+    lo, hi = ist_epoch(day, SESSION.open), ist_epoch(day, SESSION.close)
+    shuffled = list(cols)
+    shuffled[100], shuffled[101] = shuffled[101], shuffled[100]
+    for candles in (list(cols), shuffled):
+        hd = HistoryDay("LT", day, 60, CandleColumns.of(candles), DayReport("LT", day, len(candles)))
+        for seconds, n in ((60, 22), (300, 30), (900, 5), (3600, 3), (60, 1000)):
+            need = Need("LT", "x", seconds, n)
+            whole = resample([c for c in candles if lo <= c.start < hi], seconds, hi)[-n:]
+            assert earlier_candles(hd, need, SESSION) == whole and whole, (seconds, n)
+    # 60-minute buckets fall on IST half hours (as CandleAggregator's): with a 15:20 close the 14:30 one has not
+    # ended, so the last is 13:30's
+    hd = HistoryDay("LT", day, 60, CandleColumns.of(list(cols)), DayReport("LT", day, len(cols)))
+    early_close = SessionConfig(close=dtime(15, 20))
+    got = earlier_candles(hd, Need("LT", "x", 3600, 2), early_close)
+    assert [c.start for c in got] == [ist_epoch(day, dtime(12, 30)), ist_epoch(day, dtime(13, 30))]
+    assert earlier_candles(hd, Need("LT", "x", 3600, 1), SESSION)[0].start == ist_epoch(day, dtime(14, 30))
