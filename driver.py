@@ -812,6 +812,7 @@ class Driver:
                         processor.on_marks(sig)
                 else:
                     processor.process_signal(sig)
+            pool.flush_control()  # feedback a busy worker's control pipe had no room for
             with lock:
                 w = sequencer.low_watermark
                 feed.low_watermark(w)

@@ -1,13 +1,13 @@
 """A worker process: owns a fixed set of symbols, runs their strategies on the ticks the dispatcher sends,
 and reports signals and progress to the driver.
 
-Its main loop reads its control queue first, then its tick pipe. Each frame on the pipe is one cycle: a marker
-saying how far the feed has got, with this worker's batch of ticks. The worker echoes the marker as a WatermarkReached
-once it has processed the batch (and, in paper mode, sent the quotes the paper broker needs). The driver acts
-on a signal once every worker is past its tick (pipeline.sequencer), in feed order, which is what makes a
-replay deterministic.
+Its main loop reads its control pipe (pipeline.control) first, then its tick pipe. Each frame on the tick pipe
+is one cycle: a marker saying how far the feed has got, with this worker's batch of ticks. The worker echoes
+the marker as a WatermarkReached once it has processed the batch (and, in paper mode, sent the quotes the
+paper broker needs). The driver acts on a signal once every worker is past its tick (pipeline.sequencer), in
+feed order, which is what makes a replay deterministic.
 
-The worker's job in three modules: this one is the process's loop (pipe, control queue, watermarks, quotes);
+The worker's job in three modules: this one is the process's loop (pipes, watermarks, quotes);
 market_data_handler.MarketDataHandler does everything with one tick (strategy, holds, tick rows); the driver
 side that starts, watches and restarts these processes is pipeline.workers.WorkerPool.
 """
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing as mp
 import os
-import queue
 import signal as signals
 import time
 from collections.abc import Mapping
@@ -129,12 +127,13 @@ class QuoteSink:
         return self.first_pending[0] - 1, self.first_pending[1] - 1
 
 
-def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_q: mp.Queue, out_q: WorkerEventQueue,
+def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_in: Any, out_q: WorkerEventQueue,
                db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
                restore: dict[str, Any] | None = None, disabled: dict[str, str] | None = None,
                log_sink: Any = None, warmup: tuple[dict[str, list[Any]], int] | None = None,
                held: tuple[dict[str, Any], int] | None = None) -> None:
-    """Process entry point (spawned). Feedback (ctl_q) is read before ticks: a symbol held for its signal's
+    """Process entry point (spawned). Feedback (ctl_in, the reading end of the driver's control pipe) is read
+    before ticks: a symbol held for its signal's
     outcome should not wait behind the backlog of every other symbol's ticks. `disabled`: symbols whose
     strategy is off for the day (symbol -> reason), not run again. `log_sink`: the driver's log pipe for
     this worker (core.logs.LogSink), or None to write its own file. `warmup`: history candles by symbol and
@@ -234,10 +233,13 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                 log.error("worker %d: checkpoint at frame %d not taken: %s", worker_id, seq, e)
 
     while not (stop_by is not None and (seen_end or ticks_in is None or time.monotonic() > stop_by)):
-        try:
-            msg = ctl_q.get_nowait()
-        except queue.Empty:
-            msg = None
+        msg = None
+        if ctl_in is not None and ctl_in.poll():
+            try:
+                msg = ForkingPickler.loads(ctl_in.recv_bytes())
+            except (EOFError, OSError):  # the driver is gone (its pipe ended)
+                log.error("worker %d: the driver's control pipe ended; exiting", worker_id)
+                return
         if msg is None:
             if ticks_in is not None and ticks_in.poll():
                 try:
@@ -246,7 +248,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                     ticks_in.close()
                     ticks_in, next_pipe = next_pipe, None
                 continue
-            waiting = [ctl_q._reader] + ([ticks_in] if ticks_in is not None else [])  # noqa: SLF001
+            waiting = [ctl_in] + ([ticks_in] if ticks_in is not None else [])
             if not wait(waiting, timeout=0.05):
                 handler.flush()
                 if last_marker is not None:

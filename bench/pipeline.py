@@ -1,6 +1,6 @@
 """Tick-pipeline throughput, latency and memory; prints ONE JSON line.
 
-    .venv/bin/python bench/pipeline.py [--symbols 200] [--latency-seconds 60]
+    .venv/bin/python bench/pipeline.py [--symbols 200] [--latency-seconds 60] [--paced-only]
 
 Replays a synthetic day for N symbols through the real Driver: eight worker processes, both strategies,
 the TradeManager in signals_only mode (no broker, so the figure is the pipeline's own):
@@ -253,29 +253,32 @@ def main() -> None:
                     help="wall seconds of the paced run after the strategies' warm-up")
     ap.add_argument("--warmup-minutes", type=float, default=None,
                     help="feed minutes from the open before strategies can signal (default: from config.yaml)")
+    ap.add_argument("--paced-only", action="store_true",
+                    help="skip the two full-speed runs and the source measurement: the latency run alone")
     a = ap.parse_args()
     out: dict = {"bench": "pipeline", "symbols": a.symbols, "workers": 8, "python": platform.python_version(),
                  "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as d:
         tmp = Path(d)
-        s, sampler, drv1 = run(tmp, a.symbols, "off", None)
-        rss = sampler.samples
-        out["ticks"] = s["dispatched"]
-        out["ticks_per_s"] = round(s["dispatched"] / s["replay_s"])
-        out["replay_s"] = round(s["replay_s"], 2)
-        out["signals"] = s["signals"]
-        out["cpu_us_per_tick"] = cpu_us_per_tick(sampler, drv1, s["dispatched"])
-        out["peak_rss_mb"] = round(max(rss), 1)
-        q = len(rss) // 4 or 1
-        out["rss_mb_by_quarter"] = [round(max(rss[i * q:(i + 1) * q] or rss[-1:]), 1) for i in range(4)]
-        rate, n_src = source_ticks_per_s(a.symbols)
-        out["source_ticks_per_s"] = round(rate)
-        out["source_ticks"] = n_src
-        s2, sampler2, drv2 = run(tmp, a.symbols, "every_tick", None)
-        out["ticks_per_s_persisted"] = round(s2["dispatched"] / s2["replay_s"])
-        out["rows_persisted"] = s2["dispatched"]
-        out["cpu_us_per_tick_persisted"] = cpu_us_per_tick(sampler2, drv2, s2["dispatched"])
-        out["peak_rss_mb_persisted"] = round(max(sampler2.samples), 1)
+        if not a.paced_only:
+            s, sampler, drv1 = run(tmp, a.symbols, "off", None)
+            rss = sampler.samples
+            out["ticks"] = s["dispatched"]
+            out["ticks_per_s"] = round(s["dispatched"] / s["replay_s"])
+            out["replay_s"] = round(s["replay_s"], 2)
+            out["signals"] = s["signals"]
+            out["cpu_us_per_tick"] = cpu_us_per_tick(sampler, drv1, s["dispatched"])
+            out["peak_rss_mb"] = round(max(rss), 1)
+            q = len(rss) // 4 or 1
+            out["rss_mb_by_quarter"] = [round(max(rss[i * q:(i + 1) * q] or rss[-1:]), 1) for i in range(4)]
+            rate, n_src = source_ticks_per_s(a.symbols)
+            out["source_ticks_per_s"] = round(rate)
+            out["source_ticks"] = n_src
+            s2, sampler2, drv2 = run(tmp, a.symbols, "every_tick", None)
+            out["ticks_per_s_persisted"] = round(s2["dispatched"] / s2["replay_s"])
+            out["rows_persisted"] = s2["dispatched"]
+            out["cpu_us_per_tick_persisted"] = cpu_us_per_tick(sampler2, drv2, s2["dispatched"])
+            out["peak_rss_mb_persisted"] = round(max(sampler2.samples), 1)
         warm = 60.0 * a.warmup_minutes if a.warmup_minutes is not None else warmup_s(load_config(ROOT / "config.yaml"))
         speed, wall = paced_speed(a.symbols, a.rate, a.latency_seconds, warm)
         s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=wall)

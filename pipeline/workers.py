@@ -2,8 +2,9 @@
 same symbols, send them the TradeManager's feedback, and stop them in order (ask, wait, terminate, kill).
 
 Each worker reads ticks from a pipe whose writing end belongs to the feed process (pipeline.dispatcher), and
-feedback from its control queue. The driver keeps neither end of a tick pipe once both processes have theirs:
-then a dead worker's pipe refuses writes at once, and a dead feed's pipe ends (EOF) for its worker.
+feedback from its control pipe, which the driver writes without a feeder thread (pipeline.control). The driver
+keeps neither end of a tick pipe once both processes have theirs: then a dead worker's pipe refuses writes at
+once, and a dead feed's pipe ends (EOF) for its worker.
 
 This is the driver's side of the workers. Inside a worker process, worker.run_worker is the loop and
 market_data_handler.MarketDataHandler handles each tick.
@@ -20,6 +21,7 @@ from typing import Any
 
 from core.config import Config
 from core.errors import StartupError
+from pipeline.control import ControlWriter
 from pipeline.messages import ApplyFeedback, StopWorker, UseTickPipe, WorkerProgress, WorkerReady
 from worker import run_worker
 
@@ -42,7 +44,9 @@ class WorkerPool:
         self.secrets = secrets
         self.broker = broker
         self.log_channel = log_channel  # the driver's log sink: a new pipe per worker process
-        self.control_queues = [ctx.Queue() for _ in symbols]
+        ctl = [ctx.Pipe(duplex=False) for _ in symbols]
+        self.control_readers: list[Any] = [r for r, _w in ctl]  # until the worker has its own
+        self.controls = [ControlWriter(w) for _r, w in ctl]
         pipes = [ctx.Pipe(duplex=False) for _ in symbols]
         self.tick_readers: list[Any] = [r for r, _w in pipes]  # until the worker has its own
         self.tick_writers: list[Any] = [w for _r, w in pipes]  # until the feed process has its own
@@ -66,6 +70,7 @@ class WorkerPool:
 
     def _spawn(self, i: int, restore: dict | None) -> None:
         reader, self.tick_readers[i] = self.tick_readers[i], None
+        ctl_reader, self.control_readers[i] = self.control_readers[i], None
         log_conn = self.log_channel(f"worker-{i}.log") if self.log_channel is not None else None
         warm = None
         if restore is None and self.warmup is not None:  # a checkpoint carries its strategies' state instead
@@ -76,7 +81,7 @@ class WorkerPool:
             positions, now = self.resume
             held = ({s: positions[s] for s in self.symbols[i] if s in positions}, now)
         p = self.ctx.Process(target=run_worker, name=f"worker-{i}",
-                             args=(i, self.symbols[i], self.cfg, reader, self.control_queues[i], self.out_q,
+                             args=(i, self.symbols[i], self.cfg, reader, ctl_reader, self.out_q,
                                    self.db_url, self.secrets, self.broker, restore, dict(self.disabled), log_conn,
                                    warm, held),
                              daemon=True)
@@ -84,6 +89,7 @@ class WorkerPool:
             p.start()
         finally:
             reader.close()
+            ctl_reader.close()  # the worker's alone: its exit makes writes fail rather than fill the pipe
             if log_conn is not None:
                 log_conn.close()  # the worker has its own: its exit ends the pipe for the sink
         self.procs[i] = p
@@ -100,7 +106,7 @@ class WorkerPool:
         for i in range(len(self.symbols)):
             reader, self.tick_writers[i] = self.ctx.Pipe(duplex=False)
             # pickled here, not later on the queue's thread: the pickle holds a duplicate, so ours can go now
-            self.control_queues[i].put(UseTickPipe(bytes(ForkingPickler.dumps(reader))))
+            self.controls[i].put(UseTickPipe(bytes(ForkingPickler.dumps(reader))))
             reader.close()
 
     def send_control(self, i: int, ctl: Any) -> None:
@@ -110,7 +116,13 @@ class WorkerPool:
             msg = ApplyFeedback(self.ctl_seq[i], ctl)
             self.ctl_sent[i].append(msg)
             if i not in self.down:
-                self.control_queues[i].put(msg)
+                self.controls[i].put(msg)
+
+    def flush_control(self) -> None:
+        """Write on the feedback a worker's pipe had no room for (the driver's loop calls this each turn)."""
+        for c in self.controls:
+            if c.pending_bytes:
+                c.flush()
 
     def checkpointed(self, i: int, seq: int, state: dict, through: tuple[float, float]) -> None:
         self.checkpoints[i] = (seq, state, through)
@@ -163,7 +175,9 @@ class WorkerPool:
         with self.ctl_lock:
             self.down.add(i)
         self.restarts[i] += 1
-        self.control_queues[i] = self.ctx.Queue()  # the old one may be locked by the dead reader
+        self.controls[i].close()
+        ctl_reader, ctl_writer = self.ctx.Pipe(duplex=False)
+        self.control_readers[i], self.controls[i] = ctl_reader, ControlWriter(ctl_writer)
         reader, writer = self.ctx.Pipe(duplex=False)
         self.tick_readers[i] = reader
         ckpt = self.checkpoints.get(i)
@@ -182,7 +196,7 @@ class WorkerPool:
         self._spawn(i, restore)
         with self.ctl_lock:
             for msg in self.ctl_sent[i]:
-                self.control_queues[i].put(msg)
+                self.controls[i].put(msg)
             self.down.discard(i)
         feed.worker_replaced(i, writer)
         log.info("worker %d restarted (pid %s) from its checkpoint", i, self.procs[i].pid)
@@ -199,14 +213,15 @@ class WorkerPool:
     def stop(self, out_q: Any, on_message: Callable[[Any], None], timeout_s: float = 10.0) -> None:
         """Ask every worker to drain and stop; terminate, then kill, the ones that do not."""
         self.stopping = True
-        for c in self.tick_readers + self.tick_writers:  # ends never handed over (start-up failed)
+        for c in self.tick_readers + self.tick_writers + self.control_readers:  # never handed over (start-up failed)
             if c is not None:
                 c.close()
-        for i, q in enumerate(self.control_queues):
+        for i, ctl in enumerate(self.controls):
             if self.procs[i] is not None and self.procs[i].is_alive():
-                q.put(StopWorker())
+                ctl.put(StopWorker())
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(p is not None and p.is_alive() for p in self.procs):
+            self.flush_control()
             try:
                 on_message(out_q.get(timeout=0.05))
             except queue.Empty:
@@ -224,6 +239,5 @@ class WorkerPool:
                 on_message(out_q.get_nowait())
             except (queue.Empty, OSError, ValueError):
                 break
-        for q in self.control_queues:
-            q.close()
-            q.cancel_join_thread()
+        for ctl in self.controls:
+            ctl.close()
