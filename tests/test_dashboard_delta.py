@@ -1,13 +1,11 @@
 """The dashboard's pushes carry what changed, not the day's rows again: the delta rebuilds the next version
-exactly, in Python and in the page's own script (node), and over the real server a stream that receives
+exactly, in Python and in the page's own script (run in chromium), and over the real server a stream that receives
 deltas ends with the same snapshot as GET /api/state."""
 from __future__ import annotations
 
 import copy
 import json
 import secrets
-import shutil
-import subprocess
 import threading
 import time
 from datetime import date
@@ -30,6 +28,7 @@ from execution.operator import OperatorDesk
 from tests.conftest import free_port
 from tests.daemon_harness import ROOT
 from tests.db_rows import insert
+from tests.test_dashboard_browser import CHROMIUM
 
 DAY = date(2026, 11, 20)
 
@@ -70,19 +69,25 @@ def test_a_delta_rebuilds_the_next_version_and_is_small():
     assert doc_delta({"x": [1, 2]}, {"x": [2, 1]}) == {"x": {"set": [2, 1]}}  # bare numbers are never references
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install "
+                    "chromium, as .ci/run and ./dev.sh test do): the page's script runs in the browser it ships to")
 def test_the_page_applies_a_delta_as_python_does():
+    from playwright.sync_api import sync_playwright
+
     script = (ROOT / "dashboard" / "static" / "app.js").read_text()
     start = script.index("function applyDelta(")
     func = script[start:script.index("\n}\n", start) + 3]
     vs = versions()
     cases = [[old, json.loads(json.dumps(doc_delta(old, new)))] for old, new in zip(vs, vs[1:], strict=False)]
-    prog = func + ("const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));\n"
-                   "console.log(JSON.stringify(cases.map(([old, d]) => { const o = {...old}; applyDelta(o, d); "
-                   "return o; })));\n")
-    out = subprocess.run(["node", "-e", prog], input=json.dumps(cases), capture_output=True, text=True, timeout=30,
-                         check=True)
-    assert json.loads(out.stdout) == vs[1:]
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            got = b.new_page().evaluate(
+                "(cases) => { " + func + "\n return cases.map(([old, d]) => { const o = {...old}; applyDelta(o, d); "
+                "return o; }); }", cases)
+        finally:
+            b.close()
+    assert got == vs[1:]
 
 
 def read_events(url: str, token: str, stop: threading.Event, got: list[tuple[str, Any]]) -> None:
