@@ -157,6 +157,12 @@ class MarketDataHandler:
         self._run(sym, tick, ts, t_wall, pos)
         return sym
 
+    def _foldable(self, sym: str) -> bool:
+        """Whether ticks of `sym` may be folded at all: not persisted one by one, not held behind a signal, no
+        cap trigger, forced exit or incomplete entry to act on."""
+        return not (self.persist_ticks or sym in self.awaiting or sym in self.triggers
+                    or sym in self.force_exit_triggered_symbols or sym in self.incomplete_entry_trades)
+
     def fold_quiet(self, sym: str, t: int, price: float, cum: int) -> bool:
         """A tick of `sym` as plain values (whole epoch seconds, price, vol_traded_today) that provably does
         nothing but grow the open candle: folded into it, counted, and True. False (nothing done) unless the
@@ -172,11 +178,7 @@ class MarketDataHandler:
         except Exception as e:  # noqa: BLE001 - strategy code: contained as in _run; the tick then runs as usual
             self._disable(sym, "quiet_at", e, t)
             return False
-        if self.persist_ticks or sym in self.awaiting or sym in self.triggers:
-            return False
-        if not 0 < price < math.inf or t < self.last_ts.get(sym, 0):
-            return False
-        if sym in self.force_exit_triggered_symbols or sym in self.incomplete_entry_trades:
+        if not self._foldable(sym) or not 0 < price < math.inf or t < self.last_ts.get(sym, 0):
             return False
         agg = self.candles.get(sym)
         if agg is not None and not agg.in_open_candle(t):
@@ -196,8 +198,7 @@ class MarketDataHandler:
         vol_traded_today)), and the caller skips them. 0 (nothing done) unless the symbol is neither held, capped
         nor flagged, its candles (if any) are of `seconds` and the open one is run[0], value for value."""
         strat = self.strategies.get(sym)
-        if (strat is None or self.persist_ticks or sym in self.awaiting or sym in self.triggers
-                or sym in self.force_exit_triggered_symbols or sym in self.incomplete_entry_trades):
+        if strat is None or not self._foldable(sym):
             return 0
         agg = self.candles.get(sym)
         if agg is not None and (agg.seconds != seconds or agg.open_values() != (
