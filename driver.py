@@ -520,7 +520,8 @@ class Driver:
             pool.start()
             pool.wait_ready(timeout_s=60)
             self.t_feed = time.monotonic()
-            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool, log_channel=self.log_sink.channel)
+            feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool, log_channel=self.log_sink.channel,
+                               db_url=self.db_url)
             feed.start()
             self.started = True
             self.pids = {"manager": manager._process.pid, "feed": feed.proc.pid,  # noqa: SLF001 - for bench/
@@ -694,6 +695,7 @@ class Driver:
         return {"day": self.opts.day.isoformat(), "dispatched": st.get("dispatched", 0),
                 "rejected": st.get("rejected", 0), "rejected_by_reason": st.get("rejected_by_reason", {}),
                 "unroutable": st.get("unroutable", 0), "dropped": st.get("dropped", 0),
+                "rows_persisted": st.get("rows_persisted", 0),
                 "bad_at_workers": pool.bad_ticks(),
                 "quotes_refused_by_broker": sum(s.get("quotes_refused", 0) for s in pool.stopped.values()),
                 **({"not_in_config": dict(self.opts.scan.unroutable)} if self.opts.scan is not None

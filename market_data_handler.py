@@ -1,6 +1,7 @@
 """Everything a worker does with one tick: validate it, build candles, run the symbol's strategy, apply
-signal management (seed chart 2), batch tick rows for the database, and hold a symbol while its last
-signal is being acted on. (Signals are written by the TradeManager, which sees each one exactly once.)
+signal management (seed chart 2), and hold a symbol while its last signal is being acted on. (Signals are
+written by the TradeManager, which sees each one exactly once; ticks by the feed process's TickWriter,
+pipeline.tick_writer, so persisting them costs the worker nothing.)
 
 The hold is what makes a replay trade exactly as the day would have: after a strategy emits a signal,
 its later ticks wait in a backlog until the TradeManager says what became of the signal (an Outcome), so
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import time
 import traceback
 from collections import deque
@@ -33,9 +33,8 @@ import msgspec
 
 from core.clock import to_ist
 from core.config import Config
-from core.enums import ExitReason, PositionSide, SignalType, TickPersistence
+from core.enums import ExitReason, PositionSide, SignalType
 from core.types import Signal, Tick
-from db import MARKET_DATA_COLUMNS, DBHandler, MarketData
 from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, WorkerStats
 from strategies import strategy_class
 from strategies.base import Candle, CandleArrays, HeldPosition, Strategy
@@ -47,25 +46,17 @@ _STATE_WIRE = msgspec.msgpack.Encoder()  # what a checkpoint crosses as (pipelin
 # Keys an exit or take-profit signal inherits from the incomplete one it retries (seed chart 2).
 MERGE_KEYS = ("stop_loss", "take_profit_price", "position_size", "close_fraction", "note")
 _NUM = (int, float)
-# a tick's MarketData row, in column order: its values, with None for a column that is no tick field (instrument)
-_row_of_values = operator.itemgetter(*(Tick.__struct_fields__.index(c) if c in Tick.__struct_fields__
-                                       else len(Tick.__struct_fields__) for c in MARKET_DATA_COLUMNS))
-
-
-def _market_data_row(tick: Tick) -> tuple:
-    return _row_of_values(msgspec.structs.astuple(tick) + (None,))
 
 
 class MarketDataHandler:
     def __init__(self, cfg: Config, symbols: Iterable[str], emit: Callable[[Signal, float, bool, int], None],
-                 db: DBHandler | None = None, emit_marks: Callable[[Marks, int], None] | None = None,
+                 emit_marks: Callable[[Marks, int], None] | None = None,
                  on_disabled: Callable[[StrategyDisabled], None] | None = None,
                  disabled: Mapping[str, str] | None = None):
         """`disabled`: symbols whose strategy was disabled earlier today (symbol -> reason); not run again."""
         self.cfg = cfg
         self.emit = emit
         self.emit_marks = emit_marks
-        self.db = db
         self.on_disabled = on_disabled or (lambda ev: None)
         # called with (symbol, tick, time, position) once a tick has run, held ones when released: what the
         # worker sends the paper broker as quotes, so an order never fills at a tick its strategy has not seen
@@ -107,13 +98,6 @@ class MarketDataHandler:
         self.triggers: dict[str, tuple[str, float | None, float | None, int]] = {}
         # the data-second each open position was last marked in (MARKS, for the global caps)
         self.mark_second: dict[str, int] = {}
-        # persistence
-        persist = cfg.market_data.persist
-        self.persist_ticks = db is not None and persist is not TickPersistence.OFF
-        self.sample_s = cfg.market_data.sample_seconds if persist is TickPersistence.SAMPLED else 0.0
-        self.last_sampled: dict[str, float] = {}
-        self.md_rows: list[tuple] = []
-        self.last_flush = time.monotonic()
         self._warned: dict[str, int] = {}
 
     # ------------------------------------------------------------------ ticks
@@ -121,7 +105,7 @@ class MarketDataHandler:
         """process() for each tick, with its checks inlined for a record that passes them all (nearly every
         tick: the feed process judged it already); anything else goes through process() itself."""
         by_fyers, last_ts, awaiting, stats = self.by_fyers, self.last_ts, self.awaiting, self.stats
-        persist, run = self.persist_ticks, self._run
+        run = self._run
         inf = math.inf
         for tick, pos in zip(ticks, positions, strict=False):
             if type(tick) is Tick:
@@ -131,8 +115,6 @@ class MarketDataHandler:
                         and 0 < ts < inf and not ts < last_ts.get(sym, 0)):
                     stats.ticks += 1
                     last_ts[sym] = ts
-                    if persist:
-                        self._persist_tick(tick, sym, ts)
                     if sym in awaiting:
                         self.backlog[sym].append((tick, ts, t_wall, pos))
                     else:
@@ -149,8 +131,6 @@ class MarketDataHandler:
             return None
         self.stats.ticks += 1
         self.last_ts[sym] = ts
-        if self.persist_ticks:
-            self._persist_tick(tick, sym, ts)
         if sym in self.awaiting:  # the record itself: frozen, and a third of a dict's memory
             self.backlog[sym].append((tick, ts, t_wall, pos))
             return sym
@@ -158,9 +138,9 @@ class MarketDataHandler:
         return sym
 
     def _foldable(self, sym: str) -> bool:
-        """Whether ticks of `sym` may be folded at all: not persisted one by one, not held behind a signal, no
-        cap trigger, forced exit or incomplete entry to act on."""
-        return not (self.persist_ticks or sym in self.awaiting or sym in self.triggers
+        """Whether ticks of `sym` may be folded at all: not held behind a signal, no cap trigger, forced exit or
+        incomplete entry to act on."""
+        return not (sym in self.awaiting or sym in self.triggers
                     or sym in self.force_exit_triggered_symbols or sym in self.incomplete_entry_trades)
 
     def fold_quiet(self, sym: str, t: int, price: float, cum: int) -> bool:
@@ -467,27 +447,6 @@ class MarketDataHandler:
         for _sid, t, pos in self.awaiting.values():
             cap_ts, cap_pos = min(cap_ts, t), min(cap_pos, pos)
         return cap_ts, cap_pos
-
-    # ------------------------------------------------------------------ persistence
-    def _persist_tick(self, tick: Tick, sym: str, ts: float) -> None:
-        if self.sample_s:
-            if ts - self.last_sampled.get(sym, -1e18) < self.sample_s:
-                return
-            self.last_sampled[sym] = ts
-        self.md_rows.append(_market_data_row(tick))
-
-    def flush(self, force: bool = False) -> None:
-        if self.db is None:
-            return
-        now = time.monotonic()
-        if not force and len(self.md_rows) < self.cfg.market_data.batch_rows \
-                and now - self.last_flush < self.cfg.market_data.flush_seconds:
-            return
-        self.last_flush = now
-        if self.md_rows:
-            rows, self.md_rows = self.md_rows, []
-            self.db.bulk_insert_tuples(MarketData, MARKET_DATA_COLUMNS, rows)
-            self.stats.rows_persisted += len(rows)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:

@@ -138,15 +138,14 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     strategy is off for the day (symbol -> reason), not run again. `log_sink`: the driver's log pipe for
     this worker (core.logs.LogSink), or None to write its own file. `warmup`: history candles by symbol and
     the time they end at, fed to the strategies before the first tick (pipeline.warmup). `held`: the open
-    positions by symbol the strategies take up after that, and the run's start (pipeline.resume)."""
-    from db import DBHandler, setup
+    positions by symbol the strategies take up after that, and the run's start (pipeline.resume). `db_url` is
+    not used: ticks are persisted by the feed process (pipeline.tick_writer), so a worker opens no database."""
     from market_data_handler import MarketDataHandler
 
     signals.signal(signals.SIGINT, signals.SIG_IGN)  # the driver decides when workers stop
     die_with_parent()
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), secrets,
                   filename=f"worker-{worker_id}.log", sink=log_sink)
-    db = DBHandler(setup(db_url)[0])
     sink = QuoteSink(broker[0], broker[1], cfg.exchange, {s: cfg.quote_exchange(s) for s in symbols}) \
         if broker else None
     if sink is not None:  # an options index prices its chain at the broker from the first tick, not the first order
@@ -163,7 +162,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     def emit_marks(marks: Marks, pos: int) -> None:
         out_q.put(MarksTaken(worker_id, marks, pos))
 
-    handler = MarketDataHandler(cfg, symbols, emit, db, emit_marks=emit_marks, on_disabled=strategy_disabled,
+    handler = MarketDataHandler(cfg, symbols, emit, emit_marks=emit_marks, on_disabled=strategy_disabled,
                                 disabled=disabled)
     if sink is not None:
         def quote(sym: str, tick: Tick, ts: float, pos: int) -> None:
@@ -221,7 +220,6 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             handler.process_batch(frame.ticks, t_wall, frame.positions)
         last_marker = (seq, through, through_pos)
         seen_end = through >= END_OF_FEED
-        handler.flush()
         report(*last_marker)
         if time.monotonic() - last_ckpt >= CHECKPOINT_EVERY_S:
             last_ckpt = time.monotonic()
@@ -250,7 +248,6 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                 continue
             waiting = [ctl_in] + ([ticks_in] if ticks_in is not None else [])
             if not wait(waiting, timeout=0.05):
-                handler.flush()
                 if last_marker is not None:
                     report(*last_marker, again=True)  # sends due quotes; if they went, the watermark moves
                 elif sink is not None:
@@ -285,12 +282,11 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             log.warning("worker %d: unexpected control message %r ignored", worker_id, msg)
     if not seen_end and ticks_in is not None:
         log.warning("worker %d: stopping without the feed's last frame (waited %.0fs)", worker_id, DRAIN_AT_STOP_S)
-    handler.flush(force=True)
     if sink is not None:
         sink.flush(force=True)
     st = handler.stats
     out_q.put(WorkerStopped(worker_id, {"ticks": st.ticks, "bad_ticks": st.bad_ticks, "bad_by_reason": st.bad_by_reason,
-                                    "signals": st.signals, "rows_persisted": st.rows_persisted,
+                                    "signals": st.signals,
                                     "quotes_refused": sink.refused if sink is not None else 0}))
     log.info("worker %d stopped: %d ticks, %d bad, %d signals", worker_id, st.ticks, st.bad_ticks, st.signals)
     if handler.awaiting:

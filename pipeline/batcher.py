@@ -27,6 +27,7 @@ from pipeline.column_encoding import ColumnRows, rows_body
 from pipeline.column_encoding import batch as column_batch
 from pipeline.messages import END_OF_FEED, encode_batch
 from pipeline.tick_validator import TickValidator
+from pipeline.tick_writer import TickWriter
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,16 @@ class Cycle:
     feed_time: int = 0              # the latest tick time seen
     through_pos: int = 0
     rejected: tuple[tuple[str, int], ...] = ()  # (reason, count) of the ticks the validator refused
+    persisted: int = 0              # ticks written to the database so far (a running total; the final: all)
 
 
 class TickBatcher:
     def __init__(self, worker_of: dict[str, int], n_workers: int, emit: Callable[[Cycle], None],
                  cycle_ticks: int = 4096, max_delay_s: float = 0.001, max_age_s: float = 0.05, first_pos: int = 0,
-                 validator: TickValidator | None = None):
+                 validator: TickValidator | None = None, writer: TickWriter | None = None):
         self.worker_of = worker_of
         self.validator = validator  # judges each tick before it is numbered, routed or moves max_ts
+        self.writer = writer  # persists every routed tick (market_data.persist), handed over a cycle at a time
         self.n = n_workers
         self.emit = emit
         self.cycle_ticks = cycle_ticks
@@ -179,6 +182,8 @@ class TickBatcher:
             at = end
             if not take:
                 continue
+            if self.writer is not None:
+                self.writer.add_columns(cols, piece)
             positions = np.arange(self.pos + 1, self.pos + 1 + take, dtype=np.int64)
             self.dispatched += take
             order = np.argsort(pw, kind="stable")
@@ -235,9 +240,14 @@ class TickBatcher:
         if not buf and not self.part_count[i]:
             self.first_wall[i] = time.time()
         try:  # tick_values(msg), inlined; its Tick record is built with the batch's (the worker's decode_frame)
-            buf.append(_all_fields(msg))
+            values = _all_fields(msg)
         except KeyError:
-            buf.append(tick_values(msg))
+            values = tick_values(msg)
+        buf.append(values)
+        writer = self.writer
+        if writer is not None:
+            writer.rows.append(values)
+            writer.unchecked = True
         n = self.dispatched = self.dispatched + 1
         self.positions[i].append(self.first_pos + n)
         if type(ts) is int and ts > self.max_ts:
@@ -280,6 +290,8 @@ class TickBatcher:
                 rejected = tuple((r, n - self._reported.get(r, 0)) for r, n in counts.items()
                                  if n != self._reported.get(r, 0))
                 self._reported = dict(counts)
+        # the ticks of this cycle go to the writer first: the final cycle says how many were written in all
+        persisted = self.writer.hand_off(final) if self.writer is not None else 0
         counts = tuple(len(b) + k for b, k in zip(self.buffers, self.part_count, strict=True))
         batches = tuple(self._batch(j) for j in range(self.n))  # values: the workers build the records
         self.buffers = [[] for _ in range(self.n)]
@@ -288,7 +300,7 @@ class TickBatcher:
         # everything at or before max_ts - 1 is out: later ticks may still share the latest second
         through = END_OF_FEED if final else max(self.max_ts - 1, min(self.complete, self.max_ts))
         cycle = Cycle(through, batches, counts, tuple(self.first_wall), final, self.unroutable, self.not_ticks,
-                      self.max_ts, END_OF_FEED if final else self.pos, rejected)
+                      self.max_ts, END_OF_FEED if final else self.pos, rejected, persisted)
         self.unroutable = self.not_ticks = 0
         self.finished = final
         self.emit(cycle)

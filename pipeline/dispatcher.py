@@ -100,7 +100,7 @@ class DataDispatcher:
             self.finished = cycle.final
             report = CycleDelivered(self.seq, self.through, self.through_pos, tuple(sent), sum(cycle.counts),
                                     cycle.unroutable, cycle.not_ticks, cycle.feed_time, cycle.final, self.dropped,
-                                    cycle.rejected)
+                                    cycle.rejected, cycle.persisted)
         self.report(report)
         if not cycle.final:
             self._wait_for_decisions()

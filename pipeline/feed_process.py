@@ -20,6 +20,7 @@ from typing import Any
 
 from core.clock import ist_epoch
 from core.config import Config, Secrets
+from core.enums import TickPersistence
 from core.errors import StartupError
 from core.gc_tuning import tune_for_ticks
 from pipeline.batcher import TickBatcher
@@ -39,6 +40,7 @@ from pipeline.messages import (
     TicksResent,
 )
 from pipeline.tick_validator import TickValidator
+from pipeline.tick_writer import TickWriter
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,17 @@ def make_validator(cfg: Config, opts: Any) -> TickValidator:
                          start=start, wall=wall)
 
 
+def make_writer(cfg: Config, db_url: str | None) -> TickWriter | None:
+    """The feed's TickWriter, with market_data.persist every_tick or sampled (None: off, or no database)."""
+    md = cfg.market_data
+    if md.persist is TickPersistence.OFF or db_url is None:
+        return None
+    from db import DBHandler, setup
+
+    return TickWriter(DBHandler(setup(db_url)[0]), md.persist, sample_seconds=md.sample_seconds,
+                      batch_rows=md.batch_rows, flush_seconds=md.flush_seconds)
+
+
 def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -> Callable[[Any], None]:
     """on_message that also records each tick (not the socket's control messages)."""
     def on_message(msg: Any) -> None:
@@ -140,10 +153,12 @@ def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -
 
 def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], pipes: list[Any], conn: Any,
              commands: Any, log_secrets: list[str], first_pos: int = 0, first_seq: int = 0,
-             log_sink: Any = None) -> None:
+             log_sink: Any = None, db_url: str | None = None) -> None:
     """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
     message on `commands`, or its end closing), then send the last cycle. Commands come on a pipe, not through
-    multiprocessing Events: notifying an Event whose waiter was killed blocks forever."""
+    multiprocessing Events: notifying an Event whose waiter was killed blocks forever. `db_url`: where the
+    feed's TickWriter persists the routed ticks (market_data.persist); the last batch is written before the
+    last cycle goes out."""
     from core.faults import die_with_parent, parent_gone, started_report_delay
     from core.logs import setup_logging
 
@@ -160,9 +175,10 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
 
     dispatcher = DataDispatcher(pipes, report, first_seq=first_seq)
     validator = make_validator(cfg, opts)
+    writer = make_writer(cfg, db_url)
     batcher = TickBatcher(worker_of, len(pipes), dispatcher.deliver,
                           max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos,
-                          validator=validator)
+                          validator=validator, writer=writer)
     on_message, recorder = batcher.dispatch, None
     on_columns: Callable[[Any], None] | None = batcher.dispatch_columns  # the synthetic day, in bulk
     if opts.record is not None:
@@ -184,6 +200,8 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         conn.send(FeedFailed(str(e)))
         if recorder is not None:
             recorder.close()
+        if writer is not None:
+            writer.close()
         return
     tune_for_ticks()
     batcher.start_flusher()
@@ -220,9 +238,13 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
             pass  # the driver is gone
         if recorder is not None:
             recorder.close()
+        if writer is not None:
+            writer.close()  # the final cycle wrote the rest already, unless the driver went first
         dispatcher.close()
-    log.info("feed stopped: %d ticks dispatched, %d rejected%s", batcher.dispatched, validator.rejected,
-             "".join(f"; {r}: {n}" for r, n in sorted(validator.counts.items())))
+    log.info("feed stopped: %d ticks dispatched, %d rejected%s%s", batcher.dispatched, validator.rejected,
+             "".join(f"; {r}: {n}" for r, n in sorted(validator.counts.items())),
+             "" if writer is None else f"; {writer.written} persisted" + (
+                 f", {writer.failed} not written (database errors)" if writer.failed else ""))
 
 
 class FeedProcess:
@@ -230,8 +252,9 @@ class FeedProcess:
     commands (checkpoints, worker restarts, the signals' low watermark) and stops it."""
 
     def __init__(self, ctx: Any, cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int],
-                 pool: Any, log_channel: Callable[[str], Any] | None = None):
+                 pool: Any, log_channel: Callable[[str], Any] | None = None, db_url: str | None = None):
         self.ctx = ctx
+        self.db_url = db_url  # where the feed process persists ticks (market_data.persist)
         self.log_channel = log_channel  # the driver's log sink: a new pipe per feed process
         self.cfg = cfg
         self.secrets = secrets
@@ -252,6 +275,8 @@ class FeedProcess:
         self.rejected: dict[str, int] = {}  # ticks the feed's validator refused, by reason
         self.dropped = 0  # ticks a worker restart could not be given again (the feed's count and the workers')
         self._feed_dropped = 0
+        self.persisted = 0  # ticks written to the database, by every feed process of the run
+        self._feed_persisted = 0
         self.max_ts = 0
         self.max_pos = 0
         self.max_seq = 0
@@ -272,14 +297,14 @@ class FeedProcess:
         log_conn = self.log_channel("feed.log") if self.log_channel is not None else None
         self.proc = self.ctx.Process(target=run_feed, name="feed", daemon=True, args=(
             self.cfg, self.secrets, self.opts, self.worker_of, writers, send, cmd_recv,
-            self.secrets.secret_values(), self.max_pos, self.max_seq, log_conn))
+            self.secrets.secret_values(), self.max_pos, self.max_seq, log_conn, self.db_url))
         try:
             self.proc.start()
         finally:
             for c in (*writers, send, cmd_recv, *([log_conn] if log_conn is not None else [])):
                 c.close()  # the feed process has its own; ours would keep a dead worker's pipe, or EOF, from showing
         self.conn = recv
-        self._feed_dropped = 0
+        self._feed_dropped = self._feed_persisted = 0
         self._low_sent, self._low_at = None, 0.0
         deadline = time.monotonic() + timeout_s
         while True:  # typed messages: the feed may report its first cycles before it reports that it started
@@ -330,6 +355,8 @@ class FeedProcess:
             self.max_ts = max(self.max_ts, msg.feed_time)
             self.dropped += msg.dropped - self._feed_dropped  # the feed reports its running total
             self._feed_dropped = msg.dropped
+            self.persisted += msg.persisted - self._feed_persisted  # so is this
+            self._feed_persisted = msg.persisted
             if msg.final:
                 self.finished = True
         elif isinstance(msg, TicksResent):
@@ -382,7 +409,7 @@ class FeedProcess:
 
     def stats(self) -> dict[str, Any]:
         return {"dispatched": self.dispatched, "unroutable": self.unroutable, "control_or_junk": self.not_ticks,
-                "dropped": self.dropped, "rejected": sum(self.rejected.values()),
+                "dropped": self.dropped, "rejected": sum(self.rejected.values()), "rows_persisted": self.persisted,
                 "rejected_by_reason": dict(sorted(self.rejected.items()))}
 
     @property

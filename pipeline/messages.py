@@ -203,7 +203,6 @@ class WorkerStats:
     bad_ticks: int = 0
     bad_by_reason: dict[str, int] = field(default_factory=dict)
     signals: int = 0
-    rows_persisted: int = 0
     held_symbols: int = 0
 
 
@@ -353,8 +352,8 @@ class FeedFailed(msgspec.Struct, frozen=True):
 
 class CycleDelivered(msgspec.Struct, frozen=True):
     """After each cycle. sent: the workers given a frame (the others had nothing new); the counts are this
-    cycle's; dropped is the feed's running total; rejected: (reason, count) of the ticks the feed's
-    TickValidator refused in this cycle."""
+    cycle's; dropped and persisted are the feed process's running totals; rejected: (reason, count) of the
+    ticks the feed's TickValidator refused in this cycle."""
 
     seq: int
     through_ts: int
@@ -367,6 +366,7 @@ class CycleDelivered(msgspec.Struct, frozen=True):
     final: bool
     dropped: int
     rejected: tuple[tuple[str, int], ...]
+    persisted: int = 0  # ticks the feed process has written to the database, a running total
 
 
 class TicksResent(msgspec.Struct, frozen=True):

@@ -51,7 +51,7 @@ def record(t: object) -> object:
 @given(st.lists(st.one_of(good_tick, bad_tick), max_size=60))
 def test_nothing_crashes_and_every_tick_is_counted(ticks):
     emitted = []
-    h = MarketDataHandler(CFG, ["SBIN", "LT"], lambda sig, lat, held, pos: emitted.append(sig), db=None)
+    h = MarketDataHandler(CFG, ["SBIN", "LT"], lambda sig, lat, held, pos: emitted.append(sig))
     for t in ticks:
         h.process(record(t), 0.0)
     assert h.stats.ticks + h.stats.bad_ticks == len(ticks)
@@ -59,7 +59,7 @@ def test_nothing_crashes_and_every_tick_is_counted(ticks):
 
 
 def test_each_kind_of_bad_tick_has_its_reason():
-    h = MarketDataHandler(CFG, ["SBIN", "LT"], lambda sig, lat, held, pos: None, db=None)
+    h = MarketDataHandler(CFG, ["SBIN", "LT"], lambda sig, lat, held, pos: None)
     good = {"symbol": "NSE:SBIN-EQ", "ltp": 600.0, "exch_feed_time": T0 + 10}
     for t in ([1, 2], {"ltp": 1.0}, {**good, "symbol": "NSE:NOPE-EQ"}, {**good, "ltp": "600"},
               {**good, "ltp": 0.0}, {**good, "ltp": math.inf}, {**good, "exch_feed_time": None}, good,

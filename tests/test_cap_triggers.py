@@ -69,7 +69,7 @@ def tick(ltp: float, t: int) -> Tick:
 def test_the_handler_forces_the_exit_on_exactly_the_crossing_tick(side, prices, reason):
     emitted: list[tuple] = []
     marks: list[tuple] = []
-    h = MarketDataHandler(CFG, ["SBIN"], lambda sig, lat, held, pos: emitted.append((sig, pos)), db=None,
+    h = MarketDataHandler(CFG, ["SBIN"], lambda sig, lat, held, pos: emitted.append((sig, pos)),
                           emit_marks=lambda m, pos: marks.append((m, pos)))
     long = side is PositionSide.LONG
     h.apply_control(CapTriggers("SBIN", side.value, 99.6 if long else 100.4, 100.8 if long else 99.2))
@@ -94,10 +94,10 @@ def test_the_handler_forces_the_exit_on_exactly_the_crossing_tick(side, prices, 
 
 
 def test_triggers_survive_a_worker_restart():
-    h = MarketDataHandler(CFG, ["SBIN"], lambda *a: None, db=None)
+    h = MarketDataHandler(CFG, ["SBIN"], lambda *a: None)
     h.apply_control(CapTriggers("SBIN", "long", 99.6, None))
     emitted: list = []
-    h2 = MarketDataHandler(CFG, ["SBIN"], lambda sig, lat, held, pos: emitted.append(sig), db=None)
+    h2 = MarketDataHandler(CFG, ["SBIN"], lambda sig, lat, held, pos: emitted.append(sig))
     h2.restore(h.state())
     h2.process(tick(99.5, T0 + 600), pos=1)
     assert [s.note for s in emitted] == ["symbol_loss_cap"]
@@ -107,7 +107,7 @@ def test_ticks_before_the_position_existed_are_not_checked():
     """A resumed replay runs the day from the open again with today's open positions already known: a tick
     from before the trade's entry neither forces an exit nor marks the position."""
     emitted, marks = [], []
-    h = MarketDataHandler(CFG, ["SBIN"], lambda sig, lat, held, pos: emitted.append(sig), db=None,
+    h = MarketDataHandler(CFG, ["SBIN"], lambda sig, lat, held, pos: emitted.append(sig),
                           emit_marks=lambda m, pos: marks.append(m))
     t = T0 + 600
     h.apply_control(CapTriggers("SBIN", "long", 99.6, None, since=t + 10))

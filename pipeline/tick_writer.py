@@ -1,0 +1,196 @@
+"""TickWriter: the one writer of the day's ticks (db.MarketData), on a thread of the feed process.
+
+Why here and not in the workers: the feed process already holds every tick the validator admitted, in feed
+order, and for the synthetic day as numpy columns. Eight workers each inserting their own ticks contended for
+SQLite's single write lock (its busy handler sleeps), paid an insert per tick on the strategy path, and could
+not fold a persisted symbol's quiet ticks. Here the ticks go as plain tuples (no Tick record, no dict per row),
+one executemany (SQLite) or COPY (PostgreSQL) per batch, on a thread of its own: the database's own work runs
+without the GIL, beside the feed's routing.
+
+What is written: every tick the TickBatcher routes to a worker (a tick the validator refused, or one for a
+symbol no worker trades, never is), with `market_data.persist` every_tick, or the first tick of each symbol per
+`sample_seconds` of feed time with `sampled`. Rows are handed over at each cycle and written once
+`batch_rows` have gathered or `flush_seconds` have passed since the last write; the final cycle waits until
+all are written, and so does close(). A crash (the feed process killed) loses what was not written yet: at
+most about one flush interval of ticks, as before.
+
+Columns are in TICK_FIELDS order (every one a MarketData column; `instrument` is left NULL), so a routed
+tick's values go to the database as they are.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from itertools import repeat
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from core.enums import TickPersistence
+from core.types import TICK_FIELDS, Tick, TickColumns
+from db import DBHandler, MarketData
+
+log = logging.getLogger(__name__)
+
+_SYMBOL = TICK_FIELDS.index("symbol")
+_EXCH_TIME = TICK_FIELDS.index("exch_feed_time")
+_TRADED_TIME = TICK_FIELDS.index("last_traded_time")
+# rows waiting for the database before the feed waits for it (memory: a few hundred bytes per row)
+MAX_PENDING_ROWS = 200_000
+# a row of values that can stand in its Tick field, as a worker's record would hold them
+_ROW_TYPES: tuple[Any, ...] = tuple(str | None if f in ("type", "symbol") else int | float | None for f in TICK_FIELDS)
+_ROWS: Any = list.__class_getitem__(tuple.__class_getitem__(_ROW_TYPES))
+
+
+def fitted(rows: list[tuple]) -> list[tuple]:
+    """Rows whose every value can stand in its column: as they are (one C check for the lot, as nearly always),
+    else each value that cannot (a string where a number belongs, an int past 64 bits) as NULL, as the Tick
+    record the worker got has it (core.types.Tick.fitted). One odd field must not lose a batch."""
+    try:
+        msgspec.convert(rows, _ROWS)
+        return rows
+    except msgspec.ValidationError:
+        return [msgspec.structs.astuple(Tick.fitted(r)) for r in rows]
+
+
+class TickWriter:
+    """Rows gathered by the feed thread (`rows`, appended to under the batcher's lock), handed to the writer
+    thread a cycle at a time (hand_off) and written in batches."""
+
+    def __init__(self, db: DBHandler, persist: TickPersistence, sample_seconds: float = 1.0,
+                 batch_rows: int = 2000, flush_seconds: float = 1.0, max_pending_rows: int = MAX_PENDING_ROWS):
+        if persist is TickPersistence.OFF:
+            raise ValueError("TickWriter needs market_data.persist every_tick or sampled")
+        self.db = db
+        self.sample_s = sample_seconds if persist is TickPersistence.SAMPLED else 0.0
+        self.batch_rows = batch_rows
+        self.flush_seconds = flush_seconds
+        self.max_pending = max(max_pending_rows, batch_rows)
+        self.rows: list[tuple] = []  # the current cycle's ticks, each its values in TICK_FIELDS order
+        self.unchecked = False  # rows came one by one (a feed's dicts): fitted before they are written
+        self.written = 0  # rows in the database (after sampling)
+        self.failed = 0   # rows the database refused for good (logged)
+        self._last_sampled: dict[str, float] = {}
+        self._queue: deque[tuple[list[tuple], bool]] = deque()
+        self._pending = 0  # rows handed over and not yet written (or given up)
+        self._drains = 0   # hand_off(final=True) / close() calls waiting for everything to be written
+        self._closing = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="tick-writer", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ the feed thread's side
+    def add_columns(self, cols: TickColumns, rows: np.ndarray) -> None:
+        """Rows `rows` (indices, in feed order) of `cols` as tuples, built a column at a time."""
+        n = len(rows)
+        if not n:
+            return
+        parts: list[Any] = []
+        for f in TICK_FIELDS:
+            if f == "symbol":
+                names = cols.names
+                parts.append([names[c] for c in cols.symbol[rows].tolist()])
+            elif f in cols.constants:
+                parts.append(repeat(cols.constants[f], n))
+            else:
+                parts.append(cols.values[f][rows].tolist())
+        self.rows.extend(zip(*parts, strict=False))
+
+    def hand_off(self, final: bool = False) -> int:
+        """At each cycle: the rows gathered go to the writer thread (the caller waits while MAX_PENDING_ROWS
+        are already waiting: the database sets the pace). `final`: return only once every row is written.
+        The rows written so far."""
+        rows = self.rows
+        with self._cond:
+            if rows:
+                self.rows = []
+                while self._pending >= self.max_pending and self._thread.is_alive():
+                    self._cond.wait(1.0)
+                self._queue.append((rows, self.unchecked))
+                self.unchecked = False
+                self._pending += len(rows)
+                if self._pending >= self.batch_rows or self._pending == len(rows):  # full, or the clock starts
+                    self._cond.notify_all()
+            if final:
+                self._wait_written()
+            return self.written
+
+    def close(self) -> None:
+        """Write what is left and stop the thread."""
+        with self._cond:
+            if self.rows:
+                self._queue.append((self.rows, self.unchecked))
+                self._pending += len(self.rows)
+                self.rows, self.unchecked = [], False
+            self._wait_written()
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout=60)
+
+    def _wait_written(self) -> None:
+        self._drains += 1
+        self._cond.notify_all()
+        try:
+            while self._pending and self._thread.is_alive():
+                self._cond.wait(1.0)
+        finally:
+            self._drains -= 1
+
+    # ------------------------------------------------------------------ the writer thread
+    def _run(self) -> None:
+        last = time.monotonic()
+        while True:
+            with self._cond:
+                while not self._closing:
+                    if self._pending and (self._pending >= self.batch_rows or self._drains
+                                          or time.monotonic() - last >= self.flush_seconds):
+                        break
+                    self._cond.wait(max(0.0, self.flush_seconds - (time.monotonic() - last))
+                                    if self._pending else None)
+                if self._closing and not self._pending:
+                    return
+                taken = list(self._queue)
+                self._queue.clear()
+            chunks = [fitted(c) if unchecked else c for c, unchecked in taken]
+            n = sum(len(c) for c in chunks)
+            rows = self._sampled(chunks) if self.sample_s else chunks[0] if len(chunks) == 1 else [
+                r for c in chunks for r in c]
+            last = time.monotonic()
+            try:
+                if rows:
+                    self.db.bulk_insert_tuples(MarketData, TICK_FIELDS, rows)
+                ok = True
+            except Exception as e:  # noqa: BLE001 - the record of ticks must not stop the feed: logged, counted
+                ok = False
+                log.error("market data: %d ticks not written: %s", len(rows), e)
+            with self._cond:
+                if ok:
+                    self.written += len(rows)
+                else:
+                    self.failed += len(rows)
+                self._pending -= n
+                self._cond.notify_all()
+
+    def _sampled(self, chunks: list[list[tuple]]) -> list[tuple]:
+        """The first tick of each symbol per sample_seconds of its feed time (exch_feed_time, else
+        last_traded_time)."""
+        out = []
+        last, every = self._last_sampled, self.sample_s
+        for chunk in chunks:
+            for r in chunk:
+                ts = r[_EXCH_TIME]
+                if ts is None:
+                    ts = r[_TRADED_TIME]
+                if ts is None:
+                    continue  # no time (nothing the validator admits): a worker would refuse it too
+                sym = r[_SYMBOL]
+                if ts - last.get(sym, -1e18) >= every:
+                    last[sym] = ts
+                    out.append(r)
+        return out
+
+
+__all__ = ["MAX_PENDING_ROWS", "TickWriter"]
