@@ -1,11 +1,12 @@
 """Tick-pipeline throughput, latency and memory; prints ONE JSON line.
 
-    .venv/bin/python bench/pipeline.py [--symbols 200] [--latency-seconds 60] [--paced-only]
+    .venv/bin/python bench/pipeline.py [--symbols 200] [--latency-seconds 60] [--paced-only | --persisted-only]
 
 Replays a synthetic day for N symbols through the real Driver: eight worker processes, both strategies,
 the TradeManager in signals_only mode (no broker, so the figure is the pipeline's own):
   1. as fast as possible with tick persistence off          -> ticks_per_s
-  2. as fast as possible with every tick written to SQLite  -> ticks_per_s_persisted
+  2. as fast as possible with every tick written to SQLite  -> ticks_per_s_persisted (rows_persisted: the rows
+     the feed process's writer reported, checked against the table)
   source_ticks_per_s: the feed alone (generate, validate, route, encode, in columns as the feed process does at
      full speed; no workers), measured between runs
      1 and 2, so the end-to-end figures read as a share of what the source can give
@@ -238,6 +239,21 @@ def source_ticks_per_s(n: int) -> tuple[float, int]:
     return batcher.dispatched / (time.perf_counter() - t0), batcher.dispatched
 
 
+def persisted_run(tmp: Path, n: int, out: dict) -> None:
+    """Run 2: every tick written to SQLite; fails unless the table holds every dispatched tick."""
+    import sqlite3
+
+    s2, sampler2, drv2 = run(tmp, n, "every_tick", None)
+    out["ticks_per_s_persisted"] = round(s2["dispatched"] / s2["replay_s"])
+    with sqlite3.connect(tmp / "bench-every_tick-None.sqlite") as con:
+        in_table = con.execute("SELECT COUNT(*) FROM market_data").fetchone()[0]
+    if in_table != s2["dispatched"]:
+        raise SystemExit(f"persisted run: {in_table} rows in market_data for {s2['dispatched']} ticks dispatched")
+    out["rows_persisted"] = s2.get("rows_persisted", in_table)
+    out["cpu_us_per_tick_persisted"] = cpu_us_per_tick(sampler2, drv2, s2["dispatched"])
+    out["peak_rss_mb_persisted"] = round(max(sampler2.samples), 1)
+
+
 def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -255,11 +271,17 @@ def main() -> None:
                     help="feed minutes from the open before strategies can signal (default: from config.yaml)")
     ap.add_argument("--paced-only", action="store_true",
                     help="skip the two full-speed runs and the source measurement: the latency run alone")
+    ap.add_argument("--persisted-only", action="store_true",
+                    help="the full-speed run with every tick written to SQLite alone")
     a = ap.parse_args()
     out: dict = {"bench": "pipeline", "symbols": a.symbols, "workers": 8, "python": platform.python_version(),
                  "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as d:
         tmp = Path(d)
+        if a.persisted_only:
+            persisted_run(tmp, a.symbols, out)
+            print(json.dumps(out))
+            return
         if not a.paced_only:
             s, sampler, drv1 = run(tmp, a.symbols, "off", None)
             rss = sampler.samples
@@ -274,11 +296,7 @@ def main() -> None:
             rate, n_src = source_ticks_per_s(a.symbols)
             out["source_ticks_per_s"] = round(rate)
             out["source_ticks"] = n_src
-            s2, sampler2, drv2 = run(tmp, a.symbols, "every_tick", None)
-            out["ticks_per_s_persisted"] = round(s2["dispatched"] / s2["replay_s"])
-            out["rows_persisted"] = s2["dispatched"]
-            out["cpu_us_per_tick_persisted"] = cpu_us_per_tick(sampler2, drv2, s2["dispatched"])
-            out["peak_rss_mb_persisted"] = round(max(sampler2.samples), 1)
+            persisted_run(tmp, a.symbols, out)
         warm = 60.0 * a.warmup_minutes if a.warmup_minutes is not None else warmup_s(load_config(ROOT / "config.yaml"))
         speed, wall = paced_speed(a.symbols, a.rate, a.latency_seconds, warm)
         s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=wall)
