@@ -24,13 +24,13 @@ import threading
 import time
 from collections import deque
 from itertools import repeat
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 
 from core.enums import TickPersistence
-from core.types import TICK_FIELDS, Tick, TickColumns
+from core.types import TICK_FIELDS, TickColumns
 from db import DBHandler, MarketData
 
 log = logging.getLogger(__name__)
@@ -40,20 +40,32 @@ _EXCH_TIME = TICK_FIELDS.index("exch_feed_time")
 _TRADED_TIME = TICK_FIELDS.index("last_traded_time")
 # rows waiting for the database before the feed waits for it (memory: a few hundred bytes per row)
 MAX_PENDING_ROWS = 200_000
+# rows per transaction at most, when a backlog has gathered: SQLite has one write lock, and the TradeManager's
+# order units wait while a transaction holds it (a row costs a few microseconds: ~0.1 s at most)
+MAX_TRANSACTION_ROWS = 20_000
 # a row of values that can stand in its Tick field, as a worker's record would hold them
-_ROW_TYPES: tuple[Any, ...] = tuple(str | None if f in ("type", "symbol") else int | float | None for f in TICK_FIELDS)
+_TEXT = frozenset({"type", "symbol"})
+_INT64 = Annotated[int, msgspec.Meta(ge=-2**63, le=2**63 - 1)]  # what a BIGINT column (and SQLite) can hold
+_ROW_TYPES: tuple[Any, ...] = tuple(str | None if f in _TEXT else _INT64 | float | None for f in TICK_FIELDS)
 _ROWS: Any = list.__class_getitem__(tuple.__class_getitem__(_ROW_TYPES))
+
+
+def _fits(v: Any, text: bool) -> bool:
+    if text:
+        return type(v) is str
+    return type(v) is float or (type(v) is int and -2**63 <= v < 2**63)
 
 
 def fitted(rows: list[tuple]) -> list[tuple]:
     """Rows whose every value can stand in its column: as they are (one C check for the lot, as nearly always),
-    else each value that cannot (a string where a number belongs, an int past 64 bits) as NULL, as the Tick
-    record the worker got has it (core.types.Tick.fitted). One odd field must not lose a batch."""
+    else each value that cannot (a string or bool where a number belongs, an int past 64 bits) as NULL, as the
+    Tick record a worker gets has it (core.types.Tick.fitted). One odd field must not lose a batch."""
     try:
         msgspec.convert(rows, _ROWS)
         return rows
     except msgspec.ValidationError:
-        return [msgspec.structs.astuple(Tick.fitted(r)) for r in rows]
+        text = [f in _TEXT for f in TICK_FIELDS]
+        return [tuple(v if v is None or _fits(v, x) else None for v, x in zip(r, text, strict=True)) for r in rows]
 
 
 class TickWriter:
@@ -159,18 +171,20 @@ class TickWriter:
             rows = self._sampled(chunks) if self.sample_s else chunks[0] if len(chunks) == 1 else [
                 r for c in chunks for r in c]
             last = time.monotonic()
-            try:
-                if rows:
-                    self.db.bulk_insert_tuples(MarketData, TICK_FIELDS, rows)
-                ok = True
-            except Exception as e:  # noqa: BLE001 - the record of ticks must not stop the feed: logged, counted
-                ok = False
-                log.error("market data: %d ticks not written: %s", len(rows), e)
+            for i in range(0, len(rows), MAX_TRANSACTION_ROWS):
+                part = rows[i:i + MAX_TRANSACTION_ROWS] if len(rows) > MAX_TRANSACTION_ROWS else rows
+                try:
+                    self.db.bulk_insert_tuples(MarketData, TICK_FIELDS, part)
+                    ok = True
+                except Exception as e:  # noqa: BLE001 - the record of ticks must not stop the feed: logged, counted
+                    ok = False
+                    log.error("market data: %d ticks not written: %s", len(part), e)
+                with self._cond:
+                    if ok:
+                        self.written += len(part)
+                    else:
+                        self.failed += len(part)
             with self._cond:
-                if ok:
-                    self.written += len(rows)
-                else:
-                    self.failed += len(rows)
                 self._pending -= n
                 self._cond.notify_all()
 
@@ -193,4 +207,4 @@ class TickWriter:
         return out
 
 
-__all__ = ["MAX_PENDING_ROWS", "TickWriter"]
+__all__ = ["MAX_PENDING_ROWS", "MAX_TRANSACTION_ROWS", "TickWriter", "fitted"]
