@@ -310,8 +310,15 @@ def format_summary(result: ReportResult) -> str:
     lines.append(f"  orders: {orders}; {left} position(s) left open" + (" -- CHECK THE BROKER" if left else ""))
     t = s.get("ticks")
     if t:
-        lines.append(f"  ticks: {t.get('dispatched', 0):,} dispatched, {tick_rejections(t)}")
+        lines.append(f"  ticks: {tick_summary(t)}")
     return "\n".join(lines)
+
+
+def tick_summary(t: Mapping[str, Any]) -> str:
+    """'N dispatched, M persisted, K rejected (reason n, ...)' from a tick-counts document (persisted only when
+    ticks were: market_data.persist)."""
+    kept = t.get("rows_persisted") or 0
+    return f"{t.get('dispatched', 0):,} dispatched, " + (f"{kept:,} persisted, " if kept else "") + tick_rejections(t)
 
 
 def tick_rejections(t: Mapping[str, Any]) -> str:

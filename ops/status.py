@@ -431,9 +431,9 @@ def render_status(st: Mapping[str, Any]) -> str:
     lines += _table(["CAP", "LIMIT", "NOW", "HEADROOM", ""], rows, right={1, 2, 3})
     t = st.get("ticks")
     if t:
-        from ops.report import tick_rejections
+        from ops.report import tick_summary
         lines.append("")
-        lines.append(f"Ticks     {t.get('dispatched', 0):,} dispatched, {tick_rejections(t)}")
+        lines.append(f"Ticks     {tick_summary(t)}")
     return "\n".join(lines)
 
 

@@ -169,6 +169,9 @@ def test_status_shows_the_days_rejected_ticks_by_reason(sqlite_url):
     assert st["ticks"] == counts
     assert "Ticks     42,030 dispatched, 3 rejected (duplicate 2, ahead of the feed clock 1)" in render_status(st)
     assert collect_status(read_engine(sqlite_url), make_cfg(), day=PREV)["ticks"] is None  # another day's
+    h.set_state("tick_counts", {**counts, "rows_persisted": 42030})  # with market_data.persist on: the feed's writer's
+    assert "Ticks     42,030 dispatched, 42,030 persisted, 3 rejected (duplicate 2" in render_status(
+        collect_status(read_engine(sqlite_url), make_cfg()))
 
 
 def test_no_capital_rows_falls_back_to_config(sqlite_url):
