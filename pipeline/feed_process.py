@@ -131,15 +131,16 @@ def make_validator(cfg: Config, opts: Any) -> TickValidator:
                          start=start, wall=wall)
 
 
-def make_writer(cfg: Config, db_url: str | None) -> TickWriter | None:
-    """The feed's TickWriter, with market_data.persist every_tick or sampled (None: off, or no database)."""
+def make_writer(cfg: Config, db_url: str | None, inline: bool = False) -> TickWriter | None:
+    """The feed's TickWriter, with market_data.persist every_tick or sampled (None: off, or no database);
+    `inline` (a replay at full speed): it writes in the feed's thread, where latency does not matter."""
     md = cfg.market_data
     if md.persist is TickPersistence.OFF or db_url is None:
         return None
     from db import DBHandler, setup
 
     return TickWriter(DBHandler(setup(db_url)[0]), md.persist, sample_seconds=md.sample_seconds,
-                      batch_rows=md.batch_rows, flush_seconds=md.flush_seconds)
+                      batch_rows=md.batch_rows, flush_seconds=md.flush_seconds, inline=inline)
 
 
 def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -175,7 +176,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
 
     dispatcher = DataDispatcher(pipes, report, first_seq=first_seq)
     validator = make_validator(cfg, opts)
-    writer = make_writer(cfg, db_url)
+    writer = make_writer(cfg, db_url, inline=full_speed)
     batcher = TickBatcher(worker_of, len(pipes), dispatcher.deliver,
                           max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos,
                           validator=validator, writer=writer)

@@ -73,7 +73,10 @@ class TickWriter:
     thread a cycle at a time (hand_off) and written in batches."""
 
     def __init__(self, db: DBHandler, persist: TickPersistence, sample_seconds: float = 1.0,
-                 batch_rows: int = 2000, flush_seconds: float = 1.0, max_pending_rows: int = MAX_PENDING_ROWS):
+                 batch_rows: int = 2000, flush_seconds: float = 1.0, max_pending_rows: int = MAX_PENDING_ROWS,
+                 inline: bool = False):
+        """`inline`: write in the caller's thread, at hand_off, with no thread of its own (a replay at full speed:
+        a writer thread would take the GIL back from the busy feed thread once per row, and sleep for it)."""
         if persist is TickPersistence.OFF:
             raise ValueError("TickWriter needs market_data.persist every_tick or sampled")
         self.db = db
@@ -91,8 +94,11 @@ class TickWriter:
         self._drains = 0   # hand_off(final=True) / close() calls waiting for everything to be written
         self._closing = False
         self._cond = threading.Condition()
+        self.inline = inline
+        self._last = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="tick-writer", daemon=True)
-        self._thread.start()
+        if not inline:
+            self._thread.start()
 
     # ------------------------------------------------------------------ the feed thread's side
     def add_columns(self, cols: TickColumns, rows: np.ndarray) -> None:
@@ -116,6 +122,16 @@ class TickWriter:
         are already waiting: the database sets the pace). `final`: return only once every row is written.
         The rows written so far."""
         rows = self.rows
+        if self.inline:
+            if rows:
+                self.rows = []
+                self._queue.append((rows, self.unchecked))
+                self.unchecked = False
+                self._pending += len(rows)
+            if self._pending and (final or self._pending >= self.batch_rows
+                                  or time.monotonic() - self._last >= self.flush_seconds):
+                self._write_queued()
+            return self.written
         with self._cond:
             if rows:
                 self.rows = []
@@ -132,6 +148,9 @@ class TickWriter:
 
     def close(self) -> None:
         """Write what is left and stop the thread."""
+        if self.inline:
+            self.hand_off(final=True)
+            return
         with self._cond:
             if self.rows:
                 self._queue.append((self.rows, self.unchecked))
@@ -153,40 +172,44 @@ class TickWriter:
 
     # ------------------------------------------------------------------ the writer thread
     def _run(self) -> None:
-        last = time.monotonic()
         while True:
             with self._cond:
                 while not self._closing:
                     if self._pending and (self._pending >= self.batch_rows or self._drains
-                                          or time.monotonic() - last >= self.flush_seconds):
+                                          or time.monotonic() - self._last >= self.flush_seconds):
                         break
-                    self._cond.wait(max(0.0, self.flush_seconds - (time.monotonic() - last))
+                    self._cond.wait(max(0.0, self.flush_seconds - (time.monotonic() - self._last))
                                     if self._pending else None)
                 if self._closing and not self._pending:
                     return
-                taken = list(self._queue)
-                self._queue.clear()
-            chunks = [fitted(c) if unchecked else c for c, unchecked in taken]
-            n = sum(len(c) for c in chunks)
-            rows = self._sampled(chunks) if self.sample_s else chunks[0] if len(chunks) == 1 else [
-                r for c in chunks for r in c]
-            last = time.monotonic()
-            for i in range(0, len(rows), MAX_TRANSACTION_ROWS):
-                part = rows[i:i + MAX_TRANSACTION_ROWS] if len(rows) > MAX_TRANSACTION_ROWS else rows
-                try:
-                    self.db.bulk_insert_tuples(MarketData, TICK_FIELDS, part)
-                    ok = True
-                except Exception as e:  # noqa: BLE001 - the record of ticks must not stop the feed: logged, counted
-                    ok = False
-                    log.error("market data: %d ticks not written: %s", len(part), e)
-                with self._cond:
-                    if ok:
-                        self.written += len(part)
-                    else:
-                        self.failed += len(part)
+            self._write_queued()
+
+    def _write_queued(self) -> None:
+        """Write every row handed over so far: sampled, fitted, in transactions of MAX_TRANSACTION_ROWS at most."""
+        with self._cond:
+            taken = list(self._queue)
+            self._queue.clear()
+        chunks = [fitted(c) if unchecked else c for c, unchecked in taken]
+        n = sum(len(c) for c in chunks)
+        rows = self._sampled(chunks) if self.sample_s else chunks[0] if len(chunks) == 1 else [
+            r for c in chunks for r in c]
+        self._last = time.monotonic()
+        for i in range(0, len(rows), MAX_TRANSACTION_ROWS):
+            part = rows[i:i + MAX_TRANSACTION_ROWS] if len(rows) > MAX_TRANSACTION_ROWS else rows
+            try:
+                self.db.bulk_insert_tuples(MarketData, TICK_FIELDS, part)
+                ok = True
+            except Exception as e:  # noqa: BLE001 - the record of ticks must not stop the feed: logged, counted
+                ok = False
+                log.error("market data: %d ticks not written: %s", len(part), e)
             with self._cond:
-                self._pending -= n
-                self._cond.notify_all()
+                if ok:
+                    self.written += len(part)
+                else:
+                    self.failed += len(part)
+        with self._cond:
+            self._pending -= n
+            self._cond.notify_all()
 
     def _sampled(self, chunks: list[list[tuple]]) -> list[tuple]:
         """The first tick of each symbol per sample_seconds of its feed time (exch_feed_time, else

@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from core.config import load_config
 from core.enums import TickPersistence
 from core.types import TICK_FIELDS
@@ -48,7 +50,7 @@ def short_day(tmp_path: Path):
     return cfg, date.fromisoformat(DAY)
 
 
-def batcher_with_writer(cfg, url: str, **writer_kw) -> tuple[TickBatcher, TickWriter]:
+def batcher_with_writer(cfg, url: str, **writer_kw: Any) -> tuple[TickBatcher, TickWriter]:
     md = cfg.market_data
     writer = TickWriter(handler(url), TickPersistence.EVERY_TICK, **writer_kw)
     validator = TickValidator(set(TICKERS), max_ahead_s=md.max_ahead_s, gap_confirm_ticks=md.gap_confirm_ticks,
@@ -57,14 +59,15 @@ def batcher_with_writer(cfg, url: str, **writer_kw) -> tuple[TickBatcher, TickWr
     return TickBatcher(worker_of, 2, lambda cycle: None, validator=validator, writer=writer), writer
 
 
-def test_columns_and_dicts_write_the_same_rows_and_never_a_refused_tick(tmp_path):
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "inline"])
+def test_columns_and_dicts_write_the_same_rows_and_never_a_refused_tick(tmp_path, inline):
     cfg, day = short_day(tmp_path)
     by_cols, by_dicts = f"sqlite:///{tmp_path / 'cols.sqlite'}", f"sqlite:///{tmp_path / 'dicts.sqlite'}"
-    b1, w1 = batcher_with_writer(cfg, by_cols, batch_rows=500)
+    b1, w1 = batcher_with_writer(cfg, by_cols, batch_rows=500, inline=inline)
     for cols in SyntheticDay(TICKERS, day, cfg.replay.seed, cfg.session).windows():
         b1.dispatch_columns(cols)
     b1.flush(final=True)
-    b2, w2 = batcher_with_writer(cfg, by_dicts, batch_rows=500)
+    b2, w2 = batcher_with_writer(cfg, by_dicts, batch_rows=500, inline=inline)
     stream = list(generate_day(TICKERS, day, cfg.replay.seed, cfg.session))
     for i, t in enumerate(stream):
         if i == 100:  # refused: no price, an unknown symbol, a price far from its previous close
@@ -99,8 +102,9 @@ def test_rows_wait_at_most_flush_seconds_and_odd_values_are_written_as_null(db_u
         w.close()
 
 
-def test_sampled_keeps_each_symbols_first_tick_per_sample_seconds(db_url):
-    w = TickWriter(handler(db_url), TickPersistence.SAMPLED, sample_seconds=2, batch_rows=3)
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "inline"])
+def test_sampled_keeps_each_symbols_first_tick_per_sample_seconds(db_url, inline):
+    w = TickWriter(handler(db_url), TickPersistence.SAMPLED, sample_seconds=2, batch_rows=3, inline=inline)
     t0 = 1_700_000_000
     times = {"NSE:SBIN-EQ": [0, 1, 2, 3, 5, 6], "NSE:INFY-EQ": [1, 1, 4]}
     for i in range(7):  # interleaved, across hand-offs
