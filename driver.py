@@ -50,6 +50,7 @@ from core.config import (
 )
 from core.enums import ExecutionMode
 from core.errors import StartupError
+from core.gc_tuning import settle_driver
 from core.logs import LogSink, setup_logging
 from db import DatabaseError
 from notify.config import channels as notify_channels
@@ -523,6 +524,7 @@ class Driver:
             pool.resume = (self._held_positions(processor, now), now)  # the books, settled by reconciliation
             pool.start()
             pool.wait_ready(timeout_s=60)
+            settle_driver()  # start-up's objects out of the collector's way before the first tick
             self.t_feed = time.monotonic()
             feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool, log_channel=self.log_sink.channel)
             feed.start()
