@@ -800,13 +800,14 @@ class Driver:
         others = [feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])
         while not self.stop_requested.is_set():
             # the workers' event pipes (a restarted worker's is new), the feed's reports, or the broker's answers
-            wait(out_q.readers + others, timeout=0.02)
+            ready = wait(out_q.readers + others, timeout=0.02)
             with lock:
                 for cycle in feed.take_delivered():
                     sequencer.delivered(*cycle)
+                out_q.read(ready)  # the pipes that woke the loop (one read each); the others wait for their turn
                 while True:  # drain what is there before acting
                     try:
-                        self._handle(out_q.get_nowait(), feed, sequencer, pool)
+                        self._handle(out_q.pop_nowait(), feed, sequencer, pool)
                     except queue.Empty:
                         break
                     except MessageError as e:  # workers check their signals first: this is a bug, not input

@@ -231,6 +231,8 @@ class WorkerEvents:
                 log.info("%d events of a worker that died were not read; its replacement raises them again",
                          len(dropped))
             old.conn.close()
+        if ready is not None and not isinstance(ready, (set, frozenset)):
+            ready = set(ready)
         for i, r in enumerate(self._readers):
             if r is None or (ready is not None and r.conn not in ready):
                 continue
@@ -259,6 +261,17 @@ class WorkerEvents:
                     self._read(ready)
                 if not self._ready:
                     raise queue.Empty
+        return decode_event(self._ready.popleft())
+
+    def read(self, ready: Iterable[Any]) -> None:
+        """Read the pipes among `ready` (what multiprocessing.connection.wait returned): the driver's loop reads
+        only the pipes that woke it, not all eight each turn. Then take the events with pop_nowait."""
+        self._read(ready)
+
+    def pop_nowait(self) -> WorkerEvent:
+        """The next event already read (queue.Empty if none); MessageError as get_nowait."""
+        if not self._ready:
+            raise queue.Empty
         return decode_event(self._ready.popleft())
 
     def put_back(self, events: Iterable[WorkerEvent]) -> None:

@@ -134,3 +134,22 @@ def test_a_writer_killed_in_mid_message_leaves_its_earlier_events_and_an_ended_p
         if p.is_alive():
             p.kill()
         events.close()
+
+
+def test_the_loop_reads_only_the_pipes_that_woke_it():
+    ctx = mp.get_context("spawn")
+    events = WorkerEvents(ctx, 2)
+    from multiprocessing.connection import wait
+    try:
+        os.write(events.writer(1).fileno(), bytes(frame_event(m.WorkerReady(1, 11))))
+        ready = wait(events.readers, 10)
+        assert ready == [events.readers[1]]
+        os.write(events.writer(0).fileno(), bytes(frame_event(m.WorkerReady(0, 10))))  # after the wait
+        events.read(ready)
+        assert events.pop_nowait() == m.WorkerReady(1, 11)
+        with pytest.raises(queue.Empty):
+            events.pop_nowait()  # worker 0's event waits for the next turn's wait, which returns at once
+        events.read(wait(events.readers, 10))
+        assert events.pop_nowait() == m.WorkerReady(0, 10)
+    finally:
+        events.close()
