@@ -50,11 +50,13 @@ from core.config import (
 )
 from core.enums import ExecutionMode
 from core.errors import StartupError
+from core.gc_tuning import settle_driver
 from core.logs import LogSink, setup_logging
 from db import DatabaseError
 from notify.config import channels as notify_channels
 from notify.config import env_values
 from notify.events import DaemonReady, DaemonStarted, DayClosed, FeedResumed, FeedSilent
+from pipeline.events import WorkerEvents
 from pipeline.feed_process import FeedProcess
 from pipeline.live_view import LIVE_EVERY_S, remove_key, start_manager, trading_view
 from pipeline.messages import (
@@ -67,7 +69,6 @@ from pipeline.messages import (
     StrategyTurnedOff,
     WatermarkReached,
     WorkerEvent,
-    WorkerEventQueue,
     WorkerReady,
     WorkerStopped,
 )
@@ -394,6 +395,10 @@ class Driver:
         self.summary: dict[str, Any] = {}
         self.latencies_ms: list[float] = []  # tick dispatched -> signal emitted, per signal
         self.held_latencies_ms: list[float] = []  # the same for ticks held for an earlier signal's outcome
+        # a signal's stages in this process, per signal (bench/pipeline.py): the worker's write to its receipt
+        # (hop), receipt to release in feed order (sequenced), and the TradeManager's decision (decided)
+        self.stage_ms: dict[str, list[float]] = {"hop": [], "sequenced": [], "decided": []}
+        self._received: dict[int, float] = {}  # id of a signal in the sequencer -> wall time it was received
         self.pids: dict[str, Any] = {}  # the child processes of this run (benchmarks read their CPU time)
         self.shared: SharedState | None = None
         self.processor: Any = None  # the TradeManager, once built
@@ -490,7 +495,7 @@ class Driver:
         self.processor = processor
         broker = processor.quote_sink_target() if hasattr(processor, "quote_sink_target") else None
 
-        out_q = WorkerEventQueue(ctx)
+        out_q = WorkerEvents(ctx, len(worker_ids))
         self.log_sink = LogSink(cfg.resolve_path(cfg.monitoring.log_dir),  # the workers' and the feed's logs
                                 echo=[h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler])
         from pipeline.warmup import plan, start_time
@@ -519,6 +524,7 @@ class Driver:
             pool.resume = (self._held_positions(processor, now), now)  # the books, settled by reconciliation
             pool.start()
             pool.wait_ready(timeout_s=60)
+            settle_driver()  # start-up's objects out of the collector's way before the first tick
             self.t_feed = time.monotonic()
             feed = FeedProcess(ctx, cfg, self.secrets, opts, fyers_to_worker, pool, log_channel=self.log_sink.channel,
                                db_url=self.db_url)
@@ -586,7 +592,7 @@ class Driver:
         step("removing the live view's key", lambda: remove_key(self.live_where))
         if self.log_sink is not None:  # the workers and the feed have gone: their last lines, then the files
             step("closing the log sink", self.log_sink.close)
-        out_q.cancel_join_thread()
+        out_q.close()
         if self.record is not None:
             step("recording the exit", lambda: self.record.ended(code))
         step("closing database connections", dbm.dispose_engines)
@@ -729,13 +735,17 @@ class Driver:
             self.shared.set(**trading_view(rm, now, self.summary["signals"]))
 
     def _handle(self, msg: WorkerEvent, feed: Any, sequencer: SignalSequencer, pool: Any) -> None:
-        """One event from the workers' signal queue, by its type (pipeline.messages)."""
+        """One event from a worker's event pipe, by its type (pipeline.messages)."""
         if isinstance(msg, WatermarkReached):  # the commonest first
             sequencer.watermark(msg.worker, msg.seq, msg.through_ts, msg.through_pos, msg.cap_ts, msg.cap_pos)
             pool.note_stats(msg.worker, msg.progress)
         elif isinstance(msg, SignalRaised):
             self.summary["signals"] += 1
             (self.held_latencies_ms if msg.held else self.latencies_ms).append(msg.latency_ms)
+            now = time.time()
+            if msg.sent_at:
+                self.stage_ms["hop"].append((now - msg.sent_at) * 1000.0)
+            self._received[id(msg.signal)] = now
             sequencer.add(msg.signal, msg.pos)
         elif isinstance(msg, MarksTaken):
             sequencer.add(msg.marks, msg.pos)
@@ -753,7 +763,7 @@ class Driver:
             if hasattr(self.processor, "strategy_disabled"):
                 self.processor.strategy_disabled(ev)
         else:
-            log.warning("unexpected message on the signal queue ignored: %r", msg)
+            log.warning("unexpected worker event ignored: %r", msg)
 
     def _loop(self, pool: Any, sequencer: SignalSequencer, processor: Any,
               feed: Any, clock: Clock, out_q: Any) -> int:
@@ -789,15 +799,17 @@ class Driver:
         broker = getattr(processor, "io", None)  # its threads' answers wake the loop too (an order's ack)
         if not hasattr(broker, "wake_fd"):
             broker = None
-        waitables = [out_q.reader, feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])
+        others = [feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])
         while not self.stop_requested.is_set():
-            wait(waitables, timeout=0.02)  # the workers, the feed's reports, or the broker threads' answers
+            # the workers' event pipes (a restarted worker's is new), the feed's reports, or the broker's answers
+            ready = wait(out_q.readers + others, timeout=0.02)
             with lock:
                 for cycle in feed.take_delivered():
                     sequencer.delivered(*cycle)
+                out_q.read(ready)  # the pipes that woke the loop (one read each); the others wait for their turn
                 while True:  # drain what is there before acting
                     try:
-                        self._handle(out_q.get_nowait(), feed, sequencer, pool)
+                        self._handle(out_q.pop_nowait(), feed, sequencer, pool)
                     except queue.Empty:
                         break
                     except MessageError as e:  # workers check their signals first: this is a bug, not input
@@ -813,7 +825,12 @@ class Driver:
                     if hasattr(processor, "on_marks"):
                         processor.on_marks(sig)
                 else:
+                    t_in = self._received.pop(id(sig), None)
+                    t0 = time.time()
                     processor.process_signal(sig)
+                    if t_in is not None:
+                        self.stage_ms["sequenced"].append((t0 - t_in) * 1000.0)
+                        self.stage_ms["decided"].append((time.time() - t0) * 1000.0)
             pool.flush_control()  # feedback a busy worker's control pipe had no room for
             with lock:
                 w = sequencer.low_watermark

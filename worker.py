@@ -29,6 +29,7 @@ from core.gc_tuning import tune_for_ticks
 from core.logs import setup_logging
 from core.types import Signal, Tick
 from paper.client import PaperBrokerAdmin, PaperBrokerError
+from pipeline.events import EventWriter
 from pipeline.messages import (
     END_OF_FEED,
     ApplyFeedback,
@@ -42,7 +43,6 @@ from pipeline.messages import (
     UseTickPipe,
     Watch,
     WatermarkReached,
-    WorkerEventQueue,
     WorkerProgress,
     WorkerReady,
     WorkerStopped,
@@ -127,14 +127,15 @@ class QuoteSink:
         return self.first_pending[0] - 1, self.first_pending[1] - 1
 
 
-def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_in: Any, out_q: WorkerEventQueue,
+def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, ctl_in: Any, events_out: Any,
                db_url: str | None, secrets: list[str], broker: tuple[str, str] | None,
                restore: dict[str, Any] | None = None, disabled: dict[str, str] | None = None,
                log_sink: Any = None, warmup: tuple[dict[str, list[Any]], int] | None = None,
                held: tuple[dict[str, Any], int] | None = None) -> None:
     """Process entry point (spawned). Feedback (ctl_in, the reading end of the driver's control pipe) is read
     before ticks: a symbol held for its signal's
-    outcome should not wait behind the backlog of every other symbol's ticks. `disabled`: symbols whose
+    outcome should not wait behind the backlog of every other symbol's ticks. `events_out`: the writing end of
+    this worker's event pipe to the driver (pipeline.events), written by this thread. `disabled`: symbols whose
     strategy is off for the day (symbol -> reason), not run again. `log_sink`: the driver's log pipe for
     this worker (core.logs.LogSink), or None to write its own file. `warmup`: history candles by symbol and
     the time they end at, fed to the strategies before the first tick (pipeline.warmup). `held`: the open
@@ -146,6 +147,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     die_with_parent()
     setup_logging(cfg.monitoring.log_level, cfg.resolve_path(cfg.monitoring.log_dir), secrets,
                   filename=f"worker-{worker_id}.log", sink=log_sink)
+    out_q = EventWriter(events_out)
     sink = QuoteSink(broker[0], broker[1], cfg.exchange, {s: cfg.quote_exchange(s) for s in symbols}) \
         if broker else None
     if sink is not None:  # an options index prices its chain at the broker from the first tick, not the first order
@@ -154,7 +156,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     def emit(sig: Signal, latency_ms: float, held: bool, pos: int) -> None:
         if sink is not None:  # the order for this signal will need this symbol's current price
             sink.watched.add(sig.symbol)
-        out_q.put(SignalRaised(worker_id, sig, latency_ms, held, pos))
+        out_q.put(SignalRaised(worker_id, sig, latency_ms, held, pos, time.time()))
 
     def strategy_disabled(ev: StrategyDisabled) -> None:
         out_q.put(StrategyTurnedOff(worker_id, ev))
@@ -231,6 +233,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                 log.error("worker %d: checkpoint at frame %d not taken: %s", worker_id, seq, e)
 
     while not (stop_by is not None and (seen_end or ticks_in is None or time.monotonic() > stop_by)):
+        if out_q.pending_bytes:  # events the pipe had no room for: on before anything else happens
+            out_q.flush()
         msg = None
         if ctl_in is not None and ctl_in.poll():
             try:
@@ -247,7 +251,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                     ticks_in, next_pipe = next_pipe, None
                 continue
             waiting = [ctl_in] + ([ticks_in] if ticks_in is not None else [])
-            if not wait(waiting, timeout=0.05):
+            if not wait(waiting, timeout=0.002 if out_q.pending_bytes else 0.05):
                 if last_marker is not None:
                     report(*last_marker, again=True)  # sends due quotes; if they went, the watermark moves
                 elif sink is not None:
@@ -288,6 +292,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     out_q.put(WorkerStopped(worker_id, {"ticks": st.ticks, "bad_ticks": st.bad_ticks, "bad_by_reason": st.bad_by_reason,
                                     "signals": st.signals,
                                     "quotes_refused": sink.refused if sink is not None else 0}))
+    out_q.close()
     log.info("worker %d stopped: %d ticks, %d bad, %d signals", worker_id, st.ticks, st.bad_ticks, st.signals)
     if handler.awaiting:
         log.info("worker %d stopped with signals still awaiting their outcome: %s", worker_id, handler.awaiting)

@@ -13,7 +13,7 @@ the TradeManager in signals_only mode (no broker, so the figure is the pipeline'
   3. paced at --rate ticks/s from the open, through the strategies' warm-up (no strategy can signal before its
      opening range or its slow average is in: --warmup-minutes of feed time, from config.yaml by default) and
      then --latency-seconds more -> p50/p99_tick_to_signal_ms over every signal, from a tick's arrival in the
-     feed process to its signal on the signal queue; signals from ticks held for the previous signal's outcome
+     feed process to its signal leaving the worker; signals from ticks held for the previous signal's outcome
      are also shown apart (held_signals, p50/p99_held_tick_to_signal_ms) beside the straight ones
 Memory: the summed RSS of the driver, its Manager, its feed process and its workers is sampled every 0.5 s;
 peak_rss_mb is the largest sum, and rss_mb_by_quarter shows whether it grows over the run. cpu_us_per_tick
@@ -155,6 +155,34 @@ def run(tmp: Path, n: int, persist: str, speed: float | None, stop_after_s: floa
     if code != 0:
         raise SystemExit(f"daemon exited with {code}")
     return driver.summary, rss, driver
+
+
+class GcPauses:
+    """The garbage collector's pauses in this process (the driver's), by generation: (monotonic start, wall
+    ms, CPU ms of the collecting thread; the CPU figure barely moves with the machine's load)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[int, list[tuple[float, float, float]]] = {0: [], 1: [], 2: []}
+        self._t0 = self._c0 = 0.0
+
+    def _cb(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0, self._c0 = time.monotonic(), time.thread_time()
+        else:
+            self.ms[info["generation"]].append((self._t0, (time.monotonic() - self._t0) * 1000.0,
+                                                (time.thread_time() - self._c0) * 1000.0))
+
+    def since(self, t: float, gen: int, cpu: bool = False) -> list[float]:
+        return [c if cpu else ms for t0, ms, c in self.ms[gen] if t0 >= t]
+
+    def __enter__(self) -> GcPauses:
+        import gc
+        gc.callbacks.append(self._cb)
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        import gc
+        gc.callbacks.remove(self._cb)
 
 
 def _stop_after(driver: Driver, seconds: float) -> None:
@@ -299,7 +327,13 @@ def main() -> None:
             persisted_run(tmp, a.symbols, out)
         warm = 60.0 * a.warmup_minutes if a.warmup_minutes is not None else warmup_s(load_config(ROOT / "config.yaml"))
         speed, wall = paced_speed(a.symbols, a.rate, a.latency_seconds, warm)
-        s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=wall)
+        with GcPauses() as gcp:
+            s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=wall)
+        # the driver's collector pauses by generation once the feed ran: each stalls every signal in flight
+        out["driver_gc_pauses"] = [len(gcp.since(drv.t_feed, g)) for g in (0, 1, 2)]
+        out["driver_gc_max_ms"] = [round(max(gcp.since(drv.t_feed, g), default=0.0), 2) for g in (0, 1, 2)]
+        out["driver_gc_cpu_max_ms"] = [round(max(gcp.since(drv.t_feed, g, cpu=True), default=0.0), 2)
+                                       for g in (0, 1, 2)]
         paced = s3["dispatched"] / max(s3.get("feed_wall_s", wall), 1e-9)
         out["paced_speed"] = round(speed, 2)
         out["paced_wall_s"] = round(wall, 1)
@@ -320,6 +354,10 @@ def main() -> None:
         out["held_signals"] = len(drv.held_latencies_ms)
         out["p50_held_tick_to_signal_ms"] = pct(drv.held_latencies_ms, 0.50)
         out["p99_held_tick_to_signal_ms"] = pct(drv.held_latencies_ms, 0.99)
+        # where a signal's time goes after it leaves the worker: the hop to the driver, the wait for release in
+        # feed order, the TradeManager's decision (a held signal's tick waits for all three of the one before)
+        for stage, ms in getattr(drv, "stage_ms", {}).items():
+            out[f"{stage}_p50_ms"], out[f"{stage}_p99_ms"] = pct(ms, 0.50), pct(ms, 0.99)
     print(json.dumps(out))
 
 

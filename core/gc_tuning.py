@@ -1,4 +1,5 @@
-"""Garbage-collector settings for the processes that handle every tick (the feed process, the workers).
+"""Garbage-collector settings for the processes that handle every tick (the feed process, the workers), and
+for the driver, which handles every signal.
 
 Why: every tick allocates a few container objects (the Fyers dict, its values tuple, a record), so at
 CPython's default threshold (700 allocations) a young-generation collection runs every hundred-odd ticks,
@@ -19,3 +20,14 @@ def tune_for_ticks() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_EVERY, 10, 10)
+
+
+def settle_driver() -> None:
+    """Call once the driver's start-up is done (TradeManager, database, workers), before the feed starts.
+
+    Why: what start-up built (SQLAlchemy's mappers, the configuration, the books) is tens of thousands of
+    objects that a full collection would walk again every time, stalling every signal then in flight for
+    milliseconds. Frozen, they are out of its way; the thresholds stay the default, since the driver allocates
+    per event, not per tick."""
+    gc.collect()
+    gc.freeze()

@@ -12,14 +12,14 @@ of the wrong kind gets it as None there, as Tick.from_feed would have). The batc
 feed process and kept as bytes, since a restarted worker is sent the same frames again.
 
 Control queue (driver -> worker), commands:  ApplyFeedback, UseTickPipe, StopWorker.
-Signal queue (workers -> driver), events:    WorkerReady, SignalRaised, MarksTaken, WatermarkReached,
+Event pipes (worker -> driver), events:      WorkerReady, SignalRaised, MarksTaken, WatermarkReached,
                                              CheckpointTaken, StrategyTurnedOff, WorkerStopped.
 Report pipe (feed process -> driver), events: FeedStarted, FeedFailed, CycleDelivered, TicksResent.
 Command pipe (driver -> feed process):       SetLowWatermark, ForgetThrough, MarkWorkerDown, ReplaceTickPipe,
                                              StopFeed.
-These go through multiprocessing queues and pipes, which pickle them; a Struct pickles compactly. The signal
-queue is the exception: its events cross as msgpack (WorkerEventQueue encodes each one in the worker and
-decodes it in the driver), about a tenth of pickle's cost for a SignalRaised, whose Signal's enums would
+These go through multiprocessing queues and pipes, which pickle them; a Struct pickles compactly. The event
+pipes are the exception: their events cross as msgpack (pipeline.events writes each one in the worker and
+the driver decodes it), about a tenth of pickle's cost for a SignalRaised, whose Signal's enums would
 otherwise be looked up by value on every unpickle. Numbers a tick carried stay Num (int or float) on that
 wire: msgpack keeps the two apart, where a float field would turn 600 into 600.0. All are frozen: change
 one with msgspec.structs.replace.
@@ -228,7 +228,7 @@ class StopWorker(msgspec.Struct, frozen=True):
     """Drain the tick pipe to the feed's last frame, flush and exit."""
 
 
-# -------------------------------------------------------------------------------- signal queue (events)
+# ---------------------------------------------------------------------------------- event pipes (events)
 class WorkerReady(msgspec.Struct, frozen=True, tag=True):
     worker: int
     pid: int
@@ -236,13 +236,15 @@ class WorkerReady(msgspec.Struct, frozen=True, tag=True):
 
 class SignalRaised(msgspec.Struct, frozen=True, tag=True):
     """A strategy's signal. pos: its tick's feed position; held: the tick waited for an earlier signal's
-    outcome; latency_ms: from the batch's arrival in the feed process."""
+    outcome; latency_ms: from the batch's arrival in the feed process; sent_at: the wall time it was written
+    (the driver's figure of the hop to it)."""
 
     worker: int
     signal: Signal
     latency_ms: float
     held: bool
     pos: int
+    sent_at: float = 0.0
 
 
 class MarksTaken(msgspec.Struct, frozen=True, tag=True):
@@ -269,7 +271,7 @@ class WatermarkReached(msgspec.Struct, frozen=True, tag=True):
 class CheckpointTaken(msgspec.Struct, frozen=True, tag=True):
     """Strategy and handler state as of frame seq, to restart the worker from. JSON-safe data (str, numbers,
     None, bool, lists, str-keyed dicts): it crosses as msgpack, which has one array type (a tuple comes back a
-    list) and refuses objects it does not know (WorkerEventQueue.put raises TypeError)."""
+    list) and refuses objects it does not know (pipeline.events.EventWriter.put raises TypeError)."""
 
     worker: int
     seq: int
@@ -296,7 +298,7 @@ _event_decoder: msgspec.msgpack.Decoder[WorkerEvent] = msgspec.msgpack.Decoder(W
 
 
 def encode_event(event: WorkerEvent) -> bytes:
-    """A worker's event as it crosses the signal queue (tagged by its class name)."""
+    """A worker's event as it crosses its event pipe (tagged by its class name)."""
     return _event_encoder.encode(event)
 
 
@@ -305,38 +307,7 @@ def decode_event(buf: bytes) -> WorkerEvent:
     try:
         return _event_decoder.decode(buf)
     except msgspec.DecodeError as e:
-        raise MessageError(f"signal queue: {len(buf)} bytes that are no worker event ({e})") from None
-
-
-class WorkerEventQueue:
-    """The signal queue (workers -> driver): a multiprocessing queue that carries each event as msgpack bytes
-    (encode_event), so the queue pickles only bytes. Handed to the workers when they are spawned."""
-
-    def __init__(self, ctx: Any) -> None:
-        self._q = ctx.Queue()
-
-    @property
-    def reader(self) -> Any:
-        """The connection the driver waits on (multiprocessing.connection.wait) for the next event."""
-        return self._q._reader  # noqa: SLF001 - the queue has no public handle to wait on
-
-    def put(self, event: WorkerEvent) -> None:
-        """Encoded here, on the caller's thread: an event that cannot be encoded raises (TypeError) where it
-        was made, rather than being dropped by the queue's feeder thread."""
-        self._q.put(encode_event(event))
-
-    def get(self, timeout: float | None = None) -> WorkerEvent:
-        """The next event (queue.Empty after timeout seconds)."""
-        return decode_event(self._q.get(timeout=timeout))
-
-    def get_nowait(self) -> WorkerEvent:
-        return decode_event(self._q.get_nowait())
-
-    def close(self) -> None:
-        self._q.close()
-
-    def cancel_join_thread(self) -> None:
-        self._q.cancel_join_thread()
+        raise MessageError(f"event pipe: {len(buf)} bytes that are no worker event ({e})") from None
 
 
 # -------------------------------------------------------------------------------- feed process's reports

@@ -2,7 +2,8 @@
 same symbols, send them the TradeManager's feedback, and stop them in order (ask, wait, terminate, kill).
 
 Each worker reads ticks from a pipe whose writing end belongs to the feed process (pipeline.dispatcher), and
-feedback from its control pipe, which the driver writes without a feeder thread (pipeline.control). The driver
+feedback from its control pipe, which the driver writes without a feeder thread (pipeline.control); it writes
+its events into a pipe of its own that the driver reads (pipeline.events). The driver
 keeps neither end of a tick pipe once both processes have theirs: then a dead worker's pipe refuses writes at
 once, and a dead feed's pipe ends (EOF) for its worker.
 
@@ -22,6 +23,7 @@ from typing import Any
 from core.config import Config
 from core.errors import StartupError
 from pipeline.control import ControlWriter
+from pipeline.events import WorkerEvents
 from pipeline.messages import ApplyFeedback, StopWorker, UseTickPipe, WorkerProgress, WorkerReady
 from worker import run_worker
 
@@ -29,13 +31,13 @@ log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    def __init__(self, ctx: Any, cfg: Config, symbols: list[list[str]], out_q: Any, db_url: str | None,
+    def __init__(self, ctx: Any, cfg: Config, symbols: list[list[str]], out_q: WorkerEvents, db_url: str | None,
                  secrets: list[str], broker: tuple[str, str] | None, log_channel: Callable[[str], Any] | None = None,
                  warmup: tuple[dict[str, list[Any]], int] | None = None,
                  resume: tuple[dict[str, Any], int] | None = None):
         """`warmup`: history candles by symbol and the time they end at (pipeline.warmup); `resume`: the open
         positions the strategies take up, by symbol, and the run's start (pipeline.resume); both for a worker
-        starting without a checkpoint."""
+        starting without a checkpoint. `out_q`: the workers' event pipes, one per worker."""
         self.ctx = ctx
         self.cfg = cfg
         self.symbols = symbols
@@ -81,7 +83,7 @@ class WorkerPool:
             positions, now = self.resume
             held = ({s: positions[s] for s in self.symbols[i] if s in positions}, now)
         p = self.ctx.Process(target=run_worker, name=f"worker-{i}",
-                             args=(i, self.symbols[i], self.cfg, reader, ctl_reader, self.out_q,
+                             args=(i, self.symbols[i], self.cfg, reader, ctl_reader, self.out_q.writer(i),
                                    self.db_url, self.secrets, self.broker, restore, dict(self.disabled), log_conn,
                                    warm, held),
                              daemon=True)
@@ -90,6 +92,7 @@ class WorkerPool:
         finally:
             reader.close()
             ctl_reader.close()  # the worker's alone: its exit makes writes fail rather than fill the pipe
+            self.out_q.handed_over(i)  # likewise: its exit ends its event pipe for the driver
             if log_conn is not None:
                 log_conn.close()  # the worker has its own: its exit ends the pipe for the sink
         self.procs[i] = p
@@ -156,8 +159,7 @@ class WorkerPool:
                 self.pids[msg.worker] = msg.pid
             else:
                 pending.append(msg)
-        for m in pending:  # nothing but WorkerReady is expected before the feed starts; keep order anyway
-            self.out_q.put(m)
+        self.out_q.put_back(pending)  # nothing but WorkerReady is expected before the feed starts; keep order anyway
         log.info("%d workers ready (pids %s)", len(self.ready), " ".join(str(self.pids[i]) for i in sorted(self.pids)))
 
     def dead_workers(self) -> list[int]:
@@ -178,6 +180,7 @@ class WorkerPool:
         self.controls[i].close()
         ctl_reader, ctl_writer = self.ctx.Pipe(duplex=False)
         self.control_readers[i], self.controls[i] = ctl_reader, ControlWriter(ctl_writer)
+        self.out_q.renew(i)  # what the dead worker wrote after its checkpoint, its replacement writes again
         reader, writer = self.ctx.Pipe(duplex=False)
         self.tick_readers[i] = reader
         ckpt = self.checkpoints.get(i)
@@ -210,7 +213,7 @@ class WorkerPool:
         total = sum(s.bad_ticks for s in self.stats.values())
         return max(total, sum(st.get("bad_ticks", 0) for st in self.stopped.values()))
 
-    def stop(self, out_q: Any, on_message: Callable[[Any], None], timeout_s: float = 10.0) -> None:
+    def stop(self, out_q: WorkerEvents, on_message: Callable[[Any], None], timeout_s: float = 10.0) -> None:
         """Ask every worker to drain and stop; terminate, then kill, the ones that do not."""
         self.stopping = True
         for c in self.tick_readers + self.tick_writers + self.control_readers:  # never handed over (start-up failed)

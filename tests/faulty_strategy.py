@@ -23,7 +23,7 @@ class StrategyBug(RuntimeError):
 class Params:
     enter_on_tick: int = 20
     raise_on_tick: int = 100
-    decimal_stop: bool = False  # the entry's stop as a Decimal: a value the signal queue cannot carry
+    decimal_stop: bool = False  # the entry's stop as a Decimal: a value the event pipe cannot carry
     unsafe_state: bool = False  # state_dict() holds a deque: a value a checkpoint cannot carry
 
 

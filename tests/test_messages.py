@@ -1,10 +1,9 @@
 """The inter-process messages (pipeline.messages): every type comes back equal from the way it travels
-(pickled by multiprocessing, msgpack on the signal queue, or encoded in a tick frame), and a malformed tick
+(pickled by multiprocessing, msgpack on the event pipes, or encoded in a tick frame), and a malformed tick
 frame or event is refused with a clear error rather than half read."""
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import pickle
 
 import msgspec
@@ -46,31 +45,12 @@ WORKER_EVENTS = set(m.WorkerEvent.__args__)
 
 @pytest.mark.parametrize("msg", EVERY_MESSAGE, ids=lambda msg: type(msg).__name__)
 def test_every_message_comes_back_equal_and_of_its_own_type(msg):
-    if type(msg) in WORKER_EVENTS:  # the signal queue carries msgpack
-        back = m.decode_event(pickle.loads(pickle.dumps(m.encode_event(msg), pickle.HIGHEST_PROTOCOL)))
+    if type(msg) in WORKER_EVENTS:  # the event pipes carry msgpack
+        back = m.decode_event(m.encode_event(msg))
         assert repr(back) == repr(msg)  # ints stay ints, floats floats
     else:
         back = pickle.loads(pickle.dumps(msg, pickle.HIGHEST_PROTOCOL))
     assert type(back) is type(msg) and back == msg
-
-
-def test_the_signal_queue_carries_events_between_processes_as_they_were_put():
-    ctx = mp.get_context("spawn")
-    q = m.WorkerEventQueue(ctx)
-    events = [x for x in EVERY_MESSAGE if type(x) in WORKER_EVENTS]
-    p = ctx.Process(target=_put_all, args=(q, events))
-    p.start()
-    try:
-        got = [q.get(timeout=30) for _ in events]
-    finally:
-        p.join(30)
-    assert [repr(x) for x in got] == [repr(x) for x in events] and p.exitcode == 0
-    q.close()
-
-
-def _put_all(q: m.WorkerEventQueue, events: list) -> None:
-    for ev in events:
-        q.put(ev)
 
 
 def test_a_checkpoint_state_the_wire_cannot_carry_is_refused_where_it_is_made():

@@ -56,7 +56,7 @@ def test_a_signal_comes_back_exactly_from_its_saved_state_even_through_json(sig)
 
 @EXAMPLES
 @given(signals(), st.floats(0, 1e4, allow_nan=False), st.booleans(), st.integers(0, 2**40))
-def test_a_signal_comes_back_exactly_from_the_signal_queue(sig, latency_ms, held, pos):
+def test_a_signal_comes_back_exactly_from_its_event_pipe(sig, latency_ms, held, pos):
     ev = m.SignalRaised(3, sig, latency_ms, held, pos)
     back = m.decode_event(m.encode_event(ev))
     assert repr(back) == repr(ev) and back.signal.signal_id == sig.signal_id

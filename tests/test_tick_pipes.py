@@ -17,13 +17,13 @@ import yaml
 from core.config import parse_config
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
+from pipeline.events import WorkerEvents
 from pipeline.messages import (
     END_OF_FEED,
     CheckpointTaken,
     MarkWorkerDown,
     ReplaceTickPipe,
     WatermarkReached,
-    WorkerEventQueue,
     WorkerStopped,
 )
 from pipeline.sequencer import SignalSequencer
@@ -98,7 +98,7 @@ class Watermarks:
 
 def test_a_new_feed_process_takes_over_with_new_pipes_after_the_old_one_died_mid_frame(tmp_path):
     ctx = mp.get_context("spawn")
-    out_q = WorkerEventQueue(ctx)
+    out_q = WorkerEvents(ctx, 2)
     pool = WorkerPool(ctx, config(tmp_path), [["SBIN"], ["LT"]], out_q, f"sqlite:///{tmp_path / 'd.sqlite'}", [], None)
     wm = Watermarks(out_q, pool)
     try:
@@ -125,7 +125,7 @@ def test_a_new_feed_process_takes_over_with_new_pipes_after_the_old_one_died_mid
 
 def test_a_killed_worker_gets_the_frames_since_its_checkpoint_in_a_new_pipe(tmp_path):
     ctx = mp.get_context("spawn")
-    out_q = WorkerEventQueue(ctx)
+    out_q = WorkerEvents(ctx, 2)
     pool = WorkerPool(ctx, config(tmp_path), [["SBIN"], ["LT"]], out_q, f"sqlite:///{tmp_path / 'd.sqlite'}", [], None)
     wm = Watermarks(out_q, pool)
     ts = [T0]
