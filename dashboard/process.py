@@ -111,8 +111,8 @@ def run(cfg: Config, day: date, db_url: str | None, where: dict[str, Any], port:
         if server.thread is not None and not server.thread.is_alive():
             log.error("dashboard: the server stopped (%s)", server.failure or "no reason given")
             break
+    hub.stop()  # first: the event streams end with it, so the server's shutdown has nothing to cut short
     server.stop()
-    hub.stop()
     logging.shutdown()
     os._exit(0)  # no finalizers: the Manager they would talk to may be gone already
 

@@ -86,5 +86,6 @@ def serve_finished_day(cfg: Config, db: DBHandler, day: date, port: int, stop: t
         return 1
     log.info("dashboard (read-only, %s) on http://%s:%d/ -- Ctrl-C to stop", day, cfg.dashboard.host, port)
     stop.wait()
+    hub.stop()  # first: the event streams end with it
     server.stop()
     return 0
