@@ -154,6 +154,9 @@ class DashboardProcess:
         with self.lock:
             if self.stopping or self.gave_up or self.proc is None or self.proc.is_alive():
                 return
+            if self.proc.exitcode == EXIT_NO_LISTEN:  # a busy port or a refused host: logged by it, not retried
+                self.gave_up = True
+                return
             if self.restarts >= MAX_RESTARTS:
                 self.gave_up = True
                 log.error("dashboard: its process died %d times; the daemon trades on without it", self.restarts + 1)

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sqlite3
 import time
 
@@ -119,3 +120,31 @@ def test_a_dashboard_process_that_dies_is_started_again_and_stopped_at_shutdown(
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_a_dashboard_that_cannot_listen_is_not_restarted_and_the_daemon_trades_on(tmp_path):
+    log = tmp_path / "out.log"
+    port = free_port()
+    cfg = short_day_config(tmp_path, mode="signals_only", dashboard={"port": port}, monitoring={"heartbeat_seconds": 1})
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        p = start_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}",
+                         {"HOST_SERVER": "http://127.0.0.1:9", "DASHBOARD_TOKEN": secrets.token_urlsafe(32)},
+                         ["--speed", "10"], output=log)
+        try:
+            wait_for(lambda: "daemon running" in log.read_text(), timeout=180, what="the replay to start")
+            wait_for(lambda: f"dashboard: could not listen on 127.0.0.1:{port}" in log.read_text(), timeout=60,
+                     what="the dashboard's error")
+            start = log.read_text().count("heartbeat")
+            # past RESTART_AFTER_S of the trading loop's heartbeats (one a second): no second attempt came
+            wait_for(lambda: log.read_text().count("heartbeat") >= start + 7, timeout=60, what="7 more heartbeats")
+            text = log.read_text()
+            assert text.count("could not listen") == 1 and "starting it again" not in text
+            assert p.poll() is None
+            p.send_signal(signal.SIGINT)
+            assert p.wait(timeout=120) == 0, log.read_text()[-3000:]
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
