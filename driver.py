@@ -516,11 +516,12 @@ class Driver:
                 from execution.operator import OperatorDesk, new_bell
 
                 bell = new_bell(ctx)
+                controls = OperatorDesk(handler, opts.day, {s.symbol for s in cfg.symbols}, bell)
+                controls.start_after_existing()  # before the dashboard can record one
                 self.dashboard = start_live(ctx, cfg, opts.day, self.db_url, self.live_where, cfg.dashboard.port,
                                             bell, self.log_sink.channel, self.secrets.secret_values())
                 if self.dashboard is not None:
-                    self.controls = OperatorDesk(handler, opts.day, {s.symbol for s in cfg.symbols}, bell)
-                    self.controls.start_after_existing()
+                    self.controls = controls
             pool.disabled.update(getattr(processor, "disabled_strategies", lambda: {})())
             now = warmup[1] if warmup is not None else start_time(cfg, opts.live_data, opts.day, start_ts)
             pool.resume = (self._held_positions(processor, now), now)  # the books, settled by reconciliation
