@@ -68,7 +68,7 @@ class LogFileTail:
 
 
 def run(cfg: Config, day: date, db_url: str | None, where: dict[str, Any], port: int, token: str, bell: Any,
-        log_conn: Any, secrets: list[str]) -> None:
+        log_conn: Any, secrets: list[str], driver_pid: int) -> None:
     """The dashboard process: serve until the driver sends SIGTERM. Ctrl-C reaches the whole process group;
     the driver decides, so it is ignored here."""
     import db as dbm
@@ -96,6 +96,8 @@ def run(cfg: Config, day: date, db_url: str | None, where: dict[str, Any], port:
         log.error("dashboard: %s; the daemon trades on without it", e)
         hub.stop()
         os._exit(EXIT_NO_LISTEN)
+    if os.getppid() != driver_pid:  # the driver died while this process started
+        os._exit(0)
     if not server.start():
         log.error("dashboard: could not listen on %s:%d (%s); the daemon trades on without it", server.host,
                   server.port, server.failure or "no answer")
@@ -103,11 +105,9 @@ def run(cfg: Config, day: date, db_url: str | None, where: dict[str, Any], port:
         os._exit(EXIT_NO_LISTEN)
     log.info("dashboard on http://%s:%d/ (pid %d; open it with ?token= and DASHBOARD_TOKEN from .env)",
              server.host, server.port, os.getpid())
-    parent = os.getppid()
     while not stop.wait(0.5):
-        if os.getppid() != parent:  # the driver was killed: nobody trades, and the port must be free for its restart
-            log.error("dashboard: the daemon's process is gone; stopping")
-            break
+        if os.getppid() != driver_pid:  # the driver was killed (its log sink with it): the port must be free for
+            os._exit(0)  # the restarted daemon's dashboard, and nobody is left to hear a log line
         if server.thread is not None and not server.thread.is_alive():
             log.error("dashboard: the server stopped (%s)", server.failure or "no reason given")
             break
@@ -141,7 +141,7 @@ class DashboardProcess:
         log_conn = self.log_channel("dashboard.log") if self.log_channel is not None else None
         p = self.ctx.Process(target=run, name="dashboard", daemon=True,
                              args=(self.cfg, self.day, self.db_url, self.where, self.port, self.token, self.bell,
-                                   log_conn, self.secrets))
+                                   log_conn, self.secrets, os.getpid()))
         try:
             p.start()
         finally:

@@ -148,3 +148,32 @@ def test_a_dashboard_that_cannot_listen_is_not_restarted_and_the_daemon_trades_o
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_the_dashboard_process_ends_when_the_driver_is_killed(tmp_path):
+    """SIGKILL leaves no shutdown to stop it: it notices on its own, and frees the port for the next start."""
+    log = tmp_path / "out.log"
+    port = free_port()
+    cfg = short_day_config(tmp_path, mode="signals_only", dashboard={"port": port})
+    p = start_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}",
+                     {"HOST_SERVER": "http://127.0.0.1:9", "DASHBOARD_TOKEN": secrets.token_urlsafe(32)},
+                     ["--speed", "10"], output=log)
+    dash = None
+    try:
+        m = wait_for(lambda: re.search(r"dashboard on http://127\.0\.0\.1:\d+/ \(pid (\d+)", log.read_text()),
+                     timeout=180, what="the dashboard's process")
+        dash = int(m.group(1))
+        wait_for(lambda: "daemon running" in log.read_text(), timeout=180, what="the replay to start")
+        p.kill()
+        p.wait()
+        wait_for(lambda: _gone(dash), timeout=15, what="the dashboard's process to end with the driver")
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            s.bind(("127.0.0.1", port))  # free again for the next daemon's dashboard
+            s.listen()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if dash is not None and not _gone(dash):
+            os.kill(dash, signal.SIGKILL)
