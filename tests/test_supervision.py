@@ -99,10 +99,10 @@ def test_a_dashboard_process_that_dies_is_started_again_and_stopped_at_shutdown(
             assert p.poll() is None, log.read_text()[-3000:]
             return False
     try:
-        (first,) = wait_for(listening, timeout=60, what="the dashboard's process")
+        (first,) = wait_for(listening, timeout=180, what="the dashboard's process")  # start-up at a load of 40
         assert first != p.pid
         wait_for(up, timeout=30, interval=0.1, what="the page")
-        wait_for(lambda: "daemon running" in log.read_text(), timeout=60, what="the replay to start")
+        wait_for(lambda: "daemon running" in log.read_text(), timeout=180, what="the replay to start")
         os.kill(first, signal.SIGKILL)
         wait_for(lambda: len(listening()) == 2, timeout=30, interval=0.1, what="the dashboard started again")
         second = listening()[1]
