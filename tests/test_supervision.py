@@ -167,10 +167,16 @@ def test_the_dashboard_process_ends_when_the_driver_is_killed(tmp_path):
         p.kill()
         p.wait()
         wait_for(lambda: _gone(dash), timeout=15, what="the dashboard's process to end with the driver")
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            s.bind(("127.0.0.1", port))  # free again for the next daemon's dashboard
-            s.listen()
+
+        def port_free() -> bool:  # a leader shown as ended may still have threads closing its files
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    return False
+                return True
+        wait_for(port_free, timeout=15, interval=0.1, what="the port free for the next daemon's dashboard")
     finally:
         if p.poll() is None:
             p.kill()
