@@ -144,7 +144,7 @@ def _dashboard_problems(cfg: Config) -> list[str]:
     `--check` is where the operator learns that before the open rather than from a log line."""
     if cfg.dashboard.port == 0:
         return []
-    from dashboard.server import TOKEN_KEY, load_token
+    from dashboard.token import TOKEN_KEY, load_token
 
     fix = ("run ./dev.sh setup, which writes a random one into .env, or set dashboard.port: 0 in config.yaml to run "
            "without a dashboard")
@@ -410,7 +410,8 @@ class Driver:
         self.live_where: dict[str, Any] | None = None  # the Manager's address and key file, once it runs
         self.live_at = float("-inf")
         self.log_sink: LogSink | None = None  # writes the children's log files, once they start
-        self.dashboard: Any = None  # the operator's dashboard (dashboard.server.LiveDashboard), when served
+        self.dashboard: Any = None  # the operator's dashboard (dashboard.process.DashboardProcess), when served
+        self.controls: Any = None  # the operator's controls as the trading thread takes them (OperatorDesk)
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -514,11 +515,18 @@ class Driver:
         t0 = time.monotonic()
         try:
             processor.start()
-            if cfg.dashboard.port:  # its own threads: reads the live view, queues controls for this loop. Started
-                # before the workers and the feed: its imports and start-up never hold ticks back
-                from dashboard.server import start_live
-                self.dashboard = start_live(cfg, opts.day, handler, lambda: dict(shared.d.copy()),
-                                            cfg.dashboard.port)
+            if cfg.dashboard.port:  # its own process: reads the live view, records controls and rings for this
+                # loop. Started before the workers and the feed: its start-up never holds ticks back
+                from dashboard.process import start_live
+                from execution.operator import OperatorDesk, new_bell
+
+                bell = new_bell(ctx)
+                controls = OperatorDesk(handler, opts.day, {s.symbol for s in cfg.symbols}, bell)
+                controls.start_after_existing()  # before the dashboard can record one
+                self.dashboard = start_live(ctx, cfg, opts.day, self.db_url, self.live_where, cfg.dashboard.port,
+                                            bell, self.log_sink.channel, self.secrets.secret_values())
+                if self.dashboard is not None:
+                    self.controls = controls
             pool.disabled.update(getattr(processor, "disabled_strategies", lambda: {})())
             now = warmup[1] if warmup is not None else start_time(cfg, opts.live_data, opts.day, start_ts)
             pool.resume = (self._held_positions(processor, now), now)  # the books, settled by reconciliation
@@ -531,7 +539,8 @@ class Driver:
             feed.start()
             self.started = True
             self.pids = {"manager": manager._process.pid, "feed": feed.proc.pid,  # noqa: SLF001 - for bench/
-                         "workers": [pool.procs[i].pid for i in range(len(worker_ids))]}
+                         "workers": [pool.procs[i].pid for i in range(len(worker_ids))],
+                         "dashboard": self.dashboard.pid if self.dashboard is not None else None}
             speed = "full speed" if opts.speed is None else f"{opts.speed:g}x real time"
             if opts.start is not None:
                 speed += f" from {opts.start:%H:%M} IST"
@@ -542,6 +551,8 @@ class Driver:
                                     if getattr(processor, "rm", None) is not None else "n/a"))
 
             def publish() -> None:  # on the supervisor's thread: health, then one round trip with every change
+                if self.dashboard is not None:  # a dashboard process that died is started again
+                    self.dashboard.check()
                 shared.set(health=self.supervisor.health())
                 shared.flush(min_interval_s=FLUSH_EVERY_S)
 
@@ -552,9 +563,9 @@ class Driver:
         finally:
             if self.supervisor is not None:
                 self.supervisor.stop()  # before the workers are stopped on purpose
-            self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0, code)
-            if self.dashboard is not None:
+            if self.dashboard is not None:  # before the Manager it reads and the log sink it writes to
                 self.dashboard.stop()
+            self._shutdown(feed, pool, processor, shared, manager, out_q, sequencer, t0, code)
         return code
 
     def _shutdown(self, feed: Any, pool: Any, processor: Any, shared: SharedState,
@@ -848,8 +859,8 @@ class Driver:
             if broker is not None:
                 broker.take_wakes()  # before the events are applied: one arriving meanwhile wakes the next wait
             processor.poll()
-            if self.dashboard is not None:  # the operator's controls, in order, between signals
-                self.dashboard.desk.drain(processor, int(now))
+            if self.controls is not None:  # the operator's controls, in order, between signals
+                self.controls.drain(processor, int(now))
             mono = time.monotonic()
             if mono - self.live_at >= LIVE_EVERY_S:  # positions and P&L for `status`, a few times a second
                 self.live_at = mono

@@ -4,11 +4,15 @@
 
 Replays a synthetic day for N symbols through the real Driver as fast as it goes (eight workers, signals_only,
 as bench/pipeline.py's first run), alternating runs without and with the dashboard (A B A B, same sitting);
-with it, --clients event streams (in a process of their own, as browsers would be) stay connected for the whole
-run. Per run: ticks/s, CPU per tick by process (driver, feed, workers, Manager, the clients' process) and,
-inside the driver, by thread (the trading thread, the dashboard's threads, the rest), and tick-to-signal
-latency. The summary gives each figure's median without and with, their ratio, and the run-to-run noise of
-the same setting (each off run over the one before it, `ticks_per_s_off_over_off`): the dashboard's cost is
+with it, --clients event streams (in a process of their own, as browsers would be, started and ready before the
+run: its interpreter's start is not in the run) stay connected for the whole run, each reading the stream line
+by line with http.client as a thin consumer would. Per run: ticks/s, CPU per tick by process of the daemon
+(driver, feed, workers, Manager, the dashboard's own process -- whole, and `dashboard_after_start` from the
+feed's start on --, and their sum `daemon`) apart from the clients' (`clients`: the process during the run;
+`clients_streaming`: from its first event on) and, inside the driver, by thread (the
+trading thread, dashboard threads -- none since the dashboard has a process of its own --, the rest), and
+tick-to-signal latency. The summary gives each figure's median without and with, their ratio, and the run-to-run
+noise of the same setting (each off run over the one before it, `ticks_per_s_off_over_off`): the dashboard's cost is
 only measurable where on/off lies outside that noise.
 `--off-only` runs without the dashboard only (to compare with a checkout that has none).
 """
@@ -51,30 +55,36 @@ def free_port() -> int:
 
 
 def clients(port: int, token: str, n: int, stop: threading.Event, got: dict[str, int]) -> list[threading.Thread]:
-    """n browsers' event streams: connect (retrying until the dashboard listens), read until `stop` (run in
-    the client process, `--clients-for`); `got` counts the bytes and the events of each part received."""
-    import requests
+    """n browsers' event streams: connect (retrying every 0.5 s, as a browser does, until the dashboard listens),
+    read line by line with http.client until `stop` (run in the client process, `--clients-for`); `got` counts
+    the bytes and the events of each part received."""
+    import http.client
 
     lock = threading.Lock()
 
     def one() -> None:
-        part = "other"
         while not stop.is_set():
+            part = "other"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             try:
-                with requests.get(f"http://127.0.0.1:{port}/api/events", stream=True, timeout=5,
-                                  headers={"Authorization": f"Bearer {token}"}) as r:
-                    for chunk in r.iter_content(chunk_size=None):
-                        with lock:  # a chunk's bytes go to the last part named (a long event spans chunks)
+                conn.request("GET", "/api/events", headers={"Authorization": f"Bearer {token}"})
+                r = conn.getresponse()
+                if r.status != 200:
+                    raise OSError(f"HTTP {r.status}")
+                while not stop.is_set():
+                    line = r.readline()
+                    if not line:
+                        break
+                    with lock:
+                        if line.startswith(b"event: "):
+                            part = line[7:].strip().decode()
                             got.setdefault("cpu_ms_at_first_event", round(time.process_time() * 1000))
-                            for line in chunk.split(b"\n"):
-                                if line.startswith(b"event: "):
-                                    part = line[7:].decode()
-                                    got[f"events_{part}"] = got.get(f"events_{part}", 0) + 1
-                            got[f"bytes_{part}"] = got.get(f"bytes_{part}", 0) + len(chunk)
-                        if stop.is_set():
-                            return
-            except requests.RequestException:
+                            got[f"events_{part}"] = got.get(f"events_{part}", 0) + 1
+                        got[f"bytes_{part}"] = got.get(f"bytes_{part}", 0) + len(line)
+            except (OSError, http.client.HTTPException):
                 stop.wait(0.5)  # not listening yet: a browser's retry, not a busy loop beside the start-up
+            finally:
+                conn.close()
     threads = [threading.Thread(target=one, daemon=True) for _ in range(n)]
     for t in threads:
         t.start()
@@ -143,12 +153,30 @@ def run(tmp: Path, n: int, i: int, dashboard: bool, n_clients: int, port: int = 
                   fyers_app_id=None, fyers_access_token=None)
     args = argparse.Namespace(replay="synthetic", date=bp.DAY, speed="max")
     driver = Driver(cfg, sec, RunOptions.from_args(cfg, sec, args), db_url=db_url)
-    proc = subprocess.Popen([sys.executable, __file__, "--clients-for", str(port), "--clients", str(n_clients)],
-                            env=os.environ.copy(), stdout=subprocess.PIPE, text=True) if dashboard else None
+    proc = None
+    if dashboard:  # the clients' process is started, and has imported what it needs, before the run is timed
+        proc = subprocess.Popen([sys.executable, __file__, "--clients-for", str(port), "--clients", str(n_clients)],
+                                env=os.environ.copy(), stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the clients' process did not start")
+    clients_cpu0 = (bp.cpu_s(proc.pid) or 0.0) if proc is not None else 0.0  # its start-up: not the run's
     received: dict[str, int] = {}
+    at_feed: dict[str, float] = {}
+    done = threading.Event()
+
+    def feed_started() -> None:  # the dashboard process's CPU when the feed starts: its start-up, not the ticks'
+        while not done.wait(0.02):
+            pid = getattr(driver, "pids", {}).get("dashboard") if driver.started else None
+            if pid is not None:
+                at_feed["dashboard"] = bp.cpu_s(pid) or 0.0
+                return
+    watcher = threading.Thread(target=feed_started, daemon=True)
+    watcher.start()
     try:
         with bp.RssSampler() as rss, ThreadCpu() as threads:
             code = driver.run()
+        done.set()
     finally:
         if proc is not None:
             proc.terminate()
@@ -165,7 +193,15 @@ def run(tmp: Path, n: int, i: int, dashboard: bool, n_clients: int, port: int = 
     def us(pid: int | None) -> float:
         return round(rss.cpu.get(pid, 0.0) / max(ticks, 1) * 1e6, 2) if pid is not None else 0.0
     by_process["manager"] = us(driver.pids.get("manager"))
-    by_process["clients"] = us(proc.pid if proc is not None else None)
+    by_process["dashboard"] = us(driver.pids.get("dashboard"))  # the dashboard's own process (none when off)
+    if "dashboard" in at_feed:  # from the feed's start on: without its interpreter's start and imports
+        by_process["dashboard_after_start"] = round(max(rss.cpu.get(driver.pids["dashboard"], 0.0)
+                                                        - at_feed["dashboard"], 0.0) / max(ticks, 1) * 1e6, 2)
+    else:
+        by_process["dashboard_after_start"] = 0.0
+    by_process["daemon"] = round(sum(by_process[k] for k in ("driver", "feed", "workers", "manager", "dashboard")), 2)
+    by_process["clients"] = round(max(rss.cpu.get(proc.pid, 0.0) - clients_cpu0, 0.0) / max(ticks, 1) * 1e6, 2) \
+        if proc is not None else 0.0
     if "cpu_ms_at_end" in received:  # the streams' own work, without the interpreter's start and the retries
         streaming_ms = received["cpu_ms_at_end"] - received.get("cpu_ms_at_first_event", received["cpu_ms_at_end"])
         by_process["clients_streaming"] = round(streaming_ms * 1000 / max(ticks, 1), 2)
@@ -173,7 +209,8 @@ def run(tmp: Path, n: int, i: int, dashboard: bool, n_clients: int, port: int = 
         by_process["clients_streaming"] = 0.0
     return {"dashboard": dashboard, "served": served, "ticks": s["dispatched"],
             "ticks_per_s": round(s["dispatched"] / s["replay_s"]),
-            "driver_cpu_us_per_tick": by_process["driver"], "cpu_us_per_tick": by_process,
+            "driver_cpu_us_per_tick": by_process["driver"], "daemon_cpu_us_per_tick": by_process["daemon"],
+            "cpu_us_per_tick": by_process,
             "driver_threads_cpu_us_per_tick": threads.us_per_tick(ticks),
             "signals": len(every), "p50_tick_to_signal_ms": bp.pct(every, 0.5),
             "p99_tick_to_signal_ms": bp.pct(every, 0.99), "received_by_clients": received}
@@ -197,6 +234,8 @@ def main() -> None:
             sys.stdout.flush()
             os._exit(0)
         signal.signal(signal.SIGTERM, report)
+        sys.stdout.write("ready\n")  # imports done: the bench starts the daemon now
+        sys.stdout.flush()
         for t in clients(a.clients_for, os.environ["DASHBOARD_TOKEN"], a.clients, stop, got):
             t.join()
         return
@@ -208,7 +247,8 @@ def main() -> None:
                 runs.append(run(Path(d), a.symbols, len(runs), on, a.clients, a.port))
     out: dict[str, Any] = {"bench": "dashboard", "symbols": a.symbols, "clients": a.clients, "rounds": a.rounds,
                            "cpus": os.cpu_count()}
-    for key in ("ticks_per_s", "driver_cpu_us_per_tick", "p50_tick_to_signal_ms", "p99_tick_to_signal_ms"):
+    for key in ("ticks_per_s", "driver_cpu_us_per_tick", "daemon_cpu_us_per_tick", "p50_tick_to_signal_ms",
+                "p99_tick_to_signal_ms"):
         for on in (False, True):
             vals = [x[key] for x in runs if x["dashboard"] is on and x[key] is not None]
             if vals:

@@ -50,7 +50,7 @@ def build_app(hub: Hub, desk: OperatorDesk | None, token: str, backtests: Path |
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
             seen, quiet = {part: -1 for part in PARTS}, 0.0
-            while not await request.is_disconnected():
+            while not await request.is_disconnected() and not hub.stop_event.is_set():  # ends at shutdown
                 sent = False
                 for part in PARTS:  # the delta from the version this stream sent last, else the part whole
                     msg = hub.message(part, seen[part])

@@ -17,7 +17,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Config
-from core.logs import ISTFormatter, redact
+from core.logs import redact
 from dashboard.data import day_rows, finished_view
 from dashboard.delta import doc_delta
 from db import DBHandler
@@ -38,26 +37,6 @@ ROWS_MIN_S = 2.0
 ROWS_EVERY_S = 10.0
 MAX_POINTS = 2000  # the equity curve keeps at most this many points (every second one is dropped beyond)
 LOG_LINES = 100
-
-
-class LogTail(logging.Handler):
-    """The driver process's last log lines, redacted like every other log output."""
-
-    def __init__(self, lines: int = LOG_LINES):
-        super().__init__(logging.INFO)
-        self.lines: deque[str] = deque(maxlen=lines)
-        self.count = 0  # lines ever added: the hub publishes the tail only when this moves
-        self.setFormatter(ISTFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.lines.append(redact(self.format(record)))
-            self.count += 1
-        except Exception:  # noqa: BLE001 - a log line the tail cannot format is not worth an error
-            pass
-
-    def tail(self) -> list[str]:
-        return list(self.lines)
 
 
 def file_tail(path: Path, lines: int = LOG_LINES) -> list[str]:
@@ -199,6 +178,8 @@ class Hub:
                 rows_due = True
             else:
                 view = self.read_view()
+                if self.desk is not None and self.desk.pending():  # its outcome is written by the trading thread
+                    self.desk.load()
                 self._sample(view)
                 rows_due = self._rows_if_changed(view)
             self._publish("live", self._live(view))

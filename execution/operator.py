@@ -1,22 +1,23 @@
 """The operator's controls (pause entries, resume, flatten one symbol, flatten all, halt for the day), from the
-dashboard's thread to the trading thread.
+dashboard's process to the trading thread.
 
-A control is written to the `controls` table first (who asked, when), then queued; the trading thread drains
-the queue between signals (`drain`, called from the driver's loop) and acts through the TradeManager's own
-paths -- the RiskManager's trading state, forced exits whose orders are written ahead like any other -- then
-records the outcome on the same row. Nothing here runs on the trading thread but `drain`, and nothing the
-dashboard does waits for the trading thread: it reads the outcome when it comes.
+A control is written to the `controls` table first (who asked, when), then the desk rings a bell: a counter in
+shared memory (`new_bell`) that the dashboard's process and the driver both hold. The trading thread looks at
+the counter between signals (`drain`, called from the driver's loop: one memory read when nobody pressed
+anything), reads the controls it has not handled yet from the table when it moved, acts through the
+TradeManager's own paths -- the RiskManager's trading state, forced exits whose orders are written ahead like
+any other -- then records the outcome on the same row. Nothing here runs on the trading thread but `drain`, and
+nothing the dashboard does waits for the trading thread: it reads the outcome from the row when it comes.
 """
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 import notify
@@ -51,17 +52,39 @@ def _row(c: OperatorControl) -> dict[str, Any]:
             "decided_at": c.decided_at.isoformat(timespec="seconds") if c.decided_at else None}
 
 
-class OperatorDesk:
-    """Records controls, hands them to the trading thread, keeps the recent ones with their outcome."""
+def new_bell(ctx: Any) -> Any:
+    """The counter a desk rings after recording a control: shared memory, handed to the dashboard's process."""
+    return ctx.Value("q", 0)
 
-    def __init__(self, db: DBHandler, day: date, symbols: set[str]):
+
+class _LocalBell:
+    """The bell of a desk whose requests and drain share one process (tests, tools)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def get_lock(self) -> threading.Lock:
+        return _LOCAL_LOCK
+
+
+_LOCAL_LOCK = threading.Lock()
+
+
+class OperatorDesk:
+    """Records controls and rings the bell (the dashboard's side); acts on the new ones and records their outcome
+    (the trading thread's side, `drain`); keeps the recent ones with their outcome for the page."""
+
+    def __init__(self, db: DBHandler, day: date, symbols: set[str], bell: Any = None):
         self.db, self.day, self.symbols = db, day, symbols
-        self.q: queue.SimpleQueue[ControlRequested] = queue.SimpleQueue()
+        self.bell = bell if bell is not None else _LocalBell()
+        self._count = bell.get_obj() if hasattr(bell, "get_obj") else self.bell  # read without the lock: one word
+        self.heard = 0  # the bell's count the trading thread last acted on
+        self.after: int | None = None  # controls up to this id were there before this run: not acted on again
         self.lock = threading.Lock()
         self._recent: list[dict[str, Any]] = []
 
     def load(self) -> None:
-        """The day's controls so far (a restart, or a finished day's read-only view)."""
+        """The day's controls so far (a restart, a finished day's read-only view, an outcome awaited)."""
         def read(s: Session) -> list[dict[str, Any]]:
             rows = s.scalars(select(OperatorControl).where(OperatorControl.trading_date == self.day)
                              .order_by(OperatorControl.id.desc()).limit(RECENT))
@@ -70,12 +93,28 @@ class OperatorDesk:
         with self.lock:
             self._recent = got
 
+    def pending(self) -> bool:
+        """A recent control still waits for its outcome (the page's side polls its row until it comes)."""
+        with self.lock:
+            return any(r["status"] == "REQUESTED" for r in self._recent)
+
+    def start_after_existing(self) -> None:
+        """The trading side's start: controls recorded before this run (a crash between request and outcome)
+        are not acted on now, hours later; their rows keep saying REQUESTED."""
+        def read(s: Session) -> int:
+            return int(s.scalar(select(func.max(OperatorControl.id))) or 0)
+        self.after = self.db.transaction("reading the last operator control", read)
+        self.heard = self._rung()
+
+    def _rung(self) -> int:
+        return int(self._count.value)
+
     def recent(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(r) for r in self._recent]
 
     def request(self, action: str, symbol: str | None, who: str) -> dict[str, Any]:
-        """Record a control and queue it for the trading thread (the dashboard's thread); ValueError if it is
+        """Record a control and ring for the trading thread (the dashboard's process); ValueError if it is
         not one the daemon knows."""
         if action not in ACTIONS:
             raise ValueError(f"action: {action!r} is not allowed -- use one of {', '.join(ACTIONS)}")
@@ -96,16 +135,34 @@ class OperatorDesk:
             self._recent = [rec, *self._recent][:RECENT]
         log.warning("operator control %d requested: %s%s by %s", rec["id"], action,
                     f" {symbol}" if symbol else "", who)
-        self.q.put(ControlRequested(rec["id"], action, symbol))
+        with self.bell.get_lock():  # after the commit: the trading thread that hears it finds the row
+            self.bell.value += 1
         return rec
 
+    def _waiting(self) -> list[ControlRequested]:
+        def read(s: Session) -> list[ControlRequested]:
+            q = select(OperatorControl.id, OperatorControl.action, OperatorControl.symbol).where(
+                OperatorControl.trading_date == self.day, OperatorControl.status == "REQUESTED")
+            if self.after is not None:
+                q = q.where(OperatorControl.id > self.after)
+            return [ControlRequested(i, a, sym) for i, a, sym in s.execute(q.order_by(OperatorControl.id))]
+        got: list[ControlRequested] = self.db.transaction("reading the operator's new controls", read)
+        return got
+
     def drain(self, tm: TradeManager, now: int) -> None:
-        """Act on the queued controls (the trading thread, between signals); cheap when there are none."""
-        while not self.q.empty():
-            try:
-                c = self.q.get_nowait()
-            except queue.Empty:
-                return
+        """Act on the controls recorded since the last drain, in order (the trading thread, between signals):
+        one read of a shared counter when there are none, a read of the table when it moved."""
+        rung = self._rung()
+        if rung == self.heard:
+            return
+        try:
+            waiting = self._waiting()
+        except Exception as e:  # noqa: BLE001 - the bell stays unheard: the next pass reads again
+            log.warning("could not read the operator's new controls: %s", e)
+            return
+        self.heard = rung
+        for c in waiting:
+            self.after = c.control_id if self.after is None else max(self.after, c.control_id)
             try:
                 status, note = apply_control(tm, c, now)
             except Exception as e:  # noqa: BLE001 - the operator hears of it; trading goes on

@@ -125,8 +125,8 @@ class LiveViewError(Exception):
     """The live view cannot be read; the message is one line for the operator."""
 
 
-def read_live_view(where: dict[str, Any], timeout_s: float = READ_TIMEOUT_S) -> dict[str, Any]:
-    """One consistent copy of the running daemon's shared state (one round trip to its Manager)."""
+def connect_live_view(where: dict[str, Any], timeout_s: float = READ_TIMEOUT_S) -> DictProxy:
+    """A proxy to the running daemon's shared state; its calls give up after timeout_s (the socket keeps it)."""
     try:
         host, port = where["address"]
         key = bytes.fromhex(Path(where["key_file"]).read_text().strip())
@@ -141,8 +141,19 @@ def read_live_view(where: dict[str, Any], timeout_s: float = READ_TIMEOUT_S) -> 
     try:
         m = LiveManager(address=(host, int(port)), authkey=key)
         m.connect()
-        return dict(m.live_view().copy())
+        view: DictProxy = m.live_view()  # type: ignore[attr-defined]
+        view.keys()  # this thread's connection, made now: under the timeout
+        return view
     except Exception as e:  # noqa: BLE001 - refused, timed out, wrong key: one line, then the database view
         raise LiveViewError(f"the daemon's shared state did not answer ({type(e).__name__}: {e})") from None
     finally:
         socket.setdefaulttimeout(old)
+
+
+def read_live_view(where: dict[str, Any], timeout_s: float = READ_TIMEOUT_S) -> dict[str, Any]:
+    """One consistent copy of the running daemon's shared state (one round trip to its Manager)."""
+    view = connect_live_view(where, timeout_s)
+    try:
+        return dict(view.copy())
+    except Exception as e:  # noqa: BLE001 - as above
+        raise LiveViewError(f"the daemon's shared state did not answer ({type(e).__name__}: {e})") from None

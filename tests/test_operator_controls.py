@@ -1,9 +1,12 @@
 """The operator's controls as the trading thread applies them (execution.operator), on a real TradeManager and
 database: each is recorded with who and when before it acts, then its outcome; pause stops entries and resume
 restores them, before the entry cut-off only; a halt holds for the day, through a restart; what cannot be
-done is refused with the reason. Flattening at a real broker is tested in the browser (test_dashboard_browser)."""
+done is refused with the reason; a control recorded by another process (the dashboard's) rings the trading
+side's desk through shared memory, and one recorded before the daemon started is not acted on. Flattening at a
+real broker is tested in the browser (test_dashboard_browser)."""
 from __future__ import annotations
 
+import multiprocessing as mp
 from datetime import date
 
 import pytest
@@ -12,7 +15,7 @@ import db as dbm
 from core.config import Secrets, load_config
 from core.enums import PositionSide, SignalType, TradingState
 from core.types import Signal
-from execution.operator import HALTED, OperatorDesk
+from execution.operator import HALTED, OperatorDesk, new_bell
 from risk_manager import RiskManager
 from tests.daemon_harness import DAY, rows, short_day_config
 from tests.test_daemon_replay import SESSION_EPOCH
@@ -104,3 +107,40 @@ def test_flatten_needs_a_configured_symbol_and_an_open_position(tm):
     assert rows(tm.url, "SELECT action, symbol, status, note FROM controls ORDER BY id") == [
         ("flatten", "SBIN", "REFUSED", "no open position"), ("flatten_all", None, "DONE", "no open position")]
     assert tm.rm.state is TradingState.ACTIVE
+
+
+def _press(url: str, day: str, symbols: set[str], bell, action: str) -> None:
+    """The dashboard's process: its own database connection, the driver's bell."""
+    handler = dbm.DBHandler(dbm.setup(url)[0])
+    OperatorDesk(handler, date.fromisoformat(day), symbols, bell).request(action, None, "dashboard 127.0.0.1 other")
+
+
+def test_a_control_recorded_by_another_process_reaches_the_trading_thread(tm):
+    ctx = mp.get_context("spawn")
+    bell = new_bell(ctx)
+    trading = OperatorDesk(tm.db, tm.day, {s.symbol for s in tm.cfg.symbols}, bell)
+    trading.start_after_existing()
+    trading.drain(tm, NOON)  # nobody rang: nothing read, nothing done
+    assert tm.rm.state is TradingState.ACTIVE
+    p = ctx.Process(target=_press, args=(tm.url, tm.day.isoformat(), set(trading.symbols), bell, "pause"))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    assert rows(tm.url, "SELECT action, status FROM controls") == [("pause", "REQUESTED")]
+    trading.drain(tm, NOON)
+    assert tm.rm.state is TradingState.REDUCING
+    assert rows(tm.url, "SELECT status, who FROM controls") == [("DONE", "dashboard 127.0.0.1 other")]
+
+
+def test_a_control_recorded_before_the_daemon_started_is_not_acted_on(tm):
+    """A crash between a control's row and its outcome: the restarted daemon does not act on it hours later."""
+    desk_for(tm).request("halt", None, "before the crash")
+    ctx = mp.get_context("spawn")
+    bell = new_bell(ctx)
+    trading = OperatorDesk(tm.db, tm.day, {s.symbol for s in tm.cfg.symbols}, bell)
+    trading.start_after_existing()
+    OperatorDesk(tm.db, tm.day, trading.symbols, bell).request("pause", None, "after the start")
+    trading.drain(tm, NOON)
+    assert tm.rm.state is TradingState.REDUCING  # the pause, not the halt
+    assert rows(tm.url, "SELECT action, status FROM controls ORDER BY id") == [("halt", "REQUESTED"),
+                                                                               ("pause", "DONE")]
