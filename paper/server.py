@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PLACE_FAILED = {"status": "error", "message": "Failed to place order due to internal error"}
 UNEXPECTED = {"status": "error", "message": "An unexpected error occurred in the API endpoint"}
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # built once: json.dumps(separators=) builds one per call
 INJECTED_REJECTION = "RMS:Rule: Order rejected by the broker (injected fault)"
 
 
@@ -335,7 +336,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, body)
 
     def _send(self, status: int, body: dict) -> None:
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _ENCODE(body).encode()
         try:
             reason = HTTPStatus(status).phrase
         except ValueError:
