@@ -12,6 +12,8 @@ What a caller must know, and the gateway relies on:
 - A kept-alive connection the server has since closed is noticed before it is used (it reads as ready:
   end of stream) and replaced by a new one, so an idle spell does not turn the next order into a NoAnswer.
 - Timeouts as requests took them: one for connecting, one for each read.
+- A request leaves in one write, its head and body together: http.client writes them apart, two segments
+  with TCP_NODELAY, so the server wakes for the head and again for the body (two reads, two wake-ups).
 - The connection goes straight to the host: proxy settings in the environment (HTTP_PROXY...) are not used.
   HTTPS verifies the server against certifi's bundle, the one requests used.
 """
@@ -41,6 +43,29 @@ class NoAnswer(Exception):
     def __init__(self, kind: str, detail: str = ""):
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
+
+
+class _OneWrite:
+    """http.client's request writing with the head and a bytes body joined into one send."""
+
+    _buffer: list[bytes]
+
+    def _send_output(self, message_body: object = None, encode_chunked: bool = False) -> None:
+        if isinstance(message_body, bytes) and not encode_chunked:
+            self._buffer.extend((b"", b""))
+            msg = b"\r\n".join(self._buffer) + message_body
+            del self._buffer[:]
+            self.send(msg)  # type: ignore[attr-defined]
+            return
+        super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+
+
+class _Connection(_OneWrite, http.client.HTTPConnection):
+    pass
+
+
+class _SecureConnection(_OneWrite, http.client.HTTPSConnection):
+    pass
 
 
 def _dropped(sock: socket.socket | None) -> bool:
@@ -85,10 +110,9 @@ class KeepAlive:
     def _connect(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
         if self.https:
-            conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout_s,
-                                               context=self._context())
+            conn = _SecureConnection(self.host, self.port, timeout=self.connect_timeout_s, context=self._context())
         else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout_s)
+            conn = _Connection(self.host, self.port, timeout=self.connect_timeout_s)
         try:  # nothing is sent until the socket is set up: any failure here is NotSent
             conn.connect()
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

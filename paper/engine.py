@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from datetime import time as dtime
 from typing import Any, Protocol
 
@@ -84,8 +85,11 @@ class Derivatives(Protocol):
     def derived(self, index: Quote, held: Iterable[tuple[str, str]]) -> list[Quote]: ...
 
 
+_IST_FIXED = timezone(timedelta(hours=5, minutes=30))  # IST as a fixed offset: the same fields, without pytz
+
+
 def stamp(t: float) -> str:
-    return to_ist(t).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(t, _IST_FIXED).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def quote_looks_stale(q: Quote) -> bool:
@@ -322,7 +326,7 @@ class Engine:
     # ------------------------------------------------------------ orders
 
     def _new_order_id(self, t: float) -> str:
-        prefix = to_ist(t).strftime("%y%m%d")
+        prefix = datetime.fromtimestamp(t, _IST_FIXED).strftime("%y%m%d")
         while True:
             micro = int((self._wall() % 1.0) * 1_000_000)
             oid = f"{prefix}{micro:06d}{self._ids.randint(0, 99):02d}"
@@ -508,7 +512,7 @@ class Engine:
         self._apply_position(o, n, price, t, moved)
 
     def _new_trade_id(self, t: float) -> str:
-        return f"TRADE-{to_ist(t):%Y%m%d-%H%M%S}-{self._ids.getrandbits(32):08x}"
+        return f"TRADE-{datetime.fromtimestamp(t, _IST_FIXED):%Y%m%d-%H%M%S}-{self._ids.getrandbits(32):08x}"
 
     def _apply_position(self, o: dict, n: int, price: float, t: float, margin: float) -> None:
         """Net a fill into its position; `margin` is the share of the order's placement margin it brings."""

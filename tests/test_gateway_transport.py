@@ -98,6 +98,21 @@ def test_kept_alive_connection_is_reused(server):
     t.close()
 
 
+def test_a_request_leaves_in_one_write_head_and_body_together(server):
+    srv = server(lambda n: "answer")
+    t = KeepAlive(f"http://127.0.0.1:{srv.port}", 1.0, 1.0)
+    assert t.post("/api/v1/x", b'{"a":1}')[0] == 200  # the connection is made
+    conn = t._local.conn  # noqa: SLF001 - its writes are what is checked
+    sends: list[bytes] = []
+    real = conn.send
+    conn.send = lambda data: (sends.append(bytes(data)), real(data))[1]
+    assert t.post("/api/v1/x", b'{"placed":true}') == (200, b'{"status":"ok"}')
+    assert len(sends) == 1
+    assert sends[0].startswith(b"POST /api/v1/x HTTP/1.1\r\n") and sends[0].endswith(b'\r\n\r\n{"placed":true}')
+    assert b"Content-Length: 15\r\n" in sends[0]
+    t.close()
+
+
 def test_a_connection_closed_while_idle_is_replaced_not_reported(server):
     srv = server(lambda n: "answer+close")
     t = KeepAlive(f"http://127.0.0.1:{srv.port}", 1.0, 1.0)
