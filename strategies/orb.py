@@ -229,6 +229,30 @@ class OpeningRangeBreakout(Strategy):
         bad = np.flatnonzero(~ok)
         return int(bad[0]) if len(bad) else len(start) - 1
 
+    def held_span(self, run: CandleArrays, seconds: int) -> int:
+        """In a position: the candles after run[0] whose every price stays strictly inside the stop and (until
+        it is done) the take-profit price, before exit_at, change nothing and signal nothing (_manage); the
+        first one that reaches either is run tick by tick. Nothing to take: this strategy has no candles."""
+        cls = type(self)
+        side = self.position
+        if (side is None or cls.on_tick is not OpeningRangeBreakout.on_tick or cls.run is not Strategy.run
+                or cls._manage is not OpeningRangeBreakout._manage):
+            return 0
+        start = run.start
+        if len(start) < 2:
+            return 0
+        tail, day = start[1:], self._day
+        o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
+        top = np.maximum(np.maximum(o, h), np.maximum(lw, c))
+        bottom = np.minimum(np.minimum(o, h), np.minimum(lw, c))
+        long = side is _LONG
+        ok = (tail >= day.start) & (tail + seconds <= day.end) & (tail + seconds <= self._exit_ts)
+        ok &= (bottom > self._stop) if long else (top < self._stop)
+        if not self._tp_done:
+            ok &= (top < self._tp_price) if long else (bottom > self._tp_price)
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if len(bad) else len(start) - 1
+
     def on_tick(self, tick: Tick) -> Signal | None:
         tp = tick_time_and_price(tick)
         if tp is None:
