@@ -9,7 +9,15 @@ MarketDataHandler.fold_candles) and takes in bulk those it proves change nothing
 are then not generated at all. Everything else is backtest.ticks.day_ticks run by backtest.runner's loop, tick
 for tick: the same ticks, times, extreme order and vol_traded_today, the clock stepped at every tick time of the
 day (so the TradeManager's session rules fire at the same instants), and the fill model's clock kept as running
-every tick leaves it. A symbol with an open trade, a pending signal, cap triggers or a flag is never folded.
+every tick leaves it. A symbol with an open trade, a pending signal, cap triggers or a flag is never folded so.
+
+While a position is open, the strategy may instead prove a stretch of candles it acts on none of while it holds
+(Strategy.held_span: mac's stop, exit_at and reversal out of reach, orb's stop and take-profit): their ticks are
+still made and go to MarketDataHandler.held_tick, which does all process() does but call the strategy (the fill
+model's price, the marks that feed the global caps once per data-second, the symbol's caps), so the TradeManager
+sees exactly the same ticks. The first tick that could matter (past the stretch, a cap crossed, a forced exit
+by a halt or the square-off, a pending signal) ends the stretch: the strategy takes the candles closed so far
+(take_held), its open candle is rebuilt from the ticks seen, and that tick runs the whole path.
 """
 from __future__ import annotations
 

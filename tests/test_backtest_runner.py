@@ -172,6 +172,7 @@ def test_quiet_ticks_folded_into_the_candle_trade_as_if_every_tick_ran_the_strat
     assert sum(folded) > 50, "a flat strategy's ticks inside a candle should fold"
     monkeypatch.setattr(MarketDataHandler, "fold_quiet", lambda self, *args: False)
     monkeypatch.setattr(MarketDataHandler, "fold_candles", lambda self, *args: 0)
+    monkeypatch.setattr(MarketDataHandler, "fold_held", lambda self, *args: 0)
     full = run_backtest(_spec(tmp_path, "full"))
     assert full.ticks_run == 4 * full.candles
     for other in (seen, full):
