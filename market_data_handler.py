@@ -48,6 +48,18 @@ MERGE_KEYS = ("stop_loss", "take_profit_price", "position_size", "close_fraction
 _NUM = (int, float)
 
 
+class _HeldFold:
+    """A held fold under way: the candles proven (run[1..n]), the strategy and side it holds, and the candle of
+    run its ticks got to (m, 0: none yet) with those ticks as (time, price, vol_traded_today)."""
+
+    __slots__ = ("run", "seconds", "n", "strat", "side", "m", "ticks")
+
+    def __init__(self, run: CandleArrays, seconds: int, n: int, strat: Strategy, side: PositionSide | None):
+        self.run, self.seconds, self.n, self.strat, self.side = run, seconds, n, strat, side
+        self.m = 0
+        self.ticks: list[tuple[int, float, int]] = []
+
+
 class MarketDataHandler:
     def __init__(self, cfg: Config, symbols: Iterable[str], emit: Callable[[Signal, float, bool, int], None],
                  emit_marks: Callable[[Marks, int], None] | None = None,
@@ -98,6 +110,8 @@ class MarketDataHandler:
         self.triggers: dict[str, tuple[str, float | None, float | None, int]] = {}
         # the data-second each open position was last marked in (MARKS, for the global caps)
         self.mark_second: dict[str, int] = {}
+        # the backtest's held folds (fold_held): symbol -> the candles its strategy proved it acts on none of
+        self.held: dict[str, _HeldFold] = {}
         self._warned: dict[str, int] = {}
 
     # ------------------------------------------------------------------ ticks
@@ -202,6 +216,77 @@ class MarketDataHandler:
         self.stats.ticks += n * len(last)
         self.last_ts[sym] = last[-1][0]
         return n
+
+    def fold_held(self, sym: str, run: CandleArrays, seconds: int) -> int:
+        """The backtest's fold while a position is open: at the first tick after the open candle run[0] (as for
+        fold_candles), how many of the next candles the symbol's strategy proves it acts on none of while it
+        holds (strategies.base Strategy.held_span). Their ticks then come to held_tick, which does everything
+        process() would but call the strategy, until one of them could matter (end_held). 0: nothing done."""
+        strat = self.strategies.get(sym)
+        if (strat is None or strat.position is None or self.on_ran is not None
+                or sym in self.awaiting or sym in self.force_exit_triggered_symbols
+                or sym in self.incomplete_entry_trades or sym in self.held):
+            return 0
+        agg = self.candles.get(sym)
+        if agg is not None and (agg.seconds != seconds or agg.open_values() != (
+                int(run.start[0]), float(run.open[0]), float(run.high[0]), float(run.low[0]), float(run.close[0]),
+                int(run.volume[0]))):
+            return 0
+        try:
+            n = strat.held_span(run, seconds)
+            if type(n) is not int or not 0 <= n < len(run.start):
+                raise ValueError(f"held_span returned {n!r}: allowed are whole numbers 0 to {len(run.start) - 1}")
+        except Exception as e:  # noqa: BLE001 - strategy code: contained as in _run; the ticks then run as usual
+            self._disable(sym, "held_span", e, self.last_ts.get(sym, 0.0))
+            return 0
+        if n:
+            self.held[sym] = _HeldFold(run, seconds, n, strat, strat.position)
+        return n
+
+    def held_tick(self, sym: str, m: int, t: int, price: float, cum: int) -> bool:
+        """A tick of run[m] (1 <= m) of the symbol's held fold, as plain values: True when it was run as process()
+        would run it, the strategy aside (it proved the tick changes nothing in it): counted, marked for the
+        global caps and checked against the symbol's caps. False (the fold ended, nothing done with the tick: the
+        caller runs it through process()) when it could matter: past the proven candles, a cap it crosses, a
+        pending signal, a forced exit or the strategy's position changed."""
+        h = self.held.get(sym)
+        if h is None:
+            return False
+        trig = self.triggers.get(sym)
+        marked = trig is not None and t >= trig[3]
+        if (m > h.n or self.strategies.get(sym) is not h.strat or h.strat.position is not h.side
+                or sym in self.awaiting or sym in self.force_exit_triggered_symbols
+                or sym in self.incomplete_entry_trades or not 0 < price < math.inf
+                or t < self.last_ts.get(sym, 0) or (marked and self._cap_crossed(sym, price) is not None)):
+            self.end_held(sym)
+            return False
+        if m != h.m:
+            h.m, h.ticks = m, []
+        h.ticks.append((t, price, cum))
+        self.stats.ticks += 1
+        self.last_ts[sym] = t
+        if marked:
+            self._mark(sym, price, t, 0)
+        return True
+
+    def end_held(self, sym: str) -> None:
+        """End the symbol's held fold where its ticks got to: the strategy takes the candles they closed
+        (take_held) and the open candle is rebuilt from the ticks of it held_tick saw, as process() would have
+        left them."""
+        h = self.held.pop(sym, None)
+        if h is None or self.strategies.get(sym) is not h.strat:
+            return
+        if h.m:
+            try:
+                h.strat.take_held(h.run, h.seconds, h.m)
+            except Exception as e:  # noqa: BLE001 - strategy code: contained as in _run
+                self._disable(sym, "take_held", e, self.last_ts.get(sym, 0.0))
+                return
+            agg = self.candles.get(sym)
+            if agg is not None:
+                agg.restart()
+                for t, price, cum in h.ticks:
+                    agg.add(t, price, cum)
 
     def _validate(self, tick: Any) -> tuple[str | None, str, float]:
         """A cheap second look: every tick was judged in the feed process (pipeline.tick_validator), so nothing

@@ -9,7 +9,15 @@ MarketDataHandler.fold_candles) and takes in bulk those it proves change nothing
 are then not generated at all. Everything else is backtest.ticks.day_ticks run by backtest.runner's loop, tick
 for tick: the same ticks, times, extreme order and vol_traded_today, the clock stepped at every tick time of the
 day (so the TradeManager's session rules fire at the same instants), and the fill model's clock kept as running
-every tick leaves it. A symbol with an open trade, a pending signal, cap triggers or a flag is never folded.
+every tick leaves it. A symbol with an open trade, a pending signal, cap triggers or a flag is never folded so.
+
+While a position is open, the strategy may instead prove a stretch of candles it acts on none of while it holds
+(Strategy.held_span: mac's stop, exit_at and reversal out of reach, orb's stop and take-profit): their ticks are
+still made and go to MarketDataHandler.held_tick, which does all process() does but call the strategy (the fill
+model's price, the marks that feed the global caps once per data-second, the symbol's caps), so the TradeManager
+sees exactly the same ticks. The first tick that could matter (past the stretch, a cap crossed, a forced exit
+by a halt or the square-off, a pending signal) ends the stretch: the strategy takes the candles closed so far
+(take_held), its open candle is rebuilt from the ticks seen, and that tick runs the whole path.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
     broker.new_day()
     mdh, clock, tm = run.mdh, run.clock, run.tm
     mark, fold, process, fold_candles = broker.mark, mdh.fold_quiet, mdh.process, mdh.fold_candles
+    fold_held, held_tick, end_held = mdh.fold_held, mdh.held_tick, mdh.end_held
     position, triggers = tm.rm.trade_for, mdh.triggers
     ran = 0
     if not good:
@@ -62,6 +71,9 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
     # where a fold stopped short: the strategy said that candle may act, so asking again there (its state unmoved
     # since) would take nothing; the candle runs tick by tick
     stopped = [-1] * len(good)
+    # a held fold under way (MarketDataHandler.fold_held): its run[0]'s index and its last candle's, -1: none
+    h_base = [-1] * len(good)
+    h_end = [-1] * len(good)
     long_ = PositionSide.LONG
 
     def step(t: int) -> None:
@@ -71,9 +83,15 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
             run.drain()
         broker.now = t  # as the first tick at t marks it (a symbol folded whole marks nothing)
 
-    def one(s: int, t: int, price: float, c: int) -> int:
+    def one(s: int, k: int, t: int, price: float, c: int) -> int:
         sym = names[s]
         mark(sym, price, t)
+        if h_end[s] >= 0:
+            if held_tick(sym, k - h_base[s], t, price, c):
+                if run.inbox or run.controls:
+                    run.drain()
+                return 0
+            h_end[s] = -1  # the fold ended at this tick, which runs the whole path
         if fold(sym, t, price, c):
             return 0
         process(Tick(ltp=price, vol_traded_today=c, last_traded_time=t, exch_feed_time=t, symbol=fy[s]))
@@ -102,13 +120,19 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
             if k < resume[s]:
                 continue
             sym = names[s]
-            if k and k != stopped[s] and sym not in triggers and position(sym) is None:
-                n = fold_candles(sym, _from(cols[s], k - 1), seconds, ticks_from(s, k - 1))
-                if n:
-                    resume[s] = stopped[s] = k + n
-                    cum[s] += sum(v_l[s][k:k + n])
-                    continue
-            ran += one(s, t0, o_l[s][k], cum[s])
+            if h_end[s] >= 0 and k > h_end[s]:
+                end_held(sym)  # every proven candle ran held: the strategy takes them
+                h_end[s] = -1
+            if k and h_end[s] < 0:
+                if k != stopped[s] and sym not in triggers and position(sym) is None:
+                    n = fold_candles(sym, _from(cols[s], k - 1), seconds, ticks_from(s, k - 1))
+                    if n:
+                        resume[s] = stopped[s] = k + n
+                        cum[s] += sum(v_l[s][k:k + n])
+                        continue
+                elif position(sym) is not None and fold_held(sym, _from(cols[s], k - 1), seconds):
+                    h_base[s], h_end[s] = k - 1, k - 1 + mdh.held[sym].n
+            ran += one(s, k, t0, o_l[s][k], cum[s])
             live.append((s, k))
         firsts = []
         for s, k in live:
@@ -118,14 +142,17 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
             firsts.append((lo, hi) if low_first else (hi, lo))
         for m, t in ((0, t0 + t1_off), (1, t0 + t2_off)):
             step(t)
-            for (s, _k), pair in zip(live, firsts, strict=True):
-                ran += one(s, t, pair[m], cum[s])
+            for (s, k), pair in zip(live, firsts, strict=True):
+                ran += one(s, k, t, pair[m], cum[s])
         tc = t0 + tc_off
         step(tc)
         for s, k in live:
             cum[s] += v_l[s][k]
-            ran += one(s, tc, c_l[s][k], cum[s])
+            ran += one(s, k, tc, c_l[s][k], cum[s])
         i = j
+    for s in range(len(good)):
+        if h_end[s] >= 0:
+            end_held(names[s])
     run.close()
     return ran
 

@@ -21,6 +21,9 @@ What a strategy implements (the framework calls these; none starts with an under
   warm_up and before the first tick; never for a position the run's own ticks will open (a replay from the open).
 - `absorb_quiet(run)` (optional, the backtest's bulk fold): how many of a day's next candles it can take in bulk,
   flat and acting on none of them, reaching exactly the state running their ticks one by one gives.
+- `held_span(run)` / `take_held(run, m)` (optional, the backtest's fold while a position is open): how many of a
+  day's next candles it can prove act on nothing while it holds (no exit, no signal), then taking the first m of
+  those candles' closes once the runner knows how far the position stayed untouched.
 - `discard_signal()` / `reset_position_tracking()`: the framework's feedback. The last signal was not acted on
   (an entry failed), and the symbol is flat again (entry failed, or the TradeManager force-exited it).
   Override to forget more, and call super().
@@ -169,6 +172,22 @@ class Strategy(ABC):
         its low..high), none of which may signal or depend on anything but this strategy's state. The runner then
         skips those ticks. Only while flat with nothing pending; 0 (the default): nothing taken, every tick runs."""
         return 0
+
+    def held_span(self, run: CandleArrays, seconds: int) -> int:
+        """The backtest's fold while a position is open (backtest.day_loop, MarketDataHandler.fold_held): `run` as
+        for absorb_quiet. Return n in 0 .. len(run) - 1 such that, holding the position it holds now, on_candle
+        (run[j]) for j < n and the ticks of run[1..n] (any times within each candle, any prices within its
+        low..high) signal nothing and change nothing but what take_held takes. Changes nothing itself: the
+        runner skips those ticks' strategy calls while the position stays untouched (a forced exit, a cap or a
+        halt ends the skip at that tick) and then calls take_held with how many candles closed meanwhile.
+        0 (the default): nothing proven, every tick runs."""
+        return 0
+
+    def take_held(self, run: CandleArrays, seconds: int, m: int) -> None:
+        """Take on_candle(run[j]) for j < m, m at most what held_span proved, exactly as calling it would have
+        (before or after a forced exit: what it takes must not depend on the position). This default takes
+        nothing (a strategy without candles has nothing to take)."""
+        return None
 
     def on_candle(self, candle: Candle) -> Signal | None:
         """Called when a candle of `candle_seconds` closes, before the tick that closed it is run."""

@@ -287,6 +287,35 @@ class CandleStrategy(Strategy):
         bad = np.flatnonzero(~ok)
         return int(bad[0]) if len(bad) else m - 1
 
+    def held_bound(self, run: CandleArrays, seconds: int) -> int:
+        """How many of `run`'s leading candles may be taken while holding as far as this base class goes (a
+        subclass's held_span then finds the first its own rule could act on): in a position with nothing wanted,
+        the tick and candle paths this class's, candles of `seconds`, run[j] in today's session, and each candle
+        run[j + 1] within the day, before exit_at, and with every price strictly inside the stop (and target):
+        its ticks then do nothing in _manage, nor flat after a forced exit (no entry is wanted)."""
+        cls = type(self)
+        side = self.position
+        if (side is None or self._entry or self._exit_note or self.params.candle_seconds != seconds
+                or cls.on_tick is not CandleStrategy.on_tick or cls.run is not Strategy.run
+                or cls.on_candle is not CandleStrategy.on_candle or cls._manage is not CandleStrategy._manage):
+            return 0
+        start = run.start
+        m = len(start)
+        if m < 2:
+            return 0
+        day, head, tail = self._day, start[:-1], start[1:]
+        o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
+        top = np.maximum(np.maximum(o, h), np.maximum(lw, c))
+        bottom = np.minimum(np.minimum(o, h), np.minimum(lw, c))
+        stop, target = self._stop, self._target
+        inside = (bottom > stop) if side is _LONG else (top < stop)
+        if target:
+            inside &= (top < target) if side is _LONG else (bottom > target)
+        ok = ((head >= self._open) & (head < self._close_ts) & (tail >= day.start) & (tail + seconds <= day.end)
+              & (tail + seconds <= self._exit_ts) & inside)
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if len(bad) else m - 1
+
     def absorb_common(self, run: CandleArrays, a: int, b: int) -> None:
         """What on_candle does to this base class's state for run[a:b] when none of them wants anything."""
         self._atr.absorb(run.high[a:b].tolist(), run.low[a:b].tolist(), run.close[a:b].tolist())

@@ -85,9 +85,46 @@ class MovingAverageCrossover(CandleStrategy):
             chunk = min(4 * chunk, 256)
         return taken
 
+    def held_span(self, run: CandleArrays, seconds: int) -> int:
+        """In a position with nothing wanted: the candles before the first whose ticks could reach the stop or
+        exit_at (CandleStrategy.held_bound) or whose close could cross (a reversal) or cannot be signed for
+        certain, as absorb_quiet finds them; at most 256 (the float estimate's bound)."""
+        if type(self).read_candle is not MovingAverageCrossover.read_candle:
+            return 0
+        span = min(self.held_bound(run, seconds), 256)
+        return self._scan(run.close[:span])[0] if span else 0
+
+    def take_held(self, run: CandleArrays, seconds: int, m: int) -> None:
+        """on_candle for run[:m], none of which crosses (held_span proved it): the same windows, ATR and last
+        sign whether the position is still held or was closed meanwhile."""
+        if m <= 0:
+            return
+        closes = run.close[:m]
+        n, last = self._scan(closes)
+        if n != m:
+            raise ValueError(f"take_held: {m} candles asked, only {n} proven quiet")
+        self._last_sign = last
+        self.absorb_common(run, 0, m)
+        taken = closes.tolist()
+        self._fast.absorb(taken)
+        self._slow.absorb(taken)
+
     def _take(self, run: CandleArrays, a: int, b: int) -> int:
         """Take run[a:b] up to the first candle that could act; how many were taken."""
         closes = run.close[a:b]
+        n, last = self._scan(closes)
+        if n == 0:
+            return 0
+        self._last_sign = last
+        self.absorb_common(run, a, a + n)
+        taken = closes[:n].tolist()
+        self._fast.absorb(taken)
+        self._slow.absorb(taken)
+        return n
+
+    def _scan(self, closes: np.ndarray) -> tuple[int, int]:
+        """How many of `closes` (the next candles') can be read without a cross or an unsure sign, and the last
+        sign after them; changes nothing."""
         fast, slow = self._estimate(self._fast, closes), self._estimate(self._slow, closes)
         ready = ~(np.isnan(fast) | np.isnan(slow))
         diff = fast - slow
@@ -104,15 +141,9 @@ class MovingAverageCrossover(CandleStrategy):
             if len(turns):
                 n = int(turns[0])
                 nz = nz[nz < n]
-        if n == 0:
-            return 0
-        if len(nz):
-            self._last_sign = int(signs[nz[-1]])
-        self.absorb_common(run, a, a + n)
-        taken = closes[:n].tolist()
-        self._fast.absorb(taken)
-        self._slow.absorb(taken)
-        return n
+        if n and len(nz):
+            return n, int(signs[nz[-1]])
+        return n, self._last_sign
 
     @staticmethod
     def _estimate(sma: Sma, closes: np.ndarray) -> np.ndarray:

@@ -219,6 +219,8 @@ class OpeningRangeBreakout(Strategy):
         if len(start) < 2:
             return 0
         tail, day = start[1:], self._day
+        if tail[0] + seconds <= self._range_end:
+            return self._absorb_range(run, seconds)
         ok = (tail >= self._range_end) & (tail >= day.start) & (tail + seconds <= day.end)
         hi, lo = self._range_high, self._range_low
         if hi is not None and lo is not None and self._entries < self.params.max_entries_per_day:
@@ -228,6 +230,49 @@ class OpeningRangeBreakout(Strategy):
             ok &= (tail >= self._no_entry_after) | ((top <= hi) & (bottom >= lo))
         bad = np.flatnonzero(~ok)
         return int(bad[0]) if len(bad) else len(start) - 1
+
+    def held_span(self, run: CandleArrays, seconds: int) -> int:
+        """In a position: the candles after run[0] whose every price stays strictly inside the stop and (until
+        it is done) the take-profit price, before exit_at, change nothing and signal nothing (_manage); the
+        first one that reaches either is run tick by tick. Nothing to take: this strategy has no candles."""
+        cls = type(self)
+        side = self.position
+        if (side is None or cls.on_tick is not OpeningRangeBreakout.on_tick or cls.run is not Strategy.run
+                or cls._manage is not OpeningRangeBreakout._manage):
+            return 0
+        start = run.start
+        if len(start) < 2:
+            return 0
+        tail, day = start[1:], self._day
+        o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
+        top = np.maximum(np.maximum(o, h), np.maximum(lw, c))
+        bottom = np.minimum(np.minimum(o, h), np.minimum(lw, c))
+        long = side is _LONG
+        ok = (tail >= day.start) & (tail + seconds <= day.end) & (tail + seconds <= self._exit_ts)
+        ok &= (bottom > self._stop) if long else (top < self._stop)
+        if not self._tp_done:
+            ok &= (top < self._tp_price) if long else (bottom > self._tp_price)
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if len(bad) else len(start) - 1
+
+    def _absorb_range(self, run: CandleArrays, seconds: int) -> int:
+        """The candles after run[0] whose every tick comes from the open to before the range's end only widen the
+        range to their extremes (_flat, whatever the order of their ticks): taken in bulk, up to the first that
+        does not."""
+        tail, day = run.start[1:], self._day
+        ok = ((tail >= self._open) & (tail >= day.start) & (tail + seconds <= self._range_end)
+              & (tail + seconds <= day.end))
+        bad = np.flatnonzero(~ok)
+        n = int(bad[0]) if len(bad) else len(tail)
+        if n == 0:
+            return 0
+        o, h, lw, c = run.open[1:n + 1], run.high[1:n + 1], run.low[1:n + 1], run.close[1:n + 1]
+        top = float(max(o.max(), h.max(), lw.max(), c.max()))
+        bottom = float(min(o.min(), h.min(), lw.min(), c.min()))
+        hi, lo = self._range_high, self._range_low
+        self._range_high = top if hi is None else max(hi, top)
+        self._range_low = bottom if lo is None else min(lo, bottom)
+        return n
 
     def on_tick(self, tick: Tick) -> Signal | None:
         tp = tick_time_and_price(tick)

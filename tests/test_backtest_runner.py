@@ -172,6 +172,7 @@ def test_quiet_ticks_folded_into_the_candle_trade_as_if_every_tick_ran_the_strat
     assert sum(folded) > 50, "a flat strategy's ticks inside a candle should fold"
     monkeypatch.setattr(MarketDataHandler, "fold_quiet", lambda self, *args: False)
     monkeypatch.setattr(MarketDataHandler, "fold_candles", lambda self, *args: 0)
+    monkeypatch.setattr(MarketDataHandler, "fold_held", lambda self, *args: 0)
     full = run_backtest(_spec(tmp_path, "full"))
     assert full.ticks_run == 4 * full.candles
     for other in (seen, full):
@@ -201,6 +202,40 @@ def test_quiet_stretches_folded_whole_trade_as_the_tick_by_tick_loop(runs, tmp_p
     assert [signal_key(s) for s in bulk.signals] == [signal_key(s) for s in a.signals]
     assert _rows(bulk) == _rows(a)
     assert [_rows_of(t) for t in trades_of(db)] == _rows(a)
+
+
+def test_stretches_holding_a_position_folded_trade_as_running_every_tick(tmp_path, monkeypatch):
+    """backtest.day_loop skips the strategy calls of the candles a holding strategy proves it acts on none of
+    (MarketDataHandler.fold_held), while the ticks still mark the global caps and meet the symbol's caps: with
+    tight caps (symbol caps crossed, halts flattening every position inside such stretches) and the square-off,
+    over both shipped kinds, the run trades and signals as the one without held folds, and held folds did happen
+    for both kinds."""
+    cfg = load_config(ROOT / "config.yaml")
+    cfg = replace(cfg, risk=replace(cfg.risk, symbol_max_loss_pct=-0.6, symbol_max_profit_pct=1.5,
+                                    global_max_loss_pct=-0.25, max_drawdown_pct=0.3))
+    symbols = ("SBIN", "RELIANCE", "INFY", "TCS", "LT", "BHARTIARTL", "KOTAKBANK", "MARUTI")
+
+    def spec(run_id: str) -> BacktestSpec:
+        return BacktestSpec(cfg=cfg, source=SyntheticSource(cfg.replay.seed, cfg.session), interval=M1,
+                            first=FIRST, last=date(2025, 3, 7), symbols=symbols, cache_dir=tmp_path / "cache",
+                            out_root=tmp_path / "out", run_id=run_id, keep_signals=True)
+    real, held = MarketDataHandler.fold_held, {}
+
+    def counted(self, sym, *args):
+        n = real(self, sym, *args)
+        held[sym] = held.get(sym, 0) + n
+        return n
+    monkeypatch.setattr(MarketDataHandler, "fold_held", counted)
+    folded = run_backtest(spec("held"))
+    kinds = {cfg.strategies[cfg.symbol(s).strategy].kind for s, n in held.items() if n}
+    assert kinds == {"opening_range_breakout", "ma_crossover"}, held
+    reasons = {t.exit_reason for t in folded.trades}
+    assert {"symbol_loss_cap", "risk_halt"} <= reasons, reasons
+    monkeypatch.setattr(MarketDataHandler, "fold_held", lambda self, *args: 0)
+    every = run_backtest(spec("every"))
+    assert every.ticks_run > folded.ticks_run
+    assert _rows(folded) == _rows(every)
+    assert [signal_key(s) for s in folded.signals] == [signal_key(s) for s in every.signals]
 
 
 def test_costs_are_the_dated_cost_table_for_each_order(runs):

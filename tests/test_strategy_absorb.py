@@ -57,12 +57,15 @@ def _ticks(c: Candle, cum: int) -> list[tuple[int, float, int]]:
             (c.start + 59, c.close, cum + c.volume)]
 
 
-def _drive(make, candles: list[Candle], fail: set[int], bulk: bool):
+def _drive(make, candles: list[Candle], fail: set[int], bulk: bool, forced: frozenset = frozenset()):
     """The candles' ticks through a fresh strategy as the worker runs them (candles closed before the tick that
-    closes them; an entry at a candle in `fail` is refused and the strategy reset). With `bulk`, at each candle's
-    first tick the strategy may take candles whole (absorb_quiet), as backtest.day_loop asks it. Returns the
-    signals, the state after each candle's last tick (or after a bulk take ending at that candle), and how many
-    candles were taken in bulk."""
+    closes them; an entry at a candle in `fail` is refused and the strategy reset; before the i-th tick of the
+    k-th candle, (k, i) in `forced`, a position held is force-exited: the strategy reset, as a ForceExit resets
+    it). With `bulk`, at each candle's first tick the strategy may take candles whole, as backtest.day_loop asks
+    it: flat, absorb_quiet; holding, held_span, whose candles' ticks are then not run while the position stays
+    (MarketDataHandler.held_tick), take_held taking the candles they closed once it ends. Returns the signals,
+    the state after each candle's last tick (or after a bulk take ending at that candle), and how many candles
+    were taken in bulk flat and holding."""
     strat = make()
     seconds = strat.candle_seconds
     agg = CandleAggregator("SYM", seconds) if seconds else None
@@ -70,7 +73,34 @@ def _drive(make, candles: list[Candle], fail: set[int], bulk: bool):
     cum = [0]
     for c in candles:
         cum.append(cum[-1] + c.volume)
-    signals, states, taken = [], {}, 0
+    signals, states, taken, held = [], {}, 0, 0
+
+    def force(k: int, i: int) -> None:
+        if (k, i) in forced and strat.position is not None:
+            strat.discard_signal()
+            strat.reset_position_tracking()
+
+    def tick(k: int, t: int, p: float, v: int) -> None:
+        sig = None
+        for closed in agg.add(t, p, v) if agg is not None else ():
+            sig = strat.on_candle(closed) or sig
+        sig = strat.run(Tick(ltp=p, vol_traded_today=v, last_traded_time=t, exch_feed_time=t,
+                             symbol="NSE:SYM-EQ")) or sig
+        if sig is not None:
+            signals.append((k, t, sig.type.value, sig.current_position.value, sig.price, sig.stop_loss,
+                            sig.take_profit_price, sig.note))
+            if sig.type is SignalType.ENTRY and k in fail:
+                strat.discard_signal()
+                strat.reset_position_tracking()
+
+    def end_held(run, m: int, seen: list) -> None:
+        if m:
+            strat.take_held(run, SECONDS, m)
+            if agg is not None:
+                agg.restart()
+                for t, p, v in seen:
+                    agg.add(t, p, v)
+
     k = 0
     while k < len(candles):
         if bulk and k and (agg is None or agg.open_start == candles[k - 1].start):
@@ -88,21 +118,42 @@ def _drive(make, candles: list[Candle], fail: set[int], bulk: bool):
                 states[last] = strat.state_dict()
                 k = last + 1
                 continue
-        for t, p, v in _ticks(candles[k], cum[k]):
-            sig = None
-            for closed in agg.add(t, p, v) if agg is not None else ():
-                sig = strat.on_candle(closed) or sig
-            sig = strat.run(Tick(ltp=p, vol_traded_today=v, last_traded_time=t, exch_feed_time=t,
-                                 symbol="NSE:SYM-EQ")) or sig
-            if sig is not None:
-                signals.append((k, t, sig.type.value, sig.current_position.value, sig.price, sig.stop_loss,
-                                sig.take_profit_price, sig.note))
-                if sig.type is SignalType.ENTRY and k in fail:
-                    strat.discard_signal()
-                    strat.reset_position_tracking()
+            side = strat.position
+            if side is not None:
+                before = strat.state_dict()
+                n = strat.held_span(run, SECONDS)
+                assert 0 <= n < len(run)
+                assert strat.state_dict() == before, "held_span changes nothing"
+            if side is not None and n:
+                hm, going = 0, True
+                seen: list[tuple[int, float, int]] = []
+                for m in range(1, n + 1):
+                    kk = k - 1 + m
+                    for i, (t, p, v) in enumerate(_ticks(candles[kk], cum[kk])):
+                        force(kk, i)
+                        if going:
+                            if strat.position is side:
+                                if m != hm:
+                                    hm, seen = m, []
+                                seen.append((t, p, v))
+                                continue
+                            end_held(run, hm, seen)
+                            going = False
+                        tick(kk, t, p, v)
+                    if not going:
+                        states[kk] = strat.state_dict()
+                if going:
+                    end_held(run, hm, seen)
+                    states[k - 1 + n] = strat.state_dict()
+                held += n
+                k += n
+                continue
+        for i, (t, p, v) in enumerate(_ticks(candles[k], cum[k])):
+            force(k, i)
+            tick(k, t, p, v)
         states[k] = strat.state_dict()
         k += 1
-    return signals, states, taken
+    return signals, states, taken, held
 
 
 @pytest.mark.parametrize("name,params", [
@@ -114,7 +165,7 @@ def test_a_bulk_take_reaches_the_state_running_every_tick_reaches(name, params):
     spec = cfg.strategies[name]
     kind = strategy_class(spec.kind)
     p = {**spec.params, **params}
-    total = crossings = 0
+    total = crossings = held_total = 0
     for seed in range(8):
         day = date(2025, 3, 3) + timedelta(days=seed)
         candles = _day(seed, day, cfg.session)
@@ -122,15 +173,20 @@ def test_a_bulk_take_reaches_the_state_running_every_tick_reaches(name, params):
 
         def make():
             return kind("SYM", name, p, cfg.session)  # noqa: B023 - called within the iteration
-        want, every, _ = _drive(make, candles, fail, bulk=False)
-        got, states, taken = _drive(make, candles, fail, bulk=True)
+        # forced exits (a cap, a halt, the square-off) at random ticks, some inside held folds
+        forced = frozenset((k, i) for k in range(len(candles)) for i in range(4)
+                           if random.Random(seed * 104729 + 4 * k + i).random() < 0.01)
+        want, every, _, _ = _drive(make, candles, fail, bulk=False, forced=forced)
+        got, states, taken, held = _drive(make, candles, fail, bulk=True, forced=forced)
         assert got == want, (seed, day)
         for k, state in states.items():
             assert state == every[k], (seed, k, datetime.fromtimestamp(candles[k].start))
         total += taken
+        held_total += held
         crossings += len(want)
-    assert crossings > 10, "the days should signal: entries, exits, failed entries"
+    assert crossings >= 8, "the days should signal: entries, exits, failed entries"
     assert total > 200, "flat stretches should be taken in bulk"
+    assert held_total > 50, "stretches holding a position should be folded"
 
 
 def test_a_kind_that_does_not_implement_it_takes_nothing():
@@ -139,4 +195,5 @@ def test_a_kind_that_does_not_implement_it_takes_nothing():
     candles = _day(1, date(2025, 3, 3), cfg.session)
     cols = CandleColumns.of(candles)
     assert strat.absorb_quiet(cols, SECONDS) == 0
+    assert strat.held_span(cols, SECONDS) == 0
     assert isinstance(cols.start, np.ndarray)
