@@ -375,6 +375,13 @@ def insert_row(s: Unit, model: type[Base], values: dict[str, Any]) -> int:
     return key
 
 
+def write_state(conn: Connection, key: str, payload: str) -> None:
+    """Replace the state document `key` with `payload` (JSON) in `conn`'s transaction: one UPDATE, or an INSERT
+    when the key is new."""
+    if db_exec.run(conn, _SET_STATE, {"k": key, "value": payload, "updated_at": utcnow()}).rowcount == 0:
+        db_exec.run(conn, _NEW_STATE, {"key": key, "value": payload, "updated_at": utcnow()})
+
+
 _INSERTS: dict[type[Base], Any] = {}
 _STATE = cast(Table, KeyValue.__table__)
 _GET_STATE = select(_STATE.c.value).where(_STATE.c.key == bindparam("k"))
@@ -780,8 +787,4 @@ class DBHandler:
         """Write a state document: one UPDATE, or an INSERT when the key is new (a replay's control log and the
         trading state are written on fills: no ORM session for a row that is only ever replaced)."""
         payload = json.dumps(value, default=str)
-
-        def go(conn: Connection) -> None:
-            if db_exec.run(conn, _SET_STATE, {"k": key, "value": payload, "updated_at": utcnow()}).rowcount == 0:
-                db_exec.run(conn, _NEW_STATE, {"key": key, "value": payload, "updated_at": utcnow()})
-        self.core(f"write state {key}", go)
+        self.core(f"write state {key}", lambda conn: write_state(conn, key, payload))

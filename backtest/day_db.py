@@ -8,9 +8,15 @@ holds one connection per day in one transaction and every unit the live code ask
 released on success and rolled back on error, so a failed unit leaves nothing behind exactly as live; the day
 is committed at its end (the runner's DayRun). The live code is the same code: only the unit of work the
 handler gives it differs. Outside a day (the summary's reads) it is the ordinary handler.
+
+State documents (daemon_state: the replay's control log, the trading state) are replaced whole on every fill
+and outcome, hundreds of times a day, and nothing outside the run reads them while the day is open. Within a
+day their last value per key is kept in memory (read back by get_state) and written once, just before the day
+commits: the committed rows are the same, and a crash loses the whole day either way (it is one transaction).
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.orm import Session
 
-from db import DBHandler
+from db import DBHandler, write_state
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,8 @@ class DayUnitDB(DBHandler):
         super().__init__(engine)
         self._conn: Connection | None = None
         self._day: RootTransaction | None = None
-        self._raw: Any = None  # the DBAPI connection: SAVEPOINT and RELEASE go to it straight
+        self._cur: Any = None  # a cursor of the DBAPI connection: SAVEPOINT and RELEASE go to it straight
+        self._states: dict[str, str] = {}  # state documents set during the day (JSON), written at its end
 
     def begin_day(self) -> None:
         """Open the day's connection and transaction (the units that follow are savepoints in it)."""
@@ -41,37 +48,61 @@ class DayUnitDB(DBHandler):
             raise RuntimeError("a day is already open on the run database")
         self._conn = self.engine.connect()
         self._day = self._conn.begin()
-        self._raw = self._conn.connection.dbapi_connection
+        raw: Any = self._conn.connection.dbapi_connection
+        self._cur = raw.cursor()
+        self._states = {}
 
     def end_day(self, commit: bool = True) -> None:
-        """Commit (or, after a failure, roll back) the day and give the connection back."""
-        conn, day, self._conn, self._day, self._raw = self._conn, self._day, None, None, None
+        """Write the day's state documents and commit (or, after a failure, roll back) the day, and give the
+        connection back."""
+        conn, day, cur, states = self._conn, self._day, self._cur, self._states
+        self._conn, self._day, self._cur, self._states = None, None, None, {}
         if conn is None or day is None:
             return
         try:
             if commit:
+                try:
+                    for key, payload in states.items():
+                        write_state(conn, key, payload)
+                except BaseException:
+                    day.rollback()
+                    raise
                 day.commit()
             else:
                 day.rollback()
         finally:
+            cur.close()
             conn.close()
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        payload = self._states.get(key) if self._conn is not None else None
+        if payload is None:
+            return super().get_state(key, default)
+        return json.loads(payload)
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Within a day: kept (as the JSON written live) until the day's end; outside a day: written now."""
+        if self._conn is None:
+            super().set_state(key, value)
+            return
+        self._states[key] = json.dumps(value, default=str)
 
     def _savepoint(self, fn: Callable[[], T], discard: Callable[[], None] | None = None) -> T:
         """fn() inside a SAVEPOINT, released on success; on any error rolled back to it (what the unit wrote is
-        gone, as a failed transaction's is live) after `discard`, and the error raised. Issued on the DBAPI
-        connection itself: through SQLAlchemy's nested transactions a savepoint cost more than the commit it
+        gone, as a failed transaction's is live) after `discard`, and the error raised. Issued on a cursor of the
+        DBAPI connection itself: through SQLAlchemy's nested transactions a savepoint cost more than the commit it
         replaces."""
-        raw = self._raw
-        raw.execute("SAVEPOINT unit")
+        cur = self._cur
+        cur.execute("SAVEPOINT unit")
         try:
             result = fn()
         except BaseException:
             if discard is not None:
                 discard()
-            raw.execute("ROLLBACK TO unit")
-            raw.execute("RELEASE unit")
+            cur.execute("ROLLBACK TO unit")
+            cur.execute("RELEASE unit")
             raise
-        raw.execute("RELEASE unit")
+        cur.execute("RELEASE unit")
         return result
 
     def core(self, what: str, fn: Callable[[Connection], T]) -> T:
