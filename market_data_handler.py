@@ -119,9 +119,19 @@ class MarketDataHandler:
     # ------------------------------------------------------------------ ticks
     def process_batch(self, ticks: list[Tick], t_wall: float, positions: list[int]) -> None:
         """process() for each tick, with its checks inlined for a record that passes them all (nearly every
-        tick: the feed process judged it already); anything else goes through process() itself."""
+        tick: the feed process judged it already); anything else goes through process() itself.
+
+        Why inlined this far: at full speed a tick's own work (a candle's high/low, a strategy's few compares) is
+        smaller than the Python calls around it (_run, _step, _strategy_step, the aggregator's update, the
+        strategy's run). A symbol with nothing to act on but its strategy (no cap trigger, forced exit or
+        incomplete entry, not held) takes the same steps here in the same order, calls unrolled; any other goes
+        through _run as before."""
         by_fyers, last_ts, awaiting, stats = self.by_fyers, self.last_ts, self.awaiting, self.stats
         persist, run = self.persist_ticks, self._run
+        strategies, candles, triggers = self.strategies, self.candles, self.triggers
+        forced, incomplete = self.force_exit_triggered_symbols, self.incomplete_entry_trades
+        on_ran = self.on_ran
+        base_run = Strategy.run
         inf = math.inf
         for tick, pos in zip(ticks, positions, strict=False):
             if type(tick) is Tick:
@@ -135,8 +145,37 @@ class MarketDataHandler:
                         self._persist_tick(tick, sym, ts)
                     if sym in awaiting:
                         self.backlog[sym].append((tick, ts, t_wall, pos))
-                    else:
+                        continue
+                    strat = strategies.get(sym)
+                    if strat is None or sym in triggers or sym in forced or sym in incomplete:
                         run(sym, tick, ts, t_wall, pos)
+                        continue
+                    # _run -> _step -> _strategy_step for a symbol with nothing else to act on
+                    try:
+                        signal = None
+                        agg = candles.get(sym)
+                        if agg is not None:  # CandleAggregator.update on a tick whose time and price are checked
+                            for candle in agg.add(ts if ts.__class__ is int else int(ts), ltp,
+                                                  tick.vol_traded_today):
+                                signal = strat.on_candle(candle) or signal
+                        if type(strat).run is base_run:  # Strategy.run, unrolled
+                            tick_signal = strat.on_tick(tick)
+                            if tick_signal is not None:
+                                strat.pending = tick_signal
+                        else:
+                            tick_signal = strat.run(tick)
+                        signal = tick_signal or signal
+                        if signal is not None:
+                            signal = signal.checked()
+                    except Exception as e:  # noqa: BLE001 - contained as in _step
+                        self._disable(sym, "run", e, ts)
+                        signal = None
+                    if signal is not None:
+                        signal = self.apply_signal_management(sym, signal)
+                        if signal is not None:
+                            self._signal(sym, signal, t_wall, pos)
+                    if on_ran is not None:
+                        on_ran(sym, tick, ts, pos)
                     continue
             self.process(tick, t_wall, pos)
 
