@@ -1,6 +1,7 @@
 """Tick-pipeline throughput, latency and memory; prints ONE JSON line.
 
-    .venv/bin/python bench/pipeline.py [--symbols 200] [--latency-seconds 60] [--paced-only | --persisted-only]
+    .venv/bin/python bench/pipeline.py [--symbols 200] [--latency-seconds 60]
+                                       [--paced-only | --persisted-only | --full-only]
 
 Replays a synthetic day for N symbols through the real Driver: eight worker processes, both strategies,
 the TradeManager in signals_only mode (no broker, so the figure is the pipeline's own):
@@ -301,7 +302,12 @@ def main() -> None:
                     help="skip the two full-speed runs and the source measurement: the latency run alone")
     ap.add_argument("--persisted-only", action="store_true",
                     help="the full-speed run with every tick written to SQLite alone")
+    ap.add_argument("--full-only", action="store_true",
+                    help="the full-speed run with persistence off alone (ticks_per_s, cpu_us_per_tick): no source "
+                         "measurement, no persisted or paced run")
     a = ap.parse_args()
+    if a.paced_only + a.full_only + a.persisted_only > 1:
+        ap.error("--paced-only, --persisted-only and --full-only exclude each other")
     out: dict = {"bench": "pipeline", "symbols": a.symbols, "workers": 8, "python": platform.python_version(),
                  "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as d:
@@ -321,6 +327,9 @@ def main() -> None:
             out["peak_rss_mb"] = round(max(rss), 1)
             q = len(rss) // 4 or 1
             out["rss_mb_by_quarter"] = [round(max(rss[i * q:(i + 1) * q] or rss[-1:]), 1) for i in range(4)]
+            if a.full_only:
+                print(json.dumps(out))
+                return
             rate, n_src = source_ticks_per_s(a.symbols)
             out["source_ticks_per_s"] = round(rate)
             out["source_ticks"] = n_src
