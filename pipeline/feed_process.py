@@ -131,16 +131,18 @@ def make_validator(cfg: Config, opts: Any) -> TickValidator:
                          start=start, wall=wall)
 
 
-def make_writer(cfg: Config, db_url: str | None, inline: bool = False) -> TickWriter | None:
+def make_writer(cfg: Config, db_url: str | None, inline: bool = False, live: bool = False) -> TickWriter | None:
     """The feed's TickWriter, with market_data.persist every_tick or sampled (None: off, or no database);
-    `inline` (a replay at full speed): it writes in the feed's thread, where latency does not matter."""
+    `inline` (a replay at full speed): it writes in the feed's thread, where latency does not matter; `live`:
+    a database far behind costs ticks of the record, never a wait of the feed."""
     md = cfg.market_data
     if md.persist is TickPersistence.OFF or db_url is None:
         return None
     from db import DBHandler, setup
 
     return TickWriter(DBHandler(setup(db_url)[0]), md.persist, sample_seconds=md.sample_seconds,
-                      batch_rows=md.batch_rows, flush_seconds=md.flush_seconds, inline=inline)
+                      batch_rows=md.batch_rows, flush_seconds=md.flush_seconds, inline=inline,
+                      drop_when_behind=live)
 
 
 def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -176,7 +178,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
 
     dispatcher = DataDispatcher(pipes, report, first_seq=first_seq)
     validator = make_validator(cfg, opts)
-    writer = make_writer(cfg, db_url, inline=full_speed)
+    writer = make_writer(cfg, db_url, inline=full_speed, live=opts.live_data)
     batcher = TickBatcher(worker_of, len(pipes), dispatcher.deliver,
                           max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos,
                           validator=validator, writer=writer)
@@ -245,7 +247,8 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
     log.info("feed stopped: %d ticks dispatched, %d rejected%s%s", batcher.dispatched, validator.rejected,
              "".join(f"; {r}: {n}" for r, n in sorted(validator.counts.items())),
              "" if writer is None else f"; {writer.written} persisted" + (
-                 f", {writer.failed} not written (database errors)" if writer.failed else ""))
+                 f", {writer.failed} not written (database errors)" if writer.failed else "") + (
+                 f", {writer.dropped} left out (database behind)" if writer.dropped else ""))
 
 
 class FeedProcess:

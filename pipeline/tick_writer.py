@@ -12,7 +12,10 @@ symbol no worker trades, never is), with `market_data.persist` every_tick, or th
 `sample_seconds` of feed time with `sampled`. Rows are handed over at each cycle and written once
 `batch_rows` have gathered or `flush_seconds` have passed since the last write; the final cycle waits until
 all are written, and so does close(). A crash (the feed process killed) loses what was not written yet: at
-most about one flush interval of ticks, as before.
+most about one flush interval of ticks, as before. Live (`drop_when_behind`), a database that falls
+MAX_PENDING_ROWS behind costs the record, never the trading path: the cycles meanwhile are left out of
+market_data (counted, logged) rather than holding up the ticks the workers' strategies and caps act on. A
+replay waits for the database instead, so its record is whole.
 
 Columns are in TICK_FIELDS order (every one a MarketData column; `instrument` is left NULL), so a routed
 tick's values go to the database as they are.
@@ -74,9 +77,10 @@ class TickWriter:
 
     def __init__(self, db: DBHandler, persist: TickPersistence, sample_seconds: float = 1.0,
                  batch_rows: int = 2000, flush_seconds: float = 1.0, max_pending_rows: int = MAX_PENDING_ROWS,
-                 inline: bool = False):
+                 inline: bool = False, drop_when_behind: bool = False):
         """`inline`: write in the caller's thread, at hand_off, with no thread of its own (a replay at full speed:
-        a writer thread would take the GIL back from the busy feed thread once per row, and sleep for it)."""
+        a writer thread would take the GIL back from the busy feed thread once per row, and sleep for it).
+        `drop_when_behind` (live): past max_pending_rows waiting, a cycle's rows are dropped, not waited for."""
         if persist is TickPersistence.OFF:
             raise ValueError("TickWriter needs market_data.persist every_tick or sampled")
         self.db = db
@@ -88,6 +92,9 @@ class TickWriter:
         self.unchecked = False  # rows came one by one (a feed's dicts): fitted before they are written
         self.written = 0  # rows in the database (after sampling)
         self.failed = 0   # rows the database refused for good (logged)
+        self.dropped = 0  # rows left out while the database was behind (drop_when_behind; logged)
+        self.drop_when_behind = drop_when_behind
+        self._behind = False
         self._last_sampled: dict[str, float] = {}
         self._queue: deque[tuple[list[tuple], bool]] = deque()
         self._pending = 0  # rows handed over and not yet written (or given up)
@@ -135,8 +142,11 @@ class TickWriter:
         with self._cond:
             if rows:
                 self.rows = []
-                while self._pending >= self.max_pending and self._thread.is_alive():
+                if self.drop_when_behind:
+                    rows = self._unless_behind(rows)
+                while not self.drop_when_behind and self._pending >= self.max_pending and self._thread.is_alive():
                     self._cond.wait(1.0)
+            if rows:
                 self._queue.append((rows, self.unchecked))
                 self.unchecked = False
                 self._pending += len(rows)
@@ -145,6 +155,22 @@ class TickWriter:
             if final:
                 self._wait_written()
             return self.written
+
+    def _unless_behind(self, rows: list[tuple]) -> list[tuple]:
+        """`rows`, or none while the database is max_pending rows behind (called under the lock)."""
+        if self._pending >= self.max_pending:
+            if not self._behind:
+                self._behind = True
+                log.error("market data: the database is %d ticks behind; ticks are left out of market_data until "
+                          "it catches up (trading goes on)", self._pending)
+            self.dropped += len(rows)
+            self.unchecked = False
+            return []
+        if self._behind:
+            self._behind = False
+            log.warning("market data: the database caught up; %d ticks were left out of market_data so far",
+                        self.dropped)
+        return rows
 
     def close(self) -> None:
         """Write what is left and stop the thread."""

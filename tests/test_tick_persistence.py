@@ -165,3 +165,35 @@ def test_the_daemon_persists_exactly_the_dispatched_ticks(db_url, tmp_path):
     assert counts["rejected"] + counts["unroutable"] == 3, counts
     assert n == counts["dispatched"] == counts["rows_persisted"] > 1000, (n, counts)
     assert not bad
+
+
+def test_live_a_database_far_behind_costs_ticks_of_the_record_never_a_wait_of_the_feed(tmp_path, caplog):
+    import sqlite3
+    import time
+
+    path = tmp_path / "behind.sqlite"
+    url = f"sqlite:///{path}"
+    w = TickWriter(handler(url), TickPersistence.EVERY_TICK, batch_rows=5, max_pending_rows=5, flush_seconds=0.01,
+                   drop_when_behind=True)
+    batch = [[tuple(tick("NSE:SBIN-EQ", 1_700_000_000 + 5 * k + i).values()) for i in range(5)] for k in range(3)]
+    holder = sqlite3.connect(path, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the database: the writer thread waits on it
+    try:
+        w.rows.extend(batch[0])
+        w.hand_off()
+        wait_for(lambda: w._pending == 5, timeout=10, what="the first batch waiting for the database")
+        w.rows.extend(batch[1])
+        with caplog.at_level(logging.ERROR, logger="pipeline.tick_writer"):
+            t0 = time.monotonic()
+            w.hand_off()  # 5 rows behind: this cycle is left out, and the feed goes on at once
+            assert time.monotonic() - t0 < 2.0
+        assert w.dropped == 5 and "ticks behind" in caplog.text
+    finally:
+        holder.rollback()
+        holder.close()
+    wait_for(lambda: w.written == 5, timeout=30, what="the first batch written once the database is free")
+    w.rows.extend(batch[2])
+    assert w.hand_off(final=True) == 10
+    assert table(url) == batch[0] + batch[2]
+    assert w.dropped == 5
+    w.close()
