@@ -283,68 +283,11 @@ def _clock(v: Any, name: str) -> float | None:
     return float(v)
 
 
-MAX_HEADERS = 100        # http.client's limit
-MAX_HEADER_LINE = 65536
-
-
-class _Headers(dict):
-    """A request's headers by lower-cased name (the first of a repeated one, as email.message.Message.get)."""
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return super().get(name.lower(), default)
-
-
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = "PaperBroker/1.0"
     server: PaperHTTPServer
-    raw_requestline: bytes
-
-    def parse_request(self) -> bool:
-        """The stdlib's parse for an HTTP/1.x request line, with the headers read as plain lines: its email
-        parser cost ~30 us of every placeorder. Anything else (HTTP/0.9, 2.0, a malformed line) goes to the
-        stdlib's parse, which answers it as before."""
-        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        words = line.split()
-        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
-            return super().parse_request()
-        self.requestline = line
-        self.command, self.path, self.request_version = words
-        self.close_connection = words[2] == "HTTP/1.0"
-        if self.path.startswith("//"):
-            self.path = "/" + self.path.lstrip("/")
-        headers = _Headers()
-        last = ""
-        for _ in range(MAX_HEADERS + 1):
-            raw = self.rfile.readline(MAX_HEADER_LINE + 1)
-            if len(raw) > MAX_HEADER_LINE:
-                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
-                return False
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            text = raw.decode("iso-8859-1")
-            if text[0] in " \t" and last:  # an obsolete folded continuation of the previous header
-                headers[last] = f"{headers[last]} {text.strip()}"
-                continue
-            name, sep, value = text.partition(":")
-            if not sep or not name or name != name.strip():
-                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad header line {text.rstrip()!r}")
-                return False
-            last = name.lower()
-            headers.setdefault(last, value.strip())
-        else:
-            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
-            return False
-        self.headers = headers  # type: ignore[assignment]
-        conntype = headers.get("connection", "").lower()
-        if conntype == "close":
-            self.close_connection = True
-        elif conntype == "keep-alive":
-            self.close_connection = False
-        if headers.get("expect", "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
-            return self.handle_expect_100()
-        return True
 
     def do_POST(self) -> None:
         self._dispatch(read_body=True)
