@@ -195,17 +195,7 @@ class MarketDataHandler:
         if strat is None or not self._foldable(sym):
             return 0
         agg = self.candles.get(sym)
-        if agg is not None and (agg.seconds != seconds or agg.open_values() != (
-                int(run.start[0]), float(run.open[0]), float(run.high[0]), float(run.low[0]), float(run.close[0]),
-                int(run.volume[0]))):
-            return 0  # the candle it built is not run[0] (a tick it missed: a cap's crossing tick runs no strategy)
-        try:
-            n = strat.absorb_quiet(run, seconds)
-            if type(n) is not int or not 0 <= n < len(run.start):
-                raise ValueError(f"absorb_quiet returned {n!r}: allowed are whole numbers 0 to {len(run.start) - 1}")
-        except Exception as e:  # noqa: BLE001 - strategy code: contained as in _run; the ticks then run as usual
-            self._disable(sym, "absorb_quiet", e, self.last_ts.get(sym, 0.0))
-            return 0
+        n = self._span(sym, agg, run, seconds, strat.absorb_quiet, "absorb_quiet")
         if n == 0:
             return 0
         last = ticks_of(n)
@@ -215,6 +205,25 @@ class MarketDataHandler:
                 agg.add(t, price, cum)
         self.stats.ticks += n * len(last)
         self.last_ts[sym] = last[-1][0]
+        return n
+
+    def _span(self, sym: str, agg: CandleAggregator | None, run: CandleArrays, seconds: int,
+              ask: Callable[[CandleArrays, int], int], what: str) -> int:
+        """How many candles past run[0] the strategy's `ask` (absorb_quiet, held_span) proves it acts on none
+        of; 0 where the handler's open candle is not run[0] value for value (a tick it missed: a cap's crossing
+        tick runs no strategy) or the strategy failed or answered out of range (it is then disabled, contained
+        as in _run, and the ticks run as usual)."""
+        if agg is not None and (agg.seconds != seconds or agg.open_values() != (
+                int(run.start[0]), float(run.open[0]), float(run.high[0]), float(run.low[0]), float(run.close[0]),
+                int(run.volume[0]))):
+            return 0
+        try:
+            n = ask(run, seconds)
+            if type(n) is not int or not 0 <= n < len(run.start):
+                raise ValueError(f"{what} returned {n!r}: allowed are whole numbers 0 to {len(run.start) - 1}")
+        except Exception as e:  # noqa: BLE001 - strategy code
+            self._disable(sym, what, e, self.last_ts.get(sym, 0.0))
+            return 0
         return n
 
     def fold_held(self, sym: str, run: CandleArrays, seconds: int) -> int:
@@ -227,18 +236,7 @@ class MarketDataHandler:
                 or sym in self.awaiting or sym in self.force_exit_triggered_symbols
                 or sym in self.incomplete_entry_trades or sym in self.held):
             return 0
-        agg = self.candles.get(sym)
-        if agg is not None and (agg.seconds != seconds or agg.open_values() != (
-                int(run.start[0]), float(run.open[0]), float(run.high[0]), float(run.low[0]), float(run.close[0]),
-                int(run.volume[0]))):
-            return 0
-        try:
-            n = strat.held_span(run, seconds)
-            if type(n) is not int or not 0 <= n < len(run.start):
-                raise ValueError(f"held_span returned {n!r}: allowed are whole numbers 0 to {len(run.start) - 1}")
-        except Exception as e:  # noqa: BLE001 - strategy code: contained as in _run; the ticks then run as usual
-            self._disable(sym, "held_span", e, self.last_ts.get(sym, 0.0))
-            return 0
+        n = self._span(sym, self.candles.get(sym), run, seconds, strat.held_span, "held_span")
         if n:
             self.held[sym] = _HeldFold(run, seconds, n, strat, strat.position)
         return n

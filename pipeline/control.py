@@ -13,14 +13,12 @@ worker's pipe refuses writes (EPIPE) at once; its messages are kept by WorkerPoo
 """
 from __future__ import annotations
 
-import logging
-import os
 import struct
 import threading
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-log = logging.getLogger(__name__)
+from pipeline.pipe_writer import PipeWriter
 
 _HEADER = struct.Struct("!i")  # multiprocessing.connection's length prefix for a message under 2 GiB
 
@@ -31,52 +29,25 @@ def frame(msg: Any) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
-class ControlWriter:
+class ControlWriter(PipeWriter):
     """The driver's end of one worker's control pipe. Thread-safe: the loop, the supervisor and the
     TradeManager's notifications may write."""
 
     def __init__(self, conn: Any) -> None:
-        """`conn`: the writing Connection of a ctx.Pipe(duplex=False); this object owns it from now on."""
-        self._conn = conn
-        self._fd = conn.fileno()
-        os.set_blocking(self._fd, False)
-        self._backlog = bytearray()
+        super().__init__(conn, "control pipe")
         self._lock = threading.Lock()
-        self.broken = False  # the reader is gone (the worker died): nothing more is written
 
     def put(self, msg: Any) -> None:
         data = frame(msg)
         with self._lock:
-            if self.broken:
-                return
-            self._backlog += data
-            self._write()
+            self.write(data)
 
     def flush(self) -> bool:
-        """Write what the pipe had no room for; True once nothing is left."""
         with self._lock:
-            if self._backlog and not self.broken:
-                self._write()
-            return not self._backlog
+            return super().flush()
 
-    def _write(self) -> None:
-        try:
-            while self._backlog:
-                n = os.write(self._fd, self._backlog)
-                del self._backlog[:n]
-        except BlockingIOError:
-            pass  # the pipe is full: the rest goes with the next put or flush
-        except (BrokenPipeError, OSError) as e:
-            self.broken = True
-            self._backlog.clear()
-            log.debug("control pipe closed by its worker (%s): further feedback dropped", e)
-
-    @property
-    def pending_bytes(self) -> int:
-        return len(self._backlog)
-
-    def close(self) -> None:
+    def close(self, drain_s: float = 0.0) -> None:
+        """Closed at once: a dead worker's feedback is kept by the WorkerPool for its replacement."""
         with self._lock:
-            self.broken = True
             self._backlog.clear()
-            self._conn.close()
+            super().close()

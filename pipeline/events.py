@@ -19,9 +19,7 @@ import fcntl
 import logging
 import os
 import queue
-import select
 import struct
-import time
 from collections import deque
 from collections.abc import Iterable
 from multiprocessing.connection import wait
@@ -30,6 +28,7 @@ from typing import Any
 import msgspec
 
 from pipeline.messages import WorkerEvent, decode_event
+from pipeline.pipe_writer import PipeWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,81 +57,21 @@ def frame_event(event: WorkerEvent) -> bytearray:
     return buf
 
 
-class EventWriter:
+class EventWriter(PipeWriter):
     """A worker's end of its event pipe. One thread (the worker's loop) writes."""
 
     def __init__(self, conn: Any) -> None:
-        """`conn`: the writing Connection of the worker's pipe; this object owns it from now on."""
-        self._conn = conn
-        self._fd = conn.fileno()
-        os.set_blocking(self._fd, False)
-        self._backlog = bytearray()
-        self.broken = False  # the driver's end is gone: nothing more is written
+        super().__init__(conn, "event pipe")
 
     def put(self, event: WorkerEvent) -> None:
         """Encoded and written now (TypeError, nothing written, if the event cannot be encoded); what the pipe
         has no room for goes with the next put or flush."""
-        data = frame_event(event)
-        if self.broken:
-            return
-        if self._backlog:
-            self._backlog += data
-            self._write()
-            return
-        try:
-            n = os.write(self._fd, data)
-        except BlockingIOError:
-            n = 0
-        except OSError as e:
-            self._break(e)
-            return
-        if n < len(data):
-            self._backlog += memoryview(data)[n:]
+        self.write(frame_event(event))
 
-    def flush(self) -> bool:
-        """Write what the pipe had no room for; True once nothing is left."""
-        if self._backlog and not self.broken:
-            self._write()
-        return not self._backlog
-
-    @property
-    def pending_bytes(self) -> int:
-        return len(self._backlog)
-
-    def _write(self) -> None:
-        try:
-            while self._backlog:
-                n = os.write(self._fd, self._backlog)
-                del self._backlog[:n]
-        except BlockingIOError:
-            pass  # the pipe is full: the rest goes with the next put or flush
-        except OSError as e:
-            self._break(e)
-
-    def _break(self, e: OSError) -> None:
-        self.broken = True
-        self._backlog.clear()
-        log.debug("event pipe closed by the driver (%s): further events dropped", e)
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Write the backlog out (the driver reads while it stops the workers), for at most timeout_s, then
-        close: a worker's last words (WorkerStopped) must not be lost at its exit."""
-        deadline = time.monotonic() + timeout_s
-        while self._backlog and not self.broken:
-            left = deadline - time.monotonic()
-            if left <= 0 or not _writable(self._fd, left):
-                log.warning("event pipe: the driver read nothing for %.0fs; %d bytes of events dropped", timeout_s,
-                            len(self._backlog))
-                break
-            self._write()
-        self.broken = True
-        self._conn.close()
-
-
-def _writable(fd: int, timeout_s: float) -> bool:
-    p = select.poll()
-    p.register(fd, select.POLLOUT)
-    return bool(p.poll(timeout_s * 1000))
+    def close(self, drain_s: float = 5.0) -> None:
+        """The backlog written out while the driver reads (it does while it stops the workers), for at most
+        drain_s: a worker's last words (WorkerStopped) must not be lost at its exit."""
+        super().close(drain_s)
 
 
 class _Reader:
