@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from datetime import time as dtime
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
+
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 
@@ -65,6 +67,14 @@ class CandleArrays(Protocol):
     def close(self) -> Any: ...
     @property
     def volume(self) -> Any: ...  # int64
+
+
+def reach_after_first(run: CandleArrays) -> tuple[Any, Any]:
+    """The highest and lowest price each candle after run[0] reaches (of open, high, low, close, so a candle
+    whose high/low disagree with its open/close is still judged by every price it shows): what a stop, a
+    target or a range is tested against when a stretch is folded."""
+    o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
+    return np.maximum(np.maximum(o, h), np.maximum(lw, c)), np.minimum(np.minimum(o, h), np.minimum(lw, c))
 
 
 class SessionHours(Protocol):

@@ -32,7 +32,15 @@ import numpy as np
 
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import Candle, CandleArrays, HeldPosition, SessionHours, Strategy, tick_time_and_price
+from strategies.base import (
+    Candle,
+    CandleArrays,
+    HeldPosition,
+    SessionHours,
+    Strategy,
+    reach_after_first,
+    tick_time_and_price,
+)
 from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 from strategies.indicators import Atr, Indicator
 
@@ -304,9 +312,7 @@ class CandleStrategy(Strategy):
         if m < 2:
             return 0
         day, head, tail = self._day, start[:-1], start[1:]
-        o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
-        top = np.maximum(np.maximum(o, h), np.maximum(lw, c))
-        bottom = np.minimum(np.minimum(o, h), np.minimum(lw, c))
+        top, bottom = reach_after_first(run)
         stop, target = self._stop, self._target
         inside = (bottom > stop) if side is _LONG else (top < stop)
         if target:

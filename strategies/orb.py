@@ -30,7 +30,14 @@ import numpy as np
 
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import CandleArrays, HeldPosition, SessionHours, Strategy, tick_time_and_price
+from strategies.base import (
+    CandleArrays,
+    HeldPosition,
+    SessionHours,
+    Strategy,
+    reach_after_first,
+    tick_time_and_price,
+)
 from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 
 log = logging.getLogger(__name__)
@@ -224,9 +231,7 @@ class OpeningRangeBreakout(Strategy):
         ok = (tail >= self._range_end) & (tail >= day.start) & (tail + seconds <= day.end)
         hi, lo = self._range_high, self._range_low
         if hi is not None and lo is not None and self._entries < self.params.max_entries_per_day:
-            o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
-            top = np.maximum(np.maximum(o, h), np.maximum(lw, c))
-            bottom = np.minimum(np.minimum(o, h), np.minimum(lw, c))
+            top, bottom = reach_after_first(run)
             ok &= (tail >= self._no_entry_after) | ((top <= hi) & (bottom >= lo))
         bad = np.flatnonzero(~ok)
         return int(bad[0]) if len(bad) else len(start) - 1
@@ -244,9 +249,7 @@ class OpeningRangeBreakout(Strategy):
         if len(start) < 2:
             return 0
         tail, day = start[1:], self._day
-        o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
-        top = np.maximum(np.maximum(o, h), np.maximum(lw, c))
-        bottom = np.minimum(np.minimum(o, h), np.minimum(lw, c))
+        top, bottom = reach_after_first(run)
         long = side is _LONG
         ok = (tail >= day.start) & (tail + seconds <= day.end) & (tail + seconds <= self._exit_ts)
         ok &= (bottom > self._stop) if long else (top < self._stop)
