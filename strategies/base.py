@@ -77,6 +77,13 @@ def reach_after_first(run: CandleArrays) -> tuple[Any, Any]:
     return np.maximum(np.maximum(o, h), np.maximum(lw, c)), np.minimum(np.minimum(o, h), np.minimum(lw, c))
 
 
+def leading(ok: Any) -> int:
+    """How many of a boolean array's values are True before its first False: the candles after run[0] a fold
+    may take, given the test each must pass."""
+    bad = np.flatnonzero(~ok)
+    return int(bad[0]) if len(bad) else len(ok)
+
+
 class SessionHours(Protocol):
     """The session's times of day (IST) a strategy plans by; core.config.SessionConfig is one.
 

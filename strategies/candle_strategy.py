@@ -28,8 +28,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, ClassVar
 
-import numpy as np
-
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import (
@@ -38,6 +36,7 @@ from strategies.base import (
     HeldPosition,
     SessionHours,
     Strategy,
+    leading,
     reach_after_first,
     tick_time_and_price,
 )
@@ -292,8 +291,7 @@ class CandleStrategy(Strategy):
             return 0
         day, head, tail = self._day, start[:-1], start[1:]
         ok = (head >= self._open) & (head < self._close_ts) & (tail >= day.start) & (tail + seconds <= day.end)
-        bad = np.flatnonzero(~ok)
-        return int(bad[0]) if len(bad) else m - 1
+        return leading(ok)
 
     def held_bound(self, run: CandleArrays, seconds: int) -> int:
         """How many of `run`'s leading candles may be taken while holding as far as this base class goes (a
@@ -319,8 +317,7 @@ class CandleStrategy(Strategy):
             inside &= (top < target) if side is _LONG else (bottom > target)
         ok = ((head >= self._open) & (head < self._close_ts) & (tail >= day.start) & (tail + seconds <= day.end)
               & (tail + seconds <= self._exit_ts) & inside)
-        bad = np.flatnonzero(~ok)
-        return int(bad[0]) if len(bad) else m - 1
+        return leading(ok)
 
     def absorb_common(self, run: CandleArrays, a: int, b: int) -> None:
         """What on_candle does to this base class's state for run[a:b] when none of them wants anything."""

@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import (
@@ -35,6 +33,7 @@ from strategies.base import (
     HeldPosition,
     SessionHours,
     Strategy,
+    leading,
     reach_after_first,
     tick_time_and_price,
 )
@@ -233,8 +232,7 @@ class OpeningRangeBreakout(Strategy):
         if hi is not None and lo is not None and self._entries < self.params.max_entries_per_day:
             top, bottom = reach_after_first(run)
             ok &= (tail >= self._no_entry_after) | ((top <= hi) & (bottom >= lo))
-        bad = np.flatnonzero(~ok)
-        return int(bad[0]) if len(bad) else len(start) - 1
+        return leading(ok)
 
     def held_span(self, run: CandleArrays, seconds: int) -> int:
         """In a position: the candles after run[0] whose every price stays strictly inside the stop and (until
@@ -255,8 +253,7 @@ class OpeningRangeBreakout(Strategy):
         ok &= (bottom > self._stop) if long else (top < self._stop)
         if not self._tp_done:
             ok &= (top < self._tp_price) if long else (bottom > self._tp_price)
-        bad = np.flatnonzero(~ok)
-        return int(bad[0]) if len(bad) else len(start) - 1
+        return leading(ok)
 
     def _absorb_range(self, run: CandleArrays, seconds: int) -> int:
         """The candles after run[0] whose every tick comes from the open to before the range's end only widen the
@@ -265,8 +262,7 @@ class OpeningRangeBreakout(Strategy):
         tail, day = run.start[1:], self._day
         ok = ((tail >= self._open) & (tail >= day.start) & (tail + seconds <= self._range_end)
               & (tail + seconds <= day.end))
-        bad = np.flatnonzero(~ok)
-        n = int(bad[0]) if len(bad) else len(tail)
+        n = leading(ok)
         if n == 0:
             return 0
         o, h, lw, c = run.open[1:n + 1], run.high[1:n + 1], run.low[1:n + 1], run.close[1:n + 1]
