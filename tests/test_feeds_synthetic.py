@@ -11,7 +11,7 @@ from core.clock import ist_epoch
 from core.config import SessionConfig
 from core.types import TICK_FIELDS
 from feeds.recorded import FLOAT_FIELDS, INT_FIELDS
-from feeds.synthetic import _Symbol, base_price, default_tickers, generate_day
+from feeds.synthetic import SyntheticDay, _Symbol, base_price, day_columns, default_tickers, generate_day
 
 DAY = date(2024, 3, 5)
 TICKERS = ["NSE:SBIN-EQ", "NSE:TCS-EQ", "NSE:M&M-EQ"]
@@ -154,3 +154,83 @@ def test_the_day_is_pinned_to_the_last_bit():
     for t in generate_day(default_tickers(12), date(2026, 11, 20), 7):
         h.update(repr(t).encode())
     assert h.hexdigest() == "f067296e8873b2de5cb9e396d15e6cda67da96cbe8f399fd46391b6c89cf1cc3"
+
+
+def _digest_columns(windows) -> str:
+    """sha256 over every yielded window in turn: its boundary, then each column's dtype and bytes (names by
+    value), so a changed window split, dtype or last bit all show."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for w in windows:
+        if isinstance(w, dict):
+            cols = list(w.values())
+        else:  # TickColumns
+            cols = [w.values[k] for k in sorted(w.values)]
+            cols += [w.symbol, repr(w.names), repr(sorted(w.constants.items()))]
+        h.update(b"|W|")
+        for a in cols:
+            if isinstance(a, np.ndarray) and a.dtype != object:
+                h.update(str(a.dtype).encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+            else:
+                h.update(repr(a.tolist() if isinstance(a, np.ndarray) else a).encode())
+    return h.hexdigest()
+
+
+def _digest_ticks(ticks) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in ticks:
+        h.update(repr(t).encode())
+    return h.hexdigest()
+
+
+_SHORT = SessionConfig(open=time(9, 15), close=time(10, 2, 7))   # 2,827 s: no whole number of windows
+_PINNED = {
+    # one symbol's whole day (the history's candles): one block of windows
+    "SBIN 2025-03-03 seed 7": (lambda: _digest_columns(day_columns(["NSE:SBIN-EQ"], date(2025, 3, 3), 7)),
+                               "81ca5c9b0066e313c0cef7997cd77779a81710761ba0700014f9be9f87490c12"),
+    "SYM001 2025-06-17 seed 7": (lambda: _digest_columns(day_columns(["NSE:SYM001-EQ"], date(2025, 6, 17), 7)),
+                                 "10daf3283ee31439b4ecdf4d1fba6ae7501c34cafe3f9e9f62a745af5ca120e9"),
+    "LT 2024-12-31 seed 11": (lambda: _digest_columns(day_columns(["NSE:LT-EQ"], date(2024, 12, 31), 11)),
+                              "40d845c7e1166efd4d780e15bdf825e8a6225300213af4efcb67bef7d2ef0e8b"),
+    "an index 2025-01-02 seed 3": (
+        lambda: _digest_columns(day_columns(["NSE:NIFTY50-INDEX"], date(2025, 1, 2), 3)),
+        "edf1207f2ff351187f0317237b8a808cfe233de7e16d87b479d40120f028d584"),
+    # several symbols, blocks of windows, a last window shorter than the others
+    "5 symbols, short session, 7 s windows": (
+        lambda: _digest_columns(day_columns(default_tickers(5), date(2025, 3, 4), 7, _SHORT, window_s=7)),
+        "1548358f005e6a7f7ab6d9b7801acd208080d276fe09a421ae05d8b8e81b7c0e"),
+    "3 symbols, 1,000 s windows": (
+        lambda: _digest_columns(day_columns(["NSE:A-EQ", "NSE:B-EQ", "NSE:C-EQ"], date(2025, 3, 5), 9,
+                                            window_s=1000)),
+        "beeada4ffcd84a549880f0cee867529de072a382be94fa78ff067fedc8e1826c"),
+    "4 symbols' dicts from 09:40:03": (
+        lambda: _digest_ticks(generate_day(default_tickers(4), date(2025, 3, 6), 7, _SHORT,
+                                           start_after=ist_epoch(date(2025, 3, 6), time(9, 40, 3)))),
+        "d571dda87148914a989aae8383f241df67a87a7f0dddad26f0875e156e60ac2b"),
+    "2 symbols' dicts, 1 s windows": (
+        lambda: _digest_ticks(generate_day(default_tickers(2), date(2025, 3, 7), 5,
+                                           SessionConfig(open=time(9, 15), close=time(9, 25)), window_s=1)),
+        "0fb9dabe07d68b0a9090863b4a9fb4cc6555aaa4065ba525126fbb11381bbc12"),
+    # the replay's shapes: 16 symbols (the default day's count), 200 symbols (one window per block)
+    "16 symbols' TickColumns 2026-11-20": (
+        lambda: _digest_columns(SyntheticDay(default_tickers(16), date(2026, 11, 20), 7).windows()),
+        "b541ea0c18009bf0344391552c0be291edf29dcc33068f5ecdcc8cfba935d9f3"),
+    "200 symbols' TickColumns, short session": (
+        lambda: _digest_columns(SyntheticDay(default_tickers(200), date(2026, 11, 19), 7, _SHORT).windows()),
+        "08f591f830f28b140b1109c043289a47e49fbc379309bacf6d36fc9b2d44312d"),
+}
+
+
+@pytest.mark.parametrize("case", list(_PINNED))
+def test_the_generator_gives_the_window_by_window_codes_days_to_the_last_bit(case):
+    """The generator computes blocks of windows at once since 2026-12-03 (a symbol's whole day for the history):
+    these digests were taken with the window-by-window code (f34c791), over every shape the blocks split
+    differently (one symbol, several, a short last window, 1 s windows, start_after, 200 symbols)."""
+    compute, expected = _PINNED[case]
+    assert compute() == expected
