@@ -40,7 +40,7 @@ from strategies.base import (
     reach_after_first,
     tick_time_and_price,
 )
-from strategies.candle_fold import IndicatorRun, Series
+from strategies.candle_fold import IndicatorRun, Series, feed
 from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 from strategies.indicators import Atr, Indicator
 
@@ -357,37 +357,39 @@ class CandleStrategy(Strategy):
             raise ValueError(f"take_held: {m} candles asked, only {n} proven quiet")
 
     def _fold(self, run: CandleArrays, seconds: int, span: int, side: PositionSide | None, take: bool) -> int:
-        """How many of run[:span] fold_read proves quiet, looked at in growing chunks (most stretches are short)
-        on copies of the indicators; with `take`, those candles are then taken: the copies' state, the subclass's
-        extra state, and no entry wanted."""
+        """How many of run[:span] fold_read proves quiet, looked at in chunks of 8, 16, ... 512 candles (most
+        stretches are short, and every candle looked at past the first that acts is work thrown away) on copies
+        of the indicators. With `take`, each chunk proven whole is taken at once (the copies' state and the
+        subclass's extra state, no entry wanted) and the next one starts from fresh copies; in the chunk where
+        the stretch ends, the candles before the one that acts are fed to the strategy's own indicators."""
         if span <= 0 or type(self).fold_read is CandleStrategy.fold_read:
             return 0
-        ahead = IndicatorRun(self._indicators)
-        extra = self.extra_state()
-        taken, chunk = 0, 32
+        ahead: IndicatorRun | None = None
+        extra: dict[str, Any] = {}
+        taken, chunk = 0, 8
         while taken < span:
             end = min(span, taken + chunk)
-            snap = ahead.snapshot() if take else None
+            if ahead is None:
+                ahead, extra = IndicatorRun(self._indicators), self.extra_state()
             read = self.fold_read(run, taken, end, ahead.advance(run, taken, end, self.symbol, seconds), extra, side)
             if read is None:
-                return 0
+                return taken
             n, after = read
             if not 0 <= n <= end - taken:
                 raise ValueError(f"fold_read returned {n!r}: allowed are 0 to {end - taken}")
-            if n < end - taken and snap is not None:
-                ahead.restore(snap)
-                if n:
-                    ahead.advance(run, taken, taken + n, self.symbol, seconds)
-            if n:
-                extra = after
+            if n and take:
+                if n == end - taken:
+                    ahead.commit(self._indicators)
+                    ahead = None
+                else:
+                    feed(self._indicators, run, taken, taken + n, self.symbol, seconds)
+                self.load_extra(after)
+                self._entry = 0
+            extra = after
             taken += n
             if taken < end:
                 break
-            chunk = min(4 * chunk, 512)
-        if take and taken:
-            ahead.commit(self._indicators)
-            self.load_extra(extra)
-            self._entry = 0
+            chunk = min(2 * chunk, 512)
         return taken
 
     def absorb_common(self, run: CandleArrays, a: int, b: int) -> None:

@@ -20,8 +20,10 @@ from core.types import Tick
 from history.frames import CandleColumns
 from strategies import strategy_class
 from strategies.base import Candle
+from strategies.candle_fold import clone
 from strategies.candle_strategy import CandleStrategy
 from strategies.candles import CandleAggregator
+from strategies.indicators import INDICATORS
 from strategies.rsi_reversion import RsiParams, RsiReversion
 from tests.test_backtest_runner import ROOT
 
@@ -253,3 +255,26 @@ def test_a_kind_that_does_not_prove_its_rule_takes_nothing(kind):
         assert took > 0, "the shipped rule is proven: the same day is taken in bulk"
     else:
         assert took == 0
+
+
+def test_a_clone_of_every_indicator_kind_continues_as_it_and_shares_nothing():
+    """candle_fold.clone, the fold's cheap copy: after the same candles a clone has the original's state, and
+    candles fed to the clone leave the original as it was."""
+    cfg = load_config(ROOT / "config.yaml")
+    candles = _day(3, date(2025, 3, 3), cfg.session)
+    specs = {"sma": (3,), "ema": (4,), "rsi": (3,), "atr": (2,), "bollinger": (5, 1), "macd": (2, 4, 2),
+             "highest": (6,), "lowest": (6,), "roc": (2,), "vwap": (), "opening_range": (10,)}
+    assert set(specs) == set(INDICATORS)
+    for kind, args in specs.items():
+        ind = INDICATORS[kind](*args)
+        for c in candles[:40]:
+            ind.update(c)
+        twin = clone(ind)
+        assert twin.state_dict() == ind.state_dict(), kind
+        before = ind.state_dict()
+        for c in candles[40:80]:
+            twin.update(c)
+        assert ind.state_dict() == before, kind
+        for c in candles[40:80]:
+            ind.update(c)
+        assert twin.state_dict() == ind.state_dict(), kind
