@@ -18,6 +18,10 @@ Rules (times IST, compared as epoch ints computed once per day), as the MA cross
 - In a position: the first tick at/after exit_at exits ("end of day"); a tick at/through the stop exits; a
   tick at/through the target exits; a wanted exit exits. An exit and an entry wanted by the same candle:
   the tick exits and the next one may enter.
+- The backtest's bulk fold (absorb_quiet, held_span, take_held): this class bounds the stretch (the day, the
+  session, the stop, target and exit_at) and a subclass proves its own rule over it by writing fold_read (array
+  tests over its indicators' values, computed ahead on copies by strategies/candle_fold.py); one that does not
+  write it folds nothing.
 """
 from __future__ import annotations
 
