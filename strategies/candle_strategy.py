@@ -18,6 +18,10 @@ Rules (times IST, compared as epoch ints computed once per day), as the MA cross
 - In a position: the first tick at/after exit_at exits ("end of day"); a tick at/through the stop exits; a
   tick at/through the target exits; a wanted exit exits. An exit and an entry wanted by the same candle:
   the tick exits and the next one may enter.
+- The backtest's bulk fold (absorb_quiet, held_span, take_held): this class bounds the stretch (the day, the
+  session, the stop, target and exit_at) and a subclass proves its own rule over it by writing fold_read (array
+  tests over its indicators' values, computed ahead on copies by strategies/candle_fold.py); one that does not
+  write it folds nothing.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ from strategies.base import (
     reach_after_first,
     tick_time_and_price,
 )
+from strategies.candle_fold import IndicatorRun, Series, feed
 from strategies.candles import TradingDay, hhmm_problem, parse_hhmm, side_from_state
 from strategies.indicators import Atr, Indicator
 
@@ -275,15 +280,21 @@ class CandleStrategy(Strategy):
         return stop, target, f"ATR({p.atr_period}) {atr:.4f}"
 
     # ------------------------------------------------------------------ the backtest's bulk fold
+    def paths_known(self) -> bool:
+        """Whether the tick and candle paths are this class's (what bulk_span and held_bound prove things of): a
+        subclass that overrides on_tick, run or on_candle proves nothing, unless it says here that its own
+        override changes nothing while flat with nothing wanted or holding with nothing wanted (the rules kind)."""
+        cls = type(self)
+        return (cls.on_tick is CandleStrategy.on_tick and cls.run is Strategy.run
+                and cls.on_candle is CandleStrategy.on_candle)
+
     def bulk_span(self, run: CandleArrays, seconds: int) -> int:
         """How many of `run`'s leading candles on_candle may take in bulk as far as this base class goes (a
         subclass's absorb_quiet then finds the first its own rule could act on): flat with nothing wanted, the
         tick and candle paths this class's, candles of `seconds`, run[j] in today's session and each skipped
         candle run[j + 1] within the day (its ticks then do nothing: on_tick is flat with no entry)."""
-        cls = type(self)
         if (self.position is not None or self._entry or self._exit_note or self.params.candle_seconds != seconds
-                or cls.on_tick is not CandleStrategy.on_tick or cls.run is not Strategy.run
-                or cls.on_candle is not CandleStrategy.on_candle):
+                or not self.paths_known()):
             return 0
         start = run.start
         m = len(start)
@@ -302,8 +313,7 @@ class CandleStrategy(Strategy):
         cls = type(self)
         side = self.position
         if (side is None or self._entry or self._exit_note or self.params.candle_seconds != seconds
-                or cls.on_tick is not CandleStrategy.on_tick or cls.run is not Strategy.run
-                or cls.on_candle is not CandleStrategy.on_candle or cls._manage is not CandleStrategy._manage):
+                or not self.paths_known() or cls._manage is not CandleStrategy._manage):
             return 0
         start = run.start
         m = len(start)
@@ -318,6 +328,73 @@ class CandleStrategy(Strategy):
         ok = ((head >= self._open) & (head < self._close_ts) & (tail >= day.start) & (tail + seconds <= day.end)
               & (tail + seconds <= self._exit_ts) & inside)
         return leading(ok)
+
+    def fold_read(self, run: CandleArrays, a: int, b: int, values: Series, extra: dict[str, Any],
+                  side: PositionSide | None) -> tuple[int, dict[str, Any]] | None:
+        """The subclass's part of the bulk fold (absorb_quiet, held_span, take_held below): `values` holds each
+        indicator's value (by the names make_indicators gives, and "atr") after each of run[a:b], as on_candle
+        would compute them, and `extra` what extra_state() would say before run[a]. Return n, the leading
+        candles of run[a:b] whose read_candle, tested as arrays, wants no entry (and, `side` given, no exit of a
+        position of that side), and the extra_state() read_candle would leave after those n; None: this
+        subclass proves nothing (this default, and what a subclass says when its own rules were overridden)."""
+        return None
+
+    def absorb_quiet(self, run: CandleArrays, seconds: int) -> int:
+        """Flat with nothing wanted (bulk_span): take in bulk the candles before the first whose read_candle
+        could want an entry (fold_read), their indicators exactly as on_candle updates them."""
+        return self._fold(run, seconds, self.bulk_span(run, seconds), None, take=True)
+
+    def held_span(self, run: CandleArrays, seconds: int) -> int:
+        """In a position with nothing wanted (held_bound: the stop, target, exit_at and the day out of reach): the
+        candles before the first whose read_candle could want an entry or an exit of the side held (fold_read).
+        Changes nothing."""
+        side = self.position
+        return self._fold(run, seconds, self.held_bound(run, seconds), side, take=False) if side else 0
+
+    def take_held(self, run: CandleArrays, seconds: int, m: int) -> None:
+        """on_candle for run[:m], none of which wants anything (held_span proved it): the same indicators and
+        subclass state whether the position is still held or was closed meanwhile."""
+        if m <= 0:
+            return
+        n = self._fold(run, seconds, m, None, take=True)
+        if n != m:
+            raise ValueError(f"take_held: {m} candles asked, only {n} proven quiet")
+
+    def _fold(self, run: CandleArrays, seconds: int, span: int, side: PositionSide | None, take: bool) -> int:
+        """How many of run[:span] fold_read proves quiet, looked at in chunks of 8, 16, ... 512 candles (most
+        stretches are short, and every candle looked at past the first that acts is work thrown away) on copies
+        of the indicators. With `take`, each chunk proven whole is taken at once (the copies' state and the
+        subclass's extra state, no entry wanted) and the next one starts from fresh copies; in the chunk where
+        the stretch ends, the candles before the one that acts are fed to the strategy's own indicators."""
+        if span <= 0 or type(self).fold_read is CandleStrategy.fold_read:
+            return 0
+        ahead: IndicatorRun | None = None
+        extra: dict[str, Any] = {}
+        taken, chunk = 0, 8
+        while taken < span:
+            end = min(span, taken + chunk)
+            if ahead is None:
+                ahead, extra = IndicatorRun(self._indicators), self.extra_state()
+            read = self.fold_read(run, taken, end, ahead.advance(run, taken, end, self.symbol, seconds), extra, side)
+            if read is None:
+                return taken
+            n, after = read
+            if not 0 <= n <= end - taken:
+                raise ValueError(f"fold_read returned {n!r}: allowed are 0 to {end - taken}")
+            if n and take:
+                if n == end - taken:
+                    ahead.commit(self._indicators)
+                    ahead = None
+                else:
+                    feed(self._indicators, run, taken, taken + n, self.symbol, seconds)
+                self.load_extra(after)
+                self._entry = 0
+            extra = after
+            taken += n
+            if taken < end:
+                break
+            chunk = min(2 * chunk, 512)
+        return taken
 
     def absorb_common(self, run: CandleArrays, a: int, b: int) -> None:
         """What on_candle does to this base class's state for run[a:b] when none of them wants anything."""

@@ -14,8 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from core.enums import PositionSide
-from strategies.base import Candle
+from strategies.base import Candle, CandleArrays, leading
+from strategies.candle_fold import Series, carried, column
 from strategies.candle_strategy import CandleStrategy, common_param_problems
 from strategies.indicators import Ema, Indicator, RateOfChange
 
@@ -61,6 +64,34 @@ class Momentum(CandleStrategy):
     def load_extra(self, state: Mapping[str, Any]) -> None:
         v = state["prev_want"]
         self._prev_want = None if v is None else int(v)
+
+    def fold_read(self, run: CandleArrays, a: int, b: int, values: Series, extra: dict[str, Any],
+                  side: PositionSide | None) -> tuple[int, dict[str, Any]] | None:
+        """read_candle's tests over the ROC and EMA each candle would give (computed by the indicators themselves,
+        so bit for bit) and the closes: the condition (+1 / -1 / 0) on every warm candle, an entry wherever it is
+        nonzero and differs from the previous warm candle's; holding, an exit wherever the close is on the other
+        side of the EMA."""
+        cls = type(self)
+        if (cls.read_candle is not Momentum.read_candle or cls.extra_state is not Momentum.extra_state
+                or cls.load_extra is not Momentum.load_extra):
+            return None
+        roc, roc_has = column(values["roc"])
+        ema, ema_has = column(values["ema"])
+        close = run.close[a:b]
+        warm = roc_has & ema_has
+        thr = self.params.threshold_pct
+        want = np.where(warm & (roc > thr) & (close > ema), 1.0,
+                        np.where(warm & (roc < -thr) & (close < ema), -1.0, 0.0))
+        first = extra["prev_want"]
+        prev = carried(want, warm, first)
+        act = warm & ~np.isnan(prev) & (want != 0) & (want != prev)
+        if side is PositionSide.LONG:
+            act |= warm & (close < ema)
+        elif side is PositionSide.SHORT:
+            act |= warm & (close > ema)
+        n = leading(~act)
+        known = np.flatnonzero(warm[:n])
+        return n, {"prev_want": int(want[known[-1]]) if len(known) else first}
 
     def read_candle(self, candle: Candle) -> tuple[int, str, str]:
         roc = self._roc.update(candle)

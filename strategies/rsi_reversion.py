@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.enums import PositionSide
-from strategies.base import Candle
+from strategies.base import Candle, CandleArrays, leading
+from strategies.candle_fold import Series, carried, column, last_known
 from strategies.candle_strategy import CandleStrategy, common_param_problems
 from strategies.indicators import Indicator, Rsi
 
@@ -59,6 +60,27 @@ class RsiReversion(CandleStrategy):
     def load_extra(self, state: Mapping[str, Any]) -> None:
         v = state["prev_rsi"]
         self._prev_rsi = None if v is None else float(v)
+
+    def fold_read(self, run: CandleArrays, a: int, b: int, values: Series, extra: dict[str, Any],
+                  side: PositionSide | None) -> tuple[int, dict[str, Any]] | None:
+        """read_candle's tests over the RSI each candle would give (computed by the indicator itself, so bit
+        for bit): an entry wherever the previous known RSI and this one cross oversold upward or overbought
+        downward; holding, an exit wherever the RSI is at or past exit_level toward the side's exit."""
+        cls = type(self)
+        if (cls.read_candle is not RsiReversion.read_candle or cls.extra_state is not RsiReversion.extra_state
+                or cls.load_extra is not RsiReversion.load_extra):
+            return None
+        series = values["rsi"]
+        rsi, has = column(series)
+        prev = carried(rsi, has, extra["prev_rsi"])
+        p = self.params
+        act = has & (((prev < p.oversold) & (p.oversold <= rsi)) | ((prev > p.overbought) & (p.overbought >= rsi)))
+        if side is PositionSide.LONG:
+            act |= has & (rsi >= p.exit_level)
+        elif side is PositionSide.SHORT:
+            act |= has & (rsi <= p.exit_level)
+        n = leading(~act)
+        return n, {"prev_rsi": last_known(series, has, n, extra["prev_rsi"])}
 
     def read_candle(self, candle: Candle) -> tuple[int, str, str]:
         rsi = self._rsi.update(candle)

@@ -21,12 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
-from strategies.base import Candle, HeldPosition
+from strategies.base import Candle, CandleArrays, HeldPosition, Strategy, leading
+from strategies.candle_fold import Series
 from strategies.candle_strategy import CandleStrategy
 from strategies.indicators import Indicator
 from strategies.rules_expr import CANDLE_FIELDS, Node, evaluate_known, operands
+from strategies.rules_fold import Truths, operand_columns, truths
 from strategies.rules_spec import STRATEGY_ATR, Rule, compile_params
 
 log = logging.getLogger(__name__)
@@ -111,6 +115,44 @@ class RulesStrategy(CandleStrategy):
                 out[text] = v if v is None or f is None else getattr(v, f)
         return out
 
+    def fold_read(self, run: CandleArrays, a: int, b: int, values: Series, extra: dict[str, Any],
+                  side: PositionSide | None) -> tuple[int, dict[str, Any]] | None:
+        """read_candle's tests as arrays (strategies/rules_fold.py): every operand's value on each candle (the
+        indicators' own, so bit for bit), each rule's entry condition three-valued on each candle, an entry
+        wherever one is true after false; holding, an exit wherever the opening rule's exit is true. A condition
+        the array tests cannot read proves nothing (None: no fold)."""
+        cls = type(self)
+        if (cls.read_candle is not RulesStrategy.read_candle or cls.extra_state is not RulesStrategy.extra_state
+                or cls.load_extra is not RulesStrategy.load_extra or cls._values is not RulesStrategy._values):
+            return None
+        raw = {text: [v if v is None or f is None else getattr(v, f) for v in values[name]]
+               if name not in CANDLE_FIELDS else getattr(run, name)[a:b].tolist()
+               for text, (name, f) in self._operands.items()}
+        cols = operand_columns(raw, extra["before"])
+        m = b - a
+        act = np.zeros(m, dtype=bool)
+        was_after: list[np.ndarray] = []
+        for i, r in enumerate(self._rules):
+            is_ = truths(r.when, self._needs[id(r.when)], cols, m)
+            if is_ is None:
+                return None
+            was = np.empty(m, dtype=np.int8)
+            was[:1] = Truths.code(extra["was"][i])
+            was[1:] = is_[:-1]
+            act |= (is_ == Truths.TRUE) & (was == Truths.FALSE)
+            was_after.append(is_)
+        held = self._by_name.get(self._position_rule) if self._position_rule is not None else None
+        if side is not None and held is not None and held.exit is not None:
+            out = truths(held.exit, self._needs[id(held.exit)], cols, m)
+            if out is None:
+                return None
+            act |= out == Truths.TRUE
+        n = leading(~act)
+        if n == 0:
+            return 0, extra
+        return n, {**extra, "before": {text: raw[text][n - 1] for text in self._operands},
+                   "was": [Truths.value(int(is_[n - 1])) for is_ in was_after]}
+
     def read_candle(self, candle: Candle) -> tuple[int, str, str]:
         for ind in self._user.values():
             ind.update(candle)
@@ -158,6 +200,13 @@ class RulesStrategy(CandleStrategy):
         rule = self._by_name.get(name) or next((r for r in self._rules if r.side == side), None)
         self._position_rule = None if rule is None else rule.name  # before the history is read holding it
         super().resume_position(held, now)
+
+    def paths_known(self) -> bool:
+        """This class's on_tick is CandleStrategy's and a note of the rule an entry came from: with no entry
+        signalled it changes nothing, so the bulk fold's proofs hold for it (not for a subclass's own)."""
+        cls = type(self)
+        return (cls.on_tick is RulesStrategy.on_tick and cls.run is Strategy.run
+                and cls.on_candle is CandleStrategy.on_candle)
 
     def on_tick(self, tick: Tick) -> Signal | None:
         sig = super().on_tick(tick)

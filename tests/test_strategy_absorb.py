@@ -20,7 +20,11 @@ from core.types import Tick
 from history.frames import CandleColumns
 from strategies import strategy_class
 from strategies.base import Candle
+from strategies.candle_fold import clone
+from strategies.candle_strategy import CandleStrategy
 from strategies.candles import CandleAggregator
+from strategies.indicators import INDICATORS
+from strategies.rsi_reversion import RsiParams, RsiReversion
 from tests.test_backtest_runner import ROOT
 
 SECONDS = 60
@@ -156,15 +160,42 @@ def _drive(make, candles: list[Candle], fail: set[int], bulk: bool, forced: froz
     return signals, states, taken, held
 
 
-@pytest.mark.parametrize("name,params", [
-    ("mac", {}), ("mac", {"fast": 2, "slow": 3, "atr_period": 3}), ("mac", {"fast": 5, "slow": 8}),
-    ("orb", {}), ("orb", {"range_minutes": 5, "max_entries_per_day": 3}),
+TREND_OR_FADE = {  # config.yaml's commented example
+    "atr_period": 14, "stop": "2 atr",
+    "indicators": {"fast": {"ema": 9}, "slow": {"ema": 21}, "rsi14": {"rsi": 14}, "bb": {"bollinger": [20, 2]}},
+    "rules": {"trend_long": {"side": "long", "when": "fast crosses_above slow and rsi14 < 70",
+                             "exit": "fast crosses_below slow", "target": "3 atr"},
+              "stretched_short": {"side": "short", "when": "close > bb.upper and rsi14 > 70",
+                                  "exit": "close <= bb.middle", "stop": "1%"}},
+}
+EVERY_KIND = {  # every indicator kind and condition kind, quick to warm, so a day enters and exits often
+    "atr_period": 3, "stop": 0.5, "target": "0.4%",
+    "indicators": {"s": {"sma": 3}, "e": {"ema": 4}, "r": {"rsi": 3}, "a": {"atr": 2}, "bb": {"bollinger": [5, 1]},
+                   "md": {"macd": [2, 4, 2]}, "hi": {"highest": 6}, "lo": {"lowest": {"period": 6, "source": "close"}},
+                   "roc": {"roc": 2}, "vw": "vwap", "orng": {"opening_range": 10}},
+    "rules": {"breakout": {"side": "long", "when": "close crosses_above hi or (volume > 4000 and close > orng.high)",
+                           "exit": "close < vw or md.histogram < 0", "stop": "1 atr"},
+              "fade": {"side": "short", "when": "r > 80 and close >= bb.upper and roc > 0.1",
+                       "exit": "close crosses_below s"},
+              "dip": {"side": "long", "when": "close <= lo and e > s and a < atr", "exit": "r >= 50"}},
+}
+
+
+@pytest.mark.parametrize("kind_name,params", [
+    ("ma_crossover", {}), ("ma_crossover", {"fast": 2, "slow": 3, "atr_period": 3}),
+    ("ma_crossover", {"fast": 5, "slow": 8}),
+    ("opening_range_breakout", {}), ("opening_range_breakout", {"range_minutes": 5, "max_entries_per_day": 3}),
+    ("rsi", {}), ("rsi", {"period": 4, "oversold": 40.0, "overbought": 60.0, "take_profit_atr": 1.5}),
+    ("rsi", {"period": 2, "atr_period": 3, "exit_level": 45.0}),
+    ("momentum", {}), ("momentum", {"roc_period": 3, "threshold_pct": 0.1, "ema_period": 5, "take_profit_atr": 2.0}),
+    ("momentum", {"roc_period": 1, "threshold_pct": 0.05, "ema_period": 2, "atr_period": 2}),
+    ("rules", TREND_OR_FADE), ("rules", EVERY_KIND),
 ])
-def test_a_bulk_take_reaches_the_state_running_every_tick_reaches(name, params):
+def test_a_bulk_take_reaches_the_state_running_every_tick_reaches(kind_name, params):
     cfg = load_config(ROOT / "config.yaml")
-    spec = cfg.strategies[name]
-    kind = strategy_class(spec.kind)
-    p = {**spec.params, **params}
+    kind = strategy_class(kind_name)
+    name = kind_name
+    p = params
     total = crossings = held_total = 0
     for seed in range(8):
         day = date(2025, 3, 3) + timedelta(days=seed)
@@ -189,11 +220,61 @@ def test_a_bulk_take_reaches_the_state_running_every_tick_reaches(name, params):
     assert held_total > 50, "stretches holding a position should be folded"
 
 
-def test_a_kind_that_does_not_implement_it_takes_nothing():
+class _OwnReading(RsiReversion):
+    """A user's subclass with its own read_candle: the fold's proofs are of the shipped rule, not of this one."""
+
+    kind = "own_reading"
+
+    def read_candle(self, candle: Candle) -> tuple[int, str, str]:
+        return super().read_candle(candle)
+
+
+class _NoProof(CandleStrategy):
+    """A candle strategy that writes no fold_read: it proves nothing."""
+
+    kind = "no_proof"
+    Params = RsiParams
+
+    def make_indicators(self):
+        return {}
+
+    def read_candle(self, candle: Candle) -> tuple[int, str, str]:
+        return 0, "", ""
+
+
+@pytest.mark.parametrize("kind", [_OwnReading, _NoProof, strategy_class("rsi")])
+def test_a_kind_that_does_not_prove_its_rule_takes_nothing(kind):
     cfg = load_config(ROOT / "config.yaml")
-    strat = strategy_class("rsi")("SYM", "rsi", {}, cfg.session)
     candles = _day(1, date(2025, 3, 3), cfg.session)
-    cols = CandleColumns.of(candles)
-    assert strat.absorb_quiet(cols, SECONDS) == 0
-    assert strat.held_span(cols, SECONDS) == 0
+    strat = kind("SYM", "x", {}, cfg.session)
+    strat.warm_up(candles[:1], candles[1].start)
+    cols = CandleColumns.of(candles[1:])
+    took = strat.absorb_quiet(cols, SECONDS)
     assert isinstance(cols.start, np.ndarray)
+    if kind is strategy_class("rsi"):
+        assert took > 0, "the shipped rule is proven: the same day is taken in bulk"
+    else:
+        assert took == 0
+
+
+def test_a_clone_of_every_indicator_kind_continues_as_it_and_shares_nothing():
+    """candle_fold.clone, the fold's cheap copy: after the same candles a clone has the original's state, and
+    candles fed to the clone leave the original as it was."""
+    cfg = load_config(ROOT / "config.yaml")
+    candles = _day(3, date(2025, 3, 3), cfg.session)
+    specs = {"sma": (3,), "ema": (4,), "rsi": (3,), "atr": (2,), "bollinger": (5, 1), "macd": (2, 4, 2),
+             "highest": (6,), "lowest": (6,), "roc": (2,), "vwap": (), "opening_range": (10,)}
+    assert set(specs) == set(INDICATORS)
+    for kind, args in specs.items():
+        ind = INDICATORS[kind](*args)
+        for c in candles[:40]:
+            ind.update(c)
+        twin = clone(ind)
+        assert twin.state_dict() == ind.state_dict(), kind
+        before = ind.state_dict()
+        for c in candles[40:80]:
+            twin.update(c)
+        assert ind.state_dict() == before, kind
+        for c in candles[40:80]:
+            ind.update(c)
+        assert twin.state_dict() == ind.state_dict(), kind
