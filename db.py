@@ -51,7 +51,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 import db_exec
 from core.enums import OrderStatus
 from db_wal import AUTOCHECKPOINT_PAGES, WalCheckpointer
-from execution.order_events import OrderEventType, OrderFilled, plan
+from execution.order_events import FillRow, OrderEventType
+from execution.order_events import applied as planned
 
 log = logging.getLogger(__name__)
 
@@ -126,23 +127,19 @@ class Order(Base):
         return self.applied(event)[1]
 
     def applied(self, event: OrderEventType) -> tuple[dict[str, Any], list[Base]]:
-        """`apply`, also returning the columns it set: what an UPDATE of the order's row by its id writes
-        (execution.orders writes an order so, without loading it)."""
+        """`apply`, also returning the columns it set: what an UPDATE of the order's row by its id writes."""
         current = OrderStatus(self.status)
-        change = plan(current, self.filled_quantity or 0, event)
+        change, row = planned(current, self.filled_quantity or 0, event)
         values = {**change.fields, "status": change.status.value, "updated_at": utcnow()}
         for name, value in values.items():
             setattr(self, name, value)
-        return values, self._records(event, current, change.status, change.record, change.detail)
-
-    def _records(self, event: OrderEventType, current: OrderStatus, status: OrderStatus, record: bool,
-                 detail: str | None) -> list[Base]:
-        if isinstance(event, OrderFilled):
-            return [Fill(order=self, cumulative_quantity=event.cumulative_quantity, quantity=event.quantity,
-                         price=event.price)]
-        if not record:
-            return []
-        return [OrderEvent(order=self, from_status=current.value, to_status=status.value, detail=detail)]
+        if isinstance(row, FillRow):
+            return values, [Fill(order=self, cumulative_quantity=row.cumulative_quantity, quantity=row.quantity,
+                                 price=row.price)]
+        if row is None:
+            return values, []
+        return values, [OrderEvent(order=self, from_status=row.from_status, to_status=row.to_status,
+                                   detail=row.detail)]
 
 
 class OrderEvent(Base):

@@ -64,7 +64,7 @@ from execution.order_events import (
     OrderWorking,
     broker_final,
 )
-from execution.orders import fill_delta
+from execution.orders import OrderRecord, fill_delta
 from execution.pending import Pending
 from execution.reconcile import HeldTrade, Reconciler, RestartRecords, report
 from execution.reconcile_events import (
@@ -580,7 +580,7 @@ class TradeManager:
 
     # ------------------------------------------------------------------ order helpers
     def _create_order(self, sig: Signal | None, purpose: OrderPurpose, side: OrderSide, qty: int, price: Any,
-                      trade: Any = None, now: int | None = None, symbol: str | None = None) -> Order:
+                      trade: Any = None, now: int | None = None, symbol: str | None = None) -> OrderRecord:
         symbol = symbol or (trade.symbol if trade is not None else sig.symbol if sig is not None else "")
         base = sig.signal_id if sig is not None else f"{purpose.value}:{symbol}:{now}"
         attempt = self.signal_orders.get(base, 0) + 1
@@ -598,7 +598,7 @@ class TradeManager:
         """Where `symbol` is ordered: an option contract on NFO, the rest on the config's exchange."""
         return FO_EXCHANGE if is_option_symbol(symbol) else self.cfg.exchange
 
-    def _written(self, order: Order) -> int:
+    def _written(self, order: OrderRecord) -> int:
         """The order's id, writing the unit's rows so far if it has none yet (it is about to be sent)."""
         if order.id is None:
             if self._s is None:
@@ -606,13 +606,13 @@ class TradeManager:
             self.orders.flush(self._s)
         return order.id
 
-    def _fail(self, order: int | Order, tag: str, reason: str) -> None:
+    def _fail(self, order: int | OrderRecord, tag: str, reason: str) -> None:
         """The order is denied before it is sent (`order`: a row of the open unit, or an id)."""
         self.orders.apply(order, OrderDenied(tag, reason), s=self._s)
         self._later(lambda: log.info("order %d not sent: %s (%s)", order if isinstance(order, int) else order.id,
                                      tag, reason))
 
-    def _send(self, order: Order, pending: Callable[[int], Pending]) -> None:
+    def _send(self, order: OrderRecord, pending: Callable[[int], Pending]) -> None:
         # committed as SENT_TO_BROKER before the request leaves: a crash in between is found by reconciliation.
         # Marked before its first write, so the order is one INSERT (with its CREATED and SENT events)
         self.orders.apply(order, OrderSent(utcnow()), s=self._s)

@@ -2,8 +2,9 @@
 
 An event is a past fact (the order was sent, accepted, filled, cancelled, ...). `plan(status, filled, event)`
 is pure: it checks the event against the table and says the order's next status, the columns that change and
-the text of the OrderEvent row that records it. `db.Order.apply(event)` is the only caller that changes an
-order, so no order moves except through this table.
+the text of the OrderEvent row that records it; `applied` adds the row that records it (an OrderEvent's or a
+Fill's values). `db.Order.apply(event)` and `execution.orders.OrderStore` are its only callers, so no order
+moves except through this table.
 """
 from __future__ import annotations
 
@@ -205,3 +206,31 @@ def _target(ev: OrderEventType) -> tuple[S, dict[str, Any], str]:
 def _final_fields(ev: OrderRejected | OrderExecuted | OrderCancelled) -> dict[str, Any]:
     return {"broker_status": ev.broker_status, "filled_quantity": ev.filled_quantity,
             "average_price": ev.average_price}
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """The OrderEvent row an event writes (its order and time are the writer's)."""
+
+    from_status: str | None
+    to_status: str
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    """The Fill row a fill writes."""
+
+    cumulative_quantity: int
+    quantity: int
+    price: Decimal
+
+
+def applied(current: S, filled: int, ev: OrderEventType) -> tuple[Change, EventRow | FillRow | None]:
+    """`plan`, with the row that records the change (None: a self-step that records nothing)."""
+    change = plan(current, filled, ev)
+    if isinstance(ev, OrderFilled):
+        return change, FillRow(ev.cumulative_quantity, ev.quantity, ev.price)
+    if not change.record:
+        return change, None
+    return change, EventRow(current.value, change.status.value, change.detail)

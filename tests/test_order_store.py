@@ -10,7 +10,7 @@ import pytest
 import db
 from core.enums import OrderStatus as S
 from execution.order_events import IllegalTransition, OrderAccepted, OrderDenied, OrderExecuted, OrderSent
-from execution.orders import OrderStore
+from execution.orders import OrderRecord, OrderStore
 
 DAY = date(2026, 11, 20)
 
@@ -22,7 +22,7 @@ def handler(tmp_path):
     db.dispose_engines()
 
 
-def new(store: OrderStore, cid: str, s=None) -> db.Order:
+def new(store: OrderStore, cid: str, s=None) -> OrderRecord:
     return store.create(s=s, client_order_id=cid, trading_date=DAY, symbol="SBIN", side="BUY", purpose="entry",
                         quantity=10, strategy_tag="t")
 
