@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from datetime import time as dtime
-from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -813,7 +812,7 @@ class Driver:
         others = [feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])
         while not self.stop_requested.is_set():
             # the workers' event pipes (a restarted worker's is new), the feed's reports, or the broker's answers
-            ready = wait(out_q.readers + others, timeout=0.02)
+            ready = out_q.wait(others, timeout=0.02)
             with lock:
                 for cycle in feed.take_delivered():
                     sequencer.delivered(*cycle)
