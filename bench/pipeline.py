@@ -379,7 +379,8 @@ def main() -> None:
         out["p50_held_tick_to_signal_ms"] = pct(drv.held_latencies_ms, 0.50)
         out["p99_held_tick_to_signal_ms"] = pct(drv.held_latencies_ms, 0.99)
         # where a signal's time goes after it leaves the worker: the hop to the driver, the wait for release in
-        # feed order, the TradeManager's decision (a held signal's tick waits for all three of the one before)
+        # feed order, the wait while the signals released with it before it are decided, the TradeManager's
+        # decision (a held signal's tick waits for all four of the one before)
         for stage, ms in getattr(drv, "stage_ms", {}).items():
             out[f"{stage}_p50_ms"], out[f"{stage}_p99_ms"] = pct(ms, 0.50), pct(ms, 0.99)
     print(json.dumps(out))
