@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from datetime import time as dtime
-from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
@@ -396,8 +395,9 @@ class Driver:
         self.latencies_ms: list[float] = []  # tick dispatched -> signal emitted, per signal
         self.held_latencies_ms: list[float] = []  # the same for ticks held for an earlier signal's outcome
         # a signal's stages in this process, per signal (bench/pipeline.py): the worker's write to its receipt
-        # (hop), receipt to release in feed order (sequenced), and the TradeManager's decision (decided)
-        self.stage_ms: dict[str, list[float]] = {"hop": [], "sequenced": [], "decided": []}
+        # (hop), receipt to release in feed order (sequenced), release to the start of its decision while the
+        # signals released before it are decided (queued), and the TradeManager's decision (decided)
+        self.stage_ms: dict[str, list[float]] = {"hop": [], "sequenced": [], "queued": [], "decided": []}
         self._received: dict[int, float] = {}  # id of a signal in the sequencer -> wall time it was received
         self.pids: dict[str, Any] = {}  # the child processes of this run (benchmarks read their CPU time)
         self.shared: SharedState | None = None
@@ -813,7 +813,7 @@ class Driver:
         others = [feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])
         while not self.stop_requested.is_set():
             # the workers' event pipes (a restarted worker's is new), the feed's reports, or the broker's answers
-            ready = wait(out_q.readers + others, timeout=0.02)
+            ready = out_q.wait(others, timeout=0.02)
             with lock:
                 for cycle in feed.take_delivered():
                     sequencer.delivered(*cycle)
@@ -826,6 +826,7 @@ class Driver:
                     except MessageError as e:  # workers check their signals first: this is a bug, not input
                         log.error("a worker event could not be read and is skipped: %s", e)
                 released = list(sequencer.release())
+            t_released = time.time() if released else 0.0
             for sig in released:
                 if not self.opts.live_data:  # session events (cut-off, square-off) in time order with signals
                     clock.advance(sig.time)
@@ -840,7 +841,8 @@ class Driver:
                     t0 = time.time()
                     processor.process_signal(sig)
                     if t_in is not None:
-                        self.stage_ms["sequenced"].append((t0 - t_in) * 1000.0)
+                        self.stage_ms["sequenced"].append((t_released - t_in) * 1000.0)
+                        self.stage_ms["queued"].append((t0 - t_released) * 1000.0)
                         self.stage_ms["decided"].append((time.time() - t0) * 1000.0)
             pool.flush_control()  # feedback a busy worker's control pipe had no room for
             with lock:

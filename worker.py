@@ -19,7 +19,6 @@ import os
 import signal as signals
 import time
 from collections.abc import Mapping
-from multiprocessing.connection import wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
@@ -48,6 +47,7 @@ from pipeline.messages import (
     WorkerStopped,
     decode_frame,
 )
+from pipeline.polling import PollSet
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     next_pipe: Any = None  # from a restarted feed process: read once the current pipe ends
     stop_by: float | None = None  # StopWorker came: drain the pipe until the feed's last frame, or this deadline
     seen_end = False
+    polls = PollSet()  # the control and tick pipes (Connection.poll and wait build a selector per call)
     if restore and restore.get("marker"):
         last_marker = tuple(restore["marker"])
         report(*last_marker)  # where the checkpoint left it: the driver counts this worker as caught up from here
@@ -236,22 +237,23 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
         if out_q.pending_bytes:  # events the pipe had no room for: on before anything else happens
             out_q.flush()
         msg = None
-        if ctl_in is not None and ctl_in.poll():
+        waiting = [ctl_in] + ([ticks_in] if ticks_in is not None else [])
+        ready = polls.ready(waiting, 0)  # one poll for both pipes, on a set kept across turns
+        if ctl_in in ready:
             try:
                 msg = ForkingPickler.loads(ctl_in.recv_bytes())
             except (EOFError, OSError):  # the driver is gone (its pipe ended)
                 log.error("worker %d: the driver's control pipe ended; exiting", worker_id)
                 return
         if msg is None:
-            if ticks_in is not None and ticks_in.poll():
+            if ticks_in is not None and ticks_in in ready:
                 try:
                     on_frame(ticks_in.recv_bytes())
                 except (EOFError, OSError):  # the feed process ended (half a frame, if it was killed mid-write)
                     ticks_in.close()
                     ticks_in, next_pipe = next_pipe, None
                 continue
-            waiting = [ctl_in] + ([ticks_in] if ticks_in is not None else [])
-            if not wait(waiting, timeout=0.002 if out_q.pending_bytes else 0.05):
+            if not polls.ready(waiting, 0.002 if out_q.pending_bytes else 0.05):
                 if last_marker is not None:
                     report(*last_marker, again=True)  # sends due quotes; if they went, the watermark moves
                 elif sink is not None:

@@ -29,6 +29,7 @@ import copy
 import json
 import os
 import platform
+import socket
 import sys
 import tempfile
 import threading
@@ -129,6 +130,12 @@ def _own_cpu_s() -> float:
     return t.user + t.system
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def make_config(tmp: Path, n: int, persist: str) -> Path:
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     cfg = copy.deepcopy(cfg)
@@ -136,6 +143,8 @@ def make_config(tmp: Path, n: int, persist: str) -> Path:
     cfg["symbols"] = [{"symbol": f"SYM{i:03d}", "strategy": "orb" if i % 2 == 0 else "mac"} for i in range(n)]
     cfg["market_data"]["persist"] = persist
     cfg["monitoring"].update(log_level="WARNING", log_dir=str(tmp / "logs"), reports_dir=str(tmp / "reports"))
+    if cfg["dashboard"].get("port"):  # the daemon's own dashboard runs, on a free port: two benches at once would
+        cfg["dashboard"]["port"] = free_port()  # otherwise share the configured one, and one would run without it
     p = tmp / f"config-{persist}.yaml"
     p.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return p
@@ -194,11 +203,16 @@ def _stop_after(driver: Driver, seconds: float) -> None:
     driver.stop_requested.set()
 
 
-def cpu_us_per_tick(rss: RssSampler, drv: Driver, ticks: int) -> dict[str, float]:
-    """CPU time per tick by role: where the work goes, whatever else the machine is doing."""
+def cpu_us_per_tick(rss: RssSampler, drv: Driver, ticks: int, every: bool = False) -> dict[str, float]:
+    """CPU time per tick by role: where the work goes, whatever else the machine is doing. `every`: also the
+    Manager's and the dashboard's processes (on 2 cores, what they take is a core the ticks wait for)."""
     def us(pids: list[int]) -> float:
         return round(sum(rss.cpu.get(p, 0.0) for p in pids) / max(ticks, 1) * 1e6, 2)
-    return {"driver": us([os.getpid()]), "feed": us([drv.pids["feed"]]), "workers": us(drv.pids["workers"])}
+    out = {"driver": us([os.getpid()]), "feed": us([drv.pids["feed"]]), "workers": us(drv.pids["workers"])}
+    if every:
+        out.update(manager=us([drv.pids["manager"]]),
+                   dashboard=us([drv.pids["dashboard"]]) if drv.pids.get("dashboard") else 0.0)
+    return out
 
 
 def warmup_s(cfg: object) -> float:
@@ -337,7 +351,7 @@ def main() -> None:
         warm = 60.0 * a.warmup_minutes if a.warmup_minutes is not None else warmup_s(load_config(ROOT / "config.yaml"))
         speed, wall = paced_speed(a.symbols, a.rate, a.latency_seconds, warm)
         with GcPauses() as gcp:
-            s3, _, drv = run(tmp, a.symbols, "off", speed, stop_after_s=wall)
+            s3, sampler3, drv = run(tmp, a.symbols, "off", speed, stop_after_s=wall)
         # the driver's collector pauses by generation once the feed ran: each stalls every signal in flight
         out["driver_gc_pauses"] = [len(gcp.since(drv.t_feed, g)) for g in (0, 1, 2)]
         out["driver_gc_max_ms"] = [round(max(gcp.since(drv.t_feed, g), default=0.0), 2) for g in (0, 1, 2)]
@@ -348,6 +362,7 @@ def main() -> None:
         out["paced_wall_s"] = round(wall, 1)
         out["paced_warmup_feed_min"] = round(warm / 60, 1)
         out["paced_ticks_per_s"] = round(paced)
+        out["paced_cpu_us_per_tick"] = cpu_us_per_tick(sampler3, drv, s3["dispatched"], every=True)
         every = drv.latencies_ms + drv.held_latencies_ms
         out["tick_to_signal_signals"] = len(every)
         out["tick_to_signal_p50_ms"] = pct(every, 0.50)
@@ -364,7 +379,8 @@ def main() -> None:
         out["p50_held_tick_to_signal_ms"] = pct(drv.held_latencies_ms, 0.50)
         out["p99_held_tick_to_signal_ms"] = pct(drv.held_latencies_ms, 0.99)
         # where a signal's time goes after it leaves the worker: the hop to the driver, the wait for release in
-        # feed order, the TradeManager's decision (a held signal's tick waits for all three of the one before)
+        # feed order, the wait while the signals released with it before it are decided, the TradeManager's
+        # decision (a held signal's tick waits for all four of the one before)
         for stage, ms in getattr(drv, "stage_ms", {}).items():
             out[f"{stage}_p50_ms"], out[f"{stage}_p99_ms"] = pct(ms, 0.50), pct(ms, 0.99)
     print(json.dumps(out))

@@ -29,6 +29,7 @@ import msgspec
 
 from pipeline.messages import WorkerEvent, decode_event
 from pipeline.pipe_writer import PipeWriter
+from pipeline.polling import PollSet
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class WorkerEvents:
         self._writers: list[Any] = [None] * n_workers  # until the worker has its own
         self._retired: list[_Reader] = []  # a restarted worker's old pipe, closed by the reading thread
         self._ready: deque[bytes] = deque()
+        self._polls = PollSet()  # the driver's loop's (wait)
         for i in range(n_workers):
             self._open(i)
 
@@ -158,6 +160,12 @@ class WorkerEvents:
     def readers(self) -> list[Any]:
         """The connections to wait on (multiprocessing.connection.wait) for the next events."""
         return [r.conn for r in self._readers if r is not None]
+
+    def wait(self, others: list[int], timeout: float) -> list[Any]:
+        """The workers' pipes (as in `readers`) and the file descriptors `others` that have something to read
+        within `timeout` seconds, as multiprocessing.connection.wait would return them, from a poll set kept
+        while they stay the same (pipeline.polling: the driver's loop turns thousands of times a second)."""
+        return self._polls.ready(self.readers + others, timeout)
 
     def _read(self, ready: Iterable[Any] | None = None) -> None:
         """Read the pipes (those in `ready`, or all), closing the ones that ended."""

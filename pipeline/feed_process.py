@@ -22,7 +22,7 @@ from core.clock import ist_epoch
 from core.config import Config, Secrets
 from core.enums import TickPersistence
 from core.errors import StartupError
-from core.gc_tuning import tune_for_ticks
+from core.gc_tuning import REAL_TIME_YOUNG_EVERY, YOUNG_EVERY, tune_for_ticks
 from pipeline.batcher import TickBatcher
 from pipeline.dispatcher import DataDispatcher
 from pipeline.messages import (
@@ -206,7 +206,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
         if writer is not None:
             writer.close()
         return
-    tune_for_ticks()
+    tune_for_ticks(YOUNG_EVERY if full_speed else REAL_TIME_YOUNG_EVERY)
     batcher.start_flusher()
     stopping = threading.Event()
 
