@@ -6,7 +6,9 @@ Every order follows seed 002's path: recorded as CREATED, checked by blockers (r
 duplicate), marked SENT_TO_BROKER, handed to a sender thread, then updated from the broker's own answers
 (acknowledgement, status polls). Fills are applied from the broker's filled quantity and average price,
 once each (a Fill row per cumulative quantity), never assumed. An order whose placement ended without an
-answer is looked up in the orderbook, never sent again.
+answer is looked up in the orderbook, never sent again. A signal whose checks refuse its order (or that
+signals_only mode only records) is known before anything is built: its rows, the same as that path's, are written
+plainly (execution.denials), since nothing is sent and nothing is left to follow.
 
 Placement never blocks the signal loop: the senders and the status poller report back as events, which
 `poll()` applies on this thread in arrival order, so capital accounting has exactly one writer.
