@@ -731,6 +731,12 @@ class DBHandler:
         """`core`, with the connection as a Unit (rows waiting in its `info` die with a failed attempt)."""
         return self.core(what, lambda conn: fn(CoreUnit(conn)))
 
+    def record(self, what: str, item: Any, write: Callable[[Connection, list[Any]], None]) -> None:
+        """Records that nothing sent or to be sent depends on (a denied signal's rows): `write(conn, [item])`
+        in one transaction, committed when this returns. A handler whose units share one transaction (the
+        backtest's day, backtest.day_db) may keep them and write many together, before anything else it runs."""
+        self.core(what, lambda conn: write(conn, [item]))
+
     def bulk_insert_tuples(self, model: type[Base], columns: Sequence[str], rows: Sequence[tuple]) -> int:
         """The hot path for ticks: rows already as tuples in `columns` order, no per-row dicts."""
         if not rows:

@@ -40,6 +40,7 @@ class _Plan:
     processors: tuple[Callable[[Any], Any] | None, ...]
     defaults: tuple[tuple[str, Callable[[], Any]], ...]  # name -> value of a column the caller did not give
     returning: bool                             # the INSERT returns its primary key (PostgreSQL)
+    converted: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # (position in names, processor): those that have one
 
 
 # keyed by the statement itself (kept alive here, so an id is never reused): for statements built once, at import
@@ -96,9 +97,11 @@ def _args(plan: _Plan, row: dict[str, Any]) -> Any:
         row = dict(row)
         for name, fn in plan.defaults:
             row[name] = fn()
-    if plan.positional:
-        return tuple(v if p is None else p(v) for v, p in zip((row[n] for n in plan.names), plan.processors,
-                                                                 strict=True))
+    if plan.positional:  # the values in order, then only the columns whose type converts them
+        values = [row[n] for n in plan.names]
+        for i, p in plan.converted:
+            values[i] = p(values[i])
+        return values
     return {n: (row[n] if p is None else p(row[n])) for n, p in zip(plan.names, plan.processors, strict=True)}
 
 
@@ -142,8 +145,9 @@ def _plan(stmt: Statement, dialect: Dialect, keys: tuple[str, ...]) -> _Plan | N
         if escaped or any(b != name_of[b] for b in bind_names):
             return None
     procs: Any = processors
-    return _Plan(sql, ordered, bool(compiled.positional), tuple(procs.get(b) for b in bind_names),
-                 tuple(defaults), returning)
+    processors_ = tuple(procs.get(b) for b in bind_names)
+    return _Plan(sql, ordered, bool(compiled.positional), processors_, tuple(defaults), returning,
+                 tuple((i, p) for i, p in enumerate(processors_) if p is not None))
 
 
 def _constant(value: Any) -> Callable[[], Any]:

@@ -6,7 +6,9 @@ Every order follows seed 002's path: recorded as CREATED, checked by blockers (r
 duplicate), marked SENT_TO_BROKER, handed to a sender thread, then updated from the broker's own answers
 (acknowledgement, status polls). Fills are applied from the broker's filled quantity and average price,
 once each (a Fill row per cumulative quantity), never assumed. An order whose placement ended without an
-answer is looked up in the orderbook, never sent again.
+answer is looked up in the orderbook, never sent again. A signal whose checks refuse its order (or that
+signals_only mode only records) is known before anything is built: its rows, the same as that path's, are written
+plainly (execution.denials), since nothing is sent and nothing is left to follow.
 
 Placement never blocks the signal loop: the senders and the status poller report back as events, which
 `poll()` applies on this thread in arrival order, so capital accounting has exactly one writer.
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import urlparse
 
 import msgspec
@@ -51,6 +53,8 @@ from execution.broker_port import BrokerPort, SimulatedBroker
 from execution.circuit_breaker import CircuitBreaker
 from execution.commands import CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from execution.control_log import ControlLog
+from execution.denials import Denial, DeniedOrder
+from execution.denials import write as write_denials
 from execution.events import EventApplier
 from execution.ledger import EntryFilled, ExitFilled, FillReading, Ledger
 from execution.order_events import (
@@ -395,9 +399,19 @@ class TradeManager:
             return  # its order (from before a restart) is still working; the outcome follows when it is final
         try:
             self.rm.track_prices(sig.symbol, sig.price)
+            check: _EntryCheck | None = None
             if sig.type is SignalType.ENTRY:
                 self._check_halt(int(sig.time))  # may write the trading state: not inside the unit below
                 self._learn_margin(sig.symbol, sig.price)
+                if not sig.forced and not self.options.handles(sig.symbol) and self._cap_reason(sig) is None:
+                    check = self._entry_check(sig)
+                    if check.block is not None or self.mode is ExecutionMode.SIGNALS_ONLY:
+                        self._refuse_entry(sig, check)
+                        return
+            elif (self.mode is ExecutionMode.SIGNALS_ONLY and not sig.forced and not self.options.handles(sig.symbol)
+                  and self._cap_reason(sig) is None):
+                self._signals_only_exit(sig)
+                return
 
             def decide(s: Unit) -> None:
                 self._signal_row = sig.to_row()  # written with the unit's end, its outcome set on it by then
@@ -408,7 +422,7 @@ class TradeManager:
                     self._later(lambda: notify.emit(CapCrossed(sig.symbol, sig.note, sig.price)))
                 forced = self._apply_symbol_caps(sig)
                 if forced.type is SignalType.ENTRY:
-                    self._entry(forced)
+                    self._entry(forced, check if forced is sig else None)
                 else:
                     purpose = OrderPurpose.EXIT if forced.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT
                     reason = ExitReason.SIGNAL.value if not forced.forced else forced.note or "forced"
@@ -467,19 +481,12 @@ class TradeManager:
 
     def _apply_symbol_caps(self, sig: Signal) -> Signal:
         """Seed chart 4: a per-symbol loss or profit cap crossed turns the signal into a forced exit."""
-        r = self.cfg.risk
         trade = self.rm.trade_for(sig.symbol)
-        if trade is None or not r.force_exit_on_cap or sig.type is SignalType.EXIT:
+        reason = self._cap_reason(sig)
+        if trade is None or reason is None:
             return sig
-        ret = self.rm.get_current_returns_for_symbol(sig.symbol, sig.price)
-        reason = None
-        if r.symbol_max_loss_pct is not None and ret <= r.symbol_max_loss_pct:
-            reason = ExitReason.SYMBOL_LOSS_CAP.value
-        elif r.symbol_max_profit_pct is not None and ret >= r.symbol_max_profit_pct:
-            reason = ExitReason.SYMBOL_PROFIT_CAP.value
-        if reason is None:
-            return sig
-        log.warning("%s: %s (%.2f%% on margin); forcing an exit", sig.symbol, reason.replace("_", " "), ret)
+        log.warning("%s: %s (%.2f%% on margin); forcing an exit", sig.symbol, reason.replace("_", " "),
+                    self.rm.get_current_returns_for_symbol(sig.symbol, sig.price))
         self._later(lambda: notify.emit(CapCrossed(sig.symbol, reason, sig.price)))
         shared = self.shared
         if shared is not None:
@@ -487,10 +494,47 @@ class TradeManager:
         return sig.replace(type=SignalType.EXIT, current_position=trade.side, forced=True, note=reason,
                            origin_id=sig.signal_id, origin_type=sig.type)
 
-    def _entry(self, sig: Signal) -> None:
+    def _cap_reason(self, sig: Signal) -> str | None:
+        """The per-symbol cap that the signal's price crosses on the symbol's open trade (which turns the signal
+        into a forced exit), or None; reads only."""
+        r = self.cfg.risk
+        if not r.force_exit_on_cap or sig.type is SignalType.EXIT:
+            return None
+        if self.rm.trade_for(sig.symbol) is None:
+            return None
+        ret = self.rm.get_current_returns_for_symbol(sig.symbol, sig.price)
+        if r.symbol_max_loss_pct is not None and ret <= r.symbol_max_loss_pct:
+            return ExitReason.SYMBOL_LOSS_CAP.value
+        if r.symbol_max_profit_pct is not None and ret >= r.symbol_max_profit_pct:
+            return ExitReason.SYMBOL_PROFIT_CAP.value
+        return None
+
+    def _entry(self, sig: Signal, check: _EntryCheck | None = None) -> None:
+        """`check`: the entry's checks as process_signal made them for this signal (nothing changed since)."""
         if self.options.handles(sig.symbol):
             self.options.entry(self, sig)
             return
+        side, units, allocated, block = check or self._entry_check(sig)
+        now = int(sig.time)
+        order = self._create_order(sig, OrderPurpose.ENTRY, side, units, sig.price)
+        if block is not None:
+            self._fail(order, block[0], block[1])
+            self._count_failure(sig.symbol)
+            self._outcome(sig, OutcomeStatus.FAILED, note=block[0])
+            return
+        if self.mode is ExecutionMode.SIGNALS_ONLY:
+            self._fail(order, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
+                                                 f"@ ~{sig.price}")
+            self._later(lambda: self.virtual.__setitem__(sig.symbol, (sig.current_position, units)))
+            self._outcome(sig, OutcomeStatus.EXECUTED, note="signals_only")
+            return
+        order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
+        self._later(lambda: self.ledger.reserve(order.id, allocated))
+        self._send(order, lambda oid: Pending(oid, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
+
+    def _entry_check(self, sig: Signal) -> _EntryCheck:
+        """The entry's side, size and margin, and the first check that refuses it (None: it may go); reads only,
+        so a refusal is known before anything is built or written."""
         side = OrderSide.BUY if sig.current_position is PositionSide.LONG else OrderSide.SELL
         now = int(sig.time)
         block: tuple[str, str] | None = None
@@ -515,21 +559,64 @@ class TradeManager:
             block = ("DUPLICATE_PENDING_ORDER", "an identical order is pending")
         if block is None and self.breaker.is_open:
             block = ("BROKER_CIRCUIT_OPEN", f"broker failing: {self.breaker.last_reason}")
-        order = self._create_order(sig, OrderPurpose.ENTRY, side, units, sig.price)
-        if block is not None:
-            self._fail(order, block[0], block[1])
+        return _EntryCheck(side, units, allocated, block)
+
+    # ------------------------------------------------------------------ decisions that send nothing
+    def _refuse_entry(self, sig: Signal, check: _EntryCheck) -> None:
+        """An entry refused by its checks, or only recorded (signals_only): its order, events and signal as plain
+        rows (execution.denials), no order object and no unit of its own around them. The worker hears of it and
+        memory changes only once the rows are written (committed, in the daemon), as on the sent path."""
+        side, units, _allocated, block = check
+        if block is None:  # signals_only: what we would have sent
+            block = ("SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} @ ~{sig.price}")
+        order = self._denied_order(sig, OrderPurpose.ENTRY, side, units, block)
+        status, note = ((OutcomeStatus.EXECUTED, "signals_only") if block[0] == "SIGNALS_ONLY"
+                        else (OutcomeStatus.FAILED, block[0]))
+        self._record_refusal(sig, [order], status, note)
+        if status is OutcomeStatus.FAILED:
             self._count_failure(sig.symbol)
-            self._outcome(sig, OutcomeStatus.FAILED, note=block[0])
+        else:
+            self.virtual[sig.symbol] = (sig.current_position, units)
+        self._tell(sig, status, note)
+
+    def _signals_only_exit(self, sig: Signal) -> None:
+        """An exit in signals_only mode: recorded against what we would hold (`_exit`'s rule), never sent."""
+        held = self.virtual.get(sig.symbol)
+        if held is None:
+            self._record_refusal(sig, [], OutcomeStatus.IGNORED, "no position")
+            self._tell(sig, OutcomeStatus.IGNORED, "no position")
             return
-        if self.mode is ExecutionMode.SIGNALS_ONLY:
-            self._fail(order, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
-                                                 f"@ ~{sig.price}")
-            self._later(lambda: self.virtual.__setitem__(sig.symbol, (sig.current_position, units)))
-            self._outcome(sig, OutcomeStatus.EXECUTED, note="signals_only")
-            return
-        order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
-        self._later(lambda: self.ledger.reserve(order.id, allocated))
-        self._send(order, lambda oid: Pending(oid, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
+        purpose = OrderPurpose.EXIT if sig.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT
+        qty = held[1] if purpose is OrderPurpose.EXIT else max(1, math.floor(held[1] * sig.close_fraction))
+        side = OrderSide.SELL if held[0] is PositionSide.LONG else OrderSide.BUY
+        order = self._denied_order(sig, purpose, side, qty,
+                                   ("SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}"))
+        self._record_refusal(sig, [order], OutcomeStatus.EXECUTED, "signals_only")
+        if qty >= held[1]:
+            self.virtual.pop(sig.symbol, None)
+        else:
+            self.virtual[sig.symbol] = (held[0], held[1] - qty)
+        self._tell(sig, OutcomeStatus.EXECUTED, "signals_only")
+
+    def _denied_order(self, sig: Signal, purpose: OrderPurpose, side: OrderSide, qty: int,
+                      block: tuple[str, str]) -> DeniedOrder:
+        """The columns `_create_order` gives the signal's order, for an order refused before it is sent."""
+        base = sig.signal_id
+        attempt = self.signal_orders.get(base, 0) + 1
+        self.signal_orders[base] = attempt
+        return DeniedOrder(dict(
+            client_order_id=f"{base}#{attempt}", signal_id=sig.emitted_id, trade_id=None, trading_date=self.day,
+            symbol=sig.symbol, exchange=self._exchange_of(sig.symbol), side=side.value, purpose=purpose.value,
+            quantity=qty, product=self.cfg.product.value, price_type="MARKET", price=D(sig.price),
+            strategy_tag=self.tag, decision_time=int(sig.time)), block[0], block[1])
+
+    def _record_refusal(self, sig: Signal, orders: list[DeniedOrder], status: OutcomeStatus, note: str) -> None:
+        """Write a signal that sent nothing: its orders and its row with the outcome. In the daemon that is one
+        transaction, committed here; a backtest's day keeps such records and writes many together (nothing was
+        sent, and no one outside the run hears of them before the day's one commit: backtest.day_db)."""
+        row = sig.to_row()
+        row["outcome"], row["outcome_note"] = status.value, note or None
+        self.db.record(f"signal {sig.signal_id}", Denial(row, orders), write_denials)
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
         if self.options.handles(sig.symbol):
@@ -923,8 +1010,6 @@ class TradeManager:
         """Tell the worker what became of the signal it emitted (under the id it emitted, even when the
         TradeManager turned it into a forced exit)."""
         sid = sig.emitted_id
-        out = Outcome(sid, sig.symbol, sig.emitted_type.value, status, force_exit=sig.forced,
-                      incomplete=incomplete, note=note)
 
         def record(s: Unit) -> None:
             row = self._signal_row
@@ -933,22 +1018,26 @@ class TradeManager:
                 return
             db_exec.run(s.connection(), _SET_OUTCOME,
                         {"sid": sid, "outcome": status.value, "outcome_note": note or None})
-
-        def tell() -> None:
-            self.outcomes[sid] = out
-            if self.replay and out.force_exit:
-                self._record_control(lambda: self.controls.outcome_forced(sid))
-            self.notify(sig.symbol, out)
-            if self.shared is not None:
-                key = INCOMPLETE_KEYS[out.signal_type]
-                unfinished = status in (OutcomeStatus.INCOMPLETE, OutcomeStatus.FAILED)
-                self.shared.update_entry(key, sig.symbol, incomplete if unfinished and
-                                         (incomplete or out.signal_type == SignalType.ENTRY.value) else None)
         try:
             self._unit(f"outcome of {sid}", record)
         except Exception as e:  # noqa: BLE001 - the worker must still hear back; the order rows say what happened
             log.warning("could not record the outcome of %s: %s", sid, e)
-        self._later(tell)
+        self._later(lambda: self._tell(sig, status, note, incomplete))
+
+    def _tell(self, sig: Signal, status: OutcomeStatus, note: str, incomplete: dict[str, Any] | None = None) -> None:
+        """The worker hears the signal's outcome (once it is recorded), under the id it emitted."""
+        sid = sig.emitted_id
+        out = Outcome(sid, sig.symbol, sig.emitted_type.value, status, force_exit=sig.forced,
+                      incomplete=incomplete, note=note)
+        self.outcomes[sid] = out
+        if self.replay and out.force_exit:
+            self._record_control(lambda: self.controls.outcome_forced(sid))
+        self.notify(sig.symbol, out)
+        if self.shared is not None:
+            key = INCOMPLETE_KEYS[out.signal_type]
+            unfinished = status in (OutcomeStatus.INCOMPLETE, OutcomeStatus.FAILED)
+            self.shared.update_entry(key, sig.symbol, incomplete if unfinished and
+                                     (incomplete or out.signal_type == SignalType.ENTRY.value) else None)
 
     # ------------------------------------------------------------------ time
     def on_clock(self, now: float) -> None:
@@ -1086,6 +1175,15 @@ class TradeManager:
 
 # a signal's outcome, set on every row recorded under its id (the SET clause is the other parameters)
 _SET_OUTCOME = update(cast(Table, StockSignal.__table__)).where(StockSignal.__table__.c.signal_id == bindparam("sid"))
+
+
+class _EntryCheck(NamedTuple):
+    """An entry's side, size and margin as sized, and the check that refuses it (tag, reason), None if none."""
+
+    side: OrderSide
+    units: int
+    allocated: Decimal
+    block: tuple[str, str] | None
 
 
 def _exit_trade(p: Pending) -> int:

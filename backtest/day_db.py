@@ -13,6 +13,12 @@ State documents (daemon_state: the replay's control log, the trading state) are 
 and outcome, hundreds of times a day, and nothing outside the run reads them while the day is open. Within a
 day their last value per key is kept in memory (read back by get_state) and written once, just before the day
 commits: the committed rows are the same, and a crash loses the whole day either way (it is one transaction).
+
+Records that nothing sent depends on (a denied signal's order, events and signal row: db.DBHandler.record) are
+kept too, and written together, in one savepoint, before the next thing the handler runs (a unit, a read, the
+day's end): so they are in the file in the same order, with the same ids, as written one by one, and every read
+sees them. Safe because a denial sends nothing and, in a backtest, tells no one outside this process: the worker
+that hears of it is the run's own handler, and the day is one transaction anyway.
 """
 from __future__ import annotations
 
@@ -41,6 +47,8 @@ class DayUnitDB(DBHandler):
         self._day: RootTransaction | None = None
         self._cur: Any = None  # a cursor of the DBAPI connection: SAVEPOINT and RELEASE go to it straight
         self._states: dict[str, str] = {}  # state documents set during the day (JSON), written at its end
+        self._kept: list[Any] = []  # records (DBHandler.record) not written yet, in order
+        self._kept_writer: Callable[[Connection, list[Any]], None] | None = None
 
     def begin_day(self) -> None:
         """Open the day's connection and transaction (the units that follow are savepoints in it)."""
@@ -56,12 +64,12 @@ class DayUnitDB(DBHandler):
         """Write the day's state documents and commit (or, after a failure, roll back) the day, and give the
         connection back."""
         conn, day, cur, states = self._conn, self._day, self._cur, self._states
-        self._conn, self._day, self._cur, self._states = None, None, None, {}
         if conn is None or day is None:
             return
         try:
             if commit:
                 try:
+                    self._write_kept()
                     for key, payload in states.items():
                         write_state(conn, key, payload)
                 except BaseException:
@@ -71,8 +79,28 @@ class DayUnitDB(DBHandler):
             else:
                 day.rollback()
         finally:
+            self._conn, self._day, self._cur, self._states = None, None, None, {}
+            self._kept, self._kept_writer = [], None
             cur.close()
             conn.close()
+
+    def record(self, what: str, item: Any, write: Callable[[Connection, list[Any]], None]) -> None:
+        """Within a day: kept, written with the others kept before the handler's next use; outside: written now."""
+        if self._conn is None:
+            super().record(what, item, write)
+            return
+        if self._kept_writer is not write:
+            self._write_kept()
+            self._kept_writer = write
+        self._kept.append(item)
+
+    def _write_kept(self) -> None:
+        """Write the records kept so far, in one savepoint (emptied first: a failure is not written twice)."""
+        kept, write, conn = self._kept, self._kept_writer, self._conn
+        if not kept or write is None or conn is None:
+            return
+        self._kept = []
+        self._retry(f"{len(kept)} kept record(s)", lambda: self._savepoint(lambda: write(conn, kept)))
 
     def get_state(self, key: str, default: Any = None) -> Any:
         payload = self._states.get(key) if self._conn is not None else None
@@ -109,12 +137,14 @@ class DayUnitDB(DBHandler):
         conn = self._conn
         if conn is None:
             return super().core(what, fn)
+        self._write_kept()
         return self._retry(what, lambda: self._savepoint(lambda: fn(conn)))
 
     def _run(self, what: str, fn: Callable[[Session], T]) -> T:
         conn = self._conn
         if conn is None:
             return super()._run(what, fn)
+        self._write_kept()
 
         def once() -> T:
             # rollback_only: the session's commit flushes and leaves the day's transaction alone, and its close
