@@ -108,8 +108,9 @@ class TickWriter:
             self._thread.start()
 
     # ------------------------------------------------------------------ the feed thread's side
-    def add_columns(self, cols: TickColumns, rows: np.ndarray) -> None:
-        """Rows `rows` (indices, in feed order) of `cols` as tuples, built a column at a time."""
+    def add_columns(self, cols: TickColumns, rows: np.ndarray, encoded: Any = None) -> None:
+        """Rows `rows` (indices, in feed order) of `cols` as tuples, built a column at a time (`encoded`, the
+        rows as encoded for the workers, is the writer process's way: pipeline.tick_writer_process)."""
         n = len(rows)
         if not n:
             return
