@@ -222,6 +222,7 @@ def run_tick_writer(db_url: str, persist: TickPersistence, sample_seconds: float
 
     threading.Thread(target=receive, name="tick-inbox", daemon=True).start()
     received = 0
+    confirmed = (0, 0, 0)
     while True:
         with cond:
             while not queue and not ended:
@@ -243,10 +244,13 @@ def run_tick_writer(db_url: str, persist: TickPersistence, sample_seconds: float
             writer.rows.extend(rows)
             received += len(rows)
         writer.hand_off(final=final)
-        try:
-            acks.send_bytes(ACK.pack(received - writer._pending, writer.written, writer.failed))  # noqa: SLF001
-        except OSError:
-            pass  # the feed is gone: what it sent is written all the same
+        state = (received - writer._pending, writer.written, writer.failed)  # noqa: SLF001
+        if state != confirmed or final:  # rows that only gathered need no word: the feed waits on none of them
+            confirmed = state
+            try:
+                acks.send_bytes(ACK.pack(*state))
+            except OSError:
+                pass  # the feed is gone: what it sent is written all the same
         if at_end:
             break
     log.info("tick writer stopped: %d ticks written%s", writer.written,
