@@ -33,12 +33,13 @@ import numpy as np
 from core.enums import TickPersistence
 from core.types import TickColumns
 from pipeline.column_encoding import ColumnRows, array_header
-from pipeline.tick_writer import _ROWS, MAX_PENDING_ROWS, TickWriter, fitted
+from pipeline.tick_writer import _ROWS, MAX_PENDING_ROWS, MAX_TRANSACTION_ROWS, TickWriter, fitted
 
 log = logging.getLogger(__name__)
 
 ACK = struct.Struct("<qqq")  # rows done (written, refused or sampled out), written, refused: running totals
 FLUSH = b""  # "write everything you have, then confirm"
+MIN_ROW_BYTES = 100  # an encoded tick row takes ~200 bytes: one per 100 errs towards fewer decoded at once
 _encoder = msgspec.msgpack.Encoder()
 _typed = msgspec.msgpack.Decoder(_ROWS)
 _untyped = msgspec.msgpack.Decoder()
@@ -232,8 +233,11 @@ def run_tick_writer(db_url: str, persist: TickPersistence, sample_seconds: float
                 left = flush_seconds - (time.monotonic() - writer._last)  # noqa: SLF001
                 if left <= 0 or not cond.wait(left):
                     break
-            msgs = list(queue)
-            queue.clear()
+            msgs = []  # a backlog stays as bytes: decoded a transaction's worth at a time (memory)
+            taken = 0
+            while queue and taken < MAX_TRANSACTION_ROWS:
+                msgs.append(queue.popleft())
+                taken += len(msgs[-1]) // MIN_ROW_BYTES
             at_end = ended and not msgs
         final = at_end
         for msg in msgs:
