@@ -414,6 +414,11 @@ def safe_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
+# page cache of a connection that bulk-inserts ticks (KiB): the (symbol, exch_feed_time) index's inner pages and
+# each symbol's latest leaf, so a row's index insert seldom reads a page back (SQLite's default is 2 MiB)
+BULK_CACHE_KIB = 16384
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
     cur = dbapi_conn.cursor()
@@ -738,16 +743,34 @@ class DBHandler:
         self.core(what, lambda conn: write(conn, [item]))
 
     def bulk_insert_tuples(self, model: type[Base], columns: Sequence[str], rows: Sequence[tuple]) -> int:
-        """The hot path for ticks: rows already as tuples in `columns` order, no per-row dicts."""
+        """The hot path for ticks: rows already as tuples in `columns` order, no per-row dicts. On SQLite one
+        executemany on the driver's own connection (the statement prepared once and kept in its cache; through
+        SQLAlchemy's session it cost ~0.7 us more per row), in a transaction of its own."""
         if not rows:
             return 0
         if self.is_postgres:
             return self._copy(model, columns, rows)
         sql = (f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
                f"VALUES ({', '.join('?' * len(columns))})")
-        self._run(f"bulk insert into {model.__tablename__}",
-                  lambda s: s.connection().exec_driver_sql(sql, list(rows)))
-        return len(rows)
+
+        def once() -> int:
+            raw = self.engine.raw_connection()
+            try:
+                con = raw.driver_connection
+                assert con is not None
+                con.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")  # the index's hot pages stay in memory
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    con.executemany(sql, rows)
+                    con.execute("COMMIT")
+                except BaseException:
+                    if con.in_transaction:
+                        con.execute("ROLLBACK")
+                    raise
+                return len(rows)
+            finally:
+                raw.close()
+        return self._retry(f"bulk insert into {model.__tablename__}", once)
 
     def _copy(self, model: type[Base], columns: Sequence[str], rows: Sequence[tuple]) -> int:
         """COPY on PostgreSQL: many times faster than INSERT for the tick stream."""

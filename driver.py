@@ -539,6 +539,7 @@ class Driver:
             feed.start()
             self.started = True
             self.pids = {"manager": manager._process.pid, "feed": feed.proc.pid,  # noqa: SLF001 - for bench/
+                         "tick_writer": feed.writer_proc.pid if feed.writer_proc is not None else None,
                          "workers": [pool.procs[i].pid for i in range(len(worker_ids))],
                          "dashboard": self.dashboard.pid if self.dashboard is not None else None}
             speed = "full speed" if opts.speed is None else f"{opts.speed:g}x real time"

@@ -16,9 +16,10 @@ the TradeManager in signals_only mode (no broker, so the figure is the pipeline'
      then --latency-seconds more -> p50/p99_tick_to_signal_ms over every signal, from a tick's arrival in the
      feed process to its signal leaving the worker; signals from ticks held for the previous signal's outcome
      are also shown apart (held_signals, p50/p99_held_tick_to_signal_ms) beside the straight ones
-Memory: the summed RSS of the driver, its Manager, its feed process and its workers is sampled every 0.5 s;
-peak_rss_mb is the largest sum, and rss_mb_by_quarter shows whether it grows over the run. cpu_us_per_tick
-splits the CPU time by process (driver, feed, workers): unlike ticks/s it barely moves with the machine's load.
+Memory: the summed RSS of the driver, its Manager, its feed process, its tick writer process and its workers is
+sampled every 0.5 s; peak_rss_mb is the largest sum, and rss_mb_by_quarter shows whether it grows over the run.
+cpu_us_per_tick splits the CPU time by process (driver, feed, workers, and tick_writer when persisted): unlike
+ticks/s it barely moves with the machine's load.
 The driver's figure is the CPU this process used during that run alone (the driver runs in it, and so do the
 source measurement and the earlier runs), less the sampler's own thread.
 """
@@ -212,6 +213,8 @@ def cpu_us_per_tick(rss: RssSampler, drv: Driver, ticks: int, every: bool = Fals
     if every:
         out.update(manager=us([drv.pids["manager"]]),
                    dashboard=us([drv.pids["dashboard"]]) if drv.pids.get("dashboard") else 0.0)
+    if drv.pids.get("tick_writer") is not None:  # the process that writes the ticks, when they are persisted
+        out["tick_writer"] = us([drv.pids["tick_writer"]])
     return out
 
 

@@ -28,6 +28,7 @@ from pipeline.column_encoding import batch as column_batch
 from pipeline.messages import END_OF_FEED, encode_batch
 from pipeline.tick_validator import TickValidator
 from pipeline.tick_writer import TickWriter
+from pipeline.tick_writer_process import WriterLink
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Cycle:
 class TickBatcher:
     def __init__(self, worker_of: dict[str, int], n_workers: int, emit: Callable[[Cycle], None],
                  cycle_ticks: int = 4096, max_delay_s: float = 0.001, max_age_s: float = 0.05, first_pos: int = 0,
-                 validator: TickValidator | None = None, writer: TickWriter | None = None):
+                 validator: TickValidator | None = None, writer: TickWriter | WriterLink | None = None):
         self.worker_of = worker_of
         self.validator = validator  # judges each tick before it is numbered, routed or moves max_ts
         self.writer = writer  # persists every routed tick (market_data.persist), handed over a cycle at a time
@@ -183,7 +184,7 @@ class TickBatcher:
             if not take:
                 continue
             if self.writer is not None:
-                self.writer.add_columns(cols, piece)
+                self.writer.add_columns(cols, piece, rows)
             positions = np.arange(self.pos + 1, self.pos + 1 + take, dtype=np.int64)
             self.dispatched += take
             order = np.argsort(pw, kind="stable")

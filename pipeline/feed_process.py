@@ -40,7 +40,7 @@ from pipeline.messages import (
     TicksResent,
 )
 from pipeline.tick_validator import TickValidator
-from pipeline.tick_writer import TickWriter
+from pipeline.tick_writer_process import WriterLink, run_tick_writer
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +131,13 @@ def make_validator(cfg: Config, opts: Any) -> TickValidator:
                          start=start, wall=wall)
 
 
-def make_writer(cfg: Config, db_url: str | None, inline: bool = False, live: bool = False) -> TickWriter | None:
-    """The feed's TickWriter, with market_data.persist every_tick or sampled (None: off, or no database);
-    `inline` (a replay at full speed): it writes in the feed's thread, where latency does not matter; `live`:
-    a database far behind costs ticks of the record, never a wait of the feed."""
-    md = cfg.market_data
-    if md.persist is TickPersistence.OFF or db_url is None:
+def make_writer(cfg: Config, writer_conns: tuple[Any, Any] | None, live: bool = False) -> WriterLink | None:
+    """The feed's end of its tick writer process (None: market_data.persist off, or no database); `live`: a
+    database far behind costs ticks of the record, never a wait of the feed."""
+    if writer_conns is None:
         return None
-    from db import DBHandler, setup
-
-    return TickWriter(DBHandler(setup(db_url)[0]), md.persist, sample_seconds=md.sample_seconds,
-                      batch_rows=md.batch_rows, flush_seconds=md.flush_seconds, inline=inline,
-                      drop_when_behind=live)
+    out, acks = writer_conns
+    return WriterLink(out, acks, drop_when_behind=live)
 
 
 def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -156,12 +151,12 @@ def _recording(record: Callable[[Any], None], dispatch: Callable[[Any], None]) -
 
 def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int], pipes: list[Any], conn: Any,
              commands: Any, log_secrets: list[str], first_pos: int = 0, first_seq: int = 0,
-             log_sink: Any = None, db_url: str | None = None) -> None:
+             log_sink: Any = None, writer_conns: tuple[Any, Any] | None = None) -> None:
     """Process entry point (spawned): run the feed until it finishes (replay) or the driver says stop (a
     message on `commands`, or its end closing), then send the last cycle. Commands come on a pipe, not through
-    multiprocessing Events: notifying an Event whose waiter was killed blocks forever. `db_url`: where the
-    feed's TickWriter persists the routed ticks (market_data.persist); the last batch is written before the
-    last cycle goes out."""
+    multiprocessing Events: notifying an Event whose waiter was killed blocks forever. `writer_conns`: the
+    pipes to the tick writer process that persists the routed ticks (market_data.persist); the last batch is
+    written before the last cycle goes out."""
     from core.faults import die_with_parent, parent_gone, started_report_delay
     from core.logs import setup_logging
 
@@ -178,7 +173,7 @@ def run_feed(cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int]
 
     dispatcher = DataDispatcher(pipes, report, first_seq=first_seq)
     validator = make_validator(cfg, opts)
-    writer = make_writer(cfg, db_url, inline=full_speed, live=opts.live_data)
+    writer = make_writer(cfg, writer_conns, live=opts.live_data)
     batcher = TickBatcher(worker_of, len(pipes), dispatcher.deliver,
                           max_age_s=FULL_SPEED_MAX_AGE_S if full_speed else REAL_TIME_MAX_AGE_S, first_pos=first_pos,
                           validator=validator, writer=writer)
@@ -258,7 +253,8 @@ class FeedProcess:
     def __init__(self, ctx: Any, cfg: Config, secrets: Secrets, opts: Any, worker_of: dict[str, int],
                  pool: Any, log_channel: Callable[[str], Any] | None = None, db_url: str | None = None):
         self.ctx = ctx
-        self.db_url = db_url  # where the feed process persists ticks (market_data.persist)
+        self.db_url = db_url  # where the tick writer process persists ticks (market_data.persist)
+        self.writer_proc: Any = None  # started with each feed process when ticks are persisted
         self.log_channel = log_channel  # the driver's log sink: a new pipe per feed process
         self.cfg = cfg
         self.secrets = secrets
@@ -294,18 +290,21 @@ class FeedProcess:
         os.set_blocking(self._wake_w, False)
 
     def start(self, timeout_s: float = 60.0) -> None:
-        """Spawn the feed process with the writing ends of the workers' tick pipes (the driver keeps none)."""
+        """Spawn the feed process with the writing ends of the workers' tick pipes (the driver keeps none), and
+        its tick writer process when ticks are persisted."""
         writers = self.pool.take_tick_writers()
         recv, send = self.ctx.Pipe(duplex=False)
         cmd_recv, self.cmd = self.ctx.Pipe(duplex=False)
         log_conn = self.log_channel("feed.log") if self.log_channel is not None else None
+        handed: list[Any] = [*writers, send, cmd_recv, *([log_conn] if log_conn is not None else [])]
+        writer_conns = self._start_writer(handed)
         self.proc = self.ctx.Process(target=run_feed, name="feed", daemon=True, args=(
             self.cfg, self.secrets, self.opts, self.worker_of, writers, send, cmd_recv,
-            self.secrets.secret_values(), self.max_pos, self.max_seq, log_conn, self.db_url))
+            self.secrets.secret_values(), self.max_pos, self.max_seq, log_conn, writer_conns))
         try:
             self.proc.start()
         finally:
-            for c in (*writers, send, cmd_recv, *([log_conn] if log_conn is not None else [])):
+            for c in handed:
                 c.close()  # the feed process has its own; ours would keep a dead worker's pipe, or EOF, from showing
         self.conn = recv
         self._feed_dropped = self._feed_persisted = 0
@@ -331,6 +330,23 @@ class FeedProcess:
         log.info("feed process started (pid %s)", msg.pid)
         self.reader = threading.Thread(target=self._reports, args=(recv,), name="feed-reports", daemon=True)
         self.reader.start()
+
+    def _start_writer(self, handed: list[Any]) -> tuple[Any, Any] | None:
+        """The tick writer process (market_data.persist on and a database), and the feed's ends of its pipes;
+        every end goes in `handed`, for the driver to close once both processes have theirs."""
+        md = self.cfg.market_data
+        if md.persist is TickPersistence.OFF or self.db_url is None:
+            return None
+        inbox, out = self.ctx.Pipe(duplex=False)
+        acks_in, acks_out = self.ctx.Pipe(duplex=False)
+        log_conn = self.log_channel("tick_writer.log") if self.log_channel is not None else None
+        handed += [inbox, out, acks_in, acks_out, *([log_conn] if log_conn is not None else [])]
+        self.writer_proc = self.ctx.Process(target=run_tick_writer, name="tick-writer", daemon=True, args=(
+            self.db_url, md.persist, md.sample_seconds, md.batch_rows, md.flush_seconds, inbox, acks_out,
+            self.cfg.monitoring.log_level, self.cfg.resolve_path(self.cfg.monitoring.log_dir),
+            self.secrets.secret_values(), log_conn))
+        self.writer_proc.start()
+        return out, acks_in
 
     def _reports(self, conn: Any) -> None:
         while True:
@@ -460,6 +476,13 @@ class FeedProcess:
             if p.is_alive():
                 p.kill()
                 p.join(1)
+        w = self.writer_proc
+        if w is not None:  # it ends once the feed's end of its pipe closes, after writing what it was given
+            w.join(30)
+            if w.is_alive():
+                log.warning("tick writer process did not stop; terminating it")
+                w.terminate()
+                w.join(2)
         with self.cmd_lock:
             for c in (self.conn, self.cmd):
                 if c is not None:

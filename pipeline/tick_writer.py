@@ -1,11 +1,13 @@
-"""TickWriter: the one writer of the day's ticks (db.MarketData), on a thread of the feed process.
+"""TickWriter: the one writer of the day's ticks (db.MarketData). The daemon runs it inline in the tick writer
+process (pipeline.tick_writer_process), fed by the feed process; its thread mode is the same writer in the
+caller's process.
 
-Why here and not in the workers: the feed process already holds every tick the validator admitted, in feed
-order, and for the synthetic day as numpy columns. Eight workers each inserting their own ticks contended for
-SQLite's single write lock (its busy handler sleeps), paid an insert per tick on the strategy path, and could
-not fold a persisted symbol's quiet ticks. Here the ticks go as plain tuples (no Tick record, no dict per row),
-one executemany (SQLite) or COPY (PostgreSQL) per batch, on a thread of its own: the database's own work runs
-without the GIL, beside the feed's routing.
+Why one writer fed from the feed, and not the workers: the feed process already holds every tick the validator
+admitted, in feed order, and for the synthetic day as numpy columns. Eight workers each inserting their own
+ticks contended for SQLite's single write lock (its busy handler sleeps), paid an insert per tick on the
+strategy path, and could not fold a persisted symbol's quiet ticks. Here the ticks go as plain tuples (no Tick
+record, no dict per row), one executemany (SQLite) or COPY (PostgreSQL) per batch, on a thread of its own: the
+database's own work runs without the GIL, beside the feed's routing.
 
 What is written: every tick the TickBatcher routes to a worker (a tick the validator refused, or one for a
 symbol no worker trades, never is), with `market_data.persist` every_tick, or the first tick of each symbol per
@@ -108,8 +110,9 @@ class TickWriter:
             self._thread.start()
 
     # ------------------------------------------------------------------ the feed thread's side
-    def add_columns(self, cols: TickColumns, rows: np.ndarray) -> None:
-        """Rows `rows` (indices, in feed order) of `cols` as tuples, built a column at a time."""
+    def add_columns(self, cols: TickColumns, rows: np.ndarray, encoded: Any = None) -> None:
+        """Rows `rows` (indices, in feed order) of `cols` as tuples, built a column at a time (`encoded`, the
+        rows as encoded for the workers, is the writer process's way: pipeline.tick_writer_process)."""
         n = len(rows)
         if not n:
             return
