@@ -36,34 +36,30 @@ INSERT = f"INSERT INTO market_data ({', '.join(TICK_FIELDS)}) VALUES ({', '.join
 
 
 def day_rows(n: int) -> tuple[list[tuple], dict[str, float]]:
-    """The day's first n ticks as tuples, and the CPU microseconds per row of each way to hand them over:
-    `build_us` the feed's tuples built from columns (the writer in the feed process), `take_us` the gather of
-    the rows' msgpack already encoded for the workers (the feed's side now), `decode_us` the writer process's
-    typed decode of those bytes into the tuples it binds."""
+    """The day's first n ticks as the tuples the writer binds, and the CPU microseconds per row of the
+    hand-over: `take_us` the feed's gather of the rows' msgpack already encoded for the workers, `decode_us` the
+    writer process's typed decode of those bytes into the tuples it binds."""
     from pipeline.column_encoding import ColumnRows, array_header
-    from pipeline.tick_writer import TickWriter
     from pipeline.tick_writer_process import decode_rows
 
-    w = TickWriter.__new__(TickWriter)  # add_columns only: no database, no thread
-    w.rows = []
-    build = take = decode = 0.0
+    rows: list[tuple] = []
+    take = decode = 0.0
     day = SyntheticDay(default_tickers(200), date(2026, 11, 20), 7)
     for cols in islice(day.windows(), 1000):
         idx = np.arange(len(cols))
         encoded = ColumnRows(cols)  # made for the workers' batches anyway
-        t0 = time.process_time()
-        w.add_columns(cols, idx)
         t1 = time.process_time()
         body = array_header(len(idx)) + encoded.take(idx)
         t2 = time.process_time()
-        decode_rows(body)
+        rows.extend(decode_rows(body))
         t3 = time.process_time()
-        build, take, decode = build + t1 - t0, take + t2 - t1, decode + t3 - t2
-        if len(w.rows) >= n:
+        take, decode = take + t2 - t1, decode + t3 - t2
+        if len(rows) >= n:
             break
-    m = max(len(w.rows), 1)
-    return w.rows[:n], {"build_us": round(build / m * 1e6, 2), "take_us": round(take / m * 1e6, 2),
-                        "decode_us": round(decode / m * 1e6, 2)}
+    m = max(len(rows), 1)
+    return rows[:n], {"take_us": round(take / m * 1e6, 2), "decode_us": round(decode / m * 1e6, 2)}
+
+
 def fresh(path: Path, index: str | None) -> None:
     import db
     url = f"sqlite:///{path}"

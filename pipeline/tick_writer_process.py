@@ -6,10 +6,10 @@ gathers the routed ticks of each cycle as msgpack rows (for the synthetic day on
 already encoded for the workers: ColumnRows.take; ticks that came as dicts are encoded once with msgspec) and
 sends them down a pipe as bytes, never pickled objects. The writer process decodes them straight into the
 tuples the insert binds (typed: the decode is also the check that every value fits its column) and runs the
-feed's old TickWriter, unchanged in what it writes: every_tick or sampled, in transactions, COPY on
+TickWriter (pipeline.tick_writer) on them: every_tick or sampled, in transactions, COPY on
 PostgreSQL.
 
-The feed's side (WriterLink) keeps TickWriter's interface and promises: rows are handed over at each cycle;
+The feed's side (WriterLink) is the batcher's writer: rows are handed over at each cycle;
 `final` returns once every row handed over is written (the end of a replay, the feed's shutdown); a replay
 waits while MAX_PENDING_ROWS are unconfirmed (its record is whole); live, a cycle is left out then (counted,
 logged), never waited for. The writer process confirms after each write (rows done, written, refused), so
@@ -33,7 +33,11 @@ import numpy as np
 from core.enums import TickPersistence
 from core.types import TickColumns
 from pipeline.column_encoding import ColumnRows, array_header
-from pipeline.tick_writer import _ROWS, MAX_PENDING_ROWS, MAX_TRANSACTION_ROWS, TickWriter, fitted
+from pipeline.tick_writer import _ROWS, MAX_TRANSACTION_ROWS, TickWriter, fitted
+
+# rows unconfirmed before a replay's feed waits for the database (live: later cycles are left out); memory:
+# a few hundred bytes per row
+MAX_PENDING_ROWS = 200_000
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ def decode_rows(buf: bytes) -> list[tuple]:
 
 
 class WriterLink:
-    """The feed process's end: TickWriter's interface (rows, unchecked, add_columns, hand_off, close and the
+    """The feed process's end: the batcher's writer interface (rows, unchecked, add_columns, hand_off, close and the
     written / failed / dropped counts) over the pipes to the writer process."""
 
     def __init__(self, out: Any, acks: Any, max_pending_rows: int = MAX_PENDING_ROWS,
@@ -200,7 +204,7 @@ def run_tick_writer(db_url: str, persist: TickPersistence, sample_seconds: float
     die_with_parent()
     setup_logging(log_level, log_dir, log_secrets, filename="tick_writer.log", sink=log_sink)
     writer = TickWriter(DBHandler(setup(db_url)[0]), persist, sample_seconds=sample_seconds,
-                        batch_rows=batch_rows, flush_seconds=flush_seconds, inline=True)
+                        batch_rows=batch_rows, flush_seconds=flush_seconds)
     queue: deque[bytes] = deque()
     cond = threading.Condition()
     ended = False
@@ -227,10 +231,10 @@ def run_tick_writer(db_url: str, persist: TickPersistence, sample_seconds: float
     while True:
         with cond:
             while not queue and not ended:
-                if not writer._pending:  # noqa: SLF001 - rows waiting for their batch or flush_seconds
+                if not writer.pending:  # rows waiting for their batch or flush_seconds
                     cond.wait()
                     continue
-                left = flush_seconds - (time.monotonic() - writer._last)  # noqa: SLF001
+                left = flush_seconds - (time.monotonic() - writer.last_write)
                 if left <= 0 or not cond.wait(left):
                     break
             msgs = []  # a backlog stays as bytes: decoded a transaction's worth at a time (memory)
@@ -248,7 +252,7 @@ def run_tick_writer(db_url: str, persist: TickPersistence, sample_seconds: float
             writer.rows.extend(rows)
             received += len(rows)
         writer.hand_off(final=final)
-        state = (received - writer._pending, writer.written, writer.failed)  # noqa: SLF001
+        state = (received - writer.pending, writer.written, writer.failed)
         if state != confirmed or final:  # rows that only gathered need no word: the feed waits on none of them
             confirmed = state
             try:
