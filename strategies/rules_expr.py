@@ -27,12 +27,15 @@ messages that name the offending token, its column and what is allowed there.
 from __future__ import annotations
 
 import difflib
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume")
-COMPARISONS = ("<", "<=", ">", ">=")
+# the plain comparisons and what computes them, for one candle's values (here) or whole columns (rules_fold)
+COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+COMPARISONS = tuple(COMPARE)
 CROSSES = ("crosses_above", "crosses_below")
 OPERATORS = COMPARISONS + CROSSES
 KEYWORDS = frozenset(("and", "or", *CROSSES))
@@ -258,14 +261,8 @@ def _truth(node: Node, now: Mapping[str, float | None], before: Mapping[str, flo
     a, b = _value(node.left, now), _value(node.right, now)
     assert a is not None and b is not None  # evaluate() checked every operand
     op = node.op
-    if op == "<":
-        return a < b
-    if op == "<=":
-        return a <= b
-    if op == ">":
-        return a > b
-    if op == ">=":
-        return a >= b
+    if op in COMPARE:
+        return bool(COMPARE[op](a, b))
     pa, pb = _value(node.left, before), _value(node.right, before)
     if pa is None or pb is None:
         return False

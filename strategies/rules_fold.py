@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from strategies.candle_fold import column
-from strategies.rules_expr import Both, Compare, Either, Node, Operand
+from strategies.rules_expr import COMPARE, Both, Compare, Either, Node, Operand
 
 
 class Truths:
@@ -102,14 +102,8 @@ def _truth(node: Node, cols: Mapping[str, OperandColumn], m: int) -> np.ndarray 
     (a, pa), (b, pb) = left, right
     op = node.op
     with np.errstate(invalid="ignore"):
-        if op == "<":
-            return a < b
-        if op == "<=":
-            return a <= b
-        if op == ">":
-            return a > b
-        if op == ">=":
-            return a >= b
+        if op in COMPARE:
+            return COMPARE[op](a, b)
         prev_known = ~(np.isnan(pa) | np.isnan(pb))
         if op == "crosses_above":
             return prev_known & (pa < pb) & (a >= b)
