@@ -72,6 +72,8 @@ class RiskManager:
         self.high_water = self.ledger.start_capital
         self._halted_earlier: str | None = None  # set by load and hold_halt only
         self.halt_is_loss = False  # the last halt came from a loss cap, the daily loss limit or drawdown
+        self._calm: tuple[Decimal, Decimal, Decimal] | None = None  # (equity, high water, start) of the last check
+        # that found nothing to halt for
 
     # ------------------------------------------------------------------ the books, read from the ledger
     @property
@@ -278,9 +280,15 @@ class RiskManager:
         if self.state is TradingState.HALTED:
             return True, self.state_reason
         r = self.risk
-        equity = self.equity()
+        led = self.ledger
+        equity = led.capital + led.unrealized_pnl()  # self.equity(), without two calls on every mark
         if equity > self.high_water:
             self.high_water = equity
+        # every check below is a function of these three: the same figures as the last calm check, the same answer
+        # (most marks of a flat book, or of an unchanged price, need no Decimal division)
+        figures = (equity, self.high_water, led.start_capital)
+        if figures == self._calm:
+            return False, ""
         returns = float((equity - self.start_capital) / self.start_capital * 100)
         reason = None
         if r.global_max_loss_pct is not None and returns <= r.global_max_loss_pct:
@@ -298,4 +306,5 @@ class RiskManager:
             self.halt_is_loss = "profit cap" not in reason
             self.set_state(TradingState.HALTED, reason)
             return True, reason
+        self._calm = figures
         return False, ""

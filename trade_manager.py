@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import time
 from collections.abc import Callable
 from datetime import date
@@ -115,6 +116,8 @@ class TradeManager:
         self.day = day
         self.mode = cfg.mode
         self.tag = cfg.orders.strategy_tag
+        self._product = cfg.product.value
+        self._exchange = cfg.exchange
         self.ledger = Ledger(db, day, D(cfg.risk.capital), cfg.costs.table)  # the only writer of the books
         self.rm = RiskManager(cfg, db, day, self.ledger)
         self.orders = self.ledger.orders  # one store: it knows each order's last written state
@@ -384,18 +387,20 @@ class TradeManager:
     # ------------------------------------------------------------------ signals
     def process_signal(self, sig: Signal) -> None:
         """Decide what a signal means and start its order; never waits for the broker."""
-        log.debug("signal %s (attempt %d)", sig.signal_id, sig.attempt_count)
-        done = self.outcomes.get(sig.signal_id)
+        sid = sig.signal_id  # built from the signal's fields on every read: read once
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("signal %s (attempt %d)", sid, sig.attempt_count)
+        done = self.outcomes.get(sid)
         if done is not None:  # a restarted worker, or a resumed replay, sent it again: answer the same
-            caps = self.controls.caps_for(sig.signal_id) if self.replay else None
+            caps = self.controls.caps_for(sid) if self.replay else None
             if caps is not None:  # and arm (or clear) its cap triggers as the first run did before this answer
                 self.notify(sig.symbol, caps)
-            if self.replay and not done.force_exit and self.controls.was_forced(sig.signal_id):
+            if self.replay and not done.force_exit and self.controls.was_forced(sid):
                 # a cap turned it into a forced exit: reset the strategy
                 done = msgspec.structs.replace(done, force_exit=True)
             self.notify(sig.symbol, done)
             return
-        if any(p.signal is not None and p.signal.signal_id == sig.signal_id for p in self.pending.values()):
+        if self.pending and any(p.signal is not None and p.signal.signal_id == sid for p in self.pending.values()):
             return  # its order (from before a restart) is still working; the outcome follows when it is final
         try:
             self.rm.track_prices(sig.symbol, sig.price)
@@ -403,34 +408,43 @@ class TradeManager:
             if sig.type is SignalType.ENTRY:
                 self._check_halt(int(sig.time))  # may write the trading state: not inside the unit below
                 self._learn_margin(sig.symbol, sig.price)
-                if not sig.forced and not self.options.handles(sig.symbol) and self._cap_reason(sig) is None:
+                cap = self._cap_reason(sig)
+                if cap is None and not self.options.handles(sig.symbol):
+                    # every refused entry is known here, before anything is built: one path writes them all
                     check = self._entry_check(sig)
                     if check.block is not None or self.mode is ExecutionMode.SIGNALS_ONLY:
-                        self._refuse_entry(sig, check)
+                        self._refuse_entry(sig, sid, check)
                         return
-            elif (self.mode is ExecutionMode.SIGNALS_ONLY and not sig.forced and not self.options.handles(sig.symbol)
-                  and self._cap_reason(sig) is None):
-                self._signals_only_exit(sig)
-                return
+            else:
+                cap = self._cap_reason(sig)
+                if (self.mode is ExecutionMode.SIGNALS_ONLY and not sig.forced and cap is None
+                        and not self.options.handles(sig.symbol)):
+                    self._signals_only_exit(sig, sid)
+                    return
 
             def decide(s: Unit) -> None:
                 self._signal_row = sig.to_row()  # written with the unit's end, its outcome set on it by then
-                shared = self.shared
-                if sig.forced and shared is not None:  # a worker saw a cap crossed on a tick
-                    self._later(lambda: shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
                 if sig.forced:
-                    self._later(lambda: notify.emit(CapCrossed(sig.symbol, sig.note, sig.price)))
-                forced = self._apply_symbol_caps(sig)
+                    self._forced_notices(sig)
+                forced = self._apply_symbol_caps(sig, cap)
                 if forced.type is SignalType.ENTRY:
-                    self._entry(forced, check if forced is sig else None)
+                    self._entry(forced, check)
                 else:
                     purpose = OrderPurpose.EXIT if forced.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT
                     reason = ExitReason.SIGNAL.value if not forced.forced else forced.note or "forced"
                     self._exit(forced, purpose, reason)
-            self._unit(f"signal {sig.signal_id}", decide)
+            self._unit(f"signal {sid}", decide)
         except Exception as e:  # noqa: BLE001 - the worker must hear back, and the daemon must keep running
-            log.exception("could not process signal %s: %s", sig.signal_id, e)
+            log.exception("could not process signal %s: %s", sid, e)
             self._outcome(sig, OutcomeStatus.FAILED, note=f"internal error: {e}")
+
+    def _forced_notices(self, sig: Signal) -> None:
+        """A worker saw a cap crossed on a tick (a forced signal): the dashboard and the notifier hear of it once
+        the decision is recorded."""
+        shared = self.shared
+        if shared is not None:
+            self._later(lambda: shared.update_entry("force_exit_triggered_symbols", sig.symbol, sig.note))
+        self._later(lambda: notify.emit(CapCrossed(sig.symbol, sig.note, sig.price)))
 
     def _learn_margin(self, symbol: str, price: float) -> None:
         """Margin per symbol from the broker where it can tell (OpenAlgo /margin), once a day per symbol;
@@ -479,10 +493,10 @@ class TradeManager:
         else:
             action()
 
-    def _apply_symbol_caps(self, sig: Signal) -> Signal:
-        """Seed chart 4: a per-symbol loss or profit cap crossed turns the signal into a forced exit."""
-        trade = self.rm.trade_for(sig.symbol)
-        reason = self._cap_reason(sig)
+    def _apply_symbol_caps(self, sig: Signal, reason: str | None) -> Signal:
+        """Seed chart 4: a per-symbol loss or profit cap crossed (`reason`, from _cap_reason) turns the signal
+        into a forced exit."""
+        trade = self.rm.trade_for(sig.symbol) if reason is not None else None
         if trade is None or reason is None:
             return sig
         log.warning("%s: %s (%.2f%% on margin); forcing an exit", sig.symbol, reason.replace("_", " "),
@@ -509,25 +523,18 @@ class TradeManager:
             return ExitReason.SYMBOL_PROFIT_CAP.value
         return None
 
-    def _entry(self, sig: Signal, check: _EntryCheck | None = None) -> None:
-        """`check`: the entry's checks as process_signal made them for this signal (nothing changed since)."""
+    def _entry(self, sig: Signal, check: _EntryCheck | None) -> None:
+        """`check`: the entry's checks as process_signal made them for this signal (nothing changed since), which
+        passed them (a refused entry never gets here: _refuse_entry wrote it); None for an option's entry, which
+        the options executor sizes and checks."""
         if self.options.handles(sig.symbol):
             self.options.entry(self, sig)
             return
-        side, units, allocated, block = check or self._entry_check(sig)
+        if check is None or check.block is not None or self.mode is ExecutionMode.SIGNALS_ONLY:
+            raise RuntimeError(f"entry {sig.signal_id} reached the order path unchecked or refused")
+        side, units, allocated, _block = check
         now = int(sig.time)
         order = self._create_order(sig, OrderPurpose.ENTRY, side, units, sig.price)
-        if block is not None:
-            self._fail(order, block[0], block[1])
-            self._count_failure(sig.symbol)
-            self._outcome(sig, OutcomeStatus.FAILED, note=block[0])
-            return
-        if self.mode is ExecutionMode.SIGNALS_ONLY:
-            self._fail(order, "SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} "
-                                                 f"@ ~{sig.price}")
-            self._later(lambda: self.virtual.__setitem__(sig.symbol, (sig.current_position, units)))
-            self._outcome(sig, OutcomeStatus.EXECUTED, note="signals_only")
-            return
         order.reserved = allocated  # persisted with the order, so a restart holds the same margin for it
         self._later(lambda: self.ledger.reserve(order.id, allocated))
         self._send(order, lambda oid: Pending(oid, sig.symbol, sig, OrderPurpose.ENTRY, side, units, now))
@@ -562,61 +569,67 @@ class TradeManager:
         return _EntryCheck(side, units, allocated, block)
 
     # ------------------------------------------------------------------ decisions that send nothing
-    def _refuse_entry(self, sig: Signal, check: _EntryCheck) -> None:
+    def _refuse_entry(self, sig: Signal, sid: str, check: _EntryCheck) -> None:
         """An entry refused by its checks, or only recorded (signals_only): its order, events and signal as plain
         rows (execution.denials), no order object and no unit of its own around them. The worker hears of it and
-        memory changes only once the rows are written (committed, in the daemon), as on the sent path."""
+        memory changes only once the rows are written (committed, in the daemon), as on the sent path. The one
+        path of every refused entry (a forced one's notices too, as its decision would have sent them)."""
         side, units, _allocated, block = check
         if block is None:  # signals_only: what we would have sent
             block = ("SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} @ ~{sig.price}")
-        order = self._denied_order(sig, OrderPurpose.ENTRY, side, units, block)
+        order = self._denied_order(sig, sid, _ENTRY, side, units, block)
         status, note = ((OutcomeStatus.EXECUTED, "signals_only") if block[0] == "SIGNALS_ONLY"
                         else (OutcomeStatus.FAILED, block[0]))
-        self._record_refusal(sig, [order], status, note)
+        self._record_refusal(sig, sid, [order], status, note)
+        if sig.forced:
+            self._forced_notices(sig)
         if status is OutcomeStatus.FAILED:
             self._count_failure(sig.symbol)
         else:
             self.virtual[sig.symbol] = (sig.current_position, units)
         self._tell(sig, status, note)
 
-    def _signals_only_exit(self, sig: Signal) -> None:
+    def _signals_only_exit(self, sig: Signal, sid: str) -> None:
         """An exit in signals_only mode: recorded against what we would hold (`_exit`'s rule), never sent."""
         held = self.virtual.get(sig.symbol)
         if held is None:
-            self._record_refusal(sig, [], OutcomeStatus.IGNORED, "no position")
+            self._record_refusal(sig, sid, [], OutcomeStatus.IGNORED, "no position")
             self._tell(sig, OutcomeStatus.IGNORED, "no position")
             return
         purpose = OrderPurpose.EXIT if sig.type is SignalType.EXIT else OrderPurpose.TAKE_PROFIT
         qty = held[1] if purpose is OrderPurpose.EXIT else max(1, math.floor(held[1] * sig.close_fraction))
         side = OrderSide.SELL if held[0] is PositionSide.LONG else OrderSide.BUY
-        order = self._denied_order(sig, purpose, side, qty,
+        order = self._denied_order(sig, sid, purpose.value, side, qty,
                                    ("SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}"))
-        self._record_refusal(sig, [order], OutcomeStatus.EXECUTED, "signals_only")
+        self._record_refusal(sig, sid, [order], OutcomeStatus.EXECUTED, "signals_only")
         if qty >= held[1]:
             self.virtual.pop(sig.symbol, None)
         else:
             self.virtual[sig.symbol] = (held[0], held[1] - qty)
         self._tell(sig, OutcomeStatus.EXECUTED, "signals_only")
 
-    def _denied_order(self, sig: Signal, purpose: OrderPurpose, side: OrderSide, qty: int,
+    def _denied_order(self, sig: Signal, sid: str, purpose: str, side: OrderSide, qty: int,
                       block: tuple[str, str]) -> DeniedOrder:
-        """The columns `_create_order` gives the signal's order, for an order refused before it is sent."""
-        base = sig.signal_id
-        attempt = self.signal_orders.get(base, 0) + 1
-        self.signal_orders[base] = attempt
+        """The columns `_create_order` gives the signal's order, for an order refused before it is sent
+        (`sid`: the signal's id, `purpose`: an OrderPurpose's value)."""
+        attempt = self.signal_orders.get(sid, 0) + 1
+        self.signal_orders[sid] = attempt
+        symbol = sig.symbol
         return DeniedOrder(dict(
-            client_order_id=f"{base}#{attempt}", signal_id=sig.emitted_id, trade_id=None, trading_date=self.day,
-            symbol=sig.symbol, exchange=self._exchange_of(sig.symbol), side=side.value, purpose=purpose.value,
-            quantity=qty, product=self.cfg.product.value, price_type="MARKET", price=D(sig.price),
+            client_order_id=f"{sid}#{attempt}", signal_id=sid if sig.origin_id is None else sig.origin_id,
+            trade_id=None, trading_date=self.day, symbol=symbol,
+            exchange=FO_EXCHANGE if is_option_symbol(symbol) else self._exchange, side=_SIDE[side], purpose=purpose,
+            quantity=qty, product=self._product, price_type="MARKET", price=D(sig.price),
             strategy_tag=self.tag, decision_time=int(sig.time)), block[0], block[1])
 
-    def _record_refusal(self, sig: Signal, orders: list[DeniedOrder], status: OutcomeStatus, note: str) -> None:
+    def _record_refusal(self, sig: Signal, sid: str, orders: list[DeniedOrder], status: OutcomeStatus,
+                        note: str) -> None:
         """Write a signal that sent nothing: its orders and its row with the outcome. In the daemon that is one
         transaction, committed here; a backtest's day keeps such records and writes many together (nothing was
         sent, and no one outside the run hears of them before the day's one commit: backtest.day_db)."""
         row = sig.to_row()
-        row["outcome"], row["outcome_note"] = status.value, note or None
-        self.db.record(f"signal {sig.signal_id}", Denial(row, orders), write_denials)
+        row["outcome"], row["outcome_note"] = _STATUS[status], note or None
+        self.db.record(f"signal {sid}", Denial(row, orders), write_denials)
 
     def _exit(self, sig: Signal, purpose: OrderPurpose, reason: str) -> None:
         if self.options.handles(sig.symbol):
@@ -735,14 +748,20 @@ class TradeManager:
         """Apply what the sender and poller threads learned, then act on timeouts and retries."""
         if self.io is None:
             return
-        n = self.events.retry_due(self._apply_event, time.monotonic())
-        while True:
+        applier, answers = self.events, self.io.events
+        # the common call finds nothing: no exception raised for an empty queue, no clock read for nothing held
+        n = applier.retry_due(self._apply_event, time.monotonic()) if applier.held else 0
+        while not answers.empty():
             try:
-                ev = self.io.events.get_nowait()
-            except Exception:  # noqa: BLE001 - queue.Empty
+                ev = answers.get_nowait()
+            except queue.Empty:
                 break
             n += 1
-            self.events.apply(ev, self._apply_event, time.monotonic())
+            applier.apply(ev, self._apply_event, time.monotonic())
+        if not self.pending and not self.retry_at:
+            if n:
+                self._publish()
+            return
         mono = time.monotonic()
         for p in list(self.pending.values()):
             if p.broker_order_id and not p.cancel_requested and mono - p.sent_mono > self.cfg.orders.fill_timeout_s:
@@ -1074,8 +1093,9 @@ class TradeManager:
     def on_marks(self, marks: Marks) -> None:
         """Open positions' prices from the ticks (in feed order, at most once per data-second per position):
         the global caps, daily loss limit and drawdown act on price movement, not only when a signal comes."""
+        mark = self.ledger.mark  # rm.track_prices, one call less per price
         for sym, price in marks.prices.items():
-            self.rm.track_prices(sym, price)
+            mark(sym, D(price))
         self._check_halt(marks.time)
 
     def _check_halt(self, now: int) -> None:
@@ -1172,6 +1192,11 @@ class TradeManager:
                         active_order_ids=[p.broker_order_id or f"local-{p.order_id}" for p in self.pending.values()],
                         trading_state=self.rm.state.value)
 
+
+# enum values read on every refused signal (an enum member's .value is a descriptor call)
+_ENTRY = OrderPurpose.ENTRY.value
+_SIDE = {side: side.value for side in OrderSide}
+_STATUS = {status: status.value for status in OutcomeStatus}
 
 # a signal's outcome, set on every row recorded under its id (the SET clause is the other parameters)
 _SET_OUTCOME = update(cast(Table, StockSignal.__table__)).where(StockSignal.__table__.c.signal_id == bindparam("sid"))

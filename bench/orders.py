@@ -180,6 +180,9 @@ class StageStamps:
                     stamps._t["taken_cpu"] = time.thread_time()
                 return ev
 
+            def empty(self) -> bool:
+                return answers.empty()
+
         def stamped_track(order_id: int, broker_order_id: str, strategy: str) -> None:
             if self._on and "applied" not in self._t:
                 self._t["applied"], self._t["applied_cpu"] = time.perf_counter(), time.thread_time()

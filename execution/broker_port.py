@@ -19,6 +19,8 @@ class AnswerQueue(Protocol):
 
     def get_nowait(self) -> Any: ...
 
+    def empty(self) -> bool: ...
+
 
 class BrokerPort(Protocol):
     """What the TradeManager asks of the broker threads: commands in, answers (broker_io events) out."""

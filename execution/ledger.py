@@ -31,6 +31,7 @@ from options.contract import is_option_symbol
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
+LONG = PositionSide.LONG
 
 
 def D(x: Any) -> Decimal:
@@ -184,10 +185,11 @@ class Ledger:
     def unrealized_pnl(self) -> Decimal:
         """Open trades at their last known prices (a trade without one counts nothing)."""
         total = ZERO
-        for t in self._trades.values():
-            price = self._prices.get(t.symbol)
+        prices = self._prices
+        for t in self._trades.values():  # t.pnl(price, t.remaining), inlined: this runs on every mark
+            price = prices.get(t.symbol)
             if price is not None:
-                total += t.pnl(price, t.remaining)
+                total += (price - t.entry_price if t.side is LONG else t.entry_price - price) * t.remaining
         return total
 
     def order_charges(self, is_buy: bool, price: Any, quantity: int, symbol: str = "") -> Charges:
