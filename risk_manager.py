@@ -72,6 +72,7 @@ class RiskManager:
         self.high_water = self.ledger.start_capital
         self._halted_earlier: str | None = None  # set by load and hold_halt only
         self.halt_is_loss = False  # the last halt came from a loss cap, the daily loss limit or drawdown
+        self._loss_limit = D(self.risk.daily_loss_limit or 0)  # converted once (checked on every mark)
         self._calm: tuple[Decimal, Decimal, Decimal] | None = None  # (equity, high water, start) of the last check
         # that found nothing to halt for
 
@@ -295,7 +296,7 @@ class RiskManager:
             reason = f"risk: global loss cap breached ({returns:.2f}% <= {r.global_max_loss_pct}%)"
         elif r.global_max_profit_pct is not None and returns >= r.global_max_profit_pct:
             reason = f"risk: global profit cap reached ({returns:.2f}% >= {r.global_max_profit_pct}%)"
-        elif r.daily_loss_limit is not None and self.start_capital - equity >= D(r.daily_loss_limit):
+        elif r.daily_loss_limit is not None and self.start_capital - equity >= self._loss_limit:
             reason = f"risk: daily loss limit reached (loss {self.start_capital - equity:.2f} >= {r.daily_loss_limit})"
         elif r.max_drawdown_pct is not None and self.high_water > 0:
             dd = float((self.high_water - equity) / self.high_water * 100)
