@@ -185,6 +185,19 @@ class _ExactWindow:
         for x in values:
             self.add(float(x))
 
+    def extend(self, values: Sequence[float]) -> None:
+        """add() for each of `values`: a run at least a window long replaces the window whole, its exact sums
+        summed once (the same integers the adds leave)."""
+        if len(values) < self.size:
+            for x in values:
+                self.add(x)
+            return
+        tail = values[len(values) - self.size:]
+        self.values = deque(tail)
+        ints = list(map(exact, tail))
+        self.total = sum(ints)
+        self.total_sq = sum(e * e for e in ints) if self.squares else 0
+
 
 class _Seeded:
     """A float recursion's seed: the in-order sum of its first `size` inputs (TA-Lib's seed)."""
@@ -252,8 +265,7 @@ class Sma(Indicator[float]):
         """update() for each of `values` (this SMA's source of consecutive candles), at the cost of the last
         `period` of them: the window and its exact sum end as the one-by-one updates leave them."""
         w = self._w
-        for x in values[-self.period:]:
-            w.add(x)
+        w.extend(values[-self.period:])
         if w.full:
             self.value = w.mean()
         return self.value
