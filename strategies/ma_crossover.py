@@ -21,7 +21,7 @@ import numpy as np
 from core.enums import PositionSide
 from strategies.base import Candle, CandleArrays
 from strategies.candle_strategy import CandleStrategy, common_param_problems
-from strategies.indicators import Indicator, Sma
+from strategies.indicators import Indicator, Sma, exact
 
 
 @dataclass(frozen=True)
@@ -69,16 +69,16 @@ class MovingAverageCrossover(CandleStrategy):
         """Flat with nothing wanted: take the candles before the first that could cross (a nonzero sign of
         fast - slow other than the last one), or that the float estimate (_CrossScan) cannot sign for certain,
         in bulk: every sign taken is the sign the exact averages give, and the windows themselves are taken
-        exactly (Sma.absorb)."""
+        exactly."""
         cls = type(self)
         if cls.read_candle is not MovingAverageCrossover.read_candle:
             return 0
         span = self.bulk_span(run, seconds)
         taken = 0
         while taken < span:
-            n, last, more = self._scan(run.close, taken, span)
+            scan, at, n, last, more = self._quiet(run.close, taken, span)
             if n:
-                self._take(run, taken, taken + n, last)
+                self._take(run, taken, taken + n, scan, at, last)
                 taken += n
             if not more:
                 break
@@ -91,34 +91,41 @@ class MovingAverageCrossover(CandleStrategy):
         if type(self).read_candle is not MovingAverageCrossover.read_candle:
             return 0
         span = min(self.held_bound(run, seconds), 256)
-        return self._scan(run.close, 0, span)[0] if span else 0
+        return self._quiet(run.close, 0, span)[2] if span else 0
 
     def take_held(self, run: CandleArrays, seconds: int, m: int) -> None:
         """on_candle for run[:m], none of which crosses (held_span proved it): the same windows, ATR and last
         sign whether the position is still held or was closed meanwhile."""
         if m <= 0:
             return
-        n, last, _ = self._scan(run.close, 0, m)
+        scan, at, n, last, _ = self._quiet(run.close, 0, m)
         if n != m:
             raise ValueError(f"take_held: {m} candles asked, only {n} proven quiet")
-        self._take(run, 0, m, last)
+        self._take(run, 0, m, scan, at, last)
 
-    def _take(self, run: CandleArrays, a: int, b: int, last: int) -> None:
-        """on_candle for run[a:b], none of which crosses, leaving `last` as the last sign."""
+    def _take(self, run: CandleArrays, a: int, b: int, scan: _CrossScan, at: int, last: int) -> None:
+        """on_candle for run[a:b], none of which crosses (scan's candles from `at` on), leaving `last` as the
+        last sign."""
         self._last_sign = last
         self.absorb_common(run, a, b)
-        taken = run.close[a:b].tolist()
-        self._fast.absorb(taken)
-        self._slow.absorb(taken)
+        scan.feed(self._fast, self._slow, at + b - a)
 
-    def _scan(self, closes: np.ndarray, a: int, b: int) -> tuple[int, int, bool]:
+    def _quiet(self, closes: np.ndarray, a: int, b: int) -> tuple[_CrossScan, int, int, int, bool]:
         """How many of closes[a:b] (the next candles', the windows now being those before closes[a]) can be
-        read without a cross or an unsure sign, the last sign after them, and whether the scan stopped only
-        where its estimate ends (ask again from there); changes nothing but the estimate kept."""
+        read without a cross or an unsure sign, with the estimate that says so and where closes[a] is in it, the
+        last sign after them, and whether the count stopped only where the estimate ends (ask again from
+        there). Changes nothing but the estimate kept: the day's, while it fits."""
+        fast, slow = self._fast, self._slow
         scan = self._cross
-        if scan is None or not scan.fits(closes, a, self._fast, self._slow):
-            scan = self._cross = _CrossScan(closes[a:], self._fast, self._slow)
-        return scan.quiet(len(closes) - a, b - a, self._last_sign)
+        if scan is not None:
+            at = scan.offset(closes, a, fast, slow)
+            if at >= 0:
+                n, last, more = scan.quiet(at, b - a, self._last_sign)
+                if scan.same(closes, a, at, n):
+                    return scan, at, n, last, more
+        scan = self._cross = _CrossScan(closes[a:], fast, slow)
+        n, last, more = scan.quiet(0, b - a, self._last_sign)
+        return scan, 0, n, last, more
 
     def read_candle(self, candle: Candle) -> tuple[int, str, str]:
         fast_ma, slow_ma = self._fast.update(candle), self._slow.update(candle)
@@ -144,25 +151,30 @@ class MovingAverageCrossover(CandleStrategy):
 class _CrossScan:
     """The sign of fast - slow after each of a symbol-day's next candles, estimated once from float running sums
     (NaN while a window is not full), and reused by every later fold of that day whose windows are those the
-    estimate ran through: the candles between were fed to the averages one by one or in bulk, the same closes.
+    estimate ran through and whose candles are its candles (checked by value: the candles between were fed to
+    the averages one by one or in bulk). It also keeps each value's exact() sum term, so a fold's windows are
+    set in one sum each (Sma.absorb_tail).
 
     Why it is sure: the averages are estimated over at most LIMIT candles (error below n^2 x 2**-52 of the
     price, n the candles summed: 2.4e-10 for 1024); a difference within 1e-8 of the averages is left unsure
     (the exact path reads that candle), so every sign taken is the sign the exact averages give."""
 
     LIMIT = 1024
-    __slots__ = ("close", "total", "size", "fast", "slow", "unsure", "pos", "neg")
+    __slots__ = ("total", "size", "closes", "fast", "fast_ints", "kf", "slow", "slow_ints", "ks", "unsure", "pos",
+                 "neg")
 
     def __init__(self, closes: np.ndarray, fast: Sma, slow: Sma):
-        self.close = closes           # the candles the estimate ran over (views: no copy)
-        self.total = len(closes)
+        self.total = len(closes)      # the candles asked about; the estimate covers the first `size`
         head = closes[:self.LIMIT]
         self.size = len(head)
-        self.fast, self.slow = fast.window(), slow.window()
-        f, s = _estimate(self.fast, fast.period, head), _estimate(self.slow, slow.period, head)
-        taken = head.tolist()  # each window and the closes after it: what a later ask's windows are checked by
-        self.fast += taken
-        self.slow += taken
+        self.closes: list[float] = head.tolist()
+        ints = list(map(exact, self.closes))
+        prior_f, prior_s = fast.window(), slow.window()
+        f, s = _estimate(prior_f, fast.period, head), _estimate(prior_s, slow.period, head)
+        # each window before the run and the closes after it, with their exact() terms
+        self.kf, self.ks = len(prior_f), len(prior_s)
+        self.fast, self.fast_ints = prior_f + self.closes, list(map(exact, prior_f)) + ints
+        self.slow, self.slow_ints = prior_s + self.closes, list(map(exact, prior_s)) + ints
         ready = ~(np.isnan(f) | np.isnan(s))
         diff = f - s
         sure = ready & (np.abs(diff) > 1e-8 * (np.abs(f) + np.abs(s)))
@@ -170,20 +182,23 @@ class _CrossScan:
         self.pos = _next(sure & (diff > 0))
         self.neg = _next(sure & (diff < 0))
 
-    def fits(self, closes: np.ndarray, a: int, fast: Sma, slow: Sma) -> bool:
-        """Whether closes[a:] are the estimate's candles from some point on and the windows now are the ones
-        the estimate reached there."""
+    def offset(self, closes: np.ndarray, a: int, fast: Sma, slow: Sma) -> int:
+        """Where closes[a] is in the estimate's candles, if closes ends where they end and the windows now are
+        the ones the estimate reached there; -1 otherwise (same() then checks the candles themselves)."""
         at = self.total - (len(closes) - a)
-        if not 0 <= at < self.size or not np.array_equal(closes[a:], self.close[at:]):
-            return False
-        return (_tail(self.fast, len(self.fast) - self.size + at, fast.period) == fast.window()
-                and _tail(self.slow, len(self.slow) - self.size + at, slow.period) == slow.window())
+        if (0 <= at < self.size and _tail(self.fast, self.kf + at, fast.period) == fast.window()
+                and _tail(self.slow, self.ks + at, slow.period) == slow.window()):
+            return at
+        return -1
 
-    def quiet(self, left: int, b: int, last: int) -> tuple[int, int, bool]:
-        """For the `left` last candles of the estimate's run (fits() said so): how many of the next b can be read
-        without a cross or an unsure sign, the last sign after them (`last` before), and whether the count
-        stopped only at the estimate's end."""
-        at = self.total - left
+    def same(self, closes: np.ndarray, a: int, at: int, n: int) -> bool:
+        """Whether closes[a:a + n] are the estimate's candles from `at` on: what n signs taken there rest on."""
+        return n == 0 or closes[a:a + n].tolist() == self.closes[at:at + n]
+
+    def quiet(self, at: int, b: int, last: int) -> tuple[int, int, bool]:
+        """From the estimate's candle `at` on: how many of the next b can be read without a cross or an unsure
+        sign, the last sign after them (`last` before), and whether the count stopped only at the estimate's
+        end."""
         end = min(at + b, self.size)
         pos, neg = self.pos[at], self.neg[at]
         first = min(pos, neg)  # the first sure sign
@@ -196,6 +211,16 @@ class _CrossScan:
         stop = min(stop, end)
         more = stop == self.size < self.total and stop < at + b
         return stop - at, sign if first < stop else last, more
+
+    def feed(self, fast: Sma, slow: Sma, end: int) -> None:
+        """The averages as reading the estimate's candles up to `end` leaves them (from where offset() found
+        them)."""
+        i = self.kf + end
+        lo = max(0, i - fast.period)
+        fast.absorb_tail(self.fast[lo:i], self.fast_ints[lo:i])
+        i = self.ks + end
+        lo = max(0, i - slow.period)
+        slow.absorb_tail(self.slow[lo:i], self.slow_ints[lo:i])
 
 
 def _next(mask: np.ndarray) -> list[int]:
