@@ -32,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, ClassVar
 
+import numpy as np
+
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import (
@@ -85,6 +87,7 @@ class CandleStrategy(Strategy):
         assert exit_time is not None  # validated above
         self._exit_time = exit_time
         self._warmed: Sequence[Candle] = ()  # the history candles, until resume_position reads them again
+        self._span_memo: _SpanMemo | None = None  # bulk_span's day, derived from the candles: no state
         self._day = TradingDay()
         self._open = self._close_ts = self._no_entry_after = self._exit_ts = 0
         self._atr = Atr(p.atr_period)
@@ -300,9 +303,15 @@ class CandleStrategy(Strategy):
         m = len(start)
         if m < 2:
             return 0
-        day, head, tail = self._day, start[:-1], start[1:]
-        ok = (head >= self._open) & (head < self._close_ts) & (tail >= day.start) & (tail + seconds <= day.end)
-        return leading(ok)
+        day = self._day
+        bounds = (self._open, self._close_ts, day.start, day.end, seconds)
+        memo = self._span_memo
+        if memo is not None and memo.bounds == bounds:
+            n = memo.span(start)
+            if n >= 0:
+                return n
+        memo = self._span_memo = _SpanMemo(start, bounds)
+        return memo.span(start)
 
     def held_bound(self, run: CandleArrays, seconds: int) -> int:
         """How many of `run`'s leading candles may be taken while holding as far as this base class goes (a
@@ -461,3 +470,30 @@ class CandleStrategy(Strategy):
             self._clear_position()
             return self.signal(t, price, _EXIT, side, note=note)
         return None
+
+
+class _SpanMemo:
+    """bulk_span's test over a symbol-day's candles (each run[j] in the session, run[j + 1] within the day), made
+    once for the day's run and answered for each later fold's run, a tail of it (checked by value), by lookup:
+    a fold asks at every quiet stretch, and the whole rest of the day each time."""
+
+    __slots__ = ("bounds", "starts", "bad")
+
+    def __init__(self, start: Any, bounds: tuple[int, int, int, int, int]):
+        opened, closed, day_start, day_end, seconds = bounds
+        self.bounds = bounds
+        self.starts: list[int] = start.tolist()
+        head, tail = start[:-1], start[1:]
+        ok = (head >= opened) & (head < closed) & (tail >= day_start) & (tail + seconds <= day_end)
+        n = len(ok)
+        at = np.where(ok, n, np.arange(n))
+        self.bad: list[int] = np.minimum.accumulate(at[::-1])[::-1].tolist()  # first failing index at or after
+
+    def span(self, start: Any) -> int:
+        """leading(ok) for `start`, a tail of the memo's candles; -1 when it is not one."""
+        at = len(self.starts) - len(start)
+        if at < 0 or at >= len(self.bad):
+            return -1
+        n = self.bad[at] - at
+        # the answer rests on start[0 .. n] (run[n]'s start ends the last candle tested)
+        return n if start[:n + 1].tolist() == self.starts[at:at + n + 1] else -1

@@ -185,6 +185,25 @@ class _ExactWindow:
         for x in values:
             self.add(float(x))
 
+    def extend(self, values: Sequence[float]) -> None:
+        """add() for each of `values`: a run at least a window long replaces the window whole, its exact sums
+        summed once (the same integers the adds leave)."""
+        if len(values) < self.size:
+            for x in values:
+                self.add(x)
+            return
+        tail = values[len(values) - self.size:]
+        self.refill(tail, list(map(exact, tail)))
+
+    def refill(self, values: Sequence[float], ints: Sequence[int]) -> None:
+        """The window becomes the last `size` of `values` (`ints`: their exact() values), its exact sums summed
+        once: what add() for each new value leaves when `values` are the window's own followed by them."""
+        if len(values) > self.size:
+            values, ints = values[len(values) - self.size:], ints[len(ints) - self.size:]
+        self.values = deque(values)
+        self.total = sum(ints)
+        self.total_sq = sum(e * e for e in ints) if self.squares else 0
+
 
 class _Seeded:
     """A float recursion's seed: the in-order sum of its first `size` inputs (TA-Lib's seed)."""
@@ -252,8 +271,16 @@ class Sma(Indicator[float]):
         """update() for each of `values` (this SMA's source of consecutive candles), at the cost of the last
         `period` of them: the window and its exact sum end as the one-by-one updates leave them."""
         w = self._w
-        for x in values[-self.period:]:
-            w.add(x)
+        w.extend(values[-self.period:])
+        if w.full:
+            self.value = w.mean()
+        return self.value
+
+    def absorb_tail(self, values: Sequence[float], ints: Sequence[int]) -> float | None:
+        """absorb() given the window's values followed by the new ones (at least the last `period` of them) with
+        their exact() values: a caller that knows them (the crossover's fold) saves recomputing them."""
+        w = self._w
+        w.refill(values, ints)
         if w.full:
             self.value = w.mean()
         return self.value

@@ -21,7 +21,7 @@ import numpy as np
 from core.enums import PositionSide
 from strategies.base import Candle, CandleArrays
 from strategies.candle_strategy import CandleStrategy, common_param_problems
-from strategies.indicators import Indicator, Sma
+from strategies.indicators import Indicator, Sma, exact
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class MovingAverageCrossover(CandleStrategy):
     def make_indicators(self) -> dict[str, Indicator[Any]]:
         self._fast = Sma(self.params.fast)
         self._slow = Sma(self.params.slow)
+        self._cross: _CrossScan | None = None  # derived from the windows and the candles: no state of its own
         return {"fast": self._fast, "slow": self._slow}
 
     def reset_day(self) -> None:
@@ -66,99 +67,65 @@ class MovingAverageCrossover(CandleStrategy):
 
     def absorb_quiet(self, run: CandleArrays, seconds: int) -> int:
         """Flat with nothing wanted: take the candles before the first that could cross (a nonzero sign of
-        fast - slow other than the last one), or that the float estimate below cannot sign for certain, in bulk.
-        The averages are estimated from float running sums over at most 256 candles (error below n^2 x 2**-52
-        of the price, n the candles summed); a difference within 1e-8 of the averages is left to the exact path,
-        so every sign taken is the sign the exact averages give, and the windows themselves are taken exactly
-        (Sma.absorb). Looked at in growing chunks: most quiet stretches are short."""
+        fast - slow other than the last one), or that the float estimate (_CrossScan) cannot sign for certain,
+        in bulk: every sign taken is the sign the exact averages give, and the windows themselves are taken
+        exactly."""
         cls = type(self)
         if cls.read_candle is not MovingAverageCrossover.read_candle:
             return 0
         span = self.bulk_span(run, seconds)
-        taken, chunk = 0, 48
+        taken = 0
         while taken < span:
-            end = min(span, taken + chunk)
-            n = self._take(run, taken, end)
-            taken += n
-            if taken < end:
+            scan, at, n, last, more = self._quiet(run.close, taken, span)
+            if n:
+                self._take(run, taken, taken + n, scan, at, last)
+                taken += n
+            if not more:
                 break
-            chunk = min(4 * chunk, 256)
         return taken
 
     def held_span(self, run: CandleArrays, seconds: int) -> int:
         """In a position with nothing wanted: the candles before the first whose ticks could reach the stop or
         exit_at (CandleStrategy.held_bound) or whose close could cross (a reversal) or cannot be signed for
-        certain, as absorb_quiet finds them; at most 256 (the float estimate's bound)."""
+        certain, as absorb_quiet finds them; at most 256."""
         if type(self).read_candle is not MovingAverageCrossover.read_candle:
             return 0
         span = min(self.held_bound(run, seconds), 256)
-        return self._scan(run.close[:span])[0] if span else 0
+        return self._quiet(run.close, 0, span)[2] if span else 0
 
     def take_held(self, run: CandleArrays, seconds: int, m: int) -> None:
         """on_candle for run[:m], none of which crosses (held_span proved it): the same windows, ATR and last
         sign whether the position is still held or was closed meanwhile."""
         if m <= 0:
             return
-        closes = run.close[:m]
-        n, last = self._scan(closes)
+        scan, at, n, last, _ = self._quiet(run.close, 0, m)
         if n != m:
             raise ValueError(f"take_held: {m} candles asked, only {n} proven quiet")
+        self._take(run, 0, m, scan, at, last)
+
+    def _take(self, run: CandleArrays, a: int, b: int, scan: _CrossScan, at: int, last: int) -> None:
+        """on_candle for run[a:b], none of which crosses (scan's candles from `at` on), leaving `last` as the
+        last sign."""
         self._last_sign = last
-        self.absorb_common(run, 0, m)
-        taken = closes.tolist()
-        self._fast.absorb(taken)
-        self._slow.absorb(taken)
+        self.absorb_common(run, a, b)
+        scan.feed(self._fast, self._slow, at + b - a)
 
-    def _take(self, run: CandleArrays, a: int, b: int) -> int:
-        """Take run[a:b] up to the first candle that could act; how many were taken."""
-        closes = run.close[a:b]
-        n, last = self._scan(closes)
-        if n == 0:
-            return 0
-        self._last_sign = last
-        self.absorb_common(run, a, a + n)
-        taken = closes[:n].tolist()
-        self._fast.absorb(taken)
-        self._slow.absorb(taken)
-        return n
-
-    def _scan(self, closes: np.ndarray) -> tuple[int, int]:
-        """How many of `closes` (the next candles') can be read without a cross or an unsure sign, and the last
-        sign after them; changes nothing."""
-        fast, slow = self._estimate(self._fast, closes), self._estimate(self._slow, closes)
-        ready = ~(np.isnan(fast) | np.isnan(slow))
-        diff = fast - slow
-        sure = ready & (np.abs(diff) > 1e-8 * (np.abs(fast) + np.abs(slow)))
-        unsure = np.flatnonzero(ready & ~sure)
-        n = int(unsure[0]) if len(unsure) else len(closes)
-        signs = np.where(sure[:n], np.sign(diff[:n]), 0.0)
-        nz = np.flatnonzero(signs)
-        last = self._last_sign
-        if len(nz):
-            if last == 0:
-                last = int(signs[nz[0]])
-            turns = nz[signs[nz] != last]
-            if len(turns):
-                n = int(turns[0])
-                nz = nz[nz < n]
-        if n and len(nz):
-            return n, int(signs[nz[-1]])
-        return n, self._last_sign
-
-    @staticmethod
-    def _estimate(sma: Sma, closes: np.ndarray) -> np.ndarray:
-        """The SMA after each of `closes` in float (NaN while its window is not full), from its window now."""
-        prior = sma.window()
-        k, period = len(prior), sma.period
-        x = np.concatenate((np.asarray(prior, dtype=np.float64), closes)) if k else closes
-        out = np.full(len(closes), np.nan)
-        if len(x) < period:
-            return out
-        sums = np.cumsum(x)
-        sums[period:] = sums[period:] - sums[:-period]  # sums[i]: x[i - period + 1 .. i]
-        first = max(0, period - 1 - k)
-        out[first:] = sums[k + first:] / period
-        return out
+    def _quiet(self, closes: np.ndarray, a: int, b: int) -> tuple[_CrossScan, int, int, int, bool]:
+        """How many of closes[a:b] (the next candles', the windows now being those before closes[a]) can be
+        read without a cross or an unsure sign, with the estimate that says so and where closes[a] is in it, the
+        last sign after them, and whether the count stopped only where the estimate ends (ask again from
+        there). Changes nothing but the estimate kept: the day's, while it fits."""
+        fast, slow = self._fast, self._slow
+        scan = self._cross
+        if scan is not None:
+            at = scan.offset(closes, a, fast, slow)
+            if at >= 0:
+                n, last, more = scan.quiet(at, b - a, self._last_sign)
+                if scan.same(closes, a, at, n):
+                    return scan, at, n, last, more
+        scan = self._cross = _CrossScan(closes[a:], fast, slow)
+        n, last, more = scan.quiet(0, b - a, self._last_sign)
+        return scan, 0, n, last, more
 
     def read_candle(self, candle: Candle) -> tuple[int, str, str]:
         fast_ma, slow_ma = self._fast.update(candle), self._slow.update(candle)
@@ -179,3 +146,105 @@ class MovingAverageCrossover(CandleStrategy):
             atr = self._atr.value
             exit_note = f"reversal: {note}" + ("" if atr is None else f"; ATR({p.atr_period}) {atr:.4f}")
         return sign, note, exit_note
+
+
+class _CrossScan:
+    """The sign of fast - slow after each of a symbol-day's next candles, estimated once from float running sums
+    (NaN while a window is not full), and reused by every later fold of that day whose windows are those the
+    estimate ran through and whose candles are its candles (checked by value: the candles between were fed to
+    the averages one by one or in bulk). It also keeps each value's exact() sum term, so a fold's windows are
+    set in one sum each (Sma.absorb_tail).
+
+    Why it is sure: the averages are estimated over at most LIMIT candles (error below n^2 x 2**-52 of the
+    price, n the candles summed: 2.4e-10 for 1024); a difference within 1e-8 of the averages is left unsure
+    (the exact path reads that candle), so every sign taken is the sign the exact averages give."""
+
+    LIMIT = 1024
+    __slots__ = ("total", "size", "closes", "fast", "fast_ints", "kf", "slow", "slow_ints", "ks", "unsure", "pos",
+                 "neg")
+
+    def __init__(self, closes: np.ndarray, fast: Sma, slow: Sma):
+        self.total = len(closes)      # the candles asked about; the estimate covers the first `size`
+        head = closes[:self.LIMIT]
+        self.size = len(head)
+        self.closes: list[float] = head.tolist()
+        ints = list(map(exact, self.closes))
+        prior_f, prior_s = fast.window(), slow.window()
+        f, s = _estimate(prior_f, fast.period, head), _estimate(prior_s, slow.period, head)
+        # each window before the run and the closes after it, with their exact() terms
+        self.kf, self.ks = len(prior_f), len(prior_s)
+        self.fast, self.fast_ints = prior_f + self.closes, list(map(exact, prior_f)) + ints
+        self.slow, self.slow_ints = prior_s + self.closes, list(map(exact, prior_s)) + ints
+        ready = ~(np.isnan(f) | np.isnan(s))
+        diff = f - s
+        sure = ready & (np.abs(diff) > 1e-8 * (np.abs(f) + np.abs(s)))
+        self.unsure = _next(ready & ~sure)
+        self.pos = _next(sure & (diff > 0))
+        self.neg = _next(sure & (diff < 0))
+
+    def offset(self, closes: np.ndarray, a: int, fast: Sma, slow: Sma) -> int:
+        """Where closes[a] is in the estimate's candles, if closes ends where they end and the windows now are
+        the ones the estimate reached there; -1 otherwise (same() then checks the candles themselves)."""
+        at = self.total - (len(closes) - a)
+        if (0 <= at < self.size and _tail(self.fast, self.kf + at, fast.period) == fast.window()
+                and _tail(self.slow, self.ks + at, slow.period) == slow.window()):
+            return at
+        return -1
+
+    def same(self, closes: np.ndarray, a: int, at: int, n: int) -> bool:
+        """Whether closes[a:a + n] are the estimate's candles from `at` on: what n signs taken there rest on."""
+        return n == 0 or closes[a:a + n].tolist() == self.closes[at:at + n]
+
+    def quiet(self, at: int, b: int, last: int) -> tuple[int, int, bool]:
+        """From the estimate's candle `at` on: how many of the next b can be read without a cross or an unsure
+        sign, the last sign after them (`last` before), and whether the count stopped only at the estimate's
+        end."""
+        end = min(at + b, self.size)
+        pos, neg = self.pos[at], self.neg[at]
+        first = min(pos, neg)  # the first sure sign
+        stop = self.unsure[at]
+        sign = last
+        if sign == 0 and first < stop:
+            sign = 1 if pos == first else -1
+        if sign:
+            stop = min(stop, neg if sign > 0 else pos)
+        stop = min(stop, end)
+        more = stop == self.size < self.total and stop < at + b
+        return stop - at, sign if first < stop else last, more
+
+    def feed(self, fast: Sma, slow: Sma, end: int) -> None:
+        """The averages as reading the estimate's candles up to `end` leaves them (from where offset() found
+        them)."""
+        i = self.kf + end
+        lo = max(0, i - fast.period)
+        fast.absorb_tail(self.fast[lo:i], self.fast_ints[lo:i])
+        i = self.ks + end
+        lo = max(0, i - slow.period)
+        slow.absorb_tail(self.slow[lo:i], self.slow_ints[lo:i])
+
+
+def _next(mask: np.ndarray) -> list[int]:
+    """For each index (and one past the end), the first index at or after it where `mask` is True (len: none)."""
+    n = len(mask)
+    at = np.where(mask, np.arange(n), n)
+    out: list[int] = np.minimum.accumulate(at[::-1])[::-1].tolist()
+    return out + [n]
+
+
+def _tail(values: list[float], end: int, period: int) -> list[float]:
+    """The window an average of `period` holds after values[:end]."""
+    return values[max(0, end - period):end]
+
+
+def _estimate(prior: list[float], period: int, closes: np.ndarray) -> np.ndarray:
+    """The SMA after each of `closes` in float (NaN while its window is not full), from its window `prior`."""
+    k = len(prior)
+    x = np.concatenate((np.asarray(prior, dtype=np.float64), closes)) if k else closes
+    out = np.full(len(closes), np.nan)
+    if len(x) < period:
+        return out
+    sums = np.cumsum(x)
+    sums[period:] = sums[period:] - sums[:-period]  # sums[i]: x[i - period + 1 .. i]
+    first = max(0, period - 1 - k)
+    out[first:] = sums[k + first:] / period
+    return out

@@ -278,3 +278,53 @@ def test_a_clone_of_every_indicator_kind_continues_as_it_and_shares_nothing():
         for c in candles[40:80]:
             ind.update(c)
         assert twin.state_dict() == ind.state_dict(), kind
+
+
+def test_mac_answers_from_a_days_estimate_only_for_its_candles_and_windows():
+    """mac's fold keeps the day's cross estimate between folds (ma_crossover._CrossScan): asked about other
+    candles of the same times, or with other windows (a restored state), it answers as a strategy that never
+    kept one."""
+    cfg = load_config(ROOT / "config.yaml")
+    kind = strategy_class("ma_crossover")
+    one, other = _day(1, date(2025, 3, 3), cfg.session), _day(2, date(2025, 3, 3), cfg.session)
+    assert [c.start for c in one] == [c.start for c in other]
+
+    def fresh(state):
+        s = kind("SYM", "mac", {}, cfg.session)
+        s.load_state(state)
+        return s
+
+    strat = kind("SYM", "mac", {}, cfg.session)
+    strat.warm_up(one[:40], one[40].start)
+    before = strat.state_dict()
+    assert strat.absorb_quiet(CandleColumns.of(one[40:]), SECONDS) > 0
+    for state, cols in ((before, CandleColumns.of(other[40:])),       # same windows, other candles
+                        (fresh(before).state_dict(), CandleColumns.of(one[41:]))):  # windows of before, not after
+        strat.load_state(state)
+        twin = fresh(state)
+        assert strat.absorb_quiet(cols, SECONDS) == twin.absorb_quiet(cols, SECONDS)
+        assert strat.state_dict() == twin.state_dict()
+
+
+def test_mac_folds_the_same_when_its_estimate_covers_few_candles(monkeypatch):
+    """An estimate shorter than the day (ma_crossover._CrossScan.LIMIT) is asked again where it ends: the same
+    signals and states as every tick run, as with the whole day estimated."""
+    from strategies.ma_crossover import _CrossScan
+
+    monkeypatch.setattr(_CrossScan, "LIMIT", 7)
+    cfg = load_config(ROOT / "config.yaml")
+    kind = strategy_class("ma_crossover")
+    total = 0
+    for seed in range(3):
+        candles = _day(seed, date(2025, 3, 3) + timedelta(days=seed), cfg.session)
+        fail = {k for k in range(len(candles)) if random.Random(seed * 7919 + k).random() < 0.6}
+
+        def make():
+            return kind("SYM", "mac", {}, cfg.session)
+        want, every, _, _ = _drive(make, candles, fail, bulk=False)
+        got, states, taken, _ = _drive(make, candles, fail, bulk=True)
+        assert got == want
+        for k, state in states.items():
+            assert state == every[k], (seed, k)
+        total += taken
+    assert total > 20
