@@ -217,6 +217,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     stop_by: float | None = None  # StopWorker came: drain the pipe until the feed's last frame, or this deadline
     seen_end = False
     polls = PollSet()  # the control and tick pipes (Connection.poll and wait build a selector per call)
+    woke: list[Any] = []  # what the last wait found ready: the next turn reads it without polling again
     if restore and restore.get("marker"):
         last_marker = tuple(restore["marker"])
         report(*last_marker)  # where the checkpoint left it: the driver counts this worker as caught up from here
@@ -250,7 +251,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             out_q.flush()
         msg = None
         waiting = [ctl_in] + ([ticks_in] if ticks_in is not None else [])
-        ready = polls.ready(waiting, 0)  # one poll for both pipes, on a set kept across turns
+        ready = woke or polls.ready(waiting, 0)  # one poll for both pipes, on a set kept across turns
+        woke = []
         if ctl_in in ready:
             try:
                 msg = ForkingPickler.loads(ctl_in.recv_bytes())
@@ -267,7 +269,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                 continue
             if unreported[0] and last_marker is not None:
                 report(*last_marker)  # no further frame waiting: echo the last one's marker
-            if not polls.ready(waiting, 0.002 if out_q.pending_bytes else 0.05):
+            woke = polls.ready(waiting, 0.002 if out_q.pending_bytes else 0.05)
+            if not woke:
                 if last_marker is not None:
                     report(*last_marker, again=True)  # sends due quotes; if they went, the watermark moves
                 elif sink is not None:
