@@ -4,8 +4,9 @@ and reports signals and progress to the driver.
 Its main loop reads its control pipe (pipeline.control) first, then its tick pipe. Each frame on the tick pipe
 is one cycle: a marker saying how far the feed has got, with this worker's batch of ticks. The worker echoes
 the marker as a WatermarkReached once it has processed the batch (and, in paper mode, sent the quotes the
-paper broker needs); frames it finds already waiting behind one share one echo, the last one's. The driver acts on a signal once every worker is past its tick (pipeline.sequencer), in
-feed order, which is what makes a replay deterministic.
+paper broker needs); frames it finds already waiting behind one share one echo, the last one's. The driver
+acts on a signal once every worker is past its tick (pipeline.sequencer), in feed order, which is what makes a
+replay deterministic.
 
 The worker's job in three modules: this one is the process's loop (pipes, watermarks, quotes);
 market_data_handler.MarketDataHandler does everything with one tick (strategy, holds, tick rows); the driver
