@@ -811,12 +811,18 @@ class Driver:
         broker = getattr(processor, "io", None)  # its threads' answers wake the loop too (an order's ack)
         if not hasattr(broker, "wake_fd"):
             broker = None
-        others = [feed.wake_fd] + ([broker.wake_fd] if broker is not None else [])
+        quiet = [broker.wake_fd] if broker is not None else []
+        others = [feed.wake_fd, *quiet]
+        wake_fd = feed.wake_fd
         while not self.stop_requested.is_set():
-            # the workers' event pipes (a restarted worker's is new), the feed's reports, or the broker's answers
-            ready = out_q.wait(others, timeout=0.02)
+            # the workers' event pipes (a restarted worker's is new), the broker's answers, and the feed's reports
+            # while a signal waits for its release: a cycle's report matters then (it says which workers had
+            # nothing new); otherwise it is read with the next watermark (paced, a turn per cycle less)
+            waiting = bool(len(sequencer))
+            missed = feed.wake_on_reports(waiting)
+            ready = out_q.wait(others if waiting else quiet, timeout=0.0 if missed else 0.02)
             with lock:
-                for cycle in feed.take_delivered():
+                for cycle in feed.take_delivered(woken=waiting and wake_fd in ready):
                     sequencer.delivered(*cycle)
                 out_q.read(ready)  # the pipes that woke the loop (one read each); the others wait for their turn
                 while True:  # drain what is there before acting

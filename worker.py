@@ -4,8 +4,9 @@ and reports signals and progress to the driver.
 Its main loop reads its control pipe (pipeline.control) first, then its tick pipe. Each frame on the tick pipe
 is one cycle: a marker saying how far the feed has got, with this worker's batch of ticks. The worker echoes
 the marker as a WatermarkReached once it has processed the batch (and, in paper mode, sent the quotes the
-paper broker needs). The driver acts on a signal once every worker is past its tick (pipeline.sequencer), in
-feed order, which is what makes a replay deterministic.
+paper broker needs); frames it finds already waiting behind one share one echo, the last one's. The driver
+acts on a signal once every worker is past its tick (pipeline.sequencer), in feed order, which is what makes a
+replay deterministic.
 
 The worker's job in three modules: this one is the process's loop (pipes, watermarks, quotes);
 market_data_handler.MarketDataHandler does everything with one tick (strategy, holds, tick rows); the driver
@@ -52,6 +53,7 @@ from pipeline.polling import PollSet
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY_S = 1.0
+ECHO_WITHIN_S = 0.002  # the longest a processed frame's watermark waits for the frames queued behind it
 DRAIN_AT_STOP_S = 5.0  # how long StopWorker waits for the feed's last frame
 
 
@@ -196,6 +198,7 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
         if again and reported[0] == (seq, cap_ts, cap_pos):
             return
         reported[0] = (seq, cap_ts, cap_pos)
+        unreported[0] = 0.0
         st = handler.stats
         out_q.put(WatermarkReached(worker_id, seq, min(through, cap_ts), min(through_pos, cap_pos), cap_ts, cap_pos,
                                    WorkerProgress(st.ticks, st.bad_ticks, st.signals, len(handler.awaiting),
@@ -205,12 +208,17 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
     out_q.put(WorkerReady(worker_id, os.getpid()))
     last_marker: tuple[int, float, float] | None = None
     reported: list[Any] = [None]  # the last watermark's (seq, caps): one held back is sent again when they move
+    # when the oldest frame processed and not yet echoed came (0: none): the echo waits until no further frame
+    # is waiting, so a worker that finds several in its pipe sends one watermark for them all (the last one's
+    # marker covers them), but no longer than ECHO_WITHIN_S behind a backlog (full speed: the pipe never empties)
+    unreported = [0.0]
     last_ckpt = time.monotonic()
     ctl_seq = restore.get("ctl_seq", 0) if restore else 0  # the last feedback applied
     next_pipe: Any = None  # from a restarted feed process: read once the current pipe ends
     stop_by: float | None = None  # StopWorker came: drain the pipe until the feed's last frame, or this deadline
     seen_end = False
     polls = PollSet()  # the control and tick pipes (Connection.poll and wait build a selector per call)
+    woke: list[Any] = []  # what the last wait found ready: the next turn reads it without polling again
     if restore and restore.get("marker"):
         last_marker = tuple(restore["marker"])
         report(*last_marker)  # where the checkpoint left it: the driver counts this worker as caught up from here
@@ -223,9 +231,15 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             handler.process_batch(frame.ticks, t_wall, frame.positions)
         last_marker = (seq, through, through_pos)
         seen_end = through >= END_OF_FEED
-        report(*last_marker)
-        if time.monotonic() - last_ckpt >= CHECKPOINT_EVERY_S:
-            last_ckpt = time.monotonic()
+        now = time.monotonic()
+        if not unreported[0]:
+            unreported[0] = now
+        elif now - unreported[0] >= ECHO_WITHIN_S:
+            report(*last_marker)
+        if now - last_ckpt >= CHECKPOINT_EVERY_S:
+            last_ckpt = now
+            if unreported[0]:
+                report(*last_marker)  # the driver notes the checkpoint with this worker's watermark: echoed first
             try:
                 out_q.put(CheckpointTaken(worker_id, seq, {
                     "handler": handler.state(), "watched": sorted(sink.watched) if sink else [], "ctl_seq": ctl_seq,
@@ -238,7 +252,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             out_q.flush()
         msg = None
         waiting = [ctl_in] + ([ticks_in] if ticks_in is not None else [])
-        ready = polls.ready(waiting, 0)  # one poll for both pipes, on a set kept across turns
+        ready = woke or polls.ready(waiting, 0)  # one poll for both pipes, on a set kept across turns
+        woke = []
         if ctl_in in ready:
             try:
                 msg = ForkingPickler.loads(ctl_in.recv_bytes())
@@ -253,7 +268,10 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
                     ticks_in.close()
                     ticks_in, next_pipe = next_pipe, None
                 continue
-            if not polls.ready(waiting, 0.002 if out_q.pending_bytes else 0.05):
+            if unreported[0] and last_marker is not None:
+                report(*last_marker)  # no further frame waiting: echo the last one's marker
+            woke = polls.ready(waiting, 0.002 if out_q.pending_bytes else 0.05)
+            if not woke:
                 if last_marker is not None:
                     report(*last_marker, again=True)  # sends due quotes; if they went, the watermark moves
                 elif sink is not None:
@@ -286,6 +304,8 @@ def run_worker(worker_id: int, symbols: list[str], cfg: Config, ticks_in: Any, c
             stop_by = time.monotonic() + DRAIN_AT_STOP_S
         else:
             log.warning("worker %d: unexpected control message %r ignored", worker_id, msg)
+    if unreported[0] and last_marker is not None:
+        report(*last_marker)
     if not seen_end and ticks_in is not None:
         log.warning("worker %d: stopping without the feed's last frame (waited %.0fs)", worker_id, DRAIN_AT_STOP_S)
     if sink is not None:

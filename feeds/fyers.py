@@ -196,10 +196,16 @@ class FeedClient:
                 log.warning("%s: the socket did not close within %.0fs; leaving it to finish in the background",
                             self.name, self.close_timeout_s)
         self._q.put(_STOP)
+        # every thread this client started, within one deadline: a subscribe the SDK's symbol lookup hangs (an
+        # HTTP call without a timeout) is left to finish in the background; it does nothing once stopped
         me = threading.current_thread()
+        deadline = time.monotonic() + self.close_timeout_s
         for t in self._threads:
-            if t is not me and t.name.endswith(("-consumer", "-watchdog")):
-                t.join(self.close_timeout_s)
+            if t is not me:
+                t.join(max(0.0, deadline - time.monotonic()))
+        left = [t.name for t in self._threads if t.is_alive() and t is not me]
+        if left:
+            log.warning("%s: still running after stop: %s", self.name, ", ".join(left))
         log.info("%s: stopped after %d ticks", self.name, self.delivered)
 
     def close(self) -> None:
@@ -238,7 +244,7 @@ class FeedClient:
 
     def _spawn(self, target: Callable[[], Any], name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
-        self._threads.append(t)
+        self._threads = [*(old for old in self._threads if old.is_alive()), t]  # stop() joins these
         t.start()
 
     def _wait(self, cond: Callable[[], bool], deadline: float) -> bool:
@@ -435,8 +441,7 @@ class FeedClient:
                 # on its own thread: the SDK's symbol lookup is an HTTP call without a timeout, and the
                 # watchdog must keep running if it hangs
                 self._sub_busy = True
-                threading.Thread(target=self._subscribe_in_background, name=f"{self.name}-subscribe",
-                                 daemon=True).start()
+                self._spawn(self._subscribe_in_background, f"{self.name}-subscribe")
         elif self._sub_busy and now - self._sub_started > 4 * self.connect_timeout_s and not self._sub_stuck:
             self._sub_stuck = True
             log.error("%s: the subscribe call has not returned for %.0fs (the SDK's symbol lookup has no "
@@ -577,7 +582,7 @@ class FyersFeed(FeedClient):
                 # (ident None) is the SDK's reconnect between creating its thread and starting it, not a stop
                 return None
             # the SDK gave up reconnecting: start a fresh connection
-            threading.Thread(target=sock.connect, name=f"{self.name}-connect", daemon=True).start()
+            self._spawn(sock.connect, f"{self.name}-connect")
             return "connecting again (the SDK had stopped reconnecting)"
         inner = getattr(ws, "sock", None)
         raw = getattr(inner, "sock", None)

@@ -285,6 +285,9 @@ class FeedProcess:
         # (seq, through_ts, through_pos, workers sent) per cycle, for the sequencer on the driver's main thread,
         # which waits on wake_fd as well as on the workers' queue
         self.delivered: deque = deque()
+        # the main thread wants a wake-up per report (a signal waits for its release); otherwise it takes the
+        # reports with the next worker event, and the reading thread spares the write
+        self.want_wake = True
         self.wake_fd, self._wake_w = os.pipe()
         os.set_blocking(self.wake_fd, False)
         os.set_blocking(self._wake_w, False)
@@ -363,10 +366,11 @@ class FeedProcess:
                 self.max_pos = max(self.max_pos, msg.through_pos)
             self.max_seq = max(self.max_seq, msg.seq)
             self.delivered.append((msg.seq, msg.through_ts, msg.through_pos, msg.sent))
-            try:
-                os.write(self._wake_w, b"\0")
-            except BlockingIOError:
-                pass  # the main loop has plenty of wake-ups to read already
+            if self.want_wake:
+                try:
+                    os.write(self._wake_w, b"\0")
+                except BlockingIOError:
+                    pass  # the main loop has plenty of wake-ups to read already
             self.dispatched += msg.ticks
             self.unroutable += msg.unroutable
             self.not_ticks += msg.not_ticks
@@ -384,17 +388,26 @@ class FeedProcess:
         else:
             log.warning("feed process: unexpected report %r ignored", msg)
 
-    def take_delivered(self) -> list[tuple]:
-        """The cycles reported since the last call, in order (main thread)."""
-        try:
-            while os.read(self.wake_fd, 65536):
+    def take_delivered(self, woken: bool = True) -> list[tuple]:
+        """The cycles reported since the last call, in order (main thread). `woken`: wake_fd was readable (its
+        wake-ups are read; otherwise that read is spared)."""
+        if woken:
+            try:
+                while os.read(self.wake_fd, 65536):
+                    pass
+            except BlockingIOError:
                 pass
-        except BlockingIOError:
-            pass
         out = []
-        while self.delivered:
-            out.append(self.delivered.popleft())
+        delivered = self.delivered
+        while delivered:
+            out.append(delivered.popleft())
         return out
+
+    def wake_on_reports(self, on: bool) -> bool:
+        """Whether the main loop is to be woken by each report from now on; True if reports came meanwhile
+        without a wake-up (then the loop must not wait for one)."""
+        self.want_wake = on
+        return on and bool(self.delivered)
 
     def command(self, msg: FeedCommand) -> None:
         with self.cmd_lock:

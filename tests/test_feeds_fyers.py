@@ -88,9 +88,16 @@ class _Line:
 
     def __init__(self) -> None:
         self.drops = 0
+        self.subscribes = 0
 
     def disconnect(self) -> None:
         self.drops += 1
+
+    def subscribe(self, symbols: list[str], data_type: str) -> None:
+        self.subscribes += 1
+
+    def close_connection(self) -> None:
+        pass
 
 
 def _silent_for(client: FeedClient, seconds: float) -> None:
@@ -117,13 +124,16 @@ def test_the_watchdog_leaves_a_new_connection_alone_until_its_subscription_is_ac
     _silent_for(client, 9)                        # ... for longer than start() would wait for an ack
     client._check()
     assert line.drops == 2
+    client.stop()  # joins the subscribe the late connection got from the watchdog, on a thread of its own
+    assert line.subscribes == 1
+    assert not [t.name for t in client._threads if t.is_alive()]
 
 
 def test_a_reconnect_thread_not_started_yet_is_not_taken_for_the_sdk_giving_up(tmp_path):
     feed = FyersFeed("ABC-100", fake_jwt(time.time() + 86400), ["NSE:SBIN-EQ"], on_tick=print, log_dir=tmp_path)
     connects = []
     sdk = types.SimpleNamespace(_FyersDataSocket__ws_object=None, connect=lambda: connects.append(1),
-                                ws_thread=threading.Thread(target=lambda: None))
+                                ws_thread=threading.Thread(target=lambda: None), close_connection=lambda: None)
     feed.socket = sdk
     assert feed._force_reconnect() is None and connects == []   # the SDK is between creating and starting it
     sdk.ws_thread.start()
@@ -133,6 +143,8 @@ def test_a_reconnect_thread_not_started_yet_is_not_taken_for_the_sdk_giving_up(t
     while not connects and time.monotonic() < deadline:
         time.sleep(0.01)
     assert connects == [1]
+    feed.stop()  # the connect thread it started is joined, not left running past the test
+    assert not [t.name for t in feed._threads if t.is_alive()]
 
 
 # ---------------------------------------------------------------- contract: the SDK's own parser
