@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
     from core.logs import setup_logging
+    from core.switching import shorten_switch_interval
     from paper.engine import Engine
     from paper.faults import FaultConfig, FaultInjector
     from paper.instance import AlreadyRunning, InstanceLock
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"paper_broker: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
+    shorten_switch_interval()  # a request's handler waits less for a market push or housekeeping to yield
     keeper = Housekeeper(broker)
     keeper.start()
 

@@ -282,6 +282,17 @@ def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
 
     lat = []
     stages = StageStamps(tm)
+    spinning = threading.Event()
+    if ctx.args.busy_thread:  # stands in for the trading thread computing on ticks while orders are in flight
+        spinning.set()
+
+        def spin() -> None:
+            x = 0
+            while spinning.is_set():
+                for j in range(1000):
+                    x += j
+
+        threading.Thread(target=spin, name="bench-busy", daemon=True).start()
     try:
         for i in range(ctx.args.ack_signals):  # two orders per round, spaced so the 8/s rate limit never queues them
             t_round = time.perf_counter()
@@ -301,8 +312,10 @@ def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
                 tm.poll()
                 time.sleep(0.0005)
             time.sleep(max(0.0, 0.3 - (time.perf_counter() - t_round)))
+        spinning.clear()
         out = percentiles(lat, "signal_to_ack")
         out.update(stages.summary())
+        out["busy_thread"] = ctx.args.busy_thread
         stages.detach()
         if ctx.args.no_burst:
             return out
@@ -328,6 +341,7 @@ def trade_manager_path(ctx: BenchContext) -> dict[str, Any]:
         out["burst50_floor_s"] = round((50 - 10) / 10, 3)
         out["burst50_daemon_limit_per_s"] = cfg.orders.rate_limit_per_s
     finally:
+        spinning.clear()
         tm.stop()
     return out
 
@@ -387,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--official-n", type=int, default=200, help="placeorder calls through the official client")
     p.add_argument("--decisions", type=int, default=1000, help="signals_only decisions timed")
     p.add_argument("--ack-signals", type=int, default=60, help="signals timed to their acknowledgement")
+    p.add_argument("--busy-thread", action="store_true",
+                   help="a thread computing beside the TradeManager while signals are timed to their ack")
     p.add_argument("--no-burst", action="store_true", help="trade_manager_path without the 50-order burst")
     p.add_argument("--only", action="append", default=[], help="run only this measurement (repeatable)")
     p.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from core.switching import shorten_switch_interval
 from execution.commands import BrokerCommand, CancelOrder, FindOrder, ProbeBroker, SubmitOrder
 from gateway.openalgo import OpenAlgoGateway
 from gateway.results import Deferred, Ok, Unknown
@@ -89,6 +90,9 @@ class BrokerIO:
         self._threads.append(threading.Thread(target=self._poller, name="order-status", daemon=True))
 
     def start(self) -> None:
+        """Start the sender and poller threads. An answer they read must not wait the default 5 ms for the
+        interpreter lock while the trading thread computes (core.switching)."""
+        shorten_switch_interval()
         for t in self._threads:
             t.start()
 
