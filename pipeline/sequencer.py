@@ -71,30 +71,11 @@ class SignalSequencer:
 
     @property
     def low_watermark(self) -> float:
-        """The feed time every worker has got to (the replay clock, session events). _through's rule, inlined:
-        the driver's loop asks once a turn, thousands of times a second when paced."""
-        feed = self.feed_ts
-        low = INF
-        for acked, sent, ts, cap in zip(self.acked, self.sent, self.ts, self.cap_ts, strict=True):
-            if acked >= sent:
-                caught = feed if feed < cap else cap
-                if caught > ts:
-                    ts = caught
-            if ts < low:
-                low = ts
-        return low
+        """The feed time every worker has got to (the replay clock, session events)."""
+        return _lowest(self.feed_ts, self.acked, self.sent, self.ts, self.cap_ts)
 
     def low_position(self) -> float:
-        feed = self.feed_pos
-        low = INF
-        for acked, sent, pos, cap in zip(self.acked, self.sent, self.pos, self.cap_pos, strict=True):
-            if acked >= sent:
-                caught = feed if feed < cap else cap
-                if caught > pos:
-                    pos = caught
-            if pos < low:
-                low = pos
-        return low
+        return _lowest(self.feed_pos, self.acked, self.sent, self.pos, self.cap_pos)
 
     @property
     def through(self) -> list[tuple[float, float]]:
@@ -113,3 +94,17 @@ class SignalSequencer:
 
     def __len__(self) -> int:
         return len(self.heap)
+
+
+def _lowest(feed: float, acked: list[int], sent: list[int], marks: list[float], caps: list[float]) -> float:
+    """The lowest of the workers' marks (times or positions), each raised as _through raises it: one loop, not a
+    call per worker (the driver's loop asks once a turn, thousands of times a second when paced)."""
+    low = INF
+    for a, s, mark, cap in zip(acked, sent, marks, caps, strict=True):
+        if a >= s:
+            caught = feed if feed < cap else cap
+            if caught > mark:
+                mark = caught
+        if mark < low:
+            low = mark
+    return low
