@@ -213,26 +213,40 @@ class OpeningRangeBreakout(Strategy):
                 and cls.on_tick is OpeningRangeBreakout.on_tick and cls.run is Strategy.run)
 
     def absorb_quiet(self, run: CandleArrays, seconds: int) -> int:
-        """Flat with both sides armed and the range over: the candles after run[0] whose every price stays within
-        the range (or that come when no entry is possible any more: cut-off passed, entries used up, no range)
-        change nothing and enter nothing; the first one that reaches past the range is run tick by tick."""
+        """Flat and the range over: the candles after run[0] whose every price stays within the range (or that
+        come when no entry is possible any more: cut-off passed, entries used up, no range) enter nothing; the
+        first one that reaches past the range is run tick by tick. What they change is only the re-arming of a
+        breakout side used earlier today (_flat: a price back at or inside that side's edge), set here from
+        their extremes: so the rest of a day whose entry is spent (a side disarmed) is folded too."""
         cls = type(self)
-        if (self.position is not None or not (self._armed_long and self._armed_short)
-                or cls.on_tick is not OpeningRangeBreakout.on_tick or cls.run is not Strategy.run
-                or cls._flat is not OpeningRangeBreakout._flat):
+        if (self.position is not None or cls.on_tick is not OpeningRangeBreakout.on_tick
+                or cls.run is not Strategy.run or cls._flat is not OpeningRangeBreakout._flat
+                or cls._enter is not OpeningRangeBreakout._enter):
             return 0
         start = run.start
         if len(start) < 2:
             return 0
         tail, day = start[1:], self._day
         if tail[0] + seconds <= self._range_end:
+            if not (self._armed_long and self._armed_short):
+                return 0  # a side used before the range ended (a resumed position): run as it comes
             return self._absorb_range(run, seconds)
         ok = (tail >= self._range_end) & (tail >= day.start) & (tail + seconds <= day.end)
         hi, lo = self._range_high, self._range_low
+        top = bottom = None
         if hi is not None and lo is not None and self._entries < self.params.max_entries_per_day:
             top, bottom = reach_after_first(run)
             ok &= (tail >= self._no_entry_after) | ((top <= hi) & (bottom >= lo))
-        return leading(ok)
+        n = leading(ok)
+        if n and hi is not None and lo is not None and not (self._armed_long and self._armed_short):
+            # _flat re-arms a side at any price at or inside its edge, and disarms none without an entry
+            if top is None or bottom is None:
+                top, bottom = reach_after_first(run)
+            if not self._armed_long and float(bottom[:n].min()) <= hi:
+                self._armed_long = True
+            if not self._armed_short and float(top[:n].max()) >= lo:
+                self._armed_short = True
+        return n
 
     def held_span(self, run: CandleArrays, seconds: int) -> int:
         """In a position: the candles after run[0] whose every price stays strictly inside the stop and (until

@@ -328,3 +328,35 @@ def test_mac_folds_the_same_when_its_estimate_covers_few_candles(monkeypatch):
             assert state == every[k], (seed, k)
         total += taken
     assert total > 20
+
+
+@pytest.mark.parametrize("params", [{}, {"range_minutes": 5, "max_entries_per_day": 3}])
+def test_orb_folds_a_flat_day_whose_breakout_side_is_used(monkeypatch, params):
+    """After an entry (refused or closed) orb is flat with that side disarmed until a price comes back inside
+    it: absorb_quiet still takes the candles that can enter nothing, re-arming the side from their extremes as
+    running their ticks does (the same signals and states as every tick run), and such stretches were taken,
+    some of them re-arming a side."""
+    cfg = load_config(ROOT / "config.yaml")
+    kind = strategy_class("opening_range_breakout")
+    real, seen = kind.absorb_quiet, {"taken": 0, "rearmed": 0}
+
+    def counted(self, run, seconds):
+        before = (self._armed_long, self._armed_short)
+        n = real(self, run, seconds)
+        if n and not all(before):
+            seen["taken"] += n
+            seen["rearmed"] += (self._armed_long, self._armed_short) != before
+        return n
+    monkeypatch.setattr(kind, "absorb_quiet", counted)
+    for seed in range(8):
+        candles = _day(seed, date(2025, 3, 3) + timedelta(days=seed), cfg.session)
+        fail = {k for k in range(len(candles)) if random.Random(seed * 31 + k).random() < 0.5}
+
+        def make():
+            return kind("SYM", "orb", params, cfg.session)  # noqa: B023 - called within the iteration
+        want, every, _, _ = _drive(make, candles, fail, bulk=False)
+        got, states, _, _ = _drive(make, candles, fail, bulk=True)
+        assert got == want, seed
+        for k, state in states.items():
+            assert state == every[k], (seed, k)
+    assert seen["taken"] > 200 and seen["rearmed"] > 0, seen
