@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import (
@@ -213,11 +215,12 @@ class OpeningRangeBreakout(Strategy):
                 and cls.on_tick is OpeningRangeBreakout.on_tick and cls.run is Strategy.run)
 
     def absorb_quiet(self, run: CandleArrays, seconds: int) -> int:
-        """Flat and the range over: the candles after run[0] whose every price stays within the range (or that
-        come when no entry is possible any more: cut-off passed, entries used up, no range) enter nothing; the
-        first one that reaches past the range is run tick by tick. What they change is only the re-arming of a
-        breakout side used earlier today (_flat: a price back at or inside that side's edge), set here from
-        their extremes: so the rest of a day whose entry is spent (a side disarmed) is folded too."""
+        """Flat: the candles after run[0] that only widen the forming range (_absorb_range), then those whose
+        every price stays within the range (or that come when no entry is possible any more: cut-off passed,
+        entries used up, no range) enter nothing; the first one that reaches past the range is run tick by
+        tick. What they change is only the re-arming of a breakout side used earlier today (_flat: a price back
+        at or inside that side's edge), set here from their extremes: so the rest of a day whose entry is spent
+        (a side disarmed) is folded too."""
         cls = type(self)
         if (self.position is not None or cls.on_tick is not OpeningRangeBreakout.on_tick
                 or cls.run is not Strategy.run or cls._flat is not OpeningRangeBreakout._flat
@@ -226,22 +229,31 @@ class OpeningRangeBreakout(Strategy):
         start = run.start
         if len(start) < 2:
             return 0
-        tail, day = start[1:], self._day
-        if tail[0] + seconds <= self._range_end:
+        a = 0
+        if start[1] + seconds <= self._range_end:
             if not (self._armed_long and self._armed_short):
                 return 0  # a side used before the range ended (a resumed position): run as it comes
-            return self._absorb_range(run, seconds)
+            a = self._absorb_range(run, seconds)
+            if a == 0 or a + 1 >= len(start):
+                return a
+        # the candles after run[a], the range (widened by any taken above) now being final
+        return a + self._absorb_after_range(run, a, seconds)
+
+    def _absorb_after_range(self, run: CandleArrays, a: int, seconds: int) -> int:
+        """absorb_quiet's part after the range: how many candles after run[a] enter nothing, re-arming a used
+        side from their extremes (what _flat does with their ticks)."""
+        tail, day = run.start[a + 1:], self._day
         ok = (tail >= self._range_end) & (tail >= day.start) & (tail + seconds <= day.end)
         hi, lo = self._range_high, self._range_low
         top = bottom = None
         if hi is not None and lo is not None and self._entries < self.params.max_entries_per_day:
-            top, bottom = reach_after_first(run)
+            top, bottom = _reach_after(run, a)
             ok &= (tail >= self._no_entry_after) | ((top <= hi) & (bottom >= lo))
         n = leading(ok)
         if n and hi is not None and lo is not None and not (self._armed_long and self._armed_short):
             # _flat re-arms a side at any price at or inside its edge, and disarms none without an entry
             if top is None or bottom is None:
-                top, bottom = reach_after_first(run)
+                top, bottom = _reach_after(run, a)
             if not self._armed_long and float(bottom[:n].min()) <= hi:
                 self._armed_long = True
             if not self._armed_short and float(top[:n].max()) >= lo:
@@ -379,3 +391,12 @@ class OpeningRangeBreakout(Strategy):
                                close_fraction=frac,
                                note=f"take-profit {tp} reached: closing {frac:g} of the position")
         return None
+
+
+def _reach_after(run: CandleArrays, a: int) -> tuple[Any, Any]:
+    """reach_after_first for the candles after run[a]: each one's highest and lowest price of its open, high,
+    low and close."""
+    if a == 0:
+        return reach_after_first(run)
+    o, h, lw, c = run.open[a + 1:], run.high[a + 1:], run.low[a + 1:], run.close[a + 1:]
+    return np.maximum(np.maximum(o, h), np.maximum(lw, c)), np.minimum(np.minimum(o, h), np.minimum(lw, c))

@@ -360,3 +360,27 @@ def test_orb_folds_a_flat_day_whose_breakout_side_is_used(monkeypatch, params):
         for k, state in states.items():
             assert state == every[k], (seed, k)
     assert seen["taken"] > 200 and seen["rearmed"] > 0, seen
+
+
+def test_orb_takes_the_range_and_the_quiet_candles_after_it_in_one_fold():
+    """One absorb_quiet call takes the candles that form the range and goes on past its end with the candles
+    that stay inside it (the day loop asks no second time where a fold stopped), up to the breakout; running
+    every tick gives the same signals and states."""
+    cfg = load_config(ROOT / "config.yaml")
+    kind = strategy_class("opening_range_breakout")
+    day = date(2025, 3, 3)
+    t0 = ist_epoch(day, cfg.session.open)
+    prices = [100.0, 100.5, 99.5] + [100.0] * 40 + [101.0]  # range 99.5-100.5 in the first 15 minutes, breakout
+    candles = [Candle("SYM", t0 + SECONDS * i, SECONDS, p, max(p, 100.0), min(p, 100.0), p, 10)
+               for i, p in enumerate(prices)]
+    strat = kind("SYM", "orb", {}, cfg.session)
+    for t, p, v in _ticks(candles[0], 0):
+        strat.run(Tick(ltp=p, vol_traded_today=v, last_traded_time=t, exch_feed_time=t, symbol="NSE:SYM-EQ"))
+    n = strat.absorb_quiet(CandleColumns.of(candles), SECONDS)
+    assert n == len(prices) - 2, "every candle but the breakout, the range's end crossed in the same call"
+    assert candles[n].start >= t0 + 15 * 60
+    want, every, _, _ = _drive(lambda: kind("SYM", "orb", {}, cfg.session), candles, set(), bulk=False)
+    got, states, _, _ = _drive(lambda: kind("SYM", "orb", {}, cfg.session), candles, set(), bulk=True)
+    assert got == want and [s[2] for s in got] == ["entry"]
+    for k, state in states.items():
+        assert state == every[k], k
