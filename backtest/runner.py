@@ -147,8 +147,11 @@ def with_symbols(cfg: Config, symbols: Sequence[str]) -> Config:
     return replace(cfg, symbols=tuple(known[s] for s in symbols), mode=ExecutionMode.PAPER)
 
 
-def _aligned_days(store: HistoryStore, spec: BacktestSpec, exchange: str) -> Iterator[tuple[date, list[HistoryDay]]]:
-    """Each date that has candles for any symbol, with those symbols' days: one day of each in memory."""
+def _aligned_days(store: HistoryStore, spec: BacktestSpec, exchange: str,
+                  lead: Callable[[HistoryDay], None] | None = None) -> Iterator[tuple[date, list[HistoryDay]]]:
+    """Each date that has candles for any symbol, with those symbols' days: one day of each in memory. The
+    lead-in's days (before spec.trade_from: read for the quality checks' previous close) are not yielded; `lead`
+    is given each of their symbol-days, in date order."""
     gens = {s: store.days(s, exchange, spec.interval, spec.first, spec.last) for s in spec.symbols}
     heads: dict[str, HistoryDay | None] = {s: next(g, None) for s, g in gens.items()}
     while True:
@@ -161,6 +164,9 @@ def _aligned_days(store: HistoryStore, spec: BacktestSpec, exchange: str) -> Ite
             heads[h.symbol] = next(gens[h.symbol], None)
         if spec.trade_from is None or d >= spec.trade_from:
             yield d, today
+        elif lead is not None:
+            for h in today:
+                lead(h)
 
 
 def count_days(spec: BacktestSpec) -> int:
@@ -257,7 +263,8 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
     flagged: list[str] = []
     signals: list[Signal] = []
     candles = ticks_run = cold_starts = 0
-    for d, hdays in _aligned_days(store, spec, cfg.exchange):
+    # the warm-up keeps the lead-in's days from the run's own reads (prime read only the days before them)
+    for d, hdays in _aligned_days(store, spec, cfg.exchange, None if warm is None else warm.add):
         if warm is not None:
             for h in hdays:
                 warm.add(h)
@@ -290,10 +297,11 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
 
 
 def _day_warmup(spec: BacktestSpec, cfg: Config, store: HistoryStore) -> DayWarmup | None:
-    """The run's warm-up from history (backtest.warm), its first day's earlier days already read; None when off."""
+    """The run's warm-up from history (backtest.warm), its first day's earlier days before the run's own reads
+    (spec.first) already read; None when off."""
     warm = DayWarmup.of(cfg, store, spec.interval)
     if warm is not None:
-        warm.prime(spec.trade_from or spec.first)
+        warm.prime(spec.trade_from or spec.first, read_from=spec.first)
     return warm
 
 

@@ -57,12 +57,15 @@ class DayWarmup:
             usable.append(need)
         return cls(cfg, store, interval, usable) if usable else None
 
-    def prime(self, day: date) -> None:
-        """Read the days before `day` in each strategy's look-back window (the run's first day)."""
+    def prime(self, day: date, read_from: date | None = None) -> None:
+        """Read the days before `day` in each strategy's look-back window (the run's first day). `read_from`: the
+        first day the run itself reads (a block's lead-in) and hands to `add`; only the window's days before it are
+        read here, so a block does not read its lead-in twice."""
+        last = day - ONE_DAY if read_from is None else min(day, read_from) - ONE_DAY
         for need in self.wanted:
             try:
                 for hd in self.store.days(need.symbol, self.cfg.exchange, self.interval,
-                                          warmup.lookback_start(need, self.cfg.session, day), day - ONE_DAY):
+                                          warmup.lookback_start(need, self.cfg.session, day), last):
                     self.add(hd)
             except HistoryError as e:  # as at a live start: no history is a cold start (report names it)
                 log.warning("%s: no history for strategy %s before %s (%s)", need.symbol, need.strategy, day, e)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backtest import runner
 from backtest.lookahead import check as check_lookahead
 from backtest.runner import BacktestSpec, open_run_db, run_backtest, run_days, signal_key, trades_of, with_symbols
 from backtest.sim_broker import BacktestBroker, FillModel
@@ -451,6 +452,35 @@ def test_each_day_warms_as_a_live_start_on_that_day_would(tmp_path):
         if d in days:
             warm.add(days[d])
     assert warm.tails["LT"][0][0] >= last - timedelta(days=7)  # only the days a later start can reach are kept
+
+
+def test_a_block_warms_from_its_lead_in_as_from_reading_the_window_itself(tmp_path):
+    """A block of days (spec.first a week before trade_from) hands its lead-in's symbol-days to the warm-up
+    instead of the warm-up reading them again: every traded day's warm-up candles are those of the warm-up that
+    read its whole look-back window, and the lead-in is read once (the cache's reads counted)."""
+    base = replace(_spec(tmp_path, "block"), first=date(2025, 3, 10), last=date(2025, 3, 19),
+                   trade_from=date(2025, 3, 17))
+    cfg = with_symbols(base.cfg, base.symbols)
+    store = HistoryStore(base.source, base.cache_dir, cfg.session)
+    old = DayWarmup.of(cfg, store, M1)
+    assert old is not None
+    old.prime(date(2025, 3, 17))  # the window read whole, as before
+    reads: list[tuple[str, date]] = []
+    read = store.cache.read
+    store.cache.read = lambda sym, ex, iv, d: reads.append((sym, d)) or read(sym, ex, iv, d)
+    new = DayWarmup.of(cfg, store, M1)
+    assert new is not None
+    new.prime(date(2025, 3, 17), read_from=base.first)
+    traded = 0
+    for d, hdays in runner._aligned_days(store, base, cfg.exchange, new.add):
+        for h in hdays:
+            old.add(h)
+            new.add(h)
+        assert new.candles(d) == old.candles(d) and len(new.candles(d)["LT"]) == 22, d
+        traded += 1
+    assert traded == 3
+    assert len(reads) == len(set(reads))  # no symbol-day read twice
+    assert {d for _s, d in reads} == {base.first + timedelta(days=k) for k in range(10)}
 
 
 def test_a_day_after_the_data_begins_is_warm_and_the_first_says_it_starts_cold(tmp_path, caplog):
