@@ -69,11 +69,12 @@ class CandleArrays(Protocol):
     def volume(self) -> Any: ...  # int64
 
 
-def reach_after_first(run: CandleArrays) -> tuple[Any, Any]:
-    """The highest and lowest price each candle after run[0] reaches (of open, high, low, close, so a candle
+def reach_after_first(run: CandleArrays, after: int = 0) -> tuple[Any, Any]:
+    """The highest and lowest price each candle after run[after] reaches (of open, high, low, close, so a candle
     whose high/low disagree with its open/close is still judged by every price it shows): what a stop, a
     target or a range is tested against when a stretch is folded."""
-    o, h, lw, c = run.open[1:], run.high[1:], run.low[1:], run.close[1:]
+    k = after + 1
+    o, h, lw, c = run.open[k:], run.high[k:], run.low[k:], run.close[k:]
     return np.maximum(np.maximum(o, h), np.maximum(lw, c)), np.minimum(np.minimum(o, h), np.minimum(lw, c))
 
 

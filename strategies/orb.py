@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from core.enums import PositionSide, SignalType
 from core.types import Signal, Tick
 from strategies.base import (
@@ -245,15 +243,14 @@ class OpeningRangeBreakout(Strategy):
         tail, day = run.start[a + 1:], self._day
         ok = (tail >= self._range_end) & (tail >= day.start) & (tail + seconds <= day.end)
         hi, lo = self._range_high, self._range_low
-        top = bottom = None
-        if hi is not None and lo is not None and self._entries < self.params.max_entries_per_day:
-            top, bottom = _reach_after(run, a)
+        if hi is None or lo is None:
+            return leading(ok)
+        top, bottom = reach_after_first(run, a)
+        if self._entries < self.params.max_entries_per_day:
             ok &= (tail >= self._no_entry_after) | ((top <= hi) & (bottom >= lo))
         n = leading(ok)
-        if n and hi is not None and lo is not None and not (self._armed_long and self._armed_short):
+        if n:
             # _flat re-arms a side at any price at or inside its edge, and disarms none without an entry
-            if top is None or bottom is None:
-                top, bottom = _reach_after(run, a)
             if not self._armed_long and float(bottom[:n].min()) <= hi:
                 self._armed_long = True
             if not self._armed_short and float(top[:n].max()) >= lo:
@@ -392,11 +389,3 @@ class OpeningRangeBreakout(Strategy):
                                note=f"take-profit {tp} reached: closing {frac:g} of the position")
         return None
 
-
-def _reach_after(run: CandleArrays, a: int) -> tuple[Any, Any]:
-    """reach_after_first for the candles after run[a]: each one's highest and lowest price of its open, high,
-    low and close."""
-    if a == 0:
-        return reach_after_first(run)
-    o, h, lw, c = run.open[a + 1:], run.high[a + 1:], run.low[a + 1:], run.close[a + 1:]
-    return np.maximum(np.maximum(o, h), np.maximum(lw, c)), np.minimum(np.minimum(o, h), np.minimum(lw, c))
