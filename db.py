@@ -50,7 +50,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 import db_exec
 from core.enums import OrderStatus
-from db_wal import AUTOCHECKPOINT_PAGES, WalCheckpointer
+from db_wal import AUTOCHECKPOINT_PAGES, JOURNAL_SIZE_LIMIT, WalCheckpointer
 from execution.order_events import FillRow, OrderEventType
 from execution.order_events import applied as planned
 
@@ -427,6 +427,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=15000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")  # db_wal's thread checkpoints instead
+    cur.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")  # so the log's file size is its length (db_wal)
     cur.close()
 
 

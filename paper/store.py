@@ -5,7 +5,7 @@ and a restart (even after kill -9) finds the books as the last response left the
 in WAL mode survives a killed process; only a power cut can lose the last transactions. The engine hands
 its whole kv state with every change; only the keys whose JSON differs from what the file holds are written
 (a placement changes two or three of its twelve). The log is checkpointed by a thread of its own
-(db_wal.WalCheckpointer), not by the request whose commit takes it past 1,000 pages.
+(db_wal.WalCheckpointer) once it is 1,000 pages long, not by the request whose commit takes it past that.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from db_wal import AUTOCHECKPOINT_PAGES, WalCheckpointer
+from db_wal import AUTOCHECKPOINT_PAGES, JOURNAL_SIZE_LIMIT, WalCheckpointer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (orderid TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
@@ -69,6 +69,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        self._db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         self._db.executescript(SCHEMA)
         self._kv_on_disk: dict[str, str] = dict(self._db.execute("SELECT k, v FROM kv").fetchall())
         self._checkpointer = WalCheckpointer(str(self.path))
