@@ -477,6 +477,20 @@ def setup(url: str | None = None, echo: bool = False) -> tuple[Engine, sessionma
         return engine, factory
 
 
+def release_engine(url: str) -> None:
+    """Close this process's engine for `url` and forget it: a backtest's run database is done with once its
+    trades are read, and an optimisation runs thousands of them in one process (each engine kept its file, log
+    and -shm open: descriptors run out, and a deleted run's disk space is never given back)."""
+    key = (os.getpid(), database_url(url))
+    with _engines_lock:
+        entry = _engines.pop(key, None)
+        cp = _checkpointers.pop(key, None)
+    if cp is not None:
+        cp.stop()
+    if entry is not None:
+        entry[0].dispose()
+
+
 def dispose_engines() -> None:
     with _engines_lock:
         for (pid, _), (engine, _f) in list(_engines.items()):

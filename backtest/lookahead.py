@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from backtest.runner import BacktestSpec, TickBuilder, lead_in, open_run_db, run_days, signal_key
+from backtest.runner import BacktestSpec, TickBuilder, close_run_db, lead_in, open_run_db, run_days, signal_key
 from backtest.ticks import day_ticks
 from core.clock import fmt_ist, ist_date
 from core.types import Signal
@@ -53,14 +53,20 @@ def check(spec: BacktestSpec, ticks: TickBuilder = day_ticks,
     """Run the spec, then each cut; stops at the first difference. `on_cut(done, total)` reports progress."""
     with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp:
         spec = replace(spec, workers=1, progress=None, keep_signals=True)
-        signals = run_days(spec, open_run_db(Path(tmp) / "full.sqlite"), ticks=ticks).signals
+        full = Path(tmp) / "full.sqlite"
+        try:
+            signals = run_days(spec, open_run_db(full), ticks=ticks).signals
+        finally:
+            close_run_db(full)
         times = sorted({int(s.time) for s in signals})
         for n, t in enumerate(times):
             d = ist_date(t)
             day_spec = replace(spec, first=lead_in(spec, d), last=d, trade_from=d)
-            db = open_run_db(Path(tmp) / f"cut-{n}.sqlite")  # a fresh file: a path's engine is kept per process
-            cut_signals = run_days(day_spec, db, cut_at=t, ticks=ticks).signals
-            db.engine.dispose()
+            cut = Path(tmp) / f"cut-{n}.sqlite"
+            try:
+                cut_signals = run_days(day_spec, open_run_db(cut), cut_at=t, ticks=ticks).signals
+            finally:
+                close_run_db(cut)
             want = [s for s in signals if ist_date(int(s.time)) == d and int(s.time) <= t]
             got = [s for s in cut_signals if int(s.time) <= t]
             found = _first_difference(want, got, t)

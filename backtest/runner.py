@@ -38,7 +38,7 @@ from core.clock import ReplayClock, ist_epoch
 from core.config import Config, Secrets
 from core.enums import ExecutionMode
 from core.types import Signal, Tick
-from db import DBHandler, TradeLog, initialize_database, stop_checkpointer
+from db import DBHandler, TradeLog, initialize_database, release_engine, stop_checkpointer
 from history.frames import CandleColumns
 from history.intervals import Interval
 from history.sources import HistorySource
@@ -410,8 +410,8 @@ def trades_of(db: DBHandler, id_offset: int = 0) -> list[TradeRecord]:
 
 
 def open_run_db(path: Path) -> DBHandler:
-    """A new, empty run database at `path` (a path not used before by this process: db.setup keeps one engine
-    per process and URL)."""
+    """A new, empty run database at `path`; close it with close_run_db (db.setup keeps one engine per process
+    and URL until then)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         p.unlink(missing_ok=True)
@@ -422,6 +422,11 @@ def open_run_db(path: Path) -> DBHandler:
     event.listen(engine, "connect", _scratch_pragmas)
     engine.dispose()  # connections made from now on carry it
     return DayUnitDB(engine)  # a transaction per day, the live code's units savepoints in it
+
+
+def close_run_db(path: Path) -> None:
+    """Close the run database opened at `path` (its file stays): this process keeps no engine for it."""
+    release_engine(f"sqlite:///{path}")
 
 
 def _scratch_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -461,8 +466,11 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
             run, trades = _run_pool(spec, out_dir, progress)
         else:
             db = open_run_db(db_path)
-            run = run_days(spec, db, on_day)
-            trades = trades_of(db)
+            try:
+                run = run_days(spec, db, on_day)
+                trades = trades_of(db)
+            finally:
+                close_run_db(db_path)
     finally:
         if progress is not None:
             progress.done = progress.total
@@ -494,7 +502,10 @@ def lead_in(spec: BacktestSpec, d: date) -> date:
 def _run_block(args: tuple[BacktestSpec, Path]) -> tuple[DaysRun, list[TradeRecord]]:
     spec, path = args
     db = open_run_db(path)
-    return run_days(spec, db), trades_of(db)
+    try:
+        return run_days(spec, db), trades_of(db)
+    finally:
+        close_run_db(path)
 
 
 def _run_pool(spec: BacktestSpec, out_dir: Path, progress: Any) -> tuple[DaysRun, list[TradeRecord]]:

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from datetime import date, timedelta
 from datetime import time as dtime
@@ -368,6 +369,32 @@ def test_bad_input_exits_2_naming_the_value(tmp_path, args, needle):
     r = _driver(tmp_path, *args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+def _open_under(folder: Path) -> list[str]:
+    """This process's open files under `folder` (Linux's /proc)."""
+    fds = Path("/proc/self/fd")
+    names = []
+    for fd in fds.iterdir():
+        try:
+            names.append(os.readlink(fd))
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            pass
+    return [n for n in names if n.startswith(str(folder))]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads Linux's /proc")
+def test_a_finished_run_keeps_no_database_open(runs, tmp_path):
+    """An optimisation runs thousands of backtests in one process: each kept its run database, log and -shm
+    open, so descriptors ran out and a deleted run's disk space was never given back."""
+    import db
+
+    a, b = runs
+    for r in (a, b):
+        assert r.db_path.exists() and _open_under(r.out_dir) == []
+    check_lookahead(_spec(tmp_path, "la-fds", FIRST, FIRST))
+    assert _open_under(tmp_path) == [] and _open_under(Path(tempfile.gettempdir()) / "lookahead-") == []
+    assert not [k for k in db._engines if k[1].endswith(".sqlite") and ("/out/" in k[1] or "lookahead-" in k[1])]
 
 
 def test_two_workers_over_blocks_of_days_give_the_sequential_run(runs, tmp_path):
