@@ -1,5 +1,5 @@
-"""The backtest's quick read of cached days (history.cached_days) answers as the one-day reader (history.cache)
-does, day by day, report by report."""
+"""The backtest's quick read of cached days (history.cached_days) and its quick quality check answer as the
+one-day reader (history.cache) and the full check do, day by day, report by report."""
 from __future__ import annotations
 
 import os
@@ -16,7 +16,7 @@ from history.cache import CandleCache
 from history.cached_days import CachedDays
 from history.frames import CandleColumns
 from history.intervals import parse_interval
-from history.quality import check_columns, last_close
+from history.quality import _check_all, _plain, check_columns, last_close
 from history.store import HistoryStore
 from history.synthetic import SyntheticSource
 from strategies.base import Candle
@@ -87,8 +87,64 @@ def test_the_store_gives_the_days_and_reports_of_the_one_day_reader_and_the_full
         if not len(cols) and hours is None:
             continue
         session = None if hours is None else (ist_epoch(d, hours[0]), ist_epoch(d, hours[1]))
-        want.append((d, cols, check_columns("SBIN", d, cols, 60, session, prev, store.jump_pct)))
+        want.append((d, cols, _check_all("SBIN", d, cols, 60, session, prev, store.jump_pct)))
         prev = last_close(cols) or prev
     assert [h.day for h in got] == [d for d, _, _ in want] and len(got) > 50
     assert all(_same(h.columns, cols) and h.report == report for h, (_, cols, report) in zip(got, want, strict=True))
     assert any(not h.report.ok for h in got)      # the synthetic data has gaps: findings are compared too
+
+
+def _spoil(rng: random.Random, day: list[Candle]) -> list[Candle]:
+    """Some of every kind of defect the checks name, a few at a time."""
+    day = list(day)
+    for _ in range(rng.randrange(0, 4)):
+        if not day:
+            break
+        k = rng.randrange(len(day))
+        c = day[k]
+        what = rng.randrange(12)
+        if what == 0:
+            del day[k]                                                          # a gap
+        elif what == 1:
+            day.insert(k, c)                                                    # a duplicate
+        elif what == 2 and k + 1 < len(day):
+            day[k], day[k + 1] = day[k + 1], day[k]                             # out of order
+        elif what == 3:
+            day[k] = Candle("X", c.start, 60, rng.choice([0.0, -1.0, float("nan"), float("inf")]), c.high,
+                            c.low, c.close, c.volume)
+        elif what == 4:
+            day[k] = Candle("X", c.start, 60, c.open, float(rng.choice(["nan", "inf", "-inf"])), c.low, c.close,
+                            c.volume)
+        elif what == 5:
+            day[k] = Candle("X", c.start, 60, c.open, c.high, rng.choice([0.0, float("nan"), float("inf")]),
+                            c.close, c.volume)
+        elif what == 6:
+            day[k] = Candle("X", c.start, 60, c.open, c.high, c.low, c.close, -5)
+        elif what == 7:
+            day[k] = Candle("X", c.start, 60, c.open, c.low - 0.5, c.low, c.close, c.volume)   # high below low
+        elif what == 8:
+            day[k] = Candle("X", c.start, 60, c.high + 1, c.high, c.low, c.close, c.volume)    # open above high
+        elif what == 9:
+            day[k] = Candle("X", c.start, 60, c.open, c.high, c.low, c.low - 1, c.volume)      # close below low
+        elif what == 10:
+            day[k] = Candle("X", c.start, 60, c.open * 2, c.high * 2, c.low * 2, c.close * 2, c.volume)  # jump
+        else:
+            day[k] = Candle("X", c.start - 86_400, 60, c.open, c.high, c.low, c.close, c.volume)  # another day's
+    return day
+
+
+def test_the_quick_check_gives_the_full_checks_report_on_every_kind_of_day():
+    rng = random.Random(11)
+    quick = 0
+    for i in range(1500):
+        day = _spoil(rng, _day(rng, rng.choice([1, 2, 30, 375]), price=rng.choice([100.0, 2500.0])))
+        if i % 7 == 0 and day:
+            day = day[rng.randrange(len(day)):]                                 # late start
+        cols = CandleColumns.of(day)
+        prev = rng.choice([None, 100.0, 60.0, 0.0, float("nan")])
+        session = rng.choice([SESSION, None, (SESSION[0], SESSION[0] + 3600)])
+        seconds = rng.choice([60, 60, 300, 86_400])
+        got = check_columns("X", DAY, cols, seconds, session, prev, 30.0)
+        assert got == _check_all("X", DAY, cols, seconds, session, prev, 30.0), (i, [str(c) for c in day])
+        quick += bool(len(cols)) and _plain(cols)
+    assert 300 < quick < 1400                                                   # both paths were compared often
