@@ -13,10 +13,13 @@ import os
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from history.frames import CandleColumns
+from history.frames import SCHEMA, CandleColumns
+
+_DTYPES = tuple(np.dtype(f.type.to_pandas_dtype()) for f in SCHEMA)
 
 
 def read_day_file(path: str | os.PathLike[str]) -> CandleColumns:
@@ -24,7 +27,28 @@ def read_day_file(path: str | os.PathLike[str]) -> CandleColumns:
     when it is gone."""
     with open(path, "rb") as f:
         data = f.read()
-    return CandleColumns.of_table(pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False))
+    return columns_of(pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False))
+
+
+def columns_of(table: pa.Table) -> CandleColumns:
+    """CandleColumns.of_table's answer, as numpy views of Arrow's own buffers when the table is the cache's schema,
+    each column one chunk without nulls (every file the cache wrote): pyarrow's to_numpy would import pandas (about
+    0.3 CPU-s, once in each process) and costs more per column. Any other table goes through of_table (its cast,
+    nulls as NaN)."""
+    if table.schema != SCHEMA:
+        return CandleColumns.of_table(table)
+    out = []
+    for col, dtype in zip(table.columns, _DTYPES, strict=True):
+        if col.num_chunks != 1 or col.null_count:
+            return CandleColumns.of_table(table)
+        arr = col.chunk(0)
+        data = arr.buffers()[1]
+        if data is None:
+            return CandleColumns.of_table(table)
+        view = np.frombuffer(data, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+        view.flags.writeable = False  # read-only, as to_numpy's views are: the candles are not edited in place
+        out.append(view)
+    return CandleColumns(*out)
 
 
 class CachedDays:

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 
 from core.clock import ist_epoch
 from history.cache import CandleCache
-from history.cached_days import CachedDays
-from history.frames import CandleColumns
+from history.cached_days import CachedDays, columns_of
+from history.frames import SCHEMA, CandleColumns, to_table
 from history.intervals import parse_interval
 from history.quality import _check_all, _plain, check_columns, last_close
 from history.store import HistoryStore
@@ -70,6 +70,20 @@ def test_cached_days_read_every_kind_of_day_as_the_cache_does(tmp_path):
         assert _same(listed.read(d), cache.read("X", "NSE", M1, d)), d
     assert listed.read(days[6]) is None
     assert CachedDays(tmp_path / "nothing").read(DAY) is None and not CachedDays(tmp_path / "nothing").has(DAY)
+
+
+def test_columns_from_arrows_buffers_are_of_tables_columns_for_every_shape_of_table():
+    whole = to_table(_day(random.Random(5), 40))
+    nulls = pa.table({"start": [1, 2], "open": [1.0, None], "high": [2.0, 2.0], "low": [0.5, 0.5],
+                      "close": [1.0, 1.0], "volume": [3, None]}, schema=SCHEMA)
+    cast = pa.table({"start": [1, 2], "open": [1, 2], "high": [2, 3], "low": [1, 1], "close": [1, 2],
+                     "volume": [3.0, 4.0]})
+    tables = [whole, whole.slice(7, 20), whole.slice(39), whole.slice(0, 0), pa.concat_tables([whole, whole]),
+              nulls, cast, whole.select(list(reversed(SCHEMA.names))).select(list(SCHEMA.names))]
+    for k, t in enumerate(tables):
+        got, want = columns_of(t), CandleColumns.of_table(t)
+        assert _same(got, want), k
+        assert [getattr(got, n).flags.writeable for n in NAMES] == [getattr(want, n).flags.writeable for n in NAMES]
 
 
 def test_the_store_gives_the_days_and_reports_of_the_one_day_reader_and_the_full_check(tmp_path):
