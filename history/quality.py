@@ -90,6 +90,44 @@ def check_columns(symbol: str, day: date, cols: CandleColumns, seconds: int, ses
     `session`: the day's (open, close) epochs if it is a trading day, else None; `prev_close`: the last close
     before this day, for the jump check (None: first day seen). A candle with a bad price is reported as that
     only, and the jump check skips it (the next candle is compared with the last good close)."""
+    n = len(cols)
+    if n and _plain(cols):
+        return _check_plain(symbol, day, cols, seconds, session, prev_close, jump_pct)
+    return _check_all(symbol, day, cols, seconds, session, prev_close, jump_pct)
+
+
+def _plain(cols: CandleColumns) -> bool:
+    """True when the day can have no finding but jumps and gaps: starts strictly rising (no duplicate, none out
+    of order), every price finite and above zero, no volume below zero, open and close inside [low, high]. A
+    handful of whole-column tests, where the full check (_check_all) sorts and tests each kind apart."""
+    t, o, h, lo, c = cols.start, cols.open, cols.high, cols.low, cols.close
+    if not bool((t[1:] > t[:-1]).all()):
+        return False
+    oc_lo, oc_hi = np.minimum(o, c), np.maximum(o, c)   # NaN propagates: it fails the tests below
+    with np.errstate(invalid="ignore"):
+        return bool((lo > 0).all() and (lo <= oc_lo).all() and (oc_hi <= h).all() and (h < np.inf).all()
+                    and (cols.volume >= 0).all())
+
+
+def _check_plain(symbol: str, day: date, cols: CandleColumns, seconds: int, session: tuple[int, int] | None,
+                 prev_close: float | None, jump_pct: float) -> DayReport:
+    """_check_all's answer on a day _plain accepts: every candle is good and the starts are sorted and unique,
+    so only the jump and gap checks can find anything, and they run on the columns as they are."""
+    f = _Findings()
+    t, o, c = cols.start, cols.open, cols.close
+    before = np.concatenate(([np.nan if prev_close is None else prev_close], c[:-1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jumped = (before > 0) & (np.abs(o / before - 1) * 100 > jump_pct)
+    for k in np.flatnonzero(jumped).tolist():
+        f.add("jump", f"{_hm(int(t[k]))} {before[k]} -> {o[k]}")
+    if session is not None and seconds < 86_400:
+        _gaps(f, t, seconds, session)
+    return DayReport(symbol, day, len(cols), f.issues())
+
+
+def _check_all(symbol: str, day: date, cols: CandleColumns, seconds: int, session: tuple[int, int] | None,
+               prev_close: float | None, jump_pct: float) -> DayReport:
+    """Every check, each kind tested apart (any day; check_columns takes it for a day _plain refuses)."""
     f = _Findings()
     n = len(cols)
     if n == 0:

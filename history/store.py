@@ -21,6 +21,7 @@ from pathlib import Path
 from core.clock import ist_date, ist_epoch
 from core.config import SessionConfig
 from history.cache import CandleCache
+from history.cached_days import CachedDays
 from history.frames import CandleColumns
 from history.intervals import Interval
 from history.quality import JUMP_PCT, DayReport, check_columns, last_close
@@ -59,6 +60,7 @@ class HistoryStore:
         self.calendar = MarketCalendar(session or SessionConfig())
         self.jump_pct = jump_pct
         self.today = today
+        self._sessions: dict[date, tuple[int, int] | None] = {}
 
     def _today(self) -> date:
         import time
@@ -71,7 +73,20 @@ class HistoryStore:
         end = min(last, self._today() - timedelta(days=1))
         if first > end:
             return []
-        return [d for d in _days(first, end) if not self.cache.has(symbol, exchange, interval, d)]
+        cached = CachedDays(self.cache.folder(symbol, exchange, interval))  # one listing, not a stat per day
+        return [d for d in _days(first, end) if not cached.has(d)]
+
+    def session(self, day: date) -> tuple[int, int] | None:
+        """The day's (open, close) epochs if it is a trading day, else None; worked out once per day, not once
+        per symbol-day."""
+        try:
+            return self._sessions[day]
+        except KeyError:
+            pass
+        hours = self.calendar.hours(day)
+        s = None if hours is None else (ist_epoch(day, hours[0]), ist_epoch(day, hours[1]))
+        self._sessions[day] = s
+        return s
 
     def prefetch(self, symbol: str, exchange: str, interval: Interval, first: date, last: date,
                  on_days: Callable[[int], None] | None = None) -> int:
@@ -99,15 +114,15 @@ class HistoryStore:
         """Each trading day of the range (and any other day that has candles), in date order, with its report.
         Missing days are fetched first; the prefetch keeps one request's candles in memory, this one day's."""
         self.prefetch(symbol, exchange, interval, first, last)
+        cached = CachedDays(self.cache.folder(symbol, exchange, interval))  # listed after the prefetch's writes
         prev: float | None = None
         for d in _days(first, last):
-            cols = self.cache.read(symbol, exchange, interval, d)
+            cols = cached.read(d)
             if cols is None:  # today or later: not cached
                 cols = CandleColumns.of(by_day(self.source.fetch(symbol, exchange, interval, d, d)).get(d, []))
-            hours = self.calendar.hours(d)
-            if not len(cols) and hours is None:
+            session = self.session(d)
+            if not len(cols) and session is None:
                 continue
-            session = None if hours is None else (ist_epoch(d, hours[0]), ist_epoch(d, hours[1]))
             report = check_columns(symbol, d, cols, interval.seconds, session, prev, self.jump_pct)
             if not report.ok:
                 log.info("history quality: %s", report)

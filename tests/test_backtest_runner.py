@@ -31,6 +31,7 @@ from core.config import load_config
 from core.enums import PositionSide
 from execution.broker_io import Placed, StatusSeen
 from execution.commands import SubmitOrder
+from history.cached_days import CachedDays
 from history.files import FileSource
 from history.frames import CandleColumns
 from history.intervals import parse_interval
@@ -481,7 +482,7 @@ def test_each_day_warms_as_a_live_start_on_that_day_would(tmp_path):
     assert warm.tails["LT"][0][0] >= last - timedelta(days=7)  # only the days a later start can reach are kept
 
 
-def test_a_block_warms_from_its_lead_in_as_from_reading_the_window_itself(tmp_path):
+def test_a_block_warms_from_its_lead_in_as_from_reading_the_window_itself(tmp_path, monkeypatch):
     """A block of days (spec.first a week before trade_from) hands its lead-in's symbol-days to the warm-up
     instead of the warm-up reading them again: every traded day's warm-up candles are those of the warm-up that
     read its whole look-back window, and the lead-in is read once (the cache's reads counted)."""
@@ -493,8 +494,8 @@ def test_a_block_warms_from_its_lead_in_as_from_reading_the_window_itself(tmp_pa
     assert old is not None
     old.prime(date(2025, 3, 17))  # the window read whole, as before
     reads: list[tuple[str, date]] = []
-    read = store.cache.read
-    store.cache.read = lambda sym, ex, iv, d: reads.append((sym, d)) or read(sym, ex, iv, d)
+    read = CachedDays.read
+    monkeypatch.setattr(CachedDays, "read", lambda self, d: reads.append((Path(self.folder).name, d)) or read(self, d))
     new = DayWarmup.of(cfg, store, M1)
     assert new is not None
     new.prime(date(2025, 3, 17), read_from=base.first)
