@@ -106,6 +106,7 @@ def write(conn: Connection, denials: list[Denial]) -> None:
     cur = raw.cursor()
     sql: str = _ORDER_SQL
     args: Any = None  # what the failing statement was given, for the error
+    info = log.isEnabledFor(logging.INFO)  # asked once: a halted day writes thousands
     try:
         events: list[tuple[Any, ...]] = []
         signals: list[tuple[Any, ...]] = []
@@ -126,7 +127,8 @@ def write(conn: Connection, denials: list[Denial]) -> None:
                     raise RuntimeError(f"the database gave no id for order {f['client_order_id']}")
                 events.append((oid, ts, None, _CREATED, f"{f['side']} {f['quantity']} {f['symbol']} ({f['purpose']})"))
                 events.append((oid, ts, _CREATED, status, change.detail))
-                log.info("order %d not sent: %s (%s)", oid, o.tag, o.reason)
+                if info:
+                    log.info("order %d not sent: %s (%s)", oid, o.tag, o.reason)
             s = d.signal
             signals.append((s["signal_id"], s["symbol"], s["strategy"], s["time"], _float(s["price"]), s["type"],
                             s["current_position"], _float(s["stop_loss"]), _float(s["take_profit_price"]),
