@@ -66,7 +66,9 @@ def _write_all(tmp_path: Any, name: str) -> dict[str, list[tuple[Any, ...]]]:
     path = tmp_path / f"{name}.sqlite"
     h = db.DBHandler(db.initialize_database(f"sqlite:///{path}"))
     for batch in _batches():
-        h.core("denials", lambda conn, batch=batch: denials.write(conn, batch))
+        def write(conn: Any, batch: list[Denial] = batch) -> None:
+            denials.write(conn, batch)
+        h.core("denials", write)
     db.dispose_engines()
     return _dump(path)
 
