@@ -73,7 +73,7 @@ def run(conn: Connection, stmt: Statement, params: dict[str, Any] | Sequence[dic
             else:
                 cur.executemany(plan.sql, args)
         except conn.dialect.loaded_dbapi.Error as e:
-            raise _wrapped(conn, raw, cur, plan.sql, args, e) from e
+            raise driver_error(conn, raw, cur, plan.sql, args, e) from e
         pk = None
         if isinstance(stmt, Insert) and len(rows) == 1:
             pk = cur.fetchone()[0] if plan.returning else cur.lastrowid
@@ -82,7 +82,7 @@ def run(conn: Connection, stmt: Statement, params: dict[str, Any] | Sequence[dic
         cur.close()
 
 
-def _wrapped(conn: Connection, raw: Any, cur: Any, sql: str, args: list[Any], e: Any) -> exc.StatementError:
+def driver_error(conn: Connection, raw: Any, cur: Any, sql: str, args: list[Any], e: Any) -> exc.StatementError:
     """The driver's error as Connection.execute would raise it: SQLAlchemy's class for it, and a connection the
     server dropped invalidated, so the pool never hands it out again and the handler's retry sees an outage."""
     gone = conn.dialect.is_disconnect(e, raw, cur)

@@ -75,6 +75,7 @@ class RiskManager:
         self._loss_limit = D(self.risk.daily_loss_limit or 0)  # converted once (checked on every mark)
         self._calm: tuple[Decimal, Decimal, Decimal] | None = None  # (equity, high water, start) of the last check
         # that found nothing to halt for
+        self._inactive: tuple[tuple[TradingState, str], Denied] | None = None  # _not_active's last answer
 
     # ------------------------------------------------------------------ the books, read from the ledger
     @property
@@ -252,7 +253,7 @@ class RiskManager:
                      long: bool | None = None) -> Assessment:
         """Size an entry and check it; `long` defaults to what the stop implies (below the entry: long)."""
         if self.state is not TradingState.ACTIVE:
-            return Denied(f"RISK_TRADING_{self.state.value}", f"trading {self.state.value}: {self.state_reason}")
+            return self._not_active()
         until = self.cooldown_until.get(symbol, 0.0)
         if now < until:
             return Denied("RISK_COOLDOWN", f"cooling down after a losing exit for {int(until - now)}s more")
@@ -274,6 +275,16 @@ class RiskManager:
         if why is not None:
             return Denied("RISK_COSTS_TOO_HIGH", why, units, allocated)
         return Approved(units, allocated)
+
+    def _not_active(self) -> Denied:
+        """Every entry's refusal while trading is not ACTIVE: one value per state and reason (it is frozen), built
+        once and not for each of a halted day's signals."""
+        key = (self.state, self.state_reason)
+        kept = self._inactive
+        if kept is None or kept[0] != key:
+            kept = self._inactive = (key, Denied(f"RISK_TRADING_{self.state.value}",
+                                                 f"trading {self.state.value}: {self.state_reason}"))
+        return kept[1]
 
     def halt_trading_check(self) -> tuple[bool, str]:
         """Global caps, daily loss limit and drawdown from the day's high-water mark; a halt is sticky.

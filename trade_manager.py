@@ -117,7 +117,7 @@ class TradeManager:
         self.mode = cfg.mode
         self.tag = cfg.orders.strategy_tag
         self._product = cfg.product.value
-        self._exchange = cfg.exchange
+        self._exchanges: dict[str, str] = {}  # symbol -> where it is ordered (_exchange_of)
         self.ledger = Ledger(db, day, D(cfg.risk.capital), cfg.costs.table)  # the only writer of the books
         self.rm = RiskManager(cfg, db, day, self.ledger)
         self.orders = self.ledger.orders  # one store: it knows each order's last written state
@@ -403,7 +403,8 @@ class TradeManager:
         if self.pending and any(p.signal is not None and p.signal.signal_id == sid for p in self.pending.values()):
             return  # its order (from before a restart) is still working; the outcome follows when it is final
         try:
-            self.rm.track_prices(sig.symbol, sig.price)
+            price = D(sig.price)  # the mark, and a refused order's price: converted once
+            self.ledger.mark(sig.symbol, price)  # rm.track_prices, one call less per signal
             check: _EntryCheck | None = None
             if sig.type is SignalType.ENTRY:
                 self._check_halt(int(sig.time))  # may write the trading state: not inside the unit below
@@ -413,13 +414,13 @@ class TradeManager:
                     # every refused entry is known here, before anything is built: one path writes them all
                     check = self._entry_check(sig)
                     if check.block is not None or self.mode is ExecutionMode.SIGNALS_ONLY:
-                        self._refuse_entry(sig, sid, check)
+                        self._refuse_entry(sig, sid, check, price)
                         return
             else:
                 cap = self._cap_reason(sig)
                 if (self.mode is ExecutionMode.SIGNALS_ONLY and not sig.forced and cap is None
                         and not self.options.handles(sig.symbol)):
-                    self._signals_only_exit(sig, sid)
+                    self._signals_only_exit(sig, sid, price)
                     return
 
             def decide(s: Unit) -> None:
@@ -550,7 +551,8 @@ class TradeManager:
             block = ("SESSION_NO_ENTRIES", f"entries are allowed from {fmt_ist(self.session.open)} "
                                            f"to {fmt_ist(self.session.entry_cutoff)}")
         if block is None:
-            pending_entries = sum(1 for p in self.pending.values() if p.purpose is OrderPurpose.ENTRY)
+            pending_entries = (sum(1 for p in self.pending.values() if p.purpose is OrderPurpose.ENTRY)
+                               if self.pending else 0)
             slip = self.cfg.costs.slippage_pct / 100  # size for the price a market order will likely get
             est = sig.price * (1 + slip if side is OrderSide.BUY else 1 - slip)
             a = self.rm.assess_trade(sig.symbol, est, sig.stop_loss, now, pending_entries,
@@ -569,15 +571,16 @@ class TradeManager:
         return _EntryCheck(side, units, allocated, block)
 
     # ------------------------------------------------------------------ decisions that send nothing
-    def _refuse_entry(self, sig: Signal, sid: str, check: _EntryCheck) -> None:
+    def _refuse_entry(self, sig: Signal, sid: str, check: _EntryCheck, price: Decimal) -> None:
         """An entry refused by its checks, or only recorded (signals_only): its order, events and signal as plain
         rows (execution.denials), no order object and no unit of its own around them. The worker hears of it and
         memory changes only once the rows are written (committed, in the daemon), as on the sent path. The one
-        path of every refused entry (a forced one's notices too, as its decision would have sent them)."""
+        path of every refused entry (a forced one's notices too, as its decision would have sent them).
+        `price`: D(sig.price), as process_signal converted it."""
         side, units, _allocated, block = check
         if block is None:  # signals_only: what we would have sent
             block = ("SIGNALS_ONLY", f"not sent (signals_only): {side.value} {units} {sig.symbol} @ ~{sig.price}")
-        order = self._denied_order(sig, sid, _ENTRY, side, units, block)
+        order = self._denied_order(sig, sid, _ENTRY, side, units, block, price)
         status, note = ((OutcomeStatus.EXECUTED, "signals_only") if block[0] == "SIGNALS_ONLY"
                         else (OutcomeStatus.FAILED, block[0]))
         self._record_refusal(sig, sid, [order], status, note)
@@ -587,9 +590,9 @@ class TradeManager:
             self._count_failure(sig.symbol)
         else:
             self.virtual[sig.symbol] = (sig.current_position, units)
-        self._tell(sig, status, note)
+        self._tell(sig, status, note, emitted=sid if sig.origin_id is None else sig.origin_id)
 
-    def _signals_only_exit(self, sig: Signal, sid: str) -> None:
+    def _signals_only_exit(self, sig: Signal, sid: str, price: Decimal) -> None:
         """An exit in signals_only mode: recorded against what we would hold (`_exit`'s rule), never sent."""
         held = self.virtual.get(sig.symbol)
         if held is None:
@@ -600,7 +603,8 @@ class TradeManager:
         qty = held[1] if purpose is OrderPurpose.EXIT else max(1, math.floor(held[1] * sig.close_fraction))
         side = OrderSide.SELL if held[0] is PositionSide.LONG else OrderSide.BUY
         order = self._denied_order(sig, sid, purpose.value, side, qty,
-                                   ("SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}"))
+                                   ("SIGNALS_ONLY", f"not sent (signals_only): {side.value} {qty} {sig.symbol}"),
+                                   price)
         self._record_refusal(sig, sid, [order], OutcomeStatus.EXECUTED, "signals_only")
         if qty >= held[1]:
             self.virtual.pop(sig.symbol, None)
@@ -609,17 +613,17 @@ class TradeManager:
         self._tell(sig, OutcomeStatus.EXECUTED, "signals_only")
 
     def _denied_order(self, sig: Signal, sid: str, purpose: str, side: OrderSide, qty: int,
-                      block: tuple[str, str]) -> DeniedOrder:
+                      block: tuple[str, str], price: Decimal) -> DeniedOrder:
         """The columns `_create_order` gives the signal's order, for an order refused before it is sent
-        (`sid`: the signal's id, `purpose`: an OrderPurpose's value)."""
+        (`sid`: the signal's id, `purpose`: an OrderPurpose's value, `price`: D(sig.price))."""
         attempt = self.signal_orders.get(sid, 0) + 1
         self.signal_orders[sid] = attempt
         symbol = sig.symbol
         return DeniedOrder(dict(
             client_order_id=f"{sid}#{attempt}", signal_id=sid if sig.origin_id is None else sig.origin_id,
             trade_id=None, trading_date=self.day, symbol=symbol,
-            exchange=FO_EXCHANGE if is_option_symbol(symbol) else self._exchange, side=_SIDE[side], purpose=purpose,
-            quantity=qty, product=self._product, price_type="MARKET", price=D(sig.price),
+            exchange=self._exchange_of(symbol), side=_SIDE[side], purpose=purpose,
+            quantity=qty, product=self._product, price_type="MARKET", price=price,
             strategy_tag=self.tag, decision_time=int(sig.time)), block[0], block[1])
 
     def _record_refusal(self, sig: Signal, sid: str, orders: list[DeniedOrder], status: OutcomeStatus,
@@ -695,8 +699,12 @@ class TradeManager:
         return order
 
     def _exchange_of(self, symbol: str) -> str:
-        """Where `symbol` is ordered: an option contract on NFO, the rest on the config's exchange."""
-        return FO_EXCHANGE if is_option_symbol(symbol) else self.cfg.exchange
+        """Where `symbol` is ordered: an option contract on NFO, the rest on the config's exchange (looked up once
+        per symbol: every refused entry asks)."""
+        ex = self._exchanges.get(symbol)
+        if ex is None:
+            ex = self._exchanges[symbol] = FO_EXCHANGE if is_option_symbol(symbol) else self.cfg.exchange
+        return ex
 
     def _written(self, order: OrderRecord) -> int:
         """The order's id, writing the unit's rows so far if it has none yet (it is about to be sent)."""
@@ -737,11 +745,17 @@ class TradeManager:
             log.warning("could not advance the paper broker's clock to %s: %s", fmt_ist(t), e)
 
     def _count_failure(self, symbol: str) -> None:
-        def go() -> None:
-            self.failed_trades[symbol] = self.failed_trades.get(symbol, 0) + 1
-            if self.shared is not None:
-                self.shared.set(failed_trades=dict(self.failed_trades))
-        self._later(go)
+        """Count a failed order for `symbol` once the unit's writes have committed (now, when no unit is open:
+        a refused entry, whose rows are written already), as `_later` would."""
+        if self._after is None:
+            self._failed(symbol)
+        else:
+            self._after.append(lambda: self._failed(symbol))
+
+    def _failed(self, symbol: str) -> None:
+        self.failed_trades[symbol] = self.failed_trades.get(symbol, 0) + 1
+        if self.shared is not None:
+            self.shared.set(failed_trades=dict(self.failed_trades))
 
     # ------------------------------------------------------------------ events from the broker threads
     def poll(self) -> None:
@@ -1043,9 +1057,11 @@ class TradeManager:
             log.warning("could not record the outcome of %s: %s", sid, e)
         self._later(lambda: self._tell(sig, status, note, incomplete))
 
-    def _tell(self, sig: Signal, status: OutcomeStatus, note: str, incomplete: dict[str, Any] | None = None) -> None:
-        """The worker hears the signal's outcome (once it is recorded), under the id it emitted."""
-        sid = sig.emitted_id
+    def _tell(self, sig: Signal, status: OutcomeStatus, note: str, incomplete: dict[str, Any] | None = None,
+              emitted: str | None = None) -> None:
+        """The worker hears the signal's outcome (once it is recorded), under the id it emitted (`emitted`: that
+        id, when the caller has it already)."""
+        sid = sig.emitted_id if emitted is None else emitted
         out = Outcome(sid, sig.symbol, sig.emitted_type.value, status, force_exit=sig.forced,
                       incomplete=incomplete, note=note)
         self.outcomes[sid] = out

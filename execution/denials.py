@@ -6,7 +6,10 @@ work of its own. A denial needs none of it: nothing goes to the broker, so there
 order to find after a crash. Its rows are the same rows that path wrote -- the order as CREATED then FAILED
 with its two events (the transition planned by execution.order_events.plan, so the tag, reason and detail are
 the state machine's own), and the signal with its outcome -- built as dicts and written with compiled Core
-statements (db_exec), the events and signals of many denials in one executemany each.
+statements (db_exec), the events and signals of many denials in one executemany each. On SQLite (every backtest's
+run database, where most signals of a halted day end here) the rows go to the driver's cursor as plain tuples,
+converted as SQLAlchemy's SQLite types convert them (execution.denial_rows): the same rows for a fraction of the
+per-row work.
 
 Rows only: the caller (the TradeManager) tells the worker and changes memory after `write` has returned, so in
 the daemon a denial is committed before anyone hears of it, as before.
@@ -23,6 +26,7 @@ from sqlalchemy.engine import Connection
 import db_exec
 from core.enums import OrderStatus
 from db import Order, OrderEvent, StockSignal, utcnow
+from execution import denial_rows
 from execution.order_events import OrderDenied, plan
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,9 @@ def write(conn: Connection, denials: list[Denial]) -> None:
     """Write `denials` in `conn`'s transaction, in order: each order's row (its id is the database's), then every
     event in one executemany, then the signals in as few executemany as their columns allow (a None column is
     left out, as a single INSERT leaves it)."""
+    if conn.dialect.name == "sqlite" and denial_rows.fits(denials):
+        denial_rows.write(conn, denials)
+        return
     events: list[dict[str, Any]] = []
     for d in denials:
         for o in d.orders:

@@ -148,7 +148,11 @@ class OptionsExecutor:
     def route(self, send: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
         """The worker feedback path with contracts mapped to their index: a square-off's ForceExit resets the
         index's strategy; a contract's Watch and CapTriggers are not the worker's (it prices the index, not the
-        premium), so they are dropped."""
+        premium), so they are dropped. With no index configured nothing is a contract of ours: `send` itself (a
+        halted day answers every signal through here)."""
+        if not self.specs:
+            return send
+
         def go(symbol: str, msg: Any) -> None:
             index = self.underlying(symbol)
             if index is None:

@@ -87,4 +87,17 @@ def test_feedback_about_a_contract_reaches_its_indexs_worker_and_its_caps_do_not
     assert sent == [("NIFTY", ForceExit("NIFTY", "square_off")),
                     ("BANKNIFTY30DEC2652500CE", Watch("BANKNIFTY30DEC2652500CE", True)), ("NIFTY", out)]
     assert ex.underlying("NIFTY23NOV2626000PE") == "NIFTY" and ex.underlying("SBIN") is None
+
+
+def test_with_no_index_configured_all_feedback_reaches_the_worker_as_sent():
+    sent: list[tuple[str, object]] = []
+    ex = OptionsExecutor({}, None)
+    go = ex.route(lambda sym, msg: sent.append((sym, msg)))
+    msgs = [("NIFTY23NOV2626000CE", ForceExit("NIFTY23NOV2626000CE", "square_off")),
+            ("NIFTY23NOV2626000CE", Watch("NIFTY23NOV2626000CE", True)),
+            ("NIFTY23NOV2626000CE", CapTriggers("NIFTY23NOV2626000CE", None)),
+            ("SBIN", Outcome("s1", "SBIN", "ENTRY", "FAILED"))]
+    for sym, msg in msgs:
+        go(sym, msg)
+    assert sent == msgs and ex.underlying("NIFTY23NOV2626000CE") is None
     assert DAY.year == 2026

@@ -83,6 +83,26 @@ def test_each_check_denies_with_its_own_tag(tmp_path):
                                                              "trading REDUCING: entry cut-off")
 
 
+def test_the_refusal_while_not_active_follows_the_state_and_its_reason(tmp_path):
+    """One refusal value is kept per state and reason (a halted day refuses every signal with it): a new reason, a
+    new state, or trading active again is never answered with the kept one."""
+    rm = make_rm(tmp_path, max_cost_share_of_risk=None)
+    rm.set_state(TradingState.HALTED, "risk: drawdown 1.50%")
+    first = rm.assess_trade("SBIN", 100, 98, now=0)
+    assert first == Denied("RISK_TRADING_HALTED", "trading HALTED: risk: drawdown 1.50%")
+    assert rm.assess_trade("INFY", 50, 49, now=5) is first
+    rm.set_state(TradingState.HALTED, "risk: daily loss limit reached")
+    assert rm.assess_trade("SBIN", 100, 98, now=0) == Denied("RISK_TRADING_HALTED",
+                                                             "trading HALTED: risk: daily loss limit reached")
+    rm.set_state(TradingState.REDUCING, "risk: daily loss limit reached")
+    assert rm.assess_trade("SBIN", 100, 98, now=0) == Denied("RISK_TRADING_REDUCING",
+                                                             "trading REDUCING: risk: daily loss limit reached")
+    rm.set_state(TradingState.ACTIVE, "resumed")
+    assert isinstance(rm.assess_trade("SBIN", 100, 98, now=0), Approved)
+    rm.set_state(TradingState.HALTED, "risk: drawdown 1.50%")
+    assert rm.assess_trade("SBIN", 100, 98, now=0) == first
+
+
 def test_sizing_stays_under_the_notional_cap_and_the_answer_is_frozen(tmp_path):
     # risk and margin would allow 50,000 units; the notional cap (Rs 50,000 at Rs 100) allows 500
     rm = make_rm(tmp_path, capital=1_000_000, risk_per_trade=0.05, max_allocation=1_000_000, margin_multiplier=5,
