@@ -590,7 +590,7 @@ class TradeManager:
             self._count_failure(sig.symbol)
         else:
             self.virtual[sig.symbol] = (sig.current_position, units)
-        self._tell(sig, status, note, emitted=sid if sig.origin_id is None else sig.origin_id)
+        self._tell(sig, status, note)
 
     def _signals_only_exit(self, sig: Signal, sid: str, price: Decimal) -> None:
         """An exit in signals_only mode: recorded against what we would hold (`_exit`'s rule), never sent."""
@@ -746,11 +746,8 @@ class TradeManager:
 
     def _count_failure(self, symbol: str) -> None:
         """Count a failed order for `symbol` once the unit's writes have committed (now, when no unit is open:
-        a refused entry, whose rows are written already), as `_later` would."""
-        if self._after is None:
-            self._failed(symbol)
-        else:
-            self._after.append(lambda: self._failed(symbol))
+        a refused entry, whose rows are written already)."""
+        self._later(lambda: self._failed(symbol))
 
     def _failed(self, symbol: str) -> None:
         self.failed_trades[symbol] = self.failed_trades.get(symbol, 0) + 1
@@ -1057,11 +1054,9 @@ class TradeManager:
             log.warning("could not record the outcome of %s: %s", sid, e)
         self._later(lambda: self._tell(sig, status, note, incomplete))
 
-    def _tell(self, sig: Signal, status: OutcomeStatus, note: str, incomplete: dict[str, Any] | None = None,
-              emitted: str | None = None) -> None:
-        """The worker hears the signal's outcome (once it is recorded), under the id it emitted (`emitted`: that
-        id, when the caller has it already)."""
-        sid = sig.emitted_id if emitted is None else emitted
+    def _tell(self, sig: Signal, status: OutcomeStatus, note: str, incomplete: dict[str, Any] | None = None) -> None:
+        """The worker hears the signal's outcome (once it is recorded), under the id it emitted."""
+        sid = sig.emitted_id
         out = Outcome(sid, sig.symbol, sig.emitted_type.value, status, force_exit=sig.forced,
                       incomplete=incomplete, note=note)
         self.outcomes[sid] = out
