@@ -35,7 +35,7 @@ from core.clock import to_ist
 from core.config import Config
 from core.enums import ExitReason, PositionSide, SignalType
 from core.types import Signal, Tick
-from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, WorkerStats
+from pipeline.messages import CapTriggers, DayHalted, ForceExit, Marks, Outcome, StrategyDisabled, WorkerStats
 from strategies import strategy_class
 from strategies.base import Candle, CandleArrays, HeldPosition, Strategy
 from strategies.candles import CandleAggregator
@@ -113,6 +113,8 @@ class MarketDataHandler:
         # the backtest's held folds (fold_held): symbol -> the candles its strategy proved it acts on none of
         self.held: dict[str, _HeldFold] = {}
         self._warned: dict[str, int] = {}
+        self.halted: str | None = None  # why trading is halted for the day (DayHalted), None: it is not
+        self.parked: set[str] = set()  # symbols whose strategy stopped for the halted day (park)
 
     # ------------------------------------------------------------------ ticks
     def process_batch(self, ticks: list[Tick], t_wall: float, positions: list[int]) -> None:
@@ -471,7 +473,40 @@ class MarketDataHandler:
                          h.entry_price, h.stop_loss, h.take_profit_price)
 
     # ------------------------------------------------------------------ feedback
-    def apply_control(self, msg: Outcome | ForceExit | CapTriggers) -> None:
+    def apply_control(self, msg: Outcome | ForceExit | CapTriggers | DayHalted) -> None:
+        """The TradeManager's feedback for one symbol; on a halted day, then park the symbol if it is flat."""
+        if isinstance(msg, DayHalted):
+            if self.halted is None:
+                self.halted = msg.reason
+                log.debug("trading halted for the day (%s): flat symbols' strategies stop", msg.reason)
+        else:
+            self._apply(msg)
+        if self.halted is not None:
+            self.park(msg.symbol)
+
+    def park(self, sym: str) -> bool:
+        """On a halted day, stop the symbol's strategy once it is flat with nothing pending or held (no signal
+        awaiting its outcome, no position by the strategy's or the TradeManager's books, no incomplete trade):
+        every entry it could signal would be refused, and it has nothing left to exit. Its ticks are still
+        counted; the backtest's day loop skips its candles. True if it is (now) parked."""
+        if sym in self.parked:
+            return True
+        strat = self.strategies.get(sym)
+        if (self.halted is None or strat is None or sym in self.awaiting or sym in self.triggers
+                or sym in self.held or sym in self.incomplete_entry_trades or sym in self.incomplete_exit_trades
+                or sym in self.incomplete_takeprofit_trades):
+            return False
+        # a forced exit's flag resets the strategy's position at its next tick: parked, it has no next tick
+        if strat.position is not None and sym not in self.force_exit_triggered_symbols:
+            return False
+        del self.strategies[sym]
+        self.candles.pop(sym, None)
+        self.force_exit_triggered_symbols.discard(sym)
+        self.parked.add(sym)
+        log.debug("%s: strategy %s stopped for the halted day (flat)", sym, strat.name)
+        return True
+
+    def _apply(self, msg: Outcome | ForceExit | CapTriggers) -> None:
         if isinstance(msg, CapTriggers):
             if msg.side is None:
                 self.triggers.pop(msg.symbol, None)
@@ -557,6 +592,8 @@ class MarketDataHandler:
         return {
             "strategies": saved,
             "disabled": dict(self.disabled),
+            "halted": self.halted,
+            "parked": sorted(self.parked),
             "candles": {s: agg.state_dict() for s, agg in self.candles.items()},
             "last_ts": dict(self.last_ts),
             "awaiting": dict(self.awaiting),
@@ -575,6 +612,11 @@ class MarketDataHandler:
                 self.candles.pop(s, None)
                 self.disabled[s] = why
                 log.warning("%s: strategy stays disabled for the day (%s)", s, why)
+        self.halted = state.get("halted")
+        for s in state.get("parked", ()):  # parked before the checkpoint: stays parked
+            if self.strategies.pop(s, None) is not None:
+                self.candles.pop(s, None)
+                self.parked.add(s)
         for s, st in state.get("strategies", {}).items():
             if s in self.strategies:
                 try:

@@ -9,7 +9,7 @@ and memory after. Money is Decimal throughout.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -76,6 +76,7 @@ class RiskManager:
         self._calm: tuple[Decimal, Decimal, Decimal] | None = None  # (equity, high water, start) of the last check
         # that found nothing to halt for
         self._inactive: tuple[tuple[TradingState, str], Denied] | None = None  # _not_active's last answer
+        self.on_halted: Callable[[str], None] | None = None  # told every change to HALTED, with its reason
 
     # ------------------------------------------------------------------ the books, read from the ledger
     @property
@@ -155,6 +156,8 @@ class RiskManager:
             log.info("trading state %s -> %s: %s", old.value, state.value, reason)
         else:
             log.warning("trading state %s -> %s: %s", old.value, state.value, reason)
+        if state is TradingState.HALTED and self.on_halted is not None:
+            self.on_halted(reason)
 
     def note_exit(self, ex: ExitBooked, time: float) -> None:
         """A trade closed at a loss starts its symbol's cooldown (risk.cooldown_minutes), kept across a restart."""

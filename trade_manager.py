@@ -95,7 +95,7 @@ from gateway.results import Accepted, Ok, Rejected, Unavailable, Unknown
 from notify.events import CapCrossed, ExitsForced, TradingHalted
 from options.contract import is_option_symbol
 from options.executor import FO_EXCHANGE, options_executor
-from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome, StrategyDisabled, Watch
+from pipeline.messages import CapTriggers, DayHalted, ForceExit, Marks, Outcome, StrategyDisabled, Watch
 from pipeline.shared_state import INCOMPLETE_KEYS, SharedState
 from risk_manager import D, Denied, RiskManager, money
 
@@ -120,6 +120,9 @@ class TradeManager:
         self._exchanges: dict[str, str] = {}  # symbol -> where it is ordered (_exchange_of)
         self.ledger = Ledger(db, day, D(cfg.risk.capital), cfg.costs.table)  # the only writer of the books
         self.rm = RiskManager(cfg, db, day, self.ledger)
+        self.rm.on_halted = self._halted_for_day
+        self._started = False  # start-up's own HALTED (starting, reconciling) is not the day's halt
+        self._halt_told = False
         self.orders = self.ledger.orders  # one store: it knows each order's last written state
         self.session = SessionTimes.for_day(cfg.session, day)
         self.breaker = CircuitBreaker(cfg.orders.circuit_breaker_failures, cfg.orders.circuit_breaker_cooldown_s)
@@ -198,10 +201,21 @@ class TradeManager:
         for sym in sorted({t.symbol for t in self.rm.active_trades.values()}):
             self._send_cap_triggers(sym)
         self._publish()
+        self._started = True
         if self.rm.halted_earlier:
             self.rm.set_state(TradingState.HALTED, self.rm.halted_earlier)
         else:
             self.rm.set_state(TradingState.ACTIVE, "ready")
+
+    def _halted_for_day(self, reason: str) -> None:
+        """A halt once start-up has ended holds for the day: tell every symbol's worker once (DayHalted), so
+        the strategies of flat symbols stop instead of signalling entries that could only be refused."""
+        if not self._started or self._halt_told:
+            return
+        self._halt_told = True
+        log.info("trading halted for the day (%s): the strategies of flat symbols stop", reason)
+        for s in self.cfg.symbols:
+            self.notify(s.symbol, DayHalted(s.symbol, reason))
 
     # ------------------------------------------------------------------ start-up reconciliation
     def reconcile(self) -> None:

@@ -43,7 +43,7 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
     mdh, clock, tm = run.mdh, run.clock, run.tm
     mark, fold, process, fold_candles = broker.mark, mdh.fold_quiet, mdh.process, mdh.fold_candles
     fold_held, held_tick, end_held = mdh.fold_held, mdh.held_tick, mdh.end_held
-    position, triggers = tm.rm.trade_for, mdh.triggers
+    position, triggers, parked = tm.rm.trade_for, mdh.triggers, mdh.parked
     ran = 0
     if not good:
         run.close()
@@ -120,6 +120,10 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
             if k < resume[s]:
                 continue
             sym = names[s]
+            if sym in parked:  # its strategy stopped for the halted day: nothing of the rest can act
+                resume[s] = len(c_l[s])
+                run.candles_parked += resume[s] - k
+                continue
             if h_end[s] >= 0 and k > h_end[s]:
                 end_held(sym)  # every proven candle ran held: the strategy takes them
                 h_end[s] = -1

@@ -45,7 +45,7 @@ from history.sources import HistorySource
 from history.store import HistoryDay, HistoryStore
 from market_data_handler import MarketDataHandler
 from pipeline import warmup
-from pipeline.messages import CapTriggers, ForceExit, Marks, Outcome
+from pipeline.messages import CapTriggers, DayHalted, ForceExit, Marks, Outcome
 from trade_manager import TradeManager
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,12 @@ class BacktestResult:
     candles: int
     elapsed_s: float
     config_hash: str
-    ticks_run: int = 0  # ticks through the worker's whole path; the other 4 x candles - ticks_run were folded
+    ticks_run: int = 0  # ticks through the worker's whole path; of the other 4 x candles, those not parked folded
     skipped: list[str] = field(default_factory=list)  # symbol-days not traded, with why
     flagged: list[str] = field(default_factory=list)  # symbol-days traded despite findings (skip_bad_days off)
     signals: list[Signal] = field(default_factory=list)  # the signals emitted, in order (spec.keep_signals)
     cold_starts: int = 0  # strategy-days that started cold: warm-up from history on, too few earlier candles
+    candles_parked: int = 0  # candles not run: their symbol's strategy had stopped for a halted day (DayHalted)
 
 
 def config_hash(text: str, slippage_pct: float) -> str:
@@ -182,6 +183,7 @@ class DayRun:
         self.clock = ReplayClock(ist_epoch(day, cfg.session.pre_open))
         self.tm = TradeManager(cfg, NO_SECRETS, db, None, self.clock, replay=True, day=day, broker=broker)
         self.inbox: list[tuple[Signal | Marks, int]] = []
+        self.candles_parked = 0  # candles of symbols whose strategy stopped for the halted day (day_loop skips them)
         self.controls: list[Any] = []
         self.all_signals = signals
         self.mdh = MarketDataHandler(cfg, [s.symbol for s in cfg.symbols], emit=self._emit,
@@ -208,7 +210,7 @@ class DayRun:
             tm.poll()
             controls, self.controls = self.controls, []
             for msg in controls:
-                if isinstance(msg, (Outcome, ForceExit, CapTriggers)):
+                if isinstance(msg, (Outcome, ForceExit, CapTriggers, DayHalted)):
                     mdh.apply_control(msg)
 
     def close(self) -> None:
@@ -233,6 +235,7 @@ class DaysRun:
     flagged: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     cold_starts: int = 0   # strategy-days whose warm-up found too few earlier candles (backtest.warm)
+    candles_parked: int = 0  # candles of symbols parked for a halted day, not run (MarketDataHandler.park)
 
     def add(self, other: DaysRun) -> None:
         self.days += other.days
@@ -242,6 +245,7 @@ class DaysRun:
         self.flagged += other.flagged
         self.signals += other.signals
         self.cold_starts += other.cold_starts
+        self.candles_parked += other.candles_parked
 
 
 def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int | None = None,
@@ -262,7 +266,7 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
     skipped: list[str] = []
     flagged: list[str] = []
     signals: list[Signal] = []
-    candles = ticks_run = cold_starts = 0
+    candles = ticks_run = cold_starts = parked = 0
     # the warm-up keeps the lead-in's days from the run's own reads (prime read only the days before them)
     for d, hdays in _aligned_days(store, spec, cfg.exchange, None if warm is None else warm.add):
         if warm is not None:
@@ -291,9 +295,10 @@ def run_days(spec: BacktestSpec, db: DBHandler, on_day: Any = None, cut_at: int 
             if warm is not None:
                 cold_starts += warm.feed(run.mdh, d)
             ticks_run += _run_day(run, good, fyers, ticks)
+            parked += run.candles_parked
         candles += sum(len(h.columns) for h in good)
         days.append(d)
-    return DaysRun(days, candles, ticks_run, skipped, flagged, signals, cold_starts)
+    return DaysRun(days, candles, ticks_run, skipped, flagged, signals, cold_starts, parked)
 
 
 def _day_warmup(spec: BacktestSpec, cfg: Config, store: HistoryStore) -> DayWarmup | None:
@@ -479,7 +484,7 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
     return BacktestResult(spec.run_id, out_dir, db_path, run.days, trades, run.candles, time.perf_counter() - t0,
                           config_hash(spec.config_text, slippage), ticks_run=run.ticks_run, skipped=run.skipped,
                           flagged=run.flagged,
-                          signals=run.signals, cold_starts=run.cold_starts)
+                          signals=run.signals, cold_starts=run.cold_starts, candles_parked=run.candles_parked)
 
 
 def day_blocks(first: date, last: date, blocks: int) -> list[tuple[date, date]]:

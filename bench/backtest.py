@@ -25,7 +25,10 @@ shape of the same data shares it: a run generates only the symbol-days it lacks,
   with the length of the run;
 - ticks_run / ticks_folded: of the four ticks per candle, those run through the worker's whole path and those
   folded into a quiet strategy's candle without calling it, one by one or in quiet stretches of candles folded
-  whole (backtest.runner, backtest.day_loop).
+  whole (backtest.runner, backtest.day_loop);
+- candles_parked: candles not run at all because their symbol's strategy had stopped for a halted day (a risk
+  cap halts trading for the day; a flat symbol's strategy is then parked: MarketDataHandler.park). They are
+  counted in `candles`: read, checked and skipped, as a user's backtest of that config spends them.
 --out DIR keeps the run's summary.json, trades.csv and report.html in DIR/bench (after the timing), so two
 versions of the code can be compared file by file (summary.json's run.elapsed_s aside).
 """
@@ -195,7 +198,8 @@ def main() -> None:
                       "symbols": args.symbols, "days": len(res.days), "trades": len(res.trades),
                       "workers": args.workers, "elapsed_s": round(elapsed, 2), "cpu_s": round(cpu, 2),
                       "candles_per_cpu_s": round(res.candles / cpu), "ticks_run": res.ticks_run,
-                      "ticks_folded": 4 * res.candles - res.ticks_run,
+                      "ticks_folded": 4 * (res.candles - res.candles_parked) - res.ticks_run,
+                      "candles_parked": res.candles_parked,
                       **gen,
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                       "rss_by_quarter_mb": rss.peaks}))

@@ -86,7 +86,8 @@ def main() -> None:
                       "symbols": args.symbols, "days": len(res.days), "trades": len(res.trades),
                       "elapsed_s": round(elapsed, 2), "cpu_s": round(cpu, 2),
                       "candles_per_cpu_s": round(res.candles / cpu), "ticks_run": res.ticks_run,
-                      "ticks_folded": 4 * res.candles - res.ticks_run,
+                      "ticks_folded": 4 * (res.candles - res.candles_parked) - res.ticks_run,
+                      "candles_parked": res.candles_parked,
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 

@@ -180,6 +180,16 @@ class CapTriggers(msgspec.Struct, frozen=True):
     since: int = 0  # feed time the position exists from: a resumed replay's earlier ticks are not checked
 
 
+class DayHalted(msgspec.Struct, frozen=True):
+    """Trading was halted for the rest of the day (a risk cap, the operator's halt, a reconciliation finding: a
+    halt holds for the day), so no entry will be made again today. The worker stops the symbol's strategy as soon
+    as the symbol is flat with nothing pending (MarketDataHandler.park): what it would say could only be refused.
+    Sent to every symbol once per day, and again after a restart on a halted day."""
+
+    symbol: str
+    reason: str
+
+
 class Marks(msgspec.Struct, frozen=True):
     """Prices of open positions at data-second `time`, for the global caps (RiskManager.price_tracker)."""
 
@@ -206,7 +216,7 @@ class WorkerStats:
     held_symbols: int = 0
 
 
-Feedback = Outcome | ForceExit | Watch | CapTriggers
+Feedback = Outcome | ForceExit | Watch | CapTriggers | DayHalted
 
 
 # ------------------------------------------------------------------------------- control queue (commands)

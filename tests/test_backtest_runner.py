@@ -177,10 +177,43 @@ def test_quiet_ticks_folded_into_the_candle_trade_as_if_every_tick_ran_the_strat
     monkeypatch.setattr(MarketDataHandler, "fold_candles", lambda self, *args: 0)
     monkeypatch.setattr(MarketDataHandler, "fold_held", lambda self, *args: 0)
     full = run_backtest(_spec(tmp_path, "full"))
-    assert full.ticks_run == 4 * full.candles
+    assert full.ticks_run == 4 * (full.candles - full.candles_parked)  # every tick but a halted day's parked ones
     for other in (seen, full):
         assert _rows(other) == _rows(a)
         assert [signal_key(s) for s in other.signals] == [signal_key(s) for s in a.signals]
+
+
+_ORDERS = ("SELECT client_order_id, symbol, side, purpose, quantity, decision_time, status, filled_quantity, "
+           "average_price, failure_tag FROM orders ORDER BY decision_time, symbol, id")
+
+
+# the loss cap on the first day (its flatten closes every position first), and a profit cap reached on most
+# days of a week with positions open: those symbols park only once their strategy's exit has filled
+@pytest.mark.parametrize("risk", [{}, {"global_max_profit_pct": 0.1, "global_max_loss_pct": None,
+                                       "max_drawdown_pct": None, "daily_loss_limit": None}], ids=["loss", "profit"])
+def test_a_halted_days_flat_strategies_stop_and_the_run_trades_as_if_they_ran_to_the_close(tmp_path, monkeypatch,
+                                                                                          risk):
+    """A risk halt holds for the day: each flat symbol's strategy is then parked (MarketDataHandler.park) and
+    the day loop skips its candles. The same run with every strategy running to the close trades identically,
+    and all it signals beyond are entries refused for the halt."""
+    spec = _spec(tmp_path, "parked", last=LAST if not risk else FIRST + timedelta(days=4))
+    spec = replace(spec, cfg=replace(spec.cfg, risk=replace(spec.cfg.risk, **risk)))
+    a = run_backtest(spec)
+    assert a.candles_parked > 0 and a.trades
+    monkeypatch.setattr(MarketDataHandler, "park", lambda self, sym: False)
+    on = run_backtest(replace(spec, run_id="unparked"))
+    assert on.candles_parked == 0 and on.ticks_run > a.ticks_run
+    assert _rows(on) == _rows(a)
+    parked = {signal_key(s) for s in a.signals}
+    ran_on = [signal_key(s) for s in on.signals]
+    assert parked < set(ran_on)
+    extra = {(k[0], k[2]) for k in ran_on if k not in parked}
+    halted_on = sqlite3.connect(on.db_path).execute(
+        "SELECT symbol, decision_time FROM orders WHERE failure_tag = 'RISK_TRADING_HALTED'").fetchall()
+    assert extra <= set(halted_on)
+    orders_a = sqlite3.connect(a.db_path).execute(_ORDERS).fetchall()
+    orders_on = sqlite3.connect(on.db_path).execute(_ORDERS).fetchall()
+    assert [o for o in orders_on if (o[1], o[5]) not in extra] == orders_a
 
 
 def test_quiet_stretches_folded_whole_trade_as_the_tick_by_tick_loop(runs, tmp_path, monkeypatch):

@@ -153,8 +153,13 @@ def test_global_loss_cap_halts_entries_but_not_exits(tmp_path, paper):
     cfg = short_day_config(tmp_path, risk={"global_max_loss_pct": -0.01, "risk_per_trade": 0.02})
     run = run_daemon(cfg, f"sqlite:///{tmp_path / 'd.sqlite'}", env_for(paper))
     assert run.returncode == 0, run.output[-3000:]
-    halted = rows(run.db_url, "SELECT COUNT(*) FROM orders WHERE failure_tag = 'RISK_TRADING_HALTED'")[0][0]
-    assert halted > 0 and "global loss cap breached" in run.output
+    assert "global loss cap breached" in run.output and "the strategies of flat symbols stop" in run.output
+    # the halt's flatten is the first order without a signal; no entry was sent after it (an entry signalled
+    # before the workers heard of the halt is refused as halted)
+    halt_at = rows(run.db_url, "SELECT MIN(decision_time) FROM orders WHERE signal_id IS NULL")[0][0]
+    assert halt_at is not None
+    assert rows(run.db_url, "SELECT COUNT(*) FROM orders WHERE purpose = 'entry' AND broker_order_id IS NOT NULL "
+                            "AND decision_time > :t", t=halt_at)[0][0] == 0
     # exits after the halt still went out and filled: the day ends flat
     assert rows(run.db_url, "SELECT COUNT(*) FROM active_trades")[0][0] == 0
     check_books(run.db_url, paper)
