@@ -485,15 +485,15 @@ class MarketDataHandler:
             self.park(msg.symbol)
 
     def park(self, sym: str) -> bool:
-        """On a halted day, stop the symbol's strategy once it is flat with nothing pending or held (no signal
-        awaiting its outcome, no position by the strategy's or the TradeManager's books, no incomplete trade):
-        every entry it could signal would be refused, and it has nothing left to exit. Its ticks are still
-        counted; the backtest's day loop skips its candles. True if it is (now) parked."""
+        """On a halted day, stop the symbol's strategy once it is flat by its own account, with nothing pending
+        (no signal awaiting its outcome, no incomplete trade): all it could still signal is an entry, to be
+        refused. A position the TradeManager holds meanwhile (a halt's or a cap's forced exit working) keeps its
+        cap triggers and marks, which run without the strategy. True if it is (now) parked."""
         if sym in self.parked:
             return True
         strat = self.strategies.get(sym)
-        if (self.halted is None or strat is None or sym in self.awaiting or sym in self.triggers
-                or sym in self.held or sym in self.incomplete_entry_trades or sym in self.incomplete_exit_trades
+        if (self.halted is None or strat is None or sym in self.awaiting or sym in self.held
+                or sym in self.incomplete_entry_trades or sym in self.incomplete_exit_trades
                 or sym in self.incomplete_takeprofit_trades):
             return False
         # a forced exit's flag resets the strategy's position at its next tick: parked, it has no next tick
@@ -523,7 +523,7 @@ class MarketDataHandler:
             return
         sym = msg.symbol
         strat = self.strategies.get(sym)
-        if strat is None and sym not in self.disabled:
+        if strat is None and sym not in self.disabled and sym not in self.parked:
             return
         pending = self.awaiting.get(sym)
         if pending is None or pending[0] != msg.signal_id:
@@ -545,6 +545,10 @@ class MarketDataHandler:
             else:
                 book.pop(sym, None)
         del self.awaiting[sym]
+        if self.halted is not None:
+            # before the held ticks run: on a halted day they would only signal entries to be refused, one
+            # after another, for as many ticks as waited (the daemon's backlog, not the backtest's)
+            self.park(sym)
         self._release(sym)
 
     def _release(self, sym: str) -> None:

@@ -120,7 +120,8 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
             if k < resume[s]:
                 continue
             sym = names[s]
-            if sym in parked:  # its strategy stopped for the halted day: nothing of the rest can act
+            if sym in parked and position(sym) is None:
+                # its strategy stopped for the halted day and nothing is held: none of the rest can act
                 resume[s] = len(c_l[s])
                 run.candles_parked += resume[s] - k
                 continue

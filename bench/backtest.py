@@ -1,7 +1,7 @@
 """The backtest runner's speed, printed as one JSON line.
 
     .venv/bin/python bench/backtest.py [--symbols 4] [--days 10] [--workers 1] [--gen-workers 1] [--cache DIR]
-                                       [--out DIR]
+                                       [--out DIR] [--config FILE]
 
 Generated 1-minute candles (the synthetic history source) for N symbols over D calendar days (and the fortnight
 before, which the first day's warm-up from history reads), half of them on orb and half on mac (config.yaml's
@@ -29,6 +29,8 @@ shape of the same data shares it: a run generates only the symbol-days it lacks,
 - candles_parked: candles not run at all because their symbol's strategy had stopped for a halted day (a risk
   cap halts trading for the day; a flat symbol's strategy is then parked: MarketDataHandler.park). They are
   counted in `candles`: read, checked and skipped, as a user's backtest of that config spends them.
+--config FILE runs another config's rules (risk caps, costs, strategies' parameters) over the same symbols and
+candles, e.g. one whose global caps never halt, to see the rate of days that trade to the close.
 --out DIR keeps the run's summary.json, trades.csv and report.html in DIR/bench (after the timing), so two
 versions of the code can be compared file by file (summary.json's run.elapsed_s aside).
 """
@@ -155,6 +157,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="the candle cache, kept between runs")
     ap.add_argument("--out", type=Path, default=None, help="keep the run's outputs in OUT/bench")
     ap.add_argument("--generate-only", action="store_true", help="fill the cache, time that, run nothing")
+    ap.add_argument("--config", type=Path, default=ROOT / "config.yaml",
+                    help="the trading rules (default: config.yaml; its symbols are replaced by the bench's)")
     args = ap.parse_args()
     for flag, v in (("--symbols", args.symbols), ("--days", args.days), ("--workers", args.workers),
                     ("--gen-workers", args.gen_workers)):
@@ -162,7 +166,7 @@ def main() -> None:
             ap.error(f"{flag} {v} is not allowed: a whole number from 1")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().setLevel(logging.ERROR)
-    cfg = load_config(ROOT / "config.yaml")
+    cfg = load_config(args.config)
     names = [f"SYM{i:03d}" for i in range(args.symbols)]
     cfg = replace(cfg, symbols=tuple(SymbolSpec(n, f"NSE:{n}-EQ", "orb" if i % 2 == 0 else "mac")
                                      for i, n in enumerate(names)))
