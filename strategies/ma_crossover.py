@@ -152,29 +152,28 @@ class _CrossScan:
     """The sign of fast - slow after each of a symbol-day's next candles, estimated once from float running sums
     (NaN while a window is not full), and reused by every later fold of that day whose windows are those the
     estimate ran through and whose candles are its candles (checked by value: the candles between were fed to
-    the averages one by one or in bulk). It also keeps each value's exact() sum term, so a fold's windows are
-    set in one sum each (Sma.absorb_tail).
+    the averages one by one or in bulk). A fold's windows are then set in one sum each from the exact() terms of
+    the windows it leaves (Sma.absorb_tail).
 
     Why it is sure: the averages are estimated over at most LIMIT candles (error below n^2 x 2**-52 of the
     price, n the candles summed: 2.4e-10 for 1024); a difference within 1e-8 of the averages is left unsure
     (the exact path reads that candle), so every sign taken is the sign the exact averages give."""
 
     LIMIT = 1024
-    __slots__ = ("total", "size", "closes", "fast", "fast_ints", "kf", "slow", "slow_ints", "ks", "unsure", "pos",
-                 "neg")
+    __slots__ = ("total", "size", "closes", "fast", "kf", "slow", "ks", "unsure", "pos", "neg")
 
     def __init__(self, closes: np.ndarray, fast: Sma, slow: Sma):
         self.total = len(closes)      # the candles asked about; the estimate covers the first `size`
         head = closes[:self.LIMIT]
         self.size = len(head)
         self.closes: list[float] = head.tolist()
-        ints = list(map(exact, self.closes))
         prior_f, prior_s = fast.window(), slow.window()
         f, s = _estimate(prior_f, fast.period, head), _estimate(prior_s, slow.period, head)
-        # each window before the run and the closes after it, with their exact() terms
+        # each window before the run and the closes after it (their exact() terms are taken in feed(), for the
+        # one window it leaves: most of a day's closes are never fed)
         self.kf, self.ks = len(prior_f), len(prior_s)
-        self.fast, self.fast_ints = prior_f + self.closes, list(map(exact, prior_f)) + ints
-        self.slow, self.slow_ints = prior_s + self.closes, list(map(exact, prior_s)) + ints
+        self.fast = prior_f + self.closes
+        self.slow = prior_s + self.closes
         ready = ~(np.isnan(f) | np.isnan(s))
         diff = f - s
         sure = ready & (np.abs(diff) > 1e-8 * (np.abs(f) + np.abs(s)))
@@ -216,11 +215,11 @@ class _CrossScan:
         """The averages as reading the estimate's candles up to `end` leaves them (from where offset() found
         them)."""
         i = self.kf + end
-        lo = max(0, i - fast.period)
-        fast.absorb_tail(self.fast[lo:i], self.fast_ints[lo:i])
+        tail = self.fast[max(0, i - fast.period):i]
+        fast.absorb_tail(tail, list(map(exact, tail)))
         i = self.ks + end
-        lo = max(0, i - slow.period)
-        slow.absorb_tail(self.slow[lo:i], self.slow_ints[lo:i])
+        tail = self.slow[max(0, i - slow.period):i]
+        slow.absorb_tail(tail, list(map(exact, tail)))
 
 
 def _next(mask: np.ndarray) -> list[int]:
