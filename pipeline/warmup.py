@@ -141,6 +141,9 @@ def earlier_candles(hd: HistoryDay, need: Need, session: SessionConfig) -> list[
     this for every symbol-day); out of order, the whole session is resampled as it comes."""
     idx, hi = _session_columns(hd, session)
     s = hd.columns.start[idx]
+    if need.seconds == hd.seconds and bool(np.all(s[1:] > s[:-1])) and not np.any(s % need.seconds):
+        # the day's own candles, each its own bucket (in order, on the bucket grid): resampling copies them
+        return _candles_at(hd, idx[s + need.seconds <= hi][-need.candles:])
     if len(s) > need.candles and bool(np.all(s[1:] > s[:-1])):
         b = s - s % need.seconds
         ended = np.unique(b[b + need.seconds <= hi])

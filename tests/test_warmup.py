@@ -3,6 +3,7 @@ that a strategy warmed at a restart mid-day is where an uninterrupted one is."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date, timedelta
 from datetime import time as dtime
 
@@ -216,7 +217,9 @@ def test_an_earlier_days_share_is_the_last_candles_of_its_whole_session_resample
     lo, hi = ist_epoch(day, SESSION.open), ist_epoch(day, SESSION.close)
     shuffled = list(cols)
     shuffled[100], shuffled[101] = shuffled[101], shuffled[100]
-    for candles in (list(cols), shuffled):
+    # off the minute grid (a source stamping candles at :30): each is not its own bucket
+    offset = [replace(c, start=c.start + 30) for c in cols]
+    for candles in (list(cols), shuffled, offset):
         hd = HistoryDay("LT", day, 60, CandleColumns.of(candles), DayReport("LT", day, len(candles)))
         for seconds, n in ((60, 22), (300, 30), (900, 5), (3600, 3), (60, 1000)):
             need = Need("LT", "x", seconds, n)
