@@ -59,7 +59,7 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
     h_l = [c.high.tolist() for c in cols]
     lo_l = [c.low.tolist() for c in cols]
     c_l = [c.close.tolist() for c in cols]
-    v_l = [[int(v) for v in c.volume.tolist()] for c in cols]
+    v_l = [c.volume.tolist() if c.volume.dtype.kind in "iu" else [int(v) for v in c.volume.tolist()] for c in cols]
     s_l = [c.start.tolist() for c in cols]
     sym_idx = np.concatenate([np.full(len(c), i, dtype=np.int64) for i, c in enumerate(cols)])
     local = np.concatenate([np.arange(len(c), dtype=np.int64) for c in cols])

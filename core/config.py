@@ -7,6 +7,7 @@ user wrote: an unknown key, a wrong type or an out-of-range number is an error.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -220,8 +221,9 @@ class Config:
         spec = self._by_symbol.get(name)
         return spec.exchange if spec is not None and spec.exchange else self.exchange
 
-    @property
+    @functools.cached_property
     def _by_symbol(self) -> dict[str, SymbolSpec]:
+        """Built once per Config (it is frozen; `replace` makes a new one): a backtest's day asks it per symbol."""
         return {s.symbol: s for s in self.symbols}
 
     def resolve_path(self, p: str) -> Path:
