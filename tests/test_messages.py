@@ -22,7 +22,8 @@ FYERS = {"ltp": 264.15, "vol_traded_today": 6060, "last_traded_time": T0, "exch_
 SIG = Signal(symbol="SBIN", time=T0, price=264.15, type=SignalType.ENTRY, current_position=PositionSide.LONG,
              strategy="orb", stop_loss=262.0, note="break")
 PAYLOADS = [m.Outcome("orb:SBIN:1:entry:long", "SBIN", "entry", "executed", incomplete={"a": 1}),
-            m.ForceExit("SBIN", "square_off"), m.Watch("SBIN", True), m.CapTriggers("SBIN", "long", 250.0, None, T0)]
+            m.ForceExit("SBIN", "square_off"), m.Watch("SBIN", True), m.CapTriggers("SBIN", "long", 250.0, None, T0),
+            m.DayHalted("SBIN", "risk: daily loss limit reached (loss 25000.00 >= 25000)")]
 
 EVERY_MESSAGE = [
     *(m.ApplyFeedback(i + 1, p) for i, p in enumerate(PAYLOADS)),
