@@ -492,13 +492,16 @@ class MarketDataHandler:
         if sym in self.parked:
             return True
         strat = self.strategies.get(sym)
-        if (self.halted is None or strat is None or sym in self.awaiting or sym in self.held
+        if (self.halted is None or strat is None or sym in self.awaiting
                 or sym in self.incomplete_entry_trades or sym in self.incomplete_exit_trades
                 or sym in self.incomplete_takeprofit_trades):
             return False
         # a forced exit's flag resets the strategy's position at its next tick: parked, it has no next tick
         if strat.position is not None and sym not in self.force_exit_triggered_symbols:
             return False
+        # a backtest's held fold (fold_held) is only a way of running the held position's ticks: a symbol parks
+        # whether or not one is under way, as it would with every tick run (the fold's ticks then run as usual)
+        self.held.pop(sym, None)
         del self.strategies[sym]
         self.candles.pop(sym, None)
         self.force_exit_triggered_symbols.discard(sym)
