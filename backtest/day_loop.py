@@ -61,11 +61,25 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
     c_l = [c.close.tolist() for c in cols]
     v_l = [c.volume.tolist() if c.volume.dtype.kind in "iu" else [int(v) for v in c.volume.tolist()] for c in cols]
     s_l = [c.start.tolist() for c in cols]
-    sym_idx = np.concatenate([np.full(len(c), i, dtype=np.int64) for i, c in enumerate(cols)])
-    local = np.concatenate([np.arange(len(c), dtype=np.int64) for c in cols])
-    start = np.concatenate([c.start for c in cols])
-    order = np.lexsort((sym_idx, start))
-    start_o, idx_o, k_o = start[order].tolist(), sym_idx[order].tolist(), local[order].tolist()
+    starts = [c.start for c in cols]
+    # the day's candle times, every symbol's (one grid when all have the same candles)
+    grid = starts[0]
+    times = (grid if all(np.array_equal(grid, st) for st in starts) else np.unique(np.concatenate(starts))).tolist()
+    # each symbol is due at one candle at a time, the next it must look at: its candles before that were folded
+    # whole or ran, and its parked ones are never due again. A symbol whose starts do not strictly rise (a day
+    # traded despite duplicate or out-of-order candles) is due at every candle, in time order as day_ticks runs
+    # them, and never folds: a fold takes the candles after it in the file's order.
+    rising = [bool((st[1:] > st[:-1]).all()) for st in starts]
+    due: dict[int, list[tuple[int, int]]] = {}
+    for s, st in enumerate(starts):
+        for k, t in enumerate(st.tolist() if not rising[s] else st[:1].tolist()):
+            due.setdefault(t, []).append((s, k))
+
+    def later(s: int, k: int) -> None:
+        """Symbol s is next due at its k-th candle."""
+        if rising[s] and k < len(s_l[s]):
+            due.setdefault(s_l[s][k], []).append((s, k))
+
     cum = [0] * len(good)
     resume = [0] * len(good)  # each symbol's first candle not folded whole
     # where a fold stopped short: the strategy said that candle may act, so asking again there (its state unmoved
@@ -107,16 +121,11 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
                                  cum[s] + sum(v_l[s][k + 1:j]), v_l[s][j], t1_off, t2_off, tc_off)
         return of
 
-    n_all, i = len(start_o), 0
-    while i < n_all:
-        t0 = start_o[i]
-        j = i
-        while j < n_all and start_o[j] == t0:
-            j += 1
+    for t0 in times:
         step(t0)
         live = []
-        for q in range(i, j):
-            s, k = idx_o[q], k_o[q]
+        here = due.pop(t0, [])
+        for s, k in sorted(here) if len(here) > 1 else here:
             if k < resume[s]:
                 continue
             sym = names[s]
@@ -128,12 +137,13 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
             if h_end[s] >= 0 and k > h_end[s]:
                 end_held(sym)  # every proven candle ran held: the strategy takes them
                 h_end[s] = -1
-            if k and h_end[s] < 0:
+            if k and h_end[s] < 0 and rising[s]:
                 if k != stopped[s] and sym not in triggers and position(sym) is None:
                     n = fold_candles(sym, _from(cols[s], k - 1), seconds, ticks_from(s, k - 1))
                     if n:
                         resume[s] = stopped[s] = k + n
                         cum[s] += sum(v_l[s][k:k + n])
+                        later(s, k + n)
                         continue
                 elif position(sym) is not None and fold_held(sym, _from(cols[s], k - 1), seconds):
                     h_base[s], h_end[s] = k - 1, k - 1 + mdh.held[sym].n
@@ -154,7 +164,7 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
         for s, k in live:
             cum[s] += v_l[s][k]
             ran += one(s, k, tc, c_l[s][k], cum[s])
-        i = j
+            later(s, k + 1)
     for s in range(len(good)):
         if h_end[s] >= 0:
             end_held(names[s])

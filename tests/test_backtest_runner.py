@@ -485,6 +485,39 @@ def test_a_symbol_day_with_findings_is_skipped_and_listed_unless_asked_to_trade_
     assert traded.skipped == [] and traded.flagged == skipped.skipped and traded.candles == 375 + 374
 
 
+
+def test_days_traded_despite_disordered_candles_trade_as_the_tick_by_tick_loop(tmp_path):
+    """Asked to trade days with findings, the day loop runs them as backtest.ticks.day_ticks does: a symbol with
+    out-of-order and duplicate candles tick by tick in time order (a bulk fold would take the candles after it in
+    the file's order), beside a symbol whose gaps leave it off the other's minutes."""
+    data = tmp_path / "data"
+    data.mkdir()
+    cfg = load_config(ROOT / "config.yaml")
+    for s in SYMBOLS:
+        with (data / f"{s}.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["timestamp", "open", "high", "low", "close", "volume"])
+            for d in [FIRST + timedelta(days=k) for k in range(-7, 3)]:
+                rows = [[c.start, c.open, c.high, c.low, c.close, c.volume]
+                        for c in synthetic_day(s, "NSE", d, 60, cfg.replay.seed, cfg.session)]
+                if d >= FIRST and s == "LT":
+                    rows[40], rows[41] = rows[41], rows[40]
+                    rows[150:150] = [rows[150]]
+                    rows[300], rows[302] = rows[302], rows[300]
+                elif d >= FIRST:
+                    del rows[200:204]
+                w.writerows(rows)
+    spec = replace(_spec(tmp_path, "disordered", FIRST, FIRST + timedelta(days=2)), source=FileSource(data),
+                   skip_bad_days=False)
+    bulk = run_backtest(spec)
+    assert len(bulk.flagged) == 6 and all(("out_of_order" in f) == f.startswith("LT") for f in bulk.flagged)
+    assert len(bulk.trades) >= 10
+    db = open_run_db(tmp_path / "by-tick.sqlite")
+    by_tick = run_days(replace(spec, run_id="by-tick"), db, ticks=lambda days, position: day_ticks(days, position))
+    assert [signal_key(s) for s in bulk.signals] == [signal_key(s) for s in by_tick.signals]
+    assert _rows(bulk) == [_rows_of(t) for t in trades_of(db)]
+
+
 # ---------------------------------------------------------------------------------------- warm-up from history
 
 def _early_mac(signals) -> list:
