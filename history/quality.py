@@ -90,23 +90,26 @@ def check_columns(symbol: str, day: date, cols: CandleColumns, seconds: int, ses
     `session`: the day's (open, close) epochs if it is a trading day, else None; `prev_close`: the last close
     before this day, for the jump check (None: first day seen). A candle with a bad price is reported as that
     only, and the jump check skips it (the next candle is compared with the last good close)."""
-    n = len(cols)
-    if n and _plain(cols):
-        return _check_plain(symbol, day, cols, seconds, session, prev_close, jump_pct)
-    return _check_all(symbol, day, cols, seconds, session, prev_close, jump_pct)
+    return check_with_close(symbol, day, cols, seconds, session, prev_close, jump_pct)[0]
+
+
+def check_with_close(symbol: str, day: date, cols: CandleColumns, seconds: int, session: tuple[int, int] | None,
+                     prev_close: float | None, jump_pct: float = JUMP_PCT) -> tuple[DayReport, float | None]:
+    """check_columns' report and the day's last_close, for a reader going day by day: a day _plain accepts has
+    it at its end, without last_close's search."""
+    if len(cols) and _plain(cols):
+        return _check_plain(symbol, day, cols, seconds, session, prev_close, jump_pct), float(cols.close[-1])
+    return _check_all(symbol, day, cols, seconds, session, prev_close, jump_pct), last_close(cols)
 
 
 def _plain(cols: CandleColumns) -> bool:
     """True when the day can have no finding but jumps and gaps: starts strictly rising (no duplicate, none out
     of order), every price finite and above zero, no volume below zero, open and close inside [low, high]. A
-    handful of whole-column tests, where the full check (_check_all) sorts and tests each kind apart."""
+    handful of whole-column tests, where the full check (_check_all) sorts and tests each kind apart. A NaN
+    fails them all: it fails every comparison, and min, max, minimum and maximum carry it."""
     t, o, h, lo, c = cols.start, cols.open, cols.high, cols.low, cols.close
-    if not bool((t[1:] > t[:-1]).all()):
-        return False
-    oc_lo, oc_hi = np.minimum(o, c), np.maximum(o, c)   # NaN propagates: it fails the tests below
-    with np.errstate(invalid="ignore"):
-        return bool((lo > 0).all() and (lo <= oc_lo).all() and (oc_hi <= h).all() and (h < np.inf).all()
-                    and (cols.volume >= 0).all())
+    return bool((t[1:] > t[:-1]).all() and lo.min() > 0 and h.max() < np.inf and cols.volume.min() >= 0
+                and (lo <= np.minimum(o, c)).all() and (np.maximum(o, c) <= h).all())
 
 
 def _check_plain(symbol: str, day: date, cols: CandleColumns, seconds: int, session: tuple[int, int] | None,
@@ -115,11 +118,18 @@ def _check_plain(symbol: str, day: date, cols: CandleColumns, seconds: int, sess
     so only the jump and gap checks can find anything, and they run on the columns as they are."""
     f = _Findings()
     t, o, c = cols.start, cols.open, cols.close
-    before = np.concatenate(([np.nan if prev_close is None else prev_close], c[:-1]))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jumped = (before > 0) & (np.abs(o / before - 1) * 100 > jump_pct)
-    for k in np.flatnonzero(jumped).tolist():
-        f.add("jump", f"{_hm(int(t[k]))} {before[k]} -> {o[k]}")
+    # any jump at all: the open against the close before is furthest from 1 at the ratios' max or min (the
+    # rounding of o / c - 1 and of x * 100 never reverses an order), so this is the test below, exactly
+    jumps = prev_close is not None and prev_close > 0 and abs(float(o[0]) / prev_close - 1) * 100 > jump_pct
+    if not jumps and len(o) > 1:
+        r = o[1:] / c[:-1]
+        jumps = max(float(r.max()) - 1, 1 - float(r.min())) * 100 > jump_pct
+    if jumps:
+        before = np.concatenate(([np.nan if prev_close is None else prev_close], c[:-1]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            jumped = (before > 0) & (np.abs(o / before - 1) * 100 > jump_pct)
+        for k in np.flatnonzero(jumped).tolist():
+            f.add("jump", f"{_hm(int(t[k]))} {before[k]} -> {o[k]}")
     if session is not None and seconds < 86_400:
         _gaps(f, t, seconds, session)
     return DayReport(symbol, day, len(cols), f.issues())
@@ -173,16 +183,22 @@ def _gaps(f: _Findings, starts: np.ndarray, seconds: int, session: tuple[int, in
     `starts`: the day's candle starts, sorted and unique; tested as one array (a clean day: no Python per
     candle)."""
     opened, closed = session
-    inside = starts[(starts > opened - seconds) & (starts < closed)]
+    n = starts.shape[0]
+    if n and int(starts[0]) > opened - seconds and int(starts[-1]) < closed:
+        inside = starts  # every candle is inside (a day's usual case): no mask
+    else:
+        inside = starts[(starts > opened - seconds) & (starts < closed)]
     if not inside.shape[0]:
         f.add("gap", f"{_hm(opened)}-{_hm(closed)} (no candle in the session)", (closed - opened) // seconds)
         return
     first, last = int(inside[0]), int(inside[-1])
     if first - opened >= seconds:
         f.add("gap", f"{_hm(opened)}-{_hm(first)}", (first - opened) // seconds)
-    for k in np.flatnonzero(np.diff(inside) > seconds).tolist():
-        a, b = int(inside[k]), int(inside[k + 1])
-        f.add("gap", f"{_hm(a + seconds)}-{_hm(b)}", (b - a) // seconds - 1)
+    steps = np.diff(inside)
+    if steps.shape[0] and int(steps.max()) > seconds:
+        for k in np.flatnonzero(steps > seconds).tolist():
+            a, b = int(inside[k]), int(inside[k + 1])
+            f.add("gap", f"{_hm(a + seconds)}-{_hm(b)}", (b - a) // seconds - 1)
     end = last + seconds
     if closed - end >= seconds:
         f.add("gap", f"{_hm(end)}-{_hm(closed)}", (closed - end) // seconds)

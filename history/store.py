@@ -24,7 +24,7 @@ from history.cache import CandleCache
 from history.cached_days import CachedDays
 from history.frames import CandleColumns
 from history.intervals import Interval
-from history.quality import JUMP_PCT, DayReport, check_columns, last_close
+from history.quality import JUMP_PCT, DayReport, check_with_close
 from history.sources import HistorySource, by_day
 from ops.calendar import MarketCalendar
 from strategies.base import Candle
@@ -123,9 +123,9 @@ class HistoryStore:
             session = self.session(d)
             if not len(cols) and session is None:
                 continue
-            report = check_columns(symbol, d, cols, interval.seconds, session, prev, self.jump_pct)
+            report, close = check_with_close(symbol, d, cols, interval.seconds, session, prev, self.jump_pct)
             if not report.ok:
                 log.info("history quality: %s", report)
-            prev = last_close(cols) or prev
+            prev = close or prev
             yield HistoryDay(symbol, d, interval.seconds, cols, report)
 

@@ -16,7 +16,7 @@ from history.cache import CandleCache
 from history.cached_days import CachedDays, columns_of
 from history.frames import SCHEMA, CandleColumns, to_table
 from history.intervals import parse_interval
-from history.quality import _check_all, _plain, check_columns, last_close
+from history.quality import _check_all, _plain, check_columns, check_with_close, last_close
 from history.store import HistoryStore
 from history.synthetic import SyntheticSource
 from strategies.base import Candle
@@ -160,5 +160,34 @@ def test_the_quick_check_gives_the_full_checks_report_on_every_kind_of_day():
         seconds = rng.choice([60, 60, 300, 86_400])
         got = check_columns("X", DAY, cols, seconds, session, prev, 30.0)
         assert got == _check_all("X", DAY, cols, seconds, session, prev, 30.0), (i, [str(c) for c in day])
+        assert check_with_close("X", DAY, cols, seconds, session, prev, 30.0) == (got, last_close(cols))
         quick += bool(len(cols)) and _plain(cols)
     assert 300 < quick < 1400                                                   # both paths were compared often
+
+
+def test_the_quick_jump_test_agrees_with_the_full_check_at_the_threshold_itself():
+    """The quick check looks for a jump only at the day's largest and smallest open-to-previous-close ratios;
+    opens a float step either side of 30% from the close before, at the day's first candle (against the previous
+    day's close) and inside it, are judged exactly as the full check judges them."""
+    base = _day(random.Random(3), 6, price=100.0)
+    seen = set()
+    for ref in (100.0, 2500.0, 0.05):
+        for factor in (1.3, 0.7):
+            edge = ref * factor
+            for o in (np.nextafter(edge, 0), edge, np.nextafter(edge, np.inf)):
+                o = float(o)
+                for k in (0, 3):
+                    day = [Candle("X", c.start, 60, c.open, c.high, c.low, c.close, c.volume) for c in base]
+                    prev = ref if k == 0 else 100.0
+                    if k:
+                        b = day[k - 1]
+                        day[k - 1] = Candle("X", b.start, 60, min(b.open, ref), max(b.high, ref), min(b.low, ref),
+                                            ref, b.volume)
+                    c = day[k]
+                    day[k] = Candle("X", c.start, 60, o, max(c.high, o), min(c.low, o), c.close, c.volume)
+                    cols = CandleColumns.of(day)
+                    assert _plain(cols)
+                    got = check_columns("X", DAY, cols, 60, SESSION, prev, 30.0)
+                    assert got == _check_all("X", DAY, cols, 60, SESSION, prev, 30.0), (ref, factor, o, k)
+                    seen.add("jump" in got.kinds())
+    assert seen == {True, False}
