@@ -55,13 +55,15 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
     names = [h.symbol for h in good]
     fy = [fyers[n] for n in names]
     cols = [h.columns for h in good]
-    o_l = [c.open.tolist() for c in cols]
-    h_l = [c.high.tolist() for c in cols]
-    lo_l = [c.low.tolist() for c in cols]
-    c_l = [c.close.tolist() for c in cols]
-    v_l = [c.volume.tolist() if c.volume.dtype.kind in "iu" else [int(v) for v in c.volume.tolist()] for c in cols]
-    s_l = [c.start.tolist() for c in cols]
+    # a candle's values are read one at a time, as numpy scalars: a symbol-day runs a few of its candles (the
+    # rest fold whole or are parked), where lists of every column cost more than all those reads
+    o_a = [c.open for c in cols]
+    h_a = [c.high for c in cols]
+    lo_a = [c.low for c in cols]
+    c_a = [c.close for c in cols]
+    v_a = [c.volume for c in cols]
     starts = [c.start for c in cols]
+    lens = [len(c) for c in cols]
     # the day's candle times, every symbol's (one grid when all have the same candles)
     grid = starts[0]
     times = (grid if all(np.array_equal(grid, st) for st in starts) else np.unique(np.concatenate(starts))).tolist()
@@ -77,8 +79,8 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
 
     def later(s: int, k: int) -> None:
         """Symbol s is next due at its k-th candle."""
-        if rising[s] and k < len(s_l[s]):
-            due.setdefault(s_l[s][k], []).append((s, k))
+        if rising[s] and k < lens[s]:
+            due.setdefault(int(starts[s][k]), []).append((s, k))
 
     cum = [0] * len(good)
     resume = [0] * len(good)  # each symbol's first candle not folded whole
@@ -117,8 +119,9 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
         """The ticks of the symbol's m-th candle after its k-th (the open one), with the volume before it."""
         def of(m: int) -> list[tuple[int, float, int]]:
             j = k + m
-            return _candle_ticks(s_l[s][j], o_l[s][j], h_l[s][j], lo_l[s][j], c_l[s][j],
-                                 cum[s] + sum(v_l[s][k + 1:j]), v_l[s][j], t1_off, t2_off, tc_off)
+            return _candle_ticks(int(starts[s][j]), float(o_a[s][j]), float(h_a[s][j]), float(lo_a[s][j]),
+                                 float(c_a[s][j]), cum[s] + _volume(v_a[s], k + 1, j), int(v_a[s][j]),
+                                 t1_off, t2_off, tc_off)
         return of
 
     for t0 in times:
@@ -131,7 +134,7 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
             sym = names[s]
             if sym in parked and position(sym) is None:
                 # its strategy stopped for the halted day and nothing is held: none of the rest can act
-                resume[s] = len(c_l[s])
+                resume[s] = lens[s]
                 run.candles_parked += resume[s] - k
                 continue
             if h_end[s] >= 0 and k > h_end[s]:
@@ -142,17 +145,17 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
                     n = fold_candles(sym, _from(cols[s], k - 1), seconds, ticks_from(s, k - 1))
                     if n:
                         resume[s] = stopped[s] = k + n
-                        cum[s] += sum(v_l[s][k:k + n])
+                        cum[s] += _volume(v_a[s], k, k + n)
                         later(s, k + n)
                         continue
                 elif position(sym) is not None and fold_held(sym, _from(cols[s], k - 1), seconds):
                     h_base[s], h_end[s] = k - 1, k - 1 + mdh.held[sym].n
-            ran += one(s, k, t0, o_l[s][k], cum[s])
+            ran += one(s, k, t0, float(o_a[s][k]), cum[s])
             live.append((s, k))
         firsts = []
         for s, k in live:
             trade = position(names[s])
-            o, hi, lo = o_l[s][k], h_l[s][k], lo_l[s][k]
+            o, hi, lo = float(o_a[s][k]), float(h_a[s][k]), float(lo_a[s][k])
             low_first = trade.side is long_ if trade is not None else o - lo <= hi - o
             firsts.append((lo, hi) if low_first else (hi, lo))
         for m, t in ((0, t0 + t1_off), (1, t0 + t2_off)):
@@ -162,8 +165,8 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
         tc = t0 + tc_off
         step(tc)
         for s, k in live:
-            cum[s] += v_l[s][k]
-            ran += one(s, k, tc, c_l[s][k], cum[s])
+            cum[s] += int(v_a[s][k])
+            ran += one(s, k, tc, float(c_a[s][k]), cum[s])
             later(s, k + 1)
     for s in range(len(good)):
         if h_end[s] >= 0:
@@ -175,6 +178,14 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
 def _from(c: CandleColumns, k: int) -> CandleColumns:
     """The symbol-day's candles from the k-th on (views, no copy)."""
     return CandleColumns(c.start[k:], c.open[k:], c.high[k:], c.low[k:], c.close[k:], c.volume[k:])
+
+
+def _volume(v: np.ndarray, a: int, b: int) -> int:
+    """What candles a..b-1 traded, as their ticks carry it: whole numbers (a float column's values truncated
+    one by one)."""
+    if v.dtype.kind in "iu":
+        return int(v[a:b].sum())
+    return sum(int(x) for x in v[a:b].tolist())
 
 
 def _candle_ticks(t0: int, o: float, hi: float, lo: float, c: float, cum: int, v: int, t1_off: int, t2_off: int,
