@@ -64,14 +64,15 @@ def run_candle_day(run: DayRun, good: list[HistoryDay], fyers: Mapping[str, str]
     v_a = [c.volume for c in cols]
     starts = [c.start for c in cols]
     lens = [len(c) for c in cols]
-    # the day's candle times, every symbol's (one grid when all have the same candles)
-    grid = starts[0]
-    times = (grid if all(np.array_equal(grid, st) for st in starts) else np.unique(np.concatenate(starts))).tolist()
     # each symbol is due at one candle at a time, the next it must look at: its candles before that were folded
     # whole or ran, and its parked ones are never due again. A symbol whose starts do not strictly rise (a day
     # traded despite duplicate or out-of-order candles) is due at every candle, in time order as day_ticks runs
     # them, and never folds: a fold takes the candles after it in the file's order.
     rising = [bool((st[1:] > st[:-1]).all()) for st in starts]
+    # the day's candle times in order, every symbol's (one rising grid when all have the same candles)
+    grid = starts[0]
+    same = rising[0] and all(np.array_equal(grid, st) for st in starts)
+    times = (grid if same else np.unique(np.concatenate(starts))).tolist()
     due: dict[int, list[tuple[int, int]]] = {}
     for s, st in enumerate(starts):
         for k, t in enumerate(st.tolist() if not rising[s] else st[:1].tolist()):

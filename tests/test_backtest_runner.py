@@ -486,10 +486,12 @@ def test_a_symbol_day_with_findings_is_skipped_and_listed_unless_asked_to_trade_
 
 
 
-def test_days_traded_despite_disordered_candles_trade_as_the_tick_by_tick_loop(tmp_path):
+@pytest.mark.parametrize("symbols", [SYMBOLS, ("LT",)], ids=["with-another", "alone"])
+def test_days_traded_despite_disordered_candles_trade_as_the_tick_by_tick_loop(tmp_path, symbols):
     """Asked to trade days with findings, the day loop runs them as backtest.ticks.day_ticks does: a symbol with
     out-of-order and duplicate candles tick by tick in time order (a bulk fold would take the candles after it in
-    the file's order), beside a symbol whose gaps leave it off the other's minutes."""
+    the file's order), beside a symbol whose gaps leave it off the other's minutes, or alone (its candles are the
+    day's only ones, out of order)."""
     data = tmp_path / "data"
     data.mkdir()
     cfg = load_config(ROOT / "config.yaml")
@@ -508,10 +510,11 @@ def test_days_traded_despite_disordered_candles_trade_as_the_tick_by_tick_loop(t
                     del rows[200:204]
                 w.writerows(rows)
     spec = replace(_spec(tmp_path, "disordered", FIRST, FIRST + timedelta(days=2)), source=FileSource(data),
-                   skip_bad_days=False)
+                   skip_bad_days=False, symbols=symbols)
     bulk = run_backtest(spec)
-    assert len(bulk.flagged) == 6 and all(("out_of_order" in f) == f.startswith("LT") for f in bulk.flagged)
-    assert len(bulk.trades) >= 10
+    assert len(bulk.flagged) == 3 * len(symbols)
+    assert all(("out_of_order" in f) == f.startswith("LT") for f in bulk.flagged)
+    assert len(bulk.trades) >= 5 * len(symbols)
     db = open_run_db(tmp_path / "by-tick.sqlite")
     by_tick = run_days(replace(spec, run_id="by-tick"), db, ticks=lambda days, position: day_ticks(days, position))
     assert [signal_key(s) for s in bulk.signals] == [signal_key(s) for s in by_tick.signals]
