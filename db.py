@@ -47,6 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.schema import CreateIndex
 
 import db_exec
 from core.enums import OrderStatus
@@ -269,7 +270,9 @@ class StockSignal(Base):
     outcome: Mapped[str | None] = mapped_column(String(64))   # an OutcomeStatus value, set by the TradeManager
     outcome_note: Mapped[str | None] = mapped_column(Text)    # what the outcome's status does not say
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    __table_args__ = (Index("ix_stock_signals_symbol_time", "symbol", "time"),)
+    # by time alone: a start reads the day's signals of every symbol (execution.reconcile), which the symbol-first
+    # index cannot serve, so without it each start scanned every signal the database ever held
+    __table_args__ = (Index("ix_stock_signals_symbol_time", "symbol", "time"), Index("ix_stock_signals_time", "time"))
 
 
 class MarketData(Base):
@@ -503,6 +506,24 @@ def dispose_engines() -> None:
         _checkpointers.clear()
 
 
+def _add_missing_indexes(engine: Engine) -> list[str]:
+    """create_all makes a missing table's indexes, never a new index of a table that exists: each is made here
+    (IF NOT EXISTS: two processes upgrading one database at once both succeed)."""
+    added: list[str] = []
+    with engine.begin() as conn:
+        insp = inspect(conn)
+        existing = set(insp.get_table_names())
+        for table in Base.metadata.sorted_tables:
+            if table.name not in existing:
+                continue
+            have = {i["name"] for i in insp.get_indexes(table.name)}
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                if index.name not in have:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+                    added.append(f"index {index.name}")
+    return added
+
+
 def _add_missing_columns(engine: Engine) -> list[str]:
     """create_all makes missing tables, never missing columns: a database from an earlier version gets each
     new column that can be added safely (nullable, or with a constant default) by ALTER TABLE ADD COLUMN."""
@@ -547,7 +568,7 @@ def initialize_database(url: str | None = None) -> Engine:
     engine, _ = setup(url)
     try:
         Base.metadata.create_all(engine)
-        added = _add_missing_columns(engine)
+        added = _add_missing_columns(engine) + _add_missing_indexes(engine)
         if added:
             log.info("database upgraded: added %s", ", ".join(added))
         with Session(engine) as s, s.begin():

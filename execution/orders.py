@@ -160,7 +160,8 @@ class OrderStore:
 
     def non_final(self, day: date | None = None) -> list[Order]:
         def go(s: Session) -> list[Order]:
-            q = select(Order).where(Order.status.notin_([x.value for x in FINAL_ORDER_STATUSES]))
+            # the statuses named (an index lookup each), not "none of the final ones" (every order ever read)
+            q = select(Order).where(Order.status.in_(_WORKING))
             if day is not None:
                 q = q.where(Order.trading_date == day)
             return list(s.scalars(q.order_by(Order.id)))
@@ -187,6 +188,7 @@ _INSERT = insert(ORDERS)
 _INSERT_EVENT = insert(cast(Table, OrderEvent.__table__))
 _INSERT_FILL = insert(cast(Table, Fill.__table__))
 _DRAFTS = "execution.orders.drafts"
+_WORKING = sorted(x.value for x in S if x not in FINAL_ORDER_STATUSES)  # statuses an order can still leave
 
 
 def _drafts(s: Unit) -> list[tuple[OrderRecord, list[Row]]]:

@@ -196,3 +196,24 @@ def test_a_database_from_before_the_outcome_enum_keeps_its_outcomes_as_status_an
     assert OutcomeStatus(got[0][1]) is OutcomeStatus.EXECUTED
     db.initialize_database(db_url)  # a second start changes nothing
     assert {r.time: r.outcome for r in select_rows(h, StockSignal)} == {1: "executed", 2: "ignored", 3: None}
+
+
+def test_a_database_from_before_the_signal_time_index_gets_it_at_start_up(db_url, caplog):
+    """create_all adds no index to a table that exists: start-up adds the missing ones (a start reads the day's
+    signals by time alone, which only this index serves), says so once, and a second start adds nothing."""
+    import logging
+
+    from sqlalchemy import inspect
+
+    h = handler(db_url)
+    h.execute_sql("DROP INDEX ix_stock_signals_time", fetch=False)
+    assert "ix_stock_signals_time" not in {i["name"] for i in inspect(h.engine).get_indexes("stock_signals")}
+    with caplog.at_level(logging.INFO, logger="db"):
+        engine = db.initialize_database(db_url)
+    assert "ix_stock_signals_time" in {i["name"] for i in inspect(engine).get_indexes("stock_signals")}
+    assert [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()] == \
+        ["database upgraded: added index ix_stock_signals_time"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="db"):
+        db.initialize_database(db_url)
+    assert not [r for r in caplog.records if "upgraded" in r.getMessage()]
