@@ -507,20 +507,38 @@ def dispose_engines() -> None:
 
 
 def _add_missing_indexes(engine: Engine) -> list[str]:
-    """create_all makes a missing table's indexes, never a new index of a table that exists: each is made here
-    (IF NOT EXISTS: two processes upgrading one database at once both succeed)."""
-    added: list[str] = []
-    with engine.begin() as conn:
+    """create_all makes a missing table's indexes, never a new index of a table that exists: each is made here,
+    in a transaction of its own. Another process upgrading the same database may make one first (on PostgreSQL
+    both can find it missing, and the second CREATE fails): an index there after a failed CREATE counts as made.
+    One on a column the table lacks (a column _add_missing_columns could not add) is left out, with a warning."""
+    wanted: list[tuple[str, Index]] = []
+    with engine.connect() as conn:
         insp = inspect(conn)
         existing = set(insp.get_table_names())
         for table in Base.metadata.sorted_tables:
             if table.name not in existing:
                 continue
             have = {i["name"] for i in insp.get_indexes(table.name)}
+            columns = {c["name"] for c in insp.get_columns(table.name)}
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                if index.name not in have:
-                    conn.execute(CreateIndex(index, if_not_exists=True))
-                    added.append(f"index {index.name}")
+                if index.name in have:
+                    continue
+                lacking = [c.name for c in index.columns if c.name not in columns]
+                if lacking:
+                    log.warning("index %s not made: %s.%s is missing", index.name, table.name, ", ".join(lacking))
+                    continue
+                wanted.append((table.name, index))
+    added: list[str] = []
+    for table_name, index in wanted:
+        try:
+            with engine.begin() as conn:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+        except exc.SQLAlchemyError:
+            with engine.connect() as conn:
+                if index.name not in {i["name"] for i in inspect(conn).get_indexes(table_name)}:
+                    raise
+            continue
+        added.append(f"index {index.name}")
     return added
 
 

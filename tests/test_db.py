@@ -217,3 +217,57 @@ def test_a_database_from_before_the_signal_time_index_gets_it_at_start_up(db_url
     with caplog.at_level(logging.INFO, logger="db"):
         db.initialize_database(db_url)
     assert not [r for r in caplog.records if "upgraded" in r.getMessage()]
+
+
+def test_an_index_another_start_made_first_counts_as_made(db_url, monkeypatch, caplog):
+    """Two starts upgrading one database: on PostgreSQL both can find an index missing, and the second CREATE
+    fails. Here the check does not see an index another start has made (it looked before), and the CREATE fails
+    as the loser's does: the start goes on, and does not say it added it."""
+    import logging
+
+    from sqlalchemy.schema import CreateIndex
+
+    handler(db_url)
+    tried: list[str] = []
+    real = db.inspect
+
+    class Before:
+        """The inspector as it was before the other start made the index."""
+
+        def __init__(self, conn):
+            self.insp = real(conn)
+
+        def __getattr__(self, name):
+            return getattr(self.insp, name)
+
+        def get_indexes(self, table):
+            got = self.insp.get_indexes(table)
+            return got if tried else [i for i in got if i["name"] != "ix_stock_signals_time"]
+
+    def plain(index, if_not_exists=False):
+        tried.append(index.name)
+        return CreateIndex(index)                      # without IF NOT EXISTS: fails, as the race's loser does
+    monkeypatch.setattr(db, "inspect", Before)
+    monkeypatch.setattr(db, "CreateIndex", plain)
+    with caplog.at_level(logging.INFO, logger="db"):
+        db.initialize_database(db_url)
+    assert tried == ["ix_stock_signals_time"]
+    assert not [r for r in caplog.records if "upgraded" in r.getMessage()]
+
+
+def test_an_index_on_a_column_that_could_not_be_added_is_left_with_a_warning(tmp_path, caplog):
+    """A column start-up cannot add (NOT NULL, no default) is warned about, not added; its indexes are left too,
+    with a warning each, and start-up goes on."""
+    import logging
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    h = handler(url)
+    for ddl in ("DROP INDEX ix_stock_signals_time", "DROP INDEX ix_stock_signals_symbol_time",
+                "ALTER TABLE stock_signals DROP COLUMN time"):
+        h.execute_sql(ddl, fetch=False)
+    with caplog.at_level(logging.WARNING, logger="db"):
+        db.initialize_database(url)
+    said = [r.getMessage() for r in caplog.records]
+    assert "stock_signals.time is missing and cannot be added without a default; recreate the table" in said
+    assert "index ix_stock_signals_symbol_time not made: stock_signals.time is missing" in said
+    assert "index ix_stock_signals_time not made: stock_signals.time is missing" in said
