@@ -506,6 +506,12 @@ def dispose_engines() -> None:
         _checkpointers.clear()
 
 
+def _tables_present(insp: Any) -> list[Table]:
+    """The model's tables the database already has (create_all made the others whole)."""
+    existing = set(insp.get_table_names())
+    return [t for t in Base.metadata.sorted_tables if t.name in existing]
+
+
 def _add_missing_indexes(engine: Engine) -> list[str]:
     """create_all makes a missing table's indexes, never a new index of a table that exists: each is made here,
     in a transaction of its own. Another process upgrading the same database may make one first (on PostgreSQL
@@ -514,10 +520,7 @@ def _add_missing_indexes(engine: Engine) -> list[str]:
     wanted: list[tuple[str, Index]] = []
     with engine.connect() as conn:
         insp = inspect(conn)
-        existing = set(insp.get_table_names())
-        for table in Base.metadata.sorted_tables:
-            if table.name not in existing:
-                continue
+        for table in _tables_present(insp):
             have = {i["name"] for i in insp.get_indexes(table.name)}
             columns = {c["name"] for c in insp.get_columns(table.name)}
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
@@ -548,10 +551,7 @@ def _add_missing_columns(engine: Engine) -> list[str]:
     added: list[str] = []
     with engine.begin() as conn:
         insp = inspect(conn)
-        existing = set(insp.get_table_names())
-        for table in Base.metadata.sorted_tables:
-            if table.name not in existing:
-                continue
+        for table in _tables_present(insp):
             have = {c["name"] for c in insp.get_columns(table.name)}
             for col in table.columns:
                 if col.name in have:
